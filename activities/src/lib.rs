@@ -1,0 +1,20 @@
+//! catalog-sync's activities: all I/O lives here. The [`SyncActivitiesImpl`] struct holds the
+//! catalog pool and the Stripe client, so nothing of the outside world reaches workflow code.
+//!
+//! # Layout
+//! - [`transform`]: catalog product → desired Stripe state, with validation. Pure.
+//! - [`stripe`]: a thin Stripe client (no hidden retries).
+//! - [`upsert`]: make Stripe match, writing only the difference.
+//! - [`error`]: the retryable / non-retryable mapping.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod stripe;
+pub mod transform;
+pub mod upsert;
+
+// The SDK's `#[activities]` macro adds undocumentable items next to each method.
+#[allow(missing_docs)]
+mod sync;
+
+pub use sync::SyncActivitiesImpl;

@@ -1,0 +1,472 @@
+//! A thin Stripe client for Products and Prices over reqwest (rustls).
+//!
+//! Why not `async-stripe` 1.0: it generates the whole API (a long build on 2 cores for the four
+//! endpoints we call), and it hides the response headers catalog-sync must see (`Request-Id`,
+//! `Stripe-Should-Retry`, `Stripe-Rate-Limited-Reason`, `Retry-After`). A few hundred lines give
+//! exact control of the wire format, idempotency keys, and one error type with a retryable flag.
+//!
+//! There are no hidden retries here: Temporal owns retrying.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// The API version catalog-sync is written against.
+pub const API_VERSION: &str = "2026-09-30.endive";
+
+/// A secret (the Stripe API key): never printed, logged or serialized.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Errors of the Stripe client.
+#[derive(Debug, thiserror::Error)]
+pub enum StripeError {
+    /// Stripe answered with an error body.
+    #[error("Stripe {status} {kind}{}: {message} (request {})", code.as_deref().map(|c| format!("/{c}")).unwrap_or_default(), request_id.as_deref().unwrap_or("-"))]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Error type (`invalid_request_error`, `api_error`, …).
+        kind: String,
+        /// Error code (`resource_missing`, `rate_limit`, …).
+        code: Option<String>,
+        /// Message.
+        message: String,
+        /// The parameter at fault.
+        param: Option<String>,
+        /// `Request-Id`.
+        request_id: Option<String>,
+        /// `Stripe-Should-Retry`, when sent: overrides the status code.
+        should_retry: Option<bool>,
+        /// `Stripe-Rate-Limited-Reason` on 429s.
+        rate_limited_reason: Option<String>,
+        /// `Retry-After`, when sent.
+        retry_after: Option<Duration>,
+    },
+    /// The request did not complete (connection refused or dropped, timeout).
+    #[error("Stripe unreachable: {0}")]
+    Transport(String),
+    /// The response was not what Stripe sends.
+    #[error("unexpected Stripe response ({status}): {message}")]
+    Decode {
+        /// HTTP status.
+        status: u16,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StripeError {
+    /// Whether a retry may succeed: `Stripe-Should-Retry` if sent, else 409/429/5xx and transport errors.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StripeError::Api { should_retry: Some(v), .. } => *v,
+            StripeError::Api { status, .. } => *status == 409 || *status == 429 || *status >= 500,
+            StripeError::Transport(_) | StripeError::Decode { .. } => true,
+        }
+    }
+
+    /// Server-suggested delay before the next attempt.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            StripeError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, if a response arrived.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            StripeError::Api { status, .. } | StripeError::Decode { status, .. } => Some(*status),
+            StripeError::Transport(_) => None,
+        }
+    }
+}
+
+/// A form body in Stripe's bracket dialect, built in order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// An empty form.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds one field.
+    pub fn push(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.0.push((key.into(), value.into()));
+        self
+    }
+    /// Adds a field when the value is present.
+    pub fn push_opt(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.push(key, v);
+        }
+        self
+    }
+    /// No fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The fields.
+    pub fn fields(&self) -> &[(String, String)] {
+        &self.0
+    }
+    /// `application/x-www-form-urlencoded`, brackets kept literal as the official SDKs send them.
+    pub fn encode(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode_component(k, true), encode_component(v, false)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+fn encode_component(s: &str, keep_brackets: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'[' | b']' if keep_brackets => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The product fields catalog-sync reads.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Product {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Active.
+    pub active: bool,
+    /// Images.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Unit label.
+    #[serde(default)]
+    pub unit_label: Option<String>,
+    /// Tax code id.
+    #[serde(default)]
+    pub tax_code: Option<String>,
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Default price id.
+    #[serde(default)]
+    pub default_price: Option<String>,
+}
+
+/// Recurring settings of a price.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct PriceRecurring {
+    /// Interval.
+    pub interval: String,
+    /// Interval count.
+    pub interval_count: i64,
+}
+
+/// The price fields catalog-sync reads.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Price {
+    /// Id.
+    pub id: String,
+    /// Active.
+    pub active: bool,
+    /// Currency.
+    pub currency: String,
+    /// Amount in minor units.
+    #[serde(default)]
+    pub unit_amount: Option<i64>,
+    /// Recurring settings.
+    #[serde(default)]
+    pub recurring: Option<PriceRecurring>,
+    /// Lookup key.
+    #[serde(default)]
+    pub lookup_key: Option<String>,
+    /// Nickname.
+    #[serde(default)]
+    pub nickname: Option<String>,
+    /// Owning product.
+    pub product: String,
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Deserialize)]
+pub struct List<T> {
+    /// Items.
+    pub data: Vec<T>,
+    /// More after the last item.
+    pub has_more: bool,
+}
+
+/// A response value with the `Request-Id` it came with.
+#[derive(Debug)]
+pub struct Response<T> {
+    /// The decoded body.
+    pub value: T,
+    /// `Request-Id`.
+    pub request_id: Option<String>,
+}
+
+/// Where and how to reach Stripe.
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    /// `https://api.stripe.com` in production; the sandbox's address in development.
+    pub base_url: String,
+    /// The secret key.
+    pub api_key: Secret,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// The client.
+#[derive(Debug, Clone)]
+pub struct StripeClient {
+    http: reqwest::Client,
+    config: StripeConfig,
+}
+
+impl StripeClient {
+    /// Builds a client (connection pool shared by all activities).
+    pub fn new(config: StripeConfig) -> Result<Self, StripeError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("catalog-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StripeError::Transport(e.to_string()))?;
+        Ok(Self { http, config })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: &Form,
+        idempotency_key: Option<&str>,
+    ) -> Result<Response<T>, StripeError> {
+        let mut url = format!("{}{}", self.config.base_url.trim_end_matches('/'), path);
+        let is_get = method == Method::GET;
+        if is_get && !form.is_empty() {
+            url = format!("{url}?{}", form.encode());
+        }
+        let mut req = self
+            .http
+            .request(method, &url)
+            .bearer_auth(self.config.api_key.expose())
+            .header("Stripe-Version", API_VERSION);
+        if !is_get {
+            req = req
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form.encode());
+        }
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let resp = req.send().await.map_err(|e| StripeError::Transport(without_url(e)))?;
+        let status = resp.status();
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let request_id = header("request-id");
+        let should_retry = header("stripe-should-retry").map(|v| v == "true");
+        let rate_limited_reason = header("stripe-rate-limited-reason");
+        let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
+        let body = resp.bytes().await.map_err(|e| StripeError::Transport(without_url(e)))?;
+        if status.is_success() {
+            let value = serde_json::from_slice(&body).map_err(|e| StripeError::Decode {
+                status: status.as_u16(),
+                message: e.to_string(),
+            })?;
+            return Ok(Response { value, request_id });
+        }
+        #[derive(Deserialize)]
+        struct Envelope {
+            error: ErrorBody,
+        }
+        #[derive(Deserialize)]
+        struct ErrorBody {
+            #[serde(rename = "type", default)]
+            kind: String,
+            #[serde(default)]
+            code: Option<String>,
+            #[serde(default)]
+            message: Option<String>,
+            #[serde(default)]
+            param: Option<String>,
+        }
+        match serde_json::from_slice::<Envelope>(&body) {
+            Ok(Envelope { error }) => Err(StripeError::Api {
+                status: status.as_u16(),
+                kind: error.kind,
+                code: error.code,
+                message: error.message.unwrap_or_default(),
+                param: error.param,
+                request_id,
+                should_retry,
+                rate_limited_reason,
+                retry_after,
+            }),
+            Err(_) => Err(StripeError::Api {
+                status: status.as_u16(),
+                kind: if status.is_server_error() { "api_error".into() } else { "unknown".into() },
+                code: None,
+                message: format!("non-Stripe error body ({} bytes)", body.len()),
+                param: None,
+                request_id,
+                should_retry,
+                rate_limited_reason,
+                retry_after,
+            }),
+        }
+    }
+
+    /// `GET /v1/products/{id}`; `None` on 404.
+    pub async fn get_product(&self, id: &str) -> Result<Option<Product>, StripeError> {
+        match self.call(Method::GET, &format!("/v1/products/{}", path_segment(id)), &Form::new(), None).await {
+            Ok(r) => Ok(Some(r.value)),
+            Err(StripeError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /v1/products?ids[]=…` (at most 100 ids).
+    pub async fn list_products_by_ids(&self, ids: &[String]) -> Result<Vec<Product>, StripeError> {
+        let mut form = Form::new();
+        form.push("limit", "100");
+        for id in ids {
+            form.push("ids[]", id.as_str());
+        }
+        let page: Response<List<Product>> = self.call(Method::GET, "/v1/products", &form, None).await?;
+        Ok(page.value.data)
+    }
+
+    /// `POST /v1/products`.
+    pub async fn create_product(&self, form: &Form, idempotency_key: &str) -> Result<Response<Product>, StripeError> {
+        self.call(Method::POST, "/v1/products", form, Some(idempotency_key)).await
+    }
+
+    /// `POST /v1/products/{id}`.
+    pub async fn update_product(&self, id: &str, form: &Form, idempotency_key: &str) -> Result<Response<Product>, StripeError> {
+        self.call(Method::POST, &format!("/v1/products/{}", path_segment(id)), form, Some(idempotency_key)).await
+    }
+
+    /// Every price of a product (all pages).
+    pub async fn list_prices_of(&self, product: &str) -> Result<Vec<Price>, StripeError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut form = Form::new();
+            form.push("product", product).push("limit", "100");
+            form.push_opt("starting_after", after.as_deref());
+            let page: Response<List<Price>> = self.call(Method::GET, "/v1/prices", &form, None).await?;
+            let more = page.value.has_more;
+            after = page.value.data.last().map(|p| p.id.clone());
+            out.extend(page.value.data);
+            if !more || after.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// `POST /v1/prices`.
+    pub async fn create_price(&self, form: &Form, idempotency_key: &str) -> Result<Response<Price>, StripeError> {
+        self.call(Method::POST, "/v1/prices", form, Some(idempotency_key)).await
+    }
+
+    /// `POST /v1/prices/{id}`.
+    pub async fn update_price(&self, id: &str, form: &Form, idempotency_key: &str) -> Result<Response<Price>, StripeError> {
+        self.call(Method::POST, &format!("/v1/prices/{}", path_segment(id)), form, Some(idempotency_key)).await
+    }
+}
+
+/// Ids are validated to `[A-Za-z0-9_-]` by the transform; encode anyway for ids from elsewhere.
+fn path_segment(id: &str) -> String {
+    encode_component(id, false)
+}
+
+/// reqwest errors print the URL; keep messages short and free of query strings.
+fn without_url(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    format!("{kind} error: {}", e.without_url())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_keeps_brackets_and_escapes_values() {
+        let mut f = Form::new();
+        f.push("metadata[a b]", "x&y=z").push("images[0]", "https://e/x.png");
+        assert_eq!(f.encode(), "metadata[a+b]=x%26y%3Dz&images[0]=https%3A%2F%2Fe%2Fx.png");
+    }
+
+    #[test]
+    fn retryable_follows_stripe_rules() {
+        let api = |status, should_retry| StripeError::Api {
+            status,
+            kind: "x".into(),
+            code: None,
+            message: String::new(),
+            param: None,
+            request_id: None,
+            should_retry,
+            rate_limited_reason: None,
+            retry_after: None,
+        };
+        assert!(api(429, None).is_retryable());
+        assert!(api(503, None).is_retryable());
+        assert!(!api(400, None).is_retryable());
+        assert!(!api(500, Some(false)).is_retryable());
+        assert!(api(400, Some(true)).is_retryable());
+        assert!(StripeError::Transport("reset".into()).is_retryable());
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("sk_test_abc");
+        assert!(!format!("{s:?}").contains("abc"));
+    }
+}

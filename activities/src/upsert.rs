@@ -1,0 +1,231 @@
+//! Make Stripe match a [`SyncPlan`], writing only what differs.
+//!
+//! Steps, each with an idempotency key derived from (product, content hash, step, parameters) so a
+//! retried or repeated step replays instead of writing twice:
+//! 1. read the product and its prices;
+//! 2. create the product with the chosen id if it is missing (all fields at once);
+//! 3. for each desired price: keep the price holding its lookup key if amount, currency and period
+//!    match (re-activating it if needed), otherwise create a new price that takes the lookup key
+//!    over (`transfer_lookup_key=true`);
+//! 4. update the product: changed fields and `default_price`, in one call;
+//! 5. archive catalog-sync's prices that are no longer wanted (after the default moved away).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+use workflows::activities::UpsertReport;
+use workflows::model::{DesiredPrice, DesiredProduct, SyncPlan};
+
+use crate::stripe::{Form, Price, Product, StripeClient, StripeError};
+use crate::transform::{META_MANAGED, META_VERSION};
+
+/// Applies the plan; returns what was written.
+pub async fn apply(stripe: &StripeClient, plan: &SyncPlan) -> Result<UpsertReport, StripeError> {
+    match plan {
+        SyncPlan::Upsert(desired) => upsert(stripe, desired).await,
+        SyncPlan::Archive { stripe_id, .. } => archive(stripe, stripe_id).await,
+    }
+}
+
+struct Writer<'a> {
+    stripe: &'a StripeClient,
+    product_id: &'a str,
+    hash: &'a str,
+    report: UpsertReport,
+}
+
+impl Writer<'_> {
+    /// `cs-{product}-{hash16}-{step}-{params hash}`: the same write always gets the same key.
+    fn key(&self, step: &str, form: &Form) -> String {
+        let digest = Sha256::digest(form.encode().as_bytes());
+        let short_hash = &self.hash[..self.hash.len().min(16)];
+        format!("cs-{}-{short_hash}-{step}-{}", self.product_id, hex::encode(&digest[..6]))
+    }
+
+    fn record(&mut self, op: String, request_id: Option<String>) {
+        tracing::info!(product = self.product_id, op = %op, request_id = request_id.as_deref().unwrap_or("-"), "stripe write");
+        self.report.operations.push(op);
+        if let Some(id) = request_id {
+            self.report.request_ids.push(id);
+        }
+    }
+}
+
+fn is_managed(metadata: &BTreeMap<String, String>) -> bool {
+    metadata.get(META_MANAGED).map(String::as_str) == Some("true")
+}
+
+async fn archive(stripe: &StripeClient, id: &str) -> Result<UpsertReport, StripeError> {
+    let mut w = Writer { stripe, product_id: id, hash: "archive", report: UpsertReport::default() };
+    match stripe.get_product(id).await? {
+        None => w.report.unchanged = true,
+        Some(p) if !is_managed(&p.metadata) => w.report.skipped_unmanaged = true,
+        Some(p) if !p.active => {
+            w.report.unchanged = true;
+            w.report.archived = true;
+        }
+        Some(_) => {
+            let mut form = Form::new();
+            form.push("active", "false");
+            let key = w.key("archive-product", &form);
+            let r = w.stripe.update_product(id, &form, &key).await?;
+            w.record("archive_product".into(), r.request_id);
+            w.report.archived = true;
+        }
+    }
+    Ok(w.report)
+}
+
+fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
+    let mut f = Form::new();
+    let differs = |field: &dyn Fn(&Product) -> bool| current.is_none_or(|c| !field(c));
+    if differs(&|c| c.name == d.name) {
+        f.push("name", d.name.as_str());
+    }
+    if differs(&|c| c.description == d.description) {
+        f.push("description", d.description.clone().unwrap_or_default());
+    }
+    if differs(&|c| c.active == d.active) {
+        f.push("active", d.active.to_string());
+    }
+    if differs(&|c| c.images == d.images) {
+        if d.images.is_empty() {
+            if current.is_some() {
+                f.push("images", "");
+            }
+        } else {
+            for (i, image) in d.images.iter().enumerate() {
+                f.push(format!("images[{i}]"), image.as_str());
+            }
+        }
+    }
+    if differs(&|c| c.url == d.url) && (current.is_some() || d.url.is_some()) {
+        f.push("url", d.url.clone().unwrap_or_default());
+    }
+    if differs(&|c| c.unit_label == d.unit_label) && (current.is_some() || d.unit_label.is_some()) {
+        f.push("unit_label", d.unit_label.clone().unwrap_or_default());
+    }
+    if differs(&|c| c.tax_code == d.tax_code) && (current.is_some() || d.tax_code.is_some()) {
+        f.push("tax_code", d.tax_code.clone().unwrap_or_default());
+    }
+    // Metadata: compared without the version key, so a version bump alone writes nothing.
+    let without_version = |m: &BTreeMap<String, String>| {
+        m.iter().filter(|(k, _)| k.as_str() != META_VERSION).map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+    };
+    let current_md = current.map(|c| without_version(&c.metadata));
+    let metadata_differs = current_md.as_ref() != Some(&without_version(&d.metadata));
+    if metadata_differs || !f.is_empty() {
+        for (k, v) in &d.metadata {
+            if current.is_none_or(|c| c.metadata.get(k) != Some(v)) {
+                f.push(format!("metadata[{k}]"), v.as_str());
+            }
+        }
+        if let Some(c) = current {
+            for k in c.metadata.keys().filter(|k| !d.metadata.contains_key(*k)) {
+                f.push(format!("metadata[{k}]"), "");
+            }
+        }
+    }
+    f
+}
+
+fn price_matches(p: &Price, d: &DesiredPrice) -> bool {
+    p.currency == d.currency
+        && p.unit_amount == Some(d.unit_amount)
+        && match (&p.recurring, &d.recurring) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.interval == b.interval && a.interval_count == b.interval_count,
+            _ => false,
+        }
+}
+
+async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertReport, StripeError> {
+    let mut w = Writer { stripe, product_id: &d.stripe_id, hash: &d.content_hash, report: UpsertReport::default() };
+    let current = stripe.get_product(&d.stripe_id).await?;
+    if let Some(c) = &current {
+        if !is_managed(&c.metadata) {
+            w.report.skipped_unmanaged = true;
+            return Ok(w.report);
+        }
+    }
+    let (current, prices) = match current {
+        Some(c) => {
+            let prices = stripe.list_prices_of(&d.stripe_id).await?;
+            (c, prices)
+        }
+        None => {
+            let mut form = product_form(d, None);
+            form.push("id", d.stripe_id.as_str());
+            let key = w.key("create-product", &form);
+            let r = stripe.create_product(&form, &key).await?;
+            w.record("create_product".into(), r.request_id);
+            (r.value, Vec::new())
+        }
+    };
+
+    // Prices: find or create the holder of each lookup key.
+    let mut wanted_ids = Vec::new();
+    for dp in &d.prices {
+        let holder = prices.iter().find(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()));
+        match holder {
+            Some(p) if price_matches(p, dp) => {
+                let mut form = Form::new();
+                if !p.active {
+                    form.push("active", "true");
+                }
+                if p.nickname != dp.nickname {
+                    form.push("nickname", dp.nickname.clone().unwrap_or_default());
+                }
+                if !form.is_empty() {
+                    let key = w.key(&format!("update-price-{}", p.id), &form);
+                    let r = stripe.update_price(&p.id, &form, &key).await?;
+                    w.record(format!("update_price:{}", p.id), r.request_id);
+                }
+                wanted_ids.push(p.id.clone());
+            }
+            _ => {
+                let mut form = Form::new();
+                form.push("product", d.stripe_id.as_str())
+                    .push("currency", dp.currency.as_str())
+                    .push("unit_amount", dp.unit_amount.to_string())
+                    .push("lookup_key", dp.lookup_key.as_str())
+                    .push("transfer_lookup_key", "true")
+                    .push(format!("metadata[{META_MANAGED}]"), "true");
+                if let Some(r) = &dp.recurring {
+                    form.push("recurring[interval]", r.interval.as_str())
+                        .push("recurring[interval_count]", r.interval_count.to_string());
+                }
+                form.push_opt("nickname", dp.nickname.as_deref());
+                let key = w.key(&format!("create-price-{}", dp.lookup_key), &form);
+                let r = stripe.create_price(&form, &key).await?;
+                w.record(format!("create_price:{}", dp.lookup_key), r.request_id);
+                wanted_ids.push(r.value.id);
+            }
+        }
+    }
+
+    // Product fields and the default price, in one write.
+    let mut form = product_form(d, Some(&current));
+    let default = wanted_ids.first().cloned();
+    if current.default_price != default {
+        form.push("default_price", default.clone().unwrap_or_default());
+    }
+    if !form.is_empty() {
+        let key = w.key("update-product", &form);
+        let r = stripe.update_product(&d.stripe_id, &form, &key).await?;
+        w.record("update_product".into(), r.request_id);
+    }
+
+    // Archive what catalog-sync created and no longer wants.
+    let keep: BTreeSet<&String> = wanted_ids.iter().collect();
+    for p in prices.iter().filter(|p| p.active && is_managed(&p.metadata) && !keep.contains(&p.id)) {
+        let mut form = Form::new();
+        form.push("active", "false");
+        let key = w.key(&format!("archive-price-{}", p.id), &form);
+        let r = stripe.update_price(&p.id, &form, &key).await?;
+        w.record(format!("archive_price:{}", p.id), r.request_id);
+    }
+    w.report.unchanged = w.report.operations.is_empty();
+    w.report.archived = !d.active;
+    Ok(w.report)
+}

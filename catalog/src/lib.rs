@@ -1,0 +1,264 @@
+//! The catalog database: PostgreSQL in production, SQLite as the embedded default, chosen by one
+//! URL (`CATALOG_DATABASE_URL`). Both hold the same two tables (`catalog_products`,
+//! `catalog_prices`); migrations for each live in `catalog/migrations/`.
+//!
+//! # Layout
+//! - this file: connecting, migrating, reading and writing products.
+//! - [`seed`]: deterministic sample products for demos and benchmarks.
+#![deny(missing_docs)]
+
+pub mod seed;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use workflows::model::{CatalogPrice, CatalogProduct};
+
+/// The embedded default: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:catalog-sync.db";
+
+/// Errors of the catalog layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The database could not be reached or a query failed: usually transient.
+    #[error("catalog database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("catalog migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row holds data that cannot be read (e.g. `images` is not a JSON array).
+    #[error("catalog product {id} is corrupt: {reason}")]
+    Corrupt {
+        /// Product id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database URL is not one catalog-sync knows.
+    #[error("unsupported catalog URL {0:?}: use postgres://… or sqlite:…")]
+    UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for CatalogError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unavailable(e)
+    }
+}
+
+/// A connection pool to the catalog.
+#[derive(Clone, Debug)]
+pub enum Catalog {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+/// Runs the same statement on whichever pool the catalog uses; the body is compiled per backend.
+macro_rules! on_pool {
+    ($catalog:expr, $pool:ident => $body:expr) => {
+        match $catalog {
+            Catalog::Postgres($pool) => $body,
+            Catalog::Sqlite($pool) => $body,
+        }
+    };
+}
+
+/// (currency, unit_amount, recurring_interval, recurring_interval_count, nickname)
+type PriceRow = (String, i64, Option<String>, Option<i32>, Option<String>);
+
+const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_label, tax_code, \
+     metadata, version, updated_at, deleted_at IS NOT NULL AS deleted";
+
+impl Catalog {
+    /// Connects and applies migrations. `sqlite:` URLs create the file if needed.
+    pub async fn connect(url: &str) -> Result<Self, CatalogError> {
+        let catalog = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Catalog::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .foreign_keys(true);
+            Catalog::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+        } else {
+            return Err(CatalogError::UnsupportedUrl(url.to_string()));
+        };
+        catalog.migrate().await?;
+        Ok(catalog)
+    }
+
+    /// Applies the migrations of this backend.
+    pub async fn migrate(&self) -> Result<(), CatalogError> {
+        match self {
+            Catalog::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Catalog::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Reads one product with its prices (default price first); `None` if no such row.
+    pub async fn fetch_product(&self, id: &str) -> Result<Option<CatalogProduct>, CatalogError> {
+        let product_sql = format!("SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id = $1");
+        let prices_sql = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname \
+             FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+        on_pool!(self, pool => {
+            let Some(row) = sqlx::query(&product_sql).bind(id).fetch_optional(pool).await? else {
+                return Ok(None);
+            };
+            let mut product = product_from_row(
+                row.try_get("id")?,
+                row.try_get("name")?,
+                row.try_get("description")?,
+                row.try_get("active")?,
+                row.try_get::<String, _>("images")?,
+                row.try_get("url")?,
+                row.try_get("unit_label")?,
+                row.try_get("tax_code")?,
+                row.try_get::<String, _>("metadata")?,
+                row.try_get("version")?,
+                row.try_get::<DateTime<Utc>, _>("updated_at")?,
+                row.try_get("deleted")?,
+            )?;
+            let prices: Vec<PriceRow> = sqlx::query_as(prices_sql).bind(id).fetch_all(pool).await?;
+            product.prices = prices
+                .into_iter()
+                .map(|(currency, unit_amount, recurring_interval, count, nickname)| CatalogPrice {
+                    currency,
+                    unit_amount,
+                    recurring_interval,
+                    recurring_interval_count: count.map(i64::from),
+                    nickname,
+                })
+                .collect();
+            Ok(Some(product))
+        })
+    }
+
+    /// Inserts or replaces a product and all its prices in one transaction (the version grows).
+    pub async fn save_product(&self, p: &CatalogProduct) -> Result<(), CatalogError> {
+        self.save_products(std::slice::from_ref(p)).await
+    }
+
+    /// Inserts or replaces products and their prices, all in one transaction.
+    pub async fn save_products(&self, products: &[CatalogProduct]) -> Result<(), CatalogError> {
+        let upsert = "INSERT INTO catalog_products (id, name, description, active, images, url, unit_label, tax_code, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
+             active = excluded.active, images = excluded.images, url = excluded.url, \
+             unit_label = excluded.unit_label, tax_code = excluded.tax_code, metadata = excluded.metadata, \
+             deleted_at = NULL";
+        let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
+             recurring_interval, recurring_interval_count, nickname) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname \
+             FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for p in products {
+                let images = serde_json::to_string(&p.images).expect("strings serialize");
+                let metadata = serde_json::to_string(&p.metadata).expect("strings serialize");
+                sqlx::query(upsert)
+                    .bind(&p.id).bind(&p.name).bind(&p.description).bind(p.active).bind(&images)
+                    .bind(&p.url).bind(&p.unit_label).bind(&p.tax_code).bind(&metadata)
+                    .execute(&mut *tx).await?;
+                let existing: Vec<PriceRow> = sqlx::query_as(select_prices)
+                    .bind(&p.id).fetch_all(&mut *tx).await?;
+                let wanted: Vec<PriceRow> = p.prices.iter().map(|c| (
+                    c.currency.clone(), c.unit_amount, c.recurring_interval.clone(),
+                    c.recurring_interval_count.map(|n| n as i32), c.nickname.clone(),
+                )).collect();
+                // Prices are replaced only when they changed, so an edit of the name alone is one version.
+                if existing != wanted {
+                    sqlx::query("DELETE FROM catalog_prices WHERE product_id = $1").bind(&p.id).execute(&mut *tx).await?;
+                    for (position, price) in wanted.iter().enumerate() {
+                        sqlx::query(insert_price)
+                            .bind(&p.id).bind(position as i32).bind(&price.0).bind(price.1)
+                            .bind(&price.2).bind(price.3).bind(&price.4)
+                            .execute(&mut *tx).await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Soft-deletes a product (`deleted_at` set; the sync archives it in Stripe).
+    pub async fn soft_delete(&self, id: &str) -> Result<bool, CatalogError> {
+        let sql = match self {
+            Catalog::Postgres(_) => "UPDATE catalog_products SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
+            Catalog::Sqlite(_) => "UPDATE catalog_products SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = $1 AND deleted_at IS NULL",
+        };
+        on_pool!(self, pool => {
+            Ok(sqlx::query(sql).bind(id).execute(pool).await?.rows_affected() > 0)
+        })
+    }
+
+    /// Removes a product row for good (its prices go with it).
+    pub async fn hard_delete(&self, id: &str) -> Result<bool, CatalogError> {
+        on_pool!(self, pool => {
+            Ok(sqlx::query("DELETE FROM catalog_products WHERE id = $1").bind(id).execute(pool).await?.rows_affected() > 0)
+        })
+    }
+
+    /// Product ids in key order after `after`, at most `limit`: the paging the full sync uses.
+    pub async fn product_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, CatalogError> {
+        let sql = "SELECT id FROM catalog_products WHERE id > $1 ORDER BY id LIMIT $2";
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(sql).bind(after).bind(limit).fetch_all(pool).await?)
+        })
+    }
+
+    /// Number of product rows (including soft-deleted ones).
+    pub async fn count_products(&self) -> Result<i64, CatalogError> {
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products").fetch_one(pool).await?)
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product_from_row(
+    id: String,
+    name: String,
+    description: Option<String>,
+    active: bool,
+    images: String,
+    url: Option<String>,
+    unit_label: Option<String>,
+    tax_code: Option<String>,
+    metadata: String,
+    version: i64,
+    updated_at: DateTime<Utc>,
+    deleted: bool,
+) -> Result<CatalogProduct, CatalogError> {
+    let images: Vec<String> = serde_json::from_str(&images).map_err(|e| CatalogError::Corrupt {
+        id: id.clone(),
+        reason: format!("images is not a JSON array of strings: {e}"),
+    })?;
+    let metadata: BTreeMap<String, String> =
+        serde_json::from_str(&metadata).map_err(|e| CatalogError::Corrupt {
+            id: id.clone(),
+            reason: format!("metadata is not a JSON object of strings: {e}"),
+        })?;
+    Ok(CatalogProduct {
+        id,
+        name,
+        description,
+        active,
+        images,
+        url,
+        unit_label,
+        tax_code,
+        metadata,
+        version,
+        updated_at: updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        deleted,
+        prices: Vec::new(),
+    })
+}

@@ -1,0 +1,619 @@
+//! The HTTP front: authentication, rate limiting, fault injection, idempotency, request ids and
+//! statistics around the `/v1` routes, plus the `/_sandbox` control surface.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::faults::{Fault, FaultConfig, Faults};
+use crate::form::{self, Params};
+use crate::store::{Account, Change};
+use crate::webhooks::{WebhookConfig, Webhooks};
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Requests per second per API key (0 = unlimited). Stripe test mode allows 25.
+    pub rate_limit: u32,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Where to persist state between restarts.
+    pub state_file: Option<PathBuf>,
+    /// Initial webhook endpoint.
+    pub webhook: Option<WebhookConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            rate_limit: 25,
+            max_body_bytes: 1 << 20,
+            state_file: None,
+            webhook: None,
+        }
+    }
+}
+
+/// The API version reported when a client pins none.
+pub const DEFAULT_API_VERSION: &str = "2026-09-30.endive";
+
+struct IdempotentResponse {
+    fingerprint: String,
+    status: StatusCode,
+    body: Value,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+#[derive(Default)]
+struct Stats {
+    by_endpoint: BTreeMap<(String, u16), u64>,
+    writes: HashMap<String, u64>,
+    total: u64,
+    current_second: u64,
+    current_count: u64,
+    peak_rps: u64,
+    started: Option<Instant>,
+}
+
+impl Stats {
+    fn record(&mut self, endpoint: &str, status: u16) {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let second = started.elapsed().as_secs();
+        if second != self.current_second {
+            self.current_second = second;
+            self.current_count = 0;
+        }
+        self.current_count += 1;
+        self.peak_rps = self.peak_rps.max(self.current_count);
+        self.total += 1;
+        *self.by_endpoint.entry((endpoint.to_string(), status)).or_default() += 1;
+    }
+
+    fn json(&self) -> Value {
+        let requests: Vec<Value> = self
+            .by_endpoint
+            .iter()
+            .map(|((endpoint, status), count)| json!({"endpoint": endpoint, "status": status, "count": count}))
+            .collect();
+        let writes: BTreeMap<&String, &u64> = self.writes.iter().collect();
+        json!({
+            "total_requests": self.total,
+            "peak_requests_per_second": self.peak_rps,
+            "requests": requests,
+            "writes": writes,
+            "total_writes": self.writes.values().sum::<u64>(),
+        })
+    }
+}
+
+/// Shared server state.
+pub struct Sandbox {
+    config: Mutex<Config>,
+    accounts: Mutex<HashMap<String, Account>>,
+    idempotency: Mutex<HashMap<(String, String), IdempotentResponse>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    faults: Mutex<Faults>,
+    stats: Mutex<Stats>,
+    webhooks: Webhooks,
+    dirty: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock must not take the whole sandbox down with poisoned state.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Persisted {
+    accounts: HashMap<String, Account>,
+}
+
+impl Sandbox {
+    /// Builds the state, loading `config.state_file` when it exists.
+    pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+        let accounts = match &config.state_file {
+            Some(path) if path.exists() => {
+                let raw = std::fs::read(path)?;
+                serde_json::from_slice::<Persisted>(&raw)
+                    .map_err(|e| anyhow::anyhow!("state file {} is not readable: {e}", path.display()))?
+                    .accounts
+            }
+            _ => HashMap::new(),
+        };
+        let webhooks = Webhooks::new(config.webhook.clone());
+        Ok(Arc::new(Self {
+            config: Mutex::new(config),
+            accounts: Mutex::new(accounts),
+            idempotency: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            faults: Mutex::new(Faults::default()),
+            stats: Mutex::new(Stats::default()),
+            webhooks,
+            dirty: AtomicBool::new(false),
+        }))
+    }
+
+    /// Writes the state file if anything changed since the last save.
+    pub fn save_if_dirty(&self) -> anyhow::Result<()> {
+        let Some(path) = lock(&self.config).state_file.clone() else {
+            return Ok(());
+        };
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let raw = {
+            let accounts = lock(&self.accounts);
+            serde_json::to_vec(&json!({ "accounts": &*accounts }))?
+        };
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, raw)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    fn rate_limited(&self, key: &str) -> bool {
+        let rate = lock(&self.config).rate_limit;
+        if rate == 0 {
+            return false;
+        }
+        let mut buckets = lock(&self.buckets);
+        let now = Instant::now();
+        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: rate as f64,
+            last: now,
+        });
+        let refill = now.duration_since(bucket.last).as_secs_f64() * rate as f64;
+        bucket.tokens = (bucket.tokens + refill).min(rate as f64);
+        bucket.last = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// The axum router: everything goes through one handler so every route gets the same edges.
+pub fn router(sandbox: Arc<Sandbox>) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(sandbox)
+}
+
+fn request_id() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..14).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    format!("req_{tail}")
+}
+
+fn respond(status: StatusCode, body: &Value, request_id: &str, api_version: &str) -> Response {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(api_version) {
+        h.insert("stripe-version", v);
+    }
+    resp
+}
+
+fn error_response(err: &ApiError, request_id: &str, api_version: &str) -> Response {
+    let mut resp = respond(err.status, &err.body(), request_id, api_version);
+    let h = resp.headers_mut();
+    if err.status == StatusCode::TOO_MANY_REQUESTS {
+        h.insert("stripe-rate-limited-reason", HeaderValue::from_static("global-rate"));
+        h.insert("stripe-should-retry", HeaderValue::from_static("true"));
+    } else if err.status.is_server_error() {
+        h.insert("stripe-should-retry", HeaderValue::from_static("true"));
+    } else if err.kind == "idempotency_error" && err.status == StatusCode::CONFLICT {
+        h.insert("stripe-should-retry", HeaderValue::from_static("true"));
+    }
+    resp
+}
+
+/// A response whose body fails at once, so the client sees the connection break.
+fn dropped_connection() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault injection: connection dropped",
+        ))
+    });
+    Response::new(Body::from_stream(stream))
+}
+
+/// The API key from `Authorization: Bearer …` or basic auth (key as user name).
+fn api_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let raw = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::unauthorized("You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
+        })?;
+    let key = if let Some(token) = raw.strip_prefix("Bearer ") {
+        token.trim().to_string()
+    } else if let Some(b64) = raw.strip_prefix("Basic ") {
+        let decoded = base64_decode(b64.trim())
+            .ok_or_else(|| ApiError::unauthorized("Invalid basic authorization header."))?;
+        decoded.split(':').next().unwrap_or_default().to_string()
+    } else {
+        return Err(ApiError::unauthorized(
+            "Invalid authorization header. Use Bearer auth with your API key.",
+        ));
+    };
+    let valid = ["sk_test_", "rk_test_", "sk_live_", "rk_live_"]
+        .iter()
+        .any(|p| key.starts_with(p) && key.len() > p.len());
+    if !valid {
+        let shown: String = key.chars().take(8).collect();
+        return Err(ApiError::unauthorized(format!("Invalid API Key provided: {shown}****")));
+    }
+    Ok(key)
+}
+
+fn base64_decode(s: &str) -> Option<String> {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = T.iter().position(|t| *t == c)? as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The route pattern of a request, for stats and fault filters: `POST /v1/products/{id}`.
+fn endpoint_label(method: &Method, path: &str) -> String {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let pattern = match segments.as_slice() {
+        ["v1", kind] => format!("/v1/{kind}"),
+        ["v1", kind, _] => format!("/v1/{kind}/{{id}}"),
+        _ => path.to_string(),
+    };
+    format!("{method} {pattern}")
+}
+
+async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
+    let request_id = request_id();
+    let (parts, body) = req.into_parts();
+    let api_version = parts
+        .headers
+        .get("stripe-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(DEFAULT_API_VERSION)
+        .to_string();
+    let path = parts.uri.path().to_string();
+    let max_body = lock(&sb.config).max_body_bytes;
+    let body = match axum::body::to_bytes(body, max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            let err = ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                ..ApiError::invalid(format!("Request body too large: the limit is {max_body} bytes."), None)
+            };
+            return error_response(&err, &request_id, &api_version);
+        }
+    };
+    if let Some(rest) = path.strip_prefix("/_sandbox") {
+        return control(&sb, &parts.method, rest, &parts.headers, parts.uri.query(), &body, &request_id).await;
+    }
+    let endpoint = endpoint_label(&parts.method, &path);
+    let outcome = api(&sb, &parts.method, &path, &parts.headers, parts.uri.query(), &body, &request_id, &endpoint).await;
+    let (resp, status) = match outcome {
+        Outcome::Json(status, value, replayed) => {
+            let mut r = respond(status, &value, &request_id, &api_version);
+            if replayed {
+                r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            (r, status.as_u16())
+        }
+        Outcome::Error(e) => (error_response(&e, &request_id, &api_version), e.status.as_u16()),
+        Outcome::Drop => (dropped_connection(), 0),
+    };
+    lock(&sb.stats).record(&endpoint, status);
+    resp
+}
+
+enum Outcome {
+    Json(StatusCode, Value, bool),
+    Error(ApiError),
+    Drop,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn api(
+    sb: &Arc<Sandbox>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &Bytes,
+    request_id: &str,
+    endpoint: &str,
+) -> Outcome {
+    let key = match api_key(headers) {
+        Ok(k) => k,
+        Err(e) => return Outcome::Error(e),
+    };
+    if sb.rate_limited(&key) {
+        return Outcome::Error(ApiError::rate_limited());
+    }
+    let (fault, latency) = lock(&sb.faults).decide(endpoint);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Fault::Error(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Outcome::Error(ApiError::server(status));
+        }
+        Fault::RateLimit => return Outcome::Error(ApiError::rate_limited()),
+        Fault::DropBefore => return Outcome::Drop,
+        Fault::None | Fault::DropAfter => {}
+    }
+    let params = match parse_params(method, headers, query, body) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Error(e),
+    };
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .filter(|_| *method == Method::POST);
+    if let Some(ik) = &idempotency_key {
+        if ik.len() > 255 {
+            return Outcome::Error(ApiError::invalid(
+                "Idempotency-Key must be at most 255 characters.",
+                None,
+            ));
+        }
+    }
+    let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(body));
+    if let Some(ik) = &idempotency_key {
+        let cache = lock(&sb.idempotency);
+        if let Some(saved) = cache.get(&(key.clone(), ik.clone())) {
+            if saved.fingerprint != fingerprint {
+                return Outcome::Error(ApiError::idempotency(format!(
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{ik}' if you meant to execute a different request."
+                )));
+            }
+            return Outcome::Json(saved.status, saved.body.clone(), true);
+        }
+    }
+    let result = {
+        let mut accounts = lock(&sb.accounts);
+        let account = accounts.entry(key.clone()).or_default();
+        route(account, method, path, params)
+    };
+    let (status, value, changes) = match result {
+        Ok((value, changes)) => (StatusCode::OK, value, changes),
+        Err(e) => (e.status, e.body(), Vec::new()),
+    };
+    if let Some(ik) = idempotency_key.clone() {
+        lock(&sb.idempotency).insert(
+            (key.clone(), ik),
+            IdempotentResponse { fingerprint, status, body: value.clone() },
+        );
+    }
+    if !changes.is_empty() {
+        sb.dirty.store(true, Ordering::SeqCst);
+        let mut stats = lock(&sb.stats);
+        for c in &changes {
+            *stats.writes.entry(c.object_id.clone()).or_default() += 1;
+        }
+        drop(stats);
+        sb.webhooks.emit(&key, changes, Some((request_id, idempotency_key.as_deref())));
+    }
+    if fault == Fault::DropAfter {
+        return Outcome::Drop;
+    }
+    if status.is_success() {
+        Outcome::Json(status, value, false)
+    } else {
+        // Errors from the routes come back as values so the idempotency cache keeps them too.
+        Outcome::Json(status, value, false)
+    }
+}
+
+fn parse_params(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &Bytes,
+) -> Result<Params, ApiError> {
+    let raw: &[u8] = if *method == Method::POST {
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/x-www-form-urlencoded");
+        if content_type.starts_with("application/json") || body.first() == Some(&b'{') {
+            return Err(ApiError::invalid(
+                "Invalid request: Stripe's API takes form-encoded bodies (application/x-www-form-urlencoded), not JSON.",
+                None,
+            ));
+        }
+        if !query.unwrap_or_default().is_empty() && body.is_empty() {
+            query.unwrap_or_default().as_bytes()
+        } else {
+            body
+        }
+    } else {
+        query.unwrap_or_default().as_bytes()
+    };
+    if std::str::from_utf8(raw).is_err() {
+        return Err(ApiError::invalid("Invalid request: the body is not valid UTF-8.", None));
+    }
+    Ok(Params::new(form::parse(raw)?))
+}
+
+fn route(
+    account: &mut Account,
+    method: &Method,
+    path: &str,
+    params: Params,
+) -> Result<(Value, Vec<Change>), ApiError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let read = |v: Result<Value, ApiError>| v.map(|v| (v, Vec::new()));
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["v1", "products"]) => account.create_product(params),
+        ("GET", ["v1", "products"]) => read(account.list_products(params)),
+        ("GET", ["v1", "products", id]) => read(account.get_product(id, params)),
+        ("POST", ["v1", "products", id]) => account.update_product(id, params),
+        ("DELETE", ["v1", "products", id]) => {
+            params.finish()?;
+            account.delete_product(id)
+        }
+        ("POST", ["v1", "prices"]) => account.create_price(params),
+        ("GET", ["v1", "prices"]) => read(account.list_prices(params)),
+        ("GET", ["v1", "prices", id]) => read(account.get_price(id, params)),
+        ("POST", ["v1", "prices", id]) => account.update_price(id, params),
+        _ => Err(ApiError::unrecognized_url(method.as_str(), path)),
+    }
+}
+
+/// `/_sandbox/...`: configuration, statistics, Dashboard edits, webhooks.
+async fn control(
+    sb: &Arc<Sandbox>,
+    method: &Method,
+    rest: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &Bytes,
+    request_id: &str,
+) -> Response {
+    let json_body = || -> Result<Value, ApiError> {
+        if body.is_empty() {
+            Ok(json!({}))
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::invalid(format!("Invalid JSON body: {e}"), None))
+        }
+    };
+    let result: Result<Value, ApiError> = (|| {
+        let segments: Vec<&str> = rest.trim_matches('/').split('/').collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("GET", ["health"]) => Ok(json!({ "ok": true })),
+            ("GET", ["stats"]) => Ok(lock(&sb.stats).json()),
+            ("POST", ["reset"]) => {
+                let opts = json_body()?;
+                *lock(&sb.stats) = Stats::default();
+                if opts["data"].as_bool().unwrap_or(false) {
+                    lock(&sb.accounts).clear();
+                    lock(&sb.idempotency).clear();
+                    sb.dirty.store(true, Ordering::SeqCst);
+                }
+                Ok(json!({ "ok": true }))
+            }
+            ("GET", ["faults"]) => Ok(serde_json::to_value(lock(&sb.faults).config()).unwrap_or_default()),
+            ("POST", ["faults"]) => {
+                let config: FaultConfig = serde_json::from_value(json_body()?)
+                    .map_err(|e| ApiError::invalid(format!("Invalid fault configuration: {e}"), None))?;
+                *lock(&sb.faults) = Faults::new(config.clone());
+                Ok(serde_json::to_value(config).unwrap_or_default())
+            }
+            ("DELETE", ["faults"]) => {
+                *lock(&sb.faults) = Faults::default();
+                Ok(json!({ "ok": true }))
+            }
+            ("POST", ["config"]) => {
+                let v = json_body()?;
+                let mut config = lock(&sb.config);
+                if let Some(rate) = v["rate_limit"].as_u64() {
+                    config.rate_limit = rate as u32;
+                    lock(&sb.buckets).clear();
+                }
+                Ok(json!({ "rate_limit": config.rate_limit, "max_body_bytes": config.max_body_bytes }))
+            }
+            ("POST", ["webhooks"]) => {
+                let config: WebhookConfig = serde_json::from_value(json_body()?)
+                    .map_err(|e| ApiError::invalid(format!("Invalid webhook configuration: {e}"), None))?;
+                sb.webhooks.configure(Some(config));
+                Ok(json!({ "ok": true }))
+            }
+            ("DELETE", ["webhooks"]) => {
+                sb.webhooks.configure(None);
+                Ok(json!({ "ok": true }))
+            }
+            ("GET", ["events"]) => Ok(json!({ "data": sb.webhooks.recent() })),
+            ("POST", ["dashboard", kind @ ("products" | "prices"), id]) => {
+                // An edit as a person makes it in the Dashboard: no API request, no rate limit,
+                // not in the request stats, and events whose `request.id` is null.
+                let key = api_key(headers)?;
+                let params = Params::new(form::parse(if body.is_empty() {
+                    query.unwrap_or_default().as_bytes()
+                } else {
+                    body
+                })?);
+                let (value, changes) = {
+                    let mut accounts = lock(&sb.accounts);
+                    let account = accounts.entry(key.clone()).or_default();
+                    if *kind == "products" {
+                        account.update_product(id, params)?
+                    } else {
+                        account.update_price(id, params)?
+                    }
+                };
+                sb.dirty.store(true, Ordering::SeqCst);
+                sb.webhooks.emit(&key, changes, None);
+                Ok(value)
+            }
+            _ => Err(ApiError::unrecognized_url(method.as_str(), &format!("/_sandbox{rest}"))),
+        }
+    })();
+    match result {
+        Ok(v) => respond(StatusCode::OK, &v, request_id, DEFAULT_API_VERSION),
+        Err(e) => error_response(&e, request_id, DEFAULT_API_VERSION),
+    }
+}
+
+/// Serves until `shutdown` resolves, saving state periodically and at the end.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    sandbox: Arc<Sandbox>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let saver = {
+        let sb = sandbox.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                if let Err(e) = sb.save_if_dirty() {
+                    tracing::warn!(error = %e, "could not save sandbox state");
+                }
+            }
+        })
+    };
+    let result = axum::serve(listener, router(sandbox.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    saver.abort();
+    sandbox.save_if_dirty()?;
+    result.map_err(Into::into)
+}
+

@@ -1,0 +1,247 @@
+//! `starter`: the operator's CLI. Seeds and edits the catalog, starts syncs (signal-with-start, so
+//! a running sync picks the change up instead of racing it) and follows them to the end.
+//! It talks to Temporal and the catalog only: it never compiles the Stripe client.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use catalog::Catalog;
+use clap::{Parser, Subcommand};
+use futures::{StreamExt, TryStreamExt};
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::{
+    Client, ClientOptions, Connection, WorkflowGetResultOptions, WorkflowStartOptions,
+};
+use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome};
+
+/// catalog-sync CLI. Temporal connection settings come from `TEMPORAL_ADDRESS`,
+/// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Catalog database URL.
+    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Task queue of the workers.
+    #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
+    task_queue: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the catalog database.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Sync products now: one ProductSync per product, started or signalled.
+    Sync {
+        /// Catalog ids to sync.
+        ids: Vec<String>,
+        /// Sync every product in the catalog.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Wait for the syncs and print their outcomes.
+        #[arg(long)]
+        wait: bool,
+        /// Requests to Temporal in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Create or upgrade the catalog tables.
+    Migrate,
+    /// Write deterministic sample products (sku-000001 …).
+    Seed {
+        /// How many products.
+        #[arg(long, default_value_t = 100)]
+        products: usize,
+        /// Seed of the generator: the same seed gives the same catalog.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Print one product as JSON.
+    Show {
+        /// Catalog id.
+        id: String,
+    },
+    /// Change a product as an application would (the version grows).
+    Edit {
+        /// Catalog id.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+        /// New amount (minor units) of the default price.
+        #[arg(long)]
+        amount: Option<i64>,
+        /// Mark active or inactive.
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    /// Soft-delete a product (the sync archives it in Stripe).
+    Delete {
+        /// Catalog id.
+        id: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let catalog = Catalog::connect(&cli.database_url)
+        .await
+        .with_context(|| format!("opening the catalog at {}", cli.database_url))?;
+    match cli.command {
+        Command::Catalog(cmd) => catalog_command(&catalog, cmd).await,
+        Command::Sync { ids, all, wait, concurrency } => {
+            let ids = if all { all_ids(&catalog).await? } else { ids };
+            if ids.is_empty() {
+                anyhow::bail!("name the products to sync, or pass --all");
+            }
+            let client = connect().await?;
+            sync(&client, &cli.task_queue, ids, wait, concurrency.max(1)).await
+        }
+    }
+}
+
+async fn connect() -> anyhow::Result<Client> {
+    let (connection_options, client_options) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    let connection = Connection::connect(connection_options)
+        .await
+        .context("connecting to Temporal (TEMPORAL_ADDRESS, default localhost:7233)")?;
+    Ok(Client::new(connection, client_options)?)
+}
+
+async fn all_ids(catalog: &Catalog) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    loop {
+        let page = catalog.product_ids(ids.last().map_or("", String::as_str), 1000).await?;
+        if page.is_empty() {
+            return Ok(ids);
+        }
+        ids.extend(page);
+    }
+}
+
+async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Result<()> {
+    match cmd {
+        CatalogCommand::Migrate => println!("catalog is at the latest schema"),
+        CatalogCommand::Seed { products, seed } => {
+            for chunk_start in (1..=products).step_by(1000) {
+                let chunk: Vec<_> = (chunk_start..=(chunk_start + 999).min(products))
+                    .map(|n| catalog::seed::sample_product(n, seed))
+                    .collect();
+                catalog.save_products(&chunk).await?;
+            }
+            println!("seeded {products} products (seed {seed}); catalog holds {}", catalog.count_products().await?);
+        }
+        CatalogCommand::Show { id } => match catalog.fetch_product(&id).await? {
+            Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
+            None => anyhow::bail!("no product {id} in the catalog"),
+        },
+        CatalogCommand::Edit { id, name, description, amount, active } => {
+            let mut p = catalog.fetch_product(&id).await?.with_context(|| format!("no product {id}"))?;
+            if let Some(v) = name {
+                p.name = v;
+            }
+            if let Some(v) = description {
+                p.description = Some(v);
+            }
+            if let Some(v) = active {
+                p.active = v;
+            }
+            if let Some(v) = amount {
+                p.prices.first_mut().context("the product has no price to change")?.unit_amount = v;
+            }
+            catalog.save_product(&p).await?;
+            let version = catalog.fetch_product(&id).await?.map_or(0, |p| p.version);
+            println!("{id} is now at version {version}");
+        }
+        CatalogCommand::Delete { id } => {
+            if !catalog.soft_delete(&id).await? {
+                anyhow::bail!("no live product {id}");
+            }
+            println!("{id} soft-deleted");
+        }
+    }
+    Ok(())
+}
+
+async fn sync(client: &Client, task_queue: &str, ids: Vec<String>, wait: bool, concurrency: usize) -> anyhow::Result<()> {
+    let total = ids.len();
+    let started: Vec<String> = futures::stream::iter(ids)
+        .map(|id| async move {
+            client
+                .signal_with_start_workflow(
+                    ProductSync::run,
+                    ProductSyncInput { catalog_id: id.clone(), ..Default::default() },
+                    ProductSync::product_changed,
+                    ProductChanged { catalog_version: None, source: "starter".into() },
+                    WorkflowStartOptions::new(task_queue, workflows::product_sync_id(&id)).build(),
+                )
+                .await
+                .with_context(|| format!("starting the sync of {id}"))?;
+            anyhow::Ok(id)
+        })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    println!("signalled {total} product syncs on task queue {task_queue}");
+    if !wait {
+        return Ok(());
+    }
+    let results: Vec<(String, anyhow::Result<ProductSyncResult>)> = futures::stream::iter(started)
+        .map(|id| async move {
+            let handle = client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(&id));
+            let result = handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await
+                .map_err(anyhow::Error::from);
+            (id, result)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut failed = 0;
+    let mut sorted = results;
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (id, result) in &sorted {
+        match result {
+            Ok(r) => {
+                *counts.entry(r.outcome.as_str()).or_default() += 1;
+                if r.outcome == SyncOutcome::Invalid {
+                    let reasons: Vec<String> = r.issues.iter().map(ToString::to_string).collect();
+                    println!("invalid  {id}: {}", reasons.join("; "));
+                } else if total <= 50 {
+                    println!("{:<8} {id} (version {}, {} writes)", r.outcome.as_str(), r.catalog_version, r.report.operations.len());
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("failed   {id}: {e:#}");
+            }
+        }
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!("done: {}{}", summary.join(", "), if failed > 0 { format!(", {failed} failed") } else { String::new() });
+    if failed > 0 {
+        anyhow::bail!("{failed} syncs failed");
+    }
+    Ok(())
+}

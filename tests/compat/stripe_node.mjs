@@ -1,0 +1,52 @@
+// The official Stripe Node SDK against the sandbox. Usage: node stripe_node.mjs BASE_URL
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import Stripe from 'stripe';
+
+const base = new URL(process.argv[2]);
+const run = randomBytes(4).toString('hex');
+const stripe = new Stripe(`sk_test_node_${run}`, {
+  host: base.hostname, port: Number(base.port), protocol: 'http', maxNetworkRetries: 0,
+});
+
+const id = `node-${run}`;
+let p = await stripe.products.create({ id, name: 'Node Mug', metadata: { a: '1', b: '2' }, images: ['https://img.example/mug.png'] });
+assert.equal(p.id, id);
+assert.equal(p.active, true);
+p = await stripe.products.update(id, { metadata: { a: '' }, active: false });
+assert.deepEqual(p.metadata, { b: '2' });
+assert.equal(p.active, false);
+
+const price = await stripe.prices.create({ product: id, currency: 'krw', unit_amount: 12000, lookup_key: `lk-${run}`, recurring: { interval: 'year' } });
+assert.equal(price.recurring.interval, 'year');
+const next = await stripe.prices.create({ product: id, currency: 'krw', unit_amount: 13000, lookup_key: `lk-${run}`, transfer_lookup_key: true, recurring: { interval: 'year' } });
+const byKey = await stripe.prices.list({ lookup_keys: [`lk-${run}`] });
+assert.deepEqual(byKey.data.map((x) => x.id), [next.id]);
+p = await stripe.products.update(id, { default_price: next.id, active: true, expand: ['default_price'] });
+assert.equal(p.default_price.unit_amount, 13000);
+
+for (let i = 0; i < 7; i++) await stripe.products.create({ id: `${id}-${i}`, name: `N${i}` });
+const all = [];
+for await (const prod of stripe.products.list({ limit: 3 })) all.push(prod.id);
+assert.equal(all.length, 8);
+assert.equal(all[0], `${id}-6`);
+
+await assert.rejects(stripe.products.retrieve('nope'), (e) => e.statusCode === 404 && e.code === 'resource_missing');
+await assert.rejects(stripe.prices.update(next.id, { unit_amount: 1 }), (e) => e.statusCode === 400);
+await assert.rejects(stripe.products.create({ name: 'x', bogus: 1 }), (e) => e.param === 'bogus');
+
+const a = await stripe.prices.create({ product: id, currency: 'usd', unit_amount: 5 }, { idempotencyKey: `k-${run}` });
+const b = await stripe.prices.create({ product: id, currency: 'usd', unit_amount: 5 }, { idempotencyKey: `k-${run}` });
+assert.equal(a.id, b.id);
+await assert.rejects(
+  stripe.prices.create({ product: id, currency: 'usd', unit_amount: 6 }, { idempotencyKey: `k-${run}` }),
+  (e) => e.type === 'StripeIdempotencyError',
+);
+
+// A webhook signed by the sandbox verifies with the SDK's own verifier.
+const event = stripe.webhooks.constructEvent(
+  process.env.SANDBOX_SIGNED_PAYLOAD, process.env.SANDBOX_SIGNATURE, process.env.SANDBOX_WEBHOOK_SECRET,
+);
+assert.equal(event.type, 'product.updated');
+
+console.log('stripe-node: all checks passed');

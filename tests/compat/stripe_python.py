@@ -1,0 +1,100 @@
+"""The official Stripe Python SDK against the sandbox: everything catalog-sync relies on.
+
+Usage: stripe_python.py BASE_URL. Exits non-zero with the failing check on any mismatch.
+"""
+import sys
+import uuid
+
+import stripe
+
+base = sys.argv[1]
+run = uuid.uuid4().hex[:8]
+client = stripe.StripeClient(f"sk_test_py_{run}", base_addresses={"api": base}, max_network_retries=0)
+v1 = client.v1
+
+pid = f"py-{run}"
+p = v1.products.create(params={
+    "id": pid, "name": "Python Hat", "description": "made by stripe-python",
+    "images": ["https://img.example/hat.png"], "metadata": {"color": "red", "size": "M"},
+    "shippable": True,
+})
+assert p.id == pid and p.active is True and p.metadata["color"] == "red", p
+assert p.images == ["https://img.example/hat.png"]
+
+p = v1.products.update(pid, params={"metadata": {"color": ""}, "name": "Python Cap"})
+assert "color" not in p.metadata and p.metadata["size"] == "M" and p.name == "Python Cap", p
+
+got = v1.products.retrieve(pid)
+assert got.name == "Python Cap"
+
+month = v1.prices.create(params={
+    "product": pid, "currency": "usd", "unit_amount": 1500, "lookup_key": f"lk-{run}",
+    "recurring": {"interval": "month", "interval_count": 1}, "metadata": {"catalog_sync_managed": "true"},
+})
+assert month.type == "recurring" and month.recurring.interval == "month", month
+yen = v1.prices.create(params={"product": pid, "currency": "jpy", "unit_amount": 500})
+assert yen.unit_amount == 500 and yen.type == "one_time"
+
+moved = v1.prices.create(params={
+    "product": pid, "currency": "usd", "unit_amount": 1700, "lookup_key": f"lk-{run}",
+    "transfer_lookup_key": True, "recurring": {"interval": "month"},
+})
+found = v1.prices.list(params={"lookup_keys": [f"lk-{run}"]})
+assert [x.id for x in found.data] == [moved.id], found
+old = v1.prices.update(month.id, params={"active": False})
+assert old.active is False and old.lookup_key is None
+
+p = v1.products.update(pid, params={"default_price": moved.id, "expand": ["default_price"]})
+assert p.default_price.id == moved.id and p.default_price.unit_amount == 1700
+
+listed = v1.products.list(params={"ids": [pid, "missing"], "expand": ["data.default_price"]})
+assert [x.id for x in listed.data] == [pid] and listed.data[0].default_price.unit_amount == 1700
+active = v1.prices.list(params={"product": pid, "active": True})
+assert {x.id for x in active.data} == {yen.id, moved.id}, active
+
+# Pagination through the SDK's auto-paging iterator.
+for i in range(12):
+    v1.products.create(params={"id": f"py-{run}-{i:02}", "name": f"P{i}"})
+seen = [x.id for x in v1.products.list(params={"limit": 5}).auto_paging_iter()]
+assert len(seen) == 13 and seen[0] == f"py-{run}-11", seen
+
+# Errors arrive as the SDK's typed exceptions.
+try:
+    v1.products.retrieve("nope")
+    raise AssertionError("expected 404")
+except stripe.InvalidRequestError as e:
+    assert e.http_status == 404 and e.code == "resource_missing", e
+try:
+    v1.prices.create(params={"product": pid, "currency": "usd", "unit_amount": -5})
+    raise AssertionError("expected 400")
+except stripe.InvalidRequestError as e:
+    assert e.param == "unit_amount", e
+try:
+    v1.products.delete(pid)
+    raise AssertionError("a product with prices cannot be deleted")
+except stripe.InvalidRequestError:
+    pass
+assert v1.products.delete(f"py-{run}-00").deleted is True
+
+# Idempotency: the same key replays the first response.
+a = v1.prices.create(params={"product": pid, "currency": "eur", "unit_amount": 900},
+                     options={"idempotency_key": f"idem-{run}"})
+b = v1.prices.create(params={"product": pid, "currency": "eur", "unit_amount": 900},
+                     options={"idempotency_key": f"idem-{run}"})
+assert a.id == b.id
+try:
+    v1.prices.create(params={"product": pid, "currency": "eur", "unit_amount": 901},
+                     options={"idempotency_key": f"idem-{run}"})
+    raise AssertionError("expected an idempotency error")
+except stripe.IdempotencyError:
+    pass
+
+# A webhook signed by the sandbox verifies with the SDK's own verifier.
+import os
+
+event = stripe.Webhook.construct_event(
+    os.environ["SANDBOX_SIGNED_PAYLOAD"], os.environ["SANDBOX_SIGNATURE"], os.environ["SANDBOX_WEBHOOK_SECRET"]
+)
+assert event.type == "product.updated", event
+
+print("stripe-python: all checks passed")

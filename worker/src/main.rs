@@ -1,0 +1,64 @@
+//! `worker`: load settings, connect, register, run; ctrl-c drains gracefully.
+
+use std::time::Duration;
+
+use activities::stripe::Secret;
+use clap::Parser;
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::{Client, ClientOptions, Connection};
+use temporalio_sdk::Runtime;
+use worker::Settings;
+
+/// catalog-sync worker. Temporal connection settings come from `TEMPORAL_ADDRESS`,
+/// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Catalog database URL.
+    #[arg(long, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Stripe API base URL: the sandbox by default, `https://api.stripe.com` in production.
+    #[arg(long, env = "STRIPE_API_BASE", default_value = "http://127.0.0.1:12111")]
+    stripe_api_base: String,
+    /// Stripe secret key (the sandbox accepts any `sk_test_…`).
+    #[arg(long, env = "STRIPE_API_KEY", hide_env_values = true, default_value = "sk_test_catalog_sync_sandbox", hide_default_value = true)]
+    stripe_api_key: String,
+    /// Timeout of one Stripe request, in seconds.
+    #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
+    stripe_timeout_secs: u64,
+    /// Task queue.
+    #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
+    task_queue: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    if args.stripe_api_base.contains("api.stripe.com") && args.stripe_api_key == "sk_test_catalog_sync_sandbox" {
+        anyhow::bail!("STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is Stripe itself");
+    }
+    let settings = Settings {
+        task_queue: args.task_queue,
+        catalog_url: args.database_url,
+        stripe_base_url: args.stripe_api_base,
+        stripe_api_key: Secret::new(args.stripe_api_key),
+        stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
+    };
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let (connection_options, client_options) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    let connection = Connection::connect(connection_options).await?;
+    let client = Client::new(connection, client_options)?;
+    let worker = worker::build(&runtime, client, &settings).await?;
+    tracing::info!(task_queue = %settings.task_queue, stripe = %settings.stripe_base_url, "worker started");
+    worker::run_until(worker, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

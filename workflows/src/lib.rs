@@ -1,0 +1,28 @@
+//! catalog-sync's workflows: deterministic orchestration only. This crate holds the workflow
+//! types, their inputs and outputs, and the activity contracts; it depends on no HTTP or database
+//! crate. The `activities` crate does the I/O.
+//!
+//! # Layout
+//! - [`model`]: catalog products and the Stripe state they ask for.
+//! - [`activities`]: activity names and input/output contracts.
+//! - [`product_sync`]: the per-product `ProductSync` workflow.
+//! - [`retry`]: every activity's timeouts and retry policy, in one table.
+#![deny(missing_docs)]
+
+// The SDK's macros add undocumentable items next to each workflow/activity method.
+#[allow(missing_docs)]
+pub mod activities;
+pub mod model;
+#[allow(missing_docs)]
+pub mod product_sync;
+pub mod retry;
+
+pub use product_sync::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome};
+
+/// Task queue of the workflows and the catalog-side activities.
+pub const TASK_QUEUE: &str = "catalog-sync";
+
+/// The workflow id of a product's sync: one per product, so writers never overlap.
+pub fn product_sync_id(catalog_id: &str) -> String {
+    format!("product-sync-{catalog_id}")
+}

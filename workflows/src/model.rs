@@ -1,0 +1,139 @@
+//! The data that flows between activities: a product as the catalog holds it, and the Stripe
+//! state the catalog asks for. Plain serde structs, so fields can be added compatibly
+//! (`#[serde(default)]`) and histories recorded today replay tomorrow.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A product row of the catalog with its prices.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogProduct {
+    /// The catalog's primary key.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Long description.
+    pub description: Option<String>,
+    /// Whether the product is for sale.
+    pub active: bool,
+    /// Image URLs, in display order.
+    pub images: Vec<String>,
+    /// Public product page.
+    pub url: Option<String>,
+    /// Unit label ("seat", "kg").
+    pub unit_label: Option<String>,
+    /// Stripe tax code (`txcd_…`).
+    pub tax_code: Option<String>,
+    /// Free-form key/values, copied to Stripe metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Grows on every change of the product or its prices.
+    pub version: i64,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+    /// Soft-deleted in the catalog.
+    pub deleted: bool,
+    /// Prices, default first.
+    pub prices: Vec<CatalogPrice>,
+}
+
+/// A price of a catalog product.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CatalogPrice {
+    /// ISO 4217 code, any case.
+    pub currency: String,
+    /// Amount in the currency's minor unit.
+    pub unit_amount: i64,
+    /// `day`, `week`, `month` or `year` for subscriptions; `None` for one-off prices.
+    pub recurring_interval: Option<String>,
+    /// Intervals between charges (default 1).
+    pub recurring_interval_count: Option<i64>,
+    /// Internal name.
+    pub nickname: Option<String>,
+}
+
+/// Billing period of a recurring price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recurring {
+    /// `day`, `week`, `month` or `year`.
+    pub interval: String,
+    /// Number of intervals between charges.
+    pub interval_count: i64,
+}
+
+/// A price as Stripe should have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredPrice {
+    /// Stable key for this (product, currency, period): the thing that survives amount changes.
+    pub lookup_key: String,
+    /// Lowercase ISO code.
+    pub currency: String,
+    /// Minor units.
+    pub unit_amount: i64,
+    /// Billing period, if recurring.
+    pub recurring: Option<Recurring>,
+    /// Nickname.
+    pub nickname: Option<String>,
+}
+
+/// A product as Stripe should have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredProduct {
+    /// The Stripe product id, derived from the catalog id.
+    pub stripe_id: String,
+    /// The catalog id it came from.
+    pub catalog_id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Active flag.
+    pub active: bool,
+    /// Images.
+    pub images: Vec<String>,
+    /// URL.
+    pub url: Option<String>,
+    /// Unit label.
+    pub unit_label: Option<String>,
+    /// Tax code.
+    pub tax_code: Option<String>,
+    /// Metadata, including catalog-sync's own keys (catalog id, version, content hash, marker).
+    pub metadata: BTreeMap<String, String>,
+    /// Prices; the first is the default price.
+    pub prices: Vec<DesiredPrice>,
+    /// Hash of everything above except the catalog version: equal hashes mean equal content.
+    pub content_hash: String,
+    /// Catalog version this was built from.
+    pub catalog_version: i64,
+}
+
+/// What the upsert should do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncPlan {
+    /// Make Stripe match this product.
+    Upsert(DesiredProduct),
+    /// The catalog row is gone or soft-deleted: archive the Stripe product if catalog-sync manages it.
+    Archive {
+        /// The Stripe product id.
+        stripe_id: String,
+        /// The catalog id.
+        catalog_id: String,
+    },
+}
+
+/// A reason a catalog product cannot be synced, tied to the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationIssue {
+    /// The field, e.g. `name` or `prices[1].currency`.
+    pub field: String,
+    /// What is wrong, for a person.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ValidationIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
