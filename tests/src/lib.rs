@@ -13,7 +13,6 @@
 //! however it exits, they are stopped.
 #![allow(missing_docs)]
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -298,18 +297,18 @@ fn throwaway_postgres() -> (String, Tied) {
     (format!("postgres://postgres@127.0.0.1:{port}/postgres"), Tied(child))
 }
 
-/// A worker running in this process on its own task queue.
+/// A worker running in this process on its own task queue. The SDK's worker future is not
+/// `Send`, so it runs on a thread of its own with its own Tokio runtime, as in the binary.
 pub struct RunningWorker {
     /// The task queue it polls.
     pub task_queue: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _runtime: Runtime,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl RunningWorker {
     /// Starts a worker against the sandbox and catalog.
-    pub async fn start(client: &Client, catalog_url: &str, sandbox: &Sandbox) -> Self {
+    pub async fn start(catalog_url: &str, sandbox: &Sandbox) -> Self {
         let task_queue = unique("tq");
         let settings = worker::Settings {
             task_queue: task_queue.clone(),
@@ -319,13 +318,26 @@ impl RunningWorker {
             stripe_timeout: Duration::from_secs(10),
         };
         init_logging();
-        let runtime = Runtime::from_current_tokio(Default::default()).expect("Temporal runtime");
-        let built = worker::build(&runtime, client.clone(), &settings).await.unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(worker::run_until(built, async {
-            let _ = stopped.await;
-        }));
-        Self { task_queue, stop: Some(stop), task: Some(task), _runtime: runtime }
+        let (ready, is_ready) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            rt.block_on(async move {
+                let runtime = Runtime::from_current_tokio(Default::default())?;
+                let client = temporal_client().await;
+                let built = worker::build(&runtime, client, &settings).await?;
+                let _ = ready.send(());
+                worker::run_until(built, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        if is_ready.await.is_err() {
+            let result = thread.join().expect("worker thread");
+            panic!("the worker did not start: {result:?}");
+        }
+        Self { task_queue, stop: Some(stop), thread: Some(thread) }
     }
 
     /// Stops it, draining in-flight tasks.
@@ -333,8 +345,19 @@ impl RunningWorker {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join().expect("worker thread"))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
     }
 }

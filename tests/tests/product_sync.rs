@@ -24,7 +24,7 @@ impl Env {
         let client = temporal_client().await;
         let (url, catalog) = fresh_catalog(backend).await;
         let sandbox = Sandbox::start().await;
-        let worker = RunningWorker::start(&client, &url, &sandbox).await;
+        let worker = RunningWorker::start(&url, &sandbox).await;
         Self { client, catalog, sandbox, worker, prefix: unique("p") }
     }
 
