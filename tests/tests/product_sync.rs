@@ -221,7 +221,7 @@ async fn products_catalog_sync_does_not_manage_are_left_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_edits_coalesces_to_the_last_one() {
+async fn a_burst_of_signals_coalesces_into_few_passes() {
     let env = Env::start(Backend::Sqlite).await;
     let mut product = env.sample(6);
     env.catalog.save_product(&product).await.unwrap();
@@ -230,16 +230,35 @@ async fn a_burst_of_edits_coalesces_to_the_last_one() {
     for i in 0..30 {
         product.name = format!("Edit {i}");
         env.catalog.save_product(&product).await.unwrap();
-        env.signal(&product.id).await;
     }
+    // 30 change notifications at once, as a burst of webhooks or relayed changes would arrive.
+    futures::future::join_all((0..30).map(|_| env.signal(&product.id))).await;
     let r = env.result(&product.id).await;
     env.record_history(&product.id, "product_sync_burst").await;
     assert!(r.passes <= 3, "30 signals must coalesce, took {} passes", r.passes);
-    // The run that saw the last signal may have finished already; make sure the final state is there.
-    let stripe = env.sandbox.product(&product.id).await.unwrap();
-    assert_eq!(stripe["name"], "Edit 29");
+    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["name"], "Edit 29");
     let writes = env.writes().await - before;
-    assert!(writes <= 3, "30 edits caused {writes} Stripe writes");
+    assert!(writes <= 2, "a burst of 30 edits caused {writes} Stripe writes");
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_during_a_sync_converge_to_the_last_edit() {
+    let env = Env::start(Backend::Sqlite).await;
+    let mut product = env.sample(7);
+    env.catalog.save_product(&product).await.unwrap();
+    for i in 0..15 {
+        product.name = format!("Edit {i}");
+        product.prices[0].unit_amount = 1000 + i;
+        env.catalog.save_product(&product).await.unwrap();
+        env.signal(&product.id).await;
+    }
+    env.result(&product.id).await;
+    let stripe = env.sandbox.product(&product.id).await.unwrap();
+    assert_eq!(stripe["name"], "Edit 14");
+    assert_eq!(stripe["default_price"]["unit_amount"], 1014);
+    let prices = env.sandbox.prices(&product.id).await;
+    assert_eq!(active_prices(&prices).len(), product.prices.len(), "one active price per lookup key");
     env.worker.stop().await;
 }
 
@@ -248,16 +267,20 @@ async fn stripe_faults_are_retried_without_duplicates() {
     let env = Env::start(Backend::Sqlite).await;
     let products: Vec<CatalogProduct> = (10..16).map(|n| env.sample(n)).collect();
     env.catalog.save_products(&products).await.unwrap();
-    // Half the calls fail, some after taking effect (the client cannot know they did).
+    // For five seconds, half the calls fail, some after taking effect (the client cannot know
+    // they did); then Stripe recovers and the retries finish the job.
     env.sandbox
-        .faults(json!({"seed": 3, "error_rate": 0.3, "drop_rate": 0.2, "drop_after_apply": true, "latency_ms": 5, "jitter_ms": 20}))
+        .faults(json!({"seed": 3, "error_rate": 0.3, "drop_rate": 0.2, "drop_after_apply": true,
+                       "latency_ms": 5, "jitter_ms": 20, "duration_seconds": 5}))
         .await;
     for p in &products {
         env.signal(&p.id).await;
     }
     for p in &products {
         let r = env.result(&p.id).await;
-        assert_eq!(r.outcome, SyncOutcome::Synced, "{}: {r:?}", p.id);
+        // A write whose response was lost is found already done by the retry, so the last
+        // attempt may report "unchanged"; Stripe's state below is what counts.
+        assert!(matches!(r.outcome, SyncOutcome::Synced | SyncOutcome::Unchanged), "{}: {r:?}", p.id);
     }
     env.sandbox.clear_faults().await;
     for p in &products {
