@@ -13,8 +13,8 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::ActivityError;
 use workflows::retry::failure_types;
 
-use catalog::CatalogError;
 use crate::stripe::StripeError;
+use catalog::CatalogError;
 
 /// Everything an activity can fail with.
 #[derive(Debug, thiserror::Error)]

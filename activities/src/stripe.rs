@@ -38,31 +38,56 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// An error answer from Stripe, with the headers that matter for retrying.
+#[derive(Debug)]
+pub struct ApiFailure {
+    /// HTTP status.
+    pub status: u16,
+    /// Error type (`invalid_request_error`, `api_error`, …).
+    pub kind: String,
+    /// Error code (`resource_missing`, `rate_limit`, …).
+    pub code: Option<String>,
+    /// Message.
+    pub message: String,
+    /// The parameter at fault.
+    pub param: Option<String>,
+    /// `Request-Id`.
+    pub request_id: Option<String>,
+    /// `Stripe-Should-Retry`, when sent: overrides the status code.
+    pub should_retry: Option<bool>,
+    /// `Stripe-Rate-Limited-Reason` on 429s.
+    pub rate_limited_reason: Option<String>,
+    /// `Retry-After`, when sent.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stripe {} {}", self.status, self.kind)?;
+        if let Some(code) = &self.code {
+            write!(f, "/{code}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(param) = &self.param {
+            write!(f, " (param {param})")?;
+        }
+        if let Some(reason) = &self.rate_limited_reason {
+            write!(f, " (rate limited: {reason})")?;
+        }
+        write!(
+            f,
+            " (request {})",
+            self.request_id.as_deref().unwrap_or("-")
+        )
+    }
+}
+
 /// Errors of the Stripe client.
 #[derive(Debug, thiserror::Error)]
 pub enum StripeError {
     /// Stripe answered with an error body.
-    #[error("Stripe {status} {kind}{}: {message} (request {})", code.as_deref().map(|c| format!("/{c}")).unwrap_or_default(), request_id.as_deref().unwrap_or("-"))]
-    Api {
-        /// HTTP status.
-        status: u16,
-        /// Error type (`invalid_request_error`, `api_error`, …).
-        kind: String,
-        /// Error code (`resource_missing`, `rate_limit`, …).
-        code: Option<String>,
-        /// Message.
-        message: String,
-        /// The parameter at fault.
-        param: Option<String>,
-        /// `Request-Id`.
-        request_id: Option<String>,
-        /// `Stripe-Should-Retry`, when sent: overrides the status code.
-        should_retry: Option<bool>,
-        /// `Stripe-Rate-Limited-Reason` on 429s.
-        rate_limited_reason: Option<String>,
-        /// `Retry-After`, when sent.
-        retry_after: Option<Duration>,
-    },
+    #[error("{0}")]
+    Api(Box<ApiFailure>),
     /// The request did not complete (connection refused or dropped, timeout).
     #[error("Stripe unreachable: {0}")]
     Transport(String),
@@ -80,8 +105,10 @@ impl StripeError {
     /// Whether a retry may succeed: `Stripe-Should-Retry` if sent, else 409/429/5xx and transport errors.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StripeError::Api { should_retry: Some(v), .. } => *v,
-            StripeError::Api { status, .. } => *status == 409 || *status == 429 || *status >= 500,
+            StripeError::Api(e) => match e.should_retry {
+                Some(v) => v,
+                None => e.status == 409 || e.status == 429 || e.status >= 500,
+            },
             StripeError::Transport(_) | StripeError::Decode { .. } => true,
         }
     }
@@ -89,7 +116,7 @@ impl StripeError {
     /// Server-suggested delay before the next attempt.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            StripeError::Api { retry_after, .. } => *retry_after,
+            StripeError::Api(e) => e.retry_after,
             _ => None,
         }
     }
@@ -97,7 +124,8 @@ impl StripeError {
     /// The HTTP status, if a response arrived.
     pub fn status(&self) -> Option<u16> {
         match self {
-            StripeError::Api { status, .. } | StripeError::Decode { status, .. } => Some(*status),
+            StripeError::Api(e) => Some(e.status),
+            StripeError::Decode { status, .. } => Some(*status),
             StripeError::Transport(_) => None,
         }
     }
@@ -136,7 +164,13 @@ impl Form {
     pub fn encode(&self) -> String {
         self.0
             .iter()
-            .map(|(k, v)| format!("{}={}", encode_component(k, true), encode_component(v, false)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    encode_component(k, true),
+                    encode_component(v, false)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -146,7 +180,9 @@ fn encode_component(s: &str, keep_brackets: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b'[' | b']' if keep_brackets => out.push(b as char),
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
@@ -298,14 +334,27 @@ impl StripeClient {
         if let Some(key) = idempotency_key {
             req = req.header("Idempotency-Key", key);
         }
-        let resp = req.send().await.map_err(|e| StripeError::Transport(without_url(e)))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| StripeError::Transport(without_url(e)))?;
         let status = resp.status();
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let request_id = header("request-id");
         let should_retry = header("stripe-should-retry").map(|v| v == "true");
         let rate_limited_reason = header("stripe-rate-limited-reason");
-        let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
-        let body = resp.bytes().await.map_err(|e| StripeError::Transport(without_url(e)))?;
+        let retry_after = header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| StripeError::Transport(without_url(e)))?;
         if status.is_success() {
             let value = serde_json::from_slice(&body).map_err(|e| StripeError::Decode {
                 status: status.as_u16(),
@@ -329,7 +378,7 @@ impl StripeClient {
             param: Option<String>,
         }
         match serde_json::from_slice::<Envelope>(&body) {
-            Ok(Envelope { error }) => Err(StripeError::Api {
+            Ok(Envelope { error }) => Err(StripeError::Api(Box::new(ApiFailure {
                 status: status.as_u16(),
                 kind: error.kind,
                 code: error.code,
@@ -339,10 +388,14 @@ impl StripeClient {
                 should_retry,
                 rate_limited_reason,
                 retry_after,
-            }),
-            Err(_) => Err(StripeError::Api {
+            }))),
+            Err(_) => Err(StripeError::Api(Box::new(ApiFailure {
                 status: status.as_u16(),
-                kind: if status.is_server_error() { "api_error".into() } else { "unknown".into() },
+                kind: if status.is_server_error() {
+                    "api_error".into()
+                } else {
+                    "unknown".into()
+                },
                 code: None,
                 message: format!("non-Stripe error body ({} bytes)", body.len()),
                 param: None,
@@ -350,15 +403,23 @@ impl StripeClient {
                 should_retry,
                 rate_limited_reason,
                 retry_after,
-            }),
+            }))),
         }
     }
 
     /// `GET /v1/products/{id}`; `None` on 404.
     pub async fn get_product(&self, id: &str) -> Result<Option<Product>, StripeError> {
-        match self.call(Method::GET, &format!("/v1/products/{}", path_segment(id)), &Form::new(), None).await {
+        match self
+            .call(
+                Method::GET,
+                &format!("/v1/products/{}", path_segment(id)),
+                &Form::new(),
+                None,
+            )
+            .await
+        {
             Ok(r) => Ok(Some(r.value)),
-            Err(StripeError::Api { status: 404, .. }) => Ok(None),
+            Err(StripeError::Api(e)) if e.status == 404 => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -370,18 +431,35 @@ impl StripeClient {
         for id in ids {
             form.push("ids[]", id.as_str());
         }
-        let page: Response<List<Product>> = self.call(Method::GET, "/v1/products", &form, None).await?;
+        let page: Response<List<Product>> =
+            self.call(Method::GET, "/v1/products", &form, None).await?;
         Ok(page.value.data)
     }
 
     /// `POST /v1/products`.
-    pub async fn create_product(&self, form: &Form, idempotency_key: &str) -> Result<Response<Product>, StripeError> {
-        self.call(Method::POST, "/v1/products", form, Some(idempotency_key)).await
+    pub async fn create_product(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<Response<Product>, StripeError> {
+        self.call(Method::POST, "/v1/products", form, Some(idempotency_key))
+            .await
     }
 
     /// `POST /v1/products/{id}`.
-    pub async fn update_product(&self, id: &str, form: &Form, idempotency_key: &str) -> Result<Response<Product>, StripeError> {
-        self.call(Method::POST, &format!("/v1/products/{}", path_segment(id)), form, Some(idempotency_key)).await
+    pub async fn update_product(
+        &self,
+        id: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<Response<Product>, StripeError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/products/{}", path_segment(id)),
+            form,
+            Some(idempotency_key),
+        )
+        .await
     }
 
     /// Every price of a product (all pages).
@@ -392,7 +470,8 @@ impl StripeClient {
             let mut form = Form::new();
             form.push("product", product).push("limit", "100");
             form.push_opt("starting_after", after.as_deref());
-            let page: Response<List<Price>> = self.call(Method::GET, "/v1/prices", &form, None).await?;
+            let page: Response<List<Price>> =
+                self.call(Method::GET, "/v1/prices", &form, None).await?;
             let more = page.value.has_more;
             after = page.value.data.last().map(|p| p.id.clone());
             out.extend(page.value.data);
@@ -403,13 +482,29 @@ impl StripeClient {
     }
 
     /// `POST /v1/prices`.
-    pub async fn create_price(&self, form: &Form, idempotency_key: &str) -> Result<Response<Price>, StripeError> {
-        self.call(Method::POST, "/v1/prices", form, Some(idempotency_key)).await
+    pub async fn create_price(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<Response<Price>, StripeError> {
+        self.call(Method::POST, "/v1/prices", form, Some(idempotency_key))
+            .await
     }
 
     /// `POST /v1/prices/{id}`.
-    pub async fn update_price(&self, id: &str, form: &Form, idempotency_key: &str) -> Result<Response<Price>, StripeError> {
-        self.call(Method::POST, &format!("/v1/prices/{}", path_segment(id)), form, Some(idempotency_key)).await
+    pub async fn update_price(
+        &self,
+        id: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<Response<Price>, StripeError> {
+        self.call(
+            Method::POST,
+            &format!("/v1/prices/{}", path_segment(id)),
+            form,
+            Some(idempotency_key),
+        )
+        .await
     }
 }
 
@@ -439,22 +534,28 @@ mod tests {
     #[test]
     fn form_keeps_brackets_and_escapes_values() {
         let mut f = Form::new();
-        f.push("metadata[a b]", "x&y=z").push("images[0]", "https://e/x.png");
-        assert_eq!(f.encode(), "metadata[a+b]=x%26y%3Dz&images[0]=https%3A%2F%2Fe%2Fx.png");
+        f.push("metadata[a b]", "x&y=z")
+            .push("images[0]", "https://e/x.png");
+        assert_eq!(
+            f.encode(),
+            "metadata[a+b]=x%26y%3Dz&images[0]=https%3A%2F%2Fe%2Fx.png"
+        );
     }
 
     #[test]
     fn retryable_follows_stripe_rules() {
-        let api = |status, should_retry| StripeError::Api {
-            status,
-            kind: "x".into(),
-            code: None,
-            message: String::new(),
-            param: None,
-            request_id: None,
-            should_retry,
-            rate_limited_reason: None,
-            retry_after: None,
+        let api = |status, should_retry| {
+            StripeError::Api(Box::new(ApiFailure {
+                status,
+                kind: "x".into(),
+                code: None,
+                message: String::new(),
+                param: None,
+                request_id: None,
+                should_retry,
+                rate_limited_reason: None,
+                retry_after: None,
+            }))
         };
         assert!(api(429, None).is_retryable());
         assert!(api(503, None).is_retryable());

@@ -51,7 +51,10 @@ impl SyncActivitiesImpl {
         _ctx: ActivityContext,
         input: TransformInput,
     ) -> Result<TransformOutput, ActivityError> {
-        Ok(transform::transform(&input.catalog_id, input.product.as_ref()))
+        Ok(transform::transform(
+            &input.catalog_id,
+            input.product.as_ref(),
+        ))
     }
 
     /// `UpsertProduct`.

@@ -69,7 +69,10 @@ pub const CURRENCIES: &[&str] = &[
 /// The lookup key of a price: stable across amount changes, unique per (product, currency, period).
 pub fn lookup_key(catalog_id: &str, currency: &str, recurring: Option<&Recurring>) -> String {
     match recurring {
-        Some(r) => format!("cs:{catalog_id}:{currency}:{}x{}", r.interval, r.interval_count),
+        Some(r) => format!(
+            "cs:{catalog_id}:{currency}:{}x{}",
+            r.interval, r.interval_count
+        ),
         None => format!("cs:{catalog_id}:{currency}:one_time"),
     }
 }
@@ -78,7 +81,9 @@ pub fn lookup_key(catalog_id: &str, currency: &str, recurring: Option<&Recurring
 pub fn check_id(id: &str) -> Option<ValidationIssue> {
     let ok = !id.is_empty()
         && id.len() <= MAX_ID
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     (!ok).then(|| issue(
         "id",
         format!("must be 1-{MAX_ID} characters of letters, digits, '_' or '-' (Stripe-safe), got {id:?}"),
@@ -86,7 +91,10 @@ pub fn check_id(id: &str) -> Option<ValidationIssue> {
 }
 
 fn issue(field: impl Into<String>, reason: impl Into<String>) -> ValidationIssue {
-    ValidationIssue { field: field.into(), reason: reason.into() }
+    ValidationIssue {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Turns a fetched catalog row into a plan, or every reason it cannot be synced.
@@ -97,10 +105,10 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
     let product = match product {
         Some(p) if !p.deleted => p,
         _ => {
-            return TransformOutput::Plan(SyncPlan::Archive {
+            return TransformOutput::Plan(Box::new(SyncPlan::Archive {
                 stripe_id: catalog_id.to_string(),
                 catalog_id: catalog_id.to_string(),
-            });
+            }));
         }
     };
     let mut issues = Vec::new();
@@ -108,30 +116,48 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
     if name.is_empty() {
         issues.push(issue("name", "is required"));
     } else if name.chars().count() > MAX_NAME {
-        issues.push(issue("name", format!("must be at most {MAX_NAME} characters, has {}", name.chars().count())));
+        issues.push(issue(
+            "name",
+            format!(
+                "must be at most {MAX_NAME} characters, has {}",
+                name.chars().count()
+            ),
+        ));
     }
     if product.images.len() > 8 {
-        issues.push(issue("images", format!("at most 8 images, has {}", product.images.len())));
+        issues.push(issue(
+            "images",
+            format!("at most 8 images, has {}", product.images.len()),
+        ));
     }
     for (i, image) in product.images.iter().enumerate() {
         if !is_url(image, &["https"]) {
-            issues.push(issue(format!("images[{i}]"), format!("must be an https:// URL, got {image:?}")));
+            issues.push(issue(
+                format!("images[{i}]"),
+                format!("must be an https:// URL, got {image:?}"),
+            ));
         }
     }
-    if let Some(url) = non_empty(&product.url) {
-        if !is_url(&url, &["https", "http"]) {
-            issues.push(issue("url", format!("must be an http(s):// URL, got {url:?}")));
-        }
+    if let Some(url) = non_empty(&product.url)
+        && !is_url(&url, &["https", "http"])
+    {
+        issues.push(issue(
+            "url",
+            format!("must be an http(s):// URL, got {url:?}"),
+        ));
     }
-    if let Some(label) = non_empty(&product.unit_label) {
-        if label.chars().count() > 12 {
-            issues.push(issue("unit_label", "must be at most 12 characters"));
-        }
+    if non_empty(&product.unit_label).is_some_and(|label| label.chars().count() > 12) {
+        issues.push(issue("unit_label", "must be at most 12 characters"));
     }
     if let Some(code) = non_empty(&product.tax_code) {
-        let ok = code.strip_prefix("txcd_").is_some_and(|d| d.len() == 8 && d.chars().all(|c| c.is_ascii_digit()));
+        let ok = code
+            .strip_prefix("txcd_")
+            .is_some_and(|d| d.len() == 8 && d.chars().all(|c| c.is_ascii_digit()));
         if !ok {
-            issues.push(issue("tax_code", format!("must look like txcd_12345678, got {code:?}")));
+            issues.push(issue(
+                "tax_code",
+                format!("must look like txcd_12345678, got {code:?}"),
+            ));
         }
     }
     check_metadata(&product.metadata, &mut issues);
@@ -158,23 +184,37 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
     desired.content_hash = content_hash(&desired);
     desired.metadata.insert(META_MANAGED.into(), "true".into());
     desired.metadata.insert(META_ID.into(), catalog_id.into());
-    desired.metadata.insert(META_VERSION.into(), product.version.to_string());
-    desired.metadata.insert(META_HASH.into(), desired.content_hash.clone());
-    TransformOutput::Plan(SyncPlan::Upsert(desired))
+    desired
+        .metadata
+        .insert(META_VERSION.into(), product.version.to_string());
+    desired
+        .metadata
+        .insert(META_HASH.into(), desired.content_hash.clone());
+    TransformOutput::Plan(Box::new(SyncPlan::Upsert(Box::new(desired))))
 }
 
 fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn is_url(raw: &str, schemes: &[&str]) -> bool {
     raw.len() <= 2048
-        && url::Url::parse(raw).is_ok_and(|u| schemes.contains(&u.scheme()) && u.host_str().is_some())
+        && url::Url::parse(raw)
+            .is_ok_and(|u| schemes.contains(&u.scheme()) && u.host_str().is_some())
 }
 
 fn check_metadata(metadata: &BTreeMap<String, String>, issues: &mut Vec<ValidationIssue>) {
     if metadata.len() > 46 {
-        issues.push(issue("metadata", format!("at most 46 keys (Stripe allows 50, catalog-sync uses 4), has {}", metadata.len())));
+        issues.push(issue(
+            "metadata",
+            format!(
+                "at most 46 keys (Stripe allows 50, catalog-sync uses 4), has {}",
+                metadata.len()
+            ),
+        ));
     }
     for (key, value) in metadata {
         let field = format!("metadata.{key}");
@@ -185,7 +225,10 @@ fn check_metadata(metadata: &BTreeMap<String, String>, issues: &mut Vec<Validati
             issues.push(issue(&field, "keys cannot contain square brackets"));
         }
         if key.starts_with(RESERVED_PREFIX) {
-            issues.push(issue(&field, format!("the prefix {RESERVED_PREFIX} is reserved for catalog-sync")));
+            issues.push(issue(
+                &field,
+                format!("the prefix {RESERVED_PREFIX} is reserved for catalog-sync"),
+            ));
         }
         if value.chars().count() > 500 {
             issues.push(issue(&field, "values must be at most 500 characters"));
@@ -193,24 +236,45 @@ fn check_metadata(metadata: &BTreeMap<String, String>, issues: &mut Vec<Validati
     }
 }
 
-fn check_prices(catalog_id: &str, product: &CatalogProduct, issues: &mut Vec<ValidationIssue>) -> Vec<DesiredPrice> {
+fn check_prices(
+    catalog_id: &str,
+    product: &CatalogProduct,
+    issues: &mut Vec<ValidationIssue>,
+) -> Vec<DesiredPrice> {
     let mut out: Vec<DesiredPrice> = Vec::new();
     for (i, price) in product.prices.iter().enumerate() {
         let field = |f: &str| format!("prices[{i}].{f}");
         let currency = price.currency.trim().to_ascii_lowercase();
         let mut ok = true;
         if !CURRENCIES.contains(&currency.as_str()) {
-            issues.push(issue(field("currency"), format!("{:?} is not a currency Stripe supports", price.currency)));
+            issues.push(issue(
+                field("currency"),
+                format!("{:?} is not a currency Stripe supports", price.currency),
+            ));
             ok = false;
         }
         if !(0..=MAX_AMOUNT).contains(&price.unit_amount) {
-            issues.push(issue(field("unit_amount"), format!("must be between 0 and {MAX_AMOUNT} minor units, got {}", price.unit_amount)));
+            issues.push(issue(
+                field("unit_amount"),
+                format!(
+                    "must be between 0 and {MAX_AMOUNT} minor units, got {}",
+                    price.unit_amount
+                ),
+            ));
             ok = false;
         }
-        let recurring = match price.recurring_interval.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let recurring = match price
+            .recurring_interval
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => {
                 if price.recurring_interval_count.is_some() {
-                    issues.push(issue(field("recurring_interval_count"), "set without recurring_interval"));
+                    issues.push(issue(
+                        field("recurring_interval_count"),
+                        "set without recurring_interval",
+                    ));
                     ok = false;
                 }
                 None
@@ -226,16 +290,25 @@ fn check_prices(catalog_id: &str, product: &CatalogProduct, issues: &mut Vec<Val
                 };
                 match max {
                     None => {
-                        issues.push(issue(field("recurring_interval"), format!("must be day, week, month or year, got {interval:?}")));
+                        issues.push(issue(
+                            field("recurring_interval"),
+                            format!("must be day, week, month or year, got {interval:?}"),
+                        ));
                         ok = false;
                     }
                     Some(max) if !(1..=max).contains(&count) => {
-                        issues.push(issue(field("recurring_interval_count"), format!("must be 1-{max} for {interval}, got {count}")));
+                        issues.push(issue(
+                            field("recurring_interval_count"),
+                            format!("must be 1-{max} for {interval}, got {count}"),
+                        ));
                         ok = false;
                     }
                     Some(_) => {}
                 }
-                Some(Recurring { interval: interval.to_string(), interval_count: count })
+                Some(Recurring {
+                    interval: interval.to_string(),
+                    interval_count: count,
+                })
             }
         };
         if !ok {
@@ -243,7 +316,10 @@ fn check_prices(catalog_id: &str, product: &CatalogProduct, issues: &mut Vec<Val
         }
         let key = lookup_key(catalog_id, &currency, recurring.as_ref());
         if out.iter().any(|p| p.lookup_key == key) {
-            issues.push(issue(field("currency"), format!("another price already has this currency and billing period ({key})")));
+            issues.push(issue(
+                field("currency"),
+                format!("another price already has this currency and billing period ({key})"),
+            ));
             continue;
         }
         out.push(DesiredPrice {
@@ -281,7 +357,11 @@ mod tests {
             images: vec!["https://img.example/hat.png".into()],
             version: 3,
             prices: vec![
-                CatalogPrice { currency: "USD".into(), unit_amount: 1999, ..Default::default() },
+                CatalogPrice {
+                    currency: "USD".into(),
+                    unit_amount: 1999,
+                    ..Default::default()
+                },
                 CatalogPrice {
                     currency: "jpy".into(),
                     unit_amount: 500,
@@ -295,8 +375,11 @@ mod tests {
 
     fn plan(p: &CatalogProduct) -> DesiredProduct {
         match transform(&p.id, Some(p)) {
-            TransformOutput::Plan(SyncPlan::Upsert(d)) => d,
-            other => panic!("expected an upsert, got {other:?}"),
+            TransformOutput::Plan(plan) => match *plan {
+                SyncPlan::Upsert(d) => *d,
+                other => panic!("expected an upsert, got {other:?}"),
+            },
+            other => panic!("expected a plan, got {other:?}"),
         }
     }
 
@@ -330,35 +413,70 @@ mod tests {
         p.tax_code = Some("bogus".into());
         p.metadata.insert("catalog_sync_id".into(), "x".into());
         p.metadata.insert("k[1]".into(), "x".into());
-        p.prices.push(CatalogPrice { currency: "xyz".into(), unit_amount: -1, ..Default::default() });
-        p.prices.push(CatalogPrice { currency: "usd".into(), unit_amount: 100_000_000, ..Default::default() });
-        p.prices.push(CatalogPrice { currency: "usd".into(), unit_amount: 5, ..Default::default() });
-        p.prices.push(CatalogPrice { currency: "eur".into(), unit_amount: 5, recurring_interval: Some("decade".into()), ..Default::default() });
-        let TransformOutput::Invalid(issues) = transform(&p.id, Some(&p)) else { panic!("expected invalid") };
+        p.prices.push(CatalogPrice {
+            currency: "xyz".into(),
+            unit_amount: -1,
+            ..Default::default()
+        });
+        p.prices.push(CatalogPrice {
+            currency: "usd".into(),
+            unit_amount: 100_000_000,
+            ..Default::default()
+        });
+        p.prices.push(CatalogPrice {
+            currency: "usd".into(),
+            unit_amount: 5,
+            ..Default::default()
+        });
+        p.prices.push(CatalogPrice {
+            currency: "eur".into(),
+            unit_amount: 5,
+            recurring_interval: Some("decade".into()),
+            ..Default::default()
+        });
+        let TransformOutput::Invalid(issues) = transform(&p.id, Some(&p)) else {
+            panic!("expected invalid")
+        };
         let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
         for expected in [
-            "name", "images[0]", "tax_code", "metadata.catalog_sync_id", "metadata.k[1]",
-            "prices[2].currency", "prices[2].unit_amount", "prices[3].unit_amount",
-            "prices[4].currency", "prices[5].recurring_interval",
+            "name",
+            "images[0]",
+            "tax_code",
+            "metadata.catalog_sync_id",
+            "metadata.k[1]",
+            "prices[2].currency",
+            "prices[2].unit_amount",
+            "prices[3].unit_amount",
+            "prices[4].currency",
+            "prices[5].recurring_interval",
         ] {
-            assert!(fields.contains(&expected), "missing {expected} in {fields:?}");
+            assert!(
+                fields.contains(&expected),
+                "missing {expected} in {fields:?}"
+            );
         }
     }
 
     #[test]
     fn bad_ids_and_empty_names_are_invalid() {
-        let TransformOutput::Invalid(issues) = transform("a b", None) else { panic!() };
+        let TransformOutput::Invalid(issues) = transform("a b", None) else {
+            panic!()
+        };
         assert_eq!(issues[0].field, "id");
         let mut p = product();
         p.name = "  ".into();
-        assert!(matches!(transform(&p.id, Some(&p)), TransformOutput::Invalid(_)));
+        assert!(matches!(
+            transform(&p.id, Some(&p)),
+            TransformOutput::Invalid(_)
+        ));
     }
 
     #[test]
     fn missing_or_deleted_rows_archive() {
-        assert!(matches!(transform("sku-1", None), TransformOutput::Plan(SyncPlan::Archive { .. })));
+        let archives = |out: TransformOutput| matches!(out, TransformOutput::Plan(plan) if matches!(*plan, SyncPlan::Archive { .. }));
+        assert!(archives(transform("sku-1", None)));
         let mut p = product();
         p.deleted = true;
-        assert!(matches!(transform(&p.id, Some(&p)), TransformOutput::Plan(SyncPlan::Archive { .. })));
+        assert!(archives(transform(&p.id, Some(&p))));
     }
 }

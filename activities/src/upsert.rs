@@ -39,7 +39,11 @@ impl Writer<'_> {
     fn key(&self, step: &str, form: &Form) -> String {
         let digest = Sha256::digest(form.encode().as_bytes());
         let short_hash = &self.hash[..self.hash.len().min(16)];
-        format!("cs-{}-{short_hash}-{step}-{}", self.product_id, hex::encode(&digest[..6]))
+        format!(
+            "cs-{}-{short_hash}-{step}-{}",
+            self.product_id,
+            hex::encode(&digest[..6])
+        )
     }
 
     fn record(&mut self, op: String, request_id: Option<String>) {
@@ -56,7 +60,12 @@ fn is_managed(metadata: &BTreeMap<String, String>) -> bool {
 }
 
 async fn archive(stripe: &StripeClient, id: &str) -> Result<UpsertReport, StripeError> {
-    let mut w = Writer { stripe, product_id: id, hash: "archive", report: UpsertReport::default() };
+    let mut w = Writer {
+        stripe,
+        product_id: id,
+        hash: "archive",
+        report: UpsertReport::default(),
+    };
     match stripe.get_product(id).await? {
         None => w.report.unchanged = true,
         Some(p) if !is_managed(&p.metadata) => w.report.skipped_unmanaged = true,
@@ -110,7 +119,10 @@ fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
     }
     // Metadata: compared without the version key, so a version bump alone writes nothing.
     let without_version = |m: &BTreeMap<String, String>| {
-        m.iter().filter(|(k, _)| k.as_str() != META_VERSION).map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>()
+        m.iter()
+            .filter(|(k, _)| k.as_str() != META_VERSION)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<BTreeMap<_, _>>()
     };
     let current_md = current.map(|c| without_version(&c.metadata));
     let metadata_differs = current_md.as_ref() != Some(&without_version(&d.metadata));
@@ -140,13 +152,16 @@ fn price_matches(p: &Price, d: &DesiredPrice) -> bool {
 }
 
 async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertReport, StripeError> {
-    let mut w = Writer { stripe, product_id: &d.stripe_id, hash: &d.content_hash, report: UpsertReport::default() };
+    let mut w = Writer {
+        stripe,
+        product_id: &d.stripe_id,
+        hash: &d.content_hash,
+        report: UpsertReport::default(),
+    };
     let current = stripe.get_product(&d.stripe_id).await?;
-    if let Some(c) = &current {
-        if !is_managed(&c.metadata) {
-            w.report.skipped_unmanaged = true;
-            return Ok(w.report);
-        }
+    if current.as_ref().is_some_and(|c| !is_managed(&c.metadata)) {
+        w.report.skipped_unmanaged = true;
+        return Ok(w.report);
     }
     let (current, prices) = match current {
         Some(c) => {
@@ -166,7 +181,9 @@ async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertRepor
     // Prices: find or create the holder of each lookup key.
     let mut wanted_ids = Vec::new();
     for dp in &d.prices {
-        let holder = prices.iter().find(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()));
+        let holder = prices
+            .iter()
+            .find(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()));
         match holder {
             Some(p) if price_matches(p, dp) => {
                 let mut form = Form::new();
@@ -218,7 +235,10 @@ async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertRepor
 
     // Archive what catalog-sync created and no longer wants.
     let keep: BTreeSet<&String> = wanted_ids.iter().collect();
-    for p in prices.iter().filter(|p| p.active && is_managed(&p.metadata) && !keep.contains(&p.id)) {
+    for p in prices
+        .iter()
+        .filter(|p| p.active && is_managed(&p.metadata) && !keep.contains(&p.id))
+    {
         let mut form = Form::new();
         form.push("active", "false");
         let key = w.key(&format!("archive-price-{}", p.id), &form);

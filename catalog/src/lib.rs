@@ -85,7 +85,12 @@ impl Catalog {
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(10))
                 .foreign_keys(true);
-            Catalog::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+            Catalog::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await?,
+            )
         } else {
             return Err(CatalogError::UnsupportedUrl(url.to_string()));
         };
@@ -191,8 +196,12 @@ impl Catalog {
     /// Soft-deletes a product (`deleted_at` set; the sync archives it in Stripe).
     pub async fn soft_delete(&self, id: &str) -> Result<bool, CatalogError> {
         let sql = match self {
-            Catalog::Postgres(_) => "UPDATE catalog_products SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
-            Catalog::Sqlite(_) => "UPDATE catalog_products SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = $1 AND deleted_at IS NULL",
+            Catalog::Postgres(_) => {
+                "UPDATE catalog_products SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL"
+            }
+            Catalog::Sqlite(_) => {
+                "UPDATE catalog_products SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = $1 AND deleted_at IS NULL"
+            }
         };
         on_pool!(self, pool => {
             Ok(sqlx::query(sql).bind(id).execute(pool).await?.rows_affected() > 0)

@@ -8,13 +8,26 @@ use rand::{Rng, SeedableRng};
 use workflows::model::{CatalogPrice, CatalogProduct};
 
 const ADJECTIVES: &[&str] = &[
-    "Classic", "Organic", "Vintage", "Compact", "Deluxe", "Rugged", "Minimal", "Handmade",
-    "Smart", "Wireless", "Recycled", "Premium", "Travel", "Everyday", "Studio", "Alpine",
+    "Classic", "Organic", "Vintage", "Compact", "Deluxe", "Rugged", "Minimal", "Handmade", "Smart",
+    "Wireless", "Recycled", "Premium", "Travel", "Everyday", "Studio", "Alpine",
 ];
 const NOUNS: &[&str] = &[
-    "Backpack", "Coffee Beans", "Desk Lamp", "Notebook", "Water Bottle", "Headphones", "Sneakers",
-    "Tea Set", "Yoga Mat", "Wool Scarf", "Chef Knife", "Plant Pot", "Camera Strap", "Candle",
-    "Software Licence", "Support Plan",
+    "Backpack",
+    "Coffee Beans",
+    "Desk Lamp",
+    "Notebook",
+    "Water Bottle",
+    "Headphones",
+    "Sneakers",
+    "Tea Set",
+    "Yoga Mat",
+    "Wool Scarf",
+    "Chef Knife",
+    "Plant Pot",
+    "Camera Strap",
+    "Candle",
+    "Software Licence",
+    "Support Plan",
 ];
 const CATEGORIES: &[&str] = &["home", "outdoor", "kitchen", "office", "apparel", "digital"];
 
@@ -61,10 +74,17 @@ pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
         }),
     }
     let mut metadata = BTreeMap::new();
-    metadata.insert("category".to_string(), CATEGORIES[rng.gen_range(0..CATEGORIES.len())].to_string());
+    metadata.insert(
+        "category".to_string(),
+        CATEGORIES[rng.gen_range(0..CATEGORIES.len())].to_string(),
+    );
     CatalogProduct {
         name: format!("{adjective} {noun}"),
-        description: Some(format!("The {} {} from our sample catalog (#{n}).", adjective.to_lowercase(), noun.to_lowercase())),
+        description: Some(format!(
+            "The {} {} from our sample catalog (#{n}).",
+            adjective.to_lowercase(),
+            noun.to_lowercase()
+        )),
         active: true,
         images: vec![format!("https://images.example.com/{id}.png")],
         url: Some(format!("https://shop.example.com/p/{id}")),
@@ -88,6 +108,8 @@ mod tests {
         let currencies: std::collections::BTreeSet<String> = (1..200)
             .flat_map(|n| sample_product(n, 1).prices.into_iter().map(|p| p.currency))
             .collect();
-        assert!(currencies.contains("jpy") && currencies.contains("krw") && currencies.contains("eur"));
+        assert!(
+            currencies.contains("jpy") && currencies.contains("krw") && currencies.contains("eur")
+        );
     }
 }

@@ -33,8 +33,11 @@ impl ApiError {
 
     /// 400 `parameter_missing`.
     pub fn missing(param: &str) -> Self {
-        Self::invalid(format!("Missing required param: {param}."), Some(param.into()))
-            .with_code("parameter_missing")
+        Self::invalid(
+            format!("Missing required param: {param}."),
+            Some(param.into()),
+        )
+        .with_code("parameter_missing")
     }
 
     /// 404 `resource_missing`.
@@ -108,7 +111,10 @@ impl ApiError {
         let mut error = json!({ "type": self.kind, "message": self.message });
         if let Some(code) = &self.code {
             error["code"] = json!(code);
-            error["doc_url"] = json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")));
+            error["doc_url"] = json!(format!(
+                "https://stripe.com/docs/error-codes/{}",
+                code.replace('_', "-")
+            ));
         }
         if let Some(param) = &self.param {
             error["param"] = json!(param);

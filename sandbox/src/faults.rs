@@ -89,7 +89,8 @@ impl Faults {
             return (Fault::None, Duration::ZERO);
         }
         let c = &self.config;
-        if !c.endpoints.is_empty() && !c.endpoints.iter().any(|e| endpoint.starts_with(e.as_str())) {
+        if !c.endpoints.is_empty() && !c.endpoints.iter().any(|e| endpoint.starts_with(e.as_str()))
+        {
             return (Fault::None, Duration::ZERO);
         }
         let mut latency = Duration::from_millis(c.latency_ms);
@@ -138,7 +139,9 @@ mod tests {
         };
         let run = || {
             let mut f = Faults::new(config.clone());
-            (0..200).map(|_| f.decide("POST /v1/products").0).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| f.decide("POST /v1/products").0)
+                .collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());

@@ -21,7 +21,10 @@ pub fn parse(raw: &[u8]) -> Result<BTreeMap<String, Param>, ApiError> {
     let mut root = BTreeMap::new();
     for (key, value) in url::form_urlencoded::parse(raw) {
         let segments = split_key(&key).ok_or_else(|| {
-            ApiError::invalid(format!("Invalid parameter name: {key}"), Some(key.to_string()))
+            ApiError::invalid(
+                format!("Invalid parameter name: {key}"),
+                Some(key.to_string()),
+            )
         })?;
         insert(&mut root, &segments, value.into_owned(), &key)?;
     }
@@ -109,7 +112,10 @@ impl Params {
             None => Ok(None),
             Some(Param::Str(s)) => Ok(Some(s)),
             Some(Param::Map(_)) => Err(ApiError::invalid(
-                format!("Invalid string: {{...}}; {} must be a string", self.name(key)),
+                format!(
+                    "Invalid string: {{...}}; {} must be a string",
+                    self.name(key)
+                ),
                 Some(self.name(key)),
             )),
         }
@@ -137,7 +143,10 @@ impl Params {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(other) => Err(ApiError::invalid(format!("Invalid boolean: {other}"), Some(name))),
+            Some(other) => Err(ApiError::invalid(
+                format!("Invalid boolean: {other}"),
+                Some(name),
+            )),
         }
     }
 

@@ -173,7 +173,10 @@ pub fn apply_metadata(
     for (key, value) in update.entries {
         if key.chars().count() > METADATA_MAX_KEY_LEN {
             return Err(ApiError::invalid(
-                format!("Metadata keys can have up to {METADATA_MAX_KEY_LEN} characters, but key '{key}' has {}.", key.chars().count()),
+                format!(
+                    "Metadata keys can have up to {METADATA_MAX_KEY_LEN} characters, but key '{key}' has {}.",
+                    key.chars().count()
+                ),
                 Some(format!("{param}[{key}]")),
             ));
         }
@@ -186,7 +189,10 @@ pub fn apply_metadata(
         match value {
             Some(v) if v.chars().count() > METADATA_MAX_VALUE_LEN => {
                 return Err(ApiError::invalid(
-                    format!("Metadata values can have up to {METADATA_MAX_VALUE_LEN} characters, but the value for '{key}' has {}.", v.chars().count()),
+                    format!(
+                        "Metadata values can have up to {METADATA_MAX_VALUE_LEN} characters, but the value for '{key}' has {}.",
+                        v.chars().count()
+                    ),
                     Some(format!("{param}[{key}]")),
                 ));
             }
@@ -200,7 +206,10 @@ pub fn apply_metadata(
     }
     if next.len() > METADATA_MAX_KEYS {
         return Err(ApiError::invalid(
-            format!("Metadata can have up to {METADATA_MAX_KEYS} keys, but {} were given.", next.len()),
+            format!(
+                "Metadata can have up to {METADATA_MAX_KEYS} keys, but {} were given.",
+                next.len()
+            ),
             Some(param.into()),
         ));
     }
@@ -212,7 +221,10 @@ pub fn apply_metadata(
 pub fn apply_product_fields(product: &mut Product, p: &mut Params) -> Result<(), ApiError> {
     if let Some(name) = p.string("name")? {
         if name.is_empty() {
-            return Err(ApiError::invalid("You must provide a name for the product.", Some("name".into())));
+            return Err(ApiError::invalid(
+                "You must provide a name for the product.",
+                Some("name".into()),
+            ));
         }
         product.name = name;
     }
@@ -247,7 +259,10 @@ pub fn apply_product_fields(product: &mut Product, p: &mut Params) -> Result<(),
         for key in ["height", "length", "weight", "width"] {
             let raw = dims.required_string(key)?;
             let v = raw.parse::<f64>().map_err(|_| {
-                ApiError::invalid(format!("Invalid decimal: {raw}"), Some(format!("package_dimensions[{key}]")))
+                ApiError::invalid(
+                    format!("Invalid decimal: {raw}"),
+                    Some(format!("package_dimensions[{key}]")),
+                )
             })?;
             out.insert(key.to_string(), v);
         }
@@ -291,7 +306,10 @@ pub fn currency(raw: String, param: &str) -> Result<String, ApiError> {
         Ok(lower)
     } else {
         Err(ApiError::invalid(
-            format!("Invalid currency: {raw}. Stripe currently supports these currencies: {}", CURRENCIES.join(", ")),
+            format!(
+                "Invalid currency: {raw}. Stripe currently supports these currencies: {}",
+                CURRENCIES.join(", ")
+            ),
             Some(param.into()),
         ))
     }
@@ -318,7 +336,9 @@ pub fn unit_amount(amount: i64, param: &str) -> Result<i64, ApiError> {
 
 /// Parses `recurring[interval|interval_count]`.
 pub fn recurring(mut r: Params, param: &str) -> Result<(String, i64), ApiError> {
-    let interval = r.string("interval")?.ok_or_else(|| ApiError::missing(&format!("{param}[interval]")))?;
+    let interval = r
+        .string("interval")?
+        .ok_or_else(|| ApiError::missing(&format!("{param}[interval]")))?;
     if !["day", "week", "month", "year"].contains(&interval.as_str()) {
         return Err(ApiError::invalid(
             format!("Invalid {param}[interval]: must be one of day, week, month, or year"),
@@ -334,7 +354,9 @@ pub fn recurring(mut r: Params, param: &str) -> Result<(String, i64), ApiError> 
     };
     if !(1..=max).contains(&count) {
         return Err(ApiError::invalid(
-            format!("Invalid {param}[interval_count]: must be between 1 and {max} for interval {interval}"),
+            format!(
+                "Invalid {param}[interval_count]: must be between 1 and {max} for interval {interval}"
+            ),
             Some(format!("{param}[interval_count]")),
         ));
     }
@@ -348,7 +370,7 @@ pub fn tax_behavior(raw: String) -> Result<String, ApiError> {
         Ok(raw)
     } else {
         Err(ApiError::invalid(
-            format!("Invalid tax_behavior: must be one of inclusive, exclusive, or unspecified"),
+            "Invalid tax_behavior: must be one of inclusive, exclusive, or unspecified",
             Some("tax_behavior".into()),
         ))
     }
@@ -358,7 +380,9 @@ pub fn tax_behavior(raw: String) -> Result<String, ApiError> {
 pub fn custom_id(id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
         && id.len() <= 255
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {

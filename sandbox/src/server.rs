@@ -80,7 +80,10 @@ impl Stats {
         self.current_count += 1;
         self.peak_rps = self.peak_rps.max(self.current_count);
         self.total += 1;
-        *self.by_endpoint.entry((endpoint.to_string(), status)).or_default() += 1;
+        *self
+            .by_endpoint
+            .entry((endpoint.to_string(), status))
+            .or_default() += 1;
     }
 
     fn json(&self) -> Value {
@@ -129,7 +132,9 @@ impl Sandbox {
             Some(path) if path.exists() => {
                 let raw = std::fs::read(path)?;
                 serde_json::from_slice::<Persisted>(&raw)
-                    .map_err(|e| anyhow::anyhow!("state file {} is not readable: {e}", path.display()))?
+                    .map_err(|e| {
+                        anyhow::anyhow!("state file {} is not readable: {e}", path.display())
+                    })?
                     .accounts
             }
             _ => HashMap::new(),
@@ -197,7 +202,9 @@ fn request_id() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    let tail: String = (0..14).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let tail: String = (0..14)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
     format!("req_{tail}")
 }
 
@@ -219,11 +226,14 @@ fn error_response(err: &ApiError, request_id: &str, api_version: &str) -> Respon
     let mut resp = respond(err.status, &err.body(), request_id, api_version);
     let h = resp.headers_mut();
     if err.status == StatusCode::TOO_MANY_REQUESTS {
-        h.insert("stripe-rate-limited-reason", HeaderValue::from_static("global-rate"));
+        h.insert(
+            "stripe-rate-limited-reason",
+            HeaderValue::from_static("global-rate"),
+        );
         h.insert("stripe-should-retry", HeaderValue::from_static("true"));
-    } else if err.status.is_server_error() {
-        h.insert("stripe-should-retry", HeaderValue::from_static("true"));
-    } else if err.kind == "idempotency_error" && err.status == StatusCode::CONFLICT {
+    } else if err.status.is_server_error()
+        || (err.kind == "idempotency_error" && err.status == StatusCode::CONFLICT)
+    {
         h.insert("stripe-should-retry", HeaderValue::from_static("true"));
     }
     resp
@@ -264,7 +274,9 @@ fn api_key(headers: &HeaderMap) -> Result<String, ApiError> {
         .any(|p| key.starts_with(p) && key.len() > p.len());
     if !valid {
         let shown: String = key.chars().take(8).collect();
-        return Err(ApiError::unauthorized(format!("Invalid API Key provided: {shown}****")));
+        return Err(ApiError::unauthorized(format!(
+            "Invalid API Key provided: {shown}****"
+        )));
     }
     Ok(key)
 }
@@ -314,25 +326,51 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
         Err(_) => {
             let err = ApiError {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
-                ..ApiError::invalid(format!("Request body too large: the limit is {max_body} bytes."), None)
+                ..ApiError::invalid(
+                    format!("Request body too large: the limit is {max_body} bytes."),
+                    None,
+                )
             };
             return error_response(&err, &request_id, &api_version);
         }
     };
     if let Some(rest) = path.strip_prefix("/_sandbox") {
-        return control(&sb, &parts.method, rest, &parts.headers, parts.uri.query(), &body, &request_id).await;
+        return control(
+            &sb,
+            &parts.method,
+            rest,
+            &parts.headers,
+            parts.uri.query(),
+            &body,
+            &request_id,
+        )
+        .await;
     }
     let endpoint = endpoint_label(&parts.method, &path);
-    let outcome = api(&sb, &parts.method, &path, &parts.headers, parts.uri.query(), &body, &request_id, &endpoint).await;
+    let outcome = api(
+        &sb,
+        &parts.method,
+        &path,
+        &parts.headers,
+        parts.uri.query(),
+        &body,
+        &request_id,
+        &endpoint,
+    )
+    .await;
     let (resp, status) = match outcome {
         Outcome::Json(status, value, replayed) => {
             let mut r = respond(status, &value, &request_id, &api_version);
             if replayed {
-                r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                r.headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
             }
             (r, status.as_u16())
         }
-        Outcome::Error(e) => (error_response(&e, &request_id, &api_version), e.status.as_u16()),
+        Outcome::Error(e) => (
+            error_response(&e, &request_id, &api_version),
+            e.status.as_u16(),
+        ),
         Outcome::Drop => (dropped_connection(), 0),
     };
     lock(&sb.stats).record(&endpoint, status);
@@ -385,13 +423,11 @@ async fn api(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .filter(|_| *method == Method::POST);
-    if let Some(ik) = &idempotency_key {
-        if ik.len() > 255 {
-            return Outcome::Error(ApiError::invalid(
-                "Idempotency-Key must be at most 255 characters.",
-                None,
-            ));
-        }
+    if idempotency_key.as_ref().is_some_and(|ik| ik.len() > 255) {
+        return Outcome::Error(ApiError::invalid(
+            "Idempotency-Key must be at most 255 characters.",
+            None,
+        ));
     }
     let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(body));
     if let Some(ik) = &idempotency_key {
@@ -417,7 +453,11 @@ async fn api(
     if let Some(ik) = idempotency_key.clone() {
         lock(&sb.idempotency).insert(
             (key.clone(), ik),
-            IdempotentResponse { fingerprint, status, body: value.clone() },
+            IdempotentResponse {
+                fingerprint,
+                status,
+                body: value.clone(),
+            },
         );
     }
     if !changes.is_empty() {
@@ -427,7 +467,11 @@ async fn api(
             *stats.writes.entry(c.object_id.clone()).or_default() += 1;
         }
         drop(stats);
-        sb.webhooks.emit(&key, changes, Some((request_id, idempotency_key.as_deref())));
+        sb.webhooks.emit(
+            &key,
+            changes,
+            Some((request_id, idempotency_key.as_deref())),
+        );
     }
     if fault == Fault::DropAfter {
         return Outcome::Drop;
@@ -466,7 +510,10 @@ fn parse_params(
         query.unwrap_or_default().as_bytes()
     };
     if std::str::from_utf8(raw).is_err() {
-        return Err(ApiError::invalid("Invalid request: the body is not valid UTF-8.", None));
+        return Err(ApiError::invalid(
+            "Invalid request: the body is not valid UTF-8.",
+            None,
+        ));
     }
     Ok(Params::new(form::parse(raw)?))
 }
@@ -529,10 +576,13 @@ async fn control(
                 }
                 Ok(json!({ "ok": true }))
             }
-            ("GET", ["faults"]) => Ok(serde_json::to_value(lock(&sb.faults).config()).unwrap_or_default()),
+            ("GET", ["faults"]) => {
+                Ok(serde_json::to_value(lock(&sb.faults).config()).unwrap_or_default())
+            }
             ("POST", ["faults"]) => {
-                let config: FaultConfig = serde_json::from_value(json_body()?)
-                    .map_err(|e| ApiError::invalid(format!("Invalid fault configuration: {e}"), None))?;
+                let config: FaultConfig = serde_json::from_value(json_body()?).map_err(|e| {
+                    ApiError::invalid(format!("Invalid fault configuration: {e}"), None)
+                })?;
                 *lock(&sb.faults) = Faults::new(config.clone());
                 Ok(serde_json::to_value(config).unwrap_or_default())
             }
@@ -547,11 +597,14 @@ async fn control(
                     config.rate_limit = rate as u32;
                     lock(&sb.buckets).clear();
                 }
-                Ok(json!({ "rate_limit": config.rate_limit, "max_body_bytes": config.max_body_bytes }))
+                Ok(
+                    json!({ "rate_limit": config.rate_limit, "max_body_bytes": config.max_body_bytes }),
+                )
             }
             ("POST", ["webhooks"]) => {
-                let config: WebhookConfig = serde_json::from_value(json_body()?)
-                    .map_err(|e| ApiError::invalid(format!("Invalid webhook configuration: {e}"), None))?;
+                let config: WebhookConfig = serde_json::from_value(json_body()?).map_err(|e| {
+                    ApiError::invalid(format!("Invalid webhook configuration: {e}"), None)
+                })?;
                 sb.webhooks.configure(Some(config));
                 Ok(json!({ "ok": true }))
             }
@@ -582,7 +635,10 @@ async fn control(
                 sb.webhooks.emit(&key, changes, None);
                 Ok(value)
             }
-            _ => Err(ApiError::unrecognized_url(method.as_str(), &format!("/_sandbox{rest}"))),
+            _ => Err(ApiError::unrecognized_url(
+                method.as_str(),
+                &format!("/_sandbox{rest}"),
+            )),
         }
     })();
     match result {
@@ -616,4 +672,3 @@ pub async fn serve(
     sandbox.save_if_dirty()?;
     result.map_err(Into::into)
 }
-

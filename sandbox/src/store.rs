@@ -34,7 +34,10 @@ struct Ordered<T> {
 
 impl<T> Default for Ordered<T> {
     fn default() -> Self {
-        Self { by_seq: BTreeMap::new(), seq_of: HashMap::new() }
+        Self {
+            by_seq: BTreeMap::new(),
+            seq_of: HashMap::new(),
+        }
     }
 }
 
@@ -105,18 +108,23 @@ impl Account {
     /// Product JSON with `default_price` expanded on request.
     fn render_product(&self, product: &Product, expand_price: bool) -> Value {
         let expanded = expand_price
-            .then(|| product.default_price.as_deref())
+            .then_some(product.default_price.as_deref())
             .flatten()
             .and_then(|id| self.prices.get(id))
             .map(Price::to_json);
         product.to_json(expanded)
     }
 
-    fn page(&self, p: &mut Params, seq_of: &HashMap<String, u64>, object: &str) -> Result<Page, ApiError> {
+    fn page(
+        &self,
+        p: &mut Params,
+        seq_of: &HashMap<String, u64>,
+        object: &str,
+    ) -> Result<Page, ApiError> {
         let limit = p.integer("limit")?.unwrap_or(10);
         if !(1..=100).contains(&limit) {
             return Err(ApiError::invalid(
-                format!("Invalid limit: must be between 1 and 100"),
+                "Invalid limit: must be between 1 and 100",
                 Some("limit".into()),
             ));
         }
@@ -190,11 +198,10 @@ impl Account {
             Some(id) => {
                 model::custom_id(&id)?;
                 if self.products.get(&id).is_some() {
-                    return Err(ApiError::invalid(
-                        format!("Product already exists."),
-                        Some("id".into()),
-                    )
-                    .with_code("resource_already_exists"));
+                    return Err(
+                        ApiError::invalid("Product already exists.", Some("id".into()))
+                            .with_code("resource_already_exists"),
+                    );
                 }
                 id
             }
@@ -225,7 +232,10 @@ impl Account {
         model::apply_product_fields(&mut product, &mut p)?;
         let price = match p.hash("default_price_data")? {
             Some(mut d) => {
-                let currency = model::currency(d.required_string("currency")?, "default_price_data[currency]")?;
+                let currency = model::currency(
+                    d.required_string("currency")?,
+                    "default_price_data[currency]",
+                )?;
                 let amount = d
                     .integer("unit_amount")?
                     .ok_or_else(|| ApiError::missing("default_price_data[unit_amount]"))?;
@@ -234,7 +244,10 @@ impl Account {
                     .hash("recurring")?
                     .map(|r| model::recurring(r, "default_price_data[recurring]"))
                     .transpose()?;
-                let tax_behavior = d.string("tax_behavior")?.map(model::tax_behavior).transpose()?;
+                let tax_behavior = d
+                    .string("tax_behavior")?
+                    .map(model::tax_behavior)
+                    .transpose()?;
                 let mut metadata = BTreeMap::new();
                 if let Some(md) = d.string_map("metadata")? {
                     model::apply_metadata(&mut metadata, md, "default_price_data[metadata]")?;
@@ -294,14 +307,25 @@ impl Account {
     pub fn get_product(&self, id: &str, mut p: Params) -> Result<Value, ApiError> {
         let expand = expand_flags(&mut p)?;
         p.finish()?;
-        let product = self.products.get(id).ok_or_else(|| ApiError::not_found("product", id))?;
+        let product = self
+            .products
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("product", id))?;
         Ok(self.render_product(product, expand.default_price))
     }
 
     /// `POST /v1/products/{id}`.
-    pub fn update_product(&mut self, id: &str, mut p: Params) -> Result<(Value, Vec<Change>), ApiError> {
+    pub fn update_product(
+        &mut self,
+        id: &str,
+        mut p: Params,
+    ) -> Result<(Value, Vec<Change>), ApiError> {
         let expand = expand_flags(&mut p)?;
-        let before = self.products.get(id).ok_or_else(|| ApiError::not_found("product", id))?.clone();
+        let before = self
+            .products
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("product", id))?
+            .clone();
         let mut product = before.clone();
         model::apply_product_fields(&mut product, &mut p)?;
         if let Some(price_id) = p.nullable_string("default_price")? {
@@ -317,7 +341,9 @@ impl Account {
                 }
                 if !price.active {
                     return Err(ApiError::invalid(
-                        format!("The price `{price_id}` is not active and cannot be set as the default price."),
+                        format!(
+                            "The price `{price_id}` is not active and cannot be set as the default price."
+                        ),
                         Some("default_price".into()),
                     ));
                 }
@@ -342,7 +368,10 @@ impl Account {
 
     /// `DELETE /v1/products/{id}`.
     pub fn delete_product(&mut self, id: &str) -> Result<(Value, Vec<Change>), ApiError> {
-        let product = self.products.get(id).ok_or_else(|| ApiError::not_found("product", id))?;
+        let product = self
+            .products
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("product", id))?;
         if self.prices.by_seq.values().any(|price| price.product == id) {
             return Err(ApiError::invalid(
                 "This product cannot be deleted because it has one or more user-created prices.",
@@ -376,7 +405,9 @@ impl Account {
         let page = self.page(&mut p, &self.products.seq_of, "product")?;
         p.finish()?;
         let id_seqs: Option<std::collections::HashSet<u64>> = ids.map(|ids| {
-            ids.iter().filter_map(|id| self.products.seq_of.get(id).copied()).collect()
+            ids.iter()
+                .filter_map(|id| self.products.seq_of.get(id).copied())
+                .collect()
         });
         let keep = |prod: &Product| {
             active.is_none_or(|a| prod.active == a)
@@ -406,6 +437,40 @@ impl Account {
 
     // ---- prices ----
 
+    /// Frees `key` for `claimant` (a new price when `None`): with `transfer`, takes it from the
+    /// price that holds it (reported as a change of that price); without, refuses as Stripe does.
+    fn release_lookup_key(
+        &mut self,
+        key: &str,
+        claimant: Option<&str>,
+        transfer: bool,
+    ) -> Result<Vec<Change>, ApiError> {
+        let Some(holder) = self.lookup_keys.get(key).cloned() else {
+            return Ok(Vec::new());
+        };
+        if claimant == Some(holder.as_str()) {
+            return Ok(Vec::new());
+        }
+        if !transfer {
+            return Err(ApiError::invalid(
+                format!("A price (`{holder}`) already uses that lookup key."),
+                Some("lookup_key".into()),
+            )
+            .with_code("lookup_key_already_exists"));
+        }
+        self.lookup_keys.remove(key);
+        let Some(old) = self.prices.get_mut(&holder) else {
+            return Ok(Vec::new());
+        };
+        old.lookup_key = None;
+        Ok(vec![Change {
+            event_type: "price.updated",
+            object: old.to_json(),
+            previous_attributes: Some(json!({ "lookup_key": key })),
+            object_id: holder,
+        }])
+    }
+
     /// `POST /v1/prices`.
     pub fn create_price(&mut self, mut p: Params) -> Result<(Value, Vec<Change>), ApiError> {
         expand_flags(&mut p)?;
@@ -417,12 +482,18 @@ impl Account {
             ));
         }
         let currency = model::currency(
-            p.string("currency")?.ok_or_else(|| ApiError::missing("currency"))?,
+            p.string("currency")?
+                .ok_or_else(|| ApiError::missing("currency"))?,
             "currency",
         )?;
-        let amount = p.integer("unit_amount")?.ok_or_else(|| ApiError::missing("unit_amount"))?;
+        let amount = p
+            .integer("unit_amount")?
+            .ok_or_else(|| ApiError::missing("unit_amount"))?;
         let unit_amount = model::unit_amount(amount, "unit_amount")?;
-        let recurring = p.hash("recurring")?.map(|r| model::recurring(r, "recurring")).transpose()?;
+        let recurring = p
+            .hash("recurring")?
+            .map(|r| model::recurring(r, "recurring"))
+            .transpose()?;
         let lookup_key = p.nullable_string("lookup_key")?.flatten();
         if lookup_key.as_ref().is_some_and(|k| k.chars().count() > 200) {
             return Err(ApiError::invalid(
@@ -432,7 +503,10 @@ impl Account {
         }
         let transfer = p.boolean("transfer_lookup_key")?.unwrap_or(false);
         let nickname = p.nullable_string("nickname")?.flatten();
-        let tax_behavior = p.string("tax_behavior")?.map(model::tax_behavior).transpose()?;
+        let tax_behavior = p
+            .string("tax_behavior")?
+            .map(model::tax_behavior)
+            .transpose()?;
         let active = p.boolean("active")?.unwrap_or(true);
         let mut metadata = BTreeMap::new();
         if let Some(md) = p.string_map("metadata")? {
@@ -442,27 +516,10 @@ impl Account {
         if self.products.get(&product_id).is_none() {
             return Err(ApiError::not_found("product", &product_id).with_param("product"));
         }
-        let mut changes = Vec::new();
-        if let Some(key) = &lookup_key {
-            if let Some(holder) = self.lookup_keys.get(key).cloned() {
-                if !transfer {
-                    return Err(ApiError::invalid(
-                        format!("A price (`{holder}`) already uses that lookup key."),
-                        Some("lookup_key".into()),
-                    )
-                    .with_code("lookup_key_already_exists"));
-                }
-                if let Some(old) = self.prices.get_mut(&holder) {
-                    old.lookup_key = None;
-                    changes.push(Change {
-                        event_type: "price.updated",
-                        object: old.to_json(),
-                        previous_attributes: Some(json!({ "lookup_key": key })),
-                        object_id: holder.clone(),
-                    });
-                }
-            }
-        }
+        let mut changes = match &lookup_key {
+            Some(key) => self.release_lookup_key(key, None, transfer)?,
+            None => Vec::new(),
+        };
         let price = Price {
             id: random_id("price"),
             active,
@@ -480,12 +537,15 @@ impl Account {
             self.lookup_keys.insert(key, price.id.clone());
         }
         let seq = self.seq();
-        changes.insert(0, Change {
-            event_type: "price.created",
-            object: price.to_json(),
-            previous_attributes: None,
-            object_id: price.id.clone(),
-        });
+        changes.insert(
+            0,
+            Change {
+                event_type: "price.created",
+                object: price.to_json(),
+                previous_attributes: None,
+                object_id: price.id.clone(),
+            },
+        );
         let out = price.to_json();
         self.prices.insert(seq, price.id.clone(), price);
         Ok((out, changes))
@@ -502,10 +562,25 @@ impl Account {
     }
 
     /// `POST /v1/prices/{id}`: only the fields Stripe lets you change.
-    pub fn update_price(&mut self, id: &str, mut p: Params) -> Result<(Value, Vec<Change>), ApiError> {
+    pub fn update_price(
+        &mut self,
+        id: &str,
+        mut p: Params,
+    ) -> Result<(Value, Vec<Change>), ApiError> {
         expand_flags(&mut p)?;
-        let before = self.prices.get(id).ok_or_else(|| ApiError::not_found("price", id))?.clone();
-        for immutable in ["unit_amount", "currency", "product", "recurring", "type", "billing_scheme"] {
+        let before = self
+            .prices
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("price", id))?
+            .clone();
+        for immutable in [
+            "unit_amount",
+            "currency",
+            "product",
+            "recurring",
+            "type",
+            "billing_scheme",
+        ] {
             if p.has(immutable) {
                 return Err(ApiError::invalid(
                     format!("Received unknown parameter: {immutable}. Prices cannot be changed once created: create a new price instead."),
@@ -536,24 +611,7 @@ impl Account {
         let mut changes = Vec::new();
         if let Some(new_key) = new_key {
             if let Some(key) = &new_key {
-                if let Some(holder) = self.lookup_keys.get(key).cloned().filter(|h| h != id) {
-                    if !transfer {
-                        return Err(ApiError::invalid(
-                            format!("A price (`{holder}`) already uses that lookup key."),
-                            Some("lookup_key".into()),
-                        )
-                        .with_code("lookup_key_already_exists"));
-                    }
-                    if let Some(old) = self.prices.get_mut(&holder) {
-                        old.lookup_key = None;
-                        changes.push(Change {
-                            event_type: "price.updated",
-                            object: old.to_json(),
-                            previous_attributes: Some(json!({ "lookup_key": key })),
-                            object_id: holder.clone(),
-                        });
-                    }
-                }
+                changes.extend(self.release_lookup_key(key, Some(id), transfer)?);
             }
             if let Some(old_key) = &price.lookup_key {
                 self.lookup_keys.remove(old_key);
@@ -565,12 +623,15 @@ impl Account {
         }
         let previous = diff(&before.to_json(), &price.to_json());
         if previous.as_object().is_some_and(|m| !m.is_empty()) {
-            changes.insert(0, Change {
-                event_type: "price.updated",
-                object: price.to_json(),
-                previous_attributes: Some(previous),
-                object_id: id.to_string(),
-            });
+            changes.insert(
+                0,
+                Change {
+                    event_type: "price.updated",
+                    object: price.to_json(),
+                    previous_attributes: Some(previous),
+                    object_id: id.to_string(),
+                },
+            );
         }
         let out = price.to_json();
         *self.prices.get_mut(id).expect("exists") = price;
@@ -591,13 +652,14 @@ impl Account {
             ));
         }
         let kind = p.string("type")?;
-        if let Some(k) = &kind {
-            if k != "one_time" && k != "recurring" {
-                return Err(ApiError::invalid(
-                    "Invalid type: must be one of one_time or recurring",
-                    Some("type".into()),
-                ));
-            }
+        if kind
+            .as_ref()
+            .is_some_and(|k| k != "one_time" && k != "recurring")
+        {
+            return Err(ApiError::invalid(
+                "Invalid type: must be one of one_time or recurring",
+                Some("type".into()),
+            ));
         }
         if p.has("recurring") {
             let _ = p.hash("recurring")?;
@@ -611,9 +673,9 @@ impl Account {
                 && lookup_keys
                     .as_ref()
                     .is_none_or(|keys| price.lookup_key.as_ref().is_some_and(|k| keys.contains(k)))
-                && kind.as_ref().is_none_or(|k| {
-                    (k == "recurring") == price.recurring.is_some()
-                })
+                && kind
+                    .as_ref()
+                    .is_none_or(|k| (k == "recurring") == price.recurring.is_some())
         };
         let (items, has_more) = Self::paginate(&self.prices.by_seq, &page, keep);
         let data = items.into_iter().map(Price::to_json).collect();

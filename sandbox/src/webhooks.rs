@@ -28,7 +28,10 @@ pub fn sign(secret: &str, timestamp: i64, payload: &[u8]) -> String {
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(payload);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 const RECENT: usize = 1000;
@@ -54,7 +57,11 @@ impl Webhooks {
             handle.spawn(deliver(rx));
         }
         Self {
-            inner: Arc::new(Mutex::new(Inner { config, recent: VecDeque::new(), counter: 0 })),
+            inner: Arc::new(Mutex::new(Inner {
+                config,
+                recent: VecDeque::new(),
+                counter: 0,
+            })),
             queue,
         }
     }
@@ -66,7 +73,13 @@ impl Webhooks {
 
     /// The most recent events, newest last.
     pub fn recent(&self) -> Vec<Value> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).recent.iter().cloned().collect()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recent
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Records events for `changes` and queues them for delivery. `request` is the API request
@@ -127,13 +140,18 @@ async fn deliver(mut rx: mpsc::UnboundedReceiver<(WebhookConfig, Value)>) {
                 let sent = client
                     .post(&config.url)
                     .header("content-type", "application/json")
-                    .header("stripe-signature", sign(&config.secret, t, payload.as_bytes()))
+                    .header(
+                        "stripe-signature",
+                        sign(&config.secret, t, payload.as_bytes()),
+                    )
                     .body(payload.clone())
                     .send()
                     .await;
                 match sent {
                     Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::info!(status = %r.status(), attempt, "webhook endpoint refused event"),
+                    Ok(r) => {
+                        tracing::info!(status = %r.status(), attempt, "webhook endpoint refused event")
+                    }
                     Err(e) => tracing::info!(error = %e, attempt, "webhook delivery failed"),
                 }
                 tokio::time::sleep(Duration::from_millis(250 << attempt)).await;

@@ -12,10 +12,18 @@ struct Api {
 impl Api {
     async fn start(config: Config) -> Self {
         let addr = spawn("127.0.0.1:0", config).await.unwrap();
-        Self { base: format!("http://{addr}"), key: "sk_test_api".into(), http: reqwest::Client::new() }
+        Self {
+            base: format!("http://{addr}"),
+            key: "sk_test_api".into(),
+            http: reqwest::Client::new(),
+        }
     }
     async fn new() -> Self {
-        Self::start(Config { rate_limit: 0, ..Config::default() }).await
+        Self::start(Config {
+            rate_limit: 0,
+            ..Config::default()
+        })
+        .await
     }
     async fn post(&self, path: &str, form: &str) -> (u16, Value) {
         self.post_with(path, form, None).await
@@ -34,7 +42,13 @@ impl Api {
         (r.status().as_u16(), r.json().await.unwrap())
     }
     async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
 }
@@ -42,7 +56,12 @@ impl Api {
 #[tokio::test]
 async fn product_lifecycle() {
     let api = Api::new().await;
-    let (s, p) = api.post("/v1/products", "id=hat-1&name=Hat&metadata[color]=red&images[0]=https://e/x.png&active=true").await;
+    let (s, p) = api
+        .post(
+            "/v1/products",
+            "id=hat-1&name=Hat&metadata[color]=red&images[0]=https://e/x.png&active=true",
+        )
+        .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["id"], "hat-1");
     assert_eq!(p["active"], json!(true));
@@ -50,7 +69,12 @@ async fn product_lifecycle() {
     let (s, e) = api.post("/v1/products", "id=hat-1&name=Hat").await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["code"], "resource_already_exists");
-    let (s, p) = api.post("/v1/products/hat-1", "metadata[color]=&metadata[size]=L&active=false").await;
+    let (s, p) = api
+        .post(
+            "/v1/products/hat-1",
+            "metadata[color]=&metadata[size]=L&active=false",
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(p["metadata"], json!({"size": "L"}));
     assert_eq!(p["active"], json!(false));
@@ -58,12 +82,26 @@ async fn product_lifecycle() {
     let (s, e) = api.get("/v1/products/nope").await;
     assert_eq!(s, 404);
     assert_eq!(e["error"]["code"], "resource_missing");
-    let (s, _) = api.post("/v1/prices", "product=hat-1&currency=usd&unit_amount=100").await;
+    let (s, _) = api
+        .post("/v1/prices", "product=hat-1&currency=usd&unit_amount=100")
+        .await;
     assert_eq!(s, 200);
-    let r = api.http.delete(format!("{}/v1/products/hat-1", api.base)).bearer_auth(&api.key).send().await.unwrap();
+    let r = api
+        .http
+        .delete(format!("{}/v1/products/hat-1", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "a product with prices cannot be deleted");
     api.post("/v1/products", "id=plain&name=Plain").await;
-    let r = api.http.delete(format!("{}/v1/products/plain", api.base)).bearer_auth(&api.key).send().await.unwrap();
+    let r = api
+        .http
+        .delete(format!("{}/v1/products/plain", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["deleted"], json!(true));
 }
@@ -73,9 +111,19 @@ async fn validation_errors_are_stripe_shaped() {
     let api = Api::new().await;
     let cases = [
         ("/v1/products", "description=x", "name", "parameter_missing"),
-        ("/v1/products", "name=x&bogus=1", "bogus", "parameter_unknown"),
+        (
+            "/v1/products",
+            "name=x&bogus=1",
+            "bogus",
+            "parameter_unknown",
+        ),
         ("/v1/products", "name=x&active=maybe", "active", ""),
-        ("/v1/prices", "product=p&currency=usd&unit_amount=abc", "unit_amount", "parameter_invalid_integer"),
+        (
+            "/v1/prices",
+            "product=p&currency=usd&unit_amount=abc",
+            "unit_amount",
+            "parameter_invalid_integer",
+        ),
     ];
     for (path, form, param, code) in cases {
         let (s, e) = api.post(path, form).await;
@@ -97,19 +145,40 @@ async fn validation_errors_are_stripe_shaped() {
         assert_eq!(s, 400, "{form}: {e}");
     }
     let long_key = "k".repeat(41);
-    let (s, e) = api.post("/v1/products/p", &format!("metadata[{long_key}]=v")).await;
+    let (s, e) = api
+        .post("/v1/products/p", &format!("metadata[{long_key}]=v"))
+        .await;
     assert_eq!(s, 400, "{e}");
     let many: Vec<String> = (0..51).map(|i| format!("metadata[k{i}]=v")).collect();
     let (s, _) = api.post("/v1/products/p", &many.join("&")).await;
     assert_eq!(s, 400);
-    let r = api.http.post(format!("{}/v1/products", api.base)).bearer_auth(&api.key)
-        .header("content-type", "application/json").body(r#"{"name":"x"}"#).send().await.unwrap();
+    let r = api
+        .http
+        .post(format!("{}/v1/products", api.base))
+        .bearer_auth(&api.key)
+        .header("content-type", "application/json")
+        .body(r#"{"name":"x"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = api.http.post(format!("{}/v1/products", api.base)).bearer_auth(&api.key)
-        .body(vec![0xff, 0xfe, b'=', 0x80]).send().await.unwrap();
+    let r = api
+        .http
+        .post(format!("{}/v1/products", api.base))
+        .bearer_auth(&api.key)
+        .body(vec![0xff, 0xfe, b'=', 0x80])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = api.http.post(format!("{}/v1/products", api.base)).bearer_auth(&api.key)
-        .body(vec![b'a'; 2 << 20]).send().await.unwrap();
+    let r = api
+        .http
+        .post(format!("{}/v1/products", api.base))
+        .bearer_auth(&api.key)
+        .body(vec![b'a'; 2 << 20])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     let (s, _) = api.get("/v1/widgets").await;
     assert_eq!(s, 404);
@@ -118,16 +187,46 @@ async fn validation_errors_are_stripe_shaped() {
 #[tokio::test]
 async fn auth_and_per_key_scoping() {
     let api = Api::new().await;
-    let r = api.http.get(format!("{}/v1/products", api.base)).send().await.unwrap();
+    let r = api
+        .http
+        .get(format!("{}/v1/products", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = api.http.get(format!("{}/v1/products", api.base)).bearer_auth("pk_test_x").send().await.unwrap();
+    let r = api
+        .http
+        .get(format!("{}/v1/products", api.base))
+        .bearer_auth("pk_test_x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     api.post("/v1/products", "id=mine&name=Mine").await;
     // Basic auth with the key as user name sees the same account.
-    let r = api.http.get(format!("{}/v1/products/mine", api.base)).basic_auth(&api.key, Some("")).send().await.unwrap();
+    let r = api
+        .http
+        .get(format!("{}/v1/products/mine", api.base))
+        .basic_auth(&api.key, Some(""))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers().get("request-id").unwrap().to_str().unwrap().starts_with("req_"));
-    let r = api.http.get(format!("{}/v1/products/mine", api.base)).bearer_auth("sk_test_other").send().await.unwrap();
+    assert!(
+        r.headers()
+            .get("request-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let r = api
+        .http
+        .get(format!("{}/v1/products/mine", api.base))
+        .bearer_auth("sk_test_other")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404, "another key is another account");
 }
 
@@ -135,13 +234,34 @@ async fn auth_and_per_key_scoping() {
 async fn idempotency_replays_and_rejects_changed_params() {
     let api = Api::new().await;
     api.post("/v1/products", "id=p&name=P").await;
-    let (s1, a) = api.post_with("/v1/prices", "product=p&currency=usd&unit_amount=5", Some("k1")).await;
-    let (s2, b) = api.post_with("/v1/prices", "product=p&currency=usd&unit_amount=5", Some("k1")).await;
+    let (s1, a) = api
+        .post_with(
+            "/v1/prices",
+            "product=p&currency=usd&unit_amount=5",
+            Some("k1"),
+        )
+        .await;
+    let (s2, b) = api
+        .post_with(
+            "/v1/prices",
+            "product=p&currency=usd&unit_amount=5",
+            Some("k1"),
+        )
+        .await;
     assert_eq!((s1, s2), (200, 200));
-    assert_eq!(a["id"], b["id"], "same key, same params: the first response replays");
+    assert_eq!(
+        a["id"], b["id"],
+        "same key, same params: the first response replays"
+    );
     let (_, list) = api.get("/v1/prices?product=p").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
-    let (s, e) = api.post_with("/v1/prices", "product=p&currency=usd&unit_amount=6", Some("k1")).await;
+    let (s, e) = api
+        .post_with(
+            "/v1/prices",
+            "product=p&currency=usd&unit_amount=6",
+            Some("k1"),
+        )
+        .await;
     assert_eq!(s, 400);
     assert_eq!(e["error"]["type"], "idempotency_error");
 }
@@ -150,19 +270,46 @@ async fn idempotency_replays_and_rejects_changed_params() {
 async fn prices_lookup_keys_transfer_and_immutability() {
     let api = Api::new().await;
     api.post("/v1/products", "id=p&name=P").await;
-    let (_, old) = api.post("/v1/prices", "product=p&currency=usd&unit_amount=5&lookup_key=lk&recurring[interval]=month").await;
+    let (_, old) = api
+        .post(
+            "/v1/prices",
+            "product=p&currency=usd&unit_amount=5&lookup_key=lk&recurring[interval]=month",
+        )
+        .await;
     assert_eq!(old["type"], "recurring");
-    let (s, e) = api.post("/v1/prices", "product=p&currency=usd&unit_amount=6&lookup_key=lk").await;
+    let (s, e) = api
+        .post(
+            "/v1/prices",
+            "product=p&currency=usd&unit_amount=6&lookup_key=lk",
+        )
+        .await;
     assert_eq!(s, 400, "lookup keys are unique: {e}");
-    let (s, new) = api.post("/v1/prices", "product=p&currency=usd&unit_amount=6&lookup_key=lk&transfer_lookup_key=true").await;
+    let (s, new) = api
+        .post(
+            "/v1/prices",
+            "product=p&currency=usd&unit_amount=6&lookup_key=lk&transfer_lookup_key=true",
+        )
+        .await;
     assert_eq!(s, 200);
     let (_, found) = api.get("/v1/prices?lookup_keys[]=lk").await;
     assert_eq!(found["data"][0]["id"], new["id"]);
-    let (_, old_now) = api.get(&format!("/v1/prices/{}", old["id"].as_str().unwrap())).await;
+    let (_, old_now) = api
+        .get(&format!("/v1/prices/{}", old["id"].as_str().unwrap()))
+        .await;
     assert_eq!(old_now["lookup_key"], Value::Null);
-    let (s, _) = api.post(&format!("/v1/prices/{}", new["id"].as_str().unwrap()), "unit_amount=7").await;
+    let (s, _) = api
+        .post(
+            &format!("/v1/prices/{}", new["id"].as_str().unwrap()),
+            "unit_amount=7",
+        )
+        .await;
     assert_eq!(s, 400, "amounts are immutable");
-    let (s, p) = api.post(&format!("/v1/prices/{}", old["id"].as_str().unwrap()), "active=false&nickname=Old").await;
+    let (s, p) = api
+        .post(
+            &format!("/v1/prices/{}", old["id"].as_str().unwrap()),
+            "active=false&nickname=Old",
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(p["active"], json!(false));
     let (_, active) = api.get("/v1/prices?product=p&active=true").await;
@@ -170,12 +317,25 @@ async fn prices_lookup_keys_transfer_and_immutability() {
     let (_, recurring) = api.get("/v1/prices?type=recurring").await;
     assert_eq!(recurring["data"].as_array().unwrap().len(), 1);
     // default_price and expansion.
-    let (s, prod) = api.post("/v1/products/p", &format!("default_price={}&expand[]=default_price", new["id"].as_str().unwrap())).await;
+    let (s, prod) = api
+        .post(
+            "/v1/products/p",
+            &format!(
+                "default_price={}&expand[]=default_price",
+                new["id"].as_str().unwrap()
+            ),
+        )
+        .await;
     assert_eq!(s, 200, "{prod}");
     assert_eq!(prod["default_price"]["unit_amount"], 6);
     let (_, list) = api.get("/v1/products?expand[]=data.default_price").await;
     assert_eq!(list["data"][0]["default_price"]["id"], new["id"]);
-    let (s, created) = api.post("/v1/products", "name=Q&default_price_data[currency]=jpy&default_price_data[unit_amount]=500").await;
+    let (s, created) = api
+        .post(
+            "/v1/products",
+            "name=Q&default_price_data[currency]=jpy&default_price_data[unit_amount]=500",
+        )
+        .await;
     assert_eq!(s, 200);
     let price_id = created["default_price"].as_str().unwrap();
     let (_, price) = api.get(&format!("/v1/prices/{price_id}")).await;
@@ -186,10 +346,16 @@ async fn prices_lookup_keys_transfer_and_immutability() {
 async fn lists_paginate_newest_first() {
     let api = Api::new().await;
     for i in 0..25 {
-        api.post("/v1/products", &format!("id=p{i:02}&name=P{i}")).await;
+        api.post("/v1/products", &format!("id=p{i:02}&name=P{i}"))
+            .await;
     }
     let (_, first) = api.get("/v1/products?limit=10").await;
-    let ids: Vec<&str> = first["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids[0], "p24");
     assert_eq!(ids.len(), 10);
     assert_eq!(first["has_more"], json!(true));
@@ -199,9 +365,16 @@ async fn lists_paginate_newest_first() {
     assert_eq!(last["data"].as_array().unwrap().len(), 5);
     assert_eq!(last["has_more"], json!(false));
     let (_, before) = api.get("/v1/products?limit=3&ending_before=p10").await;
-    let ids: Vec<&str> = before["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = before["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec!["p13", "p12", "p11"]);
-    let (_, by_ids) = api.get("/v1/products?ids[]=p03&ids[]=p20&ids[]=missing").await;
+    let (_, by_ids) = api
+        .get("/v1/products?ids[]=p03&ids[]=p20&ids[]=missing")
+        .await;
     assert_eq!(by_ids["data"].as_array().unwrap().len(), 2);
     let (s, _) = api.get("/v1/products?limit=101").await;
     assert_eq!(s, 400);
@@ -209,10 +382,20 @@ async fn lists_paginate_newest_first() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_reason() {
-    let api = Api::start(Config { rate_limit: 5, ..Config::default() }).await;
+    let api = Api::start(Config {
+        rate_limit: 5,
+        ..Config::default()
+    })
+    .await;
     let mut limited = 0;
     for _ in 0..20 {
-        let r = api.http.get(format!("{}/v1/products", api.base)).bearer_auth(&api.key).send().await.unwrap();
+        let r = api
+            .http
+            .get(format!("{}/v1/products", api.base))
+            .bearer_auth(&api.key)
+            .send()
+            .await
+            .unwrap();
         if r.status() == 429 {
             limited += 1;
             assert_eq!(r.headers()["stripe-rate-limited-reason"], "global-rate");
@@ -234,23 +417,49 @@ async fn faults_and_stats() {
     assert_eq!(s, 503);
     let (s, _) = api.get("/v1/products").await;
     assert_eq!(s, 200, "other endpoints unaffected");
-    api.http.delete(format!("{}/_sandbox/faults", api.base)).send().await.unwrap();
+    api.http
+        .delete(format!("{}/_sandbox/faults", api.base))
+        .send()
+        .await
+        .unwrap();
     api.http.post(format!("{}/_sandbox/faults", api.base))
         .json(&json!({"drop_rate": 1.0, "drop_after_apply": true, "endpoints": ["POST /v1/products"]}))
         .send().await.unwrap();
-    let r = api.http.post(format!("{}/v1/products", api.base)).bearer_auth(&api.key).body("id=dropped&name=D").send().await;
+    let r = api
+        .http
+        .post(format!("{}/v1/products", api.base))
+        .bearer_auth(&api.key)
+        .body("id=dropped&name=D")
+        .send()
+        .await;
     let broken = match r {
         Err(_) => true,
         Ok(resp) => resp.bytes().await.is_err(),
     };
     assert!(broken, "the connection must break");
-    api.http.delete(format!("{}/_sandbox/faults", api.base)).send().await.unwrap();
+    api.http
+        .delete(format!("{}/_sandbox/faults", api.base))
+        .send()
+        .await
+        .unwrap();
     let (s, _) = api.get("/v1/products/dropped").await;
     assert_eq!(s, 200, "drop_after_apply: the write took effect");
-    let stats: Value = api.http.get(format!("{}/_sandbox/stats", api.base)).send().await.unwrap().json().await.unwrap();
+    let stats: Value = api
+        .http
+        .get(format!("{}/_sandbox/stats", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stats["writes"]["dropped"], 1);
-    let post_503 = stats["requests"].as_array().unwrap().iter()
-        .find(|r| r["endpoint"] == "POST /v1/products" && r["status"] == 503).unwrap();
+    let post_503 = stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["endpoint"] == "POST /v1/products" && r["status"] == 503)
+        .unwrap();
     assert_eq!(post_503["count"], 1);
 }
 
@@ -259,24 +468,37 @@ async fn dashboard_edits_and_signed_webhooks() {
     use std::sync::{Arc, Mutex};
     let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let sink = received.clone();
-    let app = axum::Router::new().route("/hook", axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-        let sink = sink.clone();
-        async move {
-            let sig = headers["stripe-signature"].to_str().unwrap().to_string();
-            sink.lock().unwrap().push((sig, body));
-            "ok"
-        }
-    }));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sink = sink.clone();
+            async move {
+                let sig = headers["stripe-signature"].to_str().unwrap().to_string();
+                sink.lock().unwrap().push((sig, body));
+                "ok"
+            }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let api = Api::new().await;
-    api.http.post(format!("{}/_sandbox/webhooks", api.base))
-        .json(&json!({"url": hook, "secret": "whsec_test"})).send().await.unwrap();
+    api.http
+        .post(format!("{}/_sandbox/webhooks", api.base))
+        .json(&json!({"url": hook, "secret": "whsec_test"}))
+        .send()
+        .await
+        .unwrap();
     api.post("/v1/products", "id=w&name=W").await;
-    let r = api.http.post(format!("{}/_sandbox/dashboard/products/w", api.base)).bearer_auth(&api.key)
-        .body("name=Edited+by+hand").send().await.unwrap();
+    let r = api
+        .http
+        .post(format!("{}/_sandbox/dashboard/products/w", api.base))
+        .bearer_auth(&api.key)
+        .body("name=Edited+by+hand")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let (_, p) = api.get("/v1/products/w").await;
     assert_eq!(p["name"], "Edited by hand");
@@ -289,12 +511,28 @@ async fn dashboard_edits_and_signed_webhooks() {
     let events = received.lock().unwrap().clone();
     assert_eq!(events.len(), 2);
     for (sig, body) in &events {
-        let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
-        assert_eq!(sig, &stripe_sandbox::webhooks::sign("whsec_test", t, body.as_bytes()));
+        let t: i64 = sig
+            .split(',')
+            .next()
+            .unwrap()
+            .trim_start_matches("t=")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            sig,
+            &stripe_sandbox::webhooks::sign("whsec_test", t, body.as_bytes())
+        );
     }
-    let dashboard: Value = events.iter().map(|(_, b)| serde_json::from_str::<Value>(b).unwrap())
-        .find(|e| e["type"] == "product.updated").unwrap();
-    assert_eq!(dashboard["request"]["id"], Value::Null, "Dashboard edits have no request id");
+    let dashboard: Value = events
+        .iter()
+        .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap())
+        .find(|e| e["type"] == "product.updated")
+        .unwrap();
+    assert_eq!(
+        dashboard["request"]["id"],
+        Value::Null,
+        "Dashboard edits have no request id"
+    );
     assert_eq!(dashboard["data"]["previous_attributes"]["name"], "W");
 }
 
@@ -304,17 +542,44 @@ async fn state_survives_restart() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("state.json");
     let _ = std::fs::remove_file(&file);
-    let sandbox = stripe_sandbox::Sandbox::new(Config { state_file: Some(file.clone()), rate_limit: 0, ..Config::default() }).unwrap();
+    let sandbox = stripe_sandbox::Sandbox::new(Config {
+        state_file: Some(file.clone()),
+        rate_limit: 0,
+        ..Config::default()
+    })
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(stripe_sandbox::serve(listener, sandbox, async { let _ = stopped.await; }));
+    let server = tokio::spawn(stripe_sandbox::serve(listener, sandbox, async {
+        let _ = stopped.await;
+    }));
     let http = reqwest::Client::new();
-    let r = http.post(format!("http://{addr}/v1/products")).bearer_auth("sk_test_p").body("id=kept&name=Kept").send().await.unwrap();
+    let r = http
+        .post(format!("http://{addr}/v1/products"))
+        .bearer_auth("sk_test_p")
+        .body("id=kept&name=Kept")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
-    let addr = spawn("127.0.0.1:0", Config { state_file: Some(file), rate_limit: 0, ..Config::default() }).await.unwrap();
-    let r = http.get(format!("http://{addr}/v1/products/kept")).bearer_auth("sk_test_p").send().await.unwrap();
+    let addr = spawn(
+        "127.0.0.1:0",
+        Config {
+            state_file: Some(file),
+            rate_limit: 0,
+            ..Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let r = http
+        .get(format!("http://{addr}/v1/products/kept"))
+        .bearer_auth("sk_test_p")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }

@@ -106,7 +106,12 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("opening the catalog at {}", cli.database_url))?;
     match cli.command {
         Command::Catalog(cmd) => catalog_command(&catalog, cmd).await,
-        Command::Sync { ids, all, wait, concurrency } => {
+        Command::Sync {
+            ids,
+            all,
+            wait,
+            concurrency,
+        } => {
             let ids = if all { all_ids(&catalog).await? } else { ids };
             if ids.is_empty() {
                 anyhow::bail!("name the products to sync, or pass --all");
@@ -130,7 +135,9 @@ async fn connect() -> anyhow::Result<Client> {
 async fn all_ids(catalog: &Catalog) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::new();
     loop {
-        let page = catalog.product_ids(ids.last().map_or("", String::as_str), 1000).await?;
+        let page = catalog
+            .product_ids(ids.last().map_or("", String::as_str), 1000)
+            .await?;
         if page.is_empty() {
             return Ok(ids);
         }
@@ -148,14 +155,26 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
                     .collect();
                 catalog.save_products(&chunk).await?;
             }
-            println!("seeded {products} products (seed {seed}); catalog holds {}", catalog.count_products().await?);
+            println!(
+                "seeded {products} products (seed {seed}); catalog holds {}",
+                catalog.count_products().await?
+            );
         }
         CatalogCommand::Show { id } => match catalog.fetch_product(&id).await? {
             Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
             None => anyhow::bail!("no product {id} in the catalog"),
         },
-        CatalogCommand::Edit { id, name, description, amount, active } => {
-            let mut p = catalog.fetch_product(&id).await?.with_context(|| format!("no product {id}"))?;
+        CatalogCommand::Edit {
+            id,
+            name,
+            description,
+            amount,
+            active,
+        } => {
+            let mut p = catalog
+                .fetch_product(&id)
+                .await?
+                .with_context(|| format!("no product {id}"))?;
             if let Some(v) = name {
                 p.name = v;
             }
@@ -166,7 +185,10 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
                 p.active = v;
             }
             if let Some(v) = amount {
-                p.prices.first_mut().context("the product has no price to change")?.unit_amount = v;
+                p.prices
+                    .first_mut()
+                    .context("the product has no price to change")?
+                    .unit_amount = v;
             }
             catalog.save_product(&p).await?;
             let version = catalog.fetch_product(&id).await?.map_or(0, |p| p.version);
@@ -182,16 +204,28 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
     Ok(())
 }
 
-async fn sync(client: &Client, task_queue: &str, ids: Vec<String>, wait: bool, concurrency: usize) -> anyhow::Result<()> {
+async fn sync(
+    client: &Client,
+    task_queue: &str,
+    ids: Vec<String>,
+    wait: bool,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let total = ids.len();
     let started: Vec<String> = futures::stream::iter(ids)
         .map(|id| async move {
             client
                 .signal_with_start_workflow(
                     ProductSync::run,
-                    ProductSyncInput { catalog_id: id.clone(), ..Default::default() },
+                    ProductSyncInput {
+                        catalog_id: id.clone(),
+                        ..Default::default()
+                    },
                     ProductSync::product_changed,
-                    ProductChanged { catalog_version: None, source: "starter".into() },
+                    ProductChanged {
+                        catalog_version: None,
+                        source: "starter".into(),
+                    },
                     WorkflowStartOptions::new(task_queue, workflows::product_sync_id(&id)).build(),
                 )
                 .await
@@ -229,7 +263,12 @@ async fn sync(client: &Client, task_queue: &str, ids: Vec<String>, wait: bool, c
                     let reasons: Vec<String> = r.issues.iter().map(ToString::to_string).collect();
                     println!("invalid  {id}: {}", reasons.join("; "));
                 } else if total <= 50 {
-                    println!("{:<8} {id} (version {}, {} writes)", r.outcome.as_str(), r.catalog_version, r.report.operations.len());
+                    println!(
+                        "{:<8} {id} (version {}, {} writes)",
+                        r.outcome.as_str(),
+                        r.catalog_version,
+                        r.report.operations.len()
+                    );
                 }
             }
             Err(e) => {
@@ -239,7 +278,15 @@ async fn sync(client: &Client, task_queue: &str, ids: Vec<String>, wait: bool, c
         }
     }
     let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    println!("done: {}{}", summary.join(", "), if failed > 0 { format!(", {failed} failed") } else { String::new() });
+    println!(
+        "done: {}{}",
+        summary.join(", "),
+        if failed > 0 {
+            format!(", {failed} failed")
+        } else {
+            String::new()
+        }
+    );
     if failed > 0 {
         anyhow::bail!("{failed} syncs failed");
     }

@@ -27,12 +27,19 @@ use temporalio_sdk::Runtime;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_path_buf()
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A short random suffix for names.
@@ -62,14 +69,17 @@ pub fn temporal_cli() -> PathBuf {
 
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
     })
 }
 
 /// Spawns `script` under `sh` so that it is stopped when this process exits: the shell waits for
 /// stdin to close (this process's end of the pipe closes when it dies), then runs `on_exit`.
 fn spawn_tied(script: &str, on_exit: &str) -> Child {
-    let wrapped = format!("{script} & child=$!; cat >/dev/null; {on_exit}; kill $child 2>/dev/null; wait");
+    let wrapped =
+        format!("{script} & child=$!; cat >/dev/null; {on_exit}; kill $child 2>/dev/null; wait");
     Command::new("sh")
         .arg("-c")
         .arg(wrapped)
@@ -83,7 +93,10 @@ fn spawn_tied(script: &str, on_exit: &str) -> Child {
 fn wait_for_port(port: u16, what: &str, timeout: Duration) {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < timeout, "{what} did not come up on port {port} within {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "{what} did not come up on port {port} within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -119,9 +132,13 @@ pub async fn temporal_client() -> Client {
     let url = url::Url::parse(&format!("http://{}", temporal_address())).unwrap();
     let start = Instant::now();
     loop {
-        let options = ConnectionOptions::new(url.clone()).identity("catalog-sync-tests".to_string()).build();
+        let options = ConnectionOptions::new(url.clone())
+            .identity("catalog-sync-tests".to_string())
+            .build();
         match Connection::connect(options).await {
-            Ok(connection) => return Client::new(connection, ClientOptions::new("default").build()).unwrap(),
+            Ok(connection) => {
+                return Client::new(connection, ClientOptions::new("default").build()).unwrap();
+            }
             Err(e) if start.elapsed() < Duration::from_secs(30) => {
                 let _ = e;
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -143,24 +160,41 @@ pub struct Sandbox {
 impl Sandbox {
     /// Starts one with Stripe's test-mode rate limit off (tests control their own load).
     pub async fn start() -> Self {
-        Self::start_with(stripe_sandbox::Config { rate_limit: 0, ..Default::default() }).await
+        Self::start_with(stripe_sandbox::Config {
+            rate_limit: 0,
+            ..Default::default()
+        })
+        .await
     }
 
     /// Starts one with the given configuration.
     pub async fn start_with(config: stripe_sandbox::Config) -> Self {
         let addr = stripe_sandbox::spawn("127.0.0.1:0", config).await.unwrap();
-        Self { base: format!("http://{addr}"), key: unique("sk_test_harness").replace('-', "_"), http: reqwest::Client::new() }
+        Self {
+            base: format!("http://{addr}"),
+            key: unique("sk_test_harness").replace('-', "_"),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// `GET` a `/v1` path as JSON, with the status.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
     /// A product, or `None` on 404.
     pub async fn product(&self, id: &str) -> Option<Value> {
-        match self.get(&format!("/v1/products/{id}?expand[]=default_price")).await {
+        match self
+            .get(&format!("/v1/products/{id}?expand[]=default_price"))
+            .await
+        {
             (200, v) => Some(v),
             (404, _) => None,
             (s, v) => panic!("GET product {id}: {s} {v}"),
@@ -169,37 +203,68 @@ impl Sandbox {
 
     /// All prices of a product.
     pub async fn prices(&self, product: &str) -> Vec<Value> {
-        let (_, v) = self.get(&format!("/v1/prices?product={product}&limit=100")).await;
+        let (_, v) = self
+            .get(&format!("/v1/prices?product={product}&limit=100"))
+            .await;
         v["data"].as_array().unwrap().clone()
     }
 
     /// `/_sandbox/stats`.
     pub async fn stats(&self) -> Value {
-        self.http.get(format!("{}/_sandbox/stats", self.base)).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(format!("{}/_sandbox/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Installs a fault configuration (`/_sandbox/faults`).
     pub async fn faults(&self, config: Value) {
-        let r = self.http.post(format!("{}/_sandbox/faults", self.base)).json(&config).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/faults", self.base))
+            .json(&config)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
     }
 
     /// Clears faults.
     pub async fn clear_faults(&self) {
-        self.http.delete(format!("{}/_sandbox/faults", self.base)).send().await.unwrap();
+        self.http
+            .delete(format!("{}/_sandbox/faults", self.base))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Edits a product as a person in the Dashboard would.
     pub async fn dashboard_edit(&self, id: &str, form: &str) {
-        let r = self.http.post(format!("{}/_sandbox/dashboard/products/{id}", self.base))
-            .bearer_auth(&self.key).body(form.to_string()).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/dashboard/products/{id}", self.base))
+            .bearer_auth(&self.key)
+            .body(form.to_string())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
 
     /// Creates a product directly (not through catalog-sync).
     pub async fn create_product(&self, form: &str) {
-        let r = self.http.post(format!("{}/v1/products", self.base)).bearer_auth(&self.key)
-            .body(form.to_string()).send().await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/v1/products", self.base))
+            .bearer_auth(&self.key)
+            .body(form.to_string())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
 }
@@ -219,11 +284,16 @@ pub async fn fresh_catalog(backend: Backend) -> (String, Catalog) {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join("catalog-sync-tests");
             std::fs::create_dir_all(&dir).unwrap();
-            format!("sqlite:{}", dir.join(format!("{}.db", unique("catalog"))).display())
+            format!(
+                "sqlite:{}",
+                dir.join(format!("{}.db", unique("catalog"))).display()
+            )
         }
         Backend::Postgres => fresh_postgres_database().await,
     };
-    let catalog = Catalog::connect(&url).await.unwrap_or_else(|e| panic!("catalog at {url}: {e}"));
+    let catalog = Catalog::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("catalog at {url}: {e}"));
     (url, catalog)
 }
 
@@ -246,8 +316,13 @@ pub fn postgres_admin_url() -> String {
 async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let name = unique("cs_test").replace('-', "_");
-    let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));
@@ -274,27 +349,57 @@ fn throwaway_postgres() -> (String, Tied) {
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
     // PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.
-    let as_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let as_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     let run_as = if as_root {
-        let status = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status().unwrap();
-        assert!(status.success(), "chown of {} to postgres failed", dir.display());
+        let status = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "chown of {} to postgres failed",
+            dir.display()
+        );
         "runuser -u postgres -- "
     } else {
         ""
     };
     let data = dir.join("data");
-    let init = format!("{run_as}'{}' -D '{}' -U postgres --auth=trust -E UTF8 >'{}/initdb.log' 2>&1",
-        initdb.display(), data.display(), dir.display());
+    let init = format!(
+        "{run_as}'{}' -D '{}' -U postgres --auth=trust -E UTF8 >'{}/initdb.log' 2>&1",
+        initdb.display(),
+        data.display(),
+        dir.display()
+    );
     let status = Command::new("sh").arg("-c").arg(&init).status().unwrap();
-    assert!(status.success(), "initdb failed: see {}/initdb.log", dir.display());
+    assert!(
+        status.success(),
+        "initdb failed: see {}/initdb.log",
+        dir.display()
+    );
     let start = format!(
         "{run_as}'{}' -D '{}' -l '{}/pg.log' -w -o \"-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null",
-        pg_ctl.display(), data.display(), dir.display(), dir.display()
+        pg_ctl.display(),
+        data.display(),
+        dir.display(),
+        dir.display()
     );
-    let stop = format!("{run_as}'{}' -D '{}' -m immediate stop >/dev/null 2>&1", pg_ctl.display(), data.display());
+    let stop = format!(
+        "{run_as}'{}' -D '{}' -m immediate stop >/dev/null 2>&1",
+        pg_ctl.display(),
+        data.display()
+    );
     let child = spawn_tied(&format!("{start} && sleep 1000000"), &stop);
     wait_for_port(port, "throwaway PostgreSQL", Duration::from_secs(60));
-    (format!("postgres://postgres@127.0.0.1:{port}/postgres"), Tied(child))
+    (
+        format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        Tied(child),
+    )
 }
 
 /// A worker running in this process on its own task queue. The SDK's worker future is not
@@ -321,7 +426,10 @@ impl RunningWorker {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, is_ready) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let runtime = Runtime::from_current_tokio(Default::default())?;
                 let client = temporal_client().await;
@@ -337,7 +445,11 @@ impl RunningWorker {
             let result = thread.join().expect("worker thread");
             panic!("the worker did not start: {result:?}");
         }
-        Self { task_queue, stop: Some(stop), thread: Some(thread) }
+        Self {
+            task_queue,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     /// Stops it, draining in-flight tasks.
@@ -392,6 +504,9 @@ pub fn decoded_text(json: &[u8]) -> String {
         }
     }
     let mut out = String::new();
-    walk(&serde_json::from_slice(json).expect("history JSON"), &mut out);
+    walk(
+        &serde_json::from_slice(json).expect("history JSON"),
+        &mut out,
+    );
     out
 }

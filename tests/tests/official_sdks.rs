@@ -10,7 +10,10 @@ async fn run_sdk(program: &str, script: &str) {
     let sandbox = harness::Sandbox::start().await;
     let root = workspace_root();
     let payload = r#"{"id":"evt_sdk","object":"event","type":"product.updated","data":{"object":{"id":"p"}}}"#;
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let signature = stripe_sandbox::webhooks::sign("whsec_sdk", t, payload.as_bytes());
     let output = Command::new(program)
         .arg(root.join("tests/compat").join(script))
@@ -23,7 +26,10 @@ async fn run_sdk(program: &str, script: &str) {
         .unwrap_or_else(|e| panic!("{program} could not run ({e}): run scripts/setup-tools"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}\n(are the SDKs installed? scripts/setup-tools)");
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{stdout}\n{stderr}\n(are the SDKs installed? scripts/setup-tools)"
+    );
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
 

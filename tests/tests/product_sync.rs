@@ -25,7 +25,13 @@ impl Env {
         let (url, catalog) = fresh_catalog(backend).await;
         let sandbox = Sandbox::start().await;
         let worker = RunningWorker::start(&url, &sandbox).await;
-        Self { client, catalog, sandbox, worker, prefix: unique("p") }
+        Self {
+            client,
+            catalog,
+            sandbox,
+            worker,
+            prefix: unique("p"),
+        }
     }
 
     fn id(&self, n: usize) -> String {
@@ -34,28 +40,46 @@ impl Env {
 
     /// Sample product `n`, with this test's id.
     fn sample(&self, n: usize) -> CatalogProduct {
-        CatalogProduct { id: self.id(n), ..catalog::seed::sample_product(n, 7) }
+        CatalogProduct {
+            id: self.id(n),
+            ..catalog::seed::sample_product(n, 7)
+        }
     }
 
     async fn signal(&self, id: &str) {
         self.client
             .signal_with_start_workflow(
                 ProductSync::run,
-                ProductSyncInput { catalog_id: id.to_string(), ..Default::default() },
+                ProductSyncInput {
+                    catalog_id: id.to_string(),
+                    ..Default::default()
+                },
                 ProductSync::product_changed,
-                ProductChanged { catalog_version: None, source: "test".into() },
-                WorkflowStartOptions::new(self.worker.task_queue.as_str(), workflows::product_sync_id(id)).build(),
+                ProductChanged {
+                    catalog_version: None,
+                    source: "test".into(),
+                },
+                WorkflowStartOptions::new(
+                    self.worker.task_queue.as_str(),
+                    workflows::product_sync_id(id),
+                )
+                .build(),
             )
             .await
             .unwrap();
     }
 
     async fn result(&self, id: &str) -> ProductSyncResult {
-        let handle = self.client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
-        tokio::time::timeout(Duration::from_secs(120), handle.get_result(WorkflowGetResultOptions::default()))
-            .await
-            .expect("sync finished in time")
-            .unwrap()
+        let handle = self
+            .client
+            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            handle.get_result(WorkflowGetResultOptions::default()),
+        )
+        .await
+        .expect("sync finished in time")
+        .unwrap()
     }
 
     async fn sync(&self, id: &str) -> ProductSyncResult {
@@ -68,8 +92,14 @@ impl Env {
         if std::env::var("CATALOG_SYNC_RECORD_HISTORIES").is_err() {
             return;
         }
-        let handle = self.client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
-        let json = handle.fetch_history(Default::default()).to_json().await.unwrap();
+        let handle = self
+            .client
+            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
+        let json = handle
+            .fetch_history(Default::default())
+            .to_json()
+            .await
+            .unwrap();
         let path = harness::workspace_root().join(format!("tests/histories/{name}.json"));
         std::fs::write(&path, json).unwrap();
     }
@@ -80,7 +110,10 @@ impl Env {
 }
 
 fn active_prices(prices: &[Value]) -> Vec<&Value> {
-    prices.iter().filter(|p| p["active"] == json!(true)).collect()
+    prices
+        .iter()
+        .filter(|p| p["active"] == json!(true))
+        .collect()
 }
 
 async fn new_product_reaches_stripe_and_a_second_run_writes_nothing(backend: Backend) {
@@ -90,14 +123,21 @@ async fn new_product_reaches_stripe_and_a_second_run_writes_nothing(backend: Bac
 
     let result = env.sync(&product.id).await;
     assert_eq!(result.outcome, SyncOutcome::Synced, "{result:?}");
-    let stripe = env.sandbox.product(&product.id).await.expect("created with the catalog id");
+    let stripe = env
+        .sandbox
+        .product(&product.id)
+        .await
+        .expect("created with the catalog id");
     assert_eq!(stripe["name"], json!(product.name));
     assert_eq!(stripe["description"], json!(product.description));
     assert_eq!(stripe["images"], json!(product.images));
     assert_eq!(stripe["url"], json!(product.url));
     assert_eq!(stripe["metadata"]["catalog_sync_managed"], "true");
     assert_eq!(stripe["metadata"]["catalog_sync_id"], json!(product.id));
-    assert_eq!(stripe["metadata"]["category"], json!(product.metadata["category"]));
+    assert_eq!(
+        stripe["metadata"]["category"],
+        json!(product.metadata["category"])
+    );
     let prices = env.sandbox.prices(&product.id).await;
     assert_eq!(prices.len(), product.prices.len());
     let default = &stripe["default_price"];
@@ -105,20 +145,29 @@ async fn new_product_reaches_stripe_and_a_second_run_writes_nothing(backend: Bac
     assert_eq!(default["currency"], json!(product.prices[0].currency));
     for p in &product.prices {
         assert!(
-            prices.iter().any(|s| s["currency"] == json!(p.currency) && s["unit_amount"] == json!(p.unit_amount)
+            prices.iter().any(|s| s["currency"] == json!(p.currency)
+                && s["unit_amount"] == json!(p.unit_amount)
                 && s["recurring"]["interval"].as_str() == p.recurring_interval.as_deref()),
             "price {p:?} missing in {prices:?}"
         );
     }
-    assert_eq!(result.report.request_ids.len(), result.report.operations.len());
+    assert_eq!(
+        result.report.request_ids.len(),
+        result.report.operations.len()
+    );
     if matches!(backend, Backend::Sqlite) {
-        env.record_history(&product.id, "product_sync_new_product").await;
+        env.record_history(&product.id, "product_sync_new_product")
+            .await;
     }
 
     let writes = env.writes().await;
     let again = env.sync(&product.id).await;
     assert_eq!(again.outcome, SyncOutcome::Unchanged);
-    assert_eq!(env.writes().await, writes, "Stripe already matched: no write at all");
+    assert_eq!(
+        env.writes().await,
+        writes,
+        "Stripe already matched: no write at all"
+    );
     env.worker.stop().await;
 }
 
@@ -135,17 +184,25 @@ async fn new_product_postgres() {
 async fn edits_prices_and_deletes(backend: Backend) {
     let env = Env::start(backend).await;
     let mut product = env.sample(2);
-    product.prices = vec![CatalogPrice { currency: "usd".into(), unit_amount: 1000, ..Default::default() }];
+    product.prices = vec![CatalogPrice {
+        currency: "usd".into(),
+        unit_amount: 1000,
+        ..Default::default()
+    }];
     env.catalog.save_product(&product).await.unwrap();
     env.sync(&product.id).await;
-    let first_price = env.sandbox.product(&product.id).await.unwrap()["default_price"]["id"].clone();
+    let first_price =
+        env.sandbox.product(&product.id).await.unwrap()["default_price"]["id"].clone();
 
     // A name change is one product update; a version bump alone writes nothing.
     product.name = "Renamed".into();
     env.catalog.save_product(&product).await.unwrap();
     let r = env.sync(&product.id).await;
     assert_eq!(r.report.operations, vec!["update_product"]);
-    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["name"], "Renamed");
+    assert_eq!(
+        env.sandbox.product(&product.id).await.unwrap()["name"],
+        "Renamed"
+    );
 
     // An amount change: new price taking over the lookup key, default moved, old price archived.
     product.prices[0].unit_amount = 1250;
@@ -155,22 +212,35 @@ async fn edits_prices_and_deletes(backend: Backend) {
     let stripe = env.sandbox.product(&product.id).await.unwrap();
     assert_eq!(stripe["default_price"]["unit_amount"], 1250);
     assert_ne!(stripe["default_price"]["id"], first_price);
-    assert_eq!(stripe["default_price"]["lookup_key"], json!(format!("cs:{}:usd:one_time", product.id)));
+    assert_eq!(
+        stripe["default_price"]["lookup_key"],
+        json!(format!("cs:{}:usd:one_time", product.id))
+    );
     let prices = env.sandbox.prices(&product.id).await;
     assert_eq!(prices.len(), 2);
-    assert_eq!(active_prices(&prices).len(), 1, "the old price is archived: {prices:?}");
+    assert_eq!(
+        active_prices(&prices).len(),
+        1,
+        "the old price is archived: {prices:?}"
+    );
 
     // Going back to an amount of an archived price still makes a new price: prices are immutable.
     // Soft delete archives the product and keeps its prices.
     env.catalog.soft_delete(&product.id).await.unwrap();
     let r = env.sync(&product.id).await;
     assert_eq!(r.outcome, SyncOutcome::Archived);
-    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["active"], json!(false));
+    assert_eq!(
+        env.sandbox.product(&product.id).await.unwrap()["active"],
+        json!(false)
+    );
     // Restoring it brings it back.
     env.catalog.save_product(&product).await.unwrap();
     let r = env.sync(&product.id).await;
     assert_eq!(r.outcome, SyncOutcome::Synced);
-    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["active"], json!(true));
+    assert_eq!(
+        env.sandbox.product(&product.id).await.unwrap()["active"],
+        json!(true)
+    );
     // A hard delete archives too.
     env.catalog.hard_delete(&product.id).await.unwrap();
     assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Archived);
@@ -195,13 +265,21 @@ async fn invalid_products_are_reported_and_do_not_block_others() {
     bad.name = String::new();
     bad.prices[0].currency = "doubloons".into();
     bad.images = vec!["ftp://nope".into()];
-    env.catalog.save_products(&[good.clone(), bad.clone()]).await.unwrap();
+    env.catalog
+        .save_products(&[good.clone(), bad.clone()])
+        .await
+        .unwrap();
     env.signal(&bad.id).await;
     env.signal(&good.id).await;
     let bad_result = env.result(&bad.id).await;
     assert_eq!(bad_result.outcome, SyncOutcome::Invalid);
     let fields: Vec<&str> = bad_result.issues.iter().map(|i| i.field.as_str()).collect();
-    assert_eq!(fields, vec!["name", "images[0]", "prices[0].currency"], "{:?}", bad_result.issues);
+    assert_eq!(
+        fields,
+        vec!["name", "images[0]", "prices[0].currency"],
+        "{:?}",
+        bad_result.issues
+    );
     assert_eq!(env.result(&good.id).await.outcome, SyncOutcome::Synced);
     assert!(env.sandbox.product(&bad.id).await.is_none());
     env.record_history(&bad.id, "product_sync_invalid").await;
@@ -212,11 +290,16 @@ async fn invalid_products_are_reported_and_do_not_block_others() {
 async fn products_catalog_sync_does_not_manage_are_left_alone() {
     let env = Env::start(Backend::Sqlite).await;
     let product = env.sample(5);
-    env.sandbox.create_product(&format!("id={}&name=Someone+else%27s", product.id)).await;
+    env.sandbox
+        .create_product(&format!("id={}&name=Someone+else%27s", product.id))
+        .await;
     env.catalog.save_product(&product).await.unwrap();
     let r = env.sync(&product.id).await;
     assert_eq!(r.outcome, SyncOutcome::SkippedUnmanaged);
-    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["name"], "Someone else's");
+    assert_eq!(
+        env.sandbox.product(&product.id).await.unwrap()["name"],
+        "Someone else's"
+    );
     env.worker.stop().await;
 }
 
@@ -235,10 +318,20 @@ async fn a_burst_of_signals_coalesces_into_few_passes() {
     futures::future::join_all((0..30).map(|_| env.signal(&product.id))).await;
     let r = env.result(&product.id).await;
     env.record_history(&product.id, "product_sync_burst").await;
-    assert!(r.passes <= 3, "30 signals must coalesce, took {} passes", r.passes);
-    assert_eq!(env.sandbox.product(&product.id).await.unwrap()["name"], "Edit 29");
+    assert!(
+        r.passes <= 3,
+        "30 signals must coalesce, took {} passes",
+        r.passes
+    );
+    assert_eq!(
+        env.sandbox.product(&product.id).await.unwrap()["name"],
+        "Edit 29"
+    );
     let writes = env.writes().await - before;
-    assert!(writes <= 2, "a burst of 30 edits caused {writes} Stripe writes");
+    assert!(
+        writes <= 2,
+        "a burst of 30 edits caused {writes} Stripe writes"
+    );
     env.worker.stop().await;
 }
 
@@ -258,7 +351,11 @@ async fn edits_during_a_sync_converge_to_the_last_edit() {
     assert_eq!(stripe["name"], "Edit 14");
     assert_eq!(stripe["default_price"]["unit_amount"], 1014);
     let prices = env.sandbox.prices(&product.id).await;
-    assert_eq!(active_prices(&prices).len(), product.prices.len(), "one active price per lookup key");
+    assert_eq!(
+        active_prices(&prices).len(),
+        product.prices.len(),
+        "one active price per lookup key"
+    );
     env.worker.stop().await;
 }
 
@@ -270,8 +367,10 @@ async fn stripe_faults_are_retried_without_duplicates() {
     // For five seconds, half the calls fail, some after taking effect (the client cannot know
     // they did); then Stripe recovers and the retries finish the job.
     env.sandbox
-        .faults(json!({"seed": 3, "error_rate": 0.3, "drop_rate": 0.2, "drop_after_apply": true,
-                       "latency_ms": 5, "jitter_ms": 20, "duration_seconds": 5}))
+        .faults(
+            json!({"seed": 3, "error_rate": 0.3, "drop_rate": 0.2, "drop_after_apply": true,
+                       "latency_ms": 5, "jitter_ms": 20, "duration_seconds": 5}),
+        )
         .await;
     for p in &products {
         env.signal(&p.id).await;
@@ -280,14 +379,26 @@ async fn stripe_faults_are_retried_without_duplicates() {
         let r = env.result(&p.id).await;
         // A write whose response was lost is found already done by the retry, so the last
         // attempt may report "unchanged"; Stripe's state below is what counts.
-        assert!(matches!(r.outcome, SyncOutcome::Synced | SyncOutcome::Unchanged), "{}: {r:?}", p.id);
+        assert!(
+            matches!(r.outcome, SyncOutcome::Synced | SyncOutcome::Unchanged),
+            "{}: {r:?}",
+            p.id
+        );
     }
     env.sandbox.clear_faults().await;
     for p in &products {
         let prices = env.sandbox.prices(&p.id).await;
-        assert_eq!(prices.len(), p.prices.len(), "{}: no duplicate prices: {prices:?}", p.id);
+        assert_eq!(
+            prices.len(),
+            p.prices.len(),
+            "{}: no duplicate prices: {prices:?}",
+            p.id
+        );
         let stripe = env.sandbox.product(&p.id).await.unwrap();
-        assert_eq!(stripe["default_price"]["unit_amount"], json!(p.prices[0].unit_amount));
+        assert_eq!(
+            stripe["default_price"]["unit_amount"],
+            json!(p.prices[0].unit_amount)
+        );
     }
     env.worker.stop().await;
 }
@@ -298,10 +409,19 @@ async fn the_api_key_is_in_no_workflow_history() {
     let product = env.sample(20);
     env.catalog.save_product(&product).await.unwrap();
     env.sync(&product.id).await;
-    let handle = env.client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(&product.id));
-    let history = handle.fetch_history(Default::default()).to_json().await.unwrap();
+    let handle = env
+        .client
+        .get_workflow_handle::<ProductSync>(workflows::product_sync_id(&product.id));
+    let history = handle
+        .fetch_history(Default::default())
+        .to_json()
+        .await
+        .unwrap();
     let text = harness::decoded_text(&history);
     assert!(text.contains(&product.id), "the history was read");
-    assert!(!text.contains(&env.sandbox.key), "the Stripe key leaked into history");
+    assert!(
+        !text.contains(&env.sandbox.key),
+        "the Stripe key leaked into history"
+    );
     env.worker.stop().await;
 }

@@ -21,7 +21,10 @@ async fn committed_histories_replay() {
     assert!(!files.is_empty(), "no histories in {}", dir.display());
     for file in files {
         let replayer = WorkflowReplayer::new(
-            WorkflowReplayerOptions::new().register_workflow::<ProductSync>().unwrap().build(),
+            WorkflowReplayerOptions::new()
+                .register_workflow::<ProductSync>()
+                .unwrap()
+                .build(),
         )
         .unwrap();
         let history = WorkflowHistory::from_json(&std::fs::read(&file).unwrap()).unwrap();

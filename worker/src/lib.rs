@@ -48,7 +48,10 @@ pub async fn build(
 }
 
 /// Runs the worker until `shutdown` resolves, then drains in-flight tasks.
-pub async fn run_until(mut worker: Worker, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run_until(
+    mut worker: Worker,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let stop = worker.shutdown_handle();
     let run = worker.run();
     tokio::pin!(run);

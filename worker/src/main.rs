@@ -18,10 +18,20 @@ struct Args {
     #[arg(long, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// Stripe API base URL: the sandbox by default, `https://api.stripe.com` in production.
-    #[arg(long, env = "STRIPE_API_BASE", default_value = "http://127.0.0.1:12111")]
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "http://127.0.0.1:12111"
+    )]
     stripe_api_base: String,
     /// Stripe secret key (the sandbox accepts any `sk_test_…`).
-    #[arg(long, env = "STRIPE_API_KEY", hide_env_values = true, default_value = "sk_test_catalog_sync_sandbox", hide_default_value = true)]
+    #[arg(
+        long,
+        env = "STRIPE_API_KEY",
+        hide_env_values = true,
+        default_value = "sk_test_catalog_sync_sandbox",
+        hide_default_value = true
+    )]
     stripe_api_key: String,
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
@@ -39,8 +49,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    if args.stripe_api_base.contains("api.stripe.com") && args.stripe_api_key == "sk_test_catalog_sync_sandbox" {
-        anyhow::bail!("STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is Stripe itself");
+    if args.stripe_api_base.contains("api.stripe.com")
+        && args.stripe_api_key == "sk_test_catalog_sync_sandbox"
+    {
+        anyhow::bail!(
+            "STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is Stripe itself"
+        );
     }
     let settings = Settings {
         task_queue: args.task_queue,

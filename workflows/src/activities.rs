@@ -37,7 +37,7 @@ pub struct TransformInput {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum TransformOutput {
     /// What Stripe should look like.
-    Plan(SyncPlan),
+    Plan(Box<SyncPlan>),
     /// The product cannot be synced; every reason is listed.
     Invalid(Vec<ValidationIssue>),
 }

@@ -17,7 +17,9 @@ pub mod model;
 pub mod product_sync;
 pub mod retry;
 
-pub use product_sync::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome};
+pub use product_sync::{
+    ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome,
+};
 
 /// Task queue of the workflows and the catalog-side activities.
 pub const TASK_QUEUE: &str = "catalog-sync";

@@ -113,7 +113,7 @@ pub struct DesiredProduct {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncPlan {
     /// Make Stripe match this product.
-    Upsert(DesiredProduct),
+    Upsert(Box<DesiredProduct>),
     /// The catalog row is gone or soft-deleted: archive the Stripe product if catalog-sync manages it.
     Archive {
         /// The Stripe product id.

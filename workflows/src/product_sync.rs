@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView,
-    WorkflowResult,
+    ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 use crate::activities::{
@@ -127,11 +126,13 @@ impl ProductSync {
         input: ProductSyncInput,
     ) -> WorkflowResult<ProductSyncResult> {
         if input.catalog_id.trim().is_empty() {
-            return Err(ApplicationFailure::builder("ProductSync needs a non-empty `catalog_id`")
-                .type_name("InvalidWorkflowInput".to_string())
-                .non_retryable(true)
-                .build()
-                .into());
+            return Err(
+                ApplicationFailure::builder("ProductSync needs a non-empty `catalog_id`")
+                    .type_name("InvalidWorkflowInput".to_string())
+                    .non_retryable(true)
+                    .build()
+                    .into(),
+            );
         }
         let max_passes = match input.max_passes_per_run {
             0 => DEFAULT_MAX_PASSES,
@@ -166,7 +167,11 @@ impl ProductSync {
 
     /// A change happened: run one more pass after the current one.
     #[signal(name = "product_changed")]
-    pub fn product_changed(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _change: ProductChanged) {
+    pub fn product_changed(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        _change: ProductChanged,
+    ) {
         self.pending_changes += 1;
     }
 
@@ -216,7 +221,7 @@ async fn sync_pass(
                 ..Default::default()
             });
         }
-        TransformOutput::Plan(plan) => plan,
+        TransformOutput::Plan(plan) => *plan,
     };
     let archiving = matches!(plan, SyncPlan::Archive { .. });
     let report = ctx

@@ -37,7 +37,10 @@ pub fn fetch_options() -> LocalActivityOptions {
                 .initial_interval(Duration::from_millis(200))
                 .backoff_coefficient(2.0)
                 .maximum_interval(Duration::from_secs(10))
-                .non_retryable_error_types([failure_types::CATALOG_CORRUPT, failure_types::BAD_INPUT])
+                .non_retryable_error_types([
+                    failure_types::CATALOG_CORRUPT,
+                    failure_types::BAD_INPUT,
+                ])
                 .build(),
         )
         .build()
@@ -57,13 +60,13 @@ pub fn upsert_options() -> ActivityOptions {
         schedule_to_close: Duration::from_secs(7 * 24 * 3600),
         start_to_close: Duration::from_secs(60),
     })
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_secs(1))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(60))
-                .non_retryable_error_types([failure_types::STRIPE_REJECTED, failure_types::BAD_INPUT])
-                .build(),
-        )
-        .build()
+    .retry_policy(
+        RetryPolicy::builder()
+            .initial_interval(Duration::from_secs(1))
+            .backoff_coefficient(2.0)
+            .maximum_interval(Duration::from_secs(60))
+            .non_retryable_error_types([failure_types::STRIPE_REJECTED, failure_types::BAD_INPUT])
+            .build(),
+    )
+    .build()
 }
