@@ -35,3 +35,19 @@ pub async fn spawn(addr: &str, config: Config) -> anyhow::Result<std::net::Socke
     });
     Ok(local)
 }
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so `kill` and container stops save state too.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

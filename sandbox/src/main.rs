@@ -52,8 +52,5 @@ async fn main() -> anyhow::Result<()> {
     let sandbox = Sandbox::new(config)?;
     // Tests and scripts read this line to find the port.
     println!("stripe-sandbox listening on http://{addr}");
-    serve(listener, sandbox, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    serve(listener, sandbox, stripe_sandbox::shutdown_signal()).await
 }

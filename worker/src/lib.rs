@@ -64,3 +64,19 @@ pub async fn run_until(
     }
     run.await.map_err(Into::into)
 }
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: both drain the worker.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -71,8 +71,5 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::new(connection, client_options)?;
     let worker = worker::build(&runtime, client, &settings).await?;
     tracing::info!(task_queue = %settings.task_queue, stripe = %settings.stripe_base_url, "worker started");
-    worker::run_until(worker, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    worker::run_until(worker, worker::shutdown_signal()).await
 }
