@@ -156,9 +156,16 @@ impl Form {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    /// The fields.
-    pub fn fields(&self) -> &[(String, String)] {
-        &self.0
+    /// The top-level parameter names, in order, once each (`metadata[a]` → `metadata`).
+    pub fn field_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (key, _) in &self.0 {
+            let name = key.split('[').next().unwrap_or(key);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
     /// `application/x-www-form-urlencoded`, brackets kept literal as the official SDKs send them.
     pub fn encode(&self) -> String {

@@ -230,7 +230,10 @@ async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertRepor
     if !form.is_empty() {
         let key = w.key("update-product", &form);
         let r = stripe.update_product(&d.stripe_id, &form, &key).await?;
-        w.record("update_product".into(), r.request_id);
+        w.record(
+            format!("update_product:{}", form.field_names().join(",")),
+            r.request_id,
+        );
     }
 
     // Archive what catalog-sync created and no longer wants.

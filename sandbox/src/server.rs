@@ -430,16 +430,18 @@ async fn api(
         ));
     }
     let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(body));
-    if let Some(ik) = &idempotency_key {
-        let cache = lock(&sb.idempotency);
-        if let Some(saved) = cache.get(&(key.clone(), ik.clone())) {
-            if saved.fingerprint != fingerprint {
-                return Outcome::Error(ApiError::idempotency(format!(
-                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{ik}' if you meant to execute a different request."
-                )));
-            }
-            return Outcome::Json(saved.status, saved.body.clone(), true);
+    // Check, execute and remember under one lock, so that parallel requests with one key make
+    // one object and the others replay its response.
+    let mut cache = idempotency_key.as_ref().map(|_| lock(&sb.idempotency));
+    if let (Some(cache), Some(ik)) = (&cache, &idempotency_key)
+        && let Some(saved) = cache.get(&(key.clone(), ik.clone()))
+    {
+        if saved.fingerprint != fingerprint {
+            return Outcome::Error(ApiError::idempotency(format!(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{ik}' if you meant to execute a different request."
+            )));
         }
+        return Outcome::Json(saved.status, saved.body.clone(), true);
     }
     let result = {
         let mut accounts = lock(&sb.accounts);
@@ -450,8 +452,8 @@ async fn api(
         Ok((value, changes)) => (StatusCode::OK, value, changes),
         Err(e) => (e.status, e.body(), Vec::new()),
     };
-    if let Some(ik) = idempotency_key.clone() {
-        lock(&sb.idempotency).insert(
+    if let (Some(cache), Some(ik)) = (cache.as_mut(), idempotency_key.clone()) {
+        cache.insert(
             (key.clone(), ik),
             IdempotentResponse {
                 fingerprint,
@@ -460,6 +462,7 @@ async fn api(
             },
         );
     }
+    drop(cache);
     if !changes.is_empty() {
         sb.dirty.store(true, Ordering::SeqCst);
         let mut stats = lock(&sb.stats);
@@ -476,12 +479,8 @@ async fn api(
     if fault == Fault::DropAfter {
         return Outcome::Drop;
     }
-    if status.is_success() {
-        Outcome::Json(status, value, false)
-    } else {
-        // Errors from the routes come back as values so the idempotency cache keeps them too.
-        Outcome::Json(status, value, false)
-    }
+    // Route errors travel as values, so the idempotency cache keeps them too, as Stripe does.
+    Outcome::Json(status, value, false)
 }
 
 fn parse_params(

@@ -204,6 +204,20 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
     Ok(())
 }
 
+/// A progress bar on stderr (drawn only on a terminal).
+fn progress(total: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
 async fn sync(
     client: &Client,
     task_queue: &str,
@@ -212,6 +226,7 @@ async fn sync(
     concurrency: usize,
 ) -> anyhow::Result<()> {
     let total = ids.len();
+    let bar = &progress(total, "signalled");
     let started: Vec<String> = futures::stream::iter(ids)
         .map(|id| async move {
             client
@@ -230,15 +245,18 @@ async fn sync(
                 )
                 .await
                 .with_context(|| format!("starting the sync of {id}"))?;
+            bar.inc(1);
             anyhow::Ok(id)
         })
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
+    bar.finish_and_clear();
     println!("signalled {total} product syncs on task queue {task_queue}");
     if !wait {
         return Ok(());
     }
+    let bar = &progress(total, "finished");
     let results: Vec<(String, anyhow::Result<ProductSyncResult>)> = futures::stream::iter(started)
         .map(|id| async move {
             let handle = client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(&id));
@@ -246,11 +264,13 @@ async fn sync(
                 .get_result(WorkflowGetResultOptions::default())
                 .await
                 .map_err(anyhow::Error::from);
+            bar.inc(1);
             (id, result)
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    bar.finish_and_clear();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut failed = 0;
     let mut sorted = results;
@@ -262,6 +282,8 @@ async fn sync(
                 if r.outcome == SyncOutcome::Invalid {
                     let reasons: Vec<String> = r.issues.iter().map(ToString::to_string).collect();
                     println!("invalid  {id}: {}", reasons.join("; "));
+                } else if r.outcome == SyncOutcome::Failed {
+                    println!("failed   {id}: {}", r.error.as_deref().unwrap_or("unknown"));
                 } else if total <= 50 {
                     println!(
                         "{:<8} {id} (version {}, {} writes)",

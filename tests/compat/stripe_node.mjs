@@ -43,6 +43,16 @@ await assert.rejects(
   (e) => e.type === 'StripeIdempotencyError',
 );
 
+// Authentication, rate-limit and server errors arrive as the SDK's typed errors.
+const admin = (method, path, body) => fetch(base.origin + path, { method, body: body && JSON.stringify(body) });
+const bogus = new Stripe('bogus', { host: base.hostname, port: Number(base.port), protocol: 'http', maxNetworkRetries: 0 });
+await assert.rejects(bogus.products.list(), (e) => e.type === 'StripeAuthenticationError' && e.statusCode === 401);
+await admin('POST', '/_sandbox/faults', { rate_limit_rate: 1.0 });
+await assert.rejects(stripe.products.list(), (e) => e.type === 'StripeRateLimitError' && e.statusCode === 429);
+await admin('POST', '/_sandbox/faults', { error_rate: 1.0, error_statuses: [500] });
+await assert.rejects(stripe.products.list(), (e) => e.type === 'StripeAPIError' && e.statusCode === 500);
+await admin('DELETE', '/_sandbox/faults');
+
 // A webhook signed by the sandbox verifies with the SDK's own verifier.
 const event = stripe.webhooks.constructEvent(
   process.env.SANDBOX_SIGNED_PAYLOAD, process.env.SANDBOX_SIGNATURE, process.env.SANDBOX_WEBHOOK_SECRET,

@@ -89,6 +89,35 @@ try:
 except stripe.IdempotencyError:
     pass
 
+# Authentication, rate-limit and server errors arrive as their typed exceptions too.
+import json
+import urllib.request
+
+
+def admin(method, path, body=None):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None)
+    urllib.request.urlopen(req).read()
+
+
+try:
+    stripe.StripeClient("bogus", base_addresses={"api": base}, max_network_retries=0).v1.products.list()
+    raise AssertionError("expected 401")
+except stripe.AuthenticationError as e:
+    assert e.http_status == 401, e
+admin("POST", "/_sandbox/faults", {"rate_limit_rate": 1.0})
+try:
+    v1.products.list()
+    raise AssertionError("expected 429")
+except stripe.RateLimitError as e:
+    assert e.http_status == 429 and e.code == "rate_limit", e
+admin("POST", "/_sandbox/faults", {"error_rate": 1.0, "error_statuses": [500]})
+try:
+    v1.products.list()
+    raise AssertionError("expected 500")
+except stripe.APIError as e:
+    assert e.http_status == 500, e
+admin("DELETE", "/_sandbox/faults")
+
 # A webhook signed by the sandbox verifies with the SDK's own verifier.
 import os
 

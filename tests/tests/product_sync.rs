@@ -198,7 +198,7 @@ async fn edits_prices_and_deletes(backend: Backend) {
     product.name = "Renamed".into();
     env.catalog.save_product(&product).await.unwrap();
     let r = env.sync(&product.id).await;
-    assert_eq!(r.report.operations, vec!["update_product"]);
+    assert_eq!(r.report.operations, vec!["update_product:name,metadata"]);
     assert_eq!(
         env.sandbox.product(&product.id).await.unwrap()["name"],
         "Renamed"
@@ -423,5 +423,33 @@ async fn the_api_key_is_in_no_workflow_history() {
         !text.contains(&env.sandbox.key),
         "the Stripe key leaked into history"
     );
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_and_a_run_of_500s_are_waited_out() {
+    let env = Env::start(Backend::Sqlite).await;
+    for (n, faults) in [
+        (30, json!({"rate_limit_rate": 1.0, "duration_seconds": 3})),
+        (
+            31,
+            json!({"error_rate": 1.0, "error_statuses": [500], "duration_seconds": 2}),
+        ),
+    ] {
+        let product = env.sample(n);
+        env.catalog.save_product(&product).await.unwrap();
+        env.sandbox.faults(faults).await;
+        let r = env.sync(&product.id).await;
+        assert!(
+            matches!(r.outcome, SyncOutcome::Synced | SyncOutcome::Unchanged),
+            "{r:?}"
+        );
+        assert_eq!(
+            env.sandbox.prices(&product.id).await.len(),
+            product.prices.len(),
+            "no duplicates"
+        );
+        assert!(env.sandbox.product(&product.id).await.is_some());
+    }
     env.worker.stop().await;
 }

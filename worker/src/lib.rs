@@ -2,6 +2,8 @@
 //! `worker` binary runs.
 #![deny(missing_docs)]
 
+pub mod config;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use catalog::Catalog;
 use temporalio_client::Client;
 use temporalio_sdk::{Worker, WorkerOptions};
 use workflows::ProductSync;
+use workflows::retry::RetryConfig;
 
 /// Everything a worker needs besides the Temporal client.
 #[derive(Debug, Clone)]
@@ -25,6 +28,8 @@ pub struct Settings {
     pub stripe_api_key: Secret,
     /// Per-request timeout for Stripe.
     pub stripe_timeout: Duration,
+    /// Activity timeouts and retry policies.
+    pub retry: RetryConfig,
 }
 
 /// Builds a worker with every workflow and activity registered.
@@ -40,7 +45,10 @@ pub async fn build(
         timeout: settings.stripe_timeout,
     })?;
     let options = WorkerOptions::new(settings.task_queue.as_str())
-        .register_workflow::<ProductSync>()?
+        .register_workflow_with_factory::<ProductSync, _>({
+            let retry = settings.retry.clone();
+            move || ProductSync::with_retry(retry.clone())
+        })?
         .register_activities(SyncActivitiesImpl::new(catalog, stripe))
         .graceful_shutdown_period(Duration::from_secs(20))
         .build();

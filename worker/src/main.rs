@@ -36,6 +36,9 @@ struct Args {
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
     stripe_timeout_secs: u64,
+    /// Activity timeouts and retry policies (TOML; see catalog-sync.example.toml).
+    #[arg(long, env = "CATALOG_SYNC_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Task queue.
     #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
@@ -62,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_base_url: args.stripe_api_base,
         stripe_api_key: Secret::new(args.stripe_api_key),
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
+        retry: worker::config::load(args.config.as_deref())?,
     };
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let (connection_options, client_options) =

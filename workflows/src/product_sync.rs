@@ -9,7 +9,7 @@
 //! retries are durable and its task queue can carry a server-side rate limit.
 
 use serde::{Deserialize, Serialize};
-use temporalio_common::error::ApplicationFailure;
+use temporalio_common::error::{ActivityExecutionError, ApplicationFailure};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
@@ -19,12 +19,13 @@ use crate::activities::{
     FetchInput, SyncActivities, TransformInput, TransformOutput, UpsertInput, UpsertReport,
 };
 use crate::model::{SyncPlan, ValidationIssue};
-use crate::retry;
+use crate::retry::RetryConfig;
 
 /// Input of `ProductSync`. Every field has a default, so `{"catalog_id": "sku-1"}` from the
-/// `temporal` CLI is enough.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+/// `temporal` CLI is enough, and a bare JSON string is taken as the catalog id. Any other input is
+/// accepted by the decoder and turned into a clear workflow failure, rather than a workflow task
+/// that fails and retries forever.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProductSyncInput {
     /// The catalog id of the product to sync.
     pub catalog_id: String,
@@ -33,6 +34,59 @@ pub struct ProductSyncInput {
     pub max_passes_per_run: u32,
     /// Carried over continue-as-new: changes arrived that the next run must still sync.
     pub pending_changes: u32,
+    /// Why the input could not be used, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_input: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ProductSyncInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        let value = Value::deserialize(deserializer)?;
+        let invalid = |why: String| Self {
+            invalid_input: Some(why),
+            ..Self::default()
+        };
+        let count = |map: &serde_json::Map<String, Value>, key: &str| match map.get(key) {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("`{key}` must be a non-negative integer, got {v}")),
+        };
+        Ok(match value {
+            Value::String(catalog_id) => Self {
+                catalog_id,
+                ..Self::default()
+            },
+            Value::Object(map) => {
+                let catalog_id = match map.get("catalog_id") {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(id)) => id.clone(),
+                    Some(other) => {
+                        return Ok(invalid(format!(
+                            "`catalog_id` must be a string, got {other}"
+                        )));
+                    }
+                };
+                match (
+                    count(&map, "max_passes_per_run"),
+                    count(&map, "pending_changes"),
+                ) {
+                    (Ok(max_passes_per_run), Ok(pending_changes)) => Self {
+                        catalog_id,
+                        max_passes_per_run,
+                        pending_changes,
+                        invalid_input: None,
+                    },
+                    (Err(why), _) | (_, Err(why)) => invalid(why),
+                }
+            }
+            other => invalid(format!(
+                "expected {{\"catalog_id\": \"…\"}} or a catalog id string, got {other}"
+            )),
+        })
+    }
 }
 
 /// The signal that tells a sync that the product changed.
@@ -61,6 +115,8 @@ pub enum SyncOutcome {
     Archived,
     /// A Stripe product with this id exists but was not created by catalog-sync: left alone.
     SkippedUnmanaged,
+    /// Stripe refused the change for good (e.g. a 4xx); the reason is in `error`.
+    Failed,
 }
 
 impl SyncOutcome {
@@ -72,6 +128,7 @@ impl SyncOutcome {
             Self::Invalid => "invalid",
             Self::Archived => "archived",
             Self::SkippedUnmanaged => "skipped_unmanaged",
+            Self::Failed => "failed",
         }
     }
 }
@@ -92,6 +149,8 @@ pub struct ProductSyncResult {
     pub issues: Vec<ValidationIssue>,
     /// What the last upsert did.
     pub report: UpsertReport,
+    /// Why the sync failed, when it did.
+    pub error: Option<String>,
 }
 
 /// Progress visible through the `status` query.
@@ -110,9 +169,20 @@ pub struct ProductSyncStatus {
 #[workflow]
 #[derive(Default)]
 pub struct ProductSync {
+    retry: RetryConfig,
     pending_changes: u32,
     passes: u32,
     last_outcome: Option<SyncOutcome>,
+}
+
+impl ProductSync {
+    /// A fresh instance with the worker's activity settings (for `register_workflow_with_factory`).
+    pub fn with_retry(retry: RetryConfig) -> Self {
+        Self {
+            retry,
+            ..Self::default()
+        }
+    }
 }
 
 const DEFAULT_MAX_PASSES: u32 = 50;
@@ -191,13 +261,14 @@ async fn sync_pass(
     ctx: &mut WorkflowContext<ProductSync>,
     catalog_id: &str,
 ) -> WorkflowResult<ProductSyncResult> {
+    let retry = ctx.state(|s| s.retry.clone());
     let fetched = ctx
         .execute_local_activity(
             SyncActivities::fetch_product,
             FetchInput {
                 catalog_id: catalog_id.to_string(),
             },
-            retry::fetch_options(),
+            retry.fetch_options(),
         )
         .await?;
     let catalog_version = fetched.product.as_ref().map_or(0, |p| p.version);
@@ -208,7 +279,7 @@ async fn sync_pass(
                 catalog_id: catalog_id.to_string(),
                 product: fetched.product,
             },
-            retry::transform_options(),
+            retry.transform_options(),
         )
         .await?;
     let plan = match transformed {
@@ -224,13 +295,31 @@ async fn sync_pass(
         TransformOutput::Plan(plan) => *plan,
     };
     let archiving = matches!(plan, SyncPlan::Archive { .. });
-    let report = ctx
+    let report = match ctx
         .execute_activity(
             SyncActivities::upsert_product,
             UpsertInput { plan },
-            retry::upsert_options(),
+            retry.upsert_options(),
         )
-        .await?;
+        .await
+    {
+        Ok(report) => report,
+        // A final failure (non-retryable, or retries exhausted) is this pass's outcome.
+        Err(ActivityExecutionError::Failed(failure)) => {
+            let reason = match failure.cause() {
+                Some(cause) => cause.to_string(),
+                None => failure.to_string(),
+            };
+            return Ok(ProductSyncResult {
+                catalog_id: catalog_id.to_string(),
+                outcome: SyncOutcome::Failed,
+                catalog_version,
+                error: Some(reason),
+                ..Default::default()
+            });
+        }
+        Err(other) => return Err(other.into()),
+    };
     let outcome = if report.skipped_unmanaged {
         SyncOutcome::SkippedUnmanaged
     } else if report.unchanged {
@@ -247,4 +336,39 @@ async fn sync_pass(
         report,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> ProductSyncInput {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn input_is_tolerant_and_never_fails_to_decode() {
+        assert_eq!(parse(r#"{"catalog_id": "sku-1"}"#).catalog_id, "sku-1");
+        assert_eq!(parse(r#""sku-2""#).catalog_id, "sku-2");
+        let full = parse(
+            r#"{"catalog_id": "a", "max_passes_per_run": 3, "pending_changes": 1, "extra": true}"#,
+        );
+        assert_eq!((full.max_passes_per_run, full.pending_changes), (3, 1));
+        assert_eq!(parse("{}").catalog_id, "");
+        for bad in [
+            "42",
+            "[1]",
+            "null",
+            r#"{"catalog_id": 7}"#,
+            r#"{"catalog_id": "a", "pending_changes": -1}"#,
+        ] {
+            assert!(parse(bad).invalid_input.is_some(), "{bad}");
+        }
+        let round = serde_json::to_string(&full).unwrap();
+        assert_eq!(
+            parse(&round),
+            full,
+            "continue-as-new input survives a round trip"
+        );
+    }
 }

@@ -1,16 +1,19 @@
-//! The retry policies of every activity, declared in one place.
+//! Timeouts and retry policies of every activity: declared as data, with defaults here, and
+//! overridable by the worker's configuration (a TOML file plus environment variables; see
+//! `catalog-sync.example.toml`). All workers of one task queue should run with the same settings.
 //!
-//! | activity | kind | timeout | retries |
+//! | activity | kind | default timeouts | default retries |
 //! |---|---|---|---|
-//! | FetchProduct | local | 10 s start-to-close | 200 ms → ×2 → 10 s, unlimited; catalog outages wait |
-//! | TransformProduct | local | 5 s | 3 attempts (pure: a failure is a bug, not a transient) |
-//! | UpsertProduct | regular | 60 s start-to-close, 7 days schedule-to-close | 1 s → ×2 → 60 s; Stripe's 4xx are non-retryable |
+//! | FetchProduct | local | 10 s start-to-close | 200 ms → ×2 → 10 s, unlimited; `CatalogCorrupt` is final |
+//! | TransformProduct | local | 5 s start-to-close | 3 attempts (pure: a failure is a bug, not a transient) |
+//! | UpsertProduct | regular | 60 s start-to-close, 7 days schedule-to-close | 1 s → ×2 → 60 s, unlimited; `StripeRejected` is final |
 //!
-//! Stripe's `429`/`5xx`/connection errors are retried; a `Retry-After` or rate-limit hint from
-//! Stripe is honoured through `next_retry_delay` on the failure (set by the activity).
+//! Stripe's 409/429/5xx and network errors are retried; a `Retry-After` from Stripe is honoured
+//! through `next_retry_delay` on the failure (set by the activity).
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
 use temporalio_sdk::{ActivityOptions, LocalActivityOptions};
 
@@ -24,49 +27,121 @@ pub mod failure_types {
     pub const CATALOG_UNAVAILABLE: &str = "CatalogUnavailable";
     /// The catalog holds data the sync cannot interpret (corrupt JSON column).
     pub const CATALOG_CORRUPT: &str = "CatalogCorrupt";
-    /// The activity input could not be used.
-    pub const BAD_INPUT: &str = "BadActivityInput";
 }
 
-/// `FetchProduct`.
-pub fn fetch_options() -> LocalActivityOptions {
-    LocalActivityOptions::builder()
-        .start_to_close_timeout(Duration::from_secs(10))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(200))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(10))
-                .non_retryable_error_types([
-                    failure_types::CATALOG_CORRUPT,
-                    failure_types::BAD_INPUT,
-                ])
-                .build(),
-        )
-        .build()
+/// Timeouts and retry policy of one activity. Durations in milliseconds; 0 means "none" for
+/// `schedule_to_close_timeout_ms` and "unlimited" for `maximum_attempts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityRetry {
+    /// First retry delay.
+    pub initial_interval_ms: u64,
+    /// Growth of the delay per attempt.
+    pub backoff_coefficient: f64,
+    /// Largest delay.
+    pub maximum_interval_ms: u64,
+    /// Attempts in all (0 = unlimited).
+    pub maximum_attempts: u32,
+    /// Limit of one attempt.
+    pub start_to_close_timeout_ms: u64,
+    /// Limit of all attempts together (0 = none; local activities ignore it).
+    pub schedule_to_close_timeout_ms: u64,
+    /// Failure types that are never retried.
+    pub non_retryable_error_types: Vec<String>,
 }
 
-/// `TransformProduct`.
-pub fn transform_options() -> LocalActivityOptions {
-    LocalActivityOptions::builder()
-        .start_to_close_timeout(Duration::from_secs(5))
-        .retry_policy(RetryPolicy::builder().maximum_attempts(3).build())
-        .build()
-}
-
-/// `UpsertProduct`.
-pub fn upsert_options() -> ActivityOptions {
-    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
-        schedule_to_close: Duration::from_secs(7 * 24 * 3600),
-        start_to_close: Duration::from_secs(60),
-    })
-    .retry_policy(
+impl ActivityRetry {
+    fn policy(&self) -> RetryPolicy {
         RetryPolicy::builder()
-            .initial_interval(Duration::from_secs(1))
-            .backoff_coefficient(2.0)
-            .maximum_interval(Duration::from_secs(60))
-            .non_retryable_error_types([failure_types::STRIPE_REJECTED, failure_types::BAD_INPUT])
-            .build(),
-    )
-    .build()
+            .initial_interval(Duration::from_millis(self.initial_interval_ms))
+            .backoff_coefficient(self.backoff_coefficient)
+            .maximum_interval(Duration::from_millis(self.maximum_interval_ms))
+            .maximum_attempts(self.maximum_attempts)
+            .non_retryable_error_types(self.non_retryable_error_types.iter().cloned())
+            .build()
+    }
+
+    fn local_options(&self) -> LocalActivityOptions {
+        LocalActivityOptions::builder()
+            .start_to_close_timeout(Duration::from_millis(self.start_to_close_timeout_ms))
+            .retry_policy(self.policy())
+            .build()
+    }
+
+    fn options(&self) -> ActivityOptions {
+        let start_to_close = Duration::from_millis(self.start_to_close_timeout_ms);
+        let timeouts = match self.schedule_to_close_timeout_ms {
+            0 => ActivityCloseTimeouts::StartToClose(start_to_close),
+            ms => ActivityCloseTimeouts::ScheduleAndStartToClose {
+                schedule_to_close: Duration::from_millis(ms),
+                start_to_close,
+            },
+        };
+        ActivityOptions::with_close_timeouts(timeouts)
+            .retry_policy(self.policy())
+            .build()
+    }
+}
+
+/// The settings of all activities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// `FetchProduct`.
+    pub fetch: ActivityRetry,
+    /// `TransformProduct`.
+    pub transform: ActivityRetry,
+    /// `UpsertProduct`.
+    pub upsert: ActivityRetry,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            fetch: ActivityRetry {
+                initial_interval_ms: 200,
+                backoff_coefficient: 2.0,
+                maximum_interval_ms: 10_000,
+                maximum_attempts: 0,
+                start_to_close_timeout_ms: 10_000,
+                schedule_to_close_timeout_ms: 0,
+                non_retryable_error_types: vec![failure_types::CATALOG_CORRUPT.into()],
+            },
+            transform: ActivityRetry {
+                initial_interval_ms: 1_000,
+                backoff_coefficient: 2.0,
+                maximum_interval_ms: 10_000,
+                maximum_attempts: 3,
+                start_to_close_timeout_ms: 5_000,
+                schedule_to_close_timeout_ms: 0,
+                non_retryable_error_types: Vec::new(),
+            },
+            upsert: ActivityRetry {
+                initial_interval_ms: 1_000,
+                backoff_coefficient: 2.0,
+                maximum_interval_ms: 60_000,
+                maximum_attempts: 0,
+                start_to_close_timeout_ms: 60_000,
+                schedule_to_close_timeout_ms: 7 * 24 * 3600 * 1000,
+                non_retryable_error_types: vec![failure_types::STRIPE_REJECTED.into()],
+            },
+        }
+    }
+}
+
+impl RetryConfig {
+    /// `FetchProduct` options.
+    pub fn fetch_options(&self) -> LocalActivityOptions {
+        self.fetch.local_options()
+    }
+
+    /// `TransformProduct` options.
+    pub fn transform_options(&self) -> LocalActivityOptions {
+        self.transform.local_options()
+    }
+
+    /// `UpsertProduct` options.
+    pub fn upsert_options(&self) -> ActivityOptions {
+        self.upsert.options()
+    }
 }

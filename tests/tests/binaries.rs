@@ -1,0 +1,282 @@
+//! End to end: the binaries as a user runs them (`stripe-sandbox`, `worker`, `starter`, and the
+//! `temporal` CLI), configured through the environment as the README says.
+//! The binaries come from `cargo build --workspace --bins` (`scripts/test` builds them first).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use harness::{temporal_address, temporal_cli, unique};
+
+fn bin(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Setup {
+    envs: Vec<(&'static str, String)>,
+}
+
+impl Setup {
+    fn command(&self, program: PathBuf) -> Command {
+        let mut c = Command::new(program);
+        c.envs(self.envs.iter().map(|(k, v)| (*k, v.as_str())));
+        c
+    }
+
+    fn run(&self, program: PathBuf, args: &[&str]) -> Output {
+        let out = self.command(program.clone()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed:\n{}\n{}",
+            program.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn temporal(&self, args: &[&str]) -> Output {
+        let mut full = args.to_vec();
+        full.extend([
+            "--address",
+            self.envs
+                .iter()
+                .find(|(k, _)| *k == "TEMPORAL_ADDRESS")
+                .unwrap()
+                .1
+                .as_str(),
+        ]);
+        Command::new(temporal_cli()).args(&full).output().unwrap()
+    }
+}
+
+#[test]
+fn the_binaries_sync_a_catalog_end_to_end() {
+    let dir = std::env::temp_dir().join(unique("catalog-sync-e2e"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut sandbox = Command::new(bin("stripe-sandbox"))
+        .args(["--addr", "127.0.0.1:0", "--rate-limit", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(sandbox.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let _sandbox = Running(sandbox);
+
+    let task_queue = unique("e2e");
+    let setup = Setup {
+        envs: vec![
+            ("TEMPORAL_ADDRESS", temporal_address()),
+            (
+                "CATALOG_DATABASE_URL",
+                format!("sqlite:{}", dir.join("catalog.db").display()),
+            ),
+            ("CATALOG_SYNC_TASK_QUEUE", task_queue.clone()),
+            ("STRIPE_API_BASE", base.clone()),
+            ("STRIPE_API_KEY", "sk_test_e2e".to_string()),
+        ],
+    };
+    // Sample ids are fixed (sku-000001…), and the Temporal server is shared: use a seed-specific
+    // catalog size that no other test uses and check outcomes by count.
+    let out = setup.run(
+        bin("starter"),
+        &["catalog", "seed", "--products", "4", "--seed", "77"],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("seeded 4 products"));
+
+    let worker = setup
+        .command(bin("worker"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let worker = Running(worker);
+
+    let out = setup.run(bin("starter"), &["sync", "--all", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("done: 4 synced"), "{stdout}");
+    assert!(!stdout.contains("failed"), "{stdout}");
+
+    // Edit a price through the CLI: the next sync moves Stripe to it.
+    setup.run(
+        bin("starter"),
+        &["catalog", "edit", "sku-000002", "--amount", "4242"],
+    );
+    let out = setup.run(bin("starter"), &["sync", "sku-000002", "--wait"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("synced   sku-000002"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let product: serde_json::Value = reqwest::blocking_get(&format!(
+        "{base}/v1/products/sku-000002?expand[]=default_price"
+    ));
+    assert_eq!(product["default_price"]["unit_amount"], 4242);
+
+    // The temporal CLI starts the same workflow with JSON input.
+    let wid = unique("cli-sync");
+    let out = setup.temporal(&[
+        "workflow",
+        "execute",
+        "--type",
+        "ProductSync",
+        "--task-queue",
+        &task_queue,
+        "--workflow-id",
+        &wid,
+        "--input",
+        r#"{"catalog_id": "sku-000003"}"#,
+        "--output",
+        "json",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(r#""outcome": "unchanged""#) || text.contains(r#""outcome":"unchanged""#),
+        "{text}"
+    );
+
+    // The README's signal-with-start, then its result.
+    let out = setup.temporal(&[
+        "workflow",
+        "signal-with-start",
+        "--type",
+        "ProductSync",
+        "--task-queue",
+        &task_queue,
+        "--workflow-id",
+        "product-sync-sku-000004",
+        "--input",
+        r#"{"catalog_id": "sku-000004"}"#,
+        "--signal-name",
+        "product_changed",
+        "--signal-input",
+        r#"{"source": "cli"}"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = setup.temporal(&[
+        "workflow",
+        "result",
+        "--workflow-id",
+        "product-sync-sku-000004",
+        "--output",
+        "json",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("unchanged"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Input without a catalog id ends the workflow with a clear failure, not a stuck task.
+    for (n, input) in [r#"{}"#, "42", r#"{"catalog_id": 7}"#].iter().enumerate() {
+        let wid = unique(&format!("cli-bad-{n}"));
+        let out = setup.temporal(&[
+            "workflow",
+            "execute",
+            "--type",
+            "ProductSync",
+            "--task-queue",
+            &task_queue,
+            "--workflow-id",
+            &wid,
+            "--input",
+            input,
+            "--output",
+            "json",
+        ]);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success(),
+            "input {input} must fail the workflow: {all}"
+        );
+        assert!(
+            all.contains("InvalidWorkflowInput") || all.contains("catalog_id"),
+            "input {input}: {all}"
+        );
+    }
+
+    // SIGTERM drains the worker and it exits cleanly.
+    let mut worker = worker;
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(worker.0.id().to_string())
+        .status()
+        .unwrap();
+    let status =
+        wait_timeout(&mut worker.0, Duration::from_secs(30)).expect("worker exits after SIGTERM");
+    assert!(status.success(), "worker exit status {status}");
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+mod reqwest {
+    /// A blocking GET with the test key, on a throwaway runtime.
+    pub fn blocking_get(url: &str) -> serde_json::Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            ::reqwest::Client::new()
+                .get(url)
+                .bearer_auth("sk_test_e2e")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! Activity settings for the worker: the defaults of [`RetryConfig`], then a TOML file, then
+//! environment variables, each overriding the one before.
+//!
+//! ```toml
+//! # catalog-sync.toml
+//! [retry.upsert]
+//! maximum_interval_ms = 30000
+//! non_retryable_error_types = ["StripeRejected"]
+//! ```
+//!
+//! The same as an environment variable: `CATALOG_SYNC_RETRY_UPSERT_MAXIMUM_INTERVAL_MS=30000`
+//! (lists comma-separated).
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::Value;
+use workflows::retry::RetryConfig;
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "CATALOG_SYNC_RETRY_";
+
+/// Loads the settings from `file` (if given) and the process environment.
+pub fn load(file: Option<&Path>) -> anyhow::Result<RetryConfig> {
+    let text = match file {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => String::new(),
+    };
+    let overrides = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX));
+    merge(&text, overrides).with_context(|| match file {
+        Some(path) => format!("activity settings in {} or {ENV_PREFIX}*", path.display()),
+        None => format!("activity settings in {ENV_PREFIX}*"),
+    })
+}
+
+/// Defaults ← TOML text (its `[retry.*]` tables) ← `(name, value)` environment overrides.
+pub fn merge(
+    toml_text: &str,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<RetryConfig> {
+    let mut config = serde_json::to_value(RetryConfig::default())?;
+    let file: toml::Table = toml::from_str(toml_text)?;
+    if let Some(retry) = file.get("retry") {
+        let retry = serde_json::to_value(retry)?;
+        let tables = retry.as_object().context("[retry] must be a table")?;
+        for (activity, fields) in tables {
+            let target = config.get_mut(activity).with_context(|| {
+                format!("unknown activity [retry.{activity}] (fetch, transform, upsert)")
+            })?;
+            for (field, value) in fields
+                .as_object()
+                .with_context(|| format!("[retry.{activity}] must be a table"))?
+            {
+                target[field] = value.clone();
+            }
+        }
+    }
+    for (name, raw) in env {
+        let rest = name[ENV_PREFIX.len()..].to_ascii_lowercase();
+        let (activity, field) = rest
+            .split_once('_')
+            .with_context(|| format!("{name}: expected {ENV_PREFIX}<ACTIVITY>_<FIELD>"))?;
+        let target = config.get_mut(activity).with_context(|| {
+            format!("{name}: unknown activity {activity} (fetch, transform, upsert)")
+        })?;
+        target[field] = if field == "non_retryable_error_types" {
+            Value::from(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            serde_json::from_str(&raw).with_context(|| format!("{name}={raw:?} is not a number"))?
+        };
+    }
+    Ok(serde_json::from_value(config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_override_defaults_field_by_field() {
+        let toml =
+            "[retry.upsert]\nmaximum_interval_ms = 30000\n[retry.fetch]\nmaximum_attempts = 5\n";
+        let env = vec![
+            (
+                "CATALOG_SYNC_RETRY_UPSERT_INITIAL_INTERVAL_MS".to_string(),
+                "250".to_string(),
+            ),
+            (
+                "CATALOG_SYNC_RETRY_UPSERT_NON_RETRYABLE_ERROR_TYPES".to_string(),
+                "A, B".to_string(),
+            ),
+        ];
+        let c = merge(toml, env.into_iter()).unwrap();
+        let d = RetryConfig::default();
+        assert_eq!(c.upsert.maximum_interval_ms, 30_000);
+        assert_eq!(c.upsert.initial_interval_ms, 250);
+        assert_eq!(c.upsert.non_retryable_error_types, vec!["A", "B"]);
+        assert_eq!(
+            c.upsert.start_to_close_timeout_ms,
+            d.upsert.start_to_close_timeout_ms
+        );
+        assert_eq!(c.fetch.maximum_attempts, 5);
+        assert_eq!(c.transform, d.transform);
+    }
+
+    #[test]
+    fn typos_are_errors() {
+        assert!(merge("[retry.upsert]\nmax_interval = 1\n", std::iter::empty()).is_err());
+        assert!(merge("[retry.uspert]\nmaximum_attempts = 1\n", std::iter::empty()).is_err());
+        let env = vec![(
+            "CATALOG_SYNC_RETRY_UPSERT_MAXIMUM_ATTEMPTS".to_string(),
+            "many".to_string(),
+        )];
+        assert!(merge("", env.into_iter()).is_err());
+        assert_eq!(
+            merge("", std::iter::empty()).unwrap(),
+            RetryConfig::default()
+        );
+    }
+}
