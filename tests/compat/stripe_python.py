@@ -109,7 +109,7 @@ try:
     v1.products.list()
     raise AssertionError("expected 429")
 except stripe.RateLimitError as e:
-    assert e.http_status == 429 and e.code == "rate_limit", e
+    assert e.http_status == 429 and e.json_body["error"]["code"] == "rate_limit", e
 admin("POST", "/_sandbox/faults", {"error_rate": 1.0, "error_statuses": [500]})
 try:
     v1.products.list()
