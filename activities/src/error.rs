@@ -57,3 +57,74 @@ impl SyncError {
         ActivityError::application(failure)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stripe::ApiFailure;
+
+    fn stripe(status: u16, retry_after: Option<Duration>) -> SyncError {
+        SyncError::Stripe(StripeError::Api(Box::new(ApiFailure {
+            status,
+            kind: "invalid_request_error".into(),
+            code: None,
+            message: "m".into(),
+            param: None,
+            request_id: Some("req_1".into()),
+            should_retry: None,
+            rate_limited_reason: None,
+            retry_after,
+        })))
+    }
+
+    fn mapped(e: SyncError) -> (String, bool, Option<Duration>) {
+        match e.into_activity_error() {
+            ActivityError::Application(f) => (
+                f.type_name().unwrap_or_default().to_string(),
+                f.is_non_retryable(),
+                f.next_retry_delay(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_error_has_an_explicit_retry_decision() {
+        assert_eq!(
+            mapped(stripe(400, None)),
+            ("StripeRejected".into(), true, None)
+        );
+        assert_eq!(
+            mapped(stripe(404, None)),
+            ("StripeRejected".into(), true, None)
+        );
+        assert_eq!(
+            mapped(stripe(503, None)),
+            ("StripeUnavailable".into(), false, None)
+        );
+        let hinted = mapped(stripe(429, Some(Duration::from_secs(3))));
+        assert_eq!(
+            hinted,
+            (
+                "StripeUnavailable".into(),
+                false,
+                Some(Duration::from_secs(3))
+            )
+        );
+        let capped = mapped(stripe(429, Some(Duration::from_secs(600))));
+        assert_eq!(capped.2, Some(MAX_HINTED_DELAY));
+        let transport = SyncError::Stripe(StripeError::Transport("reset".into()));
+        assert_eq!(mapped(transport), ("StripeUnavailable".into(), false, None));
+        let corrupt = SyncError::Catalog(CatalogError::Corrupt {
+            id: "a".into(),
+            reason: "b".into(),
+        });
+        assert_eq!(mapped(corrupt), ("CatalogCorrupt".into(), true, None));
+        let down = SyncError::Catalog(CatalogError::Unavailable(sqlx_error()));
+        assert_eq!(mapped(down), ("CatalogUnavailable".into(), false, None));
+    }
+
+    fn sqlx_error() -> catalog::sqlx::Error {
+        catalog::sqlx::Error::PoolTimedOut
+    }
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tracing::Instrument;
 use workflows::activities::{
     FetchInput, FetchOutput, TransformInput, TransformOutput, UpsertInput, UpsertReport,
     definitions as sync_activities,
@@ -34,15 +35,20 @@ impl SyncActivitiesImpl {
     #[activity(definition = sync_activities::FetchProduct)]
     pub async fn fetch_product(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: FetchInput,
     ) -> Result<FetchOutput, ActivityError> {
-        let product = self
-            .catalog
-            .fetch_product(&input.catalog_id)
-            .await
-            .map_err(|e| SyncError::from(e).into_activity_error())?;
-        Ok(FetchOutput { product })
+        let span = activity_span(&ctx, &input.catalog_id);
+        async {
+            let product = self
+                .catalog
+                .fetch_product(&input.catalog_id)
+                .await
+                .map_err(|e| failed(SyncError::from(e)))?;
+            Ok(FetchOutput { product })
+        }
+        .instrument(span)
+        .await
     }
 
     /// `TransformProduct`.
@@ -61,11 +67,34 @@ impl SyncActivitiesImpl {
     #[activity(definition = sync_activities::UpsertProduct)]
     pub async fn upsert_product(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: UpsertInput,
     ) -> Result<UpsertReport, ActivityError> {
-        upsert::apply(&self.stripe, &input.plan)
-            .await
-            .map_err(|e| SyncError::from(e).into_activity_error())
+        let span = activity_span(&ctx, input.plan.catalog_id());
+        async {
+            upsert::apply(&self.stripe, &input.plan)
+                .await
+                .map_err(|e| failed(SyncError::from(e)))
+        }
+        .instrument(span)
+        .await
     }
+}
+
+/// Every log line of an activity carries the product, the workflow and the attempt.
+fn activity_span(ctx: &ActivityContext, catalog_id: &str) -> tracing::Span {
+    let info = ctx.info();
+    tracing::info_span!(
+        "activity",
+        kind = %info.activity_type,
+        product = %catalog_id,
+        workflow_id = info.workflow_id.as_deref().unwrap_or("-"),
+        attempt = info.attempt,
+    )
+}
+
+/// Logs the failure (inside the activity's span) and maps it explicitly.
+fn failed(e: SyncError) -> ActivityError {
+    tracing::warn!(error = %e, "activity attempt failed");
+    e.into_activity_error()
 }

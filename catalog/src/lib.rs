@@ -9,6 +9,9 @@
 
 pub mod seed;
 
+/// The database driver, re-exported for callers that match on its errors.
+pub use sqlx;
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 

@@ -123,6 +123,16 @@ pub enum SyncPlan {
     },
 }
 
+impl SyncPlan {
+    /// The catalog id the plan is for.
+    pub fn catalog_id(&self) -> &str {
+        match self {
+            SyncPlan::Upsert(d) => &d.catalog_id,
+            SyncPlan::Archive { catalog_id, .. } => catalog_id,
+        }
+    }
+}
+
 /// A reason a catalog product cannot be synced, tied to the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationIssue {
