@@ -667,3 +667,128 @@ async fn random_requests_get_stripe_shaped_errors() {
     let (s, _) = api.get("/v1/products").await;
     assert_eq!(s, 200, "still serving");
 }
+
+#[tokio::test]
+async fn outage_latency_and_stats_reset() {
+    let api = Api::new().await;
+    let admin = |path: &str| format!("{}/_sandbox/{path}", api.base);
+    api.http
+        .post(admin("faults"))
+        .json(&json!({"outage_seconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    let (s, e) = api.get("/v1/products").await;
+    assert_eq!(s, 503, "{e}");
+    assert_eq!(e["error"]["type"], "api_error");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (s, _) = api.get("/v1/products").await;
+    assert_eq!(s, 200, "the outage ends by itself");
+
+    api.http
+        .post(admin("faults"))
+        .json(&json!({"seed": 5, "latency_ms": 150, "jitter_ms": 50}))
+        .send()
+        .await
+        .unwrap();
+    let t = std::time::Instant::now();
+    api.get("/v1/products").await;
+    let took = t.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(150),
+        "latency injected: {took:?}"
+    );
+    api.http.delete(admin("faults")).send().await.unwrap();
+    let r = api
+        .http
+        .post(admin("faults"))
+        .json(&json!({"bogus": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "unknown fault settings are refused");
+
+    let stats: Value = api
+        .http
+        .get(admin("stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(stats["total_requests"].as_u64().unwrap() >= 3);
+    assert!(stats["peak_requests_per_second"].as_u64().unwrap() >= 1);
+    api.http
+        .post(admin("reset"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let stats: Value = api
+        .http
+        .get(admin("stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["total_requests"], 0);
+}
+
+#[tokio::test]
+async fn webhook_delivery_is_retried_until_the_endpoint_answers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let seen = attempts.clone();
+    // Fails the first two deliveries, then accepts.
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let api = Api::new().await;
+    api.http
+        .post(format!("{}/_sandbox/webhooks", api.base))
+        .json(&json!({"url": hook, "secret": "whsec_retry"}))
+        .send()
+        .await
+        .unwrap();
+    api.post("/v1/products", "id=r&name=R").await;
+    for _ in 0..100 {
+        if attempts.load(Ordering::SeqCst) >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "two failures, then delivered, then no more"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let events: Value = api
+        .http
+        .get(format!("{}/_sandbox/events", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["data"][0]["type"], "product.created");
+}
