@@ -294,6 +294,37 @@ pub struct StripeConfig {
     pub api_key: Secret,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Requests per second this process may send (0 = no pacing). Stripe allows 25/s in test
+    /// mode and 100/s in live mode per account; see [`default_requests_per_second`].
+    pub requests_per_second: u32,
+}
+
+/// Stripe's documented budget for a key: 100 requests/s live, 25/s test mode.
+pub fn default_requests_per_second(api_key: &Secret) -> u32 {
+    if api_key.expose().starts_with("sk_live_") || api_key.expose().starts_with("rk_live_") {
+        100
+    } else {
+        25
+    }
+}
+
+/// Spaces requests evenly so one process stays inside its budget instead of collecting 429s.
+/// (Pacing, not retrying: a request that fails still fails, and Temporal retries the activity.)
+#[derive(Debug)]
+struct Pacer {
+    interval: Duration,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let mut next = self.next.lock().await;
+        let now = tokio::time::Instant::now();
+        if *next > now {
+            tokio::time::sleep_until(*next).await;
+        }
+        *next = (*next).max(now) + self.interval;
+    }
 }
 
 /// The client.
@@ -301,6 +332,7 @@ pub struct StripeConfig {
 pub struct StripeClient {
     http: reqwest::Client,
     config: StripeConfig,
+    pacer: Option<std::sync::Arc<Pacer>>,
 }
 
 impl StripeClient {
@@ -313,7 +345,17 @@ impl StripeClient {
             .user_agent(concat!("catalog-sync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StripeError::Transport(e.to_string()))?;
-        Ok(Self { http, config })
+        let pacer = (config.requests_per_second > 0).then(|| {
+            std::sync::Arc::new(Pacer {
+                interval: Duration::from_secs(1) / config.requests_per_second,
+                next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            })
+        });
+        Ok(Self {
+            http,
+            config,
+            pacer,
+        })
     }
 
     async fn call<T: DeserializeOwned>(
@@ -323,6 +365,9 @@ impl StripeClient {
         form: &Form,
         idempotency_key: Option<&str>,
     ) -> Result<Response<T>, StripeError> {
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
         let mut url = format!("{}{}", self.config.base_url.trim_end_matches('/'), path);
         let is_get = method == Method::GET;
         if is_get && !form.is_empty() {
@@ -570,6 +615,19 @@ mod tests {
         assert!(!api(500, Some(false)).is_retryable());
         assert!(api(400, Some(true)).is_retryable());
         assert!(StripeError::Transport("reset".into()).is_retryable());
+    }
+
+    #[tokio::test]
+    async fn pacing_spaces_requests_to_the_budget() {
+        let pacer = Pacer {
+            interval: Duration::from_secs(1) / 100,
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        };
+        let start = std::time::Instant::now();
+        for _ in 0..11 {
+            pacer.wait().await;
+        }
+        assert!(start.elapsed() >= Duration::from_millis(100), "11 requests at 100/s span 100 ms");
     }
 
     #[test]

@@ -421,6 +421,7 @@ impl RunningWorker {
             stripe_base_url: sandbox.base.clone(),
             stripe_api_key: Secret::new(sandbox.key.clone()),
             stripe_timeout: Duration::from_secs(10),
+            stripe_requests_per_second: 0,
             retry: Default::default(),
         };
         init_logging();

@@ -17,6 +17,7 @@ async fn environment(backend: Backend) -> (ActivityEnvironment, catalog::Catalog
         base_url: sandbox.base.clone(),
         api_key: Secret::new(sandbox.key.clone()),
         timeout: std::time::Duration::from_secs(5),
+        requests_per_second: 0,
     })
     .unwrap();
     let env = ActivityEnvironment::builder()

@@ -28,6 +28,8 @@ pub struct Settings {
     pub stripe_api_key: Secret,
     /// Per-request timeout for Stripe.
     pub stripe_timeout: Duration,
+    /// Stripe requests per second this worker may send (0 = no pacing).
+    pub stripe_requests_per_second: u32,
     /// Activity timeouts and retry policies.
     pub retry: RetryConfig,
 }
@@ -43,6 +45,7 @@ pub async fn build(
         base_url: settings.stripe_base_url.clone(),
         api_key: settings.stripe_api_key.clone(),
         timeout: settings.stripe_timeout,
+        requests_per_second: settings.stripe_requests_per_second,
     })?;
     let options = WorkerOptions::new(settings.task_queue.as_str())
         .register_workflow_with_factory::<ProductSync, _>({

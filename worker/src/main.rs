@@ -39,6 +39,11 @@ struct Args {
     /// Activity timeouts and retry policies (TOML; see catalog-sync.example.toml).
     #[arg(long, env = "CATALOG_SYNC_CONFIG")]
     config: Option<std::path::PathBuf>,
+    /// Stripe requests per second this worker sends at most (default: Stripe's budget for the
+    /// key, 25 for test keys and 100 for live keys; 0 turns pacing off). With several workers,
+    /// give each its share.
+    #[arg(long, env = "STRIPE_REQUESTS_PER_SECOND")]
+    stripe_requests_per_second: Option<u32>,
     /// Task queue.
     #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
@@ -59,11 +64,15 @@ async fn main() -> anyhow::Result<()> {
             "STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is Stripe itself"
         );
     }
+    let api_key = Secret::new(args.stripe_api_key);
     let settings = Settings {
+        stripe_requests_per_second: args
+            .stripe_requests_per_second
+            .unwrap_or_else(|| activities::stripe::default_requests_per_second(&api_key)),
         task_queue: args.task_queue,
         catalog_url: args.database_url,
         stripe_base_url: args.stripe_api_base,
-        stripe_api_key: Secret::new(args.stripe_api_key),
+        stripe_api_key: api_key,
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
     };
