@@ -627,7 +627,10 @@ mod tests {
         for _ in 0..11 {
             pacer.wait().await;
         }
-        assert!(start.elapsed() >= Duration::from_millis(100), "11 requests at 100/s span 100 ms");
+        assert!(
+            start.elapsed() >= Duration::from_millis(100),
+            "11 requests at 100/s span 100 ms"
+        );
     }
 
     #[test]

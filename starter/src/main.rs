@@ -281,12 +281,16 @@ async fn sync(
                 *counts.entry(r.outcome.as_str()).or_default() += 1;
                 if r.outcome == SyncOutcome::Invalid {
                     let reasons: Vec<String> = r.issues.iter().map(ToString::to_string).collect();
-                    println!("invalid  {id}: {}", reasons.join("; "));
+                    println!("{:<10}{id}: {}", "invalid", reasons.join("; "));
                 } else if r.outcome == SyncOutcome::Failed {
-                    println!("failed   {id}: {}", r.error.as_deref().unwrap_or("unknown"));
+                    println!(
+                        "{:<10}{id}: {}",
+                        "failed",
+                        r.error.as_deref().unwrap_or("unknown")
+                    );
                 } else if total <= 50 {
                     println!(
-                        "{:<8} {id} (version {}, {} writes)",
+                        "{:<10}{id} (version {}, {} writes)",
                         r.outcome.as_str(),
                         r.catalog_version,
                         r.report.operations.len()
@@ -295,7 +299,7 @@ async fn sync(
             }
             Err(e) => {
                 failed += 1;
-                println!("failed   {id}: {e:#}");
+                println!("{:<10}{id}: {e:#}", "failed");
             }
         }
     }

@@ -132,7 +132,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     );
     let out = setup.run(bin("starter"), &["sync", "sku-000002", "--wait"]);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("synced   sku-000002"),
+        String::from_utf8_lossy(&out.stdout).contains("synced    sku-000002"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
