@@ -390,9 +390,10 @@ fn throwaway_postgres() -> (String, Tied) {
         dir.display()
     );
     let stop = format!(
-        "{run_as}'{}' -D '{}' -m immediate stop >/dev/null 2>&1",
+        "{run_as}'{}' -D '{}' -m immediate stop >/dev/null 2>&1; rm -rf '{}'",
         pg_ctl.display(),
-        data.display()
+        data.display(),
+        dir.display()
     );
     let child = spawn_tied(&format!("{start} && sleep 1000000"), &stop);
     wait_for_port(port, "throwaway PostgreSQL", Duration::from_secs(60));
