@@ -6,6 +6,7 @@
 //! | catalog row unreadable (bad JSON) | `CatalogCorrupt` | no |
 //! | Stripe 409, 429, 5xx, transport, or `Stripe-Should-Retry: true` | `StripeUnavailable` | yes, after `Retry-After` if sent |
 //! | other Stripe 4xx, or `Stripe-Should-Retry: false` | `StripeRejected` | no |
+//! | unusable activity input (e.g. a `since` that is not RFC 3339) | `InvalidInput` | no |
 
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub enum SyncError {
     /// The Stripe side.
     #[error(transparent)]
     Stripe(#[from] StripeError),
+    /// The activity's input cannot be used (a workflow bug or a hand-made start).
+    #[error("invalid activity input: {0}")]
+    InvalidInput(String),
 }
 
 /// Longest wait honoured from a server's back-off hint.
@@ -46,6 +50,7 @@ impl SyncError {
                 s.retry_after().map(|d| d.min(MAX_HINTED_DELAY)),
             ),
             SyncError::Stripe(_) => (failure_types::STRIPE_REJECTED, false, None),
+            SyncError::InvalidInput(_) => (failure_types::INVALID_INPUT, false, None),
         };
         let failure = ApplicationFailure::builder(message)
             .type_name(type_name.to_string())

@@ -225,9 +225,44 @@ pub struct Product {
     /// Metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
-    /// Default price id.
+    /// Default price: its id, or the price itself when expanded (`expand[]=data.default_price`).
     #[serde(default)]
-    pub default_price: Option<String>,
+    pub default_price: Option<Expandable<Price>>,
+}
+
+impl Product {
+    /// The default price's id, expanded or not.
+    pub fn default_price_id(&self) -> Option<&str> {
+        self.default_price.as_ref().map(Expandable::id)
+    }
+
+    /// The default price, when it was expanded.
+    pub fn expanded_default_price(&self) -> Option<&Price> {
+        match &self.default_price {
+            Some(Expandable::Object(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// A field Stripe returns as an id, or as the object when the request expanded it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Expandable<T> {
+    /// Not expanded.
+    Id(String),
+    /// Expanded.
+    Object(Box<T>),
+}
+
+impl Expandable<Price> {
+    /// The object's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Id(id) => id,
+            Self::Object(p) => &p.id,
+        }
+    }
 }
 
 /// Recurring settings of a price.
@@ -476,16 +511,35 @@ impl StripeClient {
         }
     }
 
-    /// `GET /v1/products?ids[]=…` (at most 100 ids).
+    /// `GET /v1/products?ids[]=…&expand[]=data.default_price`: at most 100 ids, one request; the
+    /// default prices come inline, so most products need no price read of their own.
     pub async fn list_products_by_ids(&self, ids: &[String]) -> Result<Vec<Product>, StripeError> {
+        assert!(
+            ids.len() <= 100,
+            "Stripe lists at most 100 products per page"
+        );
         let mut form = Form::new();
-        form.push("limit", "100");
+        form.push("limit", "100")
+            .push("expand[]", "data.default_price");
         for id in ids {
             form.push("ids[]", id.as_str());
         }
         let page: Response<List<Product>> =
             self.call(Method::GET, "/v1/products", &form, None).await?;
         Ok(page.value.data)
+    }
+
+    /// One page (100, newest first) of the account's active products, after `starting_after`.
+    pub async fn list_active_products(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<List<Product>, StripeError> {
+        let mut form = Form::new();
+        form.push("active", "true").push("limit", "100");
+        form.push_opt("starting_after", starting_after);
+        let page: Response<List<Product>> =
+            self.call(Method::GET, "/v1/products", &form, None).await?;
+        Ok(page.value)
     }
 
     /// `POST /v1/products`.
@@ -514,8 +568,9 @@ impl StripeClient {
         .await
     }
 
-    /// Every price of a product (all pages).
-    pub async fn list_prices_of(&self, product: &str) -> Result<Vec<Price>, StripeError> {
+    /// Every price of a product (all pages), and how many requests that took.
+    pub async fn list_prices_of(&self, product: &str) -> Result<(Vec<Price>, u32), StripeError> {
+        let mut requests = 0;
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -524,13 +579,29 @@ impl StripeClient {
             form.push_opt("starting_after", after.as_deref());
             let page: Response<List<Price>> =
                 self.call(Method::GET, "/v1/prices", &form, None).await?;
+            requests += 1;
             let more = page.value.has_more;
             after = page.value.data.last().map(|p| p.id.clone());
             out.extend(page.value.data);
             if !more || after.is_none() {
-                return Ok(out);
+                return Ok((out, requests));
             }
         }
+    }
+
+    /// `GET /v1/prices?lookup_keys[]=…`: the prices holding up to 10 lookup keys, in one request.
+    pub async fn list_prices_by_lookup_keys(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Price>, StripeError> {
+        assert!(keys.len() <= 10, "Stripe takes at most 10 lookup_keys");
+        let mut form = Form::new();
+        form.push("limit", "100");
+        for key in keys {
+            form.push("lookup_keys[]", key.as_str());
+        }
+        let page: Response<List<Price>> = self.call(Method::GET, "/v1/prices", &form, None).await?;
+        Ok(page.value.data)
     }
 
     /// `POST /v1/prices`.

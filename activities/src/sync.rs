@@ -6,7 +6,8 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 use workflows::activities::{
-    FetchInput, FetchOutput, TransformInput, TransformOutput, UpsertInput, UpsertReport,
+    CountInput, FetchInput, FetchOutput, OrphanPageInput, OrphanPageOutput, ReconcilePageInput,
+    ReconcilePageOutput, TransformInput, TransformOutput, UpsertInput, UpsertReport,
     definitions as sync_activities,
 };
 
@@ -14,7 +15,7 @@ use catalog::Catalog;
 
 use crate::error::SyncError;
 use crate::stripe::StripeClient;
-use crate::{transform, upsert};
+use crate::{reconcile, transform, upsert};
 
 /// The activity implementations with their dependencies.
 pub struct SyncActivitiesImpl {
@@ -75,6 +76,61 @@ impl SyncActivitiesImpl {
             upsert::apply(&self.stripe, &input.plan)
                 .await
                 .map_err(|e| failed(SyncError::from(e)))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `CountCatalog`.
+    #[activity(definition = sync_activities::CountCatalog)]
+    pub async fn count_catalog(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: CountInput,
+    ) -> Result<u64, ActivityError> {
+        reconcile::count(&self.catalog, &input)
+            .await
+            .map_err(failed)
+    }
+
+    /// `ReconcilePage`.
+    #[activity(definition = sync_activities::ReconcilePage)]
+    pub async fn reconcile_page(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ReconcilePageInput,
+    ) -> Result<ReconcilePageOutput, ActivityError> {
+        let span = activity_span(&ctx, &format!("after {:?}", input.after));
+        async {
+            let out = reconcile::page(&self.catalog, &self.stripe, &input)
+                .await
+                .map_err(failed)?;
+            tracing::info!(
+                scanned = out.scanned,
+                in_sync = out.in_sync,
+                drift = out.drift.len(),
+                invalid = out.invalid.len(),
+                stripe_requests = out.stripe_requests,
+                "reconciled a catalog page"
+            );
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `ReconcileOrphanPage`.
+    #[activity(definition = sync_activities::ReconcileOrphanPage)]
+    pub async fn reconcile_orphan_page(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: OrphanPageInput,
+    ) -> Result<OrphanPageOutput, ActivityError> {
+        let span = activity_span(&ctx, "orphans");
+        async {
+            reconcile::orphan_page(&self.catalog, &self.stripe, &input)
+                .await
+                .map_err(failed)
         }
         .instrument(span)
         .await

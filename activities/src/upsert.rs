@@ -47,6 +47,7 @@ impl Writer<'_> {
     }
 
     fn record(&mut self, op: String, request_id: Option<String>) {
+        self.report.stripe_requests += 1;
         tracing::info!(product = self.product_id, op = %op, request_id = request_id.as_deref().unwrap_or("-"), "stripe write");
         self.report.operations.push(op);
         if let Some(id) = request_id {
@@ -55,7 +56,8 @@ impl Writer<'_> {
     }
 }
 
-fn is_managed(metadata: &BTreeMap<String, String>) -> bool {
+/// `metadata.catalog_sync_managed == "true"`: catalog-sync created this object.
+pub(crate) fn is_managed(metadata: &BTreeMap<String, String>) -> bool {
     metadata.get(META_MANAGED).map(String::as_str) == Some("true")
 }
 
@@ -66,7 +68,9 @@ async fn archive(stripe: &StripeClient, id: &str) -> Result<UpsertReport, Stripe
         hash: "archive",
         report: UpsertReport::default(),
     };
-    match stripe.get_product(id).await? {
+    let current = stripe.get_product(id).await?;
+    w.report.stripe_requests += 1;
+    match current {
         None => w.report.unchanged = true,
         Some(p) if !is_managed(&p.metadata) => w.report.skipped_unmanaged = true,
         Some(p) if !p.active => {
@@ -85,7 +89,9 @@ async fn archive(stripe: &StripeClient, id: &str) -> Result<UpsertReport, Stripe
     Ok(w.report)
 }
 
-fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
+/// The product fields to send so that Stripe matches `d`: all of them for a new product, only the
+/// differing ones for an existing one (empty = the product's own fields match).
+pub(crate) fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
     let mut f = Form::new();
     let differs = |field: &dyn Fn(&Product) -> bool| current.is_none_or(|c| !field(c));
     if differs(&|c| c.name == d.name) {
@@ -141,7 +147,8 @@ fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
     f
 }
 
-fn price_matches(p: &Price, d: &DesiredPrice) -> bool {
+/// Amount, currency and period match (the immutable parts of a price).
+pub(crate) fn price_matches(p: &Price, d: &DesiredPrice) -> bool {
     p.currency == d.currency
         && p.unit_amount == Some(d.unit_amount)
         && match (&p.recurring, &d.recurring) {
@@ -159,13 +166,15 @@ async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertRepor
         report: UpsertReport::default(),
     };
     let current = stripe.get_product(&d.stripe_id).await?;
+    w.report.stripe_requests += 1;
     if current.as_ref().is_some_and(|c| !is_managed(&c.metadata)) {
         w.report.skipped_unmanaged = true;
         return Ok(w.report);
     }
     let (current, prices) = match current {
         Some(c) => {
-            let prices = stripe.list_prices_of(&d.stripe_id).await?;
+            let (prices, requests) = stripe.list_prices_of(&d.stripe_id).await?;
+            w.report.stripe_requests += requests;
             (c, prices)
         }
         None => {
@@ -224,7 +233,7 @@ async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertRepor
     // Product fields and the default price, in one write.
     let mut form = product_form(d, Some(&current));
     let default = wanted_ids.first().cloned();
-    if current.default_price != default {
+    if current.default_price_id() != default.as_deref() {
         form.push("default_price", default.clone().unwrap_or_default());
     }
     if !form.is_empty() {

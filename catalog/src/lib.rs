@@ -12,7 +12,7 @@ pub mod seed;
 /// The database driver, re-exported for callers that match on its errors.
 pub use sqlx;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -72,10 +72,93 @@ macro_rules! on_pool {
 }
 
 /// (currency, unit_amount, recurring_interval, recurring_interval_count, nickname)
-type PriceRow = (String, i64, Option<String>, Option<i32>, Option<String>);
+type PriceFields = (String, i64, Option<String>, Option<i32>, Option<String>);
+/// (product_id, currency, unit_amount, recurring_interval, recurring_interval_count, nickname)
+type PriceRow = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i32>,
+    Option<String>,
+);
 
 const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_label, tax_code, \
      metadata, version, updated_at, deleted_at IS NOT NULL AS deleted";
+const PRICE_COLUMNS: &str =
+    "product_id, currency, unit_amount, recurring_interval, recurring_interval_count, nickname";
+
+/// Which products a reconciliation or backfill covers. All bounds are optional; the empty range is
+/// the whole catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdRange {
+    /// First id included (inclusive).
+    pub from: Option<String>,
+    /// Last id included (inclusive).
+    pub to: Option<String>,
+    /// Only products updated at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// One page of [`Catalog::products_page`].
+#[derive(Debug, Default)]
+pub struct CatalogPage {
+    /// Rows read (decoded or not).
+    pub rows: usize,
+    /// The last id of the page: where the next page starts.
+    pub last_id: Option<String>,
+    /// The decoded products, in id order, with their prices.
+    pub products: Vec<CatalogProduct>,
+    /// Rows that could not be decoded ([`CatalogError::Corrupt`]).
+    pub corrupt: Vec<CatalogError>,
+}
+
+/// How each backend compares `updated_at`: PostgreSQL as a timestamp, SQLite as the text the
+/// triggers write (`%Y-%m-%dT%H:%M:%fZ`), whose text order is time order.
+trait SinceEncoding: sqlx::Database {
+    type Since;
+    fn since(t: DateTime<Utc>) -> Self::Since;
+}
+
+impl SinceEncoding for sqlx::Postgres {
+    type Since = DateTime<Utc>;
+    fn since(t: DateTime<Utc>) -> Self::Since {
+        t
+    }
+}
+
+impl SinceEncoding for sqlx::Sqlite {
+    type Since = String;
+    fn since(t: DateTime<Utc>) -> Self::Since {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+/// The `since` bound in the form of `_pool`'s backend.
+fn since_value<DB: SinceEncoding>(_pool: &sqlx::Pool<DB>, t: DateTime<Utc>) -> DB::Since {
+    DB::since(t)
+}
+
+/// Decodes a row of [`PRODUCT_COLUMNS`] on either backend.
+macro_rules! decode_product {
+    ($row:expr) => {{
+        let row = $row;
+        product_from_row(
+            row.try_get("id")?,
+            row.try_get("name")?,
+            row.try_get("description")?,
+            row.try_get("active")?,
+            row.try_get::<String, _>("images")?,
+            row.try_get("url")?,
+            row.try_get("unit_label")?,
+            row.try_get("tax_code")?,
+            row.try_get::<String, _>("metadata")?,
+            row.try_get("version")?,
+            row.try_get::<DateTime<Utc>, _>("updated_at")?,
+            row.try_get("deleted")?,
+        )?
+    }};
+}
 
 impl Catalog {
     /// Connects and applies migrations. `sqlite:` URLs create the file if needed.
@@ -113,39 +196,134 @@ impl Catalog {
     /// Reads one product with its prices (default price first); `None` if no such row.
     pub async fn fetch_product(&self, id: &str) -> Result<Option<CatalogProduct>, CatalogError> {
         let product_sql = format!("SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id = $1");
-        let prices_sql = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname \
-             FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+        let prices_sql = format!(
+            "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id = $1 ORDER BY position, id"
+        );
         on_pool!(self, pool => {
             let Some(row) = sqlx::query(&product_sql).bind(id).fetch_optional(pool).await? else {
                 return Ok(None);
             };
-            let mut product = product_from_row(
-                row.try_get("id")?,
-                row.try_get("name")?,
-                row.try_get("description")?,
-                row.try_get("active")?,
-                row.try_get::<String, _>("images")?,
-                row.try_get("url")?,
-                row.try_get("unit_label")?,
-                row.try_get("tax_code")?,
-                row.try_get::<String, _>("metadata")?,
-                row.try_get("version")?,
-                row.try_get::<DateTime<Utc>, _>("updated_at")?,
-                row.try_get("deleted")?,
-            )?;
-            let prices: Vec<PriceRow> = sqlx::query_as(prices_sql).bind(id).fetch_all(pool).await?;
-            product.prices = prices
-                .into_iter()
-                .map(|(currency, unit_amount, recurring_interval, count, nickname)| CatalogPrice {
-                    currency,
-                    unit_amount,
-                    recurring_interval,
-                    recurring_interval_count: count.map(i64::from),
-                    nickname,
-                })
-                .collect();
+            let mut product = decode_product!(row);
+            let prices: Vec<PriceRow> = sqlx::query_as(&prices_sql).bind(id).fetch_all(pool).await?;
+            product.prices = prices.into_iter().map(price_from_row).collect();
             Ok(Some(product))
         })
+    }
+
+    /// One page of products with their prices, in id order: ids after `after` (exclusive) within
+    /// `range`, at most `limit`. Two queries whatever the page size: the products, then the prices
+    /// of the page's id span. This is how reconciliation walks the catalog.
+    ///
+    /// A row that cannot be decoded does not fail the page: it is returned in
+    /// [`CatalogPage::corrupt`] so that the caller reports it and goes on with the others.
+    pub async fn products_page(
+        &self,
+        after: &str,
+        range: &IdRange,
+        limit: i64,
+    ) -> Result<CatalogPage, CatalogError> {
+        let filter = Self::range_filter(range, 1);
+        let product_sql = format!(
+            "SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id > $1{filter} ORDER BY id LIMIT {limit}"
+        );
+        let prices_sql = format!(
+            "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id >= $1 AND product_id <= $2 \
+             ORDER BY product_id, position, id"
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query(&product_sql).bind(after);
+            if let Some(from) = &range.from {
+                query = query.bind(from);
+            }
+            if let Some(to) = &range.to {
+                query = query.bind(to);
+            }
+            if let Some(since) = range.since {
+                query = query.bind(since_value(pool, since));
+            }
+            let rows = query.fetch_all(pool).await?;
+            let mut page = CatalogPage { rows: rows.len(), ..CatalogPage::default() };
+            for row in rows {
+                page.last_id = Some(row.try_get("id")?);
+                match (|| Ok::<_, CatalogError>(decode_product!(row)))() {
+                    Ok(product) => page.products.push(product),
+                    Err(e @ CatalogError::Corrupt { .. }) => page.corrupt.push(e),
+                    Err(e) => return Err(e),
+                }
+            }
+            let products = &mut page.products;
+            let (Some(first), Some(last)) = (products.first(), products.last()) else {
+                return Ok(page);
+            };
+            let prices: Vec<PriceRow> = sqlx::query_as(&prices_sql)
+                .bind(&first.id).bind(&last.id).fetch_all(pool).await?;
+            let mut by_product: BTreeMap<String, Vec<CatalogPrice>> = BTreeMap::new();
+            for row in prices {
+                by_product.entry(row.0.clone()).or_default().push(price_from_row(row));
+            }
+            for product in products.iter_mut() {
+                product.prices = by_product.remove(&product.id).unwrap_or_default();
+            }
+            Ok(page)
+        })
+    }
+
+    /// Number of product rows within `range` (including soft-deleted ones).
+    pub async fn count_in_range(&self, range: &IdRange) -> Result<i64, CatalogError> {
+        let filter = Self::range_filter(range, 0);
+        let sql = format!("SELECT COUNT(*) FROM catalog_products WHERE TRUE{filter}");
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_scalar(&sql);
+            if let Some(from) = &range.from {
+                query = query.bind(from);
+            }
+            if let Some(to) = &range.to {
+                query = query.bind(to);
+            }
+            if let Some(since) = range.since {
+                query = query.bind(since_value(pool, since));
+            }
+            Ok(query.fetch_one(pool).await?)
+        })
+    }
+
+    /// Which of `ids` have a catalog row (deleted or not).
+    pub async fn existing_ids(&self, ids: &[String]) -> Result<BTreeSet<String>, CatalogError> {
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id FROM catalog_products WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            Ok(query.fetch_all(pool).await?.into_iter().collect())
+        })
+    }
+
+    /// The SQL conditions of `range`, numbered after the first `bound` parameters; bind
+    /// `range.from`, `range.to`, then `range.since`, when present.
+    fn range_filter(range: &IdRange, bound: usize) -> String {
+        let mut filter = String::new();
+        let mut next = bound;
+        if range.from.is_some() {
+            next += 1;
+            filter.push_str(&format!(" AND id >= ${next}"));
+        }
+        if range.to.is_some() {
+            next += 1;
+            filter.push_str(&format!(" AND id <= ${next}"));
+        }
+        if range.since.is_some() {
+            next += 1;
+            filter.push_str(&format!(" AND updated_at >= ${next}"));
+        }
+        filter
     }
 
     /// Inserts or replaces a product and all its prices in one transaction (the version grows).
@@ -174,9 +352,9 @@ impl Catalog {
                     .bind(&p.id).bind(&p.name).bind(&p.description).bind(p.active).bind(&images)
                     .bind(&p.url).bind(&p.unit_label).bind(&p.tax_code).bind(&metadata)
                     .execute(&mut *tx).await?;
-                let existing: Vec<PriceRow> = sqlx::query_as(select_prices)
+                let existing: Vec<PriceFields> = sqlx::query_as(select_prices)
                     .bind(&p.id).fetch_all(&mut *tx).await?;
-                let wanted: Vec<PriceRow> = p.prices.iter().map(|c| (
+                let wanted: Vec<PriceFields> = p.prices.iter().map(|c| (
                     c.currency.clone(), c.unit_amount, c.recurring_interval.clone(),
                     c.recurring_interval_count.map(|n| n as i32), c.nickname.clone(),
                 )).collect();
@@ -231,6 +409,18 @@ impl Catalog {
         on_pool!(self, pool => {
             Ok(sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products").fetch_one(pool).await?)
         })
+    }
+}
+
+fn price_from_row(
+    (_product_id, currency, unit_amount, recurring_interval, count, nickname): PriceRow,
+) -> CatalogPrice {
+    CatalogPrice {
+        currency,
+        unit_amount,
+        recurring_interval,
+        recurring_interval_count: count.map(i64::from),
+        nickname,
     }
 }
 

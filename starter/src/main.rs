@@ -2,6 +2,9 @@
 //! a running sync picks the change up instead of racing it) and follows them to the end.
 //! It talks to Temporal and the catalog only: it never compiles the Stripe client.
 
+mod reconcile;
+mod schedule;
+
 use std::collections::BTreeMap;
 
 use anyhow::Context;
@@ -48,6 +51,11 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Reconcile the catalog with Stripe now (or a part of it) and follow the run.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Manage the Temporal Schedule of periodic reconciliations.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
 }
 
 #[derive(Subcommand)]
@@ -101,24 +109,32 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let catalog = Catalog::connect(&cli.database_url)
-        .await
-        .with_context(|| format!("opening the catalog at {}", cli.database_url))?;
+    let open_catalog = || async {
+        Catalog::connect(&cli.database_url)
+            .await
+            .with_context(|| format!("opening the catalog at {}", cli.database_url))
+    };
     match cli.command {
-        Command::Catalog(cmd) => catalog_command(&catalog, cmd).await,
+        Command::Catalog(cmd) => catalog_command(&open_catalog().await?, cmd).await,
         Command::Sync {
             ids,
             all,
             wait,
             concurrency,
         } => {
-            let ids = if all { all_ids(&catalog).await? } else { ids };
+            let ids = if all {
+                all_ids(&open_catalog().await?).await?
+            } else {
+                ids
+            };
             if ids.is_empty() {
                 anyhow::bail!("name the products to sync, or pass --all");
             }
             let client = connect().await?;
             sync(&client, &cli.task_queue, ids, wait, concurrency.max(1)).await
         }
+        Command::Reconcile(args) => reconcile::run(&connect().await?, &cli.task_queue, args).await,
+        Command::Schedule(cmd) => schedule::run(&connect().await?, &cli.task_queue, cmd).await,
     }
 }
 

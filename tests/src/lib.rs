@@ -244,9 +244,18 @@ impl Sandbox {
 
     /// Edits a product as a person in the Dashboard would.
     pub async fn dashboard_edit(&self, id: &str, form: &str) {
+        self.dashboard_edit_object("products", id, form).await;
+    }
+
+    /// Edits a price as a person in the Dashboard would.
+    pub async fn dashboard_edit_price(&self, id: &str, form: &str) {
+        self.dashboard_edit_object("prices", id, form).await;
+    }
+
+    async fn dashboard_edit_object(&self, kind: &str, id: &str, form: &str) {
         let r = self
             .http
-            .post(format!("{}/_sandbox/dashboard/products/{id}", self.base))
+            .post(format!("{}/_sandbox/dashboard/{kind}/{id}", self.base))
             .bearer_auth(&self.key)
             .body(form.to_string())
             .send()

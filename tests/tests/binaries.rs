@@ -237,6 +237,8 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         );
     }
 
+    reconcile_from_the_clis(&setup, &task_queue);
+
     // SIGTERM drains the worker and it exits cleanly.
     let mut worker = worker;
     Command::new("kill")
@@ -247,6 +249,189 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     let status =
         wait_timeout(&mut worker.0, Duration::from_secs(30)).expect("worker exits after SIGTERM");
     assert!(status.success(), "worker exit status {status}");
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `starter reconcile`, `temporal workflow start --type ReconcileCatalog`, and the schedule
+/// commands of both CLIs, exactly as the README shows them.
+fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
+    let out = setup.run(bin("starter"), &["reconcile", "--dry-run"]);
+    let text = stdout(&out);
+    assert!(text.contains("scanned            4"), "{text}");
+    assert!(text.contains("drift              0"), "{text}");
+
+    let wid = unique("cli-reconcile");
+    let out = setup.temporal(&[
+        "workflow",
+        "start",
+        "--type",
+        "ReconcileCatalog",
+        "--task-queue",
+        task_queue,
+        "--workflow-id",
+        &wid,
+        "--input",
+        r#"{"mode": "dry_run", "from": "sku-000002"}"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = setup.temporal(&[
+        "workflow",
+        "result",
+        "--workflow-id",
+        &wid,
+        "--output",
+        "json",
+    ]);
+    let text = stdout(&out).replace(' ', "");
+    assert!(text.contains(r#""scanned":3"#), "{text}");
+    assert!(text.contains(r#""mode":"dry_run""#), "{text}");
+
+    // Schedules: applying twice leaves one schedule, updated in place.
+    let schedule = unique("reconcile-schedule");
+    let out = setup.run(
+        bin("starter"),
+        &[
+            "schedule",
+            "apply",
+            "--id",
+            &schedule,
+            "--every",
+            "1h",
+            "--dry-run",
+        ],
+    );
+    assert!(stdout(&out).contains("created"), "{}", stdout(&out));
+    let out = setup.run(
+        bin("starter"),
+        &[
+            "schedule",
+            "apply",
+            "--id",
+            &schedule,
+            "--every",
+            "1h",
+            "--dry-run",
+        ],
+    );
+    assert!(stdout(&out).contains("updated"), "{}", stdout(&out));
+    let out = setup.temporal(&["schedule", "list", "--output", "json"]);
+    assert_eq!(
+        stdout(&out).matches(&format!("\"{schedule}\"")).count(),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    let out = setup.run(bin("starter"), &["schedule", "describe", "--id", &schedule]);
+    let text = stdout(&out);
+    assert!(text.contains("every      3600s"), "{text}");
+    assert!(text.contains("SCHEDULE_OVERLAP_POLICY_SKIP"), "{text}");
+    assert!(text.contains("catch-up   3600s"), "{text}");
+
+    // `temporal schedule trigger` starts a run now; `temporal schedule backfill` runs the ones
+    // a time range would have had.
+    let out = setup.temporal(&["schedule", "trigger", "--schedule-id", &schedule]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let end = std::time::SystemTime::now();
+    let start = end - Duration::from_secs(2 * 3600 + 60);
+    let rfc = |t: std::time::SystemTime| {
+        chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let out = setup.temporal(&[
+        "schedule",
+        "backfill",
+        "--schedule-id",
+        &schedule,
+        "--start-time",
+        &rfc(start),
+        "--end-time",
+        &rfc(end),
+        "--overlap-policy",
+        "AllowAll",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let runs = loop {
+        let text = stdout(&setup.run(bin("starter"), &["schedule", "describe", "--id", &schedule]));
+        let started: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("runs       "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if started >= 3 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "schedule runs did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let run_id = runs
+        .lines()
+        .find_map(|l| l.strip_prefix("recent     "))
+        .and_then(|l| l.split(' ').nth(1))
+        .expect("a recent run")
+        .to_string();
+    let out = setup.temporal(&[
+        "workflow",
+        "result",
+        "--workflow-id",
+        &run_id,
+        "--output",
+        "json",
+    ]);
+    assert!(stdout(&out).contains("dry_run"), "{}", stdout(&out));
+
+    setup.run(
+        bin("starter"),
+        &[
+            "schedule",
+            "pause",
+            "--id",
+            &schedule,
+            "--note",
+            "maintenance",
+        ],
+    );
+    let text = stdout(&setup.run(bin("starter"), &["schedule", "describe", "--id", &schedule]));
+    assert!(text.contains("paused     true (maintenance)"), "{text}");
+    setup.run(bin("starter"), &["schedule", "unpause", "--id", &schedule]);
+    // Applying again keeps the schedule's state and changes its spec.
+    setup.run(
+        bin("starter"),
+        &[
+            "schedule",
+            "apply",
+            "--id",
+            &schedule,
+            "--cron",
+            "0 3 * * *",
+            "--overlap",
+            "buffer-one",
+        ],
+    );
+    let text = stdout(&setup.run(bin("starter"), &["schedule", "describe", "--id", &schedule]));
+    assert!(text.contains("paused     false"), "{text}");
+    assert!(text.contains("BUFFER_ONE"), "{text}");
+    setup.run(bin("starter"), &["schedule", "delete", "--id", &schedule]);
+    let out = setup.temporal(&["schedule", "list", "--output", "json"]);
+    assert!(!stdout(&out).contains(&format!("\"{schedule}\"")));
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {

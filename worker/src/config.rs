@@ -47,7 +47,7 @@ pub fn merge(
         let tables = retry.as_object().context("[retry] must be a table")?;
         for (activity, fields) in tables {
             let target = config.get_mut(activity).with_context(|| {
-                format!("unknown activity [retry.{activity}] (fetch, transform, upsert)")
+                format!("unknown activity [retry.{activity}] (fetch, transform, upsert, reconcile)")
             })?;
             for (field, value) in fields
                 .as_object()
@@ -63,7 +63,7 @@ pub fn merge(
             .split_once('_')
             .with_context(|| format!("{name}: expected {ENV_PREFIX}<ACTIVITY>_<FIELD>"))?;
         let target = config.get_mut(activity).with_context(|| {
-            format!("{name}: unknown activity {activity} (fetch, transform, upsert)")
+            format!("{name}: unknown activity {activity} (fetch, transform, upsert, reconcile)")
         })?;
         target[field] = if field == "non_retryable_error_types" {
             Value::from(

@@ -12,8 +12,8 @@ use activities::stripe::{Secret, StripeClient, StripeConfig};
 use catalog::Catalog;
 use temporalio_client::Client;
 use temporalio_sdk::{Worker, WorkerOptions};
-use workflows::ProductSync;
 use workflows::retry::RetryConfig;
+use workflows::{ProductSync, ReconcileCatalog};
 
 /// Everything a worker needs besides the Temporal client.
 #[derive(Debug, Clone)]
@@ -51,6 +51,10 @@ pub async fn build(
         .register_workflow_with_factory::<ProductSync, _>({
             let retry = settings.retry.clone();
             move || ProductSync::with_retry(retry.clone())
+        })?
+        .register_workflow_with_factory::<ReconcileCatalog, _>({
+            let retry = settings.retry.clone();
+            move || ReconcileCatalog::with_retry(retry.clone())
         })?
         .register_activities(SyncActivitiesImpl::new(catalog, stripe))
         .graceful_shutdown_period(Duration::from_secs(20))

@@ -6,6 +6,7 @@ use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 
 use crate::model::{CatalogProduct, SyncPlan, ValidationIssue};
+use crate::reconcile::{Drift, InvalidProduct};
 
 /// Input of `FetchProduct`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -63,6 +64,84 @@ pub struct UpsertReport {
     pub archived: bool,
     /// The Stripe product was not created by catalog-sync, so it was left alone.
     pub skipped_unmanaged: bool,
+    /// Requests sent to Stripe by this attempt, reads and writes.
+    pub stripe_requests: u32,
+}
+
+/// Input of `CountCatalog`: the reconciliation's scope.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CountInput {
+    /// First id included.
+    pub from: Option<String>,
+    /// Last id included.
+    pub to: Option<String>,
+    /// Updated at or after (RFC 3339).
+    pub since: Option<String>,
+}
+
+/// Input of `ReconcilePage`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcilePageInput {
+    /// Ids after this one (exclusive): the cursor.
+    pub after: String,
+    /// First id included.
+    pub from: Option<String>,
+    /// Last id included.
+    pub to: Option<String>,
+    /// Updated at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Products in the page (at most 100: one Stripe list request).
+    pub limit: u32,
+}
+
+/// What `ReconcilePage` found. Kept small: only differences travel back to the workflow.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcilePageOutput {
+    /// Catalog rows read.
+    pub scanned: u32,
+    /// The last id of the page (the next cursor); `None` for an empty page.
+    pub last_id: Option<String>,
+    /// No products after this page.
+    pub done: bool,
+    /// Products that matched Stripe.
+    pub in_sync: u32,
+    /// Products that differ.
+    pub drift: Vec<Drift>,
+    /// Products that cannot be synced, with reasons.
+    pub invalid: Vec<InvalidProduct>,
+    /// Stripe products with a catalog id that catalog-sync does not manage.
+    pub unmanaged: u32,
+    /// Stripe requests made.
+    pub stripe_requests: u32,
+}
+
+/// Input of `ReconcileOrphanPage`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrphanPageInput {
+    /// Stripe's `starting_after`: the last product of the previous page.
+    pub starting_after: Option<String>,
+    /// Only ids at or after this one count as orphans.
+    pub from: Option<String>,
+    /// Only ids at or before this one count as orphans.
+    pub to: Option<String>,
+}
+
+/// What `ReconcileOrphanPage` found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrphanPageOutput {
+    /// Managed Stripe products without a catalog row.
+    pub orphans: Vec<Drift>,
+    /// Where the next page starts; `None` when this was the last.
+    pub next: Option<String>,
+    /// Stripe products looked at.
+    pub scanned: u32,
+    /// Stripe requests made.
+    pub stripe_requests: u32,
 }
 
 /// Declarations of catalog-sync's activities.
@@ -70,7 +149,10 @@ pub struct SyncActivities;
 
 /// The marker types of the activities, for `#[activity(definition = …)]` in implementations.
 pub mod definitions {
-    pub use super::sync_activities::{FetchProduct, TransformProduct, UpsertProduct};
+    pub use super::sync_activities::{
+        CountCatalog, FetchProduct, ReconcileOrphanPage, ReconcilePage, TransformProduct,
+        UpsertProduct,
+    };
 }
 
 #[activity_definitions]
@@ -90,6 +172,26 @@ impl SyncActivities {
     /// Reads the product's current Stripe state and writes only what differs.
     #[activity(name = "UpsertProduct")]
     pub fn upsert_product(input: UpsertInput) -> Result<UpsertReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Counts the catalog products in a reconciliation's scope (for progress).
+    #[activity(name = "CountCatalog")]
+    pub fn count_catalog(input: CountInput) -> Result<u64, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Compares one catalog page with Stripe and classifies every product.
+    #[activity(name = "ReconcilePage")]
+    pub fn reconcile_page(input: ReconcilePageInput) -> Result<ReconcilePageOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Finds managed Stripe products without a catalog row in one page of Stripe's products.
+    #[activity(name = "ReconcileOrphanPage")]
+    pub fn reconcile_orphan_page(
+        input: OrphanPageInput,
+    ) -> Result<OrphanPageOutput, ActivityError> {
         unimplemented!()
     }
 }

@@ -6,6 +6,7 @@
 //! - [`model`]: catalog products and the Stripe state they ask for.
 //! - [`activities`]: activity names and input/output contracts.
 //! - [`product_sync`]: the per-product `ProductSync` workflow.
+//! - [`reconcile`]: the `ReconcileCatalog` workflow: full or scoped reconciliation with repairs.
 //! - [`retry`]: every activity's timeouts and retry policy, in one table.
 #![deny(missing_docs)]
 
@@ -15,11 +16,14 @@ pub mod activities;
 pub mod model;
 #[allow(missing_docs)]
 pub mod product_sync;
+#[allow(missing_docs)]
+pub mod reconcile;
 pub mod retry;
 
 pub use product_sync::{
     ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome,
 };
+pub use reconcile::{ReconcileCatalog, ReconcileInput, ReconcileProgress, ReconcileResult};
 
 /// Task queue of the workflows and the catalog-side activities.
 pub const TASK_QUEUE: &str = "catalog-sync";

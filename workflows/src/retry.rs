@@ -7,6 +7,7 @@
 //! | FetchProduct | local | 10 s start-to-close | 200 ms → ×2 → 10 s, unlimited; `CatalogCorrupt` is final |
 //! | TransformProduct | local | 5 s start-to-close | 3 attempts (pure: a failure is a bug, not a transient) |
 //! | UpsertProduct | regular | 60 s start-to-close, 7 days schedule-to-close | 1 s → ×2 → 60 s, unlimited; `StripeRejected` is final |
+//! | CountCatalog, ReconcilePage, ReconcileOrphanPage | regular | 120 s start-to-close, 1 day schedule-to-close | 1 s → ×2 → 60 s, unlimited; `StripeRejected`, `CatalogCorrupt` are final |
 //!
 //! Stripe's 409/429/5xx and network errors are retried; a `Retry-After` from Stripe is honoured
 //! through `next_retry_delay` on the failure (set by the activity).
@@ -27,6 +28,8 @@ pub mod failure_types {
     pub const CATALOG_UNAVAILABLE: &str = "CatalogUnavailable";
     /// The catalog holds data the sync cannot interpret (corrupt JSON column).
     pub const CATALOG_CORRUPT: &str = "CatalogCorrupt";
+    /// An activity's input cannot be used: retrying cannot help.
+    pub const INVALID_INPUT: &str = "InvalidInput";
 }
 
 /// Timeouts and retry policy of one activity. Durations in milliseconds; 0 means "none" for
@@ -93,6 +96,13 @@ pub struct RetryConfig {
     pub transform: ActivityRetry,
     /// `UpsertProduct`.
     pub upsert: ActivityRetry,
+    /// The reconciliation's activities (`CountCatalog`, `ReconcilePage`, `ReconcileOrphanPage`).
+    #[serde(default = "default_reconcile")]
+    pub reconcile: ActivityRetry,
+}
+
+fn default_reconcile() -> ActivityRetry {
+    RetryConfig::default().reconcile
 }
 
 impl Default for RetryConfig {
@@ -125,6 +135,18 @@ impl Default for RetryConfig {
                 schedule_to_close_timeout_ms: 7 * 24 * 3600 * 1000,
                 non_retryable_error_types: vec![failure_types::STRIPE_REJECTED.into()],
             },
+            reconcile: ActivityRetry {
+                initial_interval_ms: 1_000,
+                backoff_coefficient: 2.0,
+                maximum_interval_ms: 60_000,
+                maximum_attempts: 0,
+                start_to_close_timeout_ms: 120_000,
+                schedule_to_close_timeout_ms: 24 * 3600 * 1000,
+                non_retryable_error_types: vec![
+                    failure_types::STRIPE_REJECTED.into(),
+                    failure_types::CATALOG_CORRUPT.into(),
+                ],
+            },
         }
     }
 }
@@ -143,5 +165,10 @@ impl RetryConfig {
     /// `UpsertProduct` options.
     pub fn upsert_options(&self) -> ActivityOptions {
         self.upsert.options()
+    }
+
+    /// Options of the reconciliation's activities.
+    pub fn reconcile_options(&self) -> ActivityOptions {
+        self.reconcile.options()
     }
 }

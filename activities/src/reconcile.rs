@@ -1,0 +1,579 @@
+//! The reconciliation's reads: compare a page of the catalog with Stripe, and find orphans.
+//!
+//! # Stripe requests
+//! For a catalog of `N` products in scope, walked in pages of 100:
+//!
+//! ```text
+//! reads = ⌈N / 100⌉                 one GET /v1/products?ids[]=…&expand[]=data.default_price per page
+//!       + Σ ⌈K_page / 10⌉           GET /v1/prices?lookup_keys[]=… (10 keys a request) for the
+//!                                   non-default prices of the page's products whose fields and
+//!                                   default price already match (K_page such prices in a page)
+//!       + max(1, ⌈A / 100⌉)         orphan phase: GET /v1/products?active=true pages, A = active
+//!                                   Stripe products (skipped for `since` backfills)
+//! repairs = Σ over drifted products of (1 product read + 1 price list if the product exists
+//!                                      + the writes that product needs)
+//! ```
+//!
+//! A product with one price needs no price read: its default price comes inline with the list.
+//! A second reconciliation of a repaired catalog makes `reads` requests and no writes.
+//!
+//! Not seen by these reads: an *extra* active price without a catalog-sync lookup key (say, an
+//! old price re-activated by hand). Finding those would take one price list per product; the
+//! next sync of that product archives it.
+//!
+//! # Classification (first match wins)
+//! | catalog says | Stripe has | kind |
+//! |---|---|---|
+//! | invalid row | — | reported as invalid, with every reason; never written |
+//! | any | product without `catalog_sync_managed=true` | unmanaged: never touched |
+//! | deleted (or no row) | active product | `should_archive` |
+//! | active | no product | `missing` |
+//! | inactive | active product | `should_archive` |
+//! | fields differ, content hash differs | | `stale` (the catalog changed since the last sync) |
+//! | fields differ, content hash matches | | `edited_in_stripe` (e.g. a Dashboard edit) |
+//! | a price missing, different, inactive, or not the default | | `price_drift` |
+//! | otherwise | | in sync |
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use catalog::{Catalog, CatalogError, IdRange};
+use chrono::{DateTime, Utc};
+use workflows::activities::{
+    CountInput, OrphanPageInput, OrphanPageOutput, ReconcilePageInput, ReconcilePageOutput,
+    TransformOutput,
+};
+use workflows::model::{DesiredProduct, SyncPlan};
+use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
+
+use crate::error::SyncError;
+use crate::stripe::{Price, Product, StripeClient};
+use crate::transform::{self, META_HASH, META_ID, META_VERSION};
+use crate::upsert::{is_managed, price_matches, product_form};
+
+/// Largest page: Stripe lists at most 100 ids per request.
+const PAGE_LIMIT: u32 = 100;
+
+/// How one product compares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Stripe matches.
+    InSync,
+    /// Stripe differs.
+    Drift(DriftKind, String),
+    /// A Stripe product with this id exists that catalog-sync does not manage.
+    Unmanaged,
+    /// Product fields match; the prices must be read to tell.
+    NeedsPrices,
+}
+
+/// Compares a plan with the Stripe product of the same id (default price expanded) and, when
+/// known, the prices holding its lookup keys. Pure.
+pub fn classify(plan: &SyncPlan, stripe: Option<&Product>, prices: Option<&[Price]>) -> Verdict {
+    let desired = match plan {
+        SyncPlan::Archive { .. } => {
+            return match stripe {
+                Some(s) if !is_managed(&s.metadata) => Verdict::Unmanaged,
+                Some(s) if s.active => Verdict::Drift(
+                    DriftKind::ShouldArchive,
+                    "deleted in the catalog, active in Stripe".into(),
+                ),
+                _ => Verdict::InSync,
+            };
+        }
+        SyncPlan::Upsert(d) => d,
+    };
+    let Some(current) = stripe else {
+        return if desired.active {
+            Verdict::Drift(DriftKind::Missing, "not in Stripe".into())
+        } else {
+            // Inactive and absent: nothing to show, nothing to archive.
+            Verdict::InSync
+        };
+    };
+    if !is_managed(&current.metadata) {
+        return Verdict::Unmanaged;
+    }
+    let fields = product_form(desired, Some(current));
+    if !fields.is_empty() {
+        let names = fields
+            .field_names()
+            .into_iter()
+            .filter(|n| !n.starts_with("metadata[catalog_sync_"))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !desired.active && current.active {
+            return Verdict::Drift(
+                DriftKind::ShouldArchive,
+                "inactive in the catalog, active in Stripe".into(),
+            );
+        }
+        let stripe_hash = current.metadata.get(META_HASH).map(String::as_str);
+        return if stripe_hash != Some(desired.content_hash.as_str()) {
+            let stripe_version = current
+                .metadata
+                .get(META_VERSION)
+                .map_or("none", String::as_str);
+            Verdict::Drift(
+                DriftKind::Stale,
+                format!(
+                    "catalog v{} vs Stripe v{stripe_version}; {}",
+                    desired.catalog_version,
+                    describe(&names, desired, current)
+                ),
+            )
+        } else {
+            Verdict::Drift(
+                DriftKind::EditedInStripe,
+                describe(&names, desired, current),
+            )
+        };
+    }
+    price_verdict(desired, current, prices)
+}
+
+/// `name: "Old" → "New"` for the name, field names for the rest.
+fn describe(names: &str, desired: &DesiredProduct, current: &Product) -> String {
+    if current.name != desired.name {
+        format!(
+            "{names} differ (name: {:?} → {:?})",
+            current.name, desired.name
+        )
+    } else if names.is_empty() {
+        "catalog-sync's metadata differs (content or prices changed)".into()
+    } else {
+        format!("{names} differ")
+    }
+}
+
+fn price_verdict(d: &DesiredProduct, current: &Product, prices: Option<&[Price]>) -> Verdict {
+    let drift = |why: String| Verdict::Drift(DriftKind::PriceDrift, why);
+    let default = current.expanded_default_price();
+    let Some(wanted) = d.prices.first() else {
+        return match current.default_price_id() {
+            Some(id) => drift(format!("default price {id} set, the catalog has no price")),
+            None => Verdict::InSync,
+        };
+    };
+    // The default price must hold the first lookup key with the right amount, and be active.
+    let default_ok = default.is_some_and(|p| {
+        p.lookup_key.as_deref() == Some(wanted.lookup_key.as_str())
+            && price_matches(p, wanted)
+            && p.active
+            && p.nickname == wanted.nickname
+    });
+    if !default_ok {
+        return drift(match default {
+            Some(p) => format!(
+                "default price {} is {} {} (active: {}), the catalog says {} {}",
+                p.id,
+                p.unit_amount.unwrap_or_default(),
+                p.currency,
+                p.active,
+                wanted.unit_amount,
+                wanted.currency
+            ),
+            None => "no default price".into(),
+        });
+    }
+    if d.prices.len() == 1 {
+        return Verdict::InSync;
+    }
+    let Some(prices) = prices else {
+        return Verdict::NeedsPrices;
+    };
+    for want in &d.prices[1..] {
+        match prices
+            .iter()
+            .find(|p| p.lookup_key.as_deref() == Some(want.lookup_key.as_str()))
+        {
+            Some(p)
+                if p.product == d.stripe_id
+                    && price_matches(p, want)
+                    && p.active
+                    && p.nickname == want.nickname => {}
+            Some(p) => {
+                return drift(format!(
+                    "{} is {} {} (active: {}), the catalog says {} {}",
+                    want.lookup_key,
+                    p.unit_amount.unwrap_or_default(),
+                    p.currency,
+                    p.active,
+                    want.unit_amount,
+                    want.currency
+                ));
+            }
+            None => return drift(format!("no price holds {}", want.lookup_key)),
+        }
+    }
+    Verdict::InSync
+}
+
+fn parse_since(since: Option<&str>) -> Result<Option<DateTime<Utc>>, SyncError> {
+    since
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    SyncError::InvalidInput(format!("`since` {s:?} is not an RFC 3339 time: {e}"))
+                })
+        })
+        .transpose()
+}
+
+/// `CountCatalog`.
+pub async fn count(catalog: &Catalog, input: &CountInput) -> Result<u64, SyncError> {
+    let range = IdRange {
+        from: input.from.clone(),
+        to: input.to.clone(),
+        since: parse_since(input.since.as_deref())?,
+    };
+    Ok(catalog.count_in_range(&range).await?.max(0) as u64)
+}
+
+/// `ReconcilePage`.
+pub async fn page(
+    catalog: &Catalog,
+    stripe: &StripeClient,
+    input: &ReconcilePageInput,
+) -> Result<ReconcilePageOutput, SyncError> {
+    let limit = match input.limit {
+        0 => PAGE_LIMIT,
+        n => n.min(PAGE_LIMIT),
+    };
+    let range = IdRange {
+        from: input.from.clone(),
+        to: input.to.clone(),
+        since: parse_since(input.since.as_deref())?,
+    };
+    let page = catalog
+        .products_page(&input.after, &range, i64::from(limit))
+        .await?;
+    let mut out = ReconcilePageOutput {
+        scanned: page.rows as u32,
+        last_id: page.last_id.clone(),
+        done: page.rows < limit as usize,
+        ..ReconcilePageOutput::default()
+    };
+    for corrupt in &page.corrupt {
+        if let CatalogError::Corrupt { id, reason } = corrupt {
+            tracing::warn!(product = %id, %reason, "catalog row cannot be read; not synced");
+            out.invalid.push(InvalidProduct {
+                catalog_id: id.clone(),
+                issues: vec![workflows::model::ValidationIssue {
+                    field: "row".into(),
+                    reason: reason.clone(),
+                }],
+            });
+        }
+    }
+
+    let mut plans = Vec::with_capacity(page.products.len());
+    for product in &page.products {
+        match transform::transform(&product.id, Some(product)) {
+            TransformOutput::Plan(plan) => plans.push(*plan),
+            TransformOutput::Invalid(issues) => {
+                let reasons: Vec<String> = issues
+                    .iter()
+                    .map(|i| format!("{}: {}", i.field, i.reason))
+                    .collect();
+                tracing::warn!(product = %product.id, reasons = %reasons.join("; "), "invalid catalog product; not synced");
+                out.invalid.push(InvalidProduct {
+                    catalog_id: product.id.clone(),
+                    issues,
+                });
+            }
+        }
+    }
+    if plans.is_empty() {
+        return Ok(out);
+    }
+
+    let ids: Vec<String> = plans
+        .iter()
+        .map(|p| match p {
+            SyncPlan::Upsert(d) => d.stripe_id.clone(),
+            SyncPlan::Archive { stripe_id, .. } => stripe_id.clone(),
+        })
+        .collect();
+    let listed = stripe.list_products_by_ids(&ids).await?;
+    out.stripe_requests += 1;
+    let by_id: BTreeMap<&str, &Product> = listed.iter().map(|p| (p.id.as_str(), p)).collect();
+
+    let mut verdicts: Vec<Verdict> = plans
+        .iter()
+        .zip(&ids)
+        .map(|(plan, id)| classify(plan, by_id.get(id.as_str()).copied(), None))
+        .collect();
+
+    // The non-default prices of products that match so far: read by lookup key, 10 a request.
+    let keys: Vec<String> = plans
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| **v == Verdict::NeedsPrices)
+        .filter_map(|(plan, _)| match plan {
+            SyncPlan::Upsert(d) => Some(d.prices[1..].iter().map(|p| p.lookup_key.clone())),
+            SyncPlan::Archive { .. } => None,
+        })
+        .flatten()
+        .collect();
+    let mut prices = Vec::new();
+    for chunk in keys.chunks(10) {
+        prices.extend(stripe.list_prices_by_lookup_keys(chunk).await?);
+        out.stripe_requests += 1;
+    }
+
+    for ((plan, id), verdict) in plans.iter().zip(&ids).zip(&mut verdicts) {
+        if *verdict == Verdict::NeedsPrices {
+            *verdict = classify(plan, by_id.get(id.as_str()).copied(), Some(&prices));
+        }
+        match verdict {
+            Verdict::InSync => out.in_sync += 1,
+            Verdict::Unmanaged => out.unmanaged += 1,
+            Verdict::Drift(kind, detail) => out.drift.push(Drift {
+                catalog_id: plan.catalog_id().to_string(),
+                kind: *kind,
+                detail: std::mem::take(detail),
+            }),
+            Verdict::NeedsPrices => unreachable!("prices were given"),
+        }
+    }
+    Ok(out)
+}
+
+/// `ReconcileOrphanPage`.
+pub async fn orphan_page(
+    catalog: &Catalog,
+    stripe: &StripeClient,
+    input: &OrphanPageInput,
+) -> Result<OrphanPageOutput, SyncError> {
+    let list = stripe
+        .list_active_products(input.starting_after.as_deref())
+        .await?;
+    let in_scope = |id: &str| {
+        input.from.as_deref().is_none_or(|from| id >= from)
+            && input.to.as_deref().is_none_or(|to| id <= to)
+    };
+    let candidates: Vec<String> = list
+        .data
+        .iter()
+        .filter(|p| is_managed(&p.metadata) && in_scope(&p.id))
+        .map(|p| p.id.clone())
+        .collect();
+    let existing = catalog.existing_ids(&candidates).await?;
+    let orphans = list
+        .data
+        .iter()
+        .filter(|p| candidates.contains(&p.id) && !existing.contains(&p.id))
+        .map(|p| Drift {
+            catalog_id: p.id.clone(),
+            kind: DriftKind::Orphan,
+            detail: format!(
+                "managed by catalog-sync (catalog id {}), no catalog row",
+                p.metadata.get(META_ID).map_or("?", String::as_str)
+            ),
+        })
+        .collect();
+    Ok(OrphanPageOutput {
+        orphans,
+        next: if list.has_more {
+            list.data.last().map(|p| p.id.clone())
+        } else {
+            None
+        },
+        scanned: list.data.len() as u32,
+        stripe_requests: 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stripe::{Expandable, PriceRecurring};
+    use workflows::model::{CatalogPrice, CatalogProduct};
+
+    fn catalog_product(prices: &[(i64, Option<&str>)]) -> CatalogProduct {
+        CatalogProduct {
+            id: "sku-1".into(),
+            name: "Mug".into(),
+            description: Some("A mug".into()),
+            active: true,
+            version: 3,
+            prices: prices
+                .iter()
+                .map(|(amount, interval)| CatalogPrice {
+                    currency: "usd".into(),
+                    unit_amount: *amount,
+                    recurring_interval: interval.map(String::from),
+                    recurring_interval_count: interval.map(|_| 1),
+                    nickname: None,
+                })
+                .collect(),
+            ..CatalogProduct::default()
+        }
+    }
+
+    fn plan(p: &CatalogProduct) -> SyncPlan {
+        match transform::transform(&p.id, Some(p)) {
+            TransformOutput::Plan(plan) => *plan,
+            TransformOutput::Invalid(i) => panic!("{i:?}"),
+        }
+    }
+
+    /// The Stripe side exactly as a sync would leave it.
+    fn synced(plan: &SyncPlan) -> (Product, Vec<Price>) {
+        let SyncPlan::Upsert(d) = plan else {
+            panic!("upsert plan")
+        };
+        let prices: Vec<Price> = d
+            .prices
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Price {
+                id: format!("price_{i}"),
+                active: true,
+                currency: p.currency.clone(),
+                unit_amount: Some(p.unit_amount),
+                recurring: p.recurring.as_ref().map(|r| PriceRecurring {
+                    interval: r.interval.clone(),
+                    interval_count: r.interval_count,
+                }),
+                lookup_key: Some(p.lookup_key.clone()),
+                nickname: p.nickname.clone(),
+                product: d.stripe_id.clone(),
+                metadata: [("catalog_sync_managed".to_string(), "true".to_string())].into(),
+            })
+            .collect();
+        let product = Product {
+            id: d.stripe_id.clone(),
+            name: d.name.clone(),
+            description: d.description.clone(),
+            active: d.active,
+            images: d.images.clone(),
+            url: d.url.clone(),
+            unit_label: d.unit_label.clone(),
+            tax_code: d.tax_code.clone(),
+            metadata: d.metadata.clone(),
+            default_price: prices
+                .first()
+                .map(|p| Expandable::Object(Box::new(p.clone()))),
+        };
+        (product, prices)
+    }
+
+    fn kind(v: Verdict) -> Option<DriftKind> {
+        match v {
+            Verdict::Drift(kind, _) => Some(kind),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_synced_product_is_in_sync_without_reading_prices() {
+        let p = plan(&catalog_product(&[(1200, None)]));
+        let (stripe, _) = synced(&p);
+        assert_eq!(classify(&p, Some(&stripe), None), Verdict::InSync);
+    }
+
+    #[test]
+    fn several_prices_need_a_price_read() {
+        let p = plan(&catalog_product(&[(1200, None), (900, Some("month"))]));
+        let (stripe, prices) = synced(&p);
+        assert_eq!(classify(&p, Some(&stripe), None), Verdict::NeedsPrices);
+        assert_eq!(classify(&p, Some(&stripe), Some(&prices)), Verdict::InSync);
+        let mut archived = prices.clone();
+        archived[1].active = false;
+        assert_eq!(
+            kind(classify(&p, Some(&stripe), Some(&archived))),
+            Some(DriftKind::PriceDrift)
+        );
+        let mut moved = prices.clone();
+        moved[1].unit_amount = Some(1);
+        assert_eq!(
+            kind(classify(&p, Some(&stripe), Some(&moved))),
+            Some(DriftKind::PriceDrift)
+        );
+        assert_eq!(
+            kind(classify(&p, Some(&stripe), Some(&prices[..1]))),
+            Some(DriftKind::PriceDrift),
+            "a missing price is drift"
+        );
+    }
+
+    #[test]
+    fn every_kind_of_drift_is_told_apart() {
+        let product = catalog_product(&[(1200, None)]);
+        let p = plan(&product);
+        let (stripe, _) = synced(&p);
+
+        assert_eq!(kind(classify(&p, None, None)), Some(DriftKind::Missing));
+
+        let mut edited = stripe.clone();
+        edited.name = "Mug (edited in the Dashboard)".into();
+        let verdict = classify(&p, Some(&edited), None);
+        assert_eq!(kind(verdict.clone()), Some(DriftKind::EditedInStripe));
+        assert!(format!("{verdict:?}").contains("name"), "{verdict:?}");
+
+        let mut changed = product.clone();
+        changed.name = "Mug 2".into();
+        changed.version = 4;
+        assert_eq!(
+            kind(classify(&plan(&changed), Some(&stripe), None)),
+            Some(DriftKind::Stale)
+        );
+
+        let mut repriced = product.clone();
+        repriced.prices[0].unit_amount = 1500;
+        repriced.version = 4;
+        // The content hash covers the prices, so a new price in the catalog shows as stale.
+        assert_eq!(
+            kind(classify(&plan(&repriced), Some(&stripe), None)),
+            Some(DriftKind::Stale)
+        );
+        // A price changed in Stripe behind catalog-sync's back is price drift.
+        let mut price_edited = stripe.clone();
+        if let Some(Expandable::Object(price)) = &mut price_edited.default_price {
+            price.active = false;
+        }
+        assert_eq!(
+            kind(classify(&p, Some(&price_edited), None)),
+            Some(DriftKind::PriceDrift)
+        );
+
+        let mut deleted = product.clone();
+        deleted.deleted = true;
+        assert_eq!(
+            kind(classify(&plan(&deleted), Some(&stripe), None)),
+            Some(DriftKind::ShouldArchive)
+        );
+        let mut inactive = product.clone();
+        inactive.active = false;
+        assert_eq!(
+            kind(classify(&plan(&inactive), Some(&stripe), None)),
+            Some(DriftKind::ShouldArchive)
+        );
+        let mut archived = stripe.clone();
+        archived.active = false;
+        assert_eq!(
+            classify(&plan(&deleted), Some(&archived), None),
+            Verdict::InSync
+        );
+        assert_eq!(classify(&plan(&deleted), None, None), Verdict::InSync);
+    }
+
+    #[test]
+    fn unmanaged_products_are_never_drift() {
+        let p = plan(&catalog_product(&[(1200, None)]));
+        let (mut stripe, _) = synced(&p);
+        stripe.metadata.clear();
+        stripe.name = "Someone else's".into();
+        assert_eq!(classify(&p, Some(&stripe), None), Verdict::Unmanaged);
+        let mut gone = catalog_product(&[]);
+        gone.deleted = true;
+        assert_eq!(
+            classify(&plan(&gone), Some(&stripe), None),
+            Verdict::Unmanaged
+        );
+    }
+}

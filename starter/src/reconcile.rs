@@ -1,0 +1,184 @@
+//! `starter reconcile`: start a `ReconcileCatalog` now, follow it across continue-as-new with a
+//! progress bar (the `progress` query on the latest run), and print the summary.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use temporalio_client::{
+    Client, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowStartOptions,
+};
+use workflows::ReconcileCatalog;
+use workflows::reconcile::{
+    OrphanPolicy, ReconcileInput, ReconcileMode, ReconcilePhase, ReconcileResult,
+};
+
+#[derive(Args)]
+pub struct ReconcileArgs {
+    /// Classify and report; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Only products updated at or after this RFC 3339 time (a backfill), e.g. 2026-11-29T00:00:00Z.
+    #[arg(long)]
+    since: Option<String>,
+    /// First catalog id included.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last catalog id included.
+    #[arg(long)]
+    to: Option<String>,
+    /// Report orphans instead of archiving them.
+    #[arg(long)]
+    report_orphans: bool,
+    /// Repairs in flight at once (1..=500).
+    #[arg(long, default_value_t = 100)]
+    max_in_flight: u32,
+    /// Catalog pages (of 100) per workflow run before continue-as-new.
+    #[arg(long, default_value_t = 20)]
+    pages_per_run: u32,
+    /// Workflow id (default: reconcile-{unix time}).
+    #[arg(long)]
+    id: Option<String>,
+    /// Start and print the workflow id without following it.
+    #[arg(long)]
+    no_wait: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(client: &Client, task_queue: &str, args: ReconcileArgs) -> anyhow::Result<()> {
+    let input = ReconcileInput {
+        mode: if args.dry_run {
+            ReconcileMode::DryRun
+        } else {
+            ReconcileMode::Apply
+        },
+        from: args.from,
+        to: args.to,
+        since: args.since,
+        orphans: if args.report_orphans {
+            OrphanPolicy::Report
+        } else {
+            OrphanPolicy::Archive
+        },
+        max_in_flight: args.max_in_flight,
+        pages_per_run: args.pages_per_run,
+        ..ReconcileInput::default()
+    };
+    let id = args.id.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        format!("reconcile-{}", now.as_millis())
+    });
+    client
+        .start_workflow(
+            ReconcileCatalog::run,
+            input,
+            WorkflowStartOptions::new(task_queue, &id).build(),
+        )
+        .await
+        .with_context(|| format!("starting {id}"))?;
+    eprintln!("started {id} on task queue {task_queue}");
+    if args.no_wait {
+        println!("{id}");
+        return Ok(());
+    }
+
+    // No run id: queries and the result follow the newest run of the chain.
+    let handle = client.get_workflow_handle::<ReconcileCatalog>(&id);
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>24} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let result = handle.get_result(WorkflowGetResultOptions::default());
+    tokio::pin!(result);
+    let result: ReconcileResult = loop {
+        tokio::select! {
+            r = &mut result => break r.with_context(|| format!("{id} failed"))?,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {
+                if let Ok(p) = handle.query(ReconcileCatalog::progress, (), WorkflowQueryOptions::default()).await {
+                    bar.set_length(p.estimated_total.max(p.totals.scanned));
+                    bar.set_position(p.totals.scanned);
+                    let phase = match p.phase {
+                        ReconcilePhase::Catalog => "catalog",
+                        ReconcilePhase::Orphans => "orphans",
+                        ReconcilePhase::Done => "done",
+                    };
+                    bar.set_message(format!(
+                        "run {} {phase} {} drift {} in flight",
+                        p.run,
+                        p.totals.drift.total(),
+                        p.in_flight
+                    ));
+                }
+            }
+        }
+    };
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_summary(&id, &result);
+    }
+    Ok(())
+}
+
+fn print_summary(id: &str, r: &ReconcileResult) {
+    let t = &r.totals;
+    let mode = match r.mode {
+        ReconcileMode::Apply => "apply",
+        ReconcileMode::DryRun => "dry-run",
+    };
+    println!(
+        "{id} ({mode}): {} runs, {:.1} s{}",
+        r.runs,
+        r.duration_ms as f64 / 1000.0,
+        if r.stopped { ", stopped early" } else { "" }
+    );
+    println!("  scanned            {}", t.scanned);
+    println!("  in sync            {}", t.in_sync);
+    println!(
+        "  drift              {} (missing {}, stale {}, edited in Stripe {}, price drift {}, should archive {}, orphans {})",
+        t.drift.total(),
+        t.drift.missing,
+        t.drift.stale,
+        t.drift.edited_in_stripe,
+        t.drift.price_drift,
+        t.drift.should_archive,
+        t.drift.orphan
+    );
+    if r.mode == ReconcileMode::Apply {
+        println!("  repaired           {}", t.repaired);
+        println!("  orphans archived   {}", t.orphans_archived);
+        println!("  already repaired   {}", t.already_repaired);
+        println!("  handed to live sync {}", t.handed_to_live_sync);
+        println!("  failed             {}", t.failed);
+    }
+    println!("  invalid            {}", t.invalid);
+    println!("  unmanaged          {}", t.unmanaged);
+    println!(
+        "  Stripe requests    {} ({} by repairs)",
+        t.stripe_requests, t.repair_stripe_requests
+    );
+    for d in &t.samples {
+        println!("  {:<18} {}: {}", d.kind.as_str(), d.catalog_id, d.detail);
+    }
+    for i in &t.invalid_samples {
+        let reasons: Vec<String> = i.issues.iter().map(ToString::to_string).collect();
+        println!(
+            "  {:<18} {}: {}",
+            "invalid",
+            i.catalog_id,
+            reasons.join("; ")
+        );
+    }
+    for f in &t.failures {
+        println!("  {:<18} {}: {}", "failed", f.catalog_id, f.reason);
+    }
+}

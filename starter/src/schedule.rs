@@ -1,0 +1,307 @@
+//! `starter schedule …`: the Temporal Schedule that runs `ReconcileCatalog` periodically.
+//!
+//! `apply` is declarative and idempotent: it creates the schedule if it is missing and otherwise
+//! updates its spec, action, overlap policy and catch-up window in place (keeping its paused state
+//! and history), so running it twice leaves one schedule.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use temporalio_client::Client;
+use temporalio_client::schedules::{
+    CreateScheduleOptions, DeleteScheduleOptions, PauseScheduleOptions, ScheduleAction,
+    ScheduleError, ScheduleOverlapPolicy, ScheduleSpec, TriggerScheduleOptions,
+    UnpauseScheduleOptions,
+};
+use workflows::ReconcileCatalog;
+use workflows::reconcile::{OrphanPolicy, ReconcileInput, ReconcileMode};
+
+/// The schedule's id unless `--id` says otherwise.
+pub const DEFAULT_SCHEDULE_ID: &str = "catalog-sync-reconcile";
+
+#[derive(Subcommand)]
+pub enum ScheduleCommand {
+    /// Create the schedule, or bring an existing one up to date.
+    Apply(ApplyArgs),
+    /// Print the schedule: spec, policies, state, recent and next runs.
+    Describe(IdArg),
+    /// Stop starting runs (runs in progress go on).
+    Pause(NoteArgs),
+    /// Start runs again.
+    Unpause(NoteArgs),
+    /// Start a run now (subject to the overlap policy).
+    Trigger(IdArg),
+    /// Remove the schedule (runs in progress go on).
+    Delete(IdArg),
+}
+
+#[derive(Args)]
+pub struct IdArg {
+    /// Schedule id.
+    #[arg(long, default_value = DEFAULT_SCHEDULE_ID)]
+    id: String,
+}
+
+#[derive(Args)]
+pub struct NoteArgs {
+    #[command(flatten)]
+    id: IdArg,
+    /// Why (shown in the Web UI).
+    #[arg(long)]
+    note: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    id: IdArg,
+    /// Run at this interval, e.g. `1h`, `30m`, `1d`.
+    #[arg(long, value_parser = humantime::parse_duration, required_unless_present = "cron", conflicts_with = "cron")]
+    every: Option<Duration>,
+    /// Run on this cron spec instead, e.g. `"0 3 * * *"` (UTC).
+    #[arg(long)]
+    cron: Option<String>,
+    /// What to do when a run is due while the previous one is still going.
+    #[arg(long, value_enum, default_value_t = Overlap::Skip)]
+    overlap: Overlap,
+    /// How late a missed run (e.g. the server was down) may still start.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    catchup_window: Duration,
+    /// Scheduled runs only report (dry-run).
+    #[arg(long)]
+    dry_run: bool,
+    /// Orphans are only reported, not archived.
+    #[arg(long)]
+    report_orphans: bool,
+    /// Repairs in flight per run (1..=500).
+    #[arg(long, default_value_t = 100)]
+    max_in_flight: u32,
+    /// Create the schedule paused (an existing schedule keeps its state).
+    #[arg(long)]
+    paused: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Overlap {
+    Skip,
+    BufferOne,
+    BufferAll,
+    CancelOther,
+    TerminateOther,
+    AllowAll,
+}
+
+impl From<Overlap> for ScheduleOverlapPolicy {
+    fn from(o: Overlap) -> Self {
+        match o {
+            Overlap::Skip => Self::Skip,
+            Overlap::BufferOne => Self::BufferOne,
+            Overlap::BufferAll => Self::BufferAll,
+            Overlap::CancelOther => Self::CancelOther,
+            Overlap::TerminateOther => Self::TerminateOther,
+            Overlap::AllowAll => Self::AllowAll,
+        }
+    }
+}
+
+pub async fn run(client: &Client, task_queue: &str, cmd: ScheduleCommand) -> anyhow::Result<()> {
+    match cmd {
+        ScheduleCommand::Apply(args) => apply(client, task_queue, args).await,
+        ScheduleCommand::Describe(IdArg { id }) => describe(client, &id).await,
+        ScheduleCommand::Pause(NoteArgs { id, note }) => {
+            let note = note.unwrap_or_else(|| "paused with starter".into());
+            client
+                .get_schedule_handle(&id.id)
+                .pause(Some(note), PauseScheduleOptions::default())
+                .await
+                .with_context(|| format!("pausing schedule {}", id.id))?;
+            println!("schedule {} paused", id.id);
+            Ok(())
+        }
+        ScheduleCommand::Unpause(NoteArgs { id, note }) => {
+            let note = note.unwrap_or_else(|| "unpaused with starter".into());
+            client
+                .get_schedule_handle(&id.id)
+                .unpause(Some(note), UnpauseScheduleOptions::default())
+                .await
+                .with_context(|| format!("unpausing schedule {}", id.id))?;
+            println!("schedule {} unpaused", id.id);
+            Ok(())
+        }
+        ScheduleCommand::Trigger(IdArg { id }) => {
+            client
+                .get_schedule_handle(&id)
+                .trigger(
+                    ScheduleOverlapPolicy::Unspecified,
+                    TriggerScheduleOptions::default(),
+                )
+                .await
+                .with_context(|| format!("triggering schedule {id}"))?;
+            println!("schedule {id} triggered");
+            Ok(())
+        }
+        ScheduleCommand::Delete(IdArg { id }) => {
+            client
+                .get_schedule_handle(&id)
+                .delete(DeleteScheduleOptions::default())
+                .await
+                .with_context(|| format!("deleting schedule {id}"))?;
+            println!("schedule {id} deleted");
+            Ok(())
+        }
+    }
+}
+
+fn not_found(e: &ScheduleError) -> bool {
+    matches!(e, ScheduleError::Rpc(status) if status.code() == tonic::Code::NotFound)
+}
+
+async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Result<()> {
+    let id = args.id.id.clone();
+    let spec = match (&args.every, &args.cron) {
+        (Some(every), _) => ScheduleSpec::from_interval(*every),
+        (None, Some(cron)) => ScheduleSpec::builder()
+            .cron_strings(vec![cron.clone()])
+            .build(),
+        (None, None) => anyhow::bail!("give --every or --cron"),
+    };
+    let input = ReconcileInput {
+        mode: if args.dry_run {
+            ReconcileMode::DryRun
+        } else {
+            ReconcileMode::Apply
+        },
+        orphans: if args.report_orphans {
+            OrphanPolicy::Report
+        } else {
+            OrphanPolicy::Archive
+        },
+        max_in_flight: args.max_in_flight,
+        ..ReconcileInput::default()
+    };
+    // Scheduled runs get ids `{prefix}-{scheduled time}`.
+    let action = || {
+        ScheduleAction::start_workflow(
+            ReconcileCatalog::run,
+            input.clone(),
+            task_queue,
+            format!("{id}-run"),
+        )
+    };
+    let overlap: ScheduleOverlapPolicy = args.overlap.into();
+    let handle = client.get_schedule_handle(&id);
+    let created = match handle.describe(Default::default()).await {
+        Ok(_) => false,
+        Err(e) if not_found(&e) => {
+            client
+                .create_schedule(
+                    &id,
+                    CreateScheduleOptions::builder()
+                        .action(action())
+                        .spec(spec.clone())
+                        .overlap_policy(overlap)
+                        .paused(args.paused)
+                        .note("created by starter schedule apply")
+                        .build(),
+                )
+                .await
+                .with_context(|| format!("creating schedule {id}"))?;
+            true
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading schedule {id}")),
+    };
+    // Create cannot set the catch-up window; an update sets everything, the same way each time.
+    let catchup = args.catchup_window;
+    let action = action();
+    handle
+        .update(
+            move |u| {
+                u.set_spec(spec)
+                    .set_action(action)
+                    .set_overlap_policy(overlap)
+                    .set_catchup_window(catchup);
+            },
+            Default::default(),
+        )
+        .await
+        .with_context(|| format!("updating schedule {id}"))?;
+    println!(
+        "schedule {id} {} ({}, overlap {:?}, catch-up window {}){}",
+        if created { "created" } else { "updated" },
+        match (&args.every, &args.cron) {
+            (Some(every), _) => format!("every {}", humantime::format_duration(*every)),
+            (_, Some(cron)) => format!("cron {cron:?}"),
+            _ => unreachable!(),
+        },
+        overlap,
+        humantime::format_duration(catchup),
+        if args.dry_run { ", dry-run" } else { "" }
+    );
+    Ok(())
+}
+
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+async fn describe(client: &Client, id: &str) -> anyhow::Result<()> {
+    let d = client
+        .get_schedule_handle(id)
+        .describe(Default::default())
+        .await
+        .with_context(|| format!("reading schedule {id}"))?;
+    let raw = d.raw();
+    let schedule = raw.schedule.as_ref();
+    let spec = schedule.and_then(|s| s.spec.as_ref());
+    let policies = schedule.and_then(|s| s.policies.as_ref());
+    println!("schedule   {id}");
+    println!(
+        "paused     {}{}",
+        d.paused(),
+        d.note().map(|n| format!(" ({n})")).unwrap_or_default()
+    );
+    if let Some(spec) = spec {
+        for interval in &spec.interval {
+            if let Some(every) = &interval.interval {
+                println!("every      {}s", every.seconds);
+            }
+        }
+        for cron in &spec.cron_string {
+            println!("cron       {cron}");
+        }
+        for calendar in &spec.structured_calendar {
+            println!("calendar   {calendar:?}");
+        }
+    }
+    if let Some(p) = policies {
+        println!(
+            "overlap    {:?}",
+            temporalio_common::protos::temporal::api::enums::v1::ScheduleOverlapPolicy::try_from(
+                p.overlap_policy
+            )
+            .map(|p| p.as_str_name())
+            .unwrap_or("?")
+        );
+        if let Some(w) = &p.catchup_window {
+            println!("catch-up   {}s", w.seconds);
+        }
+    }
+    println!(
+        "runs       {} started, {} skipped for overlap, {} missed the catch-up window",
+        d.action_count(),
+        d.overlap_skipped(),
+        d.missed_catchup_window()
+    );
+    for a in d.recent_actions() {
+        println!(
+            "recent     {} {}",
+            a.schedule_time.map(time).unwrap_or_default(),
+            a.workflow_id
+        );
+    }
+    for t in d.future_action_times().into_iter().take(3) {
+        println!("next       {}", time(t));
+    }
+    Ok(())
+}

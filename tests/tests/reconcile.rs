@@ -1,0 +1,516 @@
+//! ReconcileCatalog end to end: a real Temporal dev server, the in-process worker, the Stripe
+//! sandbox, and both catalog backends.
+
+use std::time::Duration;
+
+use activities::transform;
+use catalog::{Catalog, IdRange};
+use harness::{Backend, RunningWorker, Sandbox, fresh_catalog, temporal_client, unique};
+use serde_json::{Value, json};
+use temporalio_client::{
+    Client, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowStartOptions,
+};
+use workflows::activities::TransformOutput;
+use workflows::model::{CatalogProduct, SyncPlan};
+use workflows::reconcile::ReconcilePhase;
+use workflows::{
+    ProductChanged, ProductSync, ProductSyncInput, ReconcileCatalog, ReconcileInput,
+    ReconcileResult,
+};
+
+struct Env {
+    client: Client,
+    catalog: Catalog,
+    sandbox: Sandbox,
+    worker: RunningWorker,
+    prefix: String,
+}
+
+impl Env {
+    async fn start(backend: Backend) -> Self {
+        let client = temporal_client().await;
+        let (url, catalog) = fresh_catalog(backend).await;
+        let sandbox = Sandbox::start().await;
+        let worker = RunningWorker::start(&url, &sandbox).await;
+        Self {
+            client,
+            catalog,
+            sandbox,
+            worker,
+            prefix: unique("r"),
+        }
+    }
+
+    fn id(&self, n: usize) -> String {
+        format!("{}-{n:04}", self.prefix)
+    }
+
+    fn sample(&self, n: usize) -> CatalogProduct {
+        CatalogProduct {
+            id: self.id(n),
+            ..catalog::seed::sample_product(n, 11)
+        }
+    }
+
+    /// Runs a reconciliation with `input` (JSON, as the `temporal` CLI would send it) to the end.
+    async fn reconcile(&self, input: Value) -> ReconcileResult {
+        let input: ReconcileInput = serde_json::from_value(input).unwrap();
+        let id = unique("reconcile");
+        self.client
+            .start_workflow(
+                ReconcileCatalog::run,
+                input,
+                WorkflowStartOptions::new(self.worker.task_queue.as_str(), &id).build(),
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(300),
+            self.client
+                .get_workflow_handle::<ReconcileCatalog>(&id)
+                .get_result(WorkflowGetResultOptions::default()),
+        )
+        .await
+        .expect("reconciliation finished in time")
+        .unwrap()
+    }
+
+    async fn signal(&self, id: &str) {
+        self.client
+            .signal_with_start_workflow(
+                ProductSync::run,
+                ProductSyncInput {
+                    catalog_id: id.to_string(),
+                    ..Default::default()
+                },
+                ProductSync::product_changed,
+                ProductChanged {
+                    catalog_version: None,
+                    source: "test".into(),
+                },
+                WorkflowStartOptions::new(
+                    self.worker.task_queue.as_str(),
+                    workflows::product_sync_id(id),
+                )
+                .build(),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn wait_sync(&self, id: &str) {
+        let handle = self
+            .client
+            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            handle.get_result(WorkflowGetResultOptions::default()),
+        )
+        .await
+        .expect("sync finished in time")
+        .unwrap();
+    }
+
+    async fn stats(&self) -> (u64, u64) {
+        let s = self.sandbox.stats().await;
+        (
+            s["total_requests"].as_u64().unwrap(),
+            s["total_writes"].as_u64().unwrap(),
+        )
+    }
+
+    async fn stripe_name(&self, id: &str) -> String {
+        let p = self.sandbox.product(id).await.expect("in Stripe");
+        p["name"].as_str().unwrap().to_string()
+    }
+
+    /// The Stripe requests a reconciliation of the whole catalog makes when nothing differs,
+    /// by the formula in `activities/src/reconcile.rs` (pages of 100):
+    /// ⌈N/100⌉ list requests + Σ ⌈K_page/10⌉ lookup-key reads + max(1, ⌈A/100⌉) orphan pages.
+    async fn expected_requests_when_in_sync(&self) -> u64 {
+        let mut rows = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self
+                .catalog
+                .products_page(&after, &IdRange::default(), 100)
+                .await
+                .unwrap();
+            assert!(page.corrupt.is_empty());
+            let Some(last) = page.last_id.clone() else {
+                break;
+            };
+            rows.extend(page.products);
+            after = last;
+        }
+        let mut expected = 0;
+        for page in rows.chunks(100) {
+            let mut plans = 0;
+            let mut keys = 0;
+            for product in page {
+                let TransformOutput::Plan(plan) = transform::transform(&product.id, Some(product))
+                else {
+                    continue;
+                };
+                plans += 1;
+                if let SyncPlan::Upsert(d) = *plan {
+                    let stripe = self.sandbox.product(&d.stripe_id).await;
+                    let managed = stripe.as_ref().is_some_and(|s| {
+                        s["metadata"]["catalog_sync_managed"] == "true" && s["active"] == true
+                    });
+                    if managed && d.active {
+                        keys += d.prices.len() as u64 - 1;
+                    }
+                }
+            }
+            if plans > 0 {
+                expected += 1 + keys.div_ceil(10);
+            }
+        }
+        let mut active = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(a) => format!("/v1/products?active=true&limit=100&starting_after={a}"),
+                None => "/v1/products?active=true&limit=100".to_string(),
+            };
+            let (_, list) = self.sandbox.get(&path).await;
+            let data = list["data"].as_array().unwrap();
+            active += data.len() as u64;
+            if list["has_more"] != true {
+                break;
+            }
+            after = data.last().map(|p| p["id"].as_str().unwrap().to_string());
+        }
+        expected + active.div_ceil(100).max(1)
+    }
+}
+
+async fn reconciliation_repairs_every_kind_of_drift(backend: Backend) {
+    let env = Env::start(backend).await;
+    let n = 120;
+    let products: Vec<CatalogProduct> = (1..=n).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    // Small pages and few pages per run, so that one reconciliation spans several runs.
+    let small = json!({"page_size": 20, "pages_per_run": 2});
+
+    // 1. Nothing is in Stripe yet: everything is missing, and one reconciliation creates it.
+    let first = env.reconcile(small.clone()).await;
+    let t = &first.totals;
+    assert_eq!(t.scanned, n as u64, "{first:?}");
+    assert_eq!(t.drift.missing, n as u64, "{first:?}");
+    assert_eq!(
+        (t.repaired, t.failed, t.invalid),
+        (n as u64, 0, 0),
+        "{first:?}"
+    );
+    assert!(first.runs >= 3, "continued as new: {} runs", first.runs);
+    assert_eq!(env.stripe_name(&env.id(1)).await, products[0].name);
+
+    // 2. Drift of every kind.
+    let stale: Vec<usize> = vec![1, 2, 3];
+    for &i in &stale {
+        let mut p = products[i - 1].clone();
+        p.name = format!("{} (renamed in the catalog)", p.name);
+        env.catalog.save_product(&p).await.unwrap();
+    }
+    let edited = vec![4, 5, 6];
+    for &i in &edited {
+        env.sandbox
+            .dashboard_edit(&env.id(i), "name=Edited+in+the+Dashboard")
+            .await;
+    }
+    let default_archived = env.sandbox.product(&env.id(7)).await.unwrap()["default_price"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.sandbox
+        .dashboard_edit_price(&default_archived, "active=false")
+        .await;
+    let price_8 = env.sandbox.product(&env.id(8)).await.unwrap();
+    let default_8 = price_8["default_price"]["id"].as_str().unwrap().to_string();
+    let other_8 = env
+        .sandbox
+        .prices(&env.id(8))
+        .await
+        .into_iter()
+        .find(|p| p["active"] == true && p["id"] != default_8.as_str())
+        .expect("sample products have two prices");
+    env.sandbox
+        .dashboard_edit_price(other_8["id"].as_str().unwrap(), "active=false")
+        .await;
+    for i in [9, 10] {
+        assert!(env.catalog.soft_delete(&env.id(i)).await.unwrap());
+    }
+    for i in [11, 12] {
+        assert!(env.catalog.hard_delete(&env.id(i)).await.unwrap());
+    }
+    let missing = vec![env.sample(n + 1), env.sample(n + 2)];
+    env.catalog.save_products(&missing).await.unwrap();
+    // A product someone else made in Stripe under a catalog id, and one not in the catalog.
+    env.catalog.save_product(&env.sample(n + 3)).await.unwrap();
+    env.sandbox
+        .create_product(&format!("id={}&name=Theirs", env.id(n + 3)))
+        .await;
+    env.sandbox
+        .create_product("id=theirs-not-in-catalog&name=Theirs+too")
+        .await;
+    let mut invalid = env.sample(n + 4);
+    invalid.name = "  ".into();
+    env.catalog.save_product(&invalid).await.unwrap();
+
+    // 3. A dry run reports all of it and writes nothing.
+    let (_, writes_before) = env.stats().await;
+    let dry = env
+        .reconcile(json!({"mode": "dry_run", "page_size": 20, "pages_per_run": 2}))
+        .await;
+    let d = &dry.totals.drift;
+    assert_eq!(
+        (
+            d.stale,
+            d.edited_in_stripe,
+            d.price_drift,
+            d.should_archive,
+            d.orphan,
+            d.missing
+        ),
+        (3, 3, 2, 2, 2, 2),
+        "{dry:#?}"
+    );
+    assert_eq!(
+        (dry.totals.unmanaged, dry.totals.invalid),
+        (1, 1),
+        "{dry:#?}"
+    );
+    assert_eq!(dry.totals.repaired, 0);
+    assert_eq!(env.stats().await.1, writes_before, "dry-run wrote nothing");
+    assert_eq!(dry.totals.invalid_samples[0].catalog_id, env.id(n + 4));
+    assert!(
+        dry.totals
+            .samples
+            .iter()
+            .any(|s| s.catalog_id == env.id(4) && s.detail.contains("Edited in the Dashboard")),
+        "{:#?}",
+        dry.totals.samples
+    );
+
+    // 4. Apply repairs every difference, in several runs.
+    let applied = env.reconcile(small.clone()).await;
+    let t = &applied.totals;
+    assert_eq!(t.drift.total(), 14, "{applied:#?}");
+    assert_eq!(t.repaired, 14, "{applied:#?}");
+    assert_eq!((t.orphans_archived, t.failed), (2, 0), "{applied:#?}");
+    assert!(applied.runs >= 3);
+    for &i in &stale {
+        assert!(
+            env.stripe_name(&env.id(i))
+                .await
+                .ends_with("(renamed in the catalog)")
+        );
+    }
+    for &i in &edited {
+        assert_eq!(env.stripe_name(&env.id(i)).await, products[i - 1].name);
+    }
+    let p7 = env.sandbox.product(&env.id(7)).await.unwrap();
+    assert_eq!(p7["default_price"]["active"], true);
+    assert_eq!(
+        p7["default_price"]["unit_amount"],
+        json!(products[6].prices[0].unit_amount)
+    );
+    let active_8 = env
+        .sandbox
+        .prices(&env.id(8))
+        .await
+        .into_iter()
+        .filter(|p| p["active"] == true)
+        .count();
+    assert_eq!(active_8, 2, "the archived second price is back");
+    for i in [9, 10, 11, 12] {
+        assert_eq!(
+            env.sandbox.product(&env.id(i)).await.unwrap()["active"],
+            false
+        );
+    }
+    for p in &missing {
+        assert_eq!(env.stripe_name(&p.id).await, p.name);
+    }
+    let theirs = env.sandbox.product(&env.id(n + 3)).await.unwrap();
+    assert_eq!(
+        theirs["name"], "Theirs",
+        "unmanaged products are never touched"
+    );
+    assert!(theirs["metadata"].get("catalog_sync_managed").is_none());
+    let theirs_too = env.sandbox.product("theirs-not-in-catalog").await.unwrap();
+    assert_eq!(theirs_too["active"], true);
+    assert!(env.sandbox.product(&env.id(n + 4)).await.is_none());
+
+    // 5. A second reconciliation finds nothing, writes nothing, and its Stripe requests are
+    //    exactly the documented formula.
+    let expected = env.expected_requests_when_in_sync().await;
+    let (requests_before, writes_before) = env.stats().await;
+    let again = env.reconcile(json!({})).await;
+    let (requests_after, writes_after) = env.stats().await;
+    assert_eq!(again.totals.drift.total(), 0, "{again:#?}");
+    assert_eq!((again.totals.invalid, again.totals.unmanaged), (1, 1));
+    assert_eq!(writes_after, writes_before);
+    assert_eq!(again.totals.stripe_requests, expected, "{again:#?}");
+    assert_eq!(requests_after - requests_before, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_repairs_every_kind_of_drift_sqlite() {
+    reconciliation_repairs_every_kind_of_drift(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_repairs_every_kind_of_drift_postgres() {
+    reconciliation_repairs_every_kind_of_drift(Backend::Postgres).await;
+}
+
+/// Live edits and live syncs while a reconciliation runs: every product ends at its last edit,
+/// and no product has two writers (the reconciliation hands products with a live sync to it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_alongside_live_edits_converges_to_the_last_edit() {
+    let env = Env::start(Backend::Sqlite).await;
+    let n = 60;
+    let products: Vec<CatalogProduct> = (1..=n).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    env.reconcile(json!({})).await;
+
+    // Every product is stale for the reconciliation; ten of them are also edited again and
+    // synced live while it runs.
+    for p in &products {
+        let mut p = p.clone();
+        p.name = format!("{} v2", p.name);
+        env.catalog.save_product(&p).await.unwrap();
+    }
+    let id = unique("reconcile-live");
+    env.client
+        .start_workflow(
+            ReconcileCatalog::run,
+            serde_json::from_value::<ReconcileInput>(json!({"page_size": 10, "max_in_flight": 5}))
+                .unwrap(),
+            WorkflowStartOptions::new(env.worker.task_queue.as_str(), &id).build(),
+        )
+        .await
+        .unwrap();
+    for round in 3..=5 {
+        for i in (1..=n).step_by(6) {
+            let mut p = env
+                .catalog
+                .fetch_product(&env.id(i))
+                .await
+                .unwrap()
+                .unwrap();
+            p.name = format!("{} v{round}", products[i - 1].name);
+            env.catalog.save_product(&p).await.unwrap();
+            env.signal(&p.id).await;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let progress = env
+        .client
+        .get_workflow_handle::<ReconcileCatalog>(&id)
+        .query(
+            ReconcileCatalog::progress,
+            (),
+            WorkflowQueryOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(progress.estimated_total, n as u64);
+    let result: ReconcileResult = env
+        .client
+        .get_workflow_handle::<ReconcileCatalog>(&id)
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(result.totals.failed, 0, "{result:#?}");
+    for i in (1..=n).step_by(6) {
+        env.wait_sync(&env.id(i)).await;
+    }
+
+    for i in 1..=n {
+        let want = env
+            .catalog
+            .fetch_product(&env.id(i))
+            .await
+            .unwrap()
+            .unwrap()
+            .name;
+        assert_eq!(env.stripe_name(&env.id(i)).await, want, "product {i}");
+    }
+    let check = env.reconcile(json!({"mode": "dry_run"})).await;
+    assert_eq!(check.totals.drift.total(), 0, "{check:#?}");
+    let done = env
+        .client
+        .get_workflow_handle::<ReconcileCatalog>(&id)
+        .query(
+            ReconcileCatalog::progress,
+            (),
+            WorkflowQueryOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.phase, ReconcilePhase::Done);
+}
+
+/// Scopes: an id range and an update-time backfill only look at their products.
+async fn scoped_reconciliations_touch_only_their_scope(backend: Backend) {
+    let env = Env::start(backend).await;
+    let products: Vec<CatalogProduct> = (1..=30).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+
+    let range = env
+        .reconcile(json!({"from": env.id(5), "to": env.id(14)}))
+        .await;
+    assert_eq!(range.totals.scanned, 10, "{range:#?}");
+    assert_eq!(range.totals.repaired, 10);
+    assert!(env.sandbox.product(&env.id(4)).await.is_none());
+    assert!(env.sandbox.product(&env.id(5)).await.is_some());
+    assert!(env.sandbox.product(&env.id(15)).await.is_none());
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let since = chrono_now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for i in [20, 21] {
+        let mut p = products[i - 1].clone();
+        p.description = Some("changed after the backfill's start time".into());
+        env.catalog.save_product(&p).await.unwrap();
+    }
+    let backfill = env.reconcile(json!({"since": since})).await;
+    assert_eq!(backfill.totals.scanned, 2, "{backfill:#?}");
+    assert_eq!(backfill.totals.drift.missing, 2);
+    assert_eq!(
+        backfill.totals.drift.orphan, 0,
+        "no orphan phase in a backfill"
+    );
+
+    let bad = env
+        .client
+        .start_workflow(
+            ReconcileCatalog::run,
+            serde_json::from_value::<ReconcileInput>(json!({"since": "yesterday"})).unwrap(),
+            WorkflowStartOptions::new(env.worker.task_queue.as_str(), unique("bad")).build(),
+        )
+        .await
+        .unwrap()
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap_err();
+    assert!(format!("{bad:?}").contains("RFC 3339"), "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_reconciliations_touch_only_their_scope_sqlite() {
+    scoped_reconciliations_touch_only_their_scope(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_reconciliations_touch_only_their_scope_postgres() {
+    scoped_reconciliations_touch_only_their_scope(Backend::Postgres).await;
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,812 @@
+//! `ReconcileCatalog`: a full (or scoped) comparison of the catalog with Stripe that repairs every
+//! difference it finds. Started by a Temporal Schedule, by `starter reconcile`, or by
+//! `temporal workflow start --type ReconcileCatalog`.
+//!
+//! # How it walks
+//! 1. **Catalog phase**: pages of up to 100 products in id order. One `ReconcilePage` activity per
+//!    page reads the page from the catalog, lists the same ids from Stripe in one request
+//!    (`GET /v1/products?ids[]=…&expand[]=data.default_price`), reads prices only for products
+//!    whose default price cannot tell the whole story, and classifies every product.
+//! 2. **Orphan phase** (whole-catalog or id-range scope; skipped for `since` backfills): pages of
+//!    Stripe's active products; managed ones whose catalog row is gone are orphans.
+//!
+//! # How it repairs
+//! Each drifted product (and, by policy, each orphan) gets a `ProductSync` child with the id a live
+//! sync would use (`product-sync-{id}`), so one product never has two writers. If a live sync of the
+//! product is running, the start fails with "already exists" and the reconciliation signals that
+//! sync instead (`product_changed`, source `reconcile`): its next pass reads the newest catalog
+//! version. Children run in a window of `max_in_flight` (default 100, at most 500, as Temporal
+//! advises) and with parent-close policy *abandon*, so a cancelled reconciliation never kills a
+//! sync that live changes also rely on.
+//!
+//! # How history stays bounded
+//! After `pages_per_run` pages, or as soon as the server suggests it, the run waits for its
+//! children, then continues as new with the cursor, the totals and any signalled settings. A run
+//! holds at most one page of drift and the window of children, whatever the catalog size.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::{Deserialize, Serialize};
+use temporalio_common::error::ApplicationFailure;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ChildWorkflowOptions, ChildWorkflowStartError, ContinueAsNewOptions, ParentClosePolicy,
+    SignalWorkflowOptions, StartChildWorkflowExecutionFailedCause, SyncWorkflowContext,
+    WorkflowContext, WorkflowContextView, WorkflowResult,
+};
+
+use crate::activities::{CountInput, OrphanPageInput, ReconcilePageInput, SyncActivities};
+use crate::model::ValidationIssue;
+use crate::product_sync::{ProductChanged, ProductSync, ProductSyncInput, SyncOutcome};
+use crate::retry::RetryConfig;
+
+/// Products per catalog page: Stripe lists at most 100 ids per request.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// Temporal's advice for the number of children a workflow keeps open at once.
+pub const MAX_IN_FLIGHT: u32 = 500;
+const DEFAULT_IN_FLIGHT: u32 = 100;
+const DEFAULT_PAGES_PER_RUN: u32 = 20;
+const DEFAULT_SAMPLE_SIZE: u32 = 20;
+/// Continue as new before a run's history grows past this many events, even if the server has
+/// not suggested it yet.
+const HISTORY_EVENTS_LIMIT: u32 = 10_000;
+
+/// Dry-run only reports; apply repairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconcileMode {
+    /// Repair what differs.
+    #[default]
+    Apply,
+    /// Classify and report; write nothing.
+    DryRun,
+}
+
+/// What to do with Stripe products catalog-sync manages whose catalog row is gone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrphanPolicy {
+    /// Archive them (in apply mode).
+    #[default]
+    Archive,
+    /// Only count and report them.
+    Report,
+}
+
+/// How a product differs from what the catalog asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// Active in the catalog, absent from Stripe.
+    Missing,
+    /// The catalog changed since Stripe was last synced (content hash differs).
+    Stale,
+    /// Stripe's fields differ although the content hash matches: edited in Stripe (Dashboard).
+    EditedInStripe,
+    /// Product fields match; a price is missing, different, inactive, or not the default.
+    PriceDrift,
+    /// Deleted or inactive in the catalog, still active in Stripe.
+    ShouldArchive,
+    /// Managed by catalog-sync in Stripe, no catalog row.
+    Orphan,
+}
+
+impl DriftKind {
+    /// The value used in logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Stale => "stale",
+            Self::EditedInStripe => "edited_in_stripe",
+            Self::PriceDrift => "price_drift",
+            Self::ShouldArchive => "should_archive",
+            Self::Orphan => "orphan",
+        }
+    }
+}
+
+/// One product that differs, with what differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// Catalog id (= Stripe product id).
+    pub catalog_id: String,
+    /// The kind of difference.
+    pub kind: DriftKind,
+    /// What differs, e.g. `name: "Mug" → "Mug 2"`.
+    pub detail: String,
+}
+
+/// A product the catalog holds but that cannot be synced, with every reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvalidProduct {
+    /// Catalog id.
+    pub catalog_id: String,
+    /// Why.
+    pub issues: Vec<ValidationIssue>,
+}
+
+/// A repair that did not succeed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepairFailure {
+    /// Catalog id.
+    pub catalog_id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Drift counts by kind.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DriftCounts {
+    /// [`DriftKind::Missing`].
+    pub missing: u64,
+    /// [`DriftKind::Stale`].
+    pub stale: u64,
+    /// [`DriftKind::EditedInStripe`].
+    pub edited_in_stripe: u64,
+    /// [`DriftKind::PriceDrift`].
+    pub price_drift: u64,
+    /// [`DriftKind::ShouldArchive`].
+    pub should_archive: u64,
+    /// [`DriftKind::Orphan`].
+    pub orphan: u64,
+}
+
+impl DriftCounts {
+    fn add(&mut self, kind: DriftKind) {
+        *match kind {
+            DriftKind::Missing => &mut self.missing,
+            DriftKind::Stale => &mut self.stale,
+            DriftKind::EditedInStripe => &mut self.edited_in_stripe,
+            DriftKind::PriceDrift => &mut self.price_drift,
+            DriftKind::ShouldArchive => &mut self.should_archive,
+            DriftKind::Orphan => &mut self.orphan,
+        } += 1;
+    }
+
+    /// All kinds together.
+    pub fn total(&self) -> u64 {
+        self.missing
+            + self.stale
+            + self.edited_in_stripe
+            + self.price_drift
+            + self.should_archive
+            + self.orphan
+    }
+}
+
+/// Running totals, carried across continue-as-new.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcileTotals {
+    /// Catalog products compared.
+    pub scanned: u64,
+    /// Products that matched.
+    pub in_sync: u64,
+    /// Differences found, by kind (orphans included).
+    pub drift: DriftCounts,
+    /// Products whose repair changed Stripe.
+    pub repaired: u64,
+    /// Products a repair found already fixed (e.g. by a live sync in between).
+    pub already_repaired: u64,
+    /// Products handed to a live `ProductSync` that was already running.
+    pub handed_to_live_sync: u64,
+    /// Orphans archived.
+    pub orphans_archived: u64,
+    /// Repairs that failed (reasons in `failures`).
+    pub failed: u64,
+    /// Catalog products that cannot be synced (reasons in `invalid_samples` and the worker log).
+    pub invalid: u64,
+    /// Stripe products with a catalog id that catalog-sync does not manage: never touched.
+    pub unmanaged: u64,
+    /// Stripe requests made: the reconciliation's reads plus its repairs' reads and writes.
+    pub stripe_requests: u64,
+    /// Stripe requests made by repairs (a part of `stripe_requests`).
+    pub repair_stripe_requests: u64,
+    /// A sample of the differences found (at most `sample_size`).
+    pub samples: Vec<Drift>,
+    /// A sample of the invalid products, with reasons.
+    pub invalid_samples: Vec<InvalidProduct>,
+    /// A sample of the failed repairs, with reasons.
+    pub failures: Vec<RepairFailure>,
+}
+
+/// Where a reconciliation is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconcilePhase {
+    /// Walking the catalog.
+    #[default]
+    Catalog,
+    /// Walking Stripe's active products for orphans.
+    Orphans,
+    /// Finished.
+    Done,
+}
+
+/// State carried from one run to the next over continue-as-new.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcileCarry {
+    /// Current phase.
+    pub phase: ReconcilePhase,
+    /// Last catalog id done (the catalog phase resumes after it).
+    pub cursor: String,
+    /// Last Stripe product id of the orphan phase (Stripe's `starting_after`).
+    pub orphan_cursor: Option<String>,
+    /// Totals so far.
+    pub totals: ReconcileTotals,
+    /// Runs before this one.
+    pub runs: u32,
+    /// When the first run started (milliseconds since the epoch, workflow time).
+    pub started_at_ms: u64,
+    /// Catalog products in scope when the first run started.
+    pub estimated_total: u64,
+    /// A stop was requested.
+    pub stop_requested: bool,
+}
+
+/// Input of `ReconcileCatalog`. Every field has a default: `{}` reconciles the whole catalog and
+/// repairs. Unknown or mistyped fields end the workflow with `InvalidWorkflowInput` instead of a
+/// workflow task that retries forever.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcileInput {
+    /// `apply` (default) or `dry_run`.
+    pub mode: ReconcileMode,
+    /// First catalog id included.
+    pub from: Option<String>,
+    /// Last catalog id included.
+    pub to: Option<String>,
+    /// Only products updated at or after this RFC 3339 time (backfills). No orphan phase.
+    pub since: Option<String>,
+    /// `archive` (default) or `report`.
+    pub orphans: OrphanPolicy,
+    /// Products per page, 1..=100 (0 = 100).
+    pub page_size: u32,
+    /// Pages per run before continuing as new (0 = 20).
+    pub pages_per_run: u32,
+    /// Repairs running at once, 1..=500 (0 = 100).
+    pub max_in_flight: u32,
+    /// Differences, invalid products and failures kept as samples (0 = 20).
+    pub sample_size: u32,
+    /// Carried over continue-as-new; absent on the first run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carry: Option<ReconcileCarry>,
+}
+
+impl ReconcileInput {
+    fn page_size(&self) -> u32 {
+        match self.page_size {
+            0 => MAX_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        }
+    }
+
+    fn pages_per_run(&self) -> u32 {
+        match self.pages_per_run {
+            0 => DEFAULT_PAGES_PER_RUN,
+            n => n,
+        }
+    }
+
+    fn sample_size(&self) -> usize {
+        match self.sample_size {
+            0 => DEFAULT_SAMPLE_SIZE as usize,
+            n => n as usize,
+        }
+    }
+
+    /// Whether the orphan phase runs: it cannot be scoped by update time.
+    fn sweeps_orphans(&self) -> bool {
+        self.since.is_none()
+    }
+}
+
+fn clamp_in_flight(n: u32) -> u32 {
+    match n {
+        0 => DEFAULT_IN_FLIGHT,
+        n => n.min(MAX_IN_FLIGHT),
+    }
+}
+
+/// The `progress` query's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcileProgress {
+    /// `apply` or `dry_run`.
+    pub mode: ReconcileMode,
+    /// Current phase.
+    pub phase: ReconcilePhase,
+    /// Run number (1 = the first; grows with each continue-as-new).
+    pub run: u32,
+    /// Last catalog id done.
+    pub cursor: String,
+    /// Catalog products in scope at the start.
+    pub estimated_total: u64,
+    /// Repairs running now.
+    pub in_flight: u32,
+    /// The window of repairs.
+    pub max_in_flight: u32,
+    /// Totals so far (including earlier runs).
+    pub totals: ReconcileTotals,
+}
+
+/// Result of `ReconcileCatalog`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReconcileResult {
+    /// `apply` or `dry_run`.
+    pub mode: ReconcileMode,
+    /// Everything counted.
+    pub totals: ReconcileTotals,
+    /// Runs (1 + continue-as-new count).
+    pub runs: u32,
+    /// Workflow time from the first run's start to the end.
+    pub duration_ms: u64,
+    /// Ended early by the `stop` signal.
+    pub stopped: bool,
+}
+
+/// The `stop` signal: finish the repairs in flight, then end with the totals so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StopRequest {
+    /// Why (logged).
+    pub reason: String,
+}
+
+/// The `set_max_in_flight` signal: a new repair window (clamped to 1..=500), kept across runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SetMaxInFlight {
+    /// The new window.
+    pub max_in_flight: u32,
+}
+
+/// The reconciliation workflow.
+#[workflow]
+#[derive(Default)]
+pub struct ReconcileCatalog {
+    retry: RetryConfig,
+    progress: ReconcileProgress,
+    stop_requested: bool,
+}
+
+impl ReconcileCatalog {
+    /// A fresh instance with the worker's activity settings (for `register_workflow_with_factory`).
+    pub fn with_retry(retry: RetryConfig) -> Self {
+        Self {
+            retry,
+            ..Self::default()
+        }
+    }
+}
+
+/// What became of one repair.
+enum RepairOutcome {
+    Finished {
+        catalog_id: String,
+        kind: DriftKind,
+        outcome: SyncOutcome,
+        stripe_requests: u32,
+        error: Option<String>,
+    },
+    HandedToLiveSync,
+    Failed {
+        catalog_id: String,
+        reason: String,
+    },
+}
+
+type Repair<'a> = Pin<Box<dyn Future<Output = RepairOutcome> + 'a>>;
+
+#[workflow_methods]
+impl ReconcileCatalog {
+    /// Walks the scope page by page, repairing as it goes.
+    #[run(name = "ReconcileCatalog")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ReconcileInput,
+    ) -> WorkflowResult<ReconcileResult> {
+        let ctx = &*ctx;
+        validate(&input)?;
+        let retry = ctx.state(|s| s.retry.clone());
+        let now_ms = workflow_millis(ctx.workflow_time());
+        let mut carry = match input.carry.clone() {
+            Some(carry) => carry,
+            None => {
+                let estimated_total = ctx
+                    .execute_activity(
+                        SyncActivities::count_catalog,
+                        CountInput {
+                            from: input.from.clone(),
+                            to: input.to.clone(),
+                            since: input.since.clone(),
+                        },
+                        retry.reconcile_options(),
+                    )
+                    .await?;
+                ReconcileCarry {
+                    started_at_ms: now_ms,
+                    estimated_total,
+                    ..ReconcileCarry::default()
+                }
+            }
+        };
+        carry.runs += 1;
+        let max_in_flight = clamp_in_flight(input.max_in_flight);
+        ctx.state_mut(|s| {
+            s.stop_requested |= carry.stop_requested;
+            s.progress = ReconcileProgress {
+                mode: input.mode,
+                phase: carry.phase,
+                run: carry.runs,
+                cursor: carry.cursor.clone(),
+                estimated_total: carry.estimated_total,
+                in_flight: 0,
+                max_in_flight,
+                totals: carry.totals.clone(),
+            };
+        });
+
+        let mut repairs: FuturesUnordered<Repair<'_>> = FuturesUnordered::new();
+        let mut queue: VecDeque<Drift> = VecDeque::new();
+        let mut pages_this_run = 0;
+        loop {
+            let stop = ctx.state(|s| s.stop_requested);
+            if stop || carry.phase == ReconcilePhase::Done {
+                break;
+            }
+            let found = match carry.phase {
+                ReconcilePhase::Catalog => {
+                    let page = ctx
+                        .execute_activity(
+                            SyncActivities::reconcile_page,
+                            ReconcilePageInput {
+                                after: carry.cursor.clone(),
+                                from: input.from.clone(),
+                                to: input.to.clone(),
+                                since: input.since.clone(),
+                                limit: input.page_size(),
+                            },
+                            retry.reconcile_options(),
+                        )
+                        .await?;
+                    let totals = &mut carry.totals;
+                    totals.scanned += u64::from(page.scanned);
+                    totals.in_sync += u64::from(page.in_sync);
+                    totals.unmanaged += u64::from(page.unmanaged);
+                    totals.stripe_requests += u64::from(page.stripe_requests);
+                    totals.invalid += page.invalid.len() as u64;
+                    let room = input
+                        .sample_size()
+                        .saturating_sub(totals.invalid_samples.len());
+                    totals
+                        .invalid_samples
+                        .extend(page.invalid.into_iter().take(room));
+                    if let Some(last) = page.last_id {
+                        carry.cursor = last;
+                    }
+                    if page.done {
+                        carry.phase = if input.sweeps_orphans() {
+                            ReconcilePhase::Orphans
+                        } else {
+                            ReconcilePhase::Done
+                        };
+                    }
+                    page.drift
+                }
+                ReconcilePhase::Orphans => {
+                    let page = ctx
+                        .execute_activity(
+                            SyncActivities::reconcile_orphan_page,
+                            OrphanPageInput {
+                                starting_after: carry.orphan_cursor.clone(),
+                                from: input.from.clone(),
+                                to: input.to.clone(),
+                            },
+                            retry.reconcile_options(),
+                        )
+                        .await?;
+                    carry.totals.stripe_requests += u64::from(page.stripe_requests);
+                    carry.orphan_cursor = page.next.clone();
+                    if page.next.is_none() {
+                        carry.phase = ReconcilePhase::Done;
+                    }
+                    page.orphans
+                }
+                ReconcilePhase::Done => Vec::new(),
+            };
+            for drift in &found {
+                carry.totals.drift.add(drift.kind);
+            }
+            let room = input
+                .sample_size()
+                .saturating_sub(carry.totals.samples.len());
+            carry
+                .totals
+                .samples
+                .extend(found.iter().take(room).cloned());
+            if input.mode == ReconcileMode::Apply {
+                queue.extend(found.into_iter().filter(|d| {
+                    d.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive
+                }));
+            }
+            pages_this_run += 1;
+
+            // Keep the window full; collect what has finished without waiting. (Polling the set
+            // also sends the start commands of the repairs just added.)
+            fill_window(ctx, &mut repairs, &mut queue);
+            while let Some(Some(done)) = repairs.next().now_or_never() {
+                record(&mut carry.totals, done, input.sample_size());
+                fill_window(ctx, &mut repairs, &mut queue);
+            }
+            publish(ctx, &carry, repairs.len());
+
+            let rotate = pages_this_run >= input.pages_per_run()
+                || ctx.continue_as_new_suggested()
+                || ctx.history_length() >= HISTORY_EVENTS_LIMIT;
+            if rotate && carry.phase != ReconcilePhase::Done {
+                drain(
+                    ctx,
+                    &mut repairs,
+                    &mut queue,
+                    &mut carry,
+                    input.sample_size(),
+                )
+                .await;
+                carry.stop_requested = ctx.state(|s| s.stop_requested);
+                if carry.stop_requested {
+                    break;
+                }
+                let next = ReconcileInput {
+                    max_in_flight: ctx.state(|s| s.progress.max_in_flight),
+                    carry: Some(carry),
+                    ..input.clone()
+                };
+                match ctx.continue_as_new(next, ContinueAsNewOptions::default())? {}
+            }
+        }
+        drain(
+            ctx,
+            &mut repairs,
+            &mut queue,
+            &mut carry,
+            input.sample_size(),
+        )
+        .await;
+        let stopped = ctx.state(|s| s.stop_requested) && carry.phase != ReconcilePhase::Done;
+        carry.phase = ReconcilePhase::Done;
+        publish(ctx, &carry, 0);
+        let end_ms = workflow_millis(ctx.workflow_time());
+        Ok(ReconcileResult {
+            mode: input.mode,
+            totals: carry.totals,
+            runs: carry.runs,
+            duration_ms: end_ms.saturating_sub(carry.started_at_ms),
+            stopped,
+        })
+    }
+
+    /// Finish the repairs in flight, then end early with the totals so far.
+    #[signal(name = "stop")]
+    pub fn stop(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _request: StopRequest) {
+        self.stop_requested = true;
+    }
+
+    /// Change the repair window (kept across continue-as-new).
+    #[signal(name = "set_max_in_flight")]
+    pub fn set_max_in_flight(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        request: SetMaxInFlight,
+    ) {
+        self.progress.max_in_flight = clamp_in_flight(request.max_in_flight);
+    }
+
+    /// Where the reconciliation stands.
+    #[query(name = "progress")]
+    pub fn progress(&self, _ctx: &WorkflowContextView) -> ReconcileProgress {
+        self.progress.clone()
+    }
+}
+
+/// Ends the workflow with `InvalidWorkflowInput` when the input cannot be used.
+fn validate(input: &ReconcileInput) -> WorkflowResult<()> {
+    let invalid = |why: String| -> WorkflowResult<()> {
+        Err(ApplicationFailure::builder(why)
+            .type_name("InvalidWorkflowInput".to_string())
+            .non_retryable(true)
+            .build()
+            .into())
+    };
+    if let Some(since) = &input.since
+        && chrono::DateTime::parse_from_rfc3339(since).is_err()
+    {
+        return invalid(format!(
+            "`since` must be an RFC 3339 time such as 2026-11-29T00:00:00Z, got {since:?}"
+        ));
+    }
+    if let (Some(from), Some(to)) = (&input.from, &input.to)
+        && from > to
+    {
+        return invalid(format!("`from` ({from:?}) is after `to` ({to:?})"));
+    }
+    Ok(())
+}
+
+fn workflow_millis(time: Option<SystemTime>) -> u64 {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d: Duration| d.as_millis() as u64)
+}
+
+/// Publishes the totals for the `progress` query.
+fn publish(ctx: &WorkflowContext<ReconcileCatalog>, carry: &ReconcileCarry, in_flight: usize) {
+    ctx.state_mut(|s| {
+        s.progress.phase = carry.phase;
+        s.progress.cursor = carry.cursor.clone();
+        s.progress.in_flight = in_flight as u32;
+        s.progress.totals = carry.totals.clone();
+    });
+}
+
+/// Starts queued repairs while the window has room.
+fn fill_window<'a>(
+    ctx: &'a WorkflowContext<ReconcileCatalog>,
+    repairs: &mut FuturesUnordered<Repair<'a>>,
+    queue: &mut VecDeque<Drift>,
+) {
+    let window = ctx.state(|s| s.progress.max_in_flight).max(1) as usize;
+    while repairs.len() < window {
+        let Some(drift) = queue.pop_front() else {
+            return;
+        };
+        repairs.push(Box::pin(repair(ctx, drift)));
+    }
+}
+
+/// Waits for every queued and running repair.
+async fn drain<'a>(
+    ctx: &'a WorkflowContext<ReconcileCatalog>,
+    repairs: &mut FuturesUnordered<Repair<'a>>,
+    queue: &mut VecDeque<Drift>,
+    carry: &mut ReconcileCarry,
+    sample_size: usize,
+) {
+    fill_window(ctx, repairs, queue);
+    while let Some(done) = repairs.next().await {
+        record(&mut carry.totals, done, sample_size);
+        fill_window(ctx, repairs, queue);
+        publish(ctx, carry, repairs.len());
+    }
+}
+
+/// One repair: a `ProductSync` child under the product's own workflow id, or a signal to the live
+/// one that holds that id.
+async fn repair(ctx: &WorkflowContext<ReconcileCatalog>, drift: Drift) -> RepairOutcome {
+    let workflow_id = crate::product_sync_id(&drift.catalog_id);
+    let options = ChildWorkflowOptions::builder()
+        .workflow_id(workflow_id.clone())
+        .parent_close_policy(ParentClosePolicy::Abandon)
+        .static_summary(format!("reconcile: {}", drift.kind.as_str()))
+        .build();
+    let input = ProductSyncInput {
+        catalog_id: drift.catalog_id.clone(),
+        ..ProductSyncInput::default()
+    };
+    match ctx
+        .start_child_workflow(ProductSync::run, input, options)
+        .await
+    {
+        Ok(started) => match started.result().await {
+            Ok(result) => RepairOutcome::Finished {
+                catalog_id: drift.catalog_id,
+                kind: drift.kind,
+                outcome: result.outcome,
+                stripe_requests: result.report.stripe_requests,
+                error: result.error,
+            },
+            Err(e) => RepairOutcome::Failed {
+                catalog_id: drift.catalog_id,
+                reason: e.to_string(),
+            },
+        },
+        Err(ChildWorkflowStartError::StartFailed {
+            cause: StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists,
+            ..
+        }) => {
+            let change = ProductChanged {
+                catalog_version: None,
+                source: "reconcile".to_string(),
+            };
+            match ctx
+                .external_workflow(workflow_id, None)
+                .signal(
+                    ProductSync::product_changed,
+                    change,
+                    SignalWorkflowOptions::default(),
+                )
+                .await
+            {
+                Ok(()) => RepairOutcome::HandedToLiveSync,
+                // It finished between the start attempt and the signal: its last pass read a
+                // version at least as new as the one this page compared.
+                Err(_) => RepairOutcome::HandedToLiveSync,
+            }
+        }
+        Err(e) => RepairOutcome::Failed {
+            catalog_id: drift.catalog_id,
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn record(totals: &mut ReconcileTotals, outcome: RepairOutcome, sample_size: usize) {
+    let fail = |totals: &mut ReconcileTotals, catalog_id: String, reason: String| {
+        totals.failed += 1;
+        if totals.failures.len() < sample_size {
+            totals.failures.push(RepairFailure { catalog_id, reason });
+        }
+    };
+    match outcome {
+        RepairOutcome::HandedToLiveSync => totals.handed_to_live_sync += 1,
+        RepairOutcome::Failed { catalog_id, reason } => fail(totals, catalog_id, reason),
+        RepairOutcome::Finished {
+            catalog_id,
+            kind,
+            outcome,
+            stripe_requests,
+            error,
+        } => {
+            totals.stripe_requests += u64::from(stripe_requests);
+            totals.repair_stripe_requests += u64::from(stripe_requests);
+            match outcome {
+                SyncOutcome::Synced => totals.repaired += 1,
+                SyncOutcome::Archived => {
+                    totals.repaired += 1;
+                    if kind == DriftKind::Orphan {
+                        totals.orphans_archived += 1;
+                    }
+                }
+                SyncOutcome::Unchanged => totals.already_repaired += 1,
+                SyncOutcome::SkippedUnmanaged => totals.unmanaged += 1,
+                SyncOutcome::Invalid => totals.invalid += 1,
+                SyncOutcome::Failed => fail(
+                    totals,
+                    catalog_id,
+                    error.unwrap_or_else(|| "Stripe refused the repair".into()),
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_defaults_and_limits() {
+        let input: ReconcileInput = serde_json::from_str("{}").unwrap();
+        assert_eq!(input.mode, ReconcileMode::Apply);
+        assert_eq!(input.page_size(), 100);
+        assert_eq!(input.pages_per_run(), 20);
+        assert!(input.sweeps_orphans());
+        let input: ReconcileInput = serde_json::from_str(
+            r#"{"mode": "dry_run", "page_size": 500, "since": "2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(input.mode, ReconcileMode::DryRun);
+        assert_eq!(input.page_size(), 100);
+        assert!(!input.sweeps_orphans());
+        assert_eq!(clamp_in_flight(0), 100);
+        assert_eq!(clamp_in_flight(10_000), 500);
+        assert!(serde_json::from_str::<ReconcileInput>(r#"{"mode": "yolo"}"#).is_err());
+    }
+}
