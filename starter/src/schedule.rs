@@ -154,7 +154,7 @@ pub async fn run(client: &Client, task_queue: &str, cmd: ScheduleCommand) -> any
 }
 
 fn not_found(e: &ScheduleError) -> bool {
-    matches!(e, ScheduleError::Rpc(status) if status.code() == tonic::Code::NotFound)
+    matches!(e, ScheduleError::Rpc(status) if status.code() == temporalio_client::tonic::Code::NotFound)
 }
 
 async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Result<()> {

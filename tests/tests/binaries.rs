@@ -292,6 +292,40 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     let text = stdout(&out).replace(' ', "");
     assert!(text.contains(r#""scanned":3"#), "{text}");
     assert!(text.contains(r#""mode":"dry_run""#), "{text}");
+    let out = setup.temporal(&[
+        "workflow",
+        "query",
+        "--workflow-id",
+        &wid,
+        "--name",
+        "progress",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("done"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A mistyped input fails the workflow with a clear reason instead of a stuck task.
+    let out = setup.temporal(&[
+        "workflow",
+        "execute",
+        "--type",
+        "ReconcileCatalog",
+        "--task-queue",
+        task_queue,
+        "--workflow-id",
+        &unique("cli-reconcile-bad"),
+        "--input",
+        r#"{"mode": "yolo"}"#,
+    ]);
+    let all = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("InvalidWorkflowInput") || all.contains("unknown variant"),
+        "{all}"
+    );
 
     // Schedules: applying twice leaves one schedule, updated in place.
     let schedule = unique("reconcile-schedule");

@@ -8,11 +8,12 @@ use catalog::{Catalog, IdRange};
 use harness::{Backend, RunningWorker, Sandbox, fresh_catalog, temporal_client, unique};
 use serde_json::{Value, json};
 use temporalio_client::{
-    Client, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowStartOptions,
+    Client, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions,
+    WorkflowStartOptions,
 };
 use workflows::activities::TransformOutput;
 use workflows::model::{CatalogProduct, SyncPlan};
-use workflows::reconcile::ReconcilePhase;
+use workflows::reconcile::{ReconcilePhase, SetMaxInFlight, StopRequest};
 use workflows::{
     ProductChanged, ProductSync, ProductSyncInput, ReconcileCatalog, ReconcileInput,
     ReconcileResult,
@@ -54,25 +55,62 @@ impl Env {
 
     /// Runs a reconciliation with `input` (JSON, as the `temporal` CLI would send it) to the end.
     async fn reconcile(&self, input: Value) -> ReconcileResult {
+        self.reconcile_as(&unique("reconcile"), input).await
+    }
+
+    async fn reconcile_as(&self, id: &str, input: Value) -> ReconcileResult {
         let input: ReconcileInput = serde_json::from_value(input).unwrap();
-        let id = unique("reconcile");
         self.client
             .start_workflow(
                 ReconcileCatalog::run,
                 input,
-                WorkflowStartOptions::new(self.worker.task_queue.as_str(), &id).build(),
+                WorkflowStartOptions::new(self.worker.task_queue.as_str(), id).build(),
             )
             .await
             .unwrap();
         tokio::time::timeout(
             Duration::from_secs(300),
             self.client
-                .get_workflow_handle::<ReconcileCatalog>(&id)
+                .get_workflow_handle::<ReconcileCatalog>(id)
                 .get_result(WorkflowGetResultOptions::default()),
         )
         .await
         .expect("reconciliation finished in time")
         .unwrap()
+    }
+
+    /// Every workflow task of the workflow's latest run succeeded: no nondeterminism, no panic.
+    async fn assert_no_failed_workflow_tasks(&self, workflow_id: &str) {
+        use futures::TryStreamExt;
+        use temporalio_common::protos::temporal::api::enums::v1::EventType;
+        let events: Vec<_> = self
+            .client
+            .get_workflow_handle::<ReconcileCatalog>(workflow_id)
+            .fetch_history(Default::default())
+            .try_collect()
+            .await
+            .unwrap();
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|e| e.event_type == EventType::WorkflowTaskFailed as i32)
+            .collect();
+        assert!(failed.is_empty(), "{workflow_id}: {failed:#?}");
+    }
+
+    /// With `CATALOG_SYNC_RECORD_HISTORIES=1`, saves the latest run's history for the replay test.
+    async fn record_history(&self, workflow_id: &str, name: &str) {
+        if std::env::var("CATALOG_SYNC_RECORD_HISTORIES").is_err() {
+            return;
+        }
+        let json = self
+            .client
+            .get_workflow_handle::<ReconcileCatalog>(workflow_id)
+            .fetch_history(Default::default())
+            .to_json()
+            .await
+            .unwrap();
+        let path = harness::workspace_root().join(format!("tests/histories/{name}.json"));
+        std::fs::write(&path, json).unwrap();
     }
 
     async fn signal(&self, id: &str) {
@@ -295,7 +333,13 @@ async fn reconciliation_repairs_every_kind_of_drift(backend: Backend) {
     );
 
     // 4. Apply repairs every difference, in several runs.
-    let applied = env.reconcile(small.clone()).await;
+    let apply_id = unique("reconcile-apply");
+    let applied = env.reconcile_as(&apply_id, small.clone()).await;
+    env.assert_no_failed_workflow_tasks(&apply_id).await;
+    if matches!(backend, Backend::Sqlite) {
+        // The last run: catalog pages, the orphan phase and its repairs.
+        env.record_history(&apply_id, "reconcile_last_run").await;
+    }
     let t = &applied.totals;
     assert_eq!(t.drift.total(), 14, "{applied:#?}");
     assert_eq!(t.repaired, 14, "{applied:#?}");
@@ -426,6 +470,8 @@ async fn reconciliation_alongside_live_edits_converges_to_the_last_edit() {
         .await
         .unwrap();
     assert_eq!(result.totals.failed, 0, "{result:#?}");
+    env.assert_no_failed_workflow_tasks(&id).await;
+    env.record_history(&id, "reconcile_live_edits").await;
     for i in (1..=n).step_by(6) {
         env.wait_sync(&env.id(i)).await;
     }
@@ -453,6 +499,110 @@ async fn reconciliation_alongside_live_edits_converges_to_the_last_edit() {
         .await
         .unwrap();
     assert_eq!(done.phase, ReconcilePhase::Done);
+}
+
+/// A product whose live sync is running is handed to that sync (signal) instead of getting a
+/// second writer; the live sync's next pass reads the newest version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_live_sync_gets_the_repair_by_signal() {
+    let env = Env::start(Backend::Sqlite).await;
+    let products: Vec<CatalogProduct> = (1..=3).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    env.reconcile(json!({})).await;
+
+    // Product updates take 3 s in Stripe now, so a live sync of product 1 is still running when
+    // the reconciliation reaches it.
+    env.sandbox
+        .faults(json!({"latency_ms": 3000, "endpoints": ["POST /v1/products/{id}"]}))
+        .await;
+    for p in &products {
+        let mut p = p.clone();
+        p.name = format!("{} v2", p.name);
+        env.catalog.save_product(&p).await.unwrap();
+    }
+    env.signal(&env.id(1)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let id = unique("reconcile-handoff");
+    let result = env.reconcile_as(&id, json!({})).await;
+    assert_eq!(result.totals.drift.stale, 3, "{result:#?}");
+    assert_eq!(result.totals.handed_to_live_sync, 1, "{result:#?}");
+    assert_eq!(result.totals.repaired, 2, "{result:#?}");
+    env.wait_sync(&env.id(1)).await;
+    env.sandbox.clear_faults().await;
+    for p in &products {
+        assert_eq!(env.stripe_name(&p.id).await, format!("{} v2", p.name));
+    }
+    env.assert_no_failed_workflow_tasks(&id).await;
+    env.record_history(&id, "reconcile_handoff").await;
+}
+
+/// `stop` ends a reconciliation early with the totals so far; `set_max_in_flight` changes the
+/// window; both reach the workflow through the client as an operator's CLI would send them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_signal_ends_early_with_the_totals_so_far() {
+    let env = Env::start(Backend::Sqlite).await;
+    let products: Vec<CatalogProduct> = (1..=80).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    let id = unique("reconcile-stop");
+    env.client
+        .start_workflow(
+            ReconcileCatalog::run,
+            serde_json::from_value::<ReconcileInput>(
+                json!({"page_size": 1, "pages_per_run": 5, "max_in_flight": 1}),
+            )
+            .unwrap(),
+            WorkflowStartOptions::new(env.worker.task_queue.as_str(), &id).build(),
+        )
+        .await
+        .unwrap();
+    let handle = env.client.get_workflow_handle::<ReconcileCatalog>(&id);
+    handle
+        .signal(
+            ReconcileCatalog::set_max_in_flight,
+            SetMaxInFlight { max_in_flight: 2 },
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .unwrap();
+    // Wait until it has got going (past at least one continue-as-new), then stop it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = handle
+            .query(
+                ReconcileCatalog::progress,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .unwrap();
+        if p.run >= 2 {
+            assert_eq!(p.max_in_flight, 2, "the window survives continue-as-new");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{p:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    handle
+        .signal(
+            ReconcileCatalog::stop,
+            StopRequest {
+                reason: "test".into(),
+            },
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .unwrap();
+    let result = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .unwrap();
+    assert!(result.stopped, "{result:#?}");
+    assert!(result.totals.scanned < 80, "{result:#?}");
+    assert_eq!(
+        result.totals.repaired + result.totals.failed,
+        result.totals.drift.missing,
+        "every repair started before the stop finished: {result:#?}"
+    );
 }
 
 /// Scopes: an id range and an update-time backfill only look at their products.

@@ -1,12 +1,12 @@
-//! Replay of committed ProductSync histories: the workflow code must stay able to continue every
+//! Replay of committed ProductSync and ReconcileCatalog histories: the workflow code must stay able to continue every
 //! history a deployed version wrote. A change that breaks this needs a patch (`ctx.patched`).
 //!
 //! Histories in `tests/histories/` were recorded from real runs with
-//! `CATALOG_SYNC_RECORD_HISTORIES=1 cargo test -p catalog-sync-tests --test product_sync`.
+//! `CATALOG_SYNC_RECORD_HISTORIES=1 cargo test --workspace --test product_sync --test reconcile`.
 
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-use workflows::ProductSync;
+use workflows::{ProductSync, ReconcileCatalog};
 
 #[tokio::test]
 async fn committed_histories_replay() {
@@ -23,6 +23,8 @@ async fn committed_histories_replay() {
         let replayer = WorkflowReplayer::new(
             WorkflowReplayerOptions::new()
                 .register_workflow::<ProductSync>()
+                .unwrap()
+                .register_workflow::<ReconcileCatalog>()
                 .unwrap()
                 .build(),
         )

@@ -25,12 +25,11 @@
 //! holds at most one page of drift and the window of children, whatever the catalog size.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
@@ -253,9 +252,9 @@ pub struct ReconcileCarry {
 
 /// Input of `ReconcileCatalog`. Every field has a default: `{}` reconciles the whole catalog and
 /// repairs. Unknown or mistyped fields end the workflow with `InvalidWorkflowInput` instead of a
-/// workflow task that retries forever.
+/// workflow task that retries forever: decoding never fails, it records why in `invalid_input`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(remote = "Self", default, deny_unknown_fields)]
 pub struct ReconcileInput {
     /// `apply` (default) or `dry_run`.
     pub mode: ReconcileMode,
@@ -278,6 +277,28 @@ pub struct ReconcileInput {
     /// Carried over continue-as-new; absent on the first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub carry: Option<ReconcileCarry>,
+    /// Why the input could not be decoded, if it could not (never serialized).
+    #[serde(skip)]
+    pub invalid_input: Option<String>,
+}
+
+impl Serialize for ReconcileInput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // The derived (strict) implementation, generated under `remote = "Self"`.
+        ReconcileInput::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReconcileInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(
+            ReconcileInput::deserialize(value).unwrap_or_else(|e| ReconcileInput {
+                invalid_input: Some(format!("ReconcileCatalog input: {e}")),
+                ..ReconcileInput::default()
+            }),
+        )
+    }
 }
 
 impl ReconcileInput {
@@ -376,6 +397,8 @@ pub struct ReconcileCatalog {
     retry: RetryConfig,
     progress: ReconcileProgress,
     stop_requested: bool,
+    /// Set by `set_max_in_flight`, which may arrive before the run code starts.
+    max_in_flight_override: Option<u32>,
 }
 
 impl ReconcileCatalog {
@@ -440,9 +463,11 @@ impl ReconcileCatalog {
             }
         };
         carry.runs += 1;
-        let max_in_flight = clamp_in_flight(input.max_in_flight);
         ctx.state_mut(|s| {
             s.stop_requested |= carry.stop_requested;
+            let max_in_flight = s
+                .max_in_flight_override
+                .unwrap_or_else(|| clamp_in_flight(input.max_in_flight));
             s.progress = ReconcileProgress {
                 mode: input.mode,
                 phase: carry.phase,
@@ -455,8 +480,7 @@ impl ReconcileCatalog {
             };
         });
 
-        let mut repairs: FuturesUnordered<Repair<'_>> = FuturesUnordered::new();
-        let mut queue: VecDeque<Drift> = VecDeque::new();
+        let mut repairs = Repairs::new(ctx);
         let mut pages_this_run = 0;
         loop {
             let stop = ctx.state(|s| s.stop_requested);
@@ -465,8 +489,8 @@ impl ReconcileCatalog {
             }
             let found = match carry.phase {
                 ReconcilePhase::Catalog => {
-                    let page = ctx
-                        .execute_activity(
+                    let page = repairs
+                        .alongside(ctx.execute_activity(
                             SyncActivities::reconcile_page,
                             ReconcilePageInput {
                                 after: carry.cursor.clone(),
@@ -476,7 +500,7 @@ impl ReconcileCatalog {
                                 limit: input.page_size(),
                             },
                             retry.reconcile_options(),
-                        )
+                        ))
                         .await?;
                     let totals = &mut carry.totals;
                     totals.scanned += u64::from(page.scanned);
@@ -503,8 +527,8 @@ impl ReconcileCatalog {
                     page.drift
                 }
                 ReconcilePhase::Orphans => {
-                    let page = ctx
-                        .execute_activity(
+                    let page = repairs
+                        .alongside(ctx.execute_activity(
                             SyncActivities::reconcile_orphan_page,
                             OrphanPageInput {
                                 starting_after: carry.orphan_cursor.clone(),
@@ -512,7 +536,7 @@ impl ReconcileCatalog {
                                 to: input.to.clone(),
                             },
                             retry.reconcile_options(),
-                        )
+                        ))
                         .await?;
                     carry.totals.stripe_requests += u64::from(page.stripe_requests);
                     carry.orphan_cursor = page.next.clone();
@@ -534,33 +558,21 @@ impl ReconcileCatalog {
                 .samples
                 .extend(found.iter().take(room).cloned());
             if input.mode == ReconcileMode::Apply {
-                queue.extend(found.into_iter().filter(|d| {
+                repairs.queue.extend(found.into_iter().filter(|d| {
                     d.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive
                 }));
             }
             pages_this_run += 1;
-
-            // Keep the window full; collect what has finished without waiting. (Polling the set
-            // also sends the start commands of the repairs just added.)
-            fill_window(ctx, &mut repairs, &mut queue);
-            while let Some(Some(done)) = repairs.next().now_or_never() {
-                record(&mut carry.totals, done, input.sample_size());
-                fill_window(ctx, &mut repairs, &mut queue);
-            }
-            publish(ctx, &carry, repairs.len());
+            // Repairs finished while the page was read; the new ones start with the next await.
+            repairs.record(&mut carry.totals, input.sample_size());
+            publish(ctx, &carry, repairs.running.len());
 
             let rotate = pages_this_run >= input.pages_per_run()
                 || ctx.continue_as_new_suggested()
                 || ctx.history_length() >= HISTORY_EVENTS_LIMIT;
             if rotate && carry.phase != ReconcilePhase::Done {
-                drain(
-                    ctx,
-                    &mut repairs,
-                    &mut queue,
-                    &mut carry,
-                    input.sample_size(),
-                )
-                .await;
+                repairs.drain().await;
+                repairs.record(&mut carry.totals, input.sample_size());
                 carry.stop_requested = ctx.state(|s| s.stop_requested);
                 if carry.stop_requested {
                     break;
@@ -573,14 +585,8 @@ impl ReconcileCatalog {
                 match ctx.continue_as_new(next, ContinueAsNewOptions::default())? {}
             }
         }
-        drain(
-            ctx,
-            &mut repairs,
-            &mut queue,
-            &mut carry,
-            input.sample_size(),
-        )
-        .await;
+        repairs.drain().await;
+        repairs.record(&mut carry.totals, input.sample_size());
         let stopped = ctx.state(|s| s.stop_requested) && carry.phase != ReconcilePhase::Done;
         carry.phase = ReconcilePhase::Done;
         publish(ctx, &carry, 0);
@@ -607,7 +613,9 @@ impl ReconcileCatalog {
         _ctx: &mut SyncWorkflowContext<Self>,
         request: SetMaxInFlight,
     ) {
-        self.progress.max_in_flight = clamp_in_flight(request.max_in_flight);
+        let window = clamp_in_flight(request.max_in_flight);
+        self.max_in_flight_override = Some(window);
+        self.progress.max_in_flight = window;
     }
 
     /// Where the reconciliation stands.
@@ -626,6 +634,9 @@ fn validate(input: &ReconcileInput) -> WorkflowResult<()> {
             .build()
             .into())
     };
+    if let Some(why) = &input.invalid_input {
+        return invalid(why.clone());
+    }
     if let Some(since) = &input.since
         && chrono::DateTime::parse_from_rfc3339(since).is_err()
     {
@@ -656,34 +667,85 @@ fn publish(ctx: &WorkflowContext<ReconcileCatalog>, carry: &ReconcileCarry, in_f
     });
 }
 
-/// Starts queued repairs while the window has room.
-fn fill_window<'a>(
+/// The repairs of a run: queued, running (at most the window), and finished but not yet counted.
+///
+/// The running repairs are polled in order, with the workflow's own waker, whenever the workflow
+/// awaits something through [`Repairs::alongside`] or [`Repairs::drain`]. (Not a
+/// `FuturesUnordered`: it wakes its own waker to yield, which the SDK's determinism check rightly
+/// rejects as a wake from outside the SDK.)
+struct Repairs<'a> {
     ctx: &'a WorkflowContext<ReconcileCatalog>,
-    repairs: &mut FuturesUnordered<Repair<'a>>,
-    queue: &mut VecDeque<Drift>,
-) {
-    let window = ctx.state(|s| s.progress.max_in_flight).max(1) as usize;
-    while repairs.len() < window {
-        let Some(drift) = queue.pop_front() else {
-            return;
-        };
-        repairs.push(Box::pin(repair(ctx, drift)));
-    }
+    queue: VecDeque<Drift>,
+    running: Vec<Repair<'a>>,
+    finished: Vec<RepairOutcome>,
 }
 
-/// Waits for every queued and running repair.
-async fn drain<'a>(
-    ctx: &'a WorkflowContext<ReconcileCatalog>,
-    repairs: &mut FuturesUnordered<Repair<'a>>,
-    queue: &mut VecDeque<Drift>,
-    carry: &mut ReconcileCarry,
-    sample_size: usize,
-) {
-    fill_window(ctx, repairs, queue);
-    while let Some(done) = repairs.next().await {
-        record(&mut carry.totals, done, sample_size);
-        fill_window(ctx, repairs, queue);
-        publish(ctx, carry, repairs.len());
+impl<'a> Repairs<'a> {
+    fn new(ctx: &'a WorkflowContext<ReconcileCatalog>) -> Self {
+        Self {
+            ctx,
+            queue: VecDeque::new(),
+            running: Vec::new(),
+            finished: Vec::new(),
+        }
+    }
+
+    /// Starts queued repairs while the window has room, polls the running ones, and repeats
+    /// while some finish (making room).
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        loop {
+            let window = self.ctx.state(|s| s.progress.max_in_flight).max(1) as usize;
+            while self.running.len() < window {
+                let Some(drift) = self.queue.pop_front() else {
+                    break;
+                };
+                self.running.push(Box::pin(repair(self.ctx, drift)));
+            }
+            let before = self.finished.len();
+            let mut i = 0;
+            while i < self.running.len() {
+                match self.running[i].as_mut().poll(cx) {
+                    Poll::Ready(outcome) => {
+                        drop(self.running.remove(i));
+                        self.finished.push(outcome);
+                    }
+                    Poll::Pending => i += 1,
+                }
+            }
+            if self.finished.len() == before || self.queue.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Awaits `fut` while the repairs make progress.
+    async fn alongside<T>(&mut self, fut: impl Future<Output = T>) -> T {
+        let mut fut = pin!(fut);
+        poll_fn(|cx| {
+            self.drive(cx);
+            fut.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Awaits every queued and running repair.
+    async fn drain(&mut self) {
+        poll_fn(|cx| {
+            self.drive(cx);
+            if self.running.is_empty() && self.queue.is_empty() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Counts the finished repairs into `totals`.
+    fn record(&mut self, totals: &mut ReconcileTotals, sample_size: usize) {
+        for outcome in self.finished.drain(..) {
+            record(totals, outcome, sample_size);
+        }
     }
 }
 
@@ -807,6 +869,28 @@ mod tests {
         assert!(!input.sweeps_orphans());
         assert_eq!(clamp_in_flight(0), 100);
         assert_eq!(clamp_in_flight(10_000), 500);
-        assert!(serde_json::from_str::<ReconcileInput>(r#"{"mode": "yolo"}"#).is_err());
+        for bad in [
+            r#"{"mode": "yolo"}"#,
+            r#"{"page_size": "ten"}"#,
+            r#"{"extra": 1}"#,
+            "42",
+        ] {
+            let input: ReconcileInput = serde_json::from_str(bad).unwrap();
+            assert!(input.invalid_input.is_some(), "{bad}");
+        }
+        let carried = ReconcileInput {
+            carry: Some(ReconcileCarry {
+                cursor: "sku-000100".into(),
+                runs: 2,
+                ..ReconcileCarry::default()
+            }),
+            ..input.clone()
+        };
+        let round: ReconcileInput =
+            serde_json::from_str(&serde_json::to_string(&carried).unwrap()).unwrap();
+        assert_eq!(
+            round, carried,
+            "continue-as-new input survives a round trip"
+        );
     }
 }
