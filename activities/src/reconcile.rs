@@ -95,10 +95,11 @@ pub fn classify(plan: &SyncPlan, stripe: Option<&Product>, prices: Option<&[Pric
     }
     let fields = product_form(desired, Some(current));
     if !fields.is_empty() {
+        // The fields a person would recognise: not catalog-sync's own bookkeeping keys.
         let names = fields
-            .field_names()
-            .into_iter()
-            .filter(|n| !n.starts_with("metadata[catalog_sync_"))
+            .keys()
+            .filter(|k| !k.starts_with("metadata[catalog_sync_"))
+            .map(|k| k.split('[').next().unwrap_or(k))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect::<Vec<_>>()
@@ -137,13 +138,13 @@ pub fn classify(plan: &SyncPlan, stripe: Option<&Product>, prices: Option<&[Pric
 fn describe(names: &str, desired: &DesiredProduct, current: &Product) -> String {
     if current.name != desired.name {
         format!(
-            "{names} differ (name: {:?} → {:?})",
+            "differs in {names} (name: {:?} → {:?})",
             current.name, desired.name
         )
     } else if names.is_empty() {
         "catalog-sync's metadata differs (content or prices changed)".into()
     } else {
-        format!("{names} differ")
+        format!("differs in {names}")
     }
 }
 

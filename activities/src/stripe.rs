@@ -156,6 +156,12 @@ impl Form {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Every parameter name as sent, in order (`metadata[a]`, `images[0]`, …).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
     /// The top-level parameter names, in order, once each (`metadata[a]` → `metadata`).
     pub fn field_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = Vec::new();

@@ -141,10 +141,10 @@ fn print_summary(id: &str, r: &ReconcileResult) {
         r.duration_ms as f64 / 1000.0,
         if r.stopped { ", stopped early" } else { "" }
     );
-    println!("  scanned            {}", t.scanned);
-    println!("  in sync            {}", t.in_sync);
+    println!("  scanned              {}", t.scanned);
+    println!("  in sync              {}", t.in_sync);
     println!(
-        "  drift              {} (missing {}, stale {}, edited in Stripe {}, price drift {}, should archive {}, orphans {})",
+        "  drift                {} (missing {}, stale {}, edited in Stripe {}, price drift {}, should archive {}, orphans {})",
         t.drift.total(),
         t.drift.missing,
         t.drift.stale,
@@ -154,31 +154,31 @@ fn print_summary(id: &str, r: &ReconcileResult) {
         t.drift.orphan
     );
     if r.mode == ReconcileMode::Apply {
-        println!("  repaired           {}", t.repaired);
-        println!("  orphans archived   {}", t.orphans_archived);
-        println!("  already repaired   {}", t.already_repaired);
-        println!("  handed to live sync {}", t.handed_to_live_sync);
-        println!("  failed             {}", t.failed);
+        println!("  repaired             {}", t.repaired);
+        println!("  orphans archived     {}", t.orphans_archived);
+        println!("  already repaired     {}", t.already_repaired);
+        println!("  handed to live sync  {}", t.handed_to_live_sync);
+        println!("  failed               {}", t.failed);
     }
-    println!("  invalid            {}", t.invalid);
-    println!("  unmanaged          {}", t.unmanaged);
+    println!("  invalid              {}", t.invalid);
+    println!("  unmanaged            {}", t.unmanaged);
     println!(
-        "  Stripe requests    {} ({} by repairs)",
+        "  Stripe requests      {} ({} by repairs)",
         t.stripe_requests, t.repair_stripe_requests
     );
     for d in &t.samples {
-        println!("  {:<18} {}: {}", d.kind.as_str(), d.catalog_id, d.detail);
+        println!("  {:<21}{}: {}", d.kind.as_str(), d.catalog_id, d.detail);
     }
     for i in &t.invalid_samples {
         let reasons: Vec<String> = i.issues.iter().map(ToString::to_string).collect();
         println!(
-            "  {:<18} {}: {}",
+            "  {:<21}{}: {}",
             "invalid",
             i.catalog_id,
             reasons.join("; ")
         );
     }
     for f in &t.failures {
-        println!("  {:<18} {}: {}", "failed", f.catalog_id, f.reason);
+        println!("  {:<21}{}: {}", "failed", f.catalog_id, f.reason);
     }
 }

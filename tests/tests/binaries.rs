@@ -260,8 +260,8 @@ fn stdout(out: &Output) -> String {
 fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     let out = setup.run(bin("starter"), &["reconcile", "--dry-run"]);
     let text = stdout(&out);
-    assert!(text.contains("scanned            4"), "{text}");
-    assert!(text.contains("drift              0"), "{text}");
+    assert!(text.contains("scanned              4"), "{text}");
+    assert!(text.contains("drift                0"), "{text}");
 
     let wid = unique("cli-reconcile");
     let out = setup.temporal(&[
