@@ -139,6 +139,23 @@ fn since_value<DB: SinceEncoding>(_pool: &sqlx::Pool<DB>, t: DateTime<Utc>) -> D
     DB::since(t)
 }
 
+/// Binds the bounds of an [`IdRange`] in the order `Catalog::range_filter` numbers them.
+macro_rules! bind_range {
+    ($query:expr, $range:expr, $pool:expr) => {{
+        let mut query = $query;
+        if let Some(from) = &$range.from {
+            query = query.bind(from);
+        }
+        if let Some(to) = &$range.to {
+            query = query.bind(to);
+        }
+        if let Some(since) = $range.since {
+            query = query.bind(since_value($pool, since));
+        }
+        query
+    }};
+}
+
 /// Decodes a row of [`PRODUCT_COLUMNS`] on either backend.
 macro_rules! decode_product {
     ($row:expr) => {{
@@ -231,16 +248,7 @@ impl Catalog {
              ORDER BY product_id, position, id"
         );
         on_pool!(self, pool => {
-            let mut query = sqlx::query(&product_sql).bind(after);
-            if let Some(from) = &range.from {
-                query = query.bind(from);
-            }
-            if let Some(to) = &range.to {
-                query = query.bind(to);
-            }
-            if let Some(since) = range.since {
-                query = query.bind(since_value(pool, since));
-            }
+            let query = bind_range!(sqlx::query(&product_sql).bind(after), range, pool);
             let rows = query.fetch_all(pool).await?;
             let mut page = CatalogPage { rows: rows.len(), ..CatalogPage::default() };
             for row in rows {
@@ -273,17 +281,7 @@ impl Catalog {
         let filter = Self::range_filter(range, 0);
         let sql = format!("SELECT COUNT(*) FROM catalog_products WHERE TRUE{filter}");
         on_pool!(self, pool => {
-            let mut query = sqlx::query_scalar(&sql);
-            if let Some(from) = &range.from {
-                query = query.bind(from);
-            }
-            if let Some(to) = &range.to {
-                query = query.bind(to);
-            }
-            if let Some(since) = range.since {
-                query = query.bind(since_value(pool, since));
-            }
-            Ok(query.fetch_one(pool).await?)
+            Ok(bind_range!(sqlx::query_scalar(&sql), range, pool).fetch_one(pool).await?)
         })
     }
 

@@ -25,6 +25,9 @@ use serde_json::Value;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use temporalio_sdk::Runtime;
 
+mod env;
+pub use env::TestEnv;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -59,6 +59,18 @@ impl Setup {
         out
     }
 
+    /// `temporal …`, which must succeed.
+    fn temporal_ok(&self, args: &[&str]) -> Output {
+        let out = self.temporal(args);
+        assert!(
+            out.status.success(),
+            "temporal {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     fn temporal(&self, args: &[&str]) -> Output {
         let mut full = args.to_vec();
         full.extend([
@@ -169,7 +181,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     );
 
     // The README's signal-with-start, then its result.
-    let out = setup.temporal(&[
+    setup.temporal_ok(&[
         "workflow",
         "signal-with-start",
         "--type",
@@ -185,11 +197,6 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         "--signal-input",
         r#"{"source": "cli"}"#,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let out = setup.temporal(&[
         "workflow",
         "result",
@@ -264,7 +271,7 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     assert!(text.contains("drift                0"), "{text}");
 
     let wid = unique("cli-reconcile");
-    let out = setup.temporal(&[
+    setup.temporal_ok(&[
         "workflow",
         "start",
         "--type",
@@ -276,11 +283,6 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
         "--input",
         r#"{"mode": "dry_run", "from": "sku-000002"}"#,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let out = setup.temporal(&[
         "workflow",
         "result",
@@ -329,32 +331,21 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
 
     // Schedules: applying twice leaves one schedule, updated in place.
     let schedule = unique("reconcile-schedule");
-    let out = setup.run(
-        bin("starter"),
-        &[
-            "schedule",
-            "apply",
-            "--id",
-            &schedule,
-            "--every",
-            "1h",
-            "--dry-run",
-        ],
-    );
-    assert!(stdout(&out).contains("created"), "{}", stdout(&out));
-    let out = setup.run(
-        bin("starter"),
-        &[
-            "schedule",
-            "apply",
-            "--id",
-            &schedule,
-            "--every",
-            "1h",
-            "--dry-run",
-        ],
-    );
-    assert!(stdout(&out).contains("updated"), "{}", stdout(&out));
+    for outcome in ["created", "updated"] {
+        let out = setup.run(
+            bin("starter"),
+            &[
+                "schedule",
+                "apply",
+                "--id",
+                &schedule,
+                "--every",
+                "1h",
+                "--dry-run",
+            ],
+        );
+        assert!(stdout(&out).contains(outcome), "{}", stdout(&out));
+    }
     let out = setup.temporal(&["schedule", "list", "--output", "json"]);
     assert_eq!(
         stdout(&out).matches(&format!("\"{schedule}\"")).count(),
@@ -370,18 +361,13 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
 
     // `temporal schedule trigger` starts a run now; `temporal schedule backfill` runs the ones
     // a time range would have had.
-    let out = setup.temporal(&["schedule", "trigger", "--schedule-id", &schedule]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    setup.temporal_ok(&["schedule", "trigger", "--schedule-id", &schedule]);
     let end = std::time::SystemTime::now();
     let start = end - Duration::from_secs(2 * 3600 + 60);
     let rfc = |t: std::time::SystemTime| {
         chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
-    let out = setup.temporal(&[
+    setup.temporal_ok(&[
         "schedule",
         "backfill",
         "--schedule-id",
@@ -393,11 +379,6 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
         "--overlap-policy",
         "AllowAll",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let runs = loop {
         let text = stdout(&setup.run(bin("starter"), &["schedule", "describe", "--id", &schedule]));

@@ -1,113 +1,10 @@
 //! ProductSync end to end: a real Temporal dev server, the in-process worker, the Stripe sandbox,
 //! and both catalog backends.
 
-use std::time::Duration;
-
-use catalog::Catalog;
-use harness::{Backend, RunningWorker, Sandbox, fresh_catalog, temporal_client, unique};
+use harness::{Backend, TestEnv};
 use serde_json::{Value, json};
-use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use workflows::model::{CatalogPrice, CatalogProduct};
-use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome};
-
-/// Everything one test needs, with ids unique to the test (the Temporal server is shared).
-struct Env {
-    client: Client,
-    catalog: Catalog,
-    sandbox: Sandbox,
-    worker: RunningWorker,
-    prefix: String,
-}
-
-impl Env {
-    async fn start(backend: Backend) -> Self {
-        let client = temporal_client().await;
-        let (url, catalog) = fresh_catalog(backend).await;
-        let sandbox = Sandbox::start().await;
-        let worker = RunningWorker::start(&url, &sandbox).await;
-        Self {
-            client,
-            catalog,
-            sandbox,
-            worker,
-            prefix: unique("p"),
-        }
-    }
-
-    fn id(&self, n: usize) -> String {
-        format!("{}-{n}", self.prefix)
-    }
-
-    /// Sample product `n`, with this test's id.
-    fn sample(&self, n: usize) -> CatalogProduct {
-        CatalogProduct {
-            id: self.id(n),
-            ..catalog::seed::sample_product(n, 7)
-        }
-    }
-
-    async fn signal(&self, id: &str) {
-        self.client
-            .signal_with_start_workflow(
-                ProductSync::run,
-                ProductSyncInput {
-                    catalog_id: id.to_string(),
-                    ..Default::default()
-                },
-                ProductSync::product_changed,
-                ProductChanged {
-                    catalog_version: None,
-                    source: "test".into(),
-                },
-                WorkflowStartOptions::new(
-                    self.worker.task_queue.as_str(),
-                    workflows::product_sync_id(id),
-                )
-                .build(),
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn result(&self, id: &str) -> ProductSyncResult {
-        let handle = self
-            .client
-            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
-        tokio::time::timeout(
-            Duration::from_secs(120),
-            handle.get_result(WorkflowGetResultOptions::default()),
-        )
-        .await
-        .expect("sync finished in time")
-        .unwrap()
-    }
-
-    async fn sync(&self, id: &str) -> ProductSyncResult {
-        self.signal(id).await;
-        self.result(id).await
-    }
-
-    /// With `CATALOG_SYNC_RECORD_HISTORIES=1`, saves the sync's history for the replay test.
-    async fn record_history(&self, id: &str, name: &str) {
-        if std::env::var("CATALOG_SYNC_RECORD_HISTORIES").is_err() {
-            return;
-        }
-        let handle = self
-            .client
-            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
-        let json = handle
-            .fetch_history(Default::default())
-            .to_json()
-            .await
-            .unwrap();
-        let path = harness::workspace_root().join(format!("tests/histories/{name}.json"));
-        std::fs::write(&path, json).unwrap();
-    }
-
-    async fn writes(&self) -> u64 {
-        self.sandbox.stats().await["total_writes"].as_u64().unwrap()
-    }
-}
+use workflows::{ProductSync, SyncOutcome};
 
 fn active_prices(prices: &[Value]) -> Vec<&Value> {
     prices
@@ -117,7 +14,7 @@ fn active_prices(prices: &[Value]) -> Vec<&Value> {
 }
 
 async fn new_product_reaches_stripe_and_a_second_run_writes_nothing(backend: Backend) {
-    let env = Env::start(backend).await;
+    let env = TestEnv::start(backend).await;
     let product = env.sample(1);
     env.catalog.save_product(&product).await.unwrap();
 
@@ -156,8 +53,11 @@ async fn new_product_reaches_stripe_and_a_second_run_writes_nothing(backend: Bac
         result.report.operations.len()
     );
     if matches!(backend, Backend::Sqlite) {
-        env.record_history(&product.id, "product_sync_new_product")
-            .await;
+        env.record_history(
+            &workflows::product_sync_id(&product.id),
+            "product_sync_new_product",
+        )
+        .await;
     }
 
     let writes = env.writes().await;
@@ -182,7 +82,7 @@ async fn new_product_postgres() {
 }
 
 async fn edits_prices_and_deletes(backend: Backend) {
-    let env = Env::start(backend).await;
+    let env = TestEnv::start(backend).await;
     let mut product = env.sample(2);
     product.prices = vec![CatalogPrice {
         currency: "usd".into(),
@@ -259,7 +159,7 @@ async fn edits_prices_and_deletes_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_products_are_reported_and_do_not_block_others() {
-    let env = Env::start(Backend::Sqlite).await;
+    let env = TestEnv::start(Backend::Sqlite).await;
     let good = env.sample(3);
     let mut bad = env.sample(4);
     bad.name = String::new();
@@ -282,13 +182,14 @@ async fn invalid_products_are_reported_and_do_not_block_others() {
     );
     assert_eq!(env.result(&good.id).await.outcome, SyncOutcome::Synced);
     assert!(env.sandbox.product(&bad.id).await.is_none());
-    env.record_history(&bad.id, "product_sync_invalid").await;
+    env.record_history(&workflows::product_sync_id(&bad.id), "product_sync_invalid")
+        .await;
     env.worker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_catalog_sync_does_not_manage_are_left_alone() {
-    let env = Env::start(Backend::Sqlite).await;
+    let env = TestEnv::start(Backend::Sqlite).await;
     let product = env.sample(5);
     env.sandbox
         .create_product(&format!("id={}&name=Someone+else%27s", product.id))
@@ -305,7 +206,7 @@ async fn products_catalog_sync_does_not_manage_are_left_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_signals_coalesces_into_few_passes() {
-    let env = Env::start(Backend::Sqlite).await;
+    let env = TestEnv::start(Backend::Sqlite).await;
     let mut product = env.sample(6);
     env.catalog.save_product(&product).await.unwrap();
     env.sync(&product.id).await;
@@ -317,7 +218,11 @@ async fn a_burst_of_signals_coalesces_into_few_passes() {
     // 30 change notifications at once, as a burst of webhooks or relayed changes would arrive.
     futures::future::join_all((0..30).map(|_| env.signal(&product.id))).await;
     let r = env.result(&product.id).await;
-    env.record_history(&product.id, "product_sync_burst").await;
+    env.record_history(
+        &workflows::product_sync_id(&product.id),
+        "product_sync_burst",
+    )
+    .await;
     assert!(
         r.passes <= 3,
         "30 signals must coalesce, took {} passes",
@@ -337,7 +242,7 @@ async fn a_burst_of_signals_coalesces_into_few_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_during_a_sync_converge_to_the_last_edit() {
-    let env = Env::start(Backend::Sqlite).await;
+    let env = TestEnv::start(Backend::Sqlite).await;
     let mut product = env.sample(7);
     env.catalog.save_product(&product).await.unwrap();
     for i in 0..15 {
@@ -361,7 +266,7 @@ async fn edits_during_a_sync_converge_to_the_last_edit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_faults_are_retried_without_duplicates() {
-    let env = Env::start(Backend::Sqlite).await;
+    let env = TestEnv::start(Backend::Sqlite).await;
     let products: Vec<CatalogProduct> = (10..16).map(|n| env.sample(n)).collect();
     env.catalog.save_products(&products).await.unwrap();
     // For five seconds, half the calls fail, some after taking effect (the client cannot know
@@ -405,7 +310,7 @@ async fn stripe_faults_are_retried_without_duplicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_key_is_in_no_workflow_history() {
-    let env = Env::start(Backend::Sqlite).await;
+    let env = TestEnv::start(Backend::Sqlite).await;
     let product = env.sample(20);
     env.catalog.save_product(&product).await.unwrap();
     env.sync(&product.id).await;
@@ -428,7 +333,7 @@ async fn the_api_key_is_in_no_workflow_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_and_a_run_of_500s_are_waited_out() {
-    let env = Env::start(Backend::Sqlite).await;
+    let env = TestEnv::start(Backend::Sqlite).await;
     for (n, faults) in [
         (30, json!({"rate_limit_rate": 1.0, "duration_seconds": 3})),
         (

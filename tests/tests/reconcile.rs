@@ -4,53 +4,55 @@
 use std::time::Duration;
 
 use activities::transform;
-use catalog::{Catalog, IdRange};
-use harness::{Backend, RunningWorker, Sandbox, fresh_catalog, temporal_client, unique};
+use catalog::IdRange;
+use harness::{Backend, TestEnv, unique};
 use serde_json::{Value, json};
 use temporalio_client::{
-    Client, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions,
-    WorkflowStartOptions,
+    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
 };
 use workflows::activities::TransformOutput;
 use workflows::model::{CatalogProduct, SyncPlan};
 use workflows::reconcile::{ReconcilePhase, SetMaxInFlight, StopRequest};
-use workflows::{
-    ProductChanged, ProductSync, ProductSyncInput, ReconcileCatalog, ReconcileInput,
-    ReconcileResult,
-};
+use workflows::{ReconcileCatalog, ReconcileInput, ReconcileProgress, ReconcileResult};
 
-struct Env {
-    client: Client,
-    catalog: Catalog,
-    sandbox: Sandbox,
-    worker: RunningWorker,
-    prefix: String,
+/// The workflow-test world plus the reconciliation's own helpers.
+struct Env(TestEnv);
+
+impl std::ops::Deref for Env {
+    type Target = TestEnv;
+    fn deref(&self) -> &TestEnv {
+        &self.0
+    }
 }
 
 impl Env {
     async fn start(backend: Backend) -> Self {
-        let client = temporal_client().await;
-        let (url, catalog) = fresh_catalog(backend).await;
-        let sandbox = Sandbox::start().await;
-        let worker = RunningWorker::start(&url, &sandbox).await;
-        Self {
-            client,
-            catalog,
-            sandbox,
-            worker,
-            prefix: unique("r"),
-        }
+        Self(TestEnv::start(backend).await)
     }
 
-    fn id(&self, n: usize) -> String {
-        format!("{}-{n:04}", self.prefix)
+    /// Starts a reconciliation with `input` (JSON, as the `temporal` CLI would send it).
+    async fn start_reconcile(&self, id: &str, input: Value) {
+        self.client
+            .start_workflow(
+                ReconcileCatalog::run,
+                serde_json::from_value::<ReconcileInput>(input).unwrap(),
+                WorkflowStartOptions::new(self.worker.task_queue.as_str(), id).build(),
+            )
+            .await
+            .unwrap();
     }
 
-    fn sample(&self, n: usize) -> CatalogProduct {
-        CatalogProduct {
-            id: self.id(n),
-            ..catalog::seed::sample_product(n, 11)
-        }
+    /// The `progress` query on the latest run.
+    async fn progress(&self, id: &str) -> ReconcileProgress {
+        self.client
+            .get_workflow_handle::<ReconcileCatalog>(id)
+            .query(
+                ReconcileCatalog::progress,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .unwrap()
     }
 
     /// Runs a reconciliation with `input` (JSON, as the `temporal` CLI would send it) to the end.
@@ -59,15 +61,7 @@ impl Env {
     }
 
     async fn reconcile_as(&self, id: &str, input: Value) -> ReconcileResult {
-        let input: ReconcileInput = serde_json::from_value(input).unwrap();
-        self.client
-            .start_workflow(
-                ReconcileCatalog::run,
-                input,
-                WorkflowStartOptions::new(self.worker.task_queue.as_str(), id).build(),
-            )
-            .await
-            .unwrap();
+        self.start_reconcile(id, input).await;
         tokio::time::timeout(
             Duration::from_secs(300),
             self.client
@@ -77,76 +71,6 @@ impl Env {
         .await
         .expect("reconciliation finished in time")
         .unwrap()
-    }
-
-    /// Every workflow task of the workflow's latest run succeeded: no nondeterminism, no panic.
-    async fn assert_no_failed_workflow_tasks(&self, workflow_id: &str) {
-        use futures::TryStreamExt;
-        use temporalio_common::protos::temporal::api::enums::v1::EventType;
-        let events: Vec<_> = self
-            .client
-            .get_workflow_handle::<ReconcileCatalog>(workflow_id)
-            .fetch_history(Default::default())
-            .try_collect()
-            .await
-            .unwrap();
-        let failed: Vec<_> = events
-            .iter()
-            .filter(|e| e.event_type == EventType::WorkflowTaskFailed as i32)
-            .collect();
-        assert!(failed.is_empty(), "{workflow_id}: {failed:#?}");
-    }
-
-    /// With `CATALOG_SYNC_RECORD_HISTORIES=1`, saves the latest run's history for the replay test.
-    async fn record_history(&self, workflow_id: &str, name: &str) {
-        if std::env::var("CATALOG_SYNC_RECORD_HISTORIES").is_err() {
-            return;
-        }
-        let json = self
-            .client
-            .get_workflow_handle::<ReconcileCatalog>(workflow_id)
-            .fetch_history(Default::default())
-            .to_json()
-            .await
-            .unwrap();
-        let path = harness::workspace_root().join(format!("tests/histories/{name}.json"));
-        std::fs::write(&path, json).unwrap();
-    }
-
-    async fn signal(&self, id: &str) {
-        self.client
-            .signal_with_start_workflow(
-                ProductSync::run,
-                ProductSyncInput {
-                    catalog_id: id.to_string(),
-                    ..Default::default()
-                },
-                ProductSync::product_changed,
-                ProductChanged {
-                    catalog_version: None,
-                    source: "test".into(),
-                },
-                WorkflowStartOptions::new(
-                    self.worker.task_queue.as_str(),
-                    workflows::product_sync_id(id),
-                )
-                .build(),
-            )
-            .await
-            .unwrap();
-    }
-
-    async fn wait_sync(&self, id: &str) {
-        let handle = self
-            .client
-            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
-        tokio::time::timeout(
-            Duration::from_secs(120),
-            handle.get_result(WorkflowGetResultOptions::default()),
-        )
-        .await
-        .expect("sync finished in time")
-        .unwrap();
     }
 
     async fn stats(&self) -> (u64, u64) {
@@ -429,15 +353,8 @@ async fn reconciliation_alongside_live_edits_converges_to_the_last_edit() {
         env.catalog.save_product(&p).await.unwrap();
     }
     let id = unique("reconcile-live");
-    env.client
-        .start_workflow(
-            ReconcileCatalog::run,
-            serde_json::from_value::<ReconcileInput>(json!({"page_size": 10, "max_in_flight": 5}))
-                .unwrap(),
-            WorkflowStartOptions::new(env.worker.task_queue.as_str(), &id).build(),
-        )
-        .await
-        .unwrap();
+    env.start_reconcile(&id, json!({"page_size": 10, "max_in_flight": 5}))
+        .await;
     for round in 3..=5 {
         for i in (1..=n).step_by(6) {
             let mut p = env
@@ -452,16 +369,7 @@ async fn reconciliation_alongside_live_edits_converges_to_the_last_edit() {
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let progress = env
-        .client
-        .get_workflow_handle::<ReconcileCatalog>(&id)
-        .query(
-            ReconcileCatalog::progress,
-            (),
-            WorkflowQueryOptions::default(),
-        )
-        .await
-        .unwrap();
+    let progress = env.progress(&id).await;
     assert_eq!(progress.estimated_total, n as u64);
     let result: ReconcileResult = env
         .client
@@ -473,7 +381,7 @@ async fn reconciliation_alongside_live_edits_converges_to_the_last_edit() {
     env.assert_no_failed_workflow_tasks(&id).await;
     env.record_history(&id, "reconcile_live_edits").await;
     for i in (1..=n).step_by(6) {
-        env.wait_sync(&env.id(i)).await;
+        env.result(&env.id(i)).await;
     }
 
     for i in 1..=n {
@@ -488,16 +396,7 @@ async fn reconciliation_alongside_live_edits_converges_to_the_last_edit() {
     }
     let check = env.reconcile(json!({"mode": "dry_run"})).await;
     assert_eq!(check.totals.drift.total(), 0, "{check:#?}");
-    let done = env
-        .client
-        .get_workflow_handle::<ReconcileCatalog>(&id)
-        .query(
-            ReconcileCatalog::progress,
-            (),
-            WorkflowQueryOptions::default(),
-        )
-        .await
-        .unwrap();
+    let done = env.progress(&id).await;
     assert_eq!(done.phase, ReconcilePhase::Done);
 }
 
@@ -527,7 +426,7 @@ async fn a_running_live_sync_gets_the_repair_by_signal() {
     assert_eq!(result.totals.drift.stale, 3, "{result:#?}");
     assert_eq!(result.totals.handed_to_live_sync, 1, "{result:#?}");
     assert_eq!(result.totals.repaired, 2, "{result:#?}");
-    env.wait_sync(&env.id(1)).await;
+    env.result(&env.id(1)).await;
     env.sandbox.clear_faults().await;
     for p in &products {
         assert_eq!(env.stripe_name(&p.id).await, format!("{} v2", p.name));
@@ -544,17 +443,11 @@ async fn stop_signal_ends_early_with_the_totals_so_far() {
     let products: Vec<CatalogProduct> = (1..=80).map(|i| env.sample(i)).collect();
     env.catalog.save_products(&products).await.unwrap();
     let id = unique("reconcile-stop");
-    env.client
-        .start_workflow(
-            ReconcileCatalog::run,
-            serde_json::from_value::<ReconcileInput>(
-                json!({"page_size": 1, "pages_per_run": 5, "max_in_flight": 1}),
-            )
-            .unwrap(),
-            WorkflowStartOptions::new(env.worker.task_queue.as_str(), &id).build(),
-        )
-        .await
-        .unwrap();
+    env.start_reconcile(
+        &id,
+        json!({"page_size": 1, "pages_per_run": 5, "max_in_flight": 1}),
+    )
+    .await;
     let handle = env.client.get_workflow_handle::<ReconcileCatalog>(&id);
     handle
         .signal(
@@ -567,14 +460,7 @@ async fn stop_signal_ends_early_with_the_totals_so_far() {
     // Wait until it has got going (past at least one continue-as-new), then stop it.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let p = handle
-            .query(
-                ReconcileCatalog::progress,
-                (),
-                WorkflowQueryOptions::default(),
-            )
-            .await
-            .unwrap();
+        let p = env.progress(&id).await;
         if p.run >= 2 {
             assert_eq!(p.max_in_flight, 2, "the window survives continue-as-new");
             break;
@@ -636,15 +522,12 @@ async fn scoped_reconciliations_touch_only_their_scope(backend: Backend) {
         "no orphan phase in a backfill"
     );
 
+    let bad_id = unique("bad");
+    env.start_reconcile(&bad_id, json!({"since": "yesterday"}))
+        .await;
     let bad = env
         .client
-        .start_workflow(
-            ReconcileCatalog::run,
-            serde_json::from_value::<ReconcileInput>(json!({"since": "yesterday"})).unwrap(),
-            WorkflowStartOptions::new(env.worker.task_queue.as_str(), unique("bad")).build(),
-        )
-        .await
-        .unwrap()
+        .get_workflow_handle::<ReconcileCatalog>(&bad_id)
         .get_result(WorkflowGetResultOptions::default())
         .await
         .unwrap_err();

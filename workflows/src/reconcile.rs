@@ -246,8 +246,6 @@ pub struct ReconcileCarry {
     pub started_at_ms: u64,
     /// Catalog products in scope when the first run started.
     pub estimated_total: u64,
-    /// A stop was requested.
-    pub stop_requested: bool,
 }
 
 /// Input of `ReconcileCatalog`. Every field has a default: `{}` reconciles the whole catalog and
@@ -374,7 +372,8 @@ pub struct ReconcileResult {
     pub stopped: bool,
 }
 
-/// The `stop` signal: finish the repairs in flight, then end with the totals so far.
+/// The `stop` signal: read no more pages, finish the repairs already found, then end with the
+/// totals so far.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StopRequest {
@@ -464,7 +463,6 @@ impl ReconcileCatalog {
         };
         carry.runs += 1;
         ctx.state_mut(|s| {
-            s.stop_requested |= carry.stop_requested;
             let max_in_flight = s
                 .max_in_flight_override
                 .unwrap_or_else(|| clamp_in_flight(input.max_in_flight));
@@ -573,8 +571,8 @@ impl ReconcileCatalog {
             if rotate && carry.phase != ReconcilePhase::Done {
                 repairs.drain().await;
                 repairs.record(&mut carry.totals, input.sample_size());
-                carry.stop_requested = ctx.state(|s| s.stop_requested);
-                if carry.stop_requested {
+                // A stop that arrived meanwhile ends here instead of in the next run.
+                if ctx.state(|s| s.stop_requested) {
                     break;
                 }
                 let next = ReconcileInput {
@@ -600,7 +598,7 @@ impl ReconcileCatalog {
         })
     }
 
-    /// Finish the repairs in flight, then end early with the totals so far.
+    /// Finish the repairs already found (no new pages), then end early with the totals so far.
     #[signal(name = "stop")]
     pub fn stop(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _request: StopRequest) {
         self.stop_requested = true;

@@ -1,0 +1,139 @@
+//! One workflow test's world: a Temporal client, a fresh catalog, a sandbox, an in-process worker on
+//! its own task queue, and ids unique to the test (the Temporal server is shared by the tests of a
+//! binary).
+
+use std::time::Duration;
+
+use catalog::Catalog;
+use futures::TryStreamExt;
+use temporalio_client::{Client, UntypedWorkflow, WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_common::protos::temporal::api::enums::v1::EventType;
+use workflows::model::CatalogProduct;
+use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult};
+
+use crate::{Backend, RunningWorker, Sandbox, fresh_catalog, temporal_client, unique};
+
+/// Everything one test needs.
+pub struct TestEnv {
+    /// Client of the shared dev server.
+    pub client: Client,
+    /// The test's own catalog.
+    pub catalog: Catalog,
+    /// The test's own sandbox.
+    pub sandbox: Sandbox,
+    /// The test's worker.
+    pub worker: RunningWorker,
+    prefix: String,
+}
+
+impl TestEnv {
+    /// Starts a catalog on `backend`, a sandbox and a worker.
+    pub async fn start(backend: Backend) -> Self {
+        let client = temporal_client().await;
+        let (url, catalog) = fresh_catalog(backend).await;
+        let sandbox = Sandbox::start().await;
+        let worker = RunningWorker::start(&url, &sandbox).await;
+        Self {
+            client,
+            catalog,
+            sandbox,
+            worker,
+            prefix: unique("p"),
+        }
+    }
+
+    /// The test's `n`-th catalog id; ids sort in `n` order.
+    pub fn id(&self, n: usize) -> String {
+        format!("{}-{n:04}", self.prefix)
+    }
+
+    /// Sample product `n`, with this test's id.
+    pub fn sample(&self, n: usize) -> CatalogProduct {
+        CatalogProduct {
+            id: self.id(n),
+            ..catalog::seed::sample_product(n, 7)
+        }
+    }
+
+    /// Signal-with-start of the product's sync, as `starter sync` does.
+    pub async fn signal(&self, id: &str) {
+        self.client
+            .signal_with_start_workflow(
+                ProductSync::run,
+                ProductSyncInput {
+                    catalog_id: id.to_string(),
+                    ..Default::default()
+                },
+                ProductSync::product_changed,
+                ProductChanged {
+                    catalog_version: None,
+                    source: "test".into(),
+                },
+                WorkflowStartOptions::new(
+                    self.worker.task_queue.as_str(),
+                    workflows::product_sync_id(id),
+                )
+                .build(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The result of the product's latest sync (waits up to two minutes).
+    pub async fn result(&self, id: &str) -> ProductSyncResult {
+        let handle = self
+            .client
+            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            handle.get_result(WorkflowGetResultOptions::default()),
+        )
+        .await
+        .expect("sync finished in time")
+        .unwrap()
+    }
+
+    /// Signals the product's sync and waits for its result.
+    pub async fn sync(&self, id: &str) -> ProductSyncResult {
+        self.signal(id).await;
+        self.result(id).await
+    }
+
+    /// Writes the sandbox has applied so far.
+    pub async fn writes(&self) -> u64 {
+        self.sandbox.stats().await["total_writes"].as_u64().unwrap()
+    }
+
+    /// Every workflow task of the workflow's latest run succeeded: no nondeterminism, no panic.
+    pub async fn assert_no_failed_workflow_tasks(&self, workflow_id: &str) {
+        let events: Vec<_> = self
+            .client
+            .get_workflow_handle::<UntypedWorkflow>(workflow_id)
+            .fetch_history(Default::default())
+            .try_collect()
+            .await
+            .unwrap();
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|e| e.event_type == EventType::WorkflowTaskFailed as i32)
+            .collect();
+        assert!(failed.is_empty(), "{workflow_id}: {failed:#?}");
+    }
+
+    /// With `CATALOG_SYNC_RECORD_HISTORIES=1`, saves the latest run's history as
+    /// `tests/histories/{name}.json` for the replay test.
+    pub async fn record_history(&self, workflow_id: &str, name: &str) {
+        if std::env::var("CATALOG_SYNC_RECORD_HISTORIES").is_err() {
+            return;
+        }
+        let json = self
+            .client
+            .get_workflow_handle::<UntypedWorkflow>(workflow_id)
+            .fetch_history(Default::default())
+            .to_json()
+            .await
+            .unwrap();
+        let path = crate::workspace_root().join(format!("tests/histories/{name}.json"));
+        std::fs::write(&path, json).unwrap();
+    }
+}
