@@ -153,8 +153,11 @@ pub async fn run(client: &Client, task_queue: &str, cmd: ScheduleCommand) -> any
     }
 }
 
-fn not_found(e: &ScheduleError) -> bool {
-    matches!(e, ScheduleError::Rpc(status) if status.code() == temporalio_client::tonic::Code::NotFound)
+fn rpc_code(e: &ScheduleError) -> Option<temporalio_client::tonic::Code> {
+    match e {
+        ScheduleError::Rpc(status) => Some(status.code()),
+        _ => None,
+    }
 }
 
 async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Result<()> {
@@ -191,10 +194,11 @@ async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Re
     };
     let overlap: ScheduleOverlapPolicy = args.overlap.into();
     let handle = client.get_schedule_handle(&id);
+    use temporalio_client::tonic::Code;
     let created = match handle.describe(Default::default()).await {
         Ok(_) => false,
-        Err(e) if not_found(&e) => {
-            client
+        Err(e) if rpc_code(&e) == Some(Code::NotFound) => {
+            let created = client
                 .create_schedule(
                     &id,
                     CreateScheduleOptions::builder()
@@ -205,9 +209,13 @@ async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Re
                         .note("created by starter schedule apply")
                         .build(),
                 )
-                .await
-                .with_context(|| format!("creating schedule {id}"))?;
-            true
+                .await;
+            match created {
+                Ok(_) => true,
+                // Another `apply` created it meanwhile: update it like any existing one.
+                Err(e) if rpc_code(&e) == Some(Code::AlreadyExists) => false,
+                Err(e) => return Err(e).with_context(|| format!("creating schedule {id}")),
+            }
         }
         Err(e) => return Err(e).with_context(|| format!("reading schedule {id}")),
     };
