@@ -522,6 +522,37 @@ async fn scoped_reconciliations_touch_only_their_scope(backend: Backend) {
         "no orphan phase in a backfill"
     );
 
+    // A row the catalog cannot decode is reported with the reason; every other product is still
+    // compared.
+    let corrupt = env.id(25);
+    let sql = "UPDATE catalog_products SET images = 'not json' WHERE id = $1";
+    match &env.catalog {
+        catalog::Catalog::Postgres(pool) => {
+            catalog::sqlx::query(sql)
+                .bind(&corrupt)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        catalog::Catalog::Sqlite(pool) => {
+            catalog::sqlx::query(sql)
+                .bind(&corrupt)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let dry = env.reconcile(json!({"mode": "dry_run"})).await;
+    assert_eq!(
+        (dry.totals.scanned, dry.totals.invalid),
+        (30, 1),
+        "{dry:#?}"
+    );
+    let reported = &dry.totals.invalid_samples[0];
+    assert_eq!(reported.catalog_id, corrupt);
+    assert!(reported.issues[0].reason.contains("images"), "{reported:?}");
+    assert_eq!(dry.totals.drift.missing, 30 - 10 - 2 - 1, "{dry:#?}");
+
     let bad_id = unique("bad");
     env.start_reconcile(&bad_id, json!({"since": "yesterday"}))
         .await;
