@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod metrics;
 pub mod reconcile;
 pub mod stripe;
 pub mod transform;

@@ -14,6 +14,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::metrics::StripeMetrics;
+use crate::metrics::endpoint_label;
+
 /// The API version catalog-sync is written against.
 pub const API_VERSION: &str = "2026-09-30.endive";
 
@@ -338,6 +341,8 @@ pub struct StripeConfig {
     /// Requests per second this process may send (0 = no pacing). Stripe allows 25/s in test
     /// mode and 100/s in live mode per account; see [`default_requests_per_second`].
     pub requests_per_second: u32,
+    /// Where to record request counts and latencies (the worker's metrics endpoint), if anywhere.
+    pub metrics: Option<StripeMetrics>,
 }
 
 /// Stripe's documented budget for a key: 100 requests/s live, 25/s test mode.
@@ -358,13 +363,16 @@ struct Pacer {
 }
 
 impl Pacer {
-    async fn wait(&self) {
+    /// Waits for this request's slot; returns how long that took.
+    async fn wait(&self) -> Duration {
+        let started = tokio::time::Instant::now();
         let mut next = self.next.lock().await;
         let now = tokio::time::Instant::now();
         if *next > now {
             tokio::time::sleep_until(*next).await;
         }
         *next = (*next).max(now) + self.interval;
+        started.elapsed()
     }
 }
 
@@ -399,6 +407,7 @@ impl StripeClient {
         })
     }
 
+    /// One request, paced to the budget and recorded in the metrics.
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -407,8 +416,35 @@ impl StripeClient {
         idempotency_key: Option<&str>,
     ) -> Result<Response<T>, StripeError> {
         if let Some(pacer) = &self.pacer {
-            pacer.wait().await;
+            let waited = pacer.wait().await;
+            if let Some(metrics) = &self.config.metrics {
+                metrics.pacing_wait(waited);
+            }
         }
+        let Some(metrics) = &self.config.metrics else {
+            return self.send(method, path, form, idempotency_key).await;
+        };
+        let endpoint = endpoint_label(method.as_str(), path);
+        let started = std::time::Instant::now();
+        let result = self.send(method, path, form, idempotency_key).await;
+        let status = match &result {
+            Ok(_) => "200".to_string(),
+            Err(StripeError::Transport(_)) => "transport_error".to_string(),
+            Err(e) => e
+                .status()
+                .map_or_else(|| "unknown".into(), |s| s.to_string()),
+        };
+        metrics.request(&endpoint, &status, started.elapsed());
+        result
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        form: &Form,
+        idempotency_key: Option<&str>,
+    ) -> Result<Response<T>, StripeError> {
         let mut url = format!("{}{}", self.config.base_url.trim_end_matches('/'), path);
         let is_get = method == Method::GET;
         if is_get && !form.is_empty() {

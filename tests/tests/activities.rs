@@ -18,6 +18,7 @@ async fn environment(backend: Backend) -> (ActivityEnvironment, catalog::Catalog
         api_key: Secret::new(sandbox.key.clone()),
         timeout: std::time::Duration::from_secs(5),
         requests_per_second: 0,
+        metrics: None,
     })
     .unwrap();
     let env = ActivityEnvironment::builder()

@@ -104,6 +104,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     let _sandbox = Running(sandbox);
 
     let task_queue = unique("e2e");
+    let metrics_addr = format!("127.0.0.1:{}", harness::free_port());
     let setup = Setup {
         envs: vec![
             ("TEMPORAL_ADDRESS", temporal_address()),
@@ -126,6 +127,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
 
     let worker = setup
         .command(bin("worker"))
+        .env("CATALOG_SYNC_METRICS_ADDR", &metrics_addr)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -136,6 +138,23 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("done: 4 synced"), "{stdout}");
     assert!(!stdout.contains("failed"), "{stdout}");
+
+    // The worker's Prometheus endpoint: the SDK's metrics and catalog-sync's Stripe metrics.
+    let metrics = reqwest::blocking_text(&format!("http://{metrics_addr}/metrics"));
+    let created = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("catalog_sync_stripe_requests{")
+                && l.contains(r#"endpoint="POST /v1/products""#)
+                && l.contains(r#"status="200""#)
+        })
+        .unwrap_or_else(|| panic!("no product creations counted:\n{metrics}"));
+    assert!(created.ends_with(" 4"), "4 products created: {created}");
+    assert!(
+        metrics.contains("catalog_sync_stripe_request_latency_bucket{"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("temporal_workflow_completed"), "{metrics}");
 
     // Edit a price through the CLI: the next sync moves Stripe to it.
     setup.run(
@@ -461,6 +480,15 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::Ex
 }
 
 mod reqwest {
+    /// A plain blocking GET of a text body, on a throwaway runtime.
+    pub fn blocking_text(url: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
+    }
+
     /// A blocking GET with the test key, on a throwaway runtime.
     pub fn blocking_get(url: &str) -> serde_json::Value {
         let rt = tokio::runtime::Builder::new_current_thread()

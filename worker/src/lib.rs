@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use activities::SyncActivitiesImpl;
-use activities::stripe::{Secret, StripeClient, StripeConfig};
+use activities::stripe::{Secret, StripeClient, StripeConfig, StripeMetrics};
 use catalog::Catalog;
 use temporalio_client::Client;
 use temporalio_sdk::{Worker, WorkerOptions};
@@ -32,6 +32,9 @@ pub struct Settings {
     pub stripe_requests_per_second: u32,
     /// Activity timeouts and retry policies.
     pub retry: RetryConfig,
+    /// Where catalog-sync's own metrics go (the meter of the runtime's Prometheus endpoint), if
+    /// anywhere.
+    pub metrics: Option<StripeMetrics>,
 }
 
 /// Builds a worker with every workflow and activity registered.
@@ -46,6 +49,7 @@ pub async fn build(
         api_key: settings.stripe_api_key.clone(),
         timeout: settings.stripe_timeout,
         requests_per_second: settings.stripe_requests_per_second,
+        metrics: settings.metrics.clone(),
     })?;
     let options = WorkerOptions::new(settings.task_queue.as_str())
         .register_workflow_with_factory::<ProductSync, _>({

@@ -2,11 +2,18 @@
 
 use std::time::Duration;
 
-use activities::stripe::Secret;
+use std::sync::Arc;
+
+use activities::stripe::{Secret, StripeMetrics};
 use clap::Parser;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{Client, ClientOptions, Connection};
+use temporalio_common::telemetry::metrics::CoreMeter;
+use temporalio_common::telemetry::{
+    PrometheusExporterOptions, TelemetryOptions, start_prometheus_metric_exporter,
+};
 use temporalio_sdk::Runtime;
+use temporalio_sdk::runtime::RuntimeOptions;
 use worker::Settings;
 
 /// catalog-sync worker. Temporal connection settings come from `TEMPORAL_ADDRESS`,
@@ -47,6 +54,10 @@ struct Args {
     /// Task queue.
     #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
+    /// Serve Prometheus metrics (the SDK's `temporal_*` and catalog-sync's `catalog_sync_*`) at
+    /// `http://ADDR/metrics`, e.g. `0.0.0.0:9464`. Off when unset.
+    #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -65,6 +76,27 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let api_key = Secret::new(args.stripe_api_key);
+    let (telemetry, metrics) = match args.metrics_addr {
+        Some(addr) => {
+            let exporter = start_prometheus_metric_exporter(
+                PrometheusExporterOptions::builder()
+                    .socket_addr(addr)
+                    .build(),
+            )
+            .map_err(|e| anyhow::anyhow!("serving metrics on {addr}: {e}"))?;
+            tracing::info!(addr = %exporter.bound_addr, "serving Prometheus metrics at /metrics");
+            let meter: Arc<dyn CoreMeter> = exporter.meter;
+            (
+                TelemetryOptions::builder().metrics(meter.clone()).build(),
+                Some(StripeMetrics::new(meter)),
+            )
+        }
+        None => (TelemetryOptions::default(), None),
+    };
+    let runtime_options = RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
     let settings = Settings {
         stripe_requests_per_second: args
             .stripe_requests_per_second
@@ -75,8 +107,9 @@ async fn main() -> anyhow::Result<()> {
         stripe_api_key: api_key,
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
+        metrics,
     };
-    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let runtime = Runtime::from_current_tokio(runtime_options)?;
     let (connection_options, client_options) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;

@@ -1,0 +1,109 @@
+//! catalog-sync's own metrics, recorded through the Temporal SDK's meter so that they appear on
+//! the worker's Prometheus endpoint next to the SDK's (`temporal_*`) metrics.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `catalog_sync_stripe_requests` | counter | `endpoint` (`GET /v1/products/{id}`), `status` (`200`, `429`, …, `transport_error`) |
+//! | `catalog_sync_stripe_request_latency` | histogram (ms) | `endpoint`, `status` |
+//! | `catalog_sync_stripe_pacing_wait` | histogram (ms) | — : time a request waited for the process's Stripe budget |
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use temporalio_common::telemetry::metrics::{
+    CoreMeter, Counter, HistogramDuration, MetricKeyValue, MetricParameters, NewAttributes,
+};
+
+/// The Stripe client's instruments.
+#[derive(Clone)]
+pub struct StripeMetrics {
+    meter: Arc<dyn CoreMeter>,
+    requests: Counter,
+    latency: HistogramDuration,
+    pacing_wait: HistogramDuration,
+}
+
+impl fmt::Debug for StripeMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StripeMetrics")
+    }
+}
+
+impl StripeMetrics {
+    /// Creates the instruments on `meter`.
+    pub fn new(meter: Arc<dyn CoreMeter>) -> Self {
+        let requests = meter.counter(
+            MetricParameters::builder()
+                .name("catalog_sync_stripe_requests")
+                .description("Requests sent to Stripe, by endpoint and response status")
+                .build(),
+        );
+        let latency = meter.histogram_duration(
+            MetricParameters::builder()
+                .name("catalog_sync_stripe_request_latency")
+                .description("Latency of Stripe requests, by endpoint and response status")
+                .unit("ms")
+                .build(),
+        );
+        let pacing_wait = meter.histogram_duration(
+            MetricParameters::builder()
+                .name("catalog_sync_stripe_pacing_wait")
+                .description("Time a Stripe request waited for the worker's request budget")
+                .unit("ms")
+                .build(),
+        );
+        Self {
+            meter,
+            requests,
+            latency,
+            pacing_wait,
+        }
+    }
+
+    /// Records one request.
+    pub fn request(&self, endpoint: &str, status: &str, took: Duration) {
+        let attributes = self.meter.new_attributes(NewAttributes::from(vec![
+            MetricKeyValue::new("endpoint", endpoint.to_string()),
+            MetricKeyValue::new("status", status.to_string()),
+        ]));
+        self.requests.add(1, &attributes);
+        self.latency.record(took, &attributes);
+    }
+
+    /// Records a wait for the request budget.
+    pub fn pacing_wait(&self, waited: Duration) {
+        let attributes = self.meter.new_attributes(NewAttributes::from(vec![]));
+        self.pacing_wait.record(waited, &attributes);
+    }
+}
+
+/// `GET /v1/products/{id}`: the method and the path with object ids replaced, so that the label's
+/// values stay few.
+pub fn endpoint_label(method: &str, path: &str) -> String {
+    let pattern: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .enumerate()
+        .map(|(i, segment)| if i >= 2 { "{id}" } else { segment })
+        .collect();
+    format!("{method} /{}", pattern.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_labels_hide_ids() {
+        assert_eq!(endpoint_label("GET", "/v1/products"), "GET /v1/products");
+        assert_eq!(
+            endpoint_label("POST", "/v1/products/sku-000001"),
+            "POST /v1/products/{id}"
+        );
+        assert_eq!(
+            endpoint_label("POST", "/v1/prices/price_123"),
+            "POST /v1/prices/{id}"
+        );
+    }
+}
