@@ -6,31 +6,36 @@
 //! | `catalog_sync_stripe_requests` | counter | `endpoint` (`GET /v1/products/{id}`), `status` (`200`, `429`, …, `transport_error`) |
 //! | `catalog_sync_stripe_request_latency` | histogram (ms) | `endpoint`, `status` |
 //! | `catalog_sync_stripe_pacing_wait` | histogram (ms) | — : time a request waited for the process's Stripe budget |
+//! | `catalog_sync_sync_outcomes` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `invalid`, `failed`) |
+//! | `catalog_sync_drift` | counter | `kind` (`missing`, `stale`, `edited_in_stripe`, `price_drift`, `should_archive`, `orphan`) |
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use temporalio_common::telemetry::metrics::{
-    CoreMeter, Counter, HistogramDuration, MetricKeyValue, MetricParameters, NewAttributes,
+    CoreMeter, Counter, HistogramDuration, MetricAttributes, MetricKeyValue, MetricParameters,
+    NewAttributes,
 };
 
-/// The Stripe client's instruments.
+/// catalog-sync's instruments, shared by the Stripe client and the activities.
 #[derive(Clone)]
-pub struct StripeMetrics {
+pub struct Metrics {
     meter: Arc<dyn CoreMeter>,
     requests: Counter,
     latency: HistogramDuration,
     pacing_wait: HistogramDuration,
+    outcomes: Counter,
+    drift: Counter,
 }
 
-impl fmt::Debug for StripeMetrics {
+impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StripeMetrics")
+        f.write_str("Metrics")
     }
 }
 
-impl StripeMetrics {
+impl Metrics {
     /// Creates the instruments on `meter`.
     pub fn new(meter: Arc<dyn CoreMeter>) -> Self {
         let requests = meter.counter(
@@ -53,11 +58,45 @@ impl StripeMetrics {
                 .unit("ms")
                 .build(),
         );
+        let outcomes = meter.counter(
+            MetricParameters::builder()
+                .name("catalog_sync_sync_outcomes")
+                .description("Product sync passes by outcome")
+                .build(),
+        );
+        let drift = meter.counter(
+            MetricParameters::builder()
+                .name("catalog_sync_drift")
+                .description("Differences reconciliation found, by kind")
+                .build(),
+        );
         Self {
             meter,
             requests,
             latency,
             pacing_wait,
+            outcomes,
+            drift,
+        }
+    }
+
+    fn labelled(&self, key: &str, value: &str) -> MetricAttributes {
+        self.meter
+            .new_attributes(NewAttributes::from(vec![MetricKeyValue::new(
+                key.to_string(),
+                value.to_string(),
+            )]))
+    }
+
+    /// Counts the outcome of a sync pass.
+    pub fn sync_outcome(&self, outcome: &str) {
+        self.outcomes.add(1, &self.labelled("outcome", outcome));
+    }
+
+    /// Counts `n` differences of one kind.
+    pub fn drift(&self, kind: &str, n: u64) {
+        if n > 0 {
+            self.drift.add(n, &self.labelled("kind", kind));
         }
     }
 

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::metrics::StripeMetrics;
+use crate::metrics::Metrics;
 use crate::metrics::endpoint_label;
 
 /// The API version catalog-sync is written against.
@@ -342,7 +342,7 @@ pub struct StripeConfig {
     /// mode and 100/s in live mode per account; see [`default_requests_per_second`].
     pub requests_per_second: u32,
     /// Where to record request counts and latencies (the worker's metrics endpoint), if anywhere.
-    pub metrics: Option<StripeMetrics>,
+    pub metrics: Option<Metrics>,
 }
 
 /// Stripe's documented budget for a key: 100 requests/s live, 25/s test mode.

@@ -12,8 +12,12 @@ use workflows::activities::{
 };
 
 use catalog::Catalog;
+use workflows::SyncOutcome;
+use workflows::model::SyncPlan;
+use workflows::reconcile::DriftKind;
 
 use crate::error::SyncError;
+use crate::metrics::Metrics;
 use crate::stripe::StripeClient;
 use crate::{reconcile, transform, upsert};
 
@@ -21,12 +25,29 @@ use crate::{reconcile, transform, upsert};
 pub struct SyncActivitiesImpl {
     catalog: Catalog,
     stripe: StripeClient,
+    metrics: Option<Metrics>,
 }
 
 impl SyncActivitiesImpl {
     /// Holds the catalog pool and the Stripe client.
     pub fn new(catalog: Catalog, stripe: StripeClient) -> Self {
-        Self { catalog, stripe }
+        Self {
+            catalog,
+            stripe,
+            metrics: None,
+        }
+    }
+
+    /// Records sync outcomes and drift in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn count_outcome(&self, outcome: SyncOutcome) {
+        if let Some(m) = &self.metrics {
+            m.sync_outcome(outcome.as_str());
+        }
     }
 }
 
@@ -55,13 +76,15 @@ impl SyncActivitiesImpl {
     /// `TransformProduct`.
     #[activity(definition = sync_activities::TransformProduct)]
     pub async fn transform_product(
+        self: Arc<Self>,
         _ctx: ActivityContext,
         input: TransformInput,
     ) -> Result<TransformOutput, ActivityError> {
-        Ok(transform::transform(
-            &input.catalog_id,
-            input.product.as_ref(),
-        ))
+        let out = transform::transform(&input.catalog_id, input.product.as_ref());
+        if matches!(out, TransformOutput::Invalid(_)) {
+            self.count_outcome(SyncOutcome::Invalid);
+        }
+        Ok(out)
     }
 
     /// `UpsertProduct`.
@@ -73,9 +96,19 @@ impl SyncActivitiesImpl {
     ) -> Result<UpsertReport, ActivityError> {
         let span = activity_span(&ctx, input.plan.catalog_id());
         async {
-            upsert::apply(&self.stripe, &input.plan)
-                .await
-                .map_err(|e| failed(SyncError::from(e)))
+            let archiving = matches!(input.plan, SyncPlan::Archive { .. });
+            match upsert::apply(&self.stripe, &input.plan).await {
+                Ok(report) => {
+                    self.count_outcome(report.outcome(archiving));
+                    Ok(report)
+                }
+                Err(e) => {
+                    if !e.is_retryable() {
+                        self.count_outcome(SyncOutcome::Failed);
+                    }
+                    Err(failed(SyncError::from(e)))
+                }
+            }
         }
         .instrument(span)
         .await
@@ -105,6 +138,11 @@ impl SyncActivitiesImpl {
             let out = reconcile::page(&self.catalog, &self.stripe, &input)
                 .await
                 .map_err(failed)?;
+            if let Some(m) = &self.metrics {
+                for d in &out.drift {
+                    m.drift(d.kind.as_str(), 1);
+                }
+            }
             tracing::info!(
                 scanned = out.scanned,
                 in_sync = out.in_sync,
@@ -128,9 +166,13 @@ impl SyncActivitiesImpl {
     ) -> Result<OrphanPageOutput, ActivityError> {
         let span = activity_span(&ctx, "orphans");
         async {
-            reconcile::orphan_page(&self.catalog, &self.stripe, &input)
+            let out = reconcile::orphan_page(&self.catalog, &self.stripe, &input)
                 .await
-                .map_err(failed)
+                .map_err(failed)?;
+            if let Some(m) = &self.metrics {
+                m.drift(DriftKind::Orphan.as_str(), out.orphans.len() as u64);
+            }
+            Ok(out)
         }
         .instrument(span)
         .await

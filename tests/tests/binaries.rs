@@ -155,6 +155,12 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         "{metrics}"
     );
     assert!(metrics.contains("temporal_workflow_completed"), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"catalog_sync_sync_outcomes{outcome="synced"} 4"#),
+        "{metrics}"
+    );
 
     // Edit a price through the CLI: the next sync moves Stripe to it.
     setup.run(

@@ -8,7 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use activities::SyncActivitiesImpl;
-use activities::stripe::{Secret, StripeClient, StripeConfig, StripeMetrics};
+use activities::metrics::Metrics;
+use activities::stripe::{Secret, StripeClient, StripeConfig};
 use catalog::Catalog;
 use temporalio_client::Client;
 use temporalio_sdk::{Worker, WorkerOptions};
@@ -34,7 +35,7 @@ pub struct Settings {
     pub retry: RetryConfig,
     /// Where catalog-sync's own metrics go (the meter of the runtime's Prometheus endpoint), if
     /// anywhere.
-    pub metrics: Option<StripeMetrics>,
+    pub metrics: Option<Metrics>,
 }
 
 /// Builds a worker with every workflow and activity registered.
@@ -60,7 +61,9 @@ pub async fn build(
             let retry = settings.retry.clone();
             move || ReconcileCatalog::with_retry(retry.clone())
         })?
-        .register_activities(SyncActivitiesImpl::new(catalog, stripe))
+        .register_activities(
+            SyncActivitiesImpl::new(catalog, stripe).with_metrics(settings.metrics.clone()),
+        )
         .graceful_shutdown_period(Duration::from_secs(20))
         .build();
     Ok(Worker::new(runtime, client, options)?)

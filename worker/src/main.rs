@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use activities::stripe::{Secret, StripeMetrics};
+use activities::metrics::Metrics;
+use activities::stripe::Secret;
 use clap::Parser;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{Client, ClientOptions, Connection};
@@ -88,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             let meter: Arc<dyn CoreMeter> = exporter.meter;
             (
                 TelemetryOptions::builder().metrics(meter.clone()).build(),
-                Some(StripeMetrics::new(meter)),
+                Some(Metrics::new(meter)),
             )
         }
         None => (TelemetryOptions::default(), None),

@@ -133,6 +133,21 @@ impl SyncOutcome {
     }
 }
 
+impl UpsertReport {
+    /// The outcome of a pass whose upsert reported this (`archiving`: the plan was an archive).
+    pub fn outcome(&self, archiving: bool) -> SyncOutcome {
+        if self.skipped_unmanaged {
+            SyncOutcome::SkippedUnmanaged
+        } else if self.unchanged {
+            SyncOutcome::Unchanged
+        } else if archiving || self.archived {
+            SyncOutcome::Archived
+        } else {
+            SyncOutcome::Synced
+        }
+    }
+}
+
 /// Result of `ProductSync`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -320,15 +335,7 @@ async fn sync_pass(
         }
         Err(other) => return Err(other.into()),
     };
-    let outcome = if report.skipped_unmanaged {
-        SyncOutcome::SkippedUnmanaged
-    } else if report.unchanged {
-        SyncOutcome::Unchanged
-    } else if archiving || report.archived {
-        SyncOutcome::Archived
-    } else {
-        SyncOutcome::Synced
-    };
+    let outcome = report.outcome(archiving);
     Ok(ProductSyncResult {
         catalog_id: catalog_id.to_string(),
         outcome,
