@@ -18,6 +18,15 @@ use temporalio_common::telemetry::metrics::{
     NewAttributes,
 };
 
+/// Every metric this module exports (without the `_bucket`/`_sum`/`_count` of histograms).
+pub const METRIC_NAMES: &[&str] = &[
+    "catalog_sync_stripe_requests",
+    "catalog_sync_stripe_request_latency",
+    "catalog_sync_stripe_pacing_wait",
+    "catalog_sync_sync_outcomes",
+    "catalog_sync_drift",
+];
+
 /// catalog-sync's instruments, shared by the Stripe client and the activities.
 #[derive(Clone)]
 pub struct Metrics {
