@@ -36,13 +36,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use catalog::{Catalog, CatalogError, IdRange};
+use catalog::{Catalog, IdRange};
 use chrono::{DateTime, Utc};
 use workflows::activities::{
     CountInput, OrphanPageInput, OrphanPageOutput, ReconcilePageInput, ReconcilePageOutput,
     TransformOutput,
 };
-use workflows::model::{DesiredProduct, SyncPlan};
+use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
@@ -211,8 +211,13 @@ fn price_verdict(d: &DesiredProduct, current: &Product, prices: Option<&[Price]>
     Verdict::InSync
 }
 
-fn parse_since(since: Option<&str>) -> Result<Option<DateTime<Utc>>, SyncError> {
-    since
+/// The catalog range of a reconciliation's scope; a `since` that is not RFC 3339 is invalid input.
+fn id_range(
+    from: &Option<String>,
+    to: &Option<String>,
+    since: Option<&str>,
+) -> Result<IdRange, SyncError> {
+    let since = since
         .map(|s| {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
@@ -220,16 +225,17 @@ fn parse_since(since: Option<&str>) -> Result<Option<DateTime<Utc>>, SyncError> 
                     SyncError::InvalidInput(format!("`since` {s:?} is not an RFC 3339 time: {e}"))
                 })
         })
-        .transpose()
+        .transpose()?;
+    Ok(IdRange {
+        from: from.clone(),
+        to: to.clone(),
+        since,
+    })
 }
 
 /// `CountCatalog`.
 pub async fn count(catalog: &Catalog, input: &CountInput) -> Result<u64, SyncError> {
-    let range = IdRange {
-        from: input.from.clone(),
-        to: input.to.clone(),
-        since: parse_since(input.since.as_deref())?,
-    };
+    let range = id_range(&input.from, &input.to, input.since.as_deref())?;
     Ok(catalog.count_in_range(&range).await?.max(0) as u64)
 }
 
@@ -243,11 +249,7 @@ pub async fn page(
         0 => PAGE_LIMIT,
         n => n.min(PAGE_LIMIT),
     };
-    let range = IdRange {
-        from: input.from.clone(),
-        to: input.to.clone(),
-        since: parse_since(input.since.as_deref())?,
-    };
+    let range = id_range(&input.from, &input.to, input.since.as_deref())?;
     let page = catalog
         .products_page(&input.after, &range, i64::from(limit))
         .await?;
@@ -257,17 +259,15 @@ pub async fn page(
         done: page.rows < limit as usize,
         ..ReconcilePageOutput::default()
     };
-    for corrupt in &page.corrupt {
-        if let CatalogError::Corrupt { id, reason } = corrupt {
-            tracing::warn!(product = %id, %reason, "catalog row cannot be read; not synced");
-            out.invalid.push(InvalidProduct {
-                catalog_id: id.clone(),
-                issues: vec![workflows::model::ValidationIssue {
-                    field: "row".into(),
-                    reason: reason.clone(),
-                }],
-            });
-        }
+    for corrupt in page.corrupt {
+        tracing::warn!(product = %corrupt.id, reason = %corrupt.reason, "catalog row cannot be read; not synced");
+        out.invalid.push(InvalidProduct {
+            catalog_id: corrupt.id,
+            issues: vec![ValidationIssue {
+                field: "row".into(),
+                reason: corrupt.reason,
+            }],
+        });
     }
 
     let mut plans = Vec::with_capacity(page.products.len());
@@ -356,17 +356,16 @@ pub async fn orphan_page(
         input.from.as_deref().is_none_or(|from| id >= from)
             && input.to.as_deref().is_none_or(|to| id <= to)
     };
-    let candidates: Vec<String> = list
+    let managed: Vec<&Product> = list
         .data
         .iter()
         .filter(|p| is_managed(&p.metadata) && in_scope(&p.id))
-        .map(|p| p.id.clone())
         .collect();
-    let existing = catalog.existing_ids(&candidates).await?;
-    let orphans = list
-        .data
-        .iter()
-        .filter(|p| candidates.contains(&p.id) && !existing.contains(&p.id))
+    let ids: Vec<String> = managed.iter().map(|p| p.id.clone()).collect();
+    let existing = catalog.existing_ids(&ids).await?;
+    let orphans = managed
+        .into_iter()
+        .filter(|p| !existing.contains(&p.id))
         .map(|p| Drift {
             catalog_id: p.id.clone(),
             kind: DriftKind::Orphan,

@@ -109,8 +109,25 @@ pub struct CatalogPage {
     pub last_id: Option<String>,
     /// The decoded products, in id order, with their prices.
     pub products: Vec<CatalogProduct>,
-    /// Rows that could not be decoded ([`CatalogError::Corrupt`]).
-    pub corrupt: Vec<CatalogError>,
+    /// Rows that could not be decoded.
+    pub corrupt: Vec<CorruptRow>,
+}
+
+/// A catalog row that cannot be decoded (e.g. `images` is not a JSON array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptRow {
+    /// Product id.
+    pub id: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// `$1, $2, …, $n`: the parameters of an `IN (…)` list.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How each backend compares `updated_at`: PostgreSQL as a timestamp, SQLite as the text the
@@ -243,10 +260,6 @@ impl Catalog {
         let product_sql = format!(
             "SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id > $1{filter} ORDER BY id LIMIT {limit}"
         );
-        let prices_sql = format!(
-            "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id >= $1 AND product_id <= $2 \
-             ORDER BY product_id, position, id"
-        );
         on_pool!(self, pool => {
             let query = bind_range!(sqlx::query(&product_sql).bind(after), range, pool);
             let rows = query.fetch_all(pool).await?;
@@ -255,16 +268,28 @@ impl Catalog {
                 page.last_id = Some(row.try_get("id")?);
                 match (|| Ok::<_, CatalogError>(decode_product!(row)))() {
                     Ok(product) => page.products.push(product),
-                    Err(e @ CatalogError::Corrupt { .. }) => page.corrupt.push(e),
+                    Err(CatalogError::Corrupt { id, reason }) => {
+                        page.corrupt.push(CorruptRow { id, reason });
+                    }
                     Err(e) => return Err(e),
                 }
             }
             let products = &mut page.products;
-            let (Some(first), Some(last)) = (products.first(), products.last()) else {
+            if products.is_empty() {
                 return Ok(page);
-            };
-            let prices: Vec<PriceRow> = sqlx::query_as(&prices_sql)
-                .bind(&first.id).bind(&last.id).fetch_all(pool).await?;
+            }
+            // The prices of exactly these products (a sparse `since` page must not read the prices
+            // of every product between its first and last id).
+            let prices_sql = format!(
+                "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id IN ({}) \
+                 ORDER BY product_id, position, id",
+                placeholders(products.len())
+            );
+            let mut query = sqlx::query_as::<_, PriceRow>(&prices_sql);
+            for product in products.iter() {
+                query = query.bind(&product.id);
+            }
+            let prices = query.fetch_all(pool).await?;
             let mut by_product: BTreeMap<String, Vec<CatalogPrice>> = BTreeMap::new();
             for row in prices {
                 by_product.entry(row.0.clone()).or_default().push(price_from_row(row));
@@ -290,10 +315,9 @@ impl Catalog {
         if ids.is_empty() {
             return Ok(BTreeSet::new());
         }
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT id FROM catalog_products WHERE id IN ({})",
-            placeholders.join(", ")
+            placeholders(ids.len())
         );
         on_pool!(self, pool => {
             let mut query = sqlx::query_scalar::<_, String>(&sql);

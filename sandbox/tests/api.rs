@@ -41,6 +41,20 @@ impl Api {
         let r = req.send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
     }
+    /// Serves `app` (a `POST /hook` route) on a free port and registers it for signed webhooks.
+    async fn deliver_webhooks_to(&self, app: axum::Router, secret: &str) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/webhooks", self.base))
+            .json(&json!({"url": hook, "secret": secret}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
     async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .http
@@ -479,17 +493,9 @@ async fn dashboard_edits_and_signed_webhooks() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let api = Api::new().await;
-    api.http
-        .post(format!("{}/_sandbox/webhooks", api.base))
-        .json(&json!({"url": hook, "secret": "whsec_test"}))
-        .send()
-        .await
-        .unwrap();
+    api.deliver_webhooks_to(app, "whsec_test").await;
     api.post("/v1/products", "id=w&name=W").await;
     let r = api
         .http
@@ -757,16 +763,8 @@ async fn webhook_delivery_is_retried_until_the_endpoint_answers() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let api = Api::new().await;
-    api.http
-        .post(format!("{}/_sandbox/webhooks", api.base))
-        .json(&json!({"url": hook, "secret": "whsec_retry"}))
-        .send()
-        .await
-        .unwrap();
+    api.deliver_webhooks_to(app, "whsec_retry").await;
     api.post("/v1/products", "id=r&name=R").await;
     for _ in 0..100 {
         if attempts.load(Ordering::SeqCst) >= 3 {

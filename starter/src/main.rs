@@ -220,17 +220,21 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
     Ok(())
 }
 
-/// A progress bar on stderr (drawn only on a terminal).
+/// The progress bar of `starter sync`.
 fn progress(total: usize, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total as u64);
+    let bar = progress_bar(total as u64);
+    bar.set_message(format!("{what:>10}"));
+    bar
+}
+
+/// A progress bar on stderr (drawn only on a terminal); the caller sets (and pads) its message.
+pub(crate) fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
     );
-    bar.set_message(what.to_string());
     bar
 }
 

@@ -88,14 +88,7 @@ pub async fn run(client: &Client, task_queue: &str, args: ReconcileArgs) -> anyh
 
     // No run id: queries and the result follow the newest run of the chain.
     let handle = client.get_workflow_handle::<ReconcileCatalog>(&id);
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:>24} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
+    let bar = crate::progress_bar(0);
     let result = handle.get_result(WorkflowGetResultOptions::default());
     tokio::pin!(result);
     let result: ReconcileResult = loop {
@@ -110,12 +103,13 @@ pub async fn run(client: &Client, task_queue: &str, args: ReconcileArgs) -> anyh
                         ReconcilePhase::Orphans => "orphans",
                         ReconcilePhase::Done => "done",
                     };
-                    bar.set_message(format!(
+                    let message = format!(
                         "run {} {phase} {} drift {} in flight",
                         p.run,
                         p.totals.drift.total(),
                         p.in_flight
-                    ));
+                    );
+                    bar.set_message(format!("{message:>24}"));
                 }
             }
         }

@@ -14,6 +14,7 @@ use temporalio_client::schedules::{
     ScheduleError, ScheduleOverlapPolicy, ScheduleSpec, TriggerScheduleOptions,
     UnpauseScheduleOptions,
 };
+use temporalio_common::protos::temporal::api::enums::v1::ScheduleOverlapPolicy as ProtoOverlapPolicy;
 use workflows::ReconcileCatalog;
 use workflows::reconcile::{OrphanPolicy, ReconcileInput, ReconcileMode};
 
@@ -283,14 +284,9 @@ async fn describe(client: &Client, id: &str) -> anyhow::Result<()> {
         }
     }
     if let Some(p) = policies {
-        println!(
-            "overlap    {:?}",
-            temporalio_common::protos::temporal::api::enums::v1::ScheduleOverlapPolicy::try_from(
-                p.overlap_policy
-            )
-            .map(|p| p.as_str_name())
-            .unwrap_or("?")
-        );
+        let overlap =
+            ProtoOverlapPolicy::try_from(p.overlap_policy).map_or("?", |p| p.as_str_name());
+        println!("overlap    {overlap}");
         if let Some(w) = &p.catchup_window {
             println!("catch-up   {}s", w.seconds);
         }

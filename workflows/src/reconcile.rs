@@ -439,7 +439,6 @@ impl ReconcileCatalog {
         let ctx = &*ctx;
         validate(&input)?;
         let retry = ctx.state(|s| s.retry.clone());
-        let now_ms = workflow_millis(ctx.workflow_time());
         let mut carry = match input.carry.clone() {
             Some(carry) => carry,
             None => {
@@ -455,7 +454,7 @@ impl ReconcileCatalog {
                     )
                     .await?;
                 ReconcileCarry {
-                    started_at_ms: now_ms,
+                    started_at_ms: workflow_millis(ctx.workflow_time()),
                     estimated_total,
                     ..ReconcileCarry::default()
                 }
