@@ -5,11 +5,15 @@
 //! - [`transform`]: catalog product → desired Stripe state, with validation. Pure.
 //! - [`stripe`]: a thin Stripe client (no hidden retries).
 //! - [`upsert`]: make Stripe match, writing only the difference.
+//! - [`ownership`]: which fields the catalog owns and which Stripe owns.
+//! - [`reconcile`]: compare catalog pages with Stripe.
+//! - [`metrics`]: catalog-sync's Prometheus instruments.
 //! - [`error`]: the retryable / non-retryable mapping.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod metrics;
+pub mod ownership;
 pub mod reconcile;
 pub mod stripe;
 pub mod transform;

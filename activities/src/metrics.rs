@@ -8,14 +8,18 @@
 //! | `catalog_sync_stripe_pacing_wait` | histogram (ms) | — : time a request waited for the process's Stripe budget |
 //! | `catalog_sync_sync_outcomes` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `invalid`, `failed`) |
 //! | `catalog_sync_drift` | counter | `kind` (`missing`, `stale`, `edited_in_stripe`, `price_drift`, `should_archive`, `orphan`) |
+//! | `catalog_sync_relay_lag` | gauge (s) | — : age of the oldest catalog change not yet relayed to Temporal |
+//! | `catalog_sync_relay_pending` | gauge | — : catalog changes waiting in the outbox |
+//! | `catalog_sync_relay_changes` | counter | `result` (`relayed`, `released`, `rejected`) |
+//! | `catalog_sync_webhook_events` | counter | `decision` (`repair`, `echo`, `unmanaged`, `ignored`, `duplicate`, `invalid_signature`, …) |
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use temporalio_common::telemetry::metrics::{
-    CoreMeter, Counter, HistogramDuration, MetricAttributes, MetricKeyValue, MetricParameters,
-    NewAttributes,
+    CoreMeter, Counter, Gauge, GaugeF64, HistogramDuration, MetricAttributes, MetricKeyValue,
+    MetricParameters, NewAttributes,
 };
 
 /// Every metric this module exports (without the `_bucket`/`_sum`/`_count` of histograms).
@@ -25,6 +29,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "catalog_sync_stripe_pacing_wait",
     "catalog_sync_sync_outcomes",
     "catalog_sync_drift",
+    "catalog_sync_relay_lag",
+    "catalog_sync_relay_pending",
+    "catalog_sync_relay_changes",
+    "catalog_sync_webhook_events",
 ];
 
 /// catalog-sync's instruments, shared by the Stripe client and the activities.
@@ -36,6 +44,10 @@ pub struct Metrics {
     pacing_wait: HistogramDuration,
     outcomes: Counter,
     drift: Counter,
+    relay_lag: GaugeF64,
+    relay_pending: Gauge,
+    relay_changes: Counter,
+    webhook_events: Counter,
 }
 
 impl fmt::Debug for Metrics {
@@ -79,6 +91,31 @@ impl Metrics {
                 .description("Differences reconciliation found, by kind")
                 .build(),
         );
+        let relay_lag = meter.gauge_f64(
+            MetricParameters::builder()
+                .name("catalog_sync_relay_lag")
+                .description("Age of the oldest catalog change not yet relayed to Temporal")
+                .unit("s")
+                .build(),
+        );
+        let relay_pending = meter.gauge(
+            MetricParameters::builder()
+                .name("catalog_sync_relay_pending")
+                .description("Catalog changes waiting in the outbox")
+                .build(),
+        );
+        let relay_changes = meter.counter(
+            MetricParameters::builder()
+                .name("catalog_sync_relay_changes")
+                .description("Outbox changes handled by the relay, by result")
+                .build(),
+        );
+        let webhook_events = meter.counter(
+            MetricParameters::builder()
+                .name("catalog_sync_webhook_events")
+                .description("Stripe webhook events received, by decision")
+                .build(),
+        );
         Self {
             meter,
             requests,
@@ -86,6 +123,10 @@ impl Metrics {
             pacing_wait,
             outcomes,
             drift,
+            relay_lag,
+            relay_pending,
+            relay_changes,
+            webhook_events,
         }
     }
 
@@ -107,6 +148,26 @@ impl Metrics {
         if n > 0 {
             self.drift.add(n, &self.labelled("kind", kind));
         }
+    }
+
+    /// Publishes the outbox's state.
+    pub fn relay_state(&self, pending: u64, lag: Duration) {
+        let none = self.meter.new_attributes(NewAttributes::from(vec![]));
+        self.relay_pending.record(pending, &none);
+        self.relay_lag.record(lag.as_secs_f64(), &none);
+    }
+
+    /// Counts `n` outbox changes handled with `result`.
+    pub fn relay_changes(&self, result: &str, n: u64) {
+        if n > 0 {
+            self.relay_changes.add(n, &self.labelled("result", result));
+        }
+    }
+
+    /// Counts a webhook event by the decision taken.
+    pub fn webhook_event(&self, decision: &str) {
+        self.webhook_events
+            .add(1, &self.labelled("decision", decision));
     }
 
     /// Records one request.

@@ -46,6 +46,7 @@ use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
+use crate::ownership::Ownership;
 use crate::stripe::{Price, Product, StripeClient};
 use crate::transform::{self, META_HASH, META_ID, META_VERSION};
 use crate::upsert::{is_managed, price_matches, product_form};
@@ -68,7 +69,12 @@ pub enum Verdict {
 
 /// Compares a plan with the Stripe product of the same id (default price expanded) and, when
 /// known, the prices holding its lookup keys. Pure.
-pub fn classify(plan: &SyncPlan, stripe: Option<&Product>, prices: Option<&[Price]>) -> Verdict {
+pub fn classify(
+    plan: &SyncPlan,
+    stripe: Option<&Product>,
+    prices: Option<&[Price]>,
+    ownership: &Ownership,
+) -> Verdict {
     let desired = match plan {
         SyncPlan::Archive { .. } => {
             return match stripe {
@@ -93,6 +99,9 @@ pub fn classify(plan: &SyncPlan, stripe: Option<&Product>, prices: Option<&[Pric
     if !is_managed(&current.metadata) {
         return Verdict::Unmanaged;
     }
+    // A Stripe-owned field may differ: that is not drift.
+    let effective = ownership.effective(desired, current);
+    let desired = &effective;
     let fields = product_form(desired, Some(current));
     if !fields.is_empty() {
         // The fields a person would recognise: not catalog-sync's own bookkeeping keys.
@@ -244,6 +253,7 @@ pub async fn page(
     catalog: &Catalog,
     stripe: &StripeClient,
     input: &ReconcilePageInput,
+    ownership: &Ownership,
 ) -> Result<ReconcilePageOutput, SyncError> {
     let limit = match input.limit {
         0 => PAGE_LIMIT,
@@ -305,7 +315,7 @@ pub async fn page(
     let mut verdicts: Vec<Verdict> = plans
         .iter()
         .zip(&ids)
-        .map(|(plan, id)| classify(plan, by_id.get(id.as_str()).copied(), None))
+        .map(|(plan, id)| classify(plan, by_id.get(id.as_str()).copied(), None, ownership))
         .collect();
 
     // The non-default prices of products that match so far: read by lookup key, 10 a request.
@@ -327,7 +337,12 @@ pub async fn page(
 
     for ((plan, id), verdict) in plans.iter().zip(&ids).zip(&mut verdicts) {
         if *verdict == Verdict::NeedsPrices {
-            *verdict = classify(plan, by_id.get(id.as_str()).copied(), Some(&prices));
+            *verdict = classify(
+                plan,
+                by_id.get(id.as_str()).copied(),
+                Some(&prices),
+                ownership,
+            );
         }
         match verdict {
             Verdict::InSync => out.in_sync += 1,
@@ -390,6 +405,14 @@ pub async fn orphan_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn classify_owned_by_catalog(
+        plan: &SyncPlan,
+        stripe: Option<&Product>,
+        prices: Option<&[Price]>,
+    ) -> Verdict {
+        classify(plan, stripe, prices, &Ownership::default())
+    }
     use crate::stripe::{Expandable, PriceRecurring};
     use workflows::model::{CatalogPrice, CatalogProduct};
 
@@ -473,29 +496,46 @@ mod tests {
     fn a_synced_product_is_in_sync_without_reading_prices() {
         let p = plan(&catalog_product(&[(1200, None)]));
         let (stripe, _) = synced(&p);
-        assert_eq!(classify(&p, Some(&stripe), None), Verdict::InSync);
+        assert_eq!(
+            classify_owned_by_catalog(&p, Some(&stripe), None),
+            Verdict::InSync
+        );
     }
 
     #[test]
     fn several_prices_need_a_price_read() {
         let p = plan(&catalog_product(&[(1200, None), (900, Some("month"))]));
         let (stripe, prices) = synced(&p);
-        assert_eq!(classify(&p, Some(&stripe), None), Verdict::NeedsPrices);
-        assert_eq!(classify(&p, Some(&stripe), Some(&prices)), Verdict::InSync);
+        assert_eq!(
+            classify_owned_by_catalog(&p, Some(&stripe), None),
+            Verdict::NeedsPrices
+        );
+        assert_eq!(
+            classify_owned_by_catalog(&p, Some(&stripe), Some(&prices)),
+            Verdict::InSync
+        );
         let mut archived = prices.clone();
         archived[1].active = false;
         assert_eq!(
-            kind(classify(&p, Some(&stripe), Some(&archived))),
+            kind(classify_owned_by_catalog(
+                &p,
+                Some(&stripe),
+                Some(&archived)
+            )),
             Some(DriftKind::PriceDrift)
         );
         let mut moved = prices.clone();
         moved[1].unit_amount = Some(1);
         assert_eq!(
-            kind(classify(&p, Some(&stripe), Some(&moved))),
+            kind(classify_owned_by_catalog(&p, Some(&stripe), Some(&moved))),
             Some(DriftKind::PriceDrift)
         );
         assert_eq!(
-            kind(classify(&p, Some(&stripe), Some(&prices[..1]))),
+            kind(classify_owned_by_catalog(
+                &p,
+                Some(&stripe),
+                Some(&prices[..1])
+            )),
             Some(DriftKind::PriceDrift),
             "a missing price is drift"
         );
@@ -507,11 +547,14 @@ mod tests {
         let p = plan(&product);
         let (stripe, _) = synced(&p);
 
-        assert_eq!(kind(classify(&p, None, None)), Some(DriftKind::Missing));
+        assert_eq!(
+            kind(classify_owned_by_catalog(&p, None, None)),
+            Some(DriftKind::Missing)
+        );
 
         let mut edited = stripe.clone();
         edited.name = "Mug (edited in the Dashboard)".into();
-        let verdict = classify(&p, Some(&edited), None);
+        let verdict = classify_owned_by_catalog(&p, Some(&edited), None);
         assert_eq!(kind(verdict.clone()), Some(DriftKind::EditedInStripe));
         assert!(format!("{verdict:?}").contains("name"), "{verdict:?}");
 
@@ -519,7 +562,11 @@ mod tests {
         changed.name = "Mug 2".into();
         changed.version = 4;
         assert_eq!(
-            kind(classify(&plan(&changed), Some(&stripe), None)),
+            kind(classify_owned_by_catalog(
+                &plan(&changed),
+                Some(&stripe),
+                None
+            )),
             Some(DriftKind::Stale)
         );
 
@@ -528,7 +575,11 @@ mod tests {
         repriced.version = 4;
         // The content hash covers the prices, so a new price in the catalog shows as stale.
         assert_eq!(
-            kind(classify(&plan(&repriced), Some(&stripe), None)),
+            kind(classify_owned_by_catalog(
+                &plan(&repriced),
+                Some(&stripe),
+                None
+            )),
             Some(DriftKind::Stale)
         );
         // A price changed in Stripe behind catalog-sync's back is price drift.
@@ -537,29 +588,40 @@ mod tests {
             price.active = false;
         }
         assert_eq!(
-            kind(classify(&p, Some(&price_edited), None)),
+            kind(classify_owned_by_catalog(&p, Some(&price_edited), None)),
             Some(DriftKind::PriceDrift)
         );
 
         let mut deleted = product.clone();
         deleted.deleted = true;
         assert_eq!(
-            kind(classify(&plan(&deleted), Some(&stripe), None)),
+            kind(classify_owned_by_catalog(
+                &plan(&deleted),
+                Some(&stripe),
+                None
+            )),
             Some(DriftKind::ShouldArchive)
         );
         let mut inactive = product.clone();
         inactive.active = false;
         assert_eq!(
-            kind(classify(&plan(&inactive), Some(&stripe), None)),
+            kind(classify_owned_by_catalog(
+                &plan(&inactive),
+                Some(&stripe),
+                None
+            )),
             Some(DriftKind::ShouldArchive)
         );
         let mut archived = stripe.clone();
         archived.active = false;
         assert_eq!(
-            classify(&plan(&deleted), Some(&archived), None),
+            classify_owned_by_catalog(&plan(&deleted), Some(&archived), None),
             Verdict::InSync
         );
-        assert_eq!(classify(&plan(&deleted), None, None), Verdict::InSync);
+        assert_eq!(
+            classify_owned_by_catalog(&plan(&deleted), None, None),
+            Verdict::InSync
+        );
     }
 
     #[test]
@@ -568,12 +630,28 @@ mod tests {
         let (mut stripe, _) = synced(&p);
         stripe.metadata.clear();
         stripe.name = "Someone else's".into();
-        assert_eq!(classify(&p, Some(&stripe), None), Verdict::Unmanaged);
+        assert_eq!(
+            classify_owned_by_catalog(&p, Some(&stripe), None),
+            Verdict::Unmanaged
+        );
         let mut gone = catalog_product(&[]);
         gone.deleted = true;
         assert_eq!(
-            classify(&plan(&gone), Some(&stripe), None),
+            classify_owned_by_catalog(&plan(&gone), Some(&stripe), None),
             Verdict::Unmanaged
+        );
+    }
+
+    #[test]
+    fn a_stripe_owned_field_edited_in_stripe_is_not_drift() {
+        let p = plan(&catalog_product(&[(1200, None)]));
+        let (mut edited, _) = synced(&p);
+        edited.description = Some("Written by marketing in the Dashboard".into());
+        let owned = Ownership::parse("description", false).unwrap();
+        assert_eq!(classify(&p, Some(&edited), None, &owned), Verdict::InSync);
+        assert_eq!(
+            kind(classify_owned_by_catalog(&p, Some(&edited), None)),
+            Some(DriftKind::EditedInStripe)
         );
     }
 }

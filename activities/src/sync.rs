@@ -11,13 +11,14 @@ use workflows::activities::{
     definitions as sync_activities,
 };
 
-use catalog::Catalog;
+use catalog::{AuditEntry, Catalog};
 use workflows::SyncOutcome;
 use workflows::model::SyncPlan;
 use workflows::reconcile::DriftKind;
 
 use crate::error::SyncError;
 use crate::metrics::Metrics;
+use crate::ownership::Ownership;
 use crate::stripe::StripeClient;
 use crate::{reconcile, transform, upsert};
 
@@ -26,6 +27,7 @@ pub struct SyncActivitiesImpl {
     catalog: Catalog,
     stripe: StripeClient,
     metrics: Option<Metrics>,
+    ownership: Ownership,
 }
 
 impl SyncActivitiesImpl {
@@ -35,7 +37,14 @@ impl SyncActivitiesImpl {
             catalog,
             stripe,
             metrics: None,
+            ownership: Ownership::default(),
         }
+    }
+
+    /// Leaves the Stripe-owned fields of `ownership` alone in existing products.
+    pub fn with_ownership(mut self, ownership: Ownership) -> Self {
+        self.ownership = ownership;
+        self
     }
 
     /// Records sync outcomes and drift in `metrics`.
@@ -49,6 +58,44 @@ impl SyncActivitiesImpl {
             m.sync_outcome(outcome.as_str());
         }
     }
+
+    /// Appends the pass's row to the audit ledger. The ledger must not undo a sync that happened:
+    /// if the catalog cannot take the row, the loss is logged (with what the row said) and the
+    /// activity still succeeds; the workflow's history keeps the full report either way.
+    async fn audit(&self, ctx: &ActivityContext, mut entry: AuditEntry) {
+        let info = ctx.info();
+        entry.workflow_id = info.workflow_id.clone();
+        entry.run_id = info.workflow_run_id.clone();
+        entry.attempt = i32::try_from(info.attempt).ok();
+        if let Err(e) = self.catalog.append_audit(&entry).await {
+            tracing::error!(error = %e, entry = ?entry, "audit ledger row lost: the catalog refused it");
+        }
+    }
+}
+
+/// The ledger row of an upsert (its outcome filled in by the caller).
+fn audit_entry(plan: &SyncPlan, outcome: SyncOutcome) -> AuditEntry {
+    let (catalog_version, content_hash) = match plan {
+        SyncPlan::Upsert(d) => (Some(d.catalog_version), Some(d.content_hash.clone())),
+        SyncPlan::Archive { .. } => (None, None),
+    };
+    AuditEntry {
+        product_id: plan.catalog_id().to_string(),
+        catalog_version,
+        content_hash,
+        outcome: outcome.as_str().to_string(),
+        ..AuditEntry::default()
+    }
+}
+
+/// No attempt follows this one: the error is final, or the retry policy's attempts are used up.
+fn is_final_attempt(ctx: &ActivityContext, retryable: bool) -> bool {
+    let info = ctx.info();
+    let max = info
+        .retry_policy
+        .as_ref()
+        .map_or(0, |policy| policy.maximum_attempts());
+    !retryable || (max > 0 && info.attempt >= max)
 }
 
 #[activities]
@@ -77,12 +124,21 @@ impl SyncActivitiesImpl {
     #[activity(definition = sync_activities::TransformProduct)]
     pub async fn transform_product(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: TransformInput,
     ) -> Result<TransformOutput, ActivityError> {
         let out = transform::transform(&input.catalog_id, input.product.as_ref());
-        if matches!(out, TransformOutput::Invalid(_)) {
+        if let TransformOutput::Invalid(issues) = &out {
             self.count_outcome(SyncOutcome::Invalid);
+            let reasons: Vec<String> = issues.iter().map(ToString::to_string).collect();
+            let entry = AuditEntry {
+                product_id: input.catalog_id.clone(),
+                catalog_version: input.product.as_ref().map(|p| p.version),
+                outcome: SyncOutcome::Invalid.as_str().to_string(),
+                detail: Some(reasons.join("; ")),
+                ..AuditEntry::default()
+            };
+            self.audit(&ctx, entry).await;
         }
         Ok(out)
     }
@@ -97,14 +153,26 @@ impl SyncActivitiesImpl {
         let span = activity_span(&ctx, input.plan.catalog_id());
         async {
             let archiving = matches!(input.plan, SyncPlan::Archive { .. });
-            match upsert::apply(&self.stripe, &input.plan).await {
+            match upsert::apply(&self.stripe, &input.plan, &self.ownership).await {
                 Ok(report) => {
-                    self.count_outcome(report.outcome(archiving));
+                    let outcome = report.outcome(archiving);
+                    self.count_outcome(outcome);
+                    let entry = AuditEntry {
+                        operations: report.operations.clone(),
+                        request_ids: report.request_ids.clone(),
+                        ..audit_entry(&input.plan, outcome)
+                    };
+                    self.audit(&ctx, entry).await;
                     Ok(report)
                 }
                 Err(e) => {
-                    if !e.is_retryable() {
+                    if is_final_attempt(&ctx, e.is_retryable()) {
                         self.count_outcome(SyncOutcome::Failed);
+                        let entry = AuditEntry {
+                            detail: Some(e.to_string()),
+                            ..audit_entry(&input.plan, SyncOutcome::Failed)
+                        };
+                        self.audit(&ctx, entry).await;
                     }
                     Err(failed(SyncError::from(e)))
                 }
@@ -135,7 +203,7 @@ impl SyncActivitiesImpl {
     ) -> Result<ReconcilePageOutput, ActivityError> {
         let span = activity_span(&ctx, &format!("after {:?}", input.after));
         async {
-            let out = reconcile::page(&self.catalog, &self.stripe, &input)
+            let out = reconcile::page(&self.catalog, &self.stripe, &input, &self.ownership)
                 .await
                 .map_err(failed)?;
             if let Some(m) = &self.metrics {

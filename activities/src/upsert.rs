@@ -16,13 +16,18 @@ use sha2::{Digest, Sha256};
 use workflows::activities::UpsertReport;
 use workflows::model::{DesiredPrice, DesiredProduct, SyncPlan};
 
+use crate::ownership::Ownership;
 use crate::stripe::{Form, Price, Product, StripeClient, StripeError};
 use crate::transform::{META_MANAGED, META_VERSION};
 
 /// Applies the plan; returns what was written.
-pub async fn apply(stripe: &StripeClient, plan: &SyncPlan) -> Result<UpsertReport, StripeError> {
+pub async fn apply(
+    stripe: &StripeClient,
+    plan: &SyncPlan,
+    ownership: &Ownership,
+) -> Result<UpsertReport, StripeError> {
     match plan {
-        SyncPlan::Upsert(desired) => upsert(stripe, desired).await,
+        SyncPlan::Upsert(desired) => upsert(stripe, desired, ownership).await,
         SyncPlan::Archive { stripe_id, .. } => archive(stripe, stripe_id).await,
     }
 }
@@ -158,7 +163,11 @@ pub(crate) fn price_matches(p: &Price, d: &DesiredPrice) -> bool {
         }
 }
 
-async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertReport, StripeError> {
+async fn upsert(
+    stripe: &StripeClient,
+    d: &DesiredProduct,
+    ownership: &Ownership,
+) -> Result<UpsertReport, StripeError> {
     let mut w = Writer {
         stripe,
         product_id: &d.stripe_id,
@@ -230,8 +239,9 @@ async fn upsert(stripe: &StripeClient, d: &DesiredProduct) -> Result<UpsertRepor
         }
     }
 
-    // Product fields and the default price, in one write.
-    let mut form = product_form(d, Some(&current));
+    // Product fields and the default price, in one write. Stripe-owned fields are written only
+    // when the product is created (above), never over an existing value.
+    let mut form = product_form(&ownership.effective(d, &current), Some(&current));
     let default = wanted_ids.first().cloned();
     if current.default_price_id() != default.as_deref() {
         form.push("default_price", default.clone().unwrap_or_default());

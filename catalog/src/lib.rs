@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - this file: connecting, migrating, reading and writing products.
+//! - `outbox`: the change table the triggers fill, claimed and acknowledged by the relay.
+//! - `audit`: the audit ledger of syncs and the de-duplication of Stripe webhook events.
 //! - [`seed`]: deterministic sample products for demos and benchmarks.
 #![deny(missing_docs)]
 
@@ -41,6 +43,9 @@ pub enum CatalogError {
         /// What is wrong.
         reason: String,
     },
+    /// Write-back was asked for a field the catalog does not take from Stripe.
+    #[error("the catalog does not take {0:?} from Stripe")]
+    NotWritable(String),
     /// The database URL is not one catalog-sync knows.
     #[error("unsupported catalog URL {0:?}: use postgres://… or sqlite:…")]
     UnsupportedUrl(String),
@@ -124,7 +129,12 @@ pub struct CorruptRow {
 
 /// `$1, $2, …, $n`: the parameters of an `IN (…)` list.
 fn placeholders(n: usize) -> String {
-    (1..=n)
+    placeholders_after(0, n)
+}
+
+/// `$k+1, …, $k+n`: the parameters of an `IN (…)` list that follows `k` other parameters.
+fn placeholders_after(k: usize, n: usize) -> String {
+    (k + 1..=k + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -193,6 +203,12 @@ macro_rules! decode_product {
         )?
     }};
 }
+
+mod audit;
+mod outbox;
+
+pub use audit::{AuditEntry, AuditRecord};
+pub use outbox::{CapturedChange, ChangeListener, FailedChange, OutboxStats};
 
 impl Catalog {
     /// Connects and applies migrations. `sqlite:` URLs create the file if needed.
@@ -393,6 +409,36 @@ impl Catalog {
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// Copies a Stripe-owned field's value (as Stripe's JSON has it) into the catalog row, for
+    /// write-back of Dashboard edits. The version grows, so the change is captured like any other.
+    /// Returns whether the row exists.
+    pub async fn write_back_field(
+        &self,
+        id: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> Result<bool, CatalogError> {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let (column, value): (&str, Option<String>) = match field {
+            "name" => ("name", Some(text(value).unwrap_or_default())),
+            "description" | "url" | "unit_label" => (field, text(value)),
+            // An expanded tax code is an object with its id.
+            "tax_code" => ("tax_code", text(value).or_else(|| text(&value["id"]))),
+            "images" => {
+                let images: Vec<String> = serde_json::from_value(value.clone()).unwrap_or_default();
+                (
+                    "images",
+                    Some(serde_json::to_string(&images).expect("strings serialize")),
+                )
+            }
+            other => return Err(CatalogError::NotWritable(other.to_string())),
+        };
+        let sql = format!("UPDATE catalog_products SET {column} = $2 WHERE id = $1");
+        on_pool!(self, pool => {
+            Ok(sqlx::query(&sql).bind(id).bind(&value).execute(pool).await?.rows_affected() > 0)
         })
     }
 

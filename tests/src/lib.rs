@@ -436,6 +436,7 @@ impl RunningWorker {
             stripe_timeout: Duration::from_secs(10),
             stripe_requests_per_second: 0,
             retry: Default::default(),
+            ownership: Default::default(),
             metrics: None,
         };
         init_logging();

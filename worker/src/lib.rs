@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use activities::SyncActivitiesImpl;
 use activities::metrics::Metrics;
+use activities::ownership::Ownership;
 use activities::stripe::{Secret, StripeClient, StripeConfig};
 use catalog::Catalog;
 use temporalio_client::Client;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub stripe_requests_per_second: u32,
     /// Activity timeouts and retry policies.
     pub retry: RetryConfig,
+    /// Which product fields Stripe owns (Dashboard edits kept).
+    pub ownership: Ownership,
     /// Where catalog-sync's own metrics go (the meter of the runtime's Prometheus endpoint), if
     /// anywhere.
     pub metrics: Option<Metrics>,
@@ -62,7 +65,9 @@ pub async fn build(
             move || ReconcileCatalog::with_retry(retry.clone())
         })?
         .register_activities(
-            SyncActivitiesImpl::new(catalog, stripe).with_metrics(settings.metrics.clone()),
+            SyncActivitiesImpl::new(catalog, stripe)
+                .with_metrics(settings.metrics.clone())
+                .with_ownership(settings.ownership.clone()),
         )
         .graceful_shutdown_period(Duration::from_secs(20))
         .build();

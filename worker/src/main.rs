@@ -59,6 +59,11 @@ struct Args {
     /// `http://ADDR/metrics`, e.g. `0.0.0.0:9464`. Off when unset.
     #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// Product fields Stripe owns, comma-separated (`name`, `description`, `images`, `url`,
+    /// `unit_label`, `tax_code`): written when a product is created, never overwritten after.
+    /// The catalog owns the rest (Dashboard edits are reverted).
+    #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
+    stripe_owned_fields: String,
 }
 
 #[tokio::main]
@@ -108,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_api_key: api_key,
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
+        ownership: activities::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
         metrics,
     };
     let runtime = Runtime::from_current_tokio(runtime_options)?;

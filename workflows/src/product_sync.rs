@@ -202,6 +202,14 @@ impl ProductSync {
 
 const DEFAULT_MAX_PASSES: u32 = 50;
 
+/// Changes arrived during a pass: wait until none arrives for this long before the next pass, so
+/// that a burst of edits costs one more write instead of one per pass.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+/// …but never longer than this, so a product edited without pause still syncs regularly.
+pub const MAX_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+/// Histories recorded before the settle step replay without it.
+const SETTLE_PATCH: &str = "settle-between-passes";
+
 #[workflow_methods]
 impl ProductSync {
     /// Runs passes until no change is pending.
@@ -247,6 +255,9 @@ impl ProductSync {
                     ContinueAsNewOptions::default(),
                 )?;
             }
+            if ctx.patched(SETTLE_PATCH) {
+                settle(ctx).await;
+            }
         }
     }
 
@@ -267,6 +278,19 @@ impl ProductSync {
             pending_changes: self.pending_changes,
             passes: self.passes,
             last_outcome: self.last_outcome,
+        }
+    }
+}
+
+/// Waits in steps of [`SETTLE`] until a step passes without a new change, or [`MAX_SETTLE`].
+async fn settle(ctx: &mut WorkflowContext<ProductSync>) {
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        let seen = ctx.state(|s| s.pending_changes);
+        ctx.timer(SETTLE).await;
+        waited += SETTLE;
+        if ctx.state(|s| s.pending_changes) == seen || waited >= MAX_SETTLE {
+            return;
         }
     }
 }

@@ -1,0 +1,124 @@
+//! Field ownership: which side wins when a product field is edited in the Stripe Dashboard.
+//!
+//! By default the catalog owns every field: a Dashboard edit is reverted by the next sync. Fields
+//! configured as Stripe-owned (`CATALOG_SYNC_STRIPE_OWNED_FIELDS=description,images`) are written
+//! when catalog-sync creates the product and never overwritten after; with write-back on, a
+//! Dashboard edit of one is copied into the catalog. Prices, `active` and catalog-sync's metadata
+//! always belong to the catalog.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use workflows::model::DesiredProduct;
+
+use crate::stripe::Product;
+
+/// The product fields whose owner can be configured.
+pub const OWNABLE_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "images",
+    "url",
+    "unit_label",
+    "tax_code",
+];
+
+/// Who owns which field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    stripe_owned: BTreeSet<&'static str>,
+    /// Copy Dashboard edits of Stripe-owned fields into the catalog.
+    pub write_back: bool,
+}
+
+/// A field that cannot be owned by Stripe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} cannot be owned by Stripe: choose among {fields}", fields = OWNABLE_FIELDS.join(", "))]
+pub struct UnknownField(pub String);
+
+impl Ownership {
+    /// Stripe owns the fields of a comma-separated list (empty: the catalog owns everything).
+    pub fn parse(stripe_owned: &str, write_back: bool) -> Result<Self, UnknownField> {
+        let mut owned = BTreeSet::new();
+        for field in stripe_owned
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
+            let known = OWNABLE_FIELDS
+                .iter()
+                .find(|k| **k == field)
+                .ok_or_else(|| UnknownField(field.to_string()))?;
+            owned.insert(*known);
+        }
+        Ok(Self {
+            stripe_owned: owned,
+            write_back,
+        })
+    }
+
+    /// Stripe owns `field`.
+    pub fn stripe_owns(&self, field: &str) -> bool {
+        self.stripe_owned.contains(field)
+    }
+
+    /// The Stripe-owned fields.
+    pub fn stripe_owned(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.stripe_owned.iter().copied()
+    }
+
+    /// What to make an existing Stripe product look like: `desired`, with the Stripe-owned fields
+    /// as Stripe has them.
+    pub fn effective(&self, desired: &DesiredProduct, current: &Product) -> DesiredProduct {
+        let mut d = desired.clone();
+        for field in &self.stripe_owned {
+            match *field {
+                "name" => d.name = current.name.clone(),
+                "description" => d.description = current.description.clone(),
+                "images" => d.images = current.images.clone(),
+                "url" => d.url = current.url.clone(),
+                "unit_label" => d.unit_label = current.unit_label.clone(),
+                "tax_code" => d.tax_code = current.tax_code.clone(),
+                _ => {}
+            }
+        }
+        d
+    }
+}
+
+/// The ownable fields a `product.updated` event changed (the keys of `previous_attributes`).
+pub fn changed_fields(previous_attributes: Option<&Value>) -> Vec<&'static str> {
+    let Some(Value::Object(previous)) = previous_attributes else {
+        return Vec::new();
+    };
+    OWNABLE_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| previous.contains_key(*f))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_fields_and_refuses_others() {
+        let o = Ownership::parse(" description, images ,", true).unwrap();
+        assert!(o.stripe_owns("description") && o.stripe_owns("images"));
+        assert!(!o.stripe_owns("name"));
+        assert!(o.write_back);
+        assert_eq!(Ownership::parse("", false).unwrap(), Ownership::default());
+        assert_eq!(
+            Ownership::parse("name,price", false),
+            Err(UnknownField("price".into()))
+        );
+    }
+
+    #[test]
+    fn changed_fields_are_the_ownable_previous_attributes() {
+        let prev = serde_json::json!({"name": "Old", "updated": 1, "description": null});
+        assert_eq!(changed_fields(Some(&prev)), vec!["name", "description"]);
+        assert!(changed_fields(None).is_empty());
+    }
+}

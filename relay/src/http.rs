@@ -1,0 +1,552 @@
+//! The relay's HTTP endpoints:
+//! - `POST /v1/changes` — change notifications from catalogs that emit webhooks instead of writing
+//!   to our tables. `Authorization: Bearer <token>`; body `{"product_ids": ["sku-1", …]}`. Answers
+//!   202 only after Temporal accepted every valid id; ids that cannot be synced are listed with the
+//!   reason and do not hold the others back; 503 (retry) while Temporal is unavailable.
+//! - `POST /stripe/webhook` — Stripe events. The signature is checked on the raw body; events are
+//!   handled once (by id); events of objects catalog-sync does not manage, and the echoes of its own
+//!   writes, cause nothing; other `product.*`/`price.*` events repair the product, with field
+//!   ownership deciding whether a Dashboard edit is reverted or kept.
+//! - `GET /healthz`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use activities::metrics::Metrics;
+use activities::ownership::{Ownership, changed_fields};
+use activities::transform::{META_ID, META_MANAGED, check_id};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use catalog::{AuditEntry, Catalog};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use crate::signal::{SignalError, Signaller};
+use crate::signature;
+
+/// Limits and secrets of the endpoints.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Bearer tokens accepted by `POST /v1/changes` (several while rotating). Empty: the endpoint
+    /// is off (404).
+    pub ingest_tokens: Vec<String>,
+    /// Stripe endpoint secrets (`whsec_…`; several while rotating). Empty: the endpoint is off.
+    pub webhook_secrets: Vec<String>,
+    /// How old a signature may be.
+    pub webhook_tolerance: Duration,
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Most ids in one `POST /v1/changes` (413 beyond).
+    pub max_ids: usize,
+    /// Who owns which product field.
+    pub ownership: Ownership,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            ingest_tokens: Vec::new(),
+            webhook_secrets: Vec::new(),
+            webhook_tolerance: Duration::from_secs(300),
+            max_body_bytes: 1 << 20,
+            max_ids: 1000,
+            ownership: Ownership::default(),
+        }
+    }
+}
+
+struct AppState {
+    catalog: Catalog,
+    signaller: Signaller,
+    config: HttpConfig,
+    metrics: Option<Metrics>,
+}
+
+/// The endpoints over `catalog` (webhook de-duplication, audit, write-back) and `signaller`.
+pub fn router(
+    catalog: Catalog,
+    signaller: Signaller,
+    config: HttpConfig,
+    metrics: Option<Metrics>,
+) -> axum::Router {
+    let limit = config.max_body_bytes;
+    let state = Arc::new(AppState {
+        catalog,
+        signaller,
+        config,
+        metrics,
+    });
+    axum::Router::new()
+        .route("/v1/changes", post(ingest))
+        .route("/stripe/webhook", post(stripe_webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn unavailable(message: String) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesRequest {
+    product_ids: Vec<String>,
+}
+
+async fn ingest(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if app.config.ingest_tokens.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "change ingest is off: set CATALOG_SYNC_INGEST_TOKENS",
+        );
+    }
+    if !authorized(&headers, &app.config.ingest_tokens) {
+        let mut response = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    let request: ChangesRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"product_ids\": [\"…\"]}}: {e}"),
+            );
+        }
+    };
+    if request.product_ids.len() > app.config.max_ids {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} ids in one request; send at most {}",
+                request.product_ids.len(),
+                app.config.max_ids
+            ),
+        );
+    }
+    let mut rejected = Vec::new();
+    let mut valid = BTreeSet::new();
+    for id in request.product_ids {
+        match check_id(&id) {
+            Some(issue) => rejected.push(json!({ "product_id": id, "reason": issue.reason })),
+            None => {
+                valid.insert(id);
+            }
+        }
+    }
+    let results: Vec<(String, Result<(), SignalError>)> = futures::stream::iter(valid)
+        .map(|id| {
+            let app = &app;
+            async move {
+                let result = app.signaller.product_changed(&id, None, "ingest").await;
+                (id, result)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut accepted = Vec::new();
+    let mut waiting = Vec::new();
+    for (id, result) in results {
+        match result {
+            Ok(()) => accepted.push(id),
+            Err(SignalError::Rejected(reason)) => {
+                rejected.push(json!({ "product_id": id, "reason": reason }))
+            }
+            Err(e @ SignalError::Unavailable(_)) => waiting.push((id, e)),
+        }
+    }
+    accepted.sort();
+    if let Some((_, e)) = waiting.first() {
+        // Signals are idempotent enough to repeat: the caller retries the whole request.
+        let mut response = unavailable(format!(
+            "{e}; {} of the products were not accepted: retry the request",
+            waiting.len()
+        ));
+        *response.body_mut() = axum::body::Body::from(
+            json!({ "error": format!("{e}: retry the request"), "accepted": accepted, "rejected": rejected })
+                .to_string(),
+        );
+        return response;
+    }
+    let status = if accepted.is_empty() && !rejected.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::ACCEPTED
+    };
+    (
+        status,
+        Json(json!({ "accepted": accepted, "rejected": rejected })),
+    )
+        .into_response()
+}
+
+/// Constant-time comparison against every configured token.
+fn authorized(headers: &HeaderMap, tokens: &[String]) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let mut ok = false;
+    for token in tokens {
+        ok |= bool::from(given.as_bytes().ct_eq(token.as_bytes()));
+    }
+    ok
+}
+
+/// What a Stripe event calls for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not a product or price event.
+    Ignored,
+    /// An object catalog-sync does not manage.
+    Unmanaged,
+    /// Caused by catalog-sync's own write (its idempotency key): nothing to do.
+    Echo,
+    /// Only Stripe-owned fields changed: the edit stands, nothing to repair.
+    Kept {
+        /// Catalog id.
+        catalog_id: String,
+        /// The Stripe-owned fields edited.
+        kept: Vec<&'static str>,
+    },
+    /// Make Stripe match the catalog again.
+    Repair {
+        /// Catalog id.
+        catalog_id: String,
+        /// Catalog-owned fields edited in Stripe, which the repair reverts.
+        reverted: Vec<&'static str>,
+        /// Stripe-owned fields edited in Stripe, which the repair leaves.
+        kept: Vec<&'static str>,
+    },
+}
+
+impl Decision {
+    /// The label in metrics and in `stripe_webhook_events.decision`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Ignored => "ignored",
+            Self::Unmanaged => "unmanaged",
+            Self::Echo => "echo",
+            Self::Kept { .. } => "kept",
+            Self::Repair { .. } => "repair",
+        }
+    }
+}
+
+/// Prefix of the idempotency keys of catalog-sync's writes (`upsert::Writer::key`).
+const OWN_KEY_PREFIX: &str = "cs-";
+
+/// Decides what a (verified) event calls for. Pure.
+pub fn decide(event: &Value, ownership: &Ownership) -> Decision {
+    let event_type = event["type"].as_str().unwrap_or_default();
+    let object = &event["data"]["object"];
+    let managed = object["metadata"][META_MANAGED].as_str() == Some("true");
+    let catalog_id = if event_type.starts_with("product.") {
+        object["metadata"][META_ID]
+            .as_str()
+            .or_else(|| object["id"].as_str())
+    } else if event_type.starts_with("price.") {
+        object["product"]
+            .as_str()
+            .or_else(|| object["product"]["id"].as_str())
+    } else {
+        return Decision::Ignored;
+    };
+    let Some(catalog_id) = catalog_id.filter(|_| managed) else {
+        return Decision::Unmanaged;
+    };
+    let own_write = event["request"]["idempotency_key"]
+        .as_str()
+        .is_some_and(|key| key.starts_with(OWN_KEY_PREFIX));
+    if own_write {
+        return Decision::Echo;
+    }
+    let catalog_id = catalog_id.to_string();
+    if event_type != "product.updated" {
+        return Decision::Repair {
+            catalog_id,
+            reverted: Vec::new(),
+            kept: Vec::new(),
+        };
+    }
+    let previous = event["data"].get("previous_attributes");
+    let (kept, reverted): (Vec<&'static str>, Vec<&'static str>) = changed_fields(previous)
+        .into_iter()
+        .partition(|f| ownership.stripe_owns(f));
+    // Anything else that changed (metadata, active, the default price…) belongs to the catalog.
+    let other_changes = previous.and_then(Value::as_object).is_some_and(|p| {
+        p.keys().any(|k| {
+            k != "updated" && !kept.contains(&k.as_str()) && !reverted.contains(&k.as_str())
+        })
+    });
+    if !kept.is_empty() && reverted.is_empty() && !other_changes {
+        Decision::Kept { catalog_id, kept }
+    } else {
+        Decision::Repair {
+            catalog_id,
+            reverted,
+            kept,
+        }
+    }
+}
+
+async fn stripe_webhook(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let count = |decision: &str| {
+        if let Some(m) = &app.metrics {
+            m.webhook_event(decision);
+        }
+    };
+    if app.config.webhook_secrets.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "Stripe webhooks are off: set STRIPE_WEBHOOK_SECRET",
+        );
+    }
+    let header_value = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if let Err(e) = signature::verify(
+        header_value,
+        &body,
+        &app.config.webhook_secrets,
+        app.config.webhook_tolerance,
+        now,
+    ) {
+        count("invalid_signature");
+        tracing::warn!(error = %e, "webhook refused");
+        return error(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let event: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a JSON event: {e}")),
+    };
+    let (Some(event_id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
+        return error(StatusCode::BAD_REQUEST, "an event has an `id` and a `type`");
+    };
+    let decision = decide(&event, &app.config.ownership);
+    let object_id = event["data"]["object"]["id"].as_str();
+    match app
+        .catalog
+        .record_webhook_event(event_id, event_type, object_id, decision.label())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            count("duplicate");
+            return (
+                StatusCode::OK,
+                Json(json!({ "received": true, "duplicate": true })),
+            )
+                .into_response();
+        }
+        Err(e) => return unavailable(format!("catalog unavailable: {e}")),
+    }
+    match act(&app, &event, &decision).await {
+        Ok(()) => {
+            count(decision.label());
+            tracing::info!(
+                event = event_id,
+                r#type = event_type,
+                decision = decision.label(),
+                "webhook handled"
+            );
+            (
+                StatusCode::OK,
+                Json(json!({ "received": true, "decision": decision.label() })),
+            )
+                .into_response()
+        }
+        Err(message) => {
+            // Not handled: forget it so that Stripe's retry is handled anew.
+            if let Err(e) = app.catalog.forget_webhook_event(event_id).await {
+                tracing::error!(error = %e, event = event_id, "could not forget an unhandled event");
+            }
+            unavailable(message)
+        }
+    }
+}
+
+/// Records the conflict decisions, writes kept fields back if configured, and starts the repair.
+async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), String> {
+    let (catalog_id, reverted, kept, repair) = match decision {
+        Decision::Repair {
+            catalog_id,
+            reverted,
+            kept,
+        } => (catalog_id, reverted.as_slice(), kept.as_slice(), true),
+        Decision::Kept { catalog_id, kept } => (catalog_id, &[][..], kept.as_slice(), false),
+        _ => return Ok(()),
+    };
+    let object = &event["data"]["object"];
+    for field in kept {
+        let mut detail = format!("{field}: Stripe edit kept (Stripe owns it)");
+        if app.config.ownership.write_back {
+            app.catalog
+                .write_back_field(catalog_id, field, &object[*field])
+                .await
+                .map_err(|e| format!("writing {field} back to the catalog: {e}"))?;
+            detail.push_str("; written back to the catalog");
+        }
+        record_conflict(app, catalog_id, detail, event).await?;
+    }
+    for field in reverted {
+        let detail = format!("{field}: Stripe edit reverted (the catalog owns it)");
+        record_conflict(app, catalog_id, detail, event).await?;
+    }
+    if repair {
+        app.signaller
+            .product_changed(catalog_id, None, "stripe_webhook")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn record_conflict(
+    app: &AppState,
+    catalog_id: &str,
+    detail: String,
+    event: &Value,
+) -> Result<(), String> {
+    let entry = AuditEntry {
+        product_id: catalog_id.to_string(),
+        outcome: "conflict".into(),
+        detail: Some(format!(
+            "{detail} [event {}]",
+            event["id"].as_str().unwrap_or("?")
+        )),
+        ..AuditEntry::default()
+    };
+    app.catalog
+        .append_audit(&entry)
+        .await
+        .map_err(|e| format!("recording the decision: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, object: Value, previous: Option<Value>, key: Option<&str>) -> Value {
+        let mut data = json!({ "object": object });
+        if let Some(p) = previous {
+            data["previous_attributes"] = p;
+        }
+        json!({ "id": "evt_1", "type": kind, "data": data,
+                "request": { "id": "req_1", "idempotency_key": key } })
+    }
+
+    fn managed_product() -> Value {
+        json!({ "id": "sku-1", "object": "product", "name": "New",
+                "metadata": { "catalog_sync_managed": "true", "catalog_sync_id": "sku-1" } })
+    }
+
+    #[test]
+    fn dashboard_edits_are_repaired_or_kept_by_ownership() {
+        let owned = Ownership::parse("description", false).unwrap();
+        let name_edit = event(
+            "product.updated",
+            managed_product(),
+            Some(json!({"name": "Old"})),
+            None,
+        );
+        assert_eq!(
+            decide(&name_edit, &owned),
+            Decision::Repair {
+                catalog_id: "sku-1".into(),
+                reverted: vec!["name"],
+                kept: vec![]
+            }
+        );
+        let description_edit = event(
+            "product.updated",
+            managed_product(),
+            Some(json!({"description": "Old", "updated": 1})),
+            None,
+        );
+        assert_eq!(
+            decide(&description_edit, &owned),
+            Decision::Kept {
+                catalog_id: "sku-1".into(),
+                kept: vec!["description"]
+            }
+        );
+        // Under default ownership the catalog owns the description too.
+        assert_eq!(
+            decide(&description_edit, &Ownership::default()).label(),
+            "repair"
+        );
+        let metadata_edit = event(
+            "product.updated",
+            managed_product(),
+            Some(json!({"description": "Old", "metadata": {}})),
+            None,
+        );
+        assert_eq!(decide(&metadata_edit, &owned).label(), "repair");
+    }
+
+    #[test]
+    fn echoes_unmanaged_objects_and_other_events_cause_nothing() {
+        let o = Ownership::default();
+        let echo = event(
+            "product.updated",
+            managed_product(),
+            Some(json!({"name": "Old"})),
+            Some("cs-sku-1-abcdef-update-product-123456"),
+        );
+        assert_eq!(decide(&echo, &o), Decision::Echo);
+        let foreign = json!({ "id": "prod_x", "object": "product", "metadata": {} });
+        assert_eq!(
+            decide(&event("product.updated", foreign, None, None), &o),
+            Decision::Unmanaged
+        );
+        let customer = json!({ "id": "cus_1", "object": "customer" });
+        assert_eq!(
+            decide(&event("customer.created", customer, None, None), &o),
+            Decision::Ignored
+        );
+        let price = json!({ "id": "price_1", "object": "price", "product": "sku-1",
+                            "metadata": { "catalog_sync_managed": "true" } });
+        assert_eq!(
+            decide(
+                &event("price.updated", price, Some(json!({"active": true})), None),
+                &o
+            ),
+            Decision::Repair {
+                catalog_id: "sku-1".into(),
+                reverted: vec![],
+                kept: vec![]
+            }
+        );
+    }
+}

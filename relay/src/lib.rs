@@ -1,0 +1,16 @@
+//! How changes reach Temporal, as a library (the `relay` binary and the tests run the same code).
+//!
+//! # Layout
+//! - [`outbox`]: the outbox relay: captured catalog changes → `ProductSync` signals.
+//! - [`http`]: `POST /v1/changes` (change ingest) and `POST /stripe/webhook` (Stripe events).
+//! - [`signature`]: `Stripe-Signature` verification.
+//! - [`signal`]: signal-with-start of a product's sync, with the retryable/refused split.
+#![deny(missing_docs)]
+
+pub mod http;
+pub mod outbox;
+pub mod signal;
+pub mod signature;
+
+pub use outbox::{BatchReport, Relay, RelayOptions};
+pub use signal::{SignalError, Signaller};

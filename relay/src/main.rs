@@ -1,0 +1,184 @@
+//! `relay`: relays captured catalog changes to Temporal and, with `--listen`, serves change ingest
+//! and Stripe webhooks. Run one or several next to the workers; ctrl-c finishes the batch in hand.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use activities::metrics::Metrics;
+use activities::ownership::Ownership;
+use anyhow::Context;
+use catalog::Catalog;
+use clap::Parser;
+use relay::http::HttpConfig;
+use relay::{Relay, RelayOptions, Signaller};
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::{Client, ClientOptions, Connection};
+use temporalio_common::telemetry::metrics::CoreMeter;
+use temporalio_common::telemetry::{PrometheusExporterOptions, start_prometheus_metric_exporter};
+
+/// catalog-sync relay. Temporal connection settings come from `TEMPORAL_ADDRESS`,
+/// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Catalog database URL.
+    #[arg(long, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Task queue of the workers.
+    #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
+    task_queue: String,
+    /// Do not relay the outbox (serve the HTTP endpoints only).
+    #[arg(long)]
+    no_outbox: bool,
+    /// Changes claimed at once.
+    #[arg(long, env = "CATALOG_SYNC_RELAY_BATCH", default_value_t = 500)]
+    batch_size: i64,
+    /// Seconds a claim holds before another relay may take the changes over.
+    #[arg(long, env = "CATALOG_SYNC_RELAY_LEASE_SECS", default_value_t = 60)]
+    lease_secs: u64,
+    /// Milliseconds between looks at the outbox when no notification woke the relay (PostgreSQL
+    /// notifies at commit; SQLite relies on this).
+    #[arg(long, env = "CATALOG_SYNC_RELAY_POLL_MS", default_value_t = 250)]
+    poll_ms: u64,
+    /// Serve `POST /v1/changes`, `POST /stripe/webhook` and `GET /healthz` on this address.
+    #[arg(long, env = "CATALOG_SYNC_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Bearer tokens of `POST /v1/changes`, comma-separated (off when unset).
+    #[arg(
+        long,
+        env = "CATALOG_SYNC_INGEST_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    ingest_tokens: Vec<String>,
+    /// Stripe webhook endpoint secrets (`whsec_…`), comma-separated while rotating (off when unset).
+    #[arg(
+        long,
+        env = "STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    webhook_secret: Vec<String>,
+    /// Seconds a webhook signature stays valid.
+    #[arg(long, env = "STRIPE_WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    webhook_tolerance_secs: u64,
+    /// Product fields Stripe owns (Dashboard edits kept), comma-separated; the catalog owns the rest.
+    #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
+    stripe_owned_fields: String,
+    /// Copy Dashboard edits of Stripe-owned fields into the catalog.
+    #[arg(long, env = "CATALOG_SYNC_WRITE_BACK")]
+    write_back: bool,
+    /// Serve Prometheus metrics (relay lag, webhook decisions) at `http://ADDR/metrics`.
+    #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
+    let metrics = match args.metrics_addr {
+        Some(addr) => {
+            let exporter = start_prometheus_metric_exporter(
+                PrometheusExporterOptions::builder()
+                    .socket_addr(addr)
+                    .build(),
+            )
+            .map_err(|e| anyhow::anyhow!("serving metrics on {addr}: {e}"))?;
+            tracing::info!(addr = %exporter.bound_addr, "serving Prometheus metrics at /metrics");
+            let meter: Arc<dyn CoreMeter> = exporter.meter;
+            Some(Metrics::new(meter))
+        }
+        None => None,
+    };
+    let catalog = Catalog::connect(&args.database_url)
+        .await
+        .with_context(|| format!("opening the catalog at {}", args.database_url))?;
+    let client = connect().await?;
+    let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));
+
+    let http = match args.listen {
+        Some(addr) => {
+            let config = HttpConfig {
+                ingest_tokens: args
+                    .ingest_tokens
+                    .into_iter()
+                    .filter(|t| !t.is_empty())
+                    .collect(),
+                webhook_secrets: args
+                    .webhook_secret
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                webhook_tolerance: Duration::from_secs(args.webhook_tolerance_secs),
+                ownership,
+                ..HttpConfig::default()
+            };
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            tracing::info!(
+                %addr,
+                ingest = !config.ingest_tokens.is_empty(),
+                webhooks = !config.webhook_secrets.is_empty(),
+                "serving HTTP"
+            );
+            let router =
+                relay::http::router(catalog.clone(), signaller.clone(), config, metrics.clone());
+            Some(tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(worker::shutdown_signal())
+                    .await
+            }))
+        }
+        None => None,
+    };
+    if args.no_outbox {
+        let Some(http) = http else {
+            anyhow::bail!("--no-outbox leaves nothing to do without --listen");
+        };
+        return Ok(http.await??);
+    }
+    let relay = Relay::new(
+        catalog,
+        signaller,
+        RelayOptions {
+            batch_size: args.batch_size.max(1),
+            lease: Duration::from_secs(args.lease_secs.max(1)),
+            poll_interval: Duration::from_millis(args.poll_ms.max(10)),
+            ..RelayOptions::default()
+        },
+    )
+    .with_metrics(metrics);
+    tracing::info!(relay = relay.id(), task_queue = %args.task_queue, "relaying the outbox");
+    relay.run(worker::shutdown_signal()).await?;
+    if let Some(http) = http {
+        http.await??;
+    }
+    Ok(())
+}
+
+/// Connects to Temporal, waiting for it if it is not up yet: changes wait in the outbox meanwhile.
+async fn connect() -> anyhow::Result<Client> {
+    let (connection_options, client_options) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    let mut pause = Duration::from_millis(200);
+    let connection = loop {
+        match Connection::connect(connection_options.clone()).await {
+            Ok(connection) => break connection,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "Temporal not reachable yet (TEMPORAL_ADDRESS, default localhost:7233)");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    };
+    Ok(Client::new(connection, client_options)?)
+}

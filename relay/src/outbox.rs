@@ -1,0 +1,348 @@
+//! The outbox relay: claims captured catalog changes, signals each product's sync once per batch
+//! (however many changes it had), and deletes the changes only after Temporal accepted.
+//!
+//! At least once, and never twice at the same time: a claim is a lease (see `catalog::outbox`), so
+//! a relay that crashes mid-batch leaves its changes to be taken over when the lease ends, and two
+//! relays never hold one change together. While Temporal is unavailable, changes are given back and
+//! wait in the table; the relay backs off and tries again.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use activities::metrics::Metrics;
+use catalog::{CapturedChange, Catalog, CatalogError};
+use futures::StreamExt;
+
+use crate::signal::{SignalError, Signaller};
+
+/// How a relay claims and waits.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// This relay's name in `claimed_by` (unique per process).
+    pub id: String,
+    /// Changes claimed at once.
+    pub batch_size: i64,
+    /// How long a claim holds: longer than a batch takes, shorter than you would wait for a
+    /// crashed relay's changes to be taken over.
+    pub lease: Duration,
+    /// How often to look for changes when not woken by a notification (PostgreSQL notifies; on
+    /// SQLite this is the latency floor).
+    pub poll_interval: Duration,
+    /// Signals in flight at once.
+    pub concurrency: usize,
+    /// Longest pause after Temporal was unavailable.
+    pub max_backoff: Duration,
+    /// How often the lag metric is refreshed.
+    pub stats_interval: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            id: default_relay_id(),
+            batch_size: 500,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(250),
+            concurrency: 32,
+            max_backoff: Duration::from_secs(10),
+            stats_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `relay-{host}-{pid}-{random}`.
+pub fn default_relay_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "relay-{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Changes claimed.
+    pub claimed: usize,
+    /// Products signalled (one signal per product, however many changes).
+    pub products: usize,
+    /// Changes delivered and deleted.
+    pub relayed: Vec<i64>,
+    /// Changes given back because Temporal was unavailable.
+    pub released: usize,
+    /// Changes set aside because Temporal refused them, with the reason.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Errors of the relay loop: only the catalog's (a signal failure is a result, not an error).
+pub type RelayError = CatalogError;
+
+/// Moves captured changes from the catalog into Temporal.
+pub struct Relay {
+    catalog: Catalog,
+    signaller: Signaller,
+    options: RelayOptions,
+    metrics: Option<Metrics>,
+}
+
+impl Relay {
+    /// A relay over `catalog`'s outbox.
+    pub fn new(catalog: Catalog, signaller: Signaller, options: RelayOptions) -> Self {
+        Self {
+            catalog,
+            signaller,
+            options,
+            metrics: None,
+        }
+    }
+
+    /// Publishes lag and counts in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// This relay's id.
+    pub fn id(&self) -> &str {
+        &self.options.id
+    }
+
+    /// Claims one batch, signals its products, acknowledges what Temporal accepted.
+    pub async fn relay_batch(&self) -> Result<BatchReport, RelayError> {
+        let claimed = self
+            .catalog
+            .claim_changes(
+                &self.options.id,
+                self.options.batch_size,
+                self.options.lease,
+            )
+            .await?;
+        let mut report = BatchReport {
+            claimed: claimed.len(),
+            ..BatchReport::default()
+        };
+        if claimed.is_empty() {
+            return Ok(report);
+        }
+        let by_product = group_by_product(claimed);
+        report.products = by_product.len();
+        let outcomes: Vec<(ProductChanges, Result<(), SignalError>)> =
+            futures::stream::iter(by_product)
+                .map(|changes| async move {
+                    let result = self
+                        .signaller
+                        .product_changed(&changes.product_id, changes.version, "outbox")
+                        .await;
+                    (changes, result)
+                })
+                .buffer_unordered(self.options.concurrency.max(1))
+                .collect()
+                .await;
+        let (mut accepted, mut unavailable) = (Vec::new(), Vec::new());
+        let mut rejected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (changes, result) in outcomes {
+            match result {
+                Ok(()) => accepted.extend(changes.seqs),
+                Err(e @ SignalError::Unavailable(_)) => {
+                    tracing::debug!(product = %changes.product_id, error = %e, "signal not accepted");
+                    unavailable.extend(changes.seqs);
+                }
+                Err(SignalError::Rejected(reason)) => {
+                    tracing::error!(product = %changes.product_id, %reason, "Temporal refused a change: set aside");
+                    report.rejected.push((changes.product_id, reason.clone()));
+                    rejected.entry(reason).or_default().extend(changes.seqs);
+                }
+            }
+        }
+        let id = &self.options.id;
+        self.catalog.ack_changes(id, &accepted).await?;
+        self.catalog.release_changes(id, &unavailable).await?;
+        for (reason, seqs) in &rejected {
+            self.catalog.fail_changes(id, seqs, reason).await?;
+        }
+        accepted.sort_unstable();
+        report.relayed = accepted;
+        report.released = unavailable.len();
+        if let Some(m) = &self.metrics {
+            m.relay_changes("relayed", report.relayed.len() as u64);
+            m.relay_changes("released", report.released as u64);
+            m.relay_changes(
+                "rejected",
+                rejected.values().map(Vec::len).sum::<usize>() as u64,
+            );
+        }
+        Ok(report)
+    }
+
+    /// Relays until `shutdown` resolves: a batch whenever changes are committed (woken by
+    /// `NOTIFY` on PostgreSQL) or every poll interval; backs off while Temporal or the catalog is
+    /// unavailable. A batch in progress at shutdown finishes first.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let mut listener = self.catalog.change_listener().await?;
+        tracing::info!(
+            relay = %self.options.id,
+            notified = listener.is_notified(),
+            poll_ms = self.options.poll_interval.as_millis() as u64,
+            "relay started"
+        );
+        let mut backoff = Backoff::new(self.options.max_backoff);
+        let mut last_stats = tokio::time::Instant::now() - self.options.stats_interval;
+        loop {
+            if last_stats.elapsed() >= self.options.stats_interval {
+                self.publish_stats().await;
+                last_stats = tokio::time::Instant::now();
+            }
+            let pause = match self.relay_batch().await {
+                Ok(report) if report.released > 0 => {
+                    let pause = backoff.next();
+                    tracing::warn!(
+                        waiting = report.released,
+                        retry_in_ms = pause.as_millis() as u64,
+                        "Temporal unavailable: changes wait in the outbox"
+                    );
+                    Some(pause)
+                }
+                Ok(report) => {
+                    backoff.reset();
+                    if report.claimed > 0 {
+                        tracing::info!(
+                            changes = report.claimed,
+                            products = report.products,
+                            rejected = report.rejected.len(),
+                            "relayed"
+                        );
+                        // More may be waiting: claim again at once.
+                        None
+                    } else {
+                        tokio::select! {
+                            _ = listener.wait(self.options.poll_interval) => {}
+                            () = &mut shutdown => return Ok(()),
+                        }
+                        None
+                    }
+                }
+                Err(e) => {
+                    let pause = backoff.next();
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "catalog unavailable");
+                    Some(pause)
+                }
+            };
+            if let Some(pause) = pause {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = &mut shutdown => return Ok(()),
+                }
+            }
+            // Stop between batches if asked.
+            if futures::poll!(&mut shutdown).is_ready() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn publish_stats(&self) {
+        let Some(m) = &self.metrics else { return };
+        match self.catalog.outbox_stats().await {
+            Ok(stats) => m.relay_state(stats.pending.max(0) as u64, stats.lag()),
+            Err(e) => tracing::debug!(error = %e, "outbox stats unavailable"),
+        }
+    }
+}
+
+/// The changes of one product in a batch: one signal covers them all.
+struct ProductChanges {
+    product_id: String,
+    version: Option<i64>,
+    seqs: Vec<i64>,
+}
+
+fn group_by_product(changes: Vec<CapturedChange>) -> Vec<ProductChanges> {
+    let mut by_product: BTreeMap<String, ProductChanges> = BTreeMap::new();
+    for change in changes {
+        let entry = by_product
+            .entry(change.product_id.clone())
+            .or_insert_with(|| ProductChanges {
+                product_id: change.product_id.clone(),
+                version: None,
+                seqs: Vec::new(),
+            });
+        entry.version = entry.version.max(change.version);
+        entry.seqs.push(change.seq);
+    }
+    by_product.into_values().collect()
+}
+
+/// Doubling pauses from 100 ms up to a ceiling.
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+
+    fn new(max: Duration) -> Self {
+        Self {
+            next: Self::FIRST,
+            max,
+        }
+    }
+
+    fn next(&mut self) -> Duration {
+        let pause = self.next.min(self.max);
+        self.next = (self.next * 2).min(self.max);
+        pause
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(seq: i64, product: &str, version: Option<i64>) -> CapturedChange {
+        CapturedChange {
+            seq,
+            product_id: product.into(),
+            op: "update".into(),
+            version,
+            changed_at: chrono::Utc::now(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn one_signal_per_product_with_its_newest_version() {
+        let grouped = group_by_product(vec![
+            change(1, "a", Some(2)),
+            change(2, "b", Some(7)),
+            change(3, "a", Some(4)),
+            change(4, "a", None),
+        ]);
+        assert_eq!(grouped.len(), 2);
+        assert_eq!(grouped[0].product_id, "a");
+        assert_eq!(grouped[0].version, Some(4));
+        assert_eq!(grouped[0].seqs, vec![1, 3, 4]);
+        assert_eq!(
+            (grouped[1].version, grouped[1].seqs.clone()),
+            (Some(7), vec![2])
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_ceiling_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(350));
+        let pauses: Vec<u128> = (0..4).map(|_| b.next().as_millis()).collect();
+        assert_eq!(pauses, vec![100, 200, 350, 350]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,93 @@
+//! Telling a product's sync that the product changed: signal-with-start of `ProductSync`, so a
+//! running sync takes one more pass and an idle product gets a new sync. The one way every change
+//! source (outbox, HTTP ingest, Stripe webhooks) reaches Temporal.
+
+use std::time::Duration;
+
+use temporalio_client::errors::WorkflowStartError;
+use temporalio_client::tonic::Code;
+use temporalio_client::{Client, WorkflowStartOptions};
+use workflows::{ProductChanged, ProductSync, ProductSyncInput};
+
+/// Why a signal was not accepted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SignalError {
+    /// Temporal did not answer or is overloaded: try again later; nothing is lost meanwhile.
+    #[error("Temporal unavailable: {0}")]
+    Unavailable(String),
+    /// Temporal refused this change for good (e.g. the id makes an invalid workflow id).
+    #[error("Temporal refused the change: {0}")]
+    Rejected(String),
+}
+
+impl SignalError {
+    /// Retrying later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+/// Sends `product_changed` signals-with-start on one task queue.
+#[derive(Clone)]
+pub struct Signaller {
+    client: Client,
+    task_queue: String,
+    timeout: Duration,
+}
+
+impl Signaller {
+    /// Signals on `task_queue`; each call gives up after `timeout` (Temporal unavailable).
+    pub fn new(client: Client, task_queue: impl Into<String>, timeout: Duration) -> Self {
+        Self {
+            client,
+            task_queue: task_queue.into(),
+            timeout,
+        }
+    }
+
+    /// The product changed (to `version`, when known), as seen by `source`.
+    pub async fn product_changed(
+        &self,
+        catalog_id: &str,
+        version: Option<i64>,
+        source: &str,
+    ) -> Result<(), SignalError> {
+        let call = self.client.signal_with_start_workflow(
+            ProductSync::run,
+            ProductSyncInput {
+                catalog_id: catalog_id.to_string(),
+                ..Default::default()
+            },
+            ProductSync::product_changed,
+            ProductChanged {
+                catalog_version: version,
+                source: source.to_string(),
+            },
+            WorkflowStartOptions::new(
+                self.task_queue.as_str(),
+                workflows::product_sync_id(catalog_id),
+            )
+            .build(),
+        );
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(classify(e)),
+            Err(_) => Err(SignalError::Unavailable(format!(
+                "no answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+}
+
+/// Only an invalid request is refused for good; every other error (unavailable, overloaded,
+/// unauthenticated, namespace missing) is the deployment's and passes: the change waits.
+fn classify(e: WorkflowStartError) -> SignalError {
+    match e {
+        WorkflowStartError::Rpc(status) if status.code() == Code::InvalidArgument => {
+            SignalError::Rejected(status.message().to_string())
+        }
+        WorkflowStartError::PayloadConversion(e) => SignalError::Rejected(e.to_string()),
+        other => SignalError::Unavailable(other.to_string()),
+    }
+}
