@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use catalog::Catalog;
 use futures::TryStreamExt;
+use relay::{Relay, RelayOptions, Signaller};
 use temporalio_client::{Client, UntypedWorkflow, WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use workflows::model::CatalogProduct;
@@ -23,22 +24,90 @@ pub struct TestEnv {
     pub sandbox: Sandbox,
     /// The test's worker.
     pub worker: RunningWorker,
+    /// The catalog's URL (for binaries started by the test).
+    pub catalog_url: String,
     prefix: String,
+}
+
+/// A relay running on the test's runtime.
+pub struct RunningRelay {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningRelay {
+    /// Stops it after the batch in hand.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for RunningRelay {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
 }
 
 impl TestEnv {
     /// Starts a catalog on `backend`, a sandbox and a worker.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_configured(backend, |_| {}).await
+    }
+
+    /// As [`TestEnv::start`], with worker settings adjusted by `configure`.
+    pub async fn start_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut worker::Settings),
+    ) -> Self {
         let client = temporal_client().await;
         let (url, catalog) = fresh_catalog(backend).await;
         let sandbox = Sandbox::start().await;
-        let worker = RunningWorker::start(&url, &sandbox).await;
+        let worker = RunningWorker::start_configured(&url, &sandbox, configure).await;
         Self {
             client,
             catalog,
             sandbox,
             worker,
+            catalog_url: url,
             prefix: unique("p"),
+        }
+    }
+
+    /// A signaller on the worker's task queue.
+    pub fn signaller(&self) -> Signaller {
+        Signaller::new(
+            self.client.clone(),
+            self.worker.task_queue.as_str(),
+            Duration::from_secs(10),
+        )
+    }
+
+    /// A relay over the test's catalog, on the worker's task queue (not running).
+    pub fn relay(&self, options: RelayOptions) -> Relay {
+        Relay::new(self.catalog.clone(), self.signaller(), options)
+    }
+
+    /// Runs a relay in the background until the returned handle is stopped or dropped.
+    pub fn spawn_relay(&self, options: RelayOptions) -> RunningRelay {
+        let relay = self.relay(options);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            relay
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        RunningRelay {
+            stop: Some(stop),
+            task: Some(task),
         }
     }
 
@@ -91,6 +160,17 @@ impl TestEnv {
         .await
         .expect("sync finished in time")
         .unwrap()
+    }
+
+    /// Once the outbox is empty (every change handed to Temporal), the result of the product's
+    /// latest sync.
+    pub async fn result_when_settled(&self, id: &str) -> ProductSyncResult {
+        crate::eventually(Duration::from_secs(60), "the outbox drained", || async {
+            let stats = self.catalog.outbox_stats().await.unwrap();
+            (stats.pending == 0).then_some(())
+        })
+        .await;
+        self.result(id).await
     }
 
     /// Signals the product's sync and waits for its result.

@@ -108,8 +108,76 @@ struct Tied(#[allow(dead_code)] Child);
 
 static TEMPORAL: OnceLock<(String, Mutex<Option<Tied>>)> = OnceLock::new();
 
+/// A dev server a test can stop and start again; its state lives in a SQLite file, so workflows
+/// survive the restart as they would on a real cluster.
+pub struct RestartableTemporal {
+    port: u16,
+    db: PathBuf,
+    server: Mutex<Option<Tied>>,
+}
+
+static RESTARTABLE: OnceLock<RestartableTemporal> = OnceLock::new();
+
+/// Starts this test binary's Temporal server as a [`RestartableTemporal`]. Call it before anything
+/// else talks to Temporal: from then on [`temporal_address`] is this server.
+pub fn restartable_temporal() -> &'static RestartableTemporal {
+    RESTARTABLE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(unique("catalog-sync-temporal"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = RestartableTemporal {
+            port: free_port(),
+            db: dir.join("temporal.db"),
+            server: Mutex::new(None),
+        };
+        server.start();
+        server
+    })
+}
+
+impl RestartableTemporal {
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) and waits for its port.
+    pub fn start(&self) {
+        let mut server = self.server.lock().unwrap();
+        assert!(server.is_none(), "the server is running");
+        let script = format!(
+            "exec '{}' server start-dev --headless --ip 127.0.0.1 --port {} --db-filename '{}' \
+             --log-level error",
+            temporal_cli().display(),
+            self.port,
+            self.db.display()
+        );
+        *server = Some(Tied(spawn_tied(&script, "true")));
+        wait_for_port(self.port, "temporal dev server", Duration::from_secs(60));
+    }
+
+    /// Stops the server and waits until it has exited.
+    pub fn stop(&self) {
+        let Some(Tied(mut child)) = self.server.lock().unwrap().take() else {
+            panic!("the server is not running");
+        };
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Address (`host:port`) of the Temporal server for this test binary.
 pub fn temporal_address() -> String {
+    if let Some(server) = RESTARTABLE.get() {
+        return server.address();
+    }
     TEMPORAL
         .get_or_init(|| {
             if let Ok(addr) = std::env::var("CATALOG_SYNC_TEST_TEMPORAL") {
@@ -265,6 +333,18 @@ impl Sandbox {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    /// Sends signed webhook events of every change to `url`.
+    pub async fn deliver_webhooks_to(&self, url: &str, secret: &str) {
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/webhooks", self.base))
+            .json(&serde_json::json!({ "url": url, "secret": secret }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
     }
 
     /// Creates a product directly (not through catalog-sync).
@@ -427,8 +507,17 @@ pub struct RunningWorker {
 impl RunningWorker {
     /// Starts a worker against the sandbox and catalog.
     pub async fn start(catalog_url: &str, sandbox: &Sandbox) -> Self {
+        Self::start_configured(catalog_url, sandbox, |_| {}).await
+    }
+
+    /// Starts a worker whose settings `configure` adjusts (ownership, task queue…).
+    pub async fn start_configured(
+        catalog_url: &str,
+        sandbox: &Sandbox,
+        configure: impl FnOnce(&mut worker::Settings),
+    ) -> Self {
         let task_queue = unique("tq");
-        let settings = worker::Settings {
+        let mut settings = worker::Settings {
             task_queue: task_queue.clone(),
             catalog_url: catalog_url.to_string(),
             stripe_base_url: sandbox.base.clone(),
@@ -439,6 +528,8 @@ impl RunningWorker {
             ownership: Default::default(),
             metrics: None,
         };
+        configure(&mut settings);
+        let task_queue = settings.task_queue.clone();
         init_logging();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, is_ready) = tokio::sync::oneshot::channel::<()>();
@@ -488,6 +579,41 @@ impl Drop for RunningWorker {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// The path of one of the workspace's binaries, next to the test executable (`cargo build
+/// --workspace --bins` builds them; `scripts/test` does).
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`; panics with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < timeout, "not within {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -10,20 +10,7 @@ use std::time::Duration;
 use harness::{temporal_address, temporal_cli, unique};
 
 fn bin(name: &str) -> PathBuf {
-    let dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
-        path.display()
-    );
-    path
+    harness::binary(name)
 }
 
 /// A child process killed when dropped.

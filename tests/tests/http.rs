@@ -1,0 +1,318 @@
+//! The relay's HTTP endpoints against a real dev server, worker and sandbox: change ingest
+//! (`POST /v1/changes`) and Stripe webhooks (`POST /stripe/webhook`) with signature checks,
+//! de-duplication, echo suppression and field ownership.
+
+use std::time::Duration;
+
+use activities::ownership::Ownership;
+use catalog::Catalog;
+use harness::{Backend, TestEnv, eventually};
+use relay::http::HttpConfig;
+use relay::signature::header_value;
+use serde_json::{Value, json};
+use workflows::SyncOutcome;
+
+/// Serves the endpoints over the test's catalog and task queue; returns the base URL.
+async fn serve(env: &TestEnv, config: HttpConfig) -> String {
+    let router = relay::http::router(env.catalog.clone(), env.signaller(), config, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    base
+}
+
+async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<String>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(url).body(body.into());
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn change_ingest_authenticates_limits_and_reports_each_rejected_id() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            ingest_tokens: vec!["token-old".into(), "token-new".into()],
+            max_ids: 5,
+            max_body_bytes: 2048,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let url = format!("{base}/v1/changes");
+    let ids: Vec<String> = (1..=3).map(|n| env.id(n)).collect();
+    for n in 1..=3 {
+        env.catalog.save_product(&env.sample(n)).await.unwrap();
+    }
+    let body = json!({ "product_ids": [ids[0], ids[1], "not a valid id!", ids[2]] }).to_string();
+
+    let (status, _) = post(&url, &[], body.clone()).await;
+    assert_eq!(status, 401, "no token");
+    let (status, _) = post(
+        &url,
+        &[("authorization", "Bearer token-guess")],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 401, "wrong token");
+
+    let (status, answer) = post(&url, &[("authorization", "Bearer token-new")], body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"], json!(ids));
+    assert_eq!(answer["rejected"][0]["product_id"], "not a valid id!");
+    assert!(
+        answer["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("letters")
+    );
+    for id in &ids {
+        assert_eq!(env.result(id).await.outcome, SyncOutcome::Synced);
+    }
+
+    let auth = [("authorization", "Bearer token-old")];
+    let six: Vec<String> = (1..=6).map(|n| env.id(n)).collect();
+    let (status, answer) = post(&url, &auth, json!({ "product_ids": six }).to_string()).await;
+    assert_eq!(status, 413, "too many ids: {answer}");
+    let huge = json!({ "product_ids": ["x".repeat(4000)] }).to_string();
+    assert_eq!(post(&url, &auth, huge).await.0, 413, "body over the limit");
+    assert_eq!(post(&url, &auth, "{not json").await.0, 400);
+    assert_eq!(post(&url, &auth, r#"{"ids": ["a"]}"#).await.0, 400);
+    let (status, answer) = post(&url, &auth, r#"{"product_ids": [""]}"#).await;
+    assert_eq!(status, 400, "nothing accepted: {answer}");
+}
+
+/// Decisions recorded for the webhook events handled so far, by decision.
+async fn decisions(catalog: &Catalog) -> Vec<(String, i64)> {
+    let sql =
+        "SELECT decision, COUNT(*) FROM stripe_webhook_events GROUP BY decision ORDER BY decision";
+    match catalog {
+        Catalog::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+        Catalog::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
+    }
+}
+
+async fn count_of(catalog: &Catalog, decision: &str) -> i64 {
+    decisions(catalog)
+        .await
+        .into_iter()
+        .find(|(d, _)| d == decision)
+        .map_or(0, |(_, n)| n)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn dashboard_edits_are_reverted_or_kept_by_ownership_and_echoes_cost_nothing() {
+    let ownership = Ownership::parse("description", false).unwrap();
+    let env =
+        TestEnv::start_configured(Backend::Postgres, |s| s.ownership = ownership.clone()).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            // We are rolling our secret: both are accepted; the sandbox signs with the new one.
+            webhook_secrets: vec!["whsec_old".into(), "whsec_new".into()],
+            ownership: ownership.clone(),
+            max_body_bytes: 64 * 1024,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let hook = format!("{base}/stripe/webhook");
+    env.sandbox.deliver_webhooks_to(&hook, "whsec_new").await;
+    let (one, two) = (env.sample(1), env.sample(2));
+    env.catalog
+        .save_products(&[one.clone(), two.clone()])
+        .await
+        .unwrap();
+    assert_eq!(env.sync(&one.id).await.outcome, SyncOutcome::Synced);
+    assert_eq!(env.sync(&two.id).await.outcome, SyncOutcome::Synced);
+    // The events of our own writes are echoes: recognised, and nothing is started.
+    eventually(Duration::from_secs(20), "echo events handled", || async {
+        (count_of(&env.catalog, "echo").await >= 4).then_some(())
+    })
+    .await;
+    assert_eq!(
+        count_of(&env.catalog, "repair").await,
+        0,
+        "{:?}",
+        decisions(&env.catalog).await
+    );
+
+    // A catalog-owned field edited in the Dashboard is reverted through the webhook alone.
+    env.sandbox
+        .dashboard_edit(&one.id, "name=Renamed+in+the+Dashboard")
+        .await;
+    eventually(Duration::from_secs(30), "the name reverted", || async {
+        env.sandbox
+            .product(&one.id)
+            .await
+            .filter(|s| s["name"] == json!(one.name))
+    })
+    .await;
+    assert_eq!(count_of(&env.catalog, "repair").await, 1);
+
+    // A Stripe-owned field edited in the Dashboard stays, even through a full sync.
+    env.sandbox
+        .dashboard_edit(&two.id, "description=Written+by+marketing")
+        .await;
+    eventually(Duration::from_secs(20), "the edit kept", || async {
+        (count_of(&env.catalog, "kept").await == 1).then_some(())
+    })
+    .await;
+    let writes = env.writes().await;
+    let again = env.sync(&two.id).await;
+    assert_eq!(again.outcome, SyncOutcome::Unchanged, "{again:?}");
+    assert_eq!(env.writes().await, writes);
+    let stripe = env.sandbox.product(&two.id).await.unwrap();
+    assert_eq!(stripe["description"], "Written by marketing");
+
+    // Each decision is in the audit ledger.
+    let audit = |id: String| {
+        let catalog = env.catalog.clone();
+        async move { catalog.audit_history(&id, 50).await.unwrap() }
+    };
+    let reverted = audit(one.id.clone()).await;
+    assert!(reverted.iter().any(|r| {
+        r.entry.outcome == "conflict"
+            && r.entry
+                .detail
+                .as_deref()
+                .unwrap()
+                .starts_with("name: Stripe edit reverted")
+    }));
+    let kept = audit(two.id.clone()).await;
+    assert!(kept.iter().any(|r| {
+        r.entry.outcome == "conflict"
+            && r.entry
+                .detail
+                .as_deref()
+                .unwrap()
+                .starts_with("description: Stripe edit kept")
+    }));
+
+    // The repair's own write came back as an echo and started nothing more.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        count_of(&env.catalog, "repair").await,
+        1,
+        "{:?}",
+        decisions(&env.catalog).await
+    );
+
+    // Forged, stale, replayed and oversized deliveries.
+    let event = json!({
+        "id": "evt_test_replayed", "object": "event", "type": "product.updated",
+        "data": { "object": { "id": one.id, "object": "product", "name": "x",
+                              "metadata": { "catalog_sync_managed": "true", "catalog_sync_id": one.id } },
+                  "previous_attributes": { "name": "y" } },
+        "request": { "id": null, "idempotency_key": null }
+    })
+    .to_string();
+    let signed = |secret: &str, t: i64| header_value(secret, t, event.as_bytes());
+    let forged = signed("whsec_attacker", now());
+    let (status, answer) = post(&hook, &[("stripe-signature", &forged)], event.clone()).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("no signature matches the endpoint secret"))
+    );
+    let stale = signed("whsec_new", now() - 600);
+    assert_eq!(
+        post(&hook, &[("stripe-signature", &stale)], event.clone())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(post(&hook, &[], event.clone()).await.0, 400, "unsigned");
+    let valid = signed("whsec_old", now());
+    let (status, first) = post(&hook, &[("stripe-signature", &valid)], event.clone()).await;
+    assert_eq!((status, first["decision"].as_str()), (200, Some("repair")));
+    let (status, second) = post(&hook, &[("stripe-signature", &valid)], event.clone()).await;
+    assert_eq!((status, second["duplicate"].as_bool()), (200, Some(true)));
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
+    let big_signature = header_value("whsec_new", now(), big.as_bytes());
+    assert_eq!(
+        post(&hook, &[("stripe-signature", &big_signature)], big)
+            .await
+            .0,
+        413
+    );
+}
+
+#[tokio::test]
+async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
+    let ownership = Ownership::parse("description,images", true).unwrap();
+    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.ownership = ownership.clone()).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            webhook_secrets: vec!["whsec_wb".into()],
+            ownership,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    env.sandbox
+        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_wb")
+        .await;
+    let product = env.sample(1);
+    env.catalog.save_product(&product).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
+    let version = env
+        .catalog
+        .fetch_product(&product.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+
+    env.sandbox
+        .dashboard_edit(&product.id, "description=Marketing+copy")
+        .await;
+    let updated = eventually(
+        Duration::from_secs(20),
+        "the description written back",
+        || async {
+            env.catalog
+                .fetch_product(&product.id)
+                .await
+                .unwrap()
+                .filter(|p| p.description.as_deref() == Some("Marketing copy"))
+        },
+    )
+    .await;
+    assert_eq!(
+        updated.version,
+        version + 1,
+        "written back as a catalog change"
+    );
+    assert_eq!(updated.name, product.name, "nothing else changed");
+    let history = env.catalog.audit_history(&product.id, 10).await.unwrap();
+    assert!(history.iter().any(|r| {
+        r.entry
+            .detail
+            .as_deref()
+            .is_some_and(|d| d.contains("written back to the catalog"))
+    }));
+    // The next sync finds Stripe already right about the description.
+    let after = env.sync(&product.id).await;
+    assert_ne!(after.outcome, SyncOutcome::Failed);
+    assert_eq!(
+        env.sandbox.product(&product.id).await.unwrap()["description"],
+        "Marketing copy"
+    );
+}
