@@ -234,11 +234,27 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Applies the migrations of this backend.
+    /// Applies the migrations of this backend. Processes starting together (worker, relay,
+    /// starter) may race to migrate a new database: PostgreSQL serializes them with an advisory
+    /// lock; on SQLite the loser of the race retries and finds the work done.
     pub async fn migrate(&self) -> Result<(), CatalogError> {
         match self {
             Catalog::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
-            Catalog::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Catalog::Sqlite(pool) => {
+                let mut attempt = 0;
+                loop {
+                    match sqlx::migrate!("./migrations/sqlite").run(pool).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < 10 => {
+                            attempt += 1;
+                            tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt))
+                                .await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -1,14 +1,21 @@
 //! The outbox relay: claims captured catalog changes, signals each product's sync once per batch
 //! (however many changes it had), and deletes the changes only after Temporal accepted.
 //!
+//! A product that was just signalled and keeps changing (a burst of edits, a bulk import touching
+//! it repeatedly) is *held*: its new changes stay claimed until it has been quiet for
+//! [`RelayOptions::quiet`] (at most [`RelayOptions::max_hold`]), then one signal covers them all.
+//! So a burst costs its first write at once and one more when it ends, not one per batch. An
+//! edit of a product nobody touched for [`RelayOptions::hot`] is signalled at once.
+//!
 //! At least once, and never twice at the same time: a claim is a lease (see `catalog::outbox`), so
 //! a relay that crashes mid-batch leaves its changes to be taken over when the lease ends, and two
 //! relays never hold one change together. While Temporal is unavailable, changes are given back and
 //! wait in the table; the relay backs off and tries again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use activities::metrics::Metrics;
 use catalog::{CapturedChange, Catalog, CatalogError};
@@ -35,6 +42,12 @@ pub struct RelayOptions {
     pub max_backoff: Duration,
     /// How often the lag metric is refreshed.
     pub stats_interval: Duration,
+    /// A product signalled this recently is hot: its next changes are held until quiet.
+    pub hot: Duration,
+    /// A held product is signalled once no new change of it arrived for this long…
+    pub quiet: Duration,
+    /// …or once it has been held this long. Keep it well under `lease`.
+    pub max_hold: Duration,
 }
 
 impl Default for RelayOptions {
@@ -47,6 +60,9 @@ impl Default for RelayOptions {
             concurrency: 32,
             max_backoff: Duration::from_secs(10),
             stats_interval: Duration::from_secs(5),
+            hot: Duration::from_secs(1),
+            quiet: Duration::from_millis(300),
+            max_hold: Duration::from_secs(5),
         }
     }
 }
@@ -76,6 +92,8 @@ pub struct BatchReport {
     pub released: usize,
     /// Changes set aside because Temporal refused them, with the reason.
     pub rejected: Vec<(String, String)>,
+    /// Changes held (claimed, not yet signalled) because their product is hot, after this batch.
+    pub held: usize,
 }
 
 /// Errors of the relay loop: only the catalog's (a signal failure is a result, not an error).
@@ -87,6 +105,82 @@ pub struct Relay {
     signaller: Signaller,
     options: RelayOptions,
     metrics: Option<Metrics>,
+    hot: Mutex<HotProducts>,
+}
+
+/// What the relay remembers between batches: when it last signalled each product, and the changes
+/// it holds for hot products.
+#[derive(Default)]
+struct HotProducts {
+    last_signal: HashMap<String, Instant>,
+    held: BTreeMap<String, Held>,
+}
+
+struct Held {
+    changes: ProductChanges,
+    since: Instant,
+    last_change: Instant,
+}
+
+impl HotProducts {
+    /// Of the products just claimed and those held, the ones to signal now; the rest are held.
+    fn take_due(
+        &mut self,
+        claimed: Vec<ProductChanges>,
+        now: Instant,
+        options: &RelayOptions,
+    ) -> Vec<ProductChanges> {
+        let mut due = Vec::new();
+        for changes in claimed {
+            let recently_signalled = self
+                .last_signal
+                .get(&changes.product_id)
+                .is_some_and(|at| now.duration_since(*at) < options.hot);
+            match self.held.get_mut(&changes.product_id) {
+                Some(held) => {
+                    held.changes.merge(changes);
+                    held.last_change = now;
+                }
+                None if recently_signalled => {
+                    let held = Held {
+                        changes,
+                        since: now,
+                        last_change: now,
+                    };
+                    self.held.insert(held.changes.product_id.clone(), held);
+                }
+                None => due.push(changes),
+            }
+        }
+        // Held changes stay claimed: release them well before the lease ends.
+        let max_hold = options.max_hold.min(options.lease / 2);
+        let ready: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, h)| {
+                now.duration_since(h.last_change) >= options.quiet
+                    || now.duration_since(h.since) >= max_hold
+            })
+            .map(|(product, _)| product.clone())
+            .collect();
+        for product in ready {
+            if let Some(held) = self.held.remove(&product) {
+                due.push(held.changes);
+            }
+        }
+        due
+    }
+
+    /// Remembers the products just signalled; forgets those no longer hot. Returns the changes
+    /// still held.
+    fn signalled(&mut self, products: Vec<String>, now: Instant, hot: Duration) -> usize {
+        for product in products {
+            self.last_signal.insert(product, now);
+        }
+        self.last_signal
+            .retain(|_, at| now.duration_since(*at) < hot);
+        self.held.values().map(|h| h.changes.seqs.len()).sum()
+    }
 }
 
 impl Relay {
@@ -97,6 +191,7 @@ impl Relay {
             signaller,
             options,
             metrics: None,
+            hot: Mutex::new(HotProducts::default()),
         }
     }
 
@@ -111,7 +206,8 @@ impl Relay {
         &self.options.id
     }
 
-    /// Claims one batch, signals its products, acknowledges what Temporal accepted.
+    /// Claims one batch, signals its products (holding hot ones), acknowledges what Temporal
+    /// accepted.
     pub async fn relay_batch(&self) -> Result<BatchReport, RelayError> {
         let claimed = self
             .catalog
@@ -125,28 +221,29 @@ impl Relay {
             claimed: claimed.len(),
             ..BatchReport::default()
         };
-        if claimed.is_empty() {
-            return Ok(report);
-        }
-        let by_product = group_by_product(claimed);
-        report.products = by_product.len();
-        let outcomes: Vec<(ProductChanges, Result<(), SignalError>)> =
-            futures::stream::iter(by_product)
-                .map(|changes| async move {
-                    let result = self
-                        .signaller
-                        .product_changed(&changes.product_id, changes.version, "outbox")
-                        .await;
-                    (changes, result)
-                })
-                .buffer_unordered(self.options.concurrency.max(1))
-                .collect()
-                .await;
+        let due =
+            lock(&self.hot).take_due(group_by_product(claimed), Instant::now(), &self.options);
+        report.products = due.len();
+        let outcomes: Vec<(ProductChanges, Result<(), SignalError>)> = futures::stream::iter(due)
+            .map(|changes| async move {
+                let result = self
+                    .signaller
+                    .product_changed(&changes.product_id, changes.version, "outbox")
+                    .await;
+                (changes, result)
+            })
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect()
+            .await;
         let (mut accepted, mut unavailable) = (Vec::new(), Vec::new());
         let mut rejected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut signalled = Vec::new();
         for (changes, result) in outcomes {
             match result {
-                Ok(()) => accepted.extend(changes.seqs),
+                Ok(()) => {
+                    signalled.push(changes.product_id);
+                    accepted.extend(changes.seqs);
+                }
                 Err(e @ SignalError::Unavailable(_)) => {
                     tracing::debug!(product = %changes.product_id, error = %e, "signal not accepted");
                     unavailable.extend(changes.seqs);
@@ -158,6 +255,7 @@ impl Relay {
                 }
             }
         }
+        report.held = lock(&self.hot).signalled(signalled, Instant::now(), self.options.hot);
         let id = &self.options.id;
         self.catalog.ack_changes(id, &accepted).await?;
         self.catalog.release_changes(id, &unavailable).await?;
@@ -209,7 +307,7 @@ impl Relay {
                 }
                 Ok(report) => {
                     backoff.reset();
-                    if report.claimed > 0 {
+                    if report.claimed > 0 && report.held < report.claimed {
                         tracing::info!(
                             changes = report.claimed,
                             products = report.products,
@@ -259,6 +357,17 @@ struct ProductChanges {
     product_id: String,
     version: Option<i64>,
     seqs: Vec<i64>,
+}
+
+impl ProductChanges {
+    fn merge(&mut self, other: ProductChanges) {
+        self.version = self.version.max(other.version);
+        self.seqs.extend(other.seqs);
+    }
+}
+
+fn lock(hot: &Mutex<HotProducts>) -> std::sync::MutexGuard<'_, HotProducts> {
+    hot.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn group_by_product(changes: Vec<CapturedChange>) -> Vec<ProductChanges> {
@@ -334,6 +443,68 @@ mod tests {
         assert_eq!(
             (grouped[1].version, grouped[1].seqs.clone()),
             (Some(7), vec![2])
+        );
+    }
+
+    #[test]
+    fn a_hot_product_is_held_until_quiet_and_a_cold_one_goes_at_once() {
+        let options = RelayOptions::default();
+        let mut hot = HotProducts::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let due = hot.take_due(
+            group_by_product(vec![change(1, "a", Some(2))]),
+            t0,
+            &options,
+        );
+        assert_eq!(due.len(), 1, "a cold product is signalled at once");
+        assert_eq!(hot.signalled(vec!["a".into()], t0, options.hot), 0);
+
+        // The burst goes on: held while changes keep coming…
+        for (i, at) in [100, 300, 500].into_iter().enumerate() {
+            let seq = 2 + i as i64;
+            let claimed = group_by_product(vec![
+                change(seq, "a", Some(seq + 1)),
+                change(100 + seq, "b", Some(1)),
+            ]);
+            let due = hot.take_due(claimed, ms(at), &options);
+            assert_eq!(
+                due.iter()
+                    .map(|d| d.product_id.as_str())
+                    .collect::<Vec<_>>(),
+                vec!["b"]
+            );
+        }
+        assert!(
+            hot.take_due(Vec::new(), ms(700), &options).is_empty(),
+            "not quiet yet"
+        );
+        // …and signalled once, with everything held, when quiet.
+        let due = hot.take_due(Vec::new(), ms(800), &options);
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].version, due[0].seqs.clone()),
+            (Some(5), vec![2, 3, 4])
+        );
+
+        // A product edited without pause is signalled at the hold limit anyway.
+        hot.signalled(vec!["c".into()], ms(0), options.hot);
+        let mut signalled_at = None;
+        for step in 1..=60 {
+            let at = ms(step * 100);
+            let due = hot.take_due(
+                group_by_product(vec![change(1000 + step as i64, "c", None)]),
+                at,
+                &options,
+            );
+            if !due.is_empty() {
+                signalled_at = Some(step * 100);
+                break;
+            }
+        }
+        assert_eq!(
+            signalled_at,
+            Some(100 + options.max_hold.as_millis() as u64)
         );
     }
 

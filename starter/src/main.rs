@@ -2,6 +2,8 @@
 //! a running sync picks the change up instead of racing it) and follows them to the end.
 //! It talks to Temporal and the catalog only: it never compiles the Stripe client.
 
+mod bench;
+mod changes;
 mod reconcile;
 mod schedule;
 
@@ -56,6 +58,13 @@ enum Command {
     /// Manage the Temporal Schedule of periodic reconciliations.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
+    /// A product's sync history from the audit ledger (outcomes, writes, Stripe request ids).
+    Audit(changes::AuditArgs),
+    /// Catalog changes waiting to be relayed to Temporal, and those it refused.
+    Outbox(changes::OutboxArgs),
+    /// Change-capture benchmarks against a running worker and relay (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -135,6 +144,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Reconcile(args) => reconcile::run(&connect().await?, &cli.task_queue, args).await,
         Command::Schedule(cmd) => schedule::run(&connect().await?, &cli.task_queue, cmd).await,
+        Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
+        Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
+        Command::Bench(cmd) => bench::run(&open_catalog().await?, cmd).await,
     }
 }
 

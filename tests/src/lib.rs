@@ -526,6 +526,7 @@ impl RunningWorker {
             stripe_requests_per_second: 0,
             retry: Default::default(),
             ownership: Default::default(),
+            workflow_task_pollers: worker::DEFAULT_WORKFLOW_TASK_POLLERS,
             metrics: None,
         };
         configure(&mut settings);

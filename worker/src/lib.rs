@@ -13,9 +13,13 @@ use activities::ownership::Ownership;
 use activities::stripe::{Secret, StripeClient, StripeConfig};
 use catalog::Catalog;
 use temporalio_client::Client;
+use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Worker, WorkerOptions};
 use workflows::retry::RetryConfig;
 use workflows::{ProductSync, ReconcileCatalog};
+
+/// Workflow-task polls of a worker unless configured.
+pub const DEFAULT_WORKFLOW_TASK_POLLERS: usize = 10;
 
 /// Everything a worker needs besides the Temporal client.
 #[derive(Debug, Clone)]
@@ -34,6 +38,10 @@ pub struct Settings {
     pub stripe_requests_per_second: u32,
     /// Activity timeouts and retry policies.
     pub retry: RetryConfig,
+    /// Concurrent workflow-task polls (half on the shared queue, half on this worker's sticky
+    /// queue). Every change starts a new `ProductSync` run, whose first task comes from the
+    /// shared queue: with one poll there (the SDK's default) a burst of new runs waits seconds.
+    pub workflow_task_pollers: usize,
     /// Which product fields Stripe owns (Dashboard edits kept).
     pub ownership: Ownership,
     /// Where catalog-sync's own metrics go (the meter of the runtime's Prometheus endpoint), if
@@ -69,6 +77,10 @@ pub async fn build(
                 .with_metrics(settings.metrics.clone())
                 .with_ownership(settings.ownership.clone()),
         )
+        .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
+            settings.workflow_task_pollers.max(2),
+        ))
+        .nonsticky_to_sticky_poll_ratio(0.5)
         .graceful_shutdown_period(Duration::from_secs(20))
         .build();
     Ok(Worker::new(runtime, client, options)?)

@@ -64,6 +64,9 @@ struct Args {
     /// The catalog owns the rest (Dashboard edits are reverted).
     #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
     stripe_owned_fields: String,
+    /// Concurrent workflow-task polls (half for new runs, half for cached ones).
+    #[arg(long, env = "CATALOG_SYNC_WORKFLOW_TASK_POLLERS", default_value_t = worker::DEFAULT_WORKFLOW_TASK_POLLERS)]
+    workflow_task_pollers: usize,
 }
 
 #[tokio::main]
@@ -114,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
         ownership: activities::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
+        workflow_task_pollers: args.workflow_task_pollers,
         metrics,
     };
     let runtime = Runtime::from_current_tokio(runtime_options)?;
