@@ -53,6 +53,18 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Wait for the latest sync of each product (started by the relay, a webhook or `sync`) and
+    /// print its outcome, without starting anything.
+    Results {
+        /// Catalog ids.
+        ids: Vec<String>,
+        /// Every product in the catalog.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Requests to Temporal in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
     /// Reconcile the catalog with Stripe now (or a part of it) and follow the run.
     Reconcile(reconcile::ReconcileArgs),
     /// Manage the Temporal Schedule of periodic reconciliations.
@@ -140,7 +152,26 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("name the products to sync, or pass --all");
             }
             let client = connect().await?;
-            sync(&client, &cli.task_queue, ids, wait, concurrency.max(1)).await
+            let started = signal(&client, &cli.task_queue, ids, concurrency.max(1)).await?;
+            if !wait {
+                return Ok(());
+            }
+            results(&client, started, concurrency.max(1)).await
+        }
+        Command::Results {
+            ids,
+            all,
+            concurrency,
+        } => {
+            let ids = if all {
+                all_ids(&open_catalog().await?).await?
+            } else {
+                ids
+            };
+            if ids.is_empty() {
+                anyhow::bail!("name the products, or pass --all");
+            }
+            results(&connect().await?, ids, concurrency.max(1)).await
         }
         Command::Reconcile(args) => reconcile::run(&connect().await?, &cli.task_queue, args).await,
         Command::Schedule(cmd) => schedule::run(&connect().await?, &cli.task_queue, cmd).await,
@@ -250,13 +281,13 @@ pub(crate) fn progress_bar(total: u64) -> indicatif::ProgressBar {
     bar
 }
 
-async fn sync(
+/// Signal-with-start of each product's sync; returns the ids.
+async fn signal(
     client: &Client,
     task_queue: &str,
     ids: Vec<String>,
-    wait: bool,
     concurrency: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let total = ids.len();
     let bar = &progress(total, "signalled");
     let started: Vec<String> = futures::stream::iter(ids)
@@ -285,9 +316,12 @@ async fn sync(
         .await?;
     bar.finish_and_clear();
     println!("signalled {total} product syncs on task queue {task_queue}");
-    if !wait {
-        return Ok(());
-    }
+    Ok(started)
+}
+
+/// Waits for the latest sync of each product and prints the outcomes; fails if any failed.
+async fn results(client: &Client, started: Vec<String>, concurrency: usize) -> anyhow::Result<()> {
+    let total = started.len();
     let bar = &progress(total, "finished");
     let results: Vec<(String, anyhow::Result<ProductSyncResult>)> = futures::stream::iter(started)
         .map(|id| async move {

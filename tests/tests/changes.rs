@@ -384,8 +384,13 @@ async fn a_killed_relay_loses_nothing() {
         env.catalog.save_products(chunk).await.unwrap();
     }
     let total = env.catalog.outbox_stats().await.unwrap().pending;
+    let metrics_port = harness::free_port();
     let start_relay = || {
         Command::new(binary("relay"))
+            .env(
+                "CATALOG_SYNC_METRICS_ADDR",
+                format!("127.0.0.1:{metrics_port}"),
+            )
             .env("CATALOG_DATABASE_URL", &env.catalog_url)
             .env("CATALOG_SYNC_TASK_QUEUE", &env.worker.task_queue)
             .env("TEMPORAL_ADDRESS", temporal_address())
@@ -422,6 +427,18 @@ async fn a_killed_relay_loses_nothing() {
         },
     )
     .await;
+    // The relay's metrics: what it relayed, and the (now empty) outbox.
+    let metrics = eventually(Duration::from_secs(20), "relay metrics", || async {
+        let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        (text.contains("catalog_sync_relay_pending") && text.contains("catalog_sync_relay_lag"))
+            .then_some(text)
+    })
+    .await;
+    assert!(
+        metrics.contains("catalog_sync_relay_changes{result=\"relayed\""),
+        "{metrics}"
+    );
     second.kill().unwrap();
     second.wait().unwrap();
     for p in &products {
