@@ -95,8 +95,9 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn unavailable(message: String) -> Response {
-    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+/// 503 with `Retry-After`: Temporal or the catalog is unavailable; the sender should retry.
+fn unavailable(body: Value) -> Response {
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
@@ -178,15 +179,12 @@ async fn ingest(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Byte
     accepted.sort();
     if let Some((_, e)) = waiting.first() {
         // Signals are idempotent enough to repeat: the caller retries the whole request.
-        let mut response = unavailable(format!(
-            "{e}; {} of the products were not accepted: retry the request",
-            waiting.len()
-        ));
-        *response.body_mut() = axum::body::Body::from(
-            json!({ "error": format!("{e}: retry the request"), "accepted": accepted, "rejected": rejected })
-                .to_string(),
-        );
-        return response;
+        let body = json!({
+            "error": format!("{e}: {} of the products were not accepted; retry the request", waiting.len()),
+            "accepted": accepted,
+            "rejected": rejected,
+        });
+        return unavailable(body);
     }
     let status = if accepted.is_empty() && !rejected.is_empty() {
         StatusCode::BAD_REQUEST
@@ -369,7 +367,7 @@ async fn stripe_webhook(
             )
                 .into_response();
         }
-        Err(e) => return unavailable(format!("catalog unavailable: {e}")),
+        Err(e) => return unavailable(json!({ "error": format!("catalog unavailable: {e}") })),
     }
     match act(&app, &event, &decision).await {
         Ok(()) => {
@@ -391,12 +389,13 @@ async fn stripe_webhook(
             if let Err(e) = app.catalog.forget_webhook_event(event_id).await {
                 tracing::error!(error = %e, event = event_id, "could not forget an unhandled event");
             }
-            unavailable(message)
+            unavailable(json!({ "error": message }))
         }
     }
 }
 
-/// Records the conflict decisions, writes kept fields back if configured, and starts the repair.
+/// Starts the repair (if one is called for), then writes kept fields back if configured and
+/// records each conflict decision.
 async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), String> {
     let (catalog_id, reverted, kept, repair) = match decision {
         Decision::Repair {
@@ -407,6 +406,13 @@ async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), S
         Decision::Kept { catalog_id, kept } => (catalog_id, &[][..], kept.as_slice(), false),
         _ => return Ok(()),
     };
+    // The repair first: if Temporal is away, nothing is recorded and Stripe's retry starts over.
+    if repair {
+        app.signaller
+            .product_changed(catalog_id, None, "stripe_webhook")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let object = &event["data"]["object"];
     for field in kept {
         let mut detail = format!("{field}: Stripe edit kept (Stripe owns it)");
@@ -422,12 +428,6 @@ async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), S
     for field in reverted {
         let detail = format!("{field}: Stripe edit reverted (the catalog owns it)");
         record_conflict(app, catalog_id, detail, event).await?;
-    }
-    if repair {
-        app.signaller
-            .product_changed(catalog_id, None, "stripe_webhook")
-            .await
-            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

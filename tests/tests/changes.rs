@@ -177,6 +177,13 @@ async fn relayed_changes_reach_stripe_with_an_audit_trail(backend: Backend) {
         ..RelayOptions::default()
     });
     let products: Vec<_> = (1..=8).map(|n| env.sample(n)).collect();
+    // A row whose id Temporal refuses (workflow ids are at most 1,000 characters): set aside with
+    // the reason, and the others still sync.
+    let refused = workflows::model::CatalogProduct {
+        id: "x".repeat(1100),
+        ..env.sample(99)
+    };
+    env.catalog.save_product(&refused).await.unwrap();
     env.catalog.save_products(&products).await.unwrap();
     for p in &products {
         eventually(
@@ -208,6 +215,13 @@ async fn relayed_changes_reach_stripe_with_an_audit_trail(backend: Backend) {
         (stats.pending == 0).then_some(())
     })
     .await;
+    let set_aside = env.catalog.failed_changes(10).await.unwrap();
+    assert!(!set_aside.is_empty());
+    assert!(
+        set_aside.iter().all(|f| f.change.product_id == refused.id),
+        "{set_aside:?}"
+    );
+    assert!(!set_aside[0].error.is_empty());
 
     // The ledger tells the product's story: created, then the name written, each with its
     // Stripe request ids, version, hash and workflow.
@@ -385,8 +399,9 @@ async fn a_killed_relay_loses_nothing() {
     }
     let total = env.catalog.outbox_stats().await.unwrap().pending;
     let metrics_port = harness::free_port();
-    let start_relay = || {
-        Command::new(binary("relay"))
+    let relay_command = || {
+        let mut command = Command::new(binary("relay"));
+        command
             .env(
                 "CATALOG_SYNC_METRICS_ADDR",
                 format!("127.0.0.1:{metrics_port}"),
@@ -398,11 +413,10 @@ async fn a_killed_relay_loses_nothing() {
             .env("CATALOG_SYNC_RELAY_LEASE_SECS", "2")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+            .stderr(Stdio::null());
+        command
     };
-    let mut first = start_relay();
+    let mut first = relay_command().spawn().unwrap();
     // Kill it once it has relayed some and holds a claim on more.
     eventually(Duration::from_secs(60), "the relay at work", || async {
         let stats = env.catalog.outbox_stats().await.unwrap();
@@ -417,7 +431,13 @@ async fn a_killed_relay_loses_nothing() {
         "killed after it had finished: nothing was left to lose"
     );
 
-    let mut second = start_relay();
+    // The second relay also serves change ingest, as deployed.
+    let http_port = harness::free_port();
+    let mut second = relay_command()
+        .env("CATALOG_SYNC_LISTEN", format!("127.0.0.1:{http_port}"))
+        .env("CATALOG_SYNC_INGEST_TOKENS", "token-e2e")
+        .spawn()
+        .unwrap();
     eventually(
         Duration::from_secs(60),
         "the outbox drained by the second relay",
@@ -439,6 +459,14 @@ async fn a_killed_relay_loses_nothing() {
         metrics.contains("catalog_sync_relay_changes{result=\"relayed\""),
         "{metrics}"
     );
+    let ingest = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http_port}/v1/changes"))
+        .bearer_auth("token-e2e")
+        .json(&json!({ "product_ids": [products[0].id] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ingest.status(), 202);
     second.kill().unwrap();
     second.wait().unwrap();
     for p in &products {

@@ -6,7 +6,48 @@ use std::time::{Duration, Instant};
 
 use harness::{Backend, TestEnv, eventually, restartable_temporal};
 use relay::RelayOptions;
+use relay::http::HttpConfig;
 use serde_json::json;
+
+/// `POST /v1/changes` for `id` and a signed Stripe event asking to repair it: their statuses.
+async fn deliveries(base: &str, id: &str) -> (u16, u16) {
+    let http = reqwest::Client::new();
+    let ingest = http
+        .post(format!("{base}/v1/changes"))
+        .bearer_auth("token-outage")
+        .json(&json!({ "product_ids": [id] }))
+        .send()
+        .await
+        .unwrap();
+    let event = json!({
+        "id": "evt_during_outage", "object": "event", "type": "product.updated",
+        "data": { "object": { "id": id, "object": "product",
+                              "metadata": { "catalog_sync_managed": "true", "catalog_sync_id": id } },
+                  "previous_attributes": { "name": "Edited in the Dashboard" } },
+        "request": { "id": null, "idempotency_key": null }
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let webhook = http
+        .post(format!("{base}/stripe/webhook"))
+        .header(
+            "stripe-signature",
+            relay::signature::header_value("whsec_outage", now, event.as_bytes()),
+        )
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = ingest.headers().get("retry-after").is_some();
+    let (ingest, webhook) = (ingest.status().as_u16(), webhook.status().as_u16());
+    if ingest == 503 {
+        assert!(retry_after, "a 503 tells when to retry");
+    }
+    (ingest, webhook)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_committed_while_temporal_is_down_land_when_it_returns() {
@@ -17,6 +58,19 @@ async fn changes_committed_while_temporal_is_down_land_when_it_returns() {
         max_backoff: Duration::from_secs(2),
         ..RelayOptions::default()
     });
+    let router = relay::http::router(
+        env.catalog.clone(),
+        env.signaller(),
+        HttpConfig {
+            ingest_tokens: vec!["token-outage".into()],
+            webhook_secrets: vec!["whsec_outage".into()],
+            ..HttpConfig::default()
+        },
+        None,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let mut products: Vec<_> = (1..=5).map(|n| env.sample(n)).collect();
     env.catalog.save_products(&products).await.unwrap();
     for p in &products {
@@ -25,6 +79,11 @@ async fn changes_committed_while_temporal_is_down_land_when_it_returns() {
 
     tokio::task::block_in_place(|| temporal.stop());
     let down = Instant::now();
+    // Ingest and webhooks answer 503 (retry later) while Temporal is away, and lose nothing.
+    let during = tokio::spawn({
+        let (base, id) = (base.clone(), products[0].id.clone());
+        async move { deliveries(&base, &id).await }
+    });
     let mut edit = 0;
     while down.elapsed() < Duration::from_secs(30) {
         edit += 1;
@@ -56,7 +115,15 @@ async fn changes_committed_while_temporal_is_down_land_when_it_returns() {
         );
     }
 
+    assert_eq!(during.await.unwrap(), (503, 503));
     tokio::task::block_in_place(|| temporal.start());
+    // Stripe's retry of the same event is handled, not taken for a duplicate.
+    let after = eventually(Duration::from_secs(60), "deliveries accepted", || async {
+        let statuses = deliveries(&base, &products[0].id).await;
+        (statuses == (202, 200)).then_some(statuses)
+    })
+    .await;
+    assert_eq!(after, (202, 200));
     for p in &products {
         eventually(
             Duration::from_secs(120),
