@@ -1,6 +1,7 @@
 //! The activity implementations.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -28,6 +29,7 @@ pub struct SyncActivitiesImpl {
     stripe: StripeClient,
     metrics: Option<Metrics>,
     ownership: Ownership,
+    search_attributes: Arc<AtomicBool>,
 }
 
 impl SyncActivitiesImpl {
@@ -38,7 +40,15 @@ impl SyncActivitiesImpl {
             stripe,
             metrics: None,
             ownership: Ownership::default(),
+            search_attributes: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Tells the workflows (through `FetchOutput::search_attributes`) whether the namespace has
+    /// catalog-sync's search attributes; the worker keeps the flag current.
+    pub fn with_search_attributes(mut self, registered: Arc<AtomicBool>) -> Self {
+        self.search_attributes = registered;
+        self
     }
 
     /// Leaves the Stripe-owned fields of `ownership` alone in existing products.
@@ -114,7 +124,10 @@ impl SyncActivitiesImpl {
                 .fetch_product(&input.catalog_id)
                 .await
                 .map_err(|e| failed(SyncError::from(e)))?;
-            Ok(FetchOutput { product })
+            Ok(FetchOutput {
+                product,
+                search_attributes: self.search_attributes.load(Ordering::Relaxed),
+            })
         }
         .instrument(span)
         .await

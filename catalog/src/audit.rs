@@ -45,6 +45,36 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
+const AUDIT_COLUMNS: &str = "seq, recorded_at, product_id, catalog_version, content_hash, outcome, \
+     operations, request_ids, detail, workflow_id, run_id, attempt";
+
+/// Decodes a row of [`AUDIT_COLUMNS`] on either backend.
+macro_rules! decode_audit {
+    ($row:expr) => {{
+        let row = $row;
+        let list = |column: &str| -> Result<Vec<String>, CatalogError> {
+            let text: String = row.try_get(column)?;
+            Ok(serde_json::from_str(&text).unwrap_or_default())
+        };
+        AuditRecord {
+            seq: row.try_get("seq")?,
+            recorded_at: row.try_get("recorded_at")?,
+            entry: AuditEntry {
+                product_id: row.try_get("product_id")?,
+                catalog_version: row.try_get("catalog_version")?,
+                content_hash: row.try_get("content_hash")?,
+                outcome: row.try_get("outcome")?,
+                operations: list("operations")?,
+                request_ids: list("request_ids")?,
+                detail: row.try_get("detail")?,
+                workflow_id: row.try_get("workflow_id")?,
+                run_id: row.try_get("run_id")?,
+                attempt: row.try_get("attempt")?,
+            },
+        }
+    }};
+}
+
 impl Catalog {
     /// Appends one row to the audit ledger.
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<(), CatalogError> {
@@ -69,36 +99,29 @@ impl Catalog {
         product_id: &str,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, CatalogError> {
-        let sql = "SELECT seq, recorded_at, product_id, catalog_version, content_hash, outcome, \
-             operations, request_ids, detail, workflow_id, run_id, attempt FROM catalog_sync_audit \
-             WHERE product_id = $1 ORDER BY seq DESC LIMIT $2";
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM catalog_sync_audit WHERE product_id = $1 ORDER BY seq DESC LIMIT $2"
+        );
         let mut records = on_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(product_id).bind(limit).fetch_all(pool).await?;
-            rows.into_iter().map(|row| {
-                let list = |column: &str| -> Result<Vec<String>, CatalogError> {
-                    let text: String = row.try_get(column)?;
-                    Ok(serde_json::from_str(&text).unwrap_or_default())
-                };
-                Ok::<_, CatalogError>(AuditRecord {
-                    seq: row.try_get("seq")?,
-                    recorded_at: row.try_get("recorded_at")?,
-                    entry: AuditEntry {
-                        product_id: row.try_get("product_id")?,
-                        catalog_version: row.try_get("catalog_version")?,
-                        content_hash: row.try_get("content_hash")?,
-                        outcome: row.try_get("outcome")?,
-                        operations: list("operations")?,
-                        request_ids: list("request_ids")?,
-                        detail: row.try_get("detail")?,
-                        workflow_id: row.try_get("workflow_id")?,
-                        run_id: row.try_get("run_id")?,
-                        attempt: row.try_get("attempt")?,
-                    },
-                })
-            }).collect::<Result<Vec<_>, _>>()?
+            let rows = sqlx::query(&sql).bind(product_id).bind(limit).fetch_all(pool).await?;
+            rows.into_iter().map(|row| Ok::<_, CatalogError>(decode_audit!(row))).collect::<Result<Vec<_>, _>>()?
         });
         records.reverse();
         Ok(records)
+    }
+
+    /// Products whose latest sync (by the ledger; conflict decisions aside) failed or found them
+    /// invalid, newest first, at most `limit`.
+    pub async fn sync_problems(&self, limit: i64) -> Result<Vec<AuditRecord>, CatalogError> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM catalog_sync_audit WHERE seq IN ( \
+               SELECT MAX(seq) FROM catalog_sync_audit WHERE outcome <> 'conflict' GROUP BY product_id) \
+             AND outcome IN ('failed', 'invalid') ORDER BY seq DESC LIMIT $1"
+        );
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+            rows.into_iter().map(|row| Ok::<_, CatalogError>(decode_audit!(row))).collect()
+        })
     }
 
     /// Records that a Stripe webhook event is being handled. `false` if it was already: the

@@ -6,6 +6,7 @@ mod bench;
 mod changes;
 mod reconcile;
 mod schedule;
+mod status;
 
 use std::collections::BTreeMap;
 
@@ -70,6 +71,12 @@ enum Command {
     /// Manage the Temporal Schedule of periodic reconciliations.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
+    /// Register catalog-sync's search attributes (CatalogProductId, SyncOutcome, DriftKind) in the
+    /// namespace; idempotent.
+    Setup,
+    /// Is catalog-sync keeping up? Backlog, running syncs, failed and invalid products, the last
+    /// reconciliation, relay lag. Exits non-zero when unhealthy.
+    Status(status::StatusArgs),
     /// A product's sync history from the audit ledger (outcomes, writes, Stripe request ids).
     Audit(changes::AuditArgs),
     /// Catalog changes waiting to be relayed to Temporal, and those it refused.
@@ -175,6 +182,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Reconcile(args) => reconcile::run(&connect().await?, &cli.task_queue, args).await,
         Command::Schedule(cmd) => schedule::run(&connect().await?, &cli.task_queue, cmd).await,
+        Command::Setup => status::setup(&connect().await?).await,
+        Command::Status(args) => {
+            let (client, catalog) = (connect().await?, open_catalog().await?);
+            status::status(&client, &catalog, &cli.task_queue, args).await
+        }
         Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
         Command::Bench(cmd) => bench::run(&open_catalog().await?, cmd).await,

@@ -108,6 +108,33 @@ struct Tied(#[allow(dead_code)] Child);
 
 static TEMPORAL: OnceLock<(String, Mutex<Option<Tied>>)> = OnceLock::new();
 
+static TEMPORAL_UI: OnceLock<String> = OnceLock::new();
+
+/// Address (`host:port`) of the Temporal Web UI of this test binary's server
+/// (`CATALOG_SYNC_TEST_TEMPORAL_UI` when the server is an outside one).
+pub fn temporal_ui_address() -> String {
+    temporal_address();
+    if let Some(ui) = TEMPORAL_UI.get() {
+        return ui.clone();
+    }
+    std::env::var("CATALOG_SYNC_TEST_TEMPORAL_UI").expect(
+        "CATALOG_SYNC_TEST_TEMPORAL names an outside server: set CATALOG_SYNC_TEST_TEMPORAL_UI to its Web UI",
+    )
+}
+
+/// Debian's Chromium, for the browser test.
+pub fn chromium() -> PathBuf {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| which(name))
+        .unwrap_or_else(|| {
+            panic!(
+                "the browser test needs Chromium and none was found: `scripts/setup-tools` installs \
+                 it (Debian package chromium), or put chromium on PATH"
+            )
+        })
+}
+
 /// A dev server a test can stop and start again; its state lives in a SQLite file, so workflows
 /// survive the restart as they would on a real cluster.
 pub struct RestartableTemporal {
@@ -185,9 +212,17 @@ pub fn temporal_address() -> String {
             }
             let cli = temporal_cli();
             let port = free_port();
+            // catalog-sync's search attributes are registered as `starter setup` would.
+            let search_attributes: String = workflows::search::NAMES
+                .iter()
+                .map(|name| format!(" --search-attribute {name}=Keyword"))
+                .collect();
+            // The Web UI too, for the browser test.
+            let ui_port = free_port();
+            let _ = TEMPORAL_UI.set(format!("127.0.0.1:{ui_port}"));
             let script = format!(
-                "exec '{}' server start-dev --headless --ip 127.0.0.1 --port {port} \
-                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true",
+                "exec '{}' server start-dev --ui-port {ui_port} --ip 127.0.0.1 --port {port} \
+                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true{search_attributes}",
                 cli.display()
             );
             let child = spawn_tied(&script, "true");

@@ -257,6 +257,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     }
 
     reconcile_from_the_clis(&setup, &task_queue);
+    status_and_setup_from_the_cli(&setup);
 
     // SIGTERM drains the worker and it exits cleanly.
     let mut worker = worker;
@@ -459,6 +460,86 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     setup.run(bin("starter"), &["schedule", "delete", "--id", &schedule]);
     let out = setup.temporal(&["schedule", "list", "--output", "json"]);
     assert!(!stdout(&out).contains(&format!("\"{schedule}\"")));
+}
+
+/// `starter status` (healthy, then unhealthy on a relay-lag limit no relay can meet: none runs
+/// here, so the catalog edits above wait in the outbox) and `starter setup` in a new namespace.
+fn status_and_setup_from_the_cli(setup: &Setup) {
+    let out = setup.run(
+        bin("starter"),
+        &["status", "--json", "--max-relay-lag", "1h"],
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["healthy"], true, "{status:#}");
+    assert!(
+        status["task_queues"]["workflow"]["pollers"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{status:#}"
+    );
+    assert!(
+        status["outbox"]["pending"].as_i64().unwrap() > 0,
+        "{status:#}"
+    );
+    assert_eq!(status["failed_count"], 0);
+    assert!(
+        status["last_reconciliation"]["workflow_id"].is_string(),
+        "{status:#}"
+    );
+    let out = setup
+        .command(bin("starter"))
+        .args(["status", "--max-relay-lag", "0s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "unhealthy exits non-zero");
+    let text = stdout(&out);
+    assert!(text.contains("UNHEALTHY"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a relay running?"));
+
+    let namespace = unique("cs-setup");
+    setup.temporal_ok(&["operator", "namespace", "create", "--namespace", &namespace]);
+    let in_namespace = |args: &[&str]| {
+        let out = setup
+            .command(bin("starter"))
+            .env("TEMPORAL_NAMESPACE", &namespace)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout(&out)
+    };
+    // A new namespace takes a moment to be usable.
+    let mut first = String::new();
+    for _ in 0..50 {
+        let out = setup
+            .command(bin("starter"))
+            .env("TEMPORAL_NAMESPACE", &namespace)
+            .arg("setup")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            first = stdout(&out);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(first.contains("registered search attributes"), "{first}");
+    assert!(in_namespace(&["setup"]).contains("already registered"));
+    let listed = setup.temporal_ok(&[
+        "operator",
+        "search-attribute",
+        "list",
+        "--namespace",
+        &namespace,
+    ]);
+    for name in workflows::search::NAMES {
+        assert!(stdout(&listed).contains(name), "{name} missing");
+    }
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {

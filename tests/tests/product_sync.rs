@@ -1,8 +1,12 @@
 //! ProductSync end to end: a real Temporal dev server, the in-process worker, the Stripe sandbox,
 //! and both catalog backends.
 
+use std::time::Duration;
+
+use futures::TryStreamExt;
 use harness::{Backend, TestEnv};
 use serde_json::{Value, json};
+use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use workflows::model::{CatalogPrice, CatalogProduct};
 use workflows::{ProductSync, SyncOutcome};
 
@@ -357,4 +361,69 @@ async fn a_429_storm_and_a_run_of_500s_are_waited_out() {
         assert!(env.sandbox.product(&product.id).await.is_some());
     }
     env.worker.stop().await;
+}
+
+/// The search attributes a person filters by in the Web UI: a failed sync, an invalid product and
+/// a good one are each found by `SyncOutcome` and `CatalogProductId` (the test server has them
+/// registered, as `starter setup` does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_and_invalid_syncs_are_found_by_search_attributes() {
+    use futures::StreamExt;
+    use temporalio_client::WorkflowListOptions;
+
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let (good, mut invalid, refused) = (env.sample(1), env.sample(2), env.sample(3));
+    invalid.name = String::new();
+    env.catalog
+        .save_products(&[good.clone(), invalid.clone(), refused.clone()])
+        .await
+        .unwrap();
+    env.sandbox
+        .faults(
+            json!({"error_rate": 1.0, "error_statuses": [400], "endpoints": ["POST /v1/products"]}),
+        )
+        .await;
+    let failed = env.sync(&refused.id).await;
+    assert_eq!(failed.outcome, SyncOutcome::Failed, "{failed:?}");
+    env.sandbox.clear_faults().await;
+    assert_eq!(env.sync(&invalid.id).await.outcome, SyncOutcome::Invalid);
+    assert_eq!(env.sync(&good.id).await.outcome, SyncOutcome::Synced);
+
+    for (product, outcome) in [
+        (&refused, "failed"),
+        (&invalid, "invalid"),
+        (&good, "synced"),
+    ] {
+        let query = format!(
+            "SyncOutcome = '{outcome}' AND CatalogProductId = '{}'",
+            product.id
+        );
+        let found = harness::eventually(Duration::from_secs(20), &query, || async {
+            let ids: Vec<String> = env
+                .client
+                .list_workflows(query.as_str(), WorkflowListOptions::default())
+                .filter_map(|w| async move { w.ok().map(|w| w.id().to_string()) })
+                .collect()
+                .await;
+            (!ids.is_empty()).then_some(ids)
+        })
+        .await;
+        assert_eq!(found, vec![workflows::product_sync_id(&product.id)]);
+    }
+    // One history event for all of them, in the run's last workflow task.
+    let events: Vec<_> = env
+        .client
+        .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflows::product_sync_id(
+            &good.id,
+        ))
+        .fetch_history(Default::default())
+        .try_collect()
+        .await
+        .unwrap();
+    let upserts = events
+        .iter()
+        .filter(|e| e.event_type == EventType::UpsertWorkflowSearchAttributes as i32)
+        .count();
+    assert_eq!(upserts, 1);
+    assert!(events.len() <= 15, "a live sync is {} events", events.len());
 }

@@ -279,6 +279,23 @@ async fn reconciliation_repairs_every_kind_of_drift(backend: Backend) {
     for &i in &edited {
         assert_eq!(env.stripe_name(&env.id(i)).await, products[i - 1].name);
     }
+    // Each repair carries the drift it was started for, for the Web UI.
+    for &i in &edited {
+        let query = format!(
+            "DriftKind = 'edited_in_stripe' AND CatalogProductId = '{}'",
+            env.id(i)
+        );
+        harness::eventually(Duration::from_secs(20), &query, || async {
+            let found = env
+                .client
+                .count_workflows(query.as_str(), Default::default())
+                .await
+                .unwrap()
+                .count();
+            (found == 1).then_some(())
+        })
+        .await;
+    }
     let p7 = env.sandbox.product(&env.id(7)).await.unwrap();
     assert_eq!(p7["default_price"]["active"], true);
     assert_eq!(

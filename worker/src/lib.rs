@@ -3,8 +3,11 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod search_attributes;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use activities::SyncActivitiesImpl;
@@ -63,6 +66,8 @@ pub async fn build(
         requests_per_second: settings.stripe_requests_per_second,
         metrics: settings.metrics.clone(),
     })?;
+    let registered = Arc::new(AtomicBool::new(false));
+    tokio::spawn(search_attributes::watch(client.clone(), registered.clone()));
     let options = WorkerOptions::new(settings.task_queue.as_str())
         .register_workflow_with_factory::<ProductSync, _>({
             let retry = settings.retry.clone();
@@ -75,7 +80,8 @@ pub async fn build(
         .register_activities(
             SyncActivitiesImpl::new(catalog, stripe)
                 .with_metrics(settings.metrics.clone())
-                .with_ownership(settings.ownership.clone()),
+                .with_ownership(settings.ownership.clone())
+                .with_search_attributes(registered),
         )
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
             settings.workflow_task_pollers.max(2),

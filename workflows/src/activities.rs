@@ -22,6 +22,8 @@ pub struct FetchInput {
 pub struct FetchOutput {
     /// The product, if the catalog has it.
     pub product: Option<CatalogProduct>,
+    /// The namespace has catalog-sync's search attributes: the workflow may set them.
+    pub search_attributes: bool,
 }
 
 /// Input of `TransformProduct`.

@@ -8,6 +8,7 @@
 //! - [`product_sync`]: the per-product `ProductSync` workflow.
 //! - [`reconcile`]: the `ReconcileCatalog` workflow: full or scoped reconciliation with repairs.
 //! - [`retry`]: every activity's timeouts and retry policy, in one table.
+//! - [`search`]: the search attributes the workflows set.
 #![deny(missing_docs)]
 
 // The SDK's macros add undocumentable items next to each workflow/activity method.
@@ -19,6 +20,7 @@ pub mod product_sync;
 #[allow(missing_docs)]
 pub mod reconcile;
 pub mod retry;
+pub mod search;
 
 pub use product_sync::{
     ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome,

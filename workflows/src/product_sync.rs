@@ -5,8 +5,12 @@
 //! A pass is: fetch (local activity) → transform (local activity, pure) → upsert (activity). Fetch
 //! and transform run as local activities because they are short and local to the worker: each adds
 //! one marker event instead of three events and a workflow task, which keeps a live sync within
-//! about 14 history events. The upsert talks to Stripe and is a regular activity so that its
-//! retries are durable and its task queue can carry a server-side rate limit.
+//! 15 history events (the last one sets the search attributes). The upsert talks to Stripe and is
+//! a regular activity so that its retries are durable and its task queue can carry a server-side
+//! rate limit.
+//!
+//! Changes that arrive during a pass settle before the next pass (no new one for [`SETTLE`], at
+//! most [`MAX_SETTLE`]), so a burst costs two writes, not one per pass.
 
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::{ActivityExecutionError, ApplicationFailure};
@@ -20,6 +24,7 @@ use crate::activities::{
 };
 use crate::model::{SyncPlan, ValidationIssue};
 use crate::retry::RetryConfig;
+use crate::search;
 
 /// Input of `ProductSync`. Every field has a default, so `{"catalog_id": "sku-1"}` from the
 /// `temporal` CLI is enough, and a bare JSON string is taken as the catalog id. Any other input is
@@ -34,6 +39,10 @@ pub struct ProductSyncInput {
     pub max_passes_per_run: u32,
     /// Carried over continue-as-new: changes arrived that the next run must still sync.
     pub pending_changes: u32,
+    /// The drift a reconciliation started this repair for (set as the `DriftKind` search
+    /// attribute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
     /// Why the input could not be used, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid_input: Option<String>,
@@ -69,6 +78,13 @@ impl<'de> Deserialize<'de> for ProductSyncInput {
                         )));
                     }
                 };
+                let drift = match map.get("drift") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(kind)) => Some(kind.clone()),
+                    Some(other) => {
+                        return Ok(invalid(format!("`drift` must be a string, got {other}")));
+                    }
+                };
                 match (
                     count(&map, "max_passes_per_run"),
                     count(&map, "pending_changes"),
@@ -77,6 +93,7 @@ impl<'de> Deserialize<'de> for ProductSyncInput {
                         catalog_id,
                         max_passes_per_run,
                         pending_changes,
+                        drift,
                         invalid_input: None,
                     },
                     (Err(why), _) | (_, Err(why)) => invalid(why),
@@ -188,6 +205,8 @@ pub struct ProductSync {
     pending_changes: u32,
     passes: u32,
     last_outcome: Option<SyncOutcome>,
+    /// The last fetch said the namespace has catalog-sync's search attributes.
+    search_attributes: bool,
 }
 
 impl ProductSync {
@@ -244,6 +263,9 @@ impl ProductSync {
             });
             let pending = ctx.state(|s| s.pending_changes);
             if pending == 0 {
+                if ctx.state(|s| s.search_attributes) {
+                    set_search_attributes(ctx, &input, result.outcome);
+                }
                 return Ok(ProductSyncResult { passes, ..result });
             }
             if passes >= max_passes || ctx.continue_as_new_suggested() {
@@ -282,6 +304,23 @@ impl ProductSync {
     }
 }
 
+/// `CatalogProductId`, `SyncOutcome` and (for a reconciliation's repair) `DriftKind`, in the command
+/// that completes the run.
+fn set_search_attributes(
+    ctx: &mut WorkflowContext<ProductSync>,
+    input: &ProductSyncInput,
+    outcome: SyncOutcome,
+) {
+    let mut updates = vec![
+        search::CATALOG_PRODUCT_ID.value_set(input.catalog_id.clone()),
+        search::SYNC_OUTCOME.value_set(outcome.as_str().to_string()),
+    ];
+    if let Some(drift) = &input.drift {
+        updates.push(search::DRIFT_KIND.value_set(drift.clone()));
+    }
+    ctx.upsert_search_attributes(updates);
+}
+
 /// Waits in steps of [`SETTLE`] until a step passes without a new change, or [`MAX_SETTLE`].
 async fn settle(ctx: &mut WorkflowContext<ProductSync>) {
     let mut waited = std::time::Duration::ZERO;
@@ -311,6 +350,7 @@ async fn sync_pass(
         )
         .await?;
     let catalog_version = fetched.product.as_ref().map_or(0, |p| p.version);
+    ctx.state_mut(|s| s.search_attributes = fetched.search_attributes);
     let transformed = ctx
         .execute_local_activity(
             SyncActivities::transform_product,

@@ -757,6 +757,7 @@ async fn repair(ctx: &WorkflowContext<ReconcileCatalog>, drift: Drift) -> Repair
         .build();
     let input = ProductSyncInput {
         catalog_id: drift.catalog_id.clone(),
+        drift: Some(drift.kind.as_str().to_string()),
         ..ProductSyncInput::default()
     };
     match ctx

@@ -1,0 +1,368 @@
+//! `starter setup` (register catalog-sync's search attributes, idempotent) and `starter status`
+//! (is catalog-sync keeping up: backlog, running syncs, failed and invalid products, the last
+//! reconciliation, relay lag), with an exit code for cron and monitoring.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use catalog::Catalog;
+use clap::Args;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use temporalio_client::tonic::{Code, Request};
+use temporalio_client::{
+    Client, NamespacedClient, WorkflowCountOptions, WorkflowExecutionStatus,
+    WorkflowGetResultOptions, WorkflowListOptions, WorkflowQueryOptions,
+};
+use temporalio_common::protos::temporal::api::enums::v1::{IndexedValueType, TaskQueueType};
+use temporalio_common::protos::temporal::api::operatorservice::v1::{
+    AddSearchAttributesRequest, ListSearchAttributesRequest,
+};
+use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
+use workflows::search::NAMES;
+use workflows::{ReconcileCatalog, ReconcileResult};
+
+/// Registers `CatalogProductId`, `SyncOutcome` and `DriftKind` (Keyword) in the client's namespace;
+/// those already there are left as they are.
+pub async fn setup(client: &Client) -> anyhow::Result<()> {
+    let namespace = client.namespace();
+    let mut operator = client.connection().operator_service();
+    let existing = operator
+        .list_search_attributes(Request::new(ListSearchAttributesRequest {
+            namespace: namespace.clone(),
+        }))
+        .await
+        .context("listing search attributes")?
+        .into_inner()
+        .custom_attributes;
+    let keyword = IndexedValueType::Keyword as i32;
+    let mut missing = HashMap::new();
+    for name in NAMES {
+        match existing.get(name) {
+            Some(t) if *t == keyword => {}
+            Some(t) => anyhow::bail!(
+                "search attribute {name} exists with type {:?}; catalog-sync needs Keyword",
+                IndexedValueType::try_from(*t).unwrap_or(IndexedValueType::Unspecified)
+            ),
+            None => {
+                missing.insert(name.to_string(), keyword);
+            }
+        }
+    }
+    if missing.is_empty() {
+        println!(
+            "search attributes already registered in {namespace}: {}",
+            NAMES.join(", ")
+        );
+        return Ok(());
+    }
+    let mut added: Vec<String> = missing.keys().cloned().collect();
+    added.sort();
+    match operator
+        .add_search_attributes(Request::new(AddSearchAttributesRequest {
+            search_attributes: missing,
+            namespace: namespace.clone(),
+        }))
+        .await
+    {
+        Ok(_) => {}
+        // Another `setup` got there first.
+        Err(status) if status.code() == Code::AlreadyExists => {}
+        Err(status) => return Err(status).context("registering search attributes"),
+    }
+    println!(
+        "registered search attributes in {namespace}: {} (Keyword)",
+        added.join(", ")
+    );
+    Ok(())
+}
+
+/// `starter status`.
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Unhealthy when the oldest catalog change not yet relayed is older than this.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    max_relay_lag: Duration,
+    /// Unhealthy when the oldest task waiting in the task queue is older than this.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    max_backlog_age: Duration,
+    /// Count invalid products as unhealthy (by default only failed syncs are).
+    #[arg(long)]
+    fail_on_invalid: bool,
+    /// Failed and invalid products listed.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+}
+
+/// Gathers the status, prints it, and fails when unhealthy.
+pub async fn status(
+    client: &Client,
+    catalog: &Catalog,
+    task_queue: &str,
+    args: StatusArgs,
+) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+
+    let mut queues = serde_json::Map::new();
+    for (name, kind) in [
+        ("workflow", TaskQueueType::Workflow),
+        ("activity", TaskQueueType::Activity),
+    ] {
+        let response = client
+            .connection()
+            .workflow_service()
+            .describe_task_queue(Request::new(DescribeTaskQueueRequest {
+                namespace: client.namespace(),
+                task_queue: Some(TaskQueue {
+                    name: task_queue.to_string(),
+                    ..TaskQueue::default()
+                }),
+                task_queue_type: kind as i32,
+                report_stats: true,
+                ..DescribeTaskQueueRequest::default()
+            }))
+            .await
+            .with_context(|| format!("describing task queue {task_queue}"))?
+            .into_inner();
+        let stats = response.stats.unwrap_or_default();
+        let age = stats
+            .approximate_backlog_age
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or_default();
+        if age > args.max_backlog_age {
+            problems.push(format!(
+                "{name} tasks wait {} in the backlog (over {})",
+                humantime::format_duration(round(age)),
+                humantime::format_duration(args.max_backlog_age)
+            ));
+        }
+        if response.pollers.is_empty() {
+            problems.push(format!("no worker polls {task_queue} for {name} tasks"));
+        }
+        queues.insert(
+            name.to_string(),
+            json!({
+                "backlog": stats.approximate_backlog_count,
+                "backlog_age_seconds": age.as_secs_f64(),
+                "tasks_added_per_second": stats.tasks_add_rate,
+                "tasks_dispatched_per_second": stats.tasks_dispatch_rate,
+                "pollers": response.pollers.len(),
+            }),
+        );
+    }
+
+    let running = client
+        .count_workflows(
+            "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running'",
+            WorkflowCountOptions::default(),
+        )
+        .await
+        .context("counting running syncs")?
+        .count();
+
+    let outbox = catalog.outbox_stats().await?;
+    if outbox.lag() > args.max_relay_lag {
+        problems.push(format!(
+            "the oldest catalog change waits {} for the relay (over {}): is a relay running?",
+            humantime::format_duration(round(outbox.lag())),
+            humantime::format_duration(args.max_relay_lag)
+        ));
+    }
+    if outbox.failed > 0 {
+        problems.push(format!(
+            "{} catalog changes were refused by Temporal (`starter outbox`)",
+            outbox.failed
+        ));
+    }
+
+    let latest = catalog.sync_problems(10_000).await?;
+    let failed: Vec<_> = latest
+        .iter()
+        .filter(|r| r.entry.outcome == "failed")
+        .collect();
+    let invalid: Vec<_> = latest
+        .iter()
+        .filter(|r| r.entry.outcome == "invalid")
+        .collect();
+    if !failed.is_empty() {
+        problems.push(format!("{} products failed to sync", failed.len()));
+    }
+    if args.fail_on_invalid && !invalid.is_empty() {
+        problems.push(format!("{} products are invalid", invalid.len()));
+    }
+    let product = |r: &&catalog::AuditRecord| {
+        json!({
+            "product_id": r.entry.product_id,
+            "reason": r.entry.detail,
+            "catalog_version": r.entry.catalog_version,
+            "at": r.recorded_at,
+            "workflow_id": r.entry.workflow_id,
+        })
+    };
+
+    let reconcile = last_reconciliation(client).await?;
+    let healthy = problems.is_empty();
+    let report = json!({
+        "namespace": client.namespace(),
+        "task_queue": task_queue,
+        "task_queues": queues,
+        "syncs_running": running,
+        "outbox": {
+            "pending": outbox.pending,
+            "refused": outbox.failed,
+            "lag_seconds": outbox.lag().as_secs_f64(),
+        },
+        "failed": failed.iter().take(args.limit).map(product).collect::<Vec<_>>(),
+        "failed_count": failed.len(),
+        "invalid": invalid.iter().take(args.limit).map(product).collect::<Vec<_>>(),
+        "invalid_count": invalid.len(),
+        "last_reconciliation": reconcile,
+        "healthy": healthy,
+        "problems": problems,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    if !healthy {
+        anyhow::bail!("unhealthy: {}", problems.join("; "));
+    }
+    Ok(())
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+/// The newest `ReconcileCatalog` run: its result if it finished, its progress if it runs.
+async fn last_reconciliation(client: &Client) -> anyhow::Result<Value> {
+    let mut runs = client.list_workflows(
+        "WorkflowType = 'ReconcileCatalog'",
+        WorkflowListOptions::builder().limit(1).build(),
+    );
+    let Some(run) = runs.next().await else {
+        return Ok(Value::Null);
+    };
+    let run = run.context("listing reconciliations")?;
+    let started = run.start_time().map(humantime::format_rfc3339_seconds);
+    let handle = client.get_workflow_handle::<ReconcileCatalog>(run.id().to_string());
+    let mut summary = json!({
+        "workflow_id": run.id(),
+        "status": format!("{:?}", run.status()),
+        "started": started.map(|t| t.to_string()),
+    });
+    match run.status() {
+        WorkflowExecutionStatus::Completed | WorkflowExecutionStatus::ContinuedAsNew => {
+            // A continued run's chain ends in a newer run; the handle follows it.
+            if let Ok(result) = tokio::time::timeout(
+                Duration::from_secs(5),
+                handle.get_result(WorkflowGetResultOptions::default()),
+            )
+            .await
+            {
+                let result: ReconcileResult = result?;
+                summary["result"] = serde_json::to_value(&result)?;
+            }
+        }
+        WorkflowExecutionStatus::Running => {
+            if let Ok(progress) = handle
+                .query(
+                    ReconcileCatalog::progress,
+                    (),
+                    WorkflowQueryOptions::default(),
+                )
+                .await
+            {
+                summary["progress"] = serde_json::to_value(&progress)?;
+            }
+        }
+        _ => {}
+    }
+    if let Some(close) = run.close_time() {
+        summary["closed"] = json!(humantime::format_rfc3339_seconds(close).to_string());
+    }
+    Ok(summary)
+}
+
+fn print_report(r: &Value) {
+    println!(
+        "catalog-sync status (namespace {}, task queue {})",
+        r["namespace"].as_str().unwrap_or("?"),
+        r["task_queue"].as_str().unwrap_or("?")
+    );
+    for kind in ["workflow", "activity"] {
+        let q = &r["task_queues"][kind];
+        println!(
+            "  {kind:<9} tasks   backlog {} (oldest {:.1} s), {} pollers",
+            q["backlog"],
+            q["backlog_age_seconds"].as_f64().unwrap_or(0.0),
+            q["pollers"]
+        );
+    }
+    println!("  syncs running     {}", r["syncs_running"]);
+    println!(
+        "  outbox            {} pending, lag {:.1} s, {} refused",
+        r["outbox"]["pending"],
+        r["outbox"]["lag_seconds"].as_f64().unwrap_or(0.0),
+        r["outbox"]["refused"]
+    );
+    println!(
+        "  products          {} failed, {} invalid (latest sync of each)",
+        r["failed_count"], r["invalid_count"]
+    );
+    for (label, key) in [("failed", "failed"), ("invalid", "invalid")] {
+        for p in r[key].as_array().into_iter().flatten() {
+            println!(
+                "    {label:<8} {}: {}",
+                p["product_id"].as_str().unwrap_or("?"),
+                p["reason"].as_str().unwrap_or("-")
+            );
+        }
+    }
+    let rec = &r["last_reconciliation"];
+    if rec.is_null() {
+        println!("  reconciliation    none yet");
+    } else {
+        let totals = &rec["result"]["totals"];
+        let detail = if totals.is_object() {
+            format!(
+                ": scanned {}, in sync {}, repaired {}, failed {}, invalid {}",
+                totals["scanned"],
+                totals["in_sync"],
+                totals["repaired"],
+                totals["failed"],
+                totals["invalid"]
+            )
+        } else if rec["progress"].is_object() {
+            format!(": scanned {} so far", rec["progress"]["totals"]["scanned"])
+        } else {
+            String::new()
+        };
+        println!(
+            "  reconciliation    {} {} (started {}){detail}",
+            rec["workflow_id"].as_str().unwrap_or("?"),
+            rec["status"].as_str().unwrap_or("?"),
+            rec["started"].as_str().unwrap_or("?")
+        );
+    }
+    let problems: Vec<&str> = r["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if problems.is_empty() {
+        println!("  health            OK");
+    } else {
+        println!("  health            UNHEALTHY");
+        for p in problems {
+            println!("    - {p}");
+        }
+    }
+}
