@@ -1,0 +1,127 @@
+//! Horizontal scale: three `worker` processes share one task queue; one is SIGKILLed in the middle
+//! of 300 syncs. Its workflow tasks move on when its sticky queue times out and its activities when
+//! their start-to-close timeout ends; every product reaches Stripe exactly as the catalog has it,
+//! with no duplicate price and no failed workflow.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use harness::{
+    Backend, Sandbox, binary, eventually, fresh_catalog, temporal_address, temporal_client, unique,
+};
+use relay::Signaller;
+use serde_json::json;
+
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_and_one_killed_lose_nothing() {
+    let client = temporal_client().await;
+    let (catalog_url, catalog) = fresh_catalog(Backend::Postgres).await;
+    let sandbox = Sandbox::start().await;
+    let task_queue = unique("tq-scale");
+    let start_worker = || {
+        Worker(
+            Command::new(binary("worker"))
+                .env("TEMPORAL_ADDRESS", temporal_address())
+                .env("CATALOG_DATABASE_URL", &catalog_url)
+                .env("STRIPE_API_BASE", &sandbox.base)
+                .env("STRIPE_API_KEY", &sandbox.key)
+                .env("STRIPE_REQUESTS_PER_SECOND", "0")
+                .env("CATALOG_SYNC_TASK_QUEUE", &task_queue)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut workers = vec![start_worker(), start_worker(), start_worker()];
+
+    let prefix = unique("scale");
+    let products: Vec<_> = (1..=300)
+        .map(|n| workflows::model::CatalogProduct {
+            id: format!("{prefix}-{n:04}"),
+            ..catalog::seed::sample_product(n, 11)
+        })
+        .collect();
+    catalog.save_products(&products).await.unwrap();
+    let signaller = Signaller::new(client.clone(), task_queue.as_str(), Duration::from_secs(10));
+    futures::stream::iter(&products)
+        .for_each_concurrent(16, |p| {
+            let signaller = &signaller;
+            async move {
+                signaller
+                    .product_changed(&p.id, None, "test")
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+
+    // Kill one worker once the work is well under way.
+    eventually(
+        Duration::from_secs(120),
+        "a third of the syncs done",
+        || async {
+            let done = sandbox.stats().await["total_writes"].as_u64().unwrap_or(0);
+            (done >= 300).then_some(())
+        },
+    )
+    .await;
+    let mut killed = workers.remove(1);
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
+
+    for p in &products {
+        let stripe = eventually(
+            Duration::from_secs(180),
+            &format!("{} in Stripe", p.id),
+            || async {
+                sandbox
+                    .product(&p.id)
+                    .await
+                    .filter(|s| s["default_price"].is_object())
+            },
+        )
+        .await;
+        assert_eq!(stripe["name"], json!(p.name));
+        let prices = sandbox.prices(&p.id).await;
+        assert_eq!(
+            prices.len(),
+            p.prices.len(),
+            "no duplicate price for {}",
+            p.id
+        );
+    }
+    let failed = client
+        .count_workflows(
+            format!("TaskQueue = '{task_queue}' AND ExecutionStatus = 'Failed'"),
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .count();
+    assert_eq!(failed, 0);
+    let running = eventually(Duration::from_secs(120), "every sync finished", || async {
+        let n = client
+            .count_workflows(
+                format!("TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"),
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .count();
+        (n == 0).then_some(n)
+    })
+    .await;
+    assert_eq!(running, 0);
+}
