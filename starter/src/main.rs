@@ -1,12 +1,14 @@
 //! `starter`: the operator's CLI. Seeds and edits the catalog, starts syncs (signal-with-start, so
 //! a running sync picks the change up instead of racing it) and follows them to the end.
-//! It talks to Temporal and the catalog only: it never compiles the Stripe client.
+//! It talks to Temporal and the catalog; it never compiles the sync's Stripe client (`verify` reads
+//! Stripe with requests of its own, so that it checks the sync instead of repeating it).
 
 mod bench;
 mod changes;
 mod reconcile;
 mod schedule;
 mod status;
+mod verify;
 
 use std::collections::BTreeMap;
 
@@ -77,6 +79,9 @@ enum Command {
     /// Is catalog-sync keeping up? Backlog, running syncs, failed and invalid products, the last
     /// reconciliation, relay lag. Exits non-zero when unhealthy.
     Status(status::StatusArgs),
+    /// Compare the whole catalog with Stripe through separate reads and report every difference
+    /// (exit code 1 on any).
+    Verify(verify::VerifyArgs),
     /// A product's sync history from the audit ledger (outcomes, writes, Stripe request ids).
     Audit(changes::AuditArgs),
     /// Catalog changes waiting to be relayed to Temporal, and those it refused.
@@ -187,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
             let (client, catalog) = (connect().await?, open_catalog().await?);
             status::status(&client, &catalog, &cli.task_queue, args).await
         }
+        Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
         Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
         Command::Bench(cmd) => bench::run(&open_catalog().await?, cmd).await,

@@ -165,6 +165,38 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     ));
     assert_eq!(product["default_price"]["unit_amount"], 4242);
 
+    // `starter verify` compares through its own reads: clean now; a Dashboard edit is reported
+    // (exit 1) until the next sync puts it right.
+    let out = setup.run(bin("starter"), &["verify"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("4 products compared, 0 differences"),
+        "{text}"
+    );
+    let edited = Command::new("curl")
+        .args([
+            "-sf",
+            "-u",
+            "sk_test_e2e:",
+            "-d",
+            "name=Edited+in+the+Dashboard",
+        ])
+        .arg(format!("{base}/_sandbox/dashboard/products/sku-000003"))
+        .output()
+        .unwrap();
+    assert!(edited.status.success());
+    let out = setup
+        .command(bin("starter"))
+        .arg("verify")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("differs  sku-000003: name:"), "{text}");
+    assert!(text.contains("1 differences"), "{text}");
+    setup.run(bin("starter"), &["sync", "sku-000003", "--wait"]);
+    setup.run(bin("starter"), &["verify"]);
+
     // The temporal CLI starts the same workflow with JSON input.
     let wid = unique("cli-sync");
     let out = setup.temporal(&[

@@ -1,0 +1,385 @@
+//! `starter verify`: compares the whole catalog with Stripe and reports every difference, through
+//! its own reads and its own reading of the mapping table (`activities/src/transform.rs`), not the
+//! sync's code: a bug in the sync cannot hide itself here. Exit code 1 on any difference.
+//!
+//! Per catalog page of 100: one `GET /v1/products?ids[]=…` and, per product, its active prices
+//! (`GET /v1/prices?product=…&active=true`); then every active Stripe product that catalog-sync
+//! manages is checked to still have a live catalog row.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context;
+use catalog::{Catalog, IdRange};
+use clap::Args;
+use serde_json::{Value, json};
+use workflows::model::CatalogProduct;
+
+/// `starter verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// Stripe API base URL (the sandbox by default).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "http://127.0.0.1:12111"
+    )]
+    stripe_api_base: String,
+    /// Stripe secret key.
+    #[arg(
+        long,
+        env = "STRIPE_API_KEY",
+        hide_env_values = true,
+        default_value = "sk_test_catalog_sync_sandbox",
+        hide_default_value = true
+    )]
+    stripe_api_key: String,
+    /// Product fields Stripe owns: not compared.
+    #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
+    stripe_owned_fields: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Differences printed (all are counted).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+struct Stripe {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    requests: u64,
+}
+
+impl Stripe {
+    async fn get(&mut self, path: &str, query: &[(String, String)]) -> anyhow::Result<Value> {
+        self.requests += 1;
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .basic_auth(&self.key, None::<&str>)
+            .query(query)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        anyhow::ensure!(status.is_success(), "GET {path}: {status} {body}");
+        Ok(body)
+    }
+
+    /// Every page of a list.
+    async fn list(
+        &mut self,
+        path: &str,
+        mut query: Vec<(String, String)>,
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut all = Vec::new();
+        query.push(("limit".into(), "100".into()));
+        loop {
+            let page = self.get(path, &query).await?;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            let last = data
+                .last()
+                .and_then(|o| o["id"].as_str())
+                .map(str::to_string);
+            all.extend(data);
+            match (page["has_more"].as_bool(), last) {
+                (Some(true), Some(last)) => {
+                    query.retain(|(k, _)| k != "starting_after");
+                    query.push(("starting_after".into(), last));
+                }
+                _ => return Ok(all),
+            }
+        }
+    }
+}
+
+/// One difference.
+struct Difference {
+    product: String,
+    what: String,
+}
+
+/// Runs the comparison; fails when anything differs.
+pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
+    let stripe_owned: BTreeSet<String> = args
+        .stripe_owned_fields
+        .split(',')
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let mut stripe = Stripe {
+        http: reqwest::Client::new(),
+        base: args.stripe_api_base.trim_end_matches('/').to_string(),
+        key: args.stripe_api_key.clone(),
+        requests: 0,
+    };
+    let invalid: BTreeSet<String> = catalog
+        .sync_problems(1_000_000)
+        .await?
+        .into_iter()
+        .filter(|r| r.entry.outcome == "invalid")
+        .map(|r| r.entry.product_id)
+        .collect();
+    let mut differences = Vec::new();
+    let (mut compared, mut skipped_invalid) = (0u64, 0u64);
+    let mut live_ids = BTreeSet::new();
+    let mut after = String::new();
+    loop {
+        let page = catalog
+            .products_page(&after, &IdRange::default(), 100)
+            .await?;
+        let Some(last) = page.last_id.clone() else {
+            break;
+        };
+        for corrupt in &page.corrupt {
+            differences.push(Difference {
+                product: corrupt.id.clone(),
+                what: format!("catalog row unreadable: {}", corrupt.reason),
+            });
+        }
+        let mut query: Vec<(String, String)> = page
+            .products
+            .iter()
+            .map(|p| ("ids[]".to_string(), p.id.clone()))
+            .collect();
+        query.push(("expand[]".into(), "data.default_price".into()));
+        let found: BTreeMap<String, Value> = if page.products.is_empty() {
+            BTreeMap::new()
+        } else {
+            stripe
+                .list("/v1/products", query)
+                .await?
+                .into_iter()
+                .filter_map(|p| Some((p["id"].as_str()?.to_string(), p)))
+                .collect()
+        };
+        for product in &page.products {
+            if product.active && !product.deleted {
+                live_ids.insert(product.id.clone());
+            }
+            if invalid.contains(&product.id) {
+                skipped_invalid += 1;
+                continue;
+            }
+            compared += 1;
+            let prices = match found.get(&product.id) {
+                Some(_) if product.active && !product.deleted => {
+                    let query = vec![
+                        ("product".to_string(), product.id.clone()),
+                        ("active".to_string(), "true".to_string()),
+                    ];
+                    stripe.list("/v1/prices", query).await?
+                }
+                _ => Vec::new(),
+            };
+            for what in compare(product, found.get(&product.id), &prices, &stripe_owned) {
+                differences.push(Difference {
+                    product: product.id.clone(),
+                    what,
+                });
+            }
+        }
+        if page.rows < 100 {
+            break;
+        }
+        after = last;
+    }
+    // Managed products in Stripe without a live catalog row.
+    let active = stripe
+        .list("/v1/products", vec![("active".into(), "true".into())])
+        .await?;
+    for p in active {
+        let managed = p["metadata"]["catalog_sync_managed"].as_str() == Some("true");
+        let id = p["id"].as_str().unwrap_or_default();
+        if managed && !live_ids.contains(id) && !invalid.contains(id) {
+            differences.push(Difference {
+                product: id.to_string(),
+                what: "active in Stripe, not live in the catalog".into(),
+            });
+        }
+    }
+
+    let report = json!({
+        "compared": compared,
+        "invalid_not_synced": skipped_invalid,
+        "differences": differences.len(),
+        "stripe_requests": stripe.requests,
+        "list": differences.iter().take(args.limit).map(|d| json!({"product": d.product, "difference": d.what})).collect::<Vec<_>>(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for d in differences.iter().take(args.limit) {
+            println!("differs  {}: {}", d.product, d.what);
+        }
+        println!(
+            "verify: {compared} products compared, {} differences, {skipped_invalid} invalid (not synced), {} Stripe requests",
+            differences.len(),
+            stripe.requests
+        );
+    }
+    anyhow::ensure!(
+        differences.is_empty(),
+        "{} differences between the catalog and Stripe",
+        differences.len()
+    );
+    Ok(())
+}
+
+/// Empty and absent are the same to Stripe.
+fn text(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn opt(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// (currency, amount, interval, count, nickname) of a price, as the mapping table has it.
+type PriceKey = (String, i64, Option<String>, i64, Option<String>);
+
+/// What differs between a catalog product and its Stripe product and active prices.
+fn compare(
+    product: &CatalogProduct,
+    stripe: Option<&Value>,
+    prices: &[Value],
+    stripe_owned: &BTreeSet<String>,
+) -> Vec<String> {
+    let live = product.active && !product.deleted;
+    let Some(s) = stripe else {
+        return if live {
+            vec!["missing in Stripe".into()]
+        } else {
+            Vec::new()
+        };
+    };
+    if s["metadata"]["catalog_sync_managed"].as_str() != Some("true") {
+        return vec!["a Stripe product with this id is not managed by catalog-sync".into()];
+    }
+    let mut out = Vec::new();
+    if s["active"].as_bool() != Some(live) {
+        out.push(format!("active: catalog {live}, Stripe {}", s["active"]));
+    }
+    if product.deleted {
+        return out;
+    }
+    let mut field = |name: &str, catalog: Option<String>, stripe: Option<String>| {
+        if !stripe_owned.contains(name) && catalog != stripe {
+            out.push(format!("{name}: catalog {catalog:?}, Stripe {stripe:?}"));
+        }
+    };
+    field(
+        "name",
+        Some(product.name.trim().to_string()),
+        text(&s["name"]),
+    );
+    field(
+        "description",
+        opt(&product.description),
+        text(&s["description"]),
+    );
+    field("url", opt(&product.url), text(&s["url"]));
+    field(
+        "unit_label",
+        opt(&product.unit_label),
+        text(&s["unit_label"]),
+    );
+    field(
+        "tax_code",
+        opt(&product.tax_code),
+        text(&s["tax_code"]).or_else(|| text(&s["tax_code"]["id"])),
+    );
+    let images: Vec<String> = product
+        .images
+        .iter()
+        .map(|i| i.trim().to_string())
+        .collect();
+    let stripe_images: Vec<String> = s["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.as_str().map(str::to_string))
+        .collect();
+    if !stripe_owned.contains("images") && images != stripe_images {
+        out.push(format!(
+            "images: catalog {images:?}, Stripe {stripe_images:?}"
+        ));
+    }
+    let stripe_metadata: BTreeMap<String, String> = s["metadata"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.starts_with("catalog_sync_"))
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    if product.metadata != stripe_metadata {
+        out.push(format!(
+            "metadata: catalog {:?}, Stripe {stripe_metadata:?}",
+            product.metadata
+        ));
+    }
+    if !live {
+        return out;
+    }
+    let key =
+        |currency: &str, amount: i64, interval: Option<&str>, count: i64, nick: Option<String>| {
+            (
+                currency.trim().to_ascii_lowercase(),
+                amount,
+                interval.map(str::to_string),
+                count,
+                nick,
+            )
+        };
+    let wanted: Vec<PriceKey> = product
+        .prices
+        .iter()
+        .map(|p| {
+            key(
+                &p.currency,
+                p.unit_amount,
+                p.recurring_interval.as_deref().map(str::trim),
+                p.recurring_interval
+                    .as_ref()
+                    .map_or(0, |_| p.recurring_interval_count.unwrap_or(1)),
+                opt(&p.nickname),
+            )
+        })
+        .collect();
+    let price_key = |p: &Value| {
+        key(
+            p["currency"].as_str().unwrap_or_default(),
+            p["unit_amount"].as_i64().unwrap_or(-1),
+            p["recurring"]["interval"].as_str(),
+            p["recurring"]["interval"].as_str().map_or(0, |_| {
+                p["recurring"]["interval_count"].as_i64().unwrap_or(1)
+            }),
+            text(&p["nickname"]),
+        )
+    };
+    let mut have: Vec<PriceKey> = prices.iter().map(price_key).collect();
+    let mut want = wanted.clone();
+    have.sort();
+    want.sort();
+    if have != want {
+        out.push(format!("active prices: catalog {want:?}, Stripe {have:?}"));
+    }
+    let default = s["default_price"]
+        .is_object()
+        .then(|| price_key(&s["default_price"]));
+    if default.as_ref() != wanted.first() {
+        out.push(format!(
+            "default price: catalog {:?}, Stripe {default:?}",
+            wanted.first()
+        ));
+    }
+    out
+}
