@@ -36,6 +36,10 @@ pub struct VerifyArgs {
     /// Product fields Stripe owns: not compared.
     #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
     stripe_owned_fields: String,
+    /// Stripe requests per second at most: verify shares the account's rate limit with the
+    /// workers, so it keeps to a small part of it; a 429 is waited out all the same.
+    #[arg(long, default_value_t = 10.0)]
+    requests_per_second: f64,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -49,26 +53,46 @@ struct Stripe {
     base: String,
     key: String,
     requests: u64,
+    pace: tokio::time::Interval,
 }
 
 impl Stripe {
+    /// A paced GET; 429 and 5xx answers are retried after `Retry-After` or a growing pause.
     async fn get(&mut self, path: &str, query: &[(String, String)]) -> anyhow::Result<Value> {
-        self.requests += 1;
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .basic_auth(&self.key, None::<&str>)
-            .query(query)
-            .send()
-            .await
-            .with_context(|| format!("GET {path}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .with_context(|| format!("GET {path}"))?;
-        anyhow::ensure!(status.is_success(), "GET {path}: {status} {body}");
-        Ok(body)
+        let mut pause = std::time::Duration::from_millis(500);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.pace.tick().await;
+            self.requests += 1;
+            let response = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .basic_auth(&self.key, None::<&str>)
+                .query(query)
+                .send()
+                .await
+                .with_context(|| format!("GET {path}"))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(std::time::Duration::from_secs);
+            let body: Value = response
+                .json()
+                .await
+                .with_context(|| format!("GET {path}"))?;
+            let retryable = status.as_u16() == 429 || status.is_server_error();
+            if retryable && attempt < 8 {
+                tokio::time::sleep(retry_after.unwrap_or(pause)).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(10));
+                continue;
+            }
+            anyhow::ensure!(status.is_success(), "GET {path}: {status} {body}");
+            return Ok(body);
+        }
     }
 
     /// Every page of a list.
@@ -117,6 +141,9 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
         base: args.stripe_api_base.trim_end_matches('/').to_string(),
         key: args.stripe_api_key.clone(),
         requests: 0,
+        pace: tokio::time::interval(std::time::Duration::from_secs_f64(
+            1.0 / args.requests_per_second.max(0.1),
+        )),
     };
     let invalid: BTreeSet<String> = catalog
         .sync_problems(1_000_000)
