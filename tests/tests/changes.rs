@@ -483,3 +483,23 @@ async fn a_killed_relay_loses_nothing() {
         .await;
     }
 }
+
+/// On PostgreSQL the relay is woken by `NOTIFY` at commit: with a 60 s poll interval, a change
+/// still reaches Stripe long before the relay would have looked again.
+#[tokio::test]
+async fn postgres_notifications_wake_the_relay() {
+    let env = TestEnv::start(Backend::Postgres).await;
+    let relay = env.spawn_relay(RelayOptions {
+        poll_interval: Duration::from_secs(60),
+        ..RelayOptions::default()
+    });
+    // Let it make its first (empty) claim and start waiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let product = env.sample(1);
+    env.catalog.save_product(&product).await.unwrap();
+    eventually(Duration::from_secs(20), "woken by NOTIFY", || async {
+        env.sandbox.product(&product.id).await
+    })
+    .await;
+    relay.stop().await;
+}
