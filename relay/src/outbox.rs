@@ -278,8 +278,27 @@ impl Relay {
 
     /// Relays until `shutdown` resolves: a batch whenever changes are committed (woken by
     /// `NOTIFY` on PostgreSQL) or every poll interval; backs off while Temporal or the catalog is
-    /// unavailable. A batch in progress at shutdown finishes first.
+    /// unavailable. A batch in progress at shutdown finishes first; held changes are given back.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        self.relay_until(shutdown).await?;
+        // Changes held for hot products go back now rather than when their lease ends.
+        let held: Vec<i64> = {
+            let mut hot = lock(&self.hot);
+            std::mem::take(&mut hot.held)
+                .into_values()
+                .flat_map(|h| h.changes.seqs)
+                .collect()
+        };
+        if !held.is_empty() {
+            self.catalog
+                .release_changes(&self.options.id, &held)
+                .await?;
+            tracing::info!(changes = held.len(), "released held changes at shutdown");
+        }
+        Ok(())
+    }
+
+    async fn relay_until(&self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
         let mut listener = self.catalog.change_listener().await?;
         tracing::info!(

@@ -164,6 +164,8 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
             break;
         };
         for corrupt in &page.corrupt {
+            // Reported here once, not again as an orphan.
+            live_ids.insert(corrupt.id.clone());
             differences.push(Difference {
                 product: corrupt.id.clone(),
                 what: format!("catalog row unreadable: {}", corrupt.reason),
@@ -324,11 +326,7 @@ fn compare(
         opt(&product.tax_code),
         text(&s["tax_code"]).or_else(|| text(&s["tax_code"]["id"])),
     );
-    let images: Vec<String> = product
-        .images
-        .iter()
-        .map(|i| i.trim().to_string())
-        .collect();
+    let images: Vec<String> = product.images.clone();
     let stripe_images: Vec<String> = s["images"]
         .as_array()
         .into_iter()

@@ -1,0 +1,233 @@
+//! The fault suite, judged by `starter verify` (its own reads of Stripe, not the sync's code).
+//!
+//! A corpus of bad catalog rows, one per validation rule of `activities/src/transform.rs` plus an
+//! unreadable row, goes through the outbox and the relay with good products between them: each bad
+//! row is reported with its reason (the field at fault), none holds up the others, and `verify`
+//! finds Stripe exactly as the catalog asks, the unreadable row being the one difference.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use catalog::Catalog;
+use harness::{Backend, TestEnv, binary, eventually};
+use relay::RelayOptions;
+use workflows::model::{CatalogPrice, CatalogProduct};
+
+/// (what is wrong, the field the report must name, the product).
+fn corpus(env: &TestEnv) -> Vec<(&'static str, &'static str, CatalogProduct)> {
+    let base = |n: usize| env.sample(n);
+    let with = |n: usize, f: &dyn Fn(&mut CatalogProduct)| {
+        let mut p = base(n);
+        f(&mut p);
+        p
+    };
+    let price =
+        |currency: &str, amount: i64, interval: Option<&str>, count: Option<i64>| CatalogPrice {
+            currency: currency.into(),
+            unit_amount: amount,
+            recurring_interval: interval.map(String::from),
+            recurring_interval_count: count,
+            nickname: None,
+        };
+    vec![
+        ("empty name", "name", with(101, &|p| p.name = "  ".into())),
+        (
+            "name too long",
+            "name",
+            with(102, &|p| p.name = "n".repeat(251)),
+        ),
+        (
+            "nine images",
+            "images",
+            with(103, &|p| {
+                p.images = (0..9)
+                    .map(|i| format!("https://img.example/{i}.png"))
+                    .collect()
+            }),
+        ),
+        (
+            "image not https",
+            "images[0]",
+            with(104, &|p| p.images = vec!["http://img.example/a.png".into()]),
+        ),
+        (
+            "url not a URL",
+            "url",
+            with(105, &|p| p.url = Some("shop/page".into())),
+        ),
+        (
+            "unit label too long",
+            "unit_label",
+            with(106, &|p| p.unit_label = Some("x".repeat(13))),
+        ),
+        (
+            "bad tax code",
+            "tax_code",
+            with(107, &|p| p.tax_code = Some("txcd_12".into())),
+        ),
+        (
+            "47 metadata keys",
+            "metadata",
+            with(108, &|p| {
+                p.metadata = (0..47)
+                    .map(|i| (format!("k{i}"), "v".to_string()))
+                    .collect()
+            }),
+        ),
+        (
+            "metadata key too long",
+            "metadata.",
+            with(109, &|p| {
+                p.metadata = BTreeMap::from([("k".repeat(41), "v".into())])
+            }),
+        ),
+        (
+            "metadata key with brackets",
+            "metadata.a[b]",
+            with(110, &|p| {
+                p.metadata = BTreeMap::from([("a[b]".into(), "v".into())])
+            }),
+        ),
+        (
+            "reserved metadata prefix",
+            "metadata.catalog_sync_x",
+            with(111, &|p| {
+                p.metadata = BTreeMap::from([("catalog_sync_x".into(), "v".into())])
+            }),
+        ),
+        (
+            "metadata value too long",
+            "metadata.long",
+            with(112, &|p| {
+                p.metadata = BTreeMap::from([("long".into(), "v".repeat(501))])
+            }),
+        ),
+        (
+            "unknown currency",
+            "prices[0].currency",
+            with(113, &|p| {
+                p.prices = vec![price("doubloons", 100, None, None)]
+            }),
+        ),
+        (
+            "negative amount",
+            "prices[0].unit_amount",
+            with(114, &|p| p.prices = vec![price("usd", -1, None, None)]),
+        ),
+        (
+            "count without interval",
+            "prices[0].recurring_interval_count",
+            with(115, &|p| p.prices = vec![price("usd", 100, None, Some(2))]),
+        ),
+        (
+            "unknown interval",
+            "prices[0].recurring_interval",
+            with(116, &|p| {
+                p.prices = vec![price("usd", 100, Some("fortnight"), None)]
+            }),
+        ),
+        (
+            "interval count out of range",
+            "prices[0].recurring_interval_count",
+            with(117, &|p| {
+                p.prices = vec![price("usd", 100, Some("year"), Some(4))]
+            }),
+        ),
+        (
+            "two prices for one currency and period",
+            "prices[1].currency",
+            with(118, &|p| {
+                p.prices = vec![price("usd", 100, None, None), price("USD", 200, None, None)]
+            }),
+        ),
+    ]
+}
+
+async fn corrupt_images(catalog: &Catalog, id: &str) {
+    let sql = "UPDATE catalog_products SET images = 'not json' WHERE id = $1";
+    match catalog {
+        Catalog::Sqlite(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+        }
+        Catalog::Postgres(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_row_is_reported_with_its_reason_and_none_blocks_the_others() {
+    let env = TestEnv::start(Backend::Postgres).await;
+    let relay = env.spawn_relay(RelayOptions::default());
+    let bad = corpus(&env);
+    let good: Vec<CatalogProduct> = (1..=6).map(|n| env.sample(n)).collect();
+    // Good and bad interleaved, in separate transactions, as an application would write them.
+    for (i, (_, _, product)) in bad.iter().enumerate() {
+        env.catalog.save_product(product).await.unwrap();
+        if let Some(g) = good.get(i / 3) {
+            env.catalog.save_product(g).await.unwrap();
+        }
+    }
+    let unreadable = env.sample(119);
+    env.catalog.save_product(&unreadable).await.unwrap();
+    corrupt_images(&env.catalog, &unreadable.id).await;
+
+    for (what, field, product) in &bad {
+        let record = eventually(Duration::from_secs(60), what, || async {
+            let history = env.catalog.audit_history(&product.id, 5).await.unwrap();
+            history
+                .into_iter()
+                .rev()
+                .find(|r| r.entry.outcome == "invalid")
+        })
+        .await;
+        let detail = record.entry.detail.unwrap_or_default();
+        assert!(
+            detail.starts_with(field) || detail.contains(&format!("; {field}")),
+            "{what}: the report names {field}: {detail}"
+        );
+        assert!(
+            env.sandbox.product(&product.id).await.is_none(),
+            "{what} reached Stripe"
+        );
+    }
+    for g in &good {
+        eventually(Duration::from_secs(60), &g.id, || async {
+            env.sandbox.product(&g.id).await
+        })
+        .await;
+    }
+    eventually(Duration::from_secs(30), "the outbox drained", || async {
+        (env.catalog.outbox_stats().await.unwrap().pending == 0).then_some(())
+    })
+    .await;
+
+    // `verify` agrees: everything that can be synced is, the invalid rows are counted apart, and
+    // the unreadable row is the one difference (it needs a person).
+    let out = Command::new(binary("starter"))
+        .args(["verify", "--json", "--requests-per-second", "50"])
+        .env("CATALOG_DATABASE_URL", &env.catalog_url)
+        .env("STRIPE_API_BASE", &env.sandbox.base)
+        .env("STRIPE_API_KEY", &env.sandbox.key)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["invalid_not_synced"], bad.len(), "{report:#}");
+    assert_eq!(report["compared"], good.len(), "{report:#}");
+    assert_eq!(report["differences"], 1, "{report:#}");
+    assert_eq!(
+        report["list"][0]["product"],
+        serde_json::json!(unreadable.id)
+    );
+    assert!(
+        report["list"][0]["difference"]
+            .as_str()
+            .unwrap()
+            .contains("unreadable"),
+        "{report:#}"
+    );
+    relay.stop().await;
+}
