@@ -231,3 +231,155 @@ async fn every_bad_row_is_reported_with_its_reason_and_none_blocks_the_others() 
     );
     relay.stop().await;
 }
+
+/// The `worker` binary is SIGKILLed with 1,000 syncs pending and started again: `verify` finds
+/// Stripe exactly as the catalog asks, no product has a duplicate price, and the Stripe key is in
+/// no workflow history (all of them fetched) and no log line (debug level).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_with_1000_syncs_pending_loses_nothing_and_leaks_no_secret() {
+    use futures::StreamExt;
+    use temporalio_client::{UntypedWorkflow, WorkflowListOptions};
+
+    let client = harness::temporal_client().await;
+    let (catalog_url, catalog) = harness::fresh_catalog(Backend::Sqlite).await;
+    let sandbox = harness::Sandbox::start().await;
+    let task_queue = harness::unique("tq-kill");
+    let logs = std::env::temp_dir().join(harness::unique("worker-logs"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let start_worker = |n: usize| {
+        let log = std::fs::File::create(logs.join(format!("worker-{n}.log"))).unwrap();
+        Command::new(binary("worker"))
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &catalog_url)
+            .env("STRIPE_API_BASE", &sandbox.base)
+            .env("STRIPE_API_KEY", &sandbox.key)
+            .env("STRIPE_REQUESTS_PER_SECOND", "0")
+            .env("CATALOG_SYNC_TASK_QUEUE", &task_queue)
+            .env("RUST_LOG", "debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let prefix = harness::unique("kill");
+    let products: Vec<CatalogProduct> = (1..=1000)
+        .map(|n| CatalogProduct {
+            id: format!("{prefix}-{n:04}"),
+            ..catalog::seed::sample_product(n, 5)
+        })
+        .collect();
+    for chunk in products.chunks(250) {
+        catalog.save_products(chunk).await.unwrap();
+    }
+    let mut worker = start_worker(1);
+    let signaller =
+        relay::Signaller::new(client.clone(), task_queue.as_str(), Duration::from_secs(10));
+    futures::stream::iter(&products)
+        .for_each_concurrent(32, |p| {
+            let signaller = &signaller;
+            async move {
+                signaller
+                    .product_changed(&p.id, None, "test")
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+    // Kill it as soon as it is at work: almost all of the 1,000 syncs are still pending.
+    eventually(Duration::from_secs(120), "the first writes", || async {
+        let writes = sandbox.stats().await["total_writes"].as_u64().unwrap_or(0);
+        (writes >= 100).then_some(())
+    })
+    .await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let mut worker = start_worker(2);
+
+    let running = |status: &'static str| {
+        let (client, task_queue) = (client.clone(), task_queue.clone());
+        async move {
+            client
+                .count_workflows(
+                    format!("TaskQueue = '{task_queue}' AND ExecutionStatus = '{status}'"),
+                    Default::default(),
+                )
+                .await
+                .unwrap()
+                .count()
+        }
+    };
+    eventually(Duration::from_secs(300), "every sync finished", || async {
+        (running("Running").await == 0 && running("Completed").await >= 1000).then_some(())
+    })
+    .await;
+    assert_eq!(running("Failed").await, 0);
+
+    let out = Command::new(binary("starter"))
+        .args(["verify", "--requests-per-second", "200"])
+        .env("CATALOG_DATABASE_URL", &catalog_url)
+        .env("STRIPE_API_BASE", &sandbox.base)
+        .env("STRIPE_API_KEY", &sandbox.key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("1000 products compared, 0 differences"),
+        "{text}"
+    );
+    for p in &products {
+        assert_eq!(
+            sandbox.prices(&p.id).await.len(),
+            p.prices.len(),
+            "{}: a duplicate price",
+            p.id
+        );
+    }
+
+    // The key in no history and no log line.
+    let ids: Vec<String> = client
+        .list_workflows(
+            format!("TaskQueue = '{task_queue}'"),
+            WorkflowListOptions::default(),
+        )
+        .filter_map(|w| async move { w.ok().map(|w| w.id().to_string()) })
+        .collect()
+        .await;
+    assert!(ids.len() >= 1000);
+    let key = sandbox.key.as_str();
+    let leaks: Vec<String> = futures::stream::iter(ids)
+        .map(|id| {
+            let client = client.clone();
+            async move {
+                let json = client
+                    .get_workflow_handle::<UntypedWorkflow>(id.clone())
+                    .fetch_history(Default::default())
+                    .to_json()
+                    .await
+                    .unwrap();
+                harness::decoded_text(&json).contains(key).then_some(id)
+            }
+        })
+        .buffer_unordered(16)
+        .filter_map(|leak| async move { leak })
+        .collect()
+        .await;
+    assert!(
+        leaks.is_empty(),
+        "the Stripe key is in the histories of {leaks:?}"
+    );
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    for n in [1, 2] {
+        let log = std::fs::read_to_string(logs.join(format!("worker-{n}.log"))).unwrap();
+        assert!(log.contains(&prefix), "worker {n} logged its work");
+        assert!(
+            !log.contains(&sandbox.key),
+            "the Stripe key is in worker {n}'s log"
+        );
+    }
+}
