@@ -187,6 +187,26 @@ impl Metrics {
     }
 }
 
+/// Serves Prometheus metrics at `http://addr/metrics` (`CATALOG_SYNC_METRICS_ADDR` of the worker
+/// and the relay); returns the meter (for the SDK's own metrics too) and catalog-sync's
+/// instruments on it.
+pub fn serve_prometheus(
+    addr: std::net::SocketAddr,
+) -> Result<(Arc<dyn CoreMeter>, Metrics), String> {
+    use temporalio_common::telemetry::{
+        PrometheusExporterOptions, start_prometheus_metric_exporter,
+    };
+    let exporter = start_prometheus_metric_exporter(
+        PrometheusExporterOptions::builder()
+            .socket_addr(addr)
+            .build(),
+    )
+    .map_err(|e| format!("serving metrics on {addr}: {e}"))?;
+    tracing::info!(addr = %exporter.bound_addr, "serving Prometheus metrics at /metrics");
+    let meter: Arc<dyn CoreMeter> = exporter.meter;
+    Ok((meter.clone(), Metrics::new(meter)))
+}
+
 /// `GET /v1/products/{id}`: the method and the path with object ids replaced, so that the label's
 /// values stay few.
 pub fn endpoint_label(method: &str, path: &str) -> String {

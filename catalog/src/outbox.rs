@@ -202,40 +202,29 @@ impl Catalog {
 
     /// Pending and failed counts and the oldest pending change.
     pub async fn outbox_stats(&self) -> Result<OutboxStats, CatalogError> {
-        match self {
-            Catalog::Postgres(pool) => {
-                let row = sqlx::query(
-                    "SELECT COUNT(*) FILTER (WHERE failed_at IS NULL) AS pending, \
-                            COUNT(*) FILTER (WHERE failed_at IS NOT NULL) AS failed, \
-                            MIN(changed_at) FILTER (WHERE failed_at IS NULL) AS oldest, \
-                            clock_timestamp() AS now FROM catalog_changes",
-                )
-                .fetch_one(pool)
-                .await?;
-                Ok(OutboxStats {
-                    pending: row.try_get("pending")?,
-                    failed: row.try_get("failed")?,
-                    oldest: row.try_get("oldest")?,
-                    now: row.try_get("now")?,
-                })
+        let sql = match self {
+            Catalog::Postgres(_) => {
+                "SELECT COUNT(*) FILTER (WHERE failed_at IS NULL) AS pending, \
+                        COUNT(*) FILTER (WHERE failed_at IS NOT NULL) AS failed, \
+                        MIN(changed_at) FILTER (WHERE failed_at IS NULL) AS oldest, \
+                        clock_timestamp() AS now FROM catalog_changes"
             }
-            Catalog::Sqlite(pool) => {
-                let row = sqlx::query(
-                    "SELECT COALESCE(SUM(failed_at IS NULL), 0) AS pending, \
-                            COALESCE(SUM(failed_at IS NOT NULL), 0) AS failed, \
-                            MIN(CASE WHEN failed_at IS NULL THEN changed_at END) AS oldest, \
-                            strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now FROM catalog_changes",
-                )
-                .fetch_one(pool)
-                .await?;
-                Ok(OutboxStats {
-                    pending: row.try_get("pending")?,
-                    failed: row.try_get("failed")?,
-                    oldest: row.try_get("oldest")?,
-                    now: row.try_get("now")?,
-                })
+            Catalog::Sqlite(_) => {
+                "SELECT COALESCE(SUM(failed_at IS NULL), 0) AS pending, \
+                        COALESCE(SUM(failed_at IS NOT NULL), 0) AS failed, \
+                        MIN(CASE WHEN failed_at IS NULL THEN changed_at END) AS oldest, \
+                        strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now FROM catalog_changes"
             }
-        }
+        };
+        on_pool!(self, pool => {
+            let row = sqlx::query(sql).fetch_one(pool).await?;
+            Ok(OutboxStats {
+                pending: row.try_get("pending")?,
+                failed: row.try_get("failed")?,
+                oldest: row.try_get("oldest")?,
+                now: row.try_get("now")?,
+            })
+        })
     }
 
     /// The changes set aside, oldest first, at most `limit`.

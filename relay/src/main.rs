@@ -2,10 +2,8 @@
 //! and Stripe webhooks. Run one or several next to the workers; ctrl-c finishes the batch in hand.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use activities::metrics::Metrics;
 use activities::ownership::Ownership;
 use anyhow::Context;
 use catalog::Catalog;
@@ -14,8 +12,6 @@ use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{Client, ClientOptions, Connection};
-use temporalio_common::telemetry::metrics::CoreMeter;
-use temporalio_common::telemetry::{PrometheusExporterOptions, start_prometheus_metric_exporter};
 
 /// catalog-sync relay. Temporal connection settings come from `TEMPORAL_ADDRESS`,
 /// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
@@ -84,17 +80,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
     let metrics = match args.metrics_addr {
-        Some(addr) => {
-            let exporter = start_prometheus_metric_exporter(
-                PrometheusExporterOptions::builder()
-                    .socket_addr(addr)
-                    .build(),
-            )
-            .map_err(|e| anyhow::anyhow!("serving metrics on {addr}: {e}"))?;
-            tracing::info!(addr = %exporter.bound_addr, "serving Prometheus metrics at /metrics");
-            let meter: Arc<dyn CoreMeter> = exporter.meter;
-            Some(Metrics::new(meter))
-        }
+        Some(addr) => Some(
+            activities::metrics::serve_prometheus(addr)
+                .map_err(|e| anyhow::anyhow!(e))?
+                .1,
+        ),
         None => None,
     };
     let catalog = Catalog::connect(&args.database_url)

@@ -155,14 +155,7 @@ async fn main() -> anyhow::Result<()> {
             wait,
             concurrency,
         } => {
-            let ids = if all {
-                all_ids(&open_catalog().await?).await?
-            } else {
-                ids
-            };
-            if ids.is_empty() {
-                anyhow::bail!("name the products to sync, or pass --all");
-            }
+            let ids = chosen_ids(ids, all, open_catalog).await?;
             let client = connect().await?;
             let started = signal(&client, &cli.task_queue, ids, concurrency.max(1)).await?;
             if !wait {
@@ -175,14 +168,7 @@ async fn main() -> anyhow::Result<()> {
             all,
             concurrency,
         } => {
-            let ids = if all {
-                all_ids(&open_catalog().await?).await?
-            } else {
-                ids
-            };
-            if ids.is_empty() {
-                anyhow::bail!("name the products, or pass --all");
-            }
+            let ids = chosen_ids(ids, all, open_catalog).await?;
             results(&connect().await?, ids, concurrency.max(1)).await
         }
         Command::Reconcile(args) => reconcile::run(&connect().await?, &cli.task_queue, args).await,
@@ -207,6 +193,25 @@ async fn connect() -> anyhow::Result<Client> {
         .await
         .context("connecting to Temporal (TEMPORAL_ADDRESS, default localhost:7233)")?;
     Ok(Client::new(connection, client_options)?)
+}
+
+/// The ids named, or every id of the catalog with `--all`; at least one.
+async fn chosen_ids<F, Fut>(
+    ids: Vec<String>,
+    all: bool,
+    open_catalog: F,
+) -> anyhow::Result<Vec<String>>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Catalog>>,
+{
+    let ids = if all {
+        all_ids(&open_catalog().await?).await?
+    } else {
+        ids
+    };
+    anyhow::ensure!(!ids.is_empty(), "name the products, or pass --all");
+    Ok(ids)
 }
 
 async fn all_ids(catalog: &Catalog) -> anyhow::Result<Vec<String>> {

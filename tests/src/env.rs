@@ -165,12 +165,17 @@ impl TestEnv {
     /// Once the outbox is empty (every change handed to Temporal), the result of the product's
     /// latest sync.
     pub async fn result_when_settled(&self, id: &str) -> ProductSyncResult {
-        crate::eventually(Duration::from_secs(60), "the outbox drained", || async {
+        self.outbox_drained(Duration::from_secs(60)).await;
+        self.result(id).await
+    }
+
+    /// Waits (at most `timeout`) until no change waits in the outbox: all were handed to Temporal.
+    pub async fn outbox_drained(&self, timeout: Duration) {
+        crate::eventually(timeout, "the outbox drained", || async {
             let stats = self.catalog.outbox_stats().await.unwrap();
             (stats.pending == 0).then_some(())
         })
         .await;
-        self.result(id).await
     }
 
     /// Signals the product's sync and waits for its result.

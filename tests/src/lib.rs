@@ -637,6 +637,20 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The `worker` binary configured for this test server, a catalog and a sandbox, on
+/// `task_queue`, with Stripe pacing off (set stdout/stderr and `RUST_LOG` as needed).
+pub fn worker_command(catalog_url: &str, sandbox: &Sandbox, task_queue: &str) -> Command {
+    let mut command = Command::new(binary("worker"));
+    command
+        .env("TEMPORAL_ADDRESS", temporal_address())
+        .env("CATALOG_DATABASE_URL", catalog_url)
+        .env("STRIPE_API_BASE", &sandbox.base)
+        .env("STRIPE_API_KEY", &sandbox.key)
+        .env("STRIPE_REQUESTS_PER_SECOND", "0")
+        .env("CATALOG_SYNC_TASK_QUEUE", task_queue);
+    command
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`; panics with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -210,11 +210,7 @@ async fn relayed_changes_reach_stripe_with_an_audit_trail(backend: Backend) {
     .await;
     let result = env.result(&edited.id).await;
     assert_eq!(result.outcome, SyncOutcome::Synced);
-    eventually(Duration::from_secs(10), "the outbox drained", || async {
-        let stats = env.catalog.outbox_stats().await.unwrap();
-        (stats.pending == 0).then_some(())
-    })
-    .await;
+    env.outbox_drained(Duration::from_secs(10)).await;
     let set_aside = env.catalog.failed_changes(10).await.unwrap();
     assert!(!set_aside.is_empty());
     assert!(
@@ -438,15 +434,8 @@ async fn a_killed_relay_loses_nothing() {
         .env("CATALOG_SYNC_INGEST_TOKENS", "token-e2e")
         .spawn()
         .unwrap();
-    eventually(
-        Duration::from_secs(60),
-        "the outbox drained by the second relay",
-        || async {
-            let stats = env.catalog.outbox_stats().await.unwrap();
-            (stats.pending == 0).then_some(())
-        },
-    )
-    .await;
+    // Drained by the second relay.
+    env.outbox_drained(Duration::from_secs(60)).await;
     // The relay's metrics: what it relayed, and the (now empty) outbox.
     let metrics = eventually(Duration::from_secs(20), "relay metrics", || async {
         let url = format!("http://127.0.0.1:{metrics_port}/metrics");

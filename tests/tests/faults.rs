@@ -198,10 +198,7 @@ async fn every_bad_row_is_reported_with_its_reason_and_none_blocks_the_others() 
         })
         .await;
     }
-    eventually(Duration::from_secs(30), "the outbox drained", || async {
-        (env.catalog.outbox_stats().await.unwrap().pending == 0).then_some(())
-    })
-    .await;
+    env.outbox_drained(Duration::from_secs(30)).await;
 
     // `verify` agrees: everything that can be synced is, the invalid rows are counted apart, and
     // the unreadable row is the one difference (it needs a person).
@@ -248,13 +245,7 @@ async fn a_worker_killed_with_1000_syncs_pending_loses_nothing_and_leaks_no_secr
     std::fs::create_dir_all(&logs).unwrap();
     let start_worker = |n: usize| {
         let log = std::fs::File::create(logs.join(format!("worker-{n}.log"))).unwrap();
-        Command::new(binary("worker"))
-            .env("TEMPORAL_ADDRESS", harness::temporal_address())
-            .env("CATALOG_DATABASE_URL", &catalog_url)
-            .env("STRIPE_API_BASE", &sandbox.base)
-            .env("STRIPE_API_KEY", &sandbox.key)
-            .env("STRIPE_REQUESTS_PER_SECOND", "0")
-            .env("CATALOG_SYNC_TASK_QUEUE", &task_queue)
+        harness::worker_command(&catalog_url, &sandbox, &task_queue)
             .env("RUST_LOG", "debug")
             .stdout(log.try_clone().unwrap())
             .stderr(log)

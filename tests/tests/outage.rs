@@ -137,9 +137,6 @@ async fn changes_committed_while_temporal_is_down_land_when_it_returns() {
         )
         .await;
     }
-    eventually(Duration::from_secs(30), "the outbox drained", || async {
-        (env.catalog.outbox_stats().await.unwrap().pending == 0).then_some(())
-    })
-    .await;
+    env.outbox_drained(Duration::from_secs(30)).await;
     relay.stop().await;
 }

@@ -3,12 +3,12 @@
 //! their start-to-close timeout ends; every product reaches Stripe exactly as the catalog has it,
 //! with no duplicate price and no failed workflow.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt;
 use harness::{
-    Backend, Sandbox, binary, eventually, fresh_catalog, temporal_address, temporal_client, unique,
+    Backend, Sandbox, eventually, fresh_catalog, temporal_client, unique, worker_command,
 };
 use relay::Signaller;
 use serde_json::json;
@@ -30,13 +30,7 @@ async fn three_workers_and_one_killed_lose_nothing() {
     let task_queue = unique("tq-scale");
     let start_worker = || {
         Worker(
-            Command::new(binary("worker"))
-                .env("TEMPORAL_ADDRESS", temporal_address())
-                .env("CATALOG_DATABASE_URL", &catalog_url)
-                .env("STRIPE_API_BASE", &sandbox.base)
-                .env("STRIPE_API_KEY", &sandbox.key)
-                .env("STRIPE_REQUESTS_PER_SECOND", "0")
-                .env("CATALOG_SYNC_TASK_QUEUE", &task_queue)
+            worker_command(&catalog_url, &sandbox, &task_queue)
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -2,17 +2,11 @@
 
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use activities::metrics::Metrics;
 use activities::stripe::Secret;
 use clap::Parser;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{Client, ClientOptions, Connection};
-use temporalio_common::telemetry::metrics::CoreMeter;
-use temporalio_common::telemetry::{
-    PrometheusExporterOptions, TelemetryOptions, start_prometheus_metric_exporter,
-};
+use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::Runtime;
 use temporalio_sdk::runtime::RuntimeOptions;
 use worker::Settings;
@@ -87,17 +81,11 @@ async fn main() -> anyhow::Result<()> {
     let api_key = Secret::new(args.stripe_api_key);
     let (telemetry, metrics) = match args.metrics_addr {
         Some(addr) => {
-            let exporter = start_prometheus_metric_exporter(
-                PrometheusExporterOptions::builder()
-                    .socket_addr(addr)
-                    .build(),
-            )
-            .map_err(|e| anyhow::anyhow!("serving metrics on {addr}: {e}"))?;
-            tracing::info!(addr = %exporter.bound_addr, "serving Prometheus metrics at /metrics");
-            let meter: Arc<dyn CoreMeter> = exporter.meter;
+            let (meter, metrics) =
+                activities::metrics::serve_prometheus(addr).map_err(|e| anyhow::anyhow!(e))?;
             (
-                TelemetryOptions::builder().metrics(meter.clone()).build(),
-                Some(Metrics::new(meter)),
+                TelemetryOptions::builder().metrics(meter).build(),
+                Some(metrics),
             )
         }
         None => (TelemetryOptions::default(), None),
