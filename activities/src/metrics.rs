@@ -6,6 +6,8 @@
 //! | `catalog_sync_stripe_requests` | counter | `endpoint` (`GET /v1/products/{id}`), `status` (`200`, `429`, …, `transport_error`) |
 //! | `catalog_sync_stripe_request_latency` | histogram (ms) | `endpoint`, `status` |
 //! | `catalog_sync_stripe_pacing_wait` | histogram (ms) | — : time a request waited for the process's Stripe budget |
+//! | `catalog_sync_stripe_share` | gauge (requests/s) | — : this worker's share of the account's Stripe budget |
+//! | `catalog_sync_stripe_workers` | gauge | — : workers polling the Stripe task queue, as this worker last counted them |
 //! | `catalog_sync_sync_outcomes` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `invalid`, `failed`) |
 //! | `catalog_sync_drift` | counter | `kind` (`missing`, `stale`, `edited_in_stripe`, `price_drift`, `should_archive`, `orphan`) |
 //! | `catalog_sync_relay_lag` | gauge (s) | — : age of the oldest catalog change not yet relayed to Temporal |
@@ -27,6 +29,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "catalog_sync_stripe_requests",
     "catalog_sync_stripe_request_latency",
     "catalog_sync_stripe_pacing_wait",
+    "catalog_sync_stripe_share",
+    "catalog_sync_stripe_workers",
     "catalog_sync_sync_outcomes",
     "catalog_sync_drift",
     "catalog_sync_relay_lag",
@@ -45,6 +49,8 @@ pub struct Metrics {
     outcomes: Counter,
     drift: Counter,
     relay_lag: GaugeF64,
+    stripe_share: GaugeF64,
+    stripe_workers: Gauge,
     relay_pending: Gauge,
     relay_changes: Counter,
     webhook_events: Counter,
@@ -98,6 +104,19 @@ impl Metrics {
                 .unit("s")
                 .build(),
         );
+        let stripe_share = meter.gauge_f64(
+            MetricParameters::builder()
+                .name("catalog_sync_stripe_share")
+                .description("This worker's share of the account's Stripe request budget")
+                .unit("requests/s")
+                .build(),
+        );
+        let stripe_workers = meter.gauge(
+            MetricParameters::builder()
+                .name("catalog_sync_stripe_workers")
+                .description("Workers polling the Stripe task queue, as this worker counted them")
+                .build(),
+        );
         let relay_pending = meter.gauge(
             MetricParameters::builder()
                 .name("catalog_sync_relay_pending")
@@ -124,6 +143,8 @@ impl Metrics {
             outcomes,
             drift,
             relay_lag,
+            stripe_share,
+            stripe_workers,
             relay_pending,
             relay_changes,
             webhook_events,
@@ -178,6 +199,13 @@ impl Metrics {
         ]));
         self.requests.add(1, &attributes);
         self.latency.record(took, &attributes);
+    }
+
+    /// Records this worker's share of the Stripe budget and how many workers split it.
+    pub fn stripe_share(&self, requests_per_second: f64, workers: u64) {
+        let attributes = self.meter.new_attributes(NewAttributes::from(vec![]));
+        self.stripe_share.record(requests_per_second, &attributes);
+        self.stripe_workers.record(workers, &attributes);
     }
 
     /// Records a wait for the request budget.

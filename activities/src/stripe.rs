@@ -8,6 +8,8 @@
 //! There are no hidden retries here: Temporal owns retrying.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -354,24 +356,57 @@ pub fn default_requests_per_second(api_key: &Secret) -> u32 {
     }
 }
 
-/// Spaces requests evenly so one process stays inside its budget instead of collecting 429s.
-/// (Pacing, not retrying: a request that fails still fails, and Temporal retries the activity.)
+/// Spaces requests evenly so one process stays inside its share of the budget instead of
+/// collecting 429s. (Pacing, not retrying: a request that fails still fails, and Temporal retries
+/// the activity.) The rate can change while requests wait: the worker sets it to its share of the
+/// account's budget as workers come and go.
 #[derive(Debug)]
-struct Pacer {
-    interval: Duration,
+pub struct Pacer {
+    /// Nanoseconds between two requests.
+    interval_nanos: AtomicU64,
+    /// When the next request may go.
     next: tokio::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Pacer {
-    /// Waits for this request's slot; returns how long that took.
-    async fn wait(&self) -> Duration {
+    /// A pacer allowing `requests_per_second` (at least 1).
+    pub fn new(requests_per_second: u32) -> Self {
+        let pacer = Self {
+            interval_nanos: AtomicU64::new(0),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        };
+        pacer.set_requests_per_second(requests_per_second);
+        pacer
+    }
+
+    /// Changes the rate for the requests from now on.
+    pub fn set_requests_per_second(&self, requests_per_second: u32) {
+        let interval = 1_000_000_000 / u64::from(requests_per_second.max(1));
+        self.interval_nanos.store(interval, Ordering::Relaxed);
+    }
+
+    /// The current rate.
+    pub fn requests_per_second(&self) -> f64 {
+        1e9 / self.interval_nanos.load(Ordering::Relaxed) as f64
+    }
+
+    /// Sends nothing for `duration` from now (requests already waiting wait longer).
+    pub async fn hold_for(&self, duration: Duration) {
+        let mut next = self.next.lock().await;
+        *next = (*next).max(tokio::time::Instant::now() + duration);
+    }
+
+    /// Waits for this request's slot; returns how long that took. Slots are spaced from when the
+    /// previous request actually went, so a late wake-up never lets two requests go closer
+    /// together than the interval.
+    pub async fn wait(&self) -> Duration {
         let started = tokio::time::Instant::now();
         let mut next = self.next.lock().await;
-        let now = tokio::time::Instant::now();
-        if *next > now {
+        if *next > tokio::time::Instant::now() {
             tokio::time::sleep_until(*next).await;
         }
-        *next = (*next).max(now) + self.interval;
+        let interval = Duration::from_nanos(self.interval_nanos.load(Ordering::Relaxed));
+        *next = tokio::time::Instant::now() + interval;
         started.elapsed()
     }
 }
@@ -381,7 +416,7 @@ impl Pacer {
 pub struct StripeClient {
     http: reqwest::Client,
     config: StripeConfig,
-    pacer: Option<std::sync::Arc<Pacer>>,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl StripeClient {
@@ -394,17 +429,18 @@ impl StripeClient {
             .user_agent(concat!("catalog-sync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StripeError::Transport(e.to_string()))?;
-        let pacer = (config.requests_per_second > 0).then(|| {
-            std::sync::Arc::new(Pacer {
-                interval: Duration::from_secs(1) / config.requests_per_second,
-                next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-            })
-        });
+        let pacer = (config.requests_per_second > 0)
+            .then(|| Arc::new(Pacer::new(config.requests_per_second)));
         Ok(Self {
             http,
             config,
             pacer,
         })
+    }
+
+    /// The pacer of this client's requests (shared by its clones), unless pacing is off.
+    pub fn pacer(&self) -> Option<Arc<Pacer>> {
+        self.pacer.clone()
     }
 
     /// One request, paced to the budget and recorded in the metrics.
@@ -732,10 +768,7 @@ mod tests {
 
     #[tokio::test]
     async fn pacing_spaces_requests_to_the_budget() {
-        let pacer = Pacer {
-            interval: Duration::from_secs(1) / 100,
-            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
-        };
+        let pacer = Pacer::new(100);
         let start = std::time::Instant::now();
         for _ in 0..11 {
             pacer.wait().await;
@@ -743,6 +776,18 @@ mod tests {
         assert!(
             start.elapsed() >= Duration::from_millis(100),
             "11 requests at 100/s span 100 ms"
+        );
+        // A smaller share slows the next requests down; a hold delays them all.
+        pacer.set_requests_per_second(20);
+        assert_eq!(pacer.requests_per_second(), 20.0);
+        pacer.hold_for(Duration::from_millis(150)).await;
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            pacer.wait().await;
+        }
+        assert!(
+            start.elapsed() >= Duration::from_millis(250),
+            "a 150 ms hold, then 3 requests at 20/s"
         );
     }
 

@@ -23,7 +23,8 @@ use crate::ownership::Ownership;
 use crate::stripe::StripeClient;
 use crate::{reconcile, transform, upsert};
 
-/// The activity implementations with their dependencies.
+/// The activity implementations with their dependencies (clones share them).
+#[derive(Clone)]
 pub struct SyncActivitiesImpl {
     catalog: Catalog,
     stripe: StripeClient,

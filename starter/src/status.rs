@@ -15,7 +15,9 @@ use temporalio_client::{
     Client, NamespacedClient, WorkflowCountOptions, WorkflowExecutionStatus,
     WorkflowGetResultOptions, WorkflowListOptions, WorkflowQueryOptions,
 };
-use temporalio_common::protos::temporal::api::enums::v1::{IndexedValueType, TaskQueueType};
+use temporalio_common::protos::temporal::api::enums::v1::{
+    IndexedValueType, RateLimitSource, TaskQueueType,
+};
 use temporalio_common::protos::temporal::api::operatorservice::v1::{
     AddSearchAttributesRequest, ListSearchAttributesRequest,
 };
@@ -109,9 +111,11 @@ pub async fn status(
     let mut problems = Vec::new();
 
     let mut queues = serde_json::Map::new();
-    for (name, kind) in [
-        ("workflow", TaskQueueType::Workflow),
-        ("activity", TaskQueueType::Activity),
+    let stripe_queue = workflows::queues::stripe_task_queue(task_queue);
+    for (name, task_queue, kind) in [
+        ("workflow", task_queue, TaskQueueType::Workflow),
+        ("activity", task_queue, TaskQueueType::Activity),
+        ("stripe", stripe_queue.as_str(), TaskQueueType::Activity),
     ] {
         let response = client
             .connection()
@@ -124,6 +128,7 @@ pub async fn status(
                 }),
                 task_queue_type: kind as i32,
                 report_stats: true,
+                report_config: true,
                 ..DescribeTaskQueueRequest::default()
             }))
             .await
@@ -152,6 +157,12 @@ pub async fn status(
                 "tasks_added_per_second": stats.tasks_add_rate,
                 "tasks_dispatched_per_second": stats.tasks_dispatch_rate,
                 "pollers": response.pollers.len(),
+                // The server's dispatch limit: on the Stripe queue, the budget the workers set.
+                "rate_limit_per_second": response
+                    .effective_rate_limit
+                    .as_ref()
+                    .filter(|r| r.rate_limit_source != RateLimitSource::System as i32)
+                    .map(|r| f64::from(r.requests_per_second)),
             }),
         );
     }
@@ -296,10 +307,14 @@ fn print_report(r: &Value) {
         r["namespace"].as_str().unwrap_or("?"),
         r["task_queue"].as_str().unwrap_or("?")
     );
-    for kind in ["workflow", "activity"] {
+    for kind in ["workflow", "activity", "stripe"] {
         let q = &r["task_queues"][kind];
+        let limit = match q["rate_limit_per_second"].as_f64() {
+            Some(rate) if rate > 0.0 && kind == "stripe" => format!(", {rate:.0}/s budget"),
+            _ => String::new(),
+        };
         println!(
-            "  {kind:<9} tasks   backlog {} (oldest {:.1} s), {} pollers",
+            "  {kind:<9} tasks   backlog {} (oldest {:.1} s), {} pollers{limit}",
             q["backlog"],
             q["backlog_age_seconds"].as_f64().unwrap_or(0.0),
             q["pollers"]

@@ -178,6 +178,30 @@ impl TestEnv {
         .await;
     }
 
+    /// Workflows on the test's task queue whose status is `status` (`Running`, `Failed`, …).
+    pub async fn count_workflows(&self, status: &str) -> usize {
+        self.client
+            .count_workflows(
+                format!(
+                    "TaskQueue = '{}' AND ExecutionStatus = '{status}'",
+                    self.worker.task_queue
+                ),
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .count()
+    }
+
+    /// Waits until no workflow on the test's task queue runs, then asserts that none failed.
+    pub async fn assert_all_finished_none_failed(&self, timeout: Duration) {
+        crate::eventually(timeout, "every workflow finished", || async {
+            (self.count_workflows("Running").await == 0).then_some(())
+        })
+        .await;
+        assert_eq!(self.count_workflows("Failed").await, 0, "failed workflows");
+    }
+
     /// Signals the product's sync and waits for its result.
     pub async fn sync(&self, id: &str) -> ProductSyncResult {
         self.signal(id).await;

@@ -182,6 +182,22 @@ impl RestartableTemporal {
         wait_for_port(self.port, "temporal dev server", Duration::from_secs(60));
     }
 
+    /// SIGKILLs the server (no shutdown of any kind, as in a crash) and waits until its port is
+    /// free. Its state is what its SQLite file held at that instant.
+    pub fn kill(&self) {
+        let Some(Tied(mut child)) = self.server.lock().unwrap().take() else {
+            panic!("the server is not running");
+        };
+        let killed = Command::new("pkill")
+            .args(["-KILL", "-f", &self.db.display().to_string()])
+            .status()
+            .expect("pkill runs");
+        assert!(killed.success(), "no server process to kill");
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        self.wait_until_closed();
+    }
+
     /// Stops the server and waits until it has exited.
     pub fn stop(&self) {
         let Some(Tied(mut child)) = self.server.lock().unwrap().take() else {
@@ -189,6 +205,10 @@ impl RestartableTemporal {
         };
         drop(child.stdin.take());
         child.wait().unwrap();
+        self.wait_until_closed();
+    }
+
+    fn wait_until_closed(&self) {
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
             assert!(
@@ -345,6 +365,18 @@ impl Sandbox {
             .delete(format!("{}/_sandbox/faults", self.base))
             .send()
             .await
+            .unwrap();
+    }
+
+    /// Sets the requests per second the sandbox allows a key (0 = unlimited).
+    pub async fn set_rate_limit(&self, rate_limit: u32) {
+        self.http
+            .post(format!("{}/_sandbox/config", self.base))
+            .json(&serde_json::json!({ "rate_limit": rate_limit }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
             .unwrap();
     }
 
@@ -558,7 +590,7 @@ impl RunningWorker {
             stripe_base_url: sandbox.base.clone(),
             stripe_api_key: Secret::new(sandbox.key.clone()),
             stripe_timeout: Duration::from_secs(10),
-            stripe_requests_per_second: 0,
+            stripe_budget: 0,
             retry: Default::default(),
             ownership: Default::default(),
             workflow_task_pollers: worker::DEFAULT_WORKFLOW_TASK_POLLERS,
@@ -646,7 +678,7 @@ pub fn worker_command(catalog_url: &str, sandbox: &Sandbox, task_queue: &str) ->
         .env("CATALOG_DATABASE_URL", catalog_url)
         .env("STRIPE_API_BASE", &sandbox.base)
         .env("STRIPE_API_KEY", &sandbox.key)
-        .env("STRIPE_REQUESTS_PER_SECOND", "0")
+        .env("CATALOG_SYNC_STRIPE_BUDGET", "0")
         .env("CATALOG_SYNC_TASK_QUEUE", task_queue);
     command
 }
@@ -702,4 +734,48 @@ pub fn decoded_text(json: &[u8]) -> String {
         &mut out,
     );
     out
+}
+
+/// Runs `starter verify` (its own reads of Stripe) over the catalog at `catalog_url` and the
+/// sandbox; asserts it found `products` products and no difference. Returns its report.
+pub fn assert_verify_clean(catalog_url: &str, sandbox: &Sandbox, products: usize) -> String {
+    let out = Command::new(binary("starter"))
+        .args(["verify", "--requests-per-second", "200"])
+        .env("CATALOG_DATABASE_URL", catalog_url)
+        .env("STRIPE_API_BASE", &sandbox.base)
+        .env("STRIPE_API_KEY", &sandbox.key)
+        .output()
+        .expect("starter verify runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "verify found differences:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("{products} products compared, 0 differences")),
+        "{text}"
+    );
+    text
+}
+
+/// Every product has exactly the catalog's number of active prices in Stripe (no duplicate from a
+/// retried or repeated write).
+pub async fn assert_no_duplicate_prices(
+    sandbox: &Sandbox,
+    products: &[workflows::model::CatalogProduct],
+) {
+    for p in products {
+        let prices = sandbox.prices(&p.id).await;
+        let active = prices
+            .iter()
+            .filter(|price| price["active"] == true)
+            .count();
+        assert_eq!(
+            active,
+            p.prices.len(),
+            "{}: a duplicate price: {prices:#?}",
+            p.id
+        );
+    }
 }

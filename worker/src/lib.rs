@@ -2,6 +2,7 @@
 //! `worker` binary runs.
 #![deny(missing_docs)]
 
+pub mod budget;
 pub mod config;
 pub mod search_attributes;
 
@@ -18,6 +19,7 @@ use catalog::Catalog;
 use temporalio_client::Client;
 use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Worker, WorkerOptions};
+use workflows::queues::stripe_task_queue;
 use workflows::retry::RetryConfig;
 use workflows::{ProductSync, ReconcileCatalog};
 
@@ -27,7 +29,7 @@ pub const DEFAULT_WORKFLOW_TASK_POLLERS: usize = 10;
 /// Everything a worker needs besides the Temporal client.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Task queue to poll.
+    /// Task queue of the workflows (the Stripe activities poll `{task_queue}-stripe`).
     pub task_queue: String,
     /// Catalog database URL (`postgres://…` or `sqlite:…`).
     pub catalog_url: String,
@@ -37,8 +39,8 @@ pub struct Settings {
     pub stripe_api_key: Secret,
     /// Per-request timeout for Stripe.
     pub stripe_timeout: Duration,
-    /// Stripe requests per second this worker may send (0 = no pacing).
-    pub stripe_requests_per_second: u32,
+    /// Stripe requests per second for the whole account, all workers together (0 = no limit).
+    pub stripe_budget: u32,
     /// Activity timeouts and retry policies.
     pub retry: RetryConfig,
     /// Concurrent workflow-task polls (half on the shared queue, half on this worker's sticky
@@ -52,22 +54,60 @@ pub struct Settings {
     pub metrics: Option<Metrics>,
 }
 
-/// Builds a worker with every workflow and activity registered.
+/// A worker process's two Temporal workers: one polls the workflow task queue (workflows and the
+/// catalog-side activities), one the Stripe task queue (the Stripe-calling activities, inside
+/// the shared budget; see [`budget`]).
+pub struct Workers {
+    main: Worker,
+    stripe: Worker,
+    share: Option<budget::BudgetShare>,
+}
+
+/// Builds the workers with every workflow and activity registered.
 pub async fn build(
     runtime: &temporalio_sdk::Runtime,
     client: Client,
     settings: &Settings,
-) -> anyhow::Result<Worker> {
+) -> anyhow::Result<Workers> {
     let catalog = Catalog::connect(&settings.catalog_url).await?;
     let stripe = StripeClient::new(StripeConfig {
         base_url: settings.stripe_base_url.clone(),
         api_key: settings.stripe_api_key.clone(),
         timeout: settings.stripe_timeout,
-        requests_per_second: settings.stripe_requests_per_second,
+        requests_per_second: settings.stripe_budget,
         metrics: settings.metrics.clone(),
     })?;
     let registered = Arc::new(AtomicBool::new(false));
     tokio::spawn(search_attributes::watch(client.clone(), registered.clone()));
+    let activities = SyncActivitiesImpl::new(catalog, stripe.clone())
+        .with_metrics(settings.metrics.clone())
+        .with_ownership(settings.ownership.clone())
+        .with_search_attributes(registered);
+
+    let stripe_queue = stripe_task_queue(&settings.task_queue);
+    let identity = budget::stripe_identity();
+    let mut stripe_options = WorkerOptions::new(stripe_queue.as_str())
+        .register_activities(activities.clone())
+        .client_identity_override(identity.clone())
+        .tuner(stripe_tuner(settings.stripe_budget))
+        .graceful_shutdown_period(Duration::from_secs(20))
+        .build();
+    if settings.stripe_budget > 0 {
+        stripe_options.max_task_queue_activities_per_second =
+            Some(f64::from(settings.stripe_budget));
+    }
+    let share = stripe.pacer().map(|pacer| {
+        budget::BudgetShare::new(
+            client.clone(),
+            stripe_queue.clone(),
+            identity,
+            settings.stripe_budget,
+            pacer,
+            settings.metrics.clone(),
+        )
+    });
+    let stripe_worker = Worker::new(runtime, client.clone(), stripe_options)?;
+
     let options = WorkerOptions::new(settings.task_queue.as_str())
         .register_workflow_with_factory::<ProductSync, _>({
             let retry = settings.retry.clone();
@@ -77,34 +117,64 @@ pub async fn build(
             let retry = settings.retry.clone();
             move || ReconcileCatalog::with_retry(retry.clone())
         })?
-        .register_activities(
-            SyncActivitiesImpl::new(catalog, stripe)
-                .with_metrics(settings.metrics.clone())
-                .with_ownership(settings.ownership.clone())
-                .with_search_attributes(registered),
-        )
+        // Also here: activities scheduled on this queue before the Stripe queue existed.
+        .register_activities(activities)
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
             settings.workflow_task_pollers.max(2),
         ))
         .nonsticky_to_sticky_poll_ratio(0.5)
         .graceful_shutdown_period(Duration::from_secs(20))
         .build();
-    Ok(Worker::new(runtime, client, options)?)
+    Ok(Workers {
+        main: Worker::new(runtime, client, options)?,
+        stripe: stripe_worker,
+        share,
+    })
 }
 
-/// Runs the worker until `shutdown` resolves, then drains in-flight tasks.
-pub async fn run_until(
-    mut worker: Worker,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let stop = worker.shutdown_handle();
-    let run = worker.run();
+/// Stripe activities one worker runs at once: enough to keep its share of the budget busy at
+/// Stripe's latency, few enough that the backlog stays in Temporal, where a live edit's task goes
+/// ahead of reconciliation's, instead of in the worker's pacer.
+pub fn stripe_activity_slots(budget: u32) -> usize {
+    match budget {
+        0 => 100,
+        budget => (budget as usize / 2).clamp(4, 50),
+    }
+}
+
+fn stripe_tuner(budget: u32) -> temporalio_sdk::runtime::worker_tuner::WorkerTuner {
+    use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
+    TunerHolder::builder()
+        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(stripe_activity_slots(budget)))
+        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+        .build()
+        .into()
+}
+
+/// Runs the workers until `shutdown` resolves (or one of them fails), then drains in-flight
+/// tasks.
+pub async fn run_until(workers: Workers, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let Workers {
+        mut main,
+        mut stripe,
+        share,
+    } = workers;
+    if let Some(share) = share {
+        share.join().await;
+        tokio::spawn(share.run());
+    }
+    let stop_main = main.shutdown_handle();
+    let stop_stripe = stripe.shutdown_handle();
+    let run = async { tokio::try_join!(main.run(), stripe.run()).map(|_| ()) };
     tokio::pin!(run);
     tokio::select! {
         result = &mut run => return result.map_err(Into::into),
         () = shutdown => {
             tracing::info!("shutting down: finishing in-flight tasks");
-            stop();
+            stop_main();
+            stop_stripe();
         }
     }
     run.await.map_err(Into::into)

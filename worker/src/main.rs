@@ -41,11 +41,11 @@ struct Args {
     /// Activity timeouts and retry policies (TOML; see catalog-sync.example.toml).
     #[arg(long, env = "CATALOG_SYNC_CONFIG")]
     config: Option<std::path::PathBuf>,
-    /// Stripe requests per second this worker sends at most (default: Stripe's budget for the
-    /// key, 25 for test keys and 100 for live keys; 0 turns pacing off). With several workers,
-    /// give each its share.
-    #[arg(long, env = "STRIPE_REQUESTS_PER_SECOND")]
-    stripe_requests_per_second: Option<u32>,
+    /// Stripe requests per second for the whole account, all workers together (default: Stripe's
+    /// budget for the key, 25 for test keys and 100 for live keys; 0 turns the limit off). Every
+    /// worker must be given the same value: they split it among themselves.
+    #[arg(long, env = "CATALOG_SYNC_STRIPE_BUDGET")]
+    stripe_budget: Option<u32>,
     /// Task queue.
     #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
@@ -95,8 +95,8 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
     let settings = Settings {
-        stripe_requests_per_second: args
-            .stripe_requests_per_second
+        stripe_budget: args
+            .stripe_budget
             .unwrap_or_else(|| activities::stripe::default_requests_per_second(&api_key)),
         task_queue: args.task_queue,
         catalog_url: args.database_url,
@@ -114,7 +114,13 @@ async fn main() -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
     let connection = Connection::connect(connection_options).await?;
     let client = Client::new(connection, client_options)?;
-    let worker = worker::build(&runtime, client, &settings).await?;
-    tracing::info!(task_queue = %settings.task_queue, stripe = %settings.stripe_base_url, "worker started");
-    worker::run_until(worker, worker::shutdown_signal()).await
+    let workers = worker::build(&runtime, client, &settings).await?;
+    tracing::info!(
+        task_queue = %settings.task_queue,
+        stripe_task_queue = %workflows::queues::stripe_task_queue(&settings.task_queue),
+        stripe_budget = settings.stripe_budget,
+        stripe = %settings.stripe_base_url,
+        "worker started"
+    );
+    worker::run_until(workers, worker::shutdown_signal()).await
 }

@@ -7,6 +7,7 @@
 //! - [`activities`]: activity names and input/output contracts.
 //! - [`product_sync`]: the per-product `ProductSync` workflow.
 //! - [`reconcile`]: the `ReconcileCatalog` workflow: full or scoped reconciliation with repairs.
+//! - [`queues`]: the Stripe task queue and the priorities of live and reconciliation work.
 //! - [`retry`]: every activity's timeouts and retry policy, in one table.
 //! - [`search`]: the search attributes the workflows set.
 #![deny(missing_docs)]
@@ -17,6 +18,7 @@ pub mod activities;
 pub mod model;
 #[allow(missing_docs)]
 pub mod product_sync;
+pub mod queues;
 #[allow(missing_docs)]
 pub mod reconcile;
 pub mod retry;

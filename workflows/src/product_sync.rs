@@ -6,8 +6,9 @@
 //! and transform run as local activities because they are short and local to the worker: each adds
 //! one marker event instead of three events and a workflow task, which keeps a live sync within
 //! 15 history events (the last one sets the search attributes). The upsert talks to Stripe and is
-//! a regular activity so that its retries are durable and its task queue can carry a server-side
-//! rate limit.
+//! a regular activity so that its retries are durable, on the Stripe task queue whose server-side
+//! rate limit keeps all workers inside the account's budget (see [`crate::queues`]). A live edit's
+//! upsert goes ahead of reconciliation's repairs there.
 //!
 //! Changes that arrive during a pass settle before the next pass (no new one for [`SETTLE`], at
 //! most [`MAX_SETTLE`]), so a burst costs two writes, not one per pass.
@@ -23,6 +24,7 @@ use crate::activities::{
     FetchInput, SyncActivities, TransformInput, TransformOutput, UpsertInput, UpsertReport,
 };
 use crate::model::{SyncPlan, ValidationIssue};
+use crate::queues;
 use crate::retry::RetryConfig;
 use crate::search;
 
@@ -207,6 +209,9 @@ pub struct ProductSync {
     last_outcome: Option<SyncOutcome>,
     /// The last fetch said the namespace has catalog-sync's search attributes.
     search_attributes: bool,
+    /// A change was signalled (a live edit), so even a reconciliation's repair now syncs at live
+    /// priority.
+    live_change: bool,
 }
 
 impl ProductSync {
@@ -255,7 +260,12 @@ impl ProductSync {
             // Everything signalled so far is covered by the pass about to start: it reads the
             // newest version.
             ctx.state_mut(|s| s.pending_changes = 0);
-            let result = sync_pass(ctx, &input.catalog_id).await?;
+            let priority = if input.drift.is_some() && !ctx.state(|s| s.live_change) {
+                queues::RECONCILE_PRIORITY
+            } else {
+                queues::LIVE_PRIORITY
+            };
+            let result = sync_pass(ctx, &input.catalog_id, priority).await?;
             let passes = ctx.state_mut(|s| {
                 s.passes += 1;
                 s.last_outcome = Some(result.outcome);
@@ -291,6 +301,7 @@ impl ProductSync {
         _change: ProductChanged,
     ) {
         self.pending_changes += 1;
+        self.live_change = true;
     }
 
     /// Where the sync stands.
@@ -334,10 +345,11 @@ async fn settle(ctx: &mut WorkflowContext<ProductSync>) {
     }
 }
 
-/// One fetch → transform → upsert pass.
+/// One fetch → transform → upsert pass; the upsert's Stripe task has priority key `priority`.
 async fn sync_pass(
     ctx: &mut WorkflowContext<ProductSync>,
     catalog_id: &str,
+    priority: u32,
 ) -> WorkflowResult<ProductSyncResult> {
     let retry = ctx.state(|s| s.retry.clone());
     let fetched = ctx
@@ -378,7 +390,7 @@ async fn sync_pass(
         .execute_activity(
             SyncActivities::upsert_product,
             UpsertInput { plan },
-            retry.upsert_options(),
+            queues::on_stripe_queue(retry.upsert_options(), ctx.task_queue(), priority),
         )
         .await
     {

@@ -42,6 +42,7 @@ use temporalio_sdk::{
 use crate::activities::{CountInput, OrphanPageInput, ReconcilePageInput, SyncActivities};
 use crate::model::ValidationIssue;
 use crate::product_sync::{ProductChanged, ProductSync, ProductSyncInput, SyncOutcome};
+use crate::queues;
 use crate::retry::RetryConfig;
 
 /// Products per catalog page: Stripe lists at most 100 ids per request.
@@ -439,6 +440,14 @@ impl ReconcileCatalog {
         let ctx = &*ctx;
         validate(&input)?;
         let retry = ctx.state(|s| s.retry.clone());
+        // Scans read Stripe: they run on the Stripe task queue, behind live edits.
+        let stripe_options = || {
+            queues::on_stripe_queue(
+                retry.reconcile_options(),
+                ctx.task_queue(),
+                queues::RECONCILE_PRIORITY,
+            )
+        };
         let mut carry = match input.carry.clone() {
             Some(carry) => carry,
             None => {
@@ -496,7 +505,7 @@ impl ReconcileCatalog {
                                 since: input.since.clone(),
                                 limit: input.page_size(),
                             },
-                            retry.reconcile_options(),
+                            stripe_options(),
                         ))
                         .await?;
                     let totals = &mut carry.totals;
@@ -532,7 +541,7 @@ impl ReconcileCatalog {
                                 from: input.from.clone(),
                                 to: input.to.clone(),
                             },
-                            retry.reconcile_options(),
+                            stripe_options(),
                         ))
                         .await?;
                     carry.totals.stripe_requests += u64::from(page.stripe_requests);

@@ -1,0 +1,212 @@
+//! One Stripe budget for all workers, and live edits ahead of reconciliation.
+//!
+//! - Three `worker` processes given one budget of 20 requests/s sync 150 new products against a
+//!   sandbox that enforces 20/s: the sandbox's busiest second stays within the budget and it never
+//!   answers 429, though each worker alone would send 20/s. `starter status` shows the server-side
+//!   limit on the Stripe task queue.
+//! - A reconciliation repairing 150 missing products fills the Stripe queue's backlog; a live edit
+//!   made meanwhile reaches Stripe while most of the repairs still wait.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use harness::{
+    Backend, Sandbox, TestEnv, binary, eventually, fresh_catalog, temporal_address,
+    temporal_client, unique, worker_command,
+};
+use relay::Signaller;
+use serde_json::{Value, json};
+use temporalio_client::{WorkflowQueryOptions, WorkflowStartOptions};
+use workflows::{ReconcileCatalog, ReconcileInput, ReconcileProgress};
+
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const BUDGET: u32 = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_stay_inside_one_stripe_budget() {
+    let client = temporal_client().await;
+    let (catalog_url, catalog) = fresh_catalog(Backend::Postgres).await;
+    let sandbox = Sandbox::start_with(stripe_sandbox::Config {
+        rate_limit: BUDGET,
+        ..Default::default()
+    })
+    .await;
+    let task_queue = unique("tq-budget");
+    let _workers: Vec<Worker> = (0..3)
+        .map(|_| {
+            Worker(
+                worker_command(&catalog_url, &sandbox, &task_queue)
+                    .env("CATALOG_SYNC_STRIPE_BUDGET", BUDGET.to_string())
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+
+    let prefix = unique("budget");
+    let products: Vec<_> = (1..=150)
+        .map(|n| workflows::model::CatalogProduct {
+            id: format!("{prefix}-{n:04}"),
+            ..catalog::seed::sample_product(n, 5)
+        })
+        .collect();
+    catalog.save_products(&products).await.unwrap();
+    let signaller = Signaller::new(client.clone(), task_queue.as_str(), Duration::from_secs(10));
+    futures::stream::iter(&products)
+        .for_each_concurrent(16, |p| {
+            let signaller = &signaller;
+            async move {
+                signaller
+                    .product_changed(&p.id, None, "test")
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+
+    // Judged through Temporal, not by reading the sandbox: the test's own reads would count
+    // against the budget.
+    let count = |status: &'static str| {
+        let (client, task_queue) = (client.clone(), task_queue.clone());
+        async move {
+            client
+                .count_workflows(
+                    format!("TaskQueue = '{task_queue}' AND ExecutionStatus = '{status}'"),
+                    Default::default(),
+                )
+                .await
+                .unwrap()
+                .count()
+        }
+    };
+    eventually(Duration::from_secs(300), "every sync finished", || async {
+        (count("Completed").await >= products.len() && count("Running").await == 0).then_some(())
+    })
+    .await;
+    let stats = sandbox.stats().await;
+    let rate_limited: u64 = stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == 429)
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    let peak = stats["peak_requests_per_second"].as_u64().unwrap();
+    assert!(
+        stats["total_requests"].as_u64().unwrap() >= 4 * products.len() as u64,
+        "the load needs many seconds at the budget: {stats}"
+    );
+    assert_eq!(
+        rate_limited, 0,
+        "no 429 from a sandbox enforcing the budget: {stats}"
+    );
+    assert!(
+        peak <= u64::from(BUDGET),
+        "busiest second {peak} requests, budget {BUDGET}: {stats}"
+    );
+    sandbox.set_rate_limit(0).await;
+    for p in &products {
+        let stripe = sandbox.product(&p.id).await.expect("in Stripe");
+        assert_eq!(stripe["name"], json!(p.name));
+        assert!(stripe["default_price"].is_object());
+    }
+
+    // `starter status` shows the server-side limit and the three workers on the Stripe queue.
+    let output = std::process::Command::new(binary("starter"))
+        .args(["status", "--json", "--max-relay-lag", "1000d"])
+        .env("TEMPORAL_ADDRESS", temporal_address())
+        .env("CATALOG_DATABASE_URL", &catalog_url)
+        .env("CATALOG_SYNC_TASK_QUEUE", &task_queue)
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json: {e}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let stripe_queue = &status["task_queues"]["stripe"];
+    assert_eq!(
+        stripe_queue["rate_limit_per_second"],
+        json!(f64::from(BUDGET)),
+        "{status}"
+    );
+    assert!(stripe_queue["pollers"].as_u64().unwrap() >= 3, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_edits_go_ahead_of_reconciliation() {
+    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.stripe_budget = 10).await;
+    let n = 150;
+    let missing: Vec<_> = (1..=n).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&missing).await.unwrap();
+
+    // A reconciliation of those products only: every one is missing from Stripe.
+    let reconcile_id = unique("reconcile-busy");
+    let input: ReconcileInput = serde_json::from_value(json!({
+        "to": env.id(n),
+        "max_in_flight": n,
+        "page_size": 100,
+    }))
+    .unwrap();
+    env.client
+        .start_workflow(
+            ReconcileCatalog::run,
+            input,
+            WorkflowStartOptions::new(env.worker.task_queue.as_str(), &reconcile_id).build(),
+        )
+        .await
+        .unwrap();
+    let progress = || async {
+        env.client
+            .get_workflow_handle::<ReconcileCatalog>(&reconcile_id)
+            .query(
+                ReconcileCatalog::progress,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await
+            .unwrap()
+    };
+    // Repairs of the first page under way: their upserts fill the Stripe queue's backlog.
+    eventually(Duration::from_secs(60), "repairs under way", || async {
+        let p: ReconcileProgress = progress().await;
+        (p.in_flight >= 90 && env.writes().await > 0).then_some(())
+    })
+    .await;
+
+    // A live edit of a product outside the reconciliation's scope.
+    let live = env.sample(n + 1);
+    env.catalog
+        .save_products(std::slice::from_ref(&live))
+        .await
+        .unwrap();
+    env.signal(&live.id).await;
+    eventually(
+        Duration::from_secs(120),
+        "the live edit in Stripe",
+        || async { env.sandbox.product(&live.id).await },
+    )
+    .await;
+    let mut repaired = 0;
+    for p in &missing {
+        repaired += usize::from(env.sandbox.product(&p.id).await.is_some());
+    }
+    assert!(
+        repaired < n / 2,
+        "the live edit waited for {repaired} of {n} repairs"
+    );
+    eprintln!("the live edit reached Stripe after {repaired} of {n} repairs");
+}

@@ -1,0 +1,175 @@
+//! One Stripe budget for all workers.
+//!
+//! Stripe grants an account a request rate (25/s in test mode, 100/s live), not a process. Every
+//! Stripe-calling activity runs on the Stripe task queue ([`workflows::queues`]), and two things
+//! keep any number of workers inside the one budget:
+//!
+//! 1. **Server-side dispatch rate.** The Stripe-queue workers ask the Temporal server to dispatch
+//!    at most `budget` activity tasks per second on that queue, across all workers
+//!    (`max_task_queue_activities_per_second`). Every such task makes at least one request, so
+//!    the backlog beyond the budget waits in Temporal, in priority order, visible to
+//!    `starter status`, rather than in worker memory.
+//! 2. **Requests paced to a share.** A task can make several requests (read, then write), so each
+//!    worker also spaces its own requests at `budget / workers`, where `workers` is the number of
+//!    processes the server reports polling the Stripe queue ([`count_workers`], every
+//!    [`SHARE_REFRESH`]). A worker that joins holds its first request ([`JOIN_HOLD`]) until the
+//!    others have had time to see it and shrink their shares; a worker that dies keeps counting
+//!    for up to [`ACTIVE_POLLER`], which only makes the others slower meanwhile.
+//!
+//! Stripe's 429s are still honoured: they fail the attempt as retryable and Temporal retries it
+//! with backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use activities::metrics::Metrics;
+use activities::stripe::Pacer;
+use temporalio_client::tonic::{self, Request};
+use temporalio_client::{Client, NamespacedClient};
+use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
+use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
+
+/// How often a worker recounts the workers sharing the budget.
+pub const SHARE_REFRESH: Duration = Duration::from_secs(5);
+
+/// How long a joining worker holds its first Stripe request (see [`BudgetShare::join`]).
+pub const JOIN_HOLD: Duration = Duration::from_secs(6);
+
+/// A poller the server saw this recently is a live worker. Activity polls are long polls of up to
+/// a minute, so an idle but live worker may not have polled anew for that long.
+pub const ACTIVE_POLLER: Duration = Duration::from_secs(90);
+
+/// The requests per second each of `workers` workers may send (at least 1).
+pub fn share(budget: u32, workers: u32) -> u32 {
+    (budget / workers.max(1)).max(1)
+}
+
+/// Keeps this worker's pacer at its share of the budget.
+pub struct BudgetShare {
+    client: Client,
+    stripe_queue: String,
+    identity: String,
+    budget: u32,
+    pacer: Arc<Pacer>,
+    metrics: Option<Metrics>,
+}
+
+impl BudgetShare {
+    /// `identity` is this worker's identity on the Stripe queue.
+    pub fn new(
+        client: Client,
+        stripe_queue: String,
+        identity: String,
+        budget: u32,
+        pacer: Arc<Pacer>,
+        metrics: Option<Metrics>,
+    ) -> Self {
+        Self {
+            client,
+            stripe_queue,
+            identity,
+            budget,
+            pacer,
+            metrics,
+        }
+    }
+
+    /// Joins the workers sharing the budget (before polling): the first request waits
+    /// [`JOIN_HOLD`], long enough for this worker's polls to reach the server, for it to count
+    /// its peers, and for every peer to recount and shrink its share, so that workers started
+    /// together never send at the whole budget each.
+    pub async fn join(&self) {
+        self.pacer.hold_for(JOIN_HOLD).await;
+    }
+
+    /// Keeps this worker's share current, for good (spawn it).
+    pub async fn run(self) {
+        loop {
+            match count_workers(&self.client, &self.stripe_queue, &self.identity).await {
+                Ok(others) => self.apply(others + 1),
+                Err(status) => {
+                    tracing::warn!(error = %status.message(), "cannot count the workers sharing the Stripe budget; keeping the share");
+                }
+            }
+            tokio::time::sleep(SHARE_REFRESH).await;
+        }
+    }
+
+    fn apply(&self, workers: u32) {
+        let share = share(self.budget, workers);
+        if (self.pacer.requests_per_second() - f64::from(share)).abs() > f64::EPSILON {
+            tracing::info!(workers, budget = self.budget, share, "Stripe budget shared");
+        }
+        self.pacer.set_requests_per_second(share);
+        if let Some(metrics) = &self.metrics {
+            metrics.stripe_share(f64::from(share), u64::from(workers));
+        }
+    }
+}
+
+/// Workers other than `identity` the server saw polling `stripe_queue` for activities within
+/// [`ACTIVE_POLLER`].
+pub async fn count_workers(
+    client: &Client,
+    stripe_queue: &str,
+    identity: &str,
+) -> Result<u32, tonic::Status> {
+    let response = client
+        .connection()
+        .workflow_service()
+        .describe_task_queue(Request::new(DescribeTaskQueueRequest {
+            namespace: client.namespace(),
+            task_queue: Some(TaskQueue {
+                name: stripe_queue.to_string(),
+                ..TaskQueue::default()
+            }),
+            task_queue_type: TaskQueueType::Activity as i32,
+            ..DescribeTaskQueueRequest::default()
+        }))
+        .await?
+        .into_inner();
+    let now = SystemTime::now();
+    let mut others: Vec<&str> = response
+        .pollers
+        .iter()
+        .filter(|p| p.identity != identity)
+        .filter(|p| {
+            p.last_access_time
+                .and_then(|t| SystemTime::try_from(t).ok())
+                .is_some_and(|seen| now.duration_since(seen).unwrap_or_default() <= ACTIVE_POLLER)
+        })
+        .map(|p| p.identity.as_str())
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    Ok(others.len() as u32)
+}
+
+/// A worker identity unique to this process and Stripe worker: `pid@host/stripe-XXXXXXXX`, so two
+/// workers in one process (as in tests) count as two.
+pub fn stripe_identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!(
+        "{}@{host}/stripe-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_split_the_budget_and_never_reach_zero() {
+        assert_eq!(share(25, 1), 25);
+        assert_eq!(share(25, 3), 8);
+        assert_eq!(share(100, 3), 33);
+        assert_eq!(share(25, 0), 25);
+        assert_eq!(share(2, 5), 1);
+    }
+}
