@@ -305,31 +305,8 @@ async fn a_worker_killed_with_1000_syncs_pending_loses_nothing_and_leaks_no_secr
     .await;
     assert_eq!(running("Failed").await, 0);
 
-    let out = Command::new(binary("starter"))
-        .args(["verify", "--requests-per-second", "200"])
-        .env("CATALOG_DATABASE_URL", &catalog_url)
-        .env("STRIPE_API_BASE", &sandbox.base)
-        .env("STRIPE_API_KEY", &sandbox.key)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("1000 products compared, 0 differences"),
-        "{text}"
-    );
-    for p in &products {
-        assert_eq!(
-            sandbox.prices(&p.id).await.len(),
-            p.prices.len(),
-            "{}: a duplicate price",
-            p.id
-        );
-    }
+    harness::assert_verify_clean(&catalog_url, &sandbox, products.len());
+    harness::assert_no_duplicate_prices(&sandbox, &products).await;
 
     // The key in no history and no log line.
     let ids: Vec<String> = client
