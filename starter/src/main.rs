@@ -181,7 +181,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
         Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
-        Command::Bench(cmd) => bench::run(&open_catalog().await?, cmd).await,
+        Command::Bench(cmd) => {
+            let (client, catalog) = (connect().await?, open_catalog().await?);
+            bench::run(&client, &cli.task_queue, &catalog, cmd).await
+        }
     }
 }
 
