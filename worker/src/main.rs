@@ -43,9 +43,9 @@ struct Args {
     config: Option<std::path::PathBuf>,
     /// Stripe requests per second for the whole account, all workers together (default: Stripe's
     /// budget for the key, 25 for test keys and 100 for live keys; 0 turns the limit off). Every
-    /// worker must be given the same value: they split it among themselves.
+    /// worker must be given the same value: they split it among themselves. Empty = the default.
     #[arg(long, env = "CATALOG_SYNC_STRIPE_BUDGET")]
-    stripe_budget: Option<u32>,
+    stripe_budget: Option<String>,
     /// Task queue.
     #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
@@ -95,9 +95,12 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
     let settings = Settings {
-        stripe_budget: args
-            .stripe_budget
-            .unwrap_or_else(|| activities::stripe::default_requests_per_second(&api_key)),
+        stripe_budget: match args.stripe_budget.as_deref().map(str::trim) {
+            None | Some("") => activities::stripe::default_requests_per_second(&api_key),
+            Some(n) => n.parse().map_err(|_| {
+                anyhow::anyhow!("CATALOG_SYNC_STRIPE_BUDGET={n:?}: expected requests per second")
+            })?,
+        },
         task_queue: args.task_queue,
         catalog_url: args.database_url,
         stripe_base_url: args.stripe_api_base,
