@@ -29,6 +29,8 @@ pub enum BenchCommand {
     Burst(BurstArgs),
     /// The naive inline handler beside catalog-sync under the sandbox's faults; updates lost.
     Faults(FaultsArgs),
+    /// One reconciliation of the whole catalog with drift; requests against the formula.
+    Reconcile(crate::bench_reconcile::ReconcileBenchArgs),
 }
 
 /// `starter bench faults` (against the sandbox: it sets the sandbox's faults).
@@ -113,6 +115,9 @@ pub async fn run(
         BenchCommand::Live(args) => live(client, task_queue, catalog, args).await,
         BenchCommand::Burst(args) => burst(catalog, args).await,
         BenchCommand::Faults(args) => faults(catalog, args).await,
+        BenchCommand::Reconcile(args) => {
+            crate::bench_reconcile::run(client, task_queue, catalog, args).await
+        }
     }
 }
 
@@ -181,8 +186,8 @@ async fn wait_synced(
     }
 }
 
-/// CPU time (user + system) and peak RSS of a process, from `/proc`.
-fn process_usage(pid: u32) -> anyhow::Result<(Duration, u64)> {
+/// CPU time (user + system) and peak RSS (KiB) of a process, from `/proc`.
+pub(crate) fn process_usage(pid: u32) -> anyhow::Result<(Duration, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat: is the worker's pid right?"))?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.

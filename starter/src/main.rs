@@ -4,6 +4,7 @@
 //! Stripe with requests of its own, so that it checks the sync instead of repeating it).
 
 mod bench;
+mod bench_reconcile;
 mod changes;
 mod reconcile;
 mod schedule;

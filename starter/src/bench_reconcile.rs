@@ -1,0 +1,377 @@
+//! `starter bench reconcile`: one `ReconcileCatalog` of the whole catalog against a Stripe account
+//! that holds it with a given share of drift, through the running worker. Reports the duration,
+//! the Stripe requests (the sandbox's own counter) against the README's formula and against a
+//! lower bound, history events per product, and the worker's CPU and peak RSS; judges them
+//! against the targets.
+//!
+//! With `--seed-stripe` it first writes every catalog product into Stripe directly, with
+//! catalog-sync's own transform and upsert but without Temporal: a synced account of 100,000
+//! products in minutes instead of hours of `ProductSync` runs. Drift is then made the way a person
+//! makes it: every k-th product renamed in Stripe, as in the Dashboard (`edited_in_stripe`).
+
+use std::time::{Duration, Instant};
+
+use activities::ownership::Ownership;
+use activities::stripe::{Secret, StripeClient, StripeConfig};
+use activities::transform::transform;
+use anyhow::Context;
+use catalog::{Catalog, IdRange};
+use clap::Args;
+use futures::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+use temporalio_client::{
+    Client, WorkflowGetResultOptions, WorkflowListOptions, WorkflowStartOptions,
+};
+use workflows::activities::TransformOutput;
+use workflows::model::SyncPlan;
+use workflows::reconcile::MAX_PAGE_SIZE;
+use workflows::{ReconcileCatalog, ReconcileInput};
+
+use crate::bench::process_usage;
+
+/// `starter bench reconcile`.
+#[derive(Args)]
+pub struct ReconcileBenchArgs {
+    /// First write every catalog product into Stripe directly (catalog-sync's transform and
+    /// upsert, no Temporal), as a synced account holds it.
+    #[arg(long)]
+    seed_stripe: bool,
+    /// Stripe holds none of the catalog (a first reconciliation; with `--dry-run` only): every
+    /// product is missing.
+    #[arg(long, conflicts_with_all = ["seed_stripe", "drift"])]
+    stripe_empty: bool,
+    /// Concurrent products while seeding.
+    #[arg(long, default_value_t = 32)]
+    seed_concurrency: usize,
+    /// Share of the products renamed in Stripe (as in the Dashboard) before the reconciliation.
+    #[arg(long, default_value_t = 0.01)]
+    drift: f64,
+    /// Scan and count only (`dry_run`): no repairs.
+    #[arg(long)]
+    dry_run: bool,
+    /// The worker process to measure (CPU, peak RSS).
+    #[arg(long)]
+    worker_pid: Option<u32>,
+    /// Most Stripe requests allowed, as a multiple of the formula.
+    #[arg(long, default_value_t = 1.05)]
+    target_requests_ratio: f64,
+    /// Most reconciliation history events per product.
+    #[arg(long, default_value_t = 1.0)]
+    target_events_per_product: f64,
+    /// Largest worker peak RSS allowed, in MiB (with `--worker-pid`).
+    #[arg(long, default_value_t = 100.0)]
+    target_rss_mib: f64,
+    /// The sandbox's base URL (its request counter is the judge).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "http://127.0.0.1:12111"
+    )]
+    stripe_api_base: String,
+    /// The API key.
+    #[arg(
+        long,
+        env = "STRIPE_API_KEY",
+        hide_env_values = true,
+        default_value = "sk_test_catalog_sync_sandbox",
+        hide_default_value = true
+    )]
+    stripe_api_key: String,
+}
+
+/// Catalog products one page at a time, in id order (the reconciliation's order).
+async fn for_each_page(
+    catalog: &Catalog,
+    page_size: i64,
+    mut f: impl AsyncFnMut(Vec<workflows::model::CatalogProduct>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut after = String::new();
+    loop {
+        let page = catalog
+            .products_page(&after, &IdRange::default(), page_size)
+            .await?;
+        let Some(last) = page.last_id.clone() else {
+            return Ok(());
+        };
+        let rows = page.rows;
+        f(page.products).await?;
+        if rows < page_size as usize {
+            return Ok(());
+        }
+        after = last;
+    }
+}
+
+async fn seed_stripe(
+    catalog: &Catalog,
+    stripe: &StripeClient,
+    concurrency: usize,
+) -> anyhow::Result<u64> {
+    let ownership = Ownership::default();
+    let started = Instant::now();
+    let mut seeded = 0u64;
+    for_each_page(catalog, 1000, async |products| {
+        futures::stream::iter(products)
+            .map(|product| {
+                let ownership = &ownership;
+                async move {
+                    match transform(&product.id, Some(&product)) {
+                        TransformOutput::Plan(plan) => {
+                            activities::upsert::apply(stripe, &plan, ownership)
+                                .await
+                                .map(|_| ())
+                                .with_context(|| format!("seeding {}", product.id))
+                        }
+                        TransformOutput::Invalid(_) => Ok(()),
+                    }
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        seeded += 1000;
+        if seeded % 10_000 == 0 {
+            eprintln!(
+                "seeded {seeded} products into Stripe ({:.0}/s)",
+                seeded as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(seeded)
+}
+
+/// The sandbox's request counter.
+async fn sandbox_requests(http: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
+    let stats: Value = http
+        .get(format!("{base}/_sandbox/stats"))
+        .send()
+        .await?
+        .error_for_status()
+        .context("reading the sandbox's stats (is STRIPE_API_BASE the sandbox?)")?
+        .json()
+        .await?;
+    stats["total_requests"]
+        .as_u64()
+        .context("stats without total_requests")
+}
+
+/// History events of the workflows `query` finds: (workflows, events).
+async fn events(client: &Client, query: String) -> anyhow::Result<(u64, u64)> {
+    let lengths: Vec<i64> = client
+        .list_workflows(query, WorkflowListOptions::default())
+        .map_ok(|w| w.history_length())
+        .try_collect()
+        .await?;
+    Ok((
+        lengths.len() as u64,
+        lengths.iter().map(|&n| n.max(0) as u64).sum(),
+    ))
+}
+
+/// Runs the benchmark (see the module docs).
+pub async fn run(
+    client: &Client,
+    task_queue: &str,
+    catalog: &Catalog,
+    args: ReconcileBenchArgs,
+) -> anyhow::Result<()> {
+    anyhow::ensure!((0.0..=1.0).contains(&args.drift), "--drift is a fraction");
+    anyhow::ensure!(
+        !args.stripe_empty || args.dry_run,
+        "--stripe-empty is for a --dry-run (an applying pass would create every product)"
+    );
+    let base = args.stripe_api_base.trim_end_matches('/').to_string();
+    let http = reqwest::Client::new();
+    let stripe = StripeClient::new(StripeConfig {
+        base_url: base.clone(),
+        api_key: Secret::new(args.stripe_api_key.clone()),
+        timeout: Duration::from_secs(30),
+        requests_per_second: 0,
+        metrics: None,
+    })?;
+    let products = catalog.count_in_range(&IdRange::default()).await?.max(0) as u64;
+    anyhow::ensure!(products > 0, "the catalog is empty: seed it first");
+
+    if args.seed_stripe {
+        let started = Instant::now();
+        seed_stripe(catalog, &stripe, args.seed_concurrency).await?;
+        eprintln!(
+            "Stripe holds the catalog's {products} products ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    // Drift, and the formula's terms, page by page in the reconciliation's order.
+    let every = if args.drift > 0.0 && !args.stripe_empty {
+        (1.0 / args.drift).round().max(1.0) as u64
+    } else {
+        u64::MAX
+    };
+    let mut n = 0u64;
+    let mut drifted = 0u64;
+    let mut active = 0u64;
+    let mut lookups = 0u64;
+    let mut pages = 0u64;
+    for_each_page(catalog, i64::from(MAX_PAGE_SIZE), async |page| {
+        pages += 1;
+        let mut k = 0u64;
+        for product in page {
+            let TransformOutput::Plan(plan) = transform(&product.id, Some(&product)) else {
+                continue;
+            };
+            let SyncPlan::Upsert(desired) = *plan else {
+                continue;
+            };
+            n += 1;
+            if args.stripe_empty {
+                continue;
+            }
+            active += u64::from(desired.active);
+            if n % every == 0 {
+                let response = http
+                    .post(format!("{base}/v1/products/{}", product.id))
+                    .basic_auth(&args.stripe_api_key, None::<&str>)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("name=Edited+in+the+Dashboard")
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "drifting {}: {}",
+                    product.id,
+                    response.status()
+                );
+                drifted += 1;
+            } else {
+                k += desired.prices.len().saturating_sub(1) as u64;
+            }
+        }
+        lookups += k.div_ceil(10);
+        Ok(())
+    })
+    .await?;
+    let orphan_pages = active.div_ceil(100).max(1);
+    let reads = pages + lookups + orphan_pages;
+    // A repair reads the product and its prices again (it may run long after the scan), then
+    // writes the one difference.
+    let (formula, lower_bound) = if args.dry_run {
+        (reads, reads)
+    } else {
+        (reads + 3 * drifted, reads + drifted)
+    };
+
+    let id = format!("bench-reconcile-{}", chrono::Utc::now().format("%H%M%S"));
+    let input: ReconcileInput = serde_json::from_value(json!({
+        "mode": if args.dry_run { "dry_run" } else { "apply" },
+    }))?;
+    let requests_before = sandbox_requests(&http, &base).await?;
+    let usage_before = args.worker_pid.map(process_usage).transpose()?;
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    client
+        .start_workflow(
+            ReconcileCatalog::run,
+            input,
+            WorkflowStartOptions::new(task_queue, &id).build(),
+        )
+        .await
+        .context("starting the reconciliation")?;
+    let result = client
+        .get_workflow_handle::<ReconcileCatalog>(&id)
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .context("the reconciliation's result")?;
+    let took = started.elapsed();
+    // Repairs run on after the parent's last page; wait for them too.
+    let repairs_query = format!(
+        "WorkflowType = 'ProductSync' AND TaskQueue = '{task_queue}' AND StartTime >= '{}'",
+        started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    if !args.dry_run {
+        loop {
+            let running = client
+                .count_workflows(
+                    format!("{repairs_query} AND ExecutionStatus = 'Running'"),
+                    Default::default(),
+                )
+                .await?
+                .count();
+            if running == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let requests = sandbox_requests(&http, &base).await? - requests_before;
+    let worker = match (args.worker_pid, usage_before) {
+        (Some(pid), Some((cpu_before, _))) => {
+            let (cpu_after, peak_kib) = process_usage(pid)?;
+            Some((
+                (cpu_after - cpu_before).as_secs_f64(),
+                peak_kib as f64 / 1024.0,
+            ))
+        }
+        _ => None,
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (runs, reconcile_events) = events(client, format!("WorkflowId = '{id}'")).await?;
+    let (repairs, repair_events) = events(client, repairs_query).await?;
+
+    let t = &result.totals;
+    let ratio = requests as f64 / formula as f64;
+    let events_per_product = reconcile_events as f64 / products as f64;
+    let requests_pass = ratio <= args.target_requests_ratio;
+    let events_pass = events_per_product <= args.target_events_per_product;
+    let rss_pass = worker.is_none_or(|(_, rss)| rss <= args.target_rss_mib);
+    let expected_drift = if args.stripe_empty { n } else { drifted };
+    let found_pass = t.drift.total() == expected_drift && t.scanned == products;
+    let pass = requests_pass && events_pass && rss_pass && found_pass;
+    println!(
+        "{}",
+        json!({
+            "bench": "reconcile", "products": products, "mode": if args.dry_run { "dry_run" } else { "apply" },
+            "drift_made": drifted, "drift_found": t.drift.total(), "repaired": t.repaired,
+            "seconds": took.as_secs_f64(), "products_per_second": products as f64 / took.as_secs_f64(),
+            "stripe_requests": requests, "formula": formula, "lower_bound": lower_bound,
+            "requests_over_formula": ratio, "requests_over_lower_bound": requests as f64 / lower_bound as f64,
+            "runs": runs, "reconcile_history_events": reconcile_events,
+            "events_per_product": events_per_product,
+            "repairs": repairs, "events_per_repair": if repairs > 0 { repair_events as f64 / repairs as f64 } else { 0.0 },
+            "worker_cpu_seconds": worker.map(|w| w.0), "worker_peak_rss_mib": worker.map(|w| w.1),
+            "targets": { "requests_over_formula": args.target_requests_ratio,
+                         "events_per_product": args.target_events_per_product,
+                         "worker_peak_rss_mib": args.target_rss_mib },
+            "pass": pass,
+        })
+    );
+    let verdict = |ok: bool| if ok { "PASS" } else { "FAIL" };
+    println!(
+        "reconcile: {products} products in {:.1} s ({:.0}/s), {runs} runs; drift made {drifted}, found {}, repaired {}: {}",
+        took.as_secs_f64(),
+        products as f64 / took.as_secs_f64(),
+        t.drift.total(),
+        t.repaired,
+        verdict(found_pass)
+    );
+    println!(
+        "           Stripe requests {requests} = {ratio:.3} × the formula ({formula}; lower bound {lower_bound}), target ≤ {}: {}",
+        args.target_requests_ratio,
+        verdict(requests_pass)
+    );
+    println!(
+        "           {reconcile_events} history events = {events_per_product:.3} per product, target ≤ {}: {}; {repairs} repairs",
+        args.target_events_per_product,
+        verdict(events_pass)
+    );
+    if let Some((cpu, rss)) = worker {
+        println!(
+            "           worker {cpu:.1} CPU s, peak RSS {rss:.1} MiB, target ≤ {} MiB: {}",
+            args.target_rss_mib,
+            verdict(rss_pass)
+        );
+    }
+    anyhow::ensure!(pass, "the reconciliation missed a target");
+    Ok(())
+}
