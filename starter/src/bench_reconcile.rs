@@ -130,7 +130,7 @@ async fn seed_stripe(
             .try_collect::<Vec<()>>()
             .await?;
         seeded += 1000;
-        if seeded % 10_000 == 0 {
+        if seeded.is_multiple_of(10_000) {
             eprintln!(
                 "seeded {seeded} products into Stripe ({:.0}/s)",
                 seeded as f64 / started.elapsed().as_secs_f64()
@@ -229,7 +229,7 @@ pub async fn run(
                 continue;
             }
             active += u64::from(desired.active);
-            if n % every == 0 {
+            if n.is_multiple_of(every) {
                 let response = http
                     .post(format!("{base}/v1/products/{}", product.id))
                     .basic_auth(&args.stripe_api_key, None::<&str>)
