@@ -677,7 +677,21 @@ impl Account {
                     .as_ref()
                     .is_none_or(|k| (k == "recurring") == price.recurring.is_some())
         };
-        let (items, has_more) = Self::paginate(&self.prices.by_seq, &page, keep);
+        let (items, has_more) = match &lookup_keys {
+            // With `lookup_keys[]` (at most 10), look each up directly rather than scanning the
+            // whole account.
+            Some(keys) => {
+                let subset: BTreeMap<u64, &Price> = keys
+                    .iter()
+                    .filter_map(|key| self.lookup_keys.get(key))
+                    .filter_map(|id| self.prices.seq_of.get(id))
+                    .filter_map(|&seq| self.prices.by_seq.get(&seq).map(|price| (seq, price)))
+                    .collect();
+                let (items, more) = Self::paginate(&subset, &page, |price| keep(price));
+                (items.into_iter().copied().collect::<Vec<_>>(), more)
+            }
+            None => Self::paginate(&self.prices.by_seq, &page, keep),
+        };
         let data = items.into_iter().map(Price::to_json).collect();
         Ok(Self::list_json("/v1/prices", data, has_more))
     }

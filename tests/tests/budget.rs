@@ -108,6 +108,10 @@ async fn three_workers_stay_inside_one_stripe_budget() {
         stats["total_requests"].as_u64().unwrap() >= 4 * products.len() as u64,
         "the load needs many seconds at the budget: {stats}"
     );
+    eprintln!(
+        "three workers, budget {BUDGET}/s: {} requests, busiest second {peak}, {rate_limited} refused",
+        stats["total_requests"]
+    );
     assert_eq!(
         rate_limited, 0,
         "no 429 from a sandbox enforcing the budget: {stats}"
