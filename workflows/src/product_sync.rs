@@ -279,9 +279,12 @@ impl ProductSync {
                 return Ok(ProductSyncResult { passes, ..result });
             }
             if passes >= max_passes || ctx.continue_as_new_suggested() {
+                // A repair that received a live change goes on as a live sync (live priority).
+                let live = ctx.state(|s| s.live_change);
                 ctx.continue_as_new(
                     ProductSyncInput {
                         pending_changes: pending,
+                        drift: input.drift.clone().filter(|_| !live),
                         ..input.clone()
                     },
                     ContinueAsNewOptions::default(),
