@@ -98,7 +98,7 @@ impl BudgetShare {
 
     fn apply(&self, workers: u32) {
         let share = share(self.budget, workers);
-        if (self.pacer.requests_per_second() - f64::from(share)).abs() > f64::EPSILON {
+        if self.pacer.requests_per_second().round() as u32 != share {
             tracing::info!(workers, budget = self.budget, share, "Stripe budget shared");
         }
         self.pacer.set_requests_per_second(share);
