@@ -49,22 +49,9 @@ pub struct FaultsArgs {
     /// How long catalog-sync may take to land every update once they are all made.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     settle: Duration,
-    /// The sandbox's base URL.
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "http://127.0.0.1:12111"
-    )]
-    stripe_api_base: String,
-    /// The API key (the sandbox keeps one account per key).
-    #[arg(
-        long,
-        env = "STRIPE_API_KEY",
-        hide_env_values = true,
-        default_value = "sk_test_catalog_sync_sandbox",
-        hide_default_value = true
-    )]
-    stripe_api_key: String,
+    /// The sandbox (its faults and request counter are sandbox-only).
+    #[command(flatten)]
+    stripe: crate::verify::StripeArgs,
 }
 
 /// `starter bench live`.
@@ -452,8 +439,8 @@ async fn faults(catalog: &Catalog, args: FaultsArgs) -> anyhow::Result<()> {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?,
-        base: args.stripe_api_base.trim_end_matches('/').to_string(),
-        key: args.stripe_api_key.clone(),
+        base: args.stripe.base(),
+        key: args.stripe.stripe_api_key.clone(),
     };
     let ids = catalog.product_ids("", args.updates as i64).await?;
     anyhow::ensure!(

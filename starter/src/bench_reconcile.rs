@@ -61,22 +61,9 @@ pub struct ReconcileBenchArgs {
     /// Largest worker peak RSS allowed, in MiB (with `--worker-pid`).
     #[arg(long, default_value_t = 100.0)]
     target_rss_mib: f64,
-    /// The sandbox's base URL (its request counter is the judge).
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "http://127.0.0.1:12111"
-    )]
-    stripe_api_base: String,
-    /// The API key.
-    #[arg(
-        long,
-        env = "STRIPE_API_KEY",
-        hide_env_values = true,
-        default_value = "sk_test_catalog_sync_sandbox",
-        hide_default_value = true
-    )]
-    stripe_api_key: String,
+    /// The sandbox (its faults and request counter are sandbox-only).
+    #[command(flatten)]
+    stripe: crate::verify::StripeArgs,
 }
 
 /// Catalog products one page at a time, in id order (the reconciliation's order).
@@ -182,11 +169,11 @@ pub async fn run(
         !args.stripe_empty || args.dry_run,
         "--stripe-empty is for a --dry-run (an applying pass would create every product)"
     );
-    let base = args.stripe_api_base.trim_end_matches('/').to_string();
+    let base = args.stripe.base();
     let http = reqwest::Client::new();
     let stripe = StripeClient::new(StripeConfig {
         base_url: base.clone(),
-        api_key: Secret::new(args.stripe_api_key.clone()),
+        api_key: Secret::new(args.stripe.stripe_api_key.clone()),
         timeout: Duration::from_secs(30),
         requests_per_second: 0,
         metrics: None,
@@ -232,7 +219,7 @@ pub async fn run(
             if n.is_multiple_of(every) {
                 let response = http
                     .post(format!("{base}/v1/products/{}", product.id))
-                    .basic_auth(&args.stripe_api_key, None::<&str>)
+                    .basic_auth(&args.stripe.stripe_api_key, None::<&str>)
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body("name=Edited+in+the+Dashboard")
                     .send()

@@ -14,16 +14,16 @@ use clap::Args;
 use serde_json::{Value, json};
 use workflows::model::CatalogProduct;
 
-/// `starter verify`.
+/// Where Stripe is (`STRIPE_API_BASE`, `STRIPE_API_KEY`): for the commands that read it.
 #[derive(Args)]
-pub struct VerifyArgs {
+pub struct StripeArgs {
     /// Stripe API base URL (the sandbox by default).
     #[arg(
         long,
         env = "STRIPE_API_BASE",
         default_value = "http://127.0.0.1:12111"
     )]
-    stripe_api_base: String,
+    pub stripe_api_base: String,
     /// Stripe secret key.
     #[arg(
         long,
@@ -32,7 +32,21 @@ pub struct VerifyArgs {
         default_value = "sk_test_catalog_sync_sandbox",
         hide_default_value = true
     )]
-    stripe_api_key: String,
+    pub stripe_api_key: String,
+}
+
+impl StripeArgs {
+    /// The base URL without a trailing slash.
+    pub fn base(&self) -> String {
+        self.stripe_api_base.trim_end_matches('/').to_string()
+    }
+}
+
+/// `starter verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    stripe: StripeArgs,
     /// Product fields Stripe owns: not compared.
     #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
     stripe_owned_fields: String,
@@ -138,8 +152,8 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
         .collect();
     let mut stripe = Stripe {
         http: reqwest::Client::new(),
-        base: args.stripe_api_base.trim_end_matches('/').to_string(),
-        key: args.stripe_api_key.clone(),
+        base: args.stripe.base(),
+        key: args.stripe.stripe_api_key.clone(),
         requests: 0,
         pace: tokio::time::interval(std::time::Duration::from_secs_f64(
             1.0 / args.requests_per_second.max(0.1),

@@ -180,17 +180,7 @@ impl TestEnv {
 
     /// Workflows on the test's task queue whose status is `status` (`Running`, `Failed`, …).
     pub async fn count_workflows(&self, status: &str) -> usize {
-        self.client
-            .count_workflows(
-                format!(
-                    "TaskQueue = '{}' AND ExecutionStatus = '{status}'",
-                    self.worker.task_queue
-                ),
-                Default::default(),
-            )
-            .await
-            .unwrap()
-            .count()
+        crate::count_workflows(&self.client, &self.worker.task_queue, status).await
     }
 
     /// Waits until no workflow on the test's task queue runs, then asserts that none failed.

@@ -779,3 +779,38 @@ pub async fn assert_no_duplicate_prices(
         );
     }
 }
+
+/// Workflows on `task_queue` whose status is `status` (`Running`, `Completed`, `Failed`, …).
+pub async fn count_workflows(client: &Client, task_queue: &str, status: &str) -> usize {
+    client
+        .count_workflows(
+            format!("TaskQueue = '{task_queue}' AND ExecutionStatus = '{status}'"),
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .count()
+}
+
+/// Signal-with-start of every product's sync on `task_queue`, `concurrency` at a time (as the
+/// relay does).
+pub async fn signal_all(
+    client: &Client,
+    task_queue: &str,
+    products: &[workflows::model::CatalogProduct],
+    concurrency: usize,
+) {
+    use futures::StreamExt;
+    let signaller = relay::Signaller::new(client.clone(), task_queue, Duration::from_secs(10));
+    futures::stream::iter(products)
+        .for_each_concurrent(concurrency, |p| {
+            let signaller = &signaller;
+            async move {
+                signaller
+                    .product_changed(&p.id, None, "test")
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+}

@@ -10,12 +10,10 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use futures::StreamExt;
 use harness::{
     Backend, Sandbox, TestEnv, binary, eventually, fresh_catalog, temporal_address,
     temporal_client, unique, worker_command,
 };
-use relay::Signaller;
 use serde_json::{Value, json};
 use temporalio_client::{WorkflowQueryOptions, WorkflowStartOptions};
 use workflows::{ReconcileCatalog, ReconcileInput, ReconcileProgress};
@@ -63,34 +61,11 @@ async fn three_workers_stay_inside_one_stripe_budget() {
         })
         .collect();
     catalog.save_products(&products).await.unwrap();
-    let signaller = Signaller::new(client.clone(), task_queue.as_str(), Duration::from_secs(10));
-    futures::stream::iter(&products)
-        .for_each_concurrent(16, |p| {
-            let signaller = &signaller;
-            async move {
-                signaller
-                    .product_changed(&p.id, None, "test")
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
+    harness::signal_all(&client, &task_queue, &products, 16).await;
 
     // Judged through Temporal, not by reading the sandbox: the test's own reads would count
     // against the budget.
-    let count = |status: &'static str| {
-        let (client, task_queue) = (client.clone(), task_queue.clone());
-        async move {
-            client
-                .count_workflows(
-                    format!("TaskQueue = '{task_queue}' AND ExecutionStatus = '{status}'"),
-                    Default::default(),
-                )
-                .await
-                .unwrap()
-                .count()
-        }
-    };
+    let count = |status: &'static str| harness::count_workflows(&client, &task_queue, status);
     eventually(Duration::from_secs(300), "every sync finished", || async {
         (count("Completed").await >= products.len() && count("Running").await == 0).then_some(())
     })

@@ -263,19 +263,7 @@ async fn a_worker_killed_with_1000_syncs_pending_loses_nothing_and_leaks_no_secr
         catalog.save_products(chunk).await.unwrap();
     }
     let mut worker = start_worker(1);
-    let signaller =
-        relay::Signaller::new(client.clone(), task_queue.as_str(), Duration::from_secs(10));
-    futures::stream::iter(&products)
-        .for_each_concurrent(32, |p| {
-            let signaller = &signaller;
-            async move {
-                signaller
-                    .product_changed(&p.id, None, "test")
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
+    harness::signal_all(&client, &task_queue, &products, 32).await;
     // Kill it as soon as it is at work: almost all of the 1,000 syncs are still pending.
     eventually(Duration::from_secs(120), "the first writes", || async {
         let writes = sandbox.stats().await["total_writes"].as_u64().unwrap_or(0);
@@ -286,19 +274,7 @@ async fn a_worker_killed_with_1000_syncs_pending_loses_nothing_and_leaks_no_secr
     worker.wait().unwrap();
     let mut worker = start_worker(2);
 
-    let running = |status: &'static str| {
-        let (client, task_queue) = (client.clone(), task_queue.clone());
-        async move {
-            client
-                .count_workflows(
-                    format!("TaskQueue = '{task_queue}' AND ExecutionStatus = '{status}'"),
-                    Default::default(),
-                )
-                .await
-                .unwrap()
-                .count()
-        }
-    };
+    let running = |status: &'static str| harness::count_workflows(&client, &task_queue, status);
     eventually(Duration::from_secs(300), "every sync finished", || async {
         (running("Running").await == 0 && running("Completed").await >= 1000).then_some(())
     })

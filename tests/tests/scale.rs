@@ -6,11 +6,9 @@
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use futures::StreamExt;
 use harness::{
     Backend, Sandbox, eventually, fresh_catalog, temporal_client, unique, worker_command,
 };
-use relay::Signaller;
 use serde_json::json;
 
 struct Worker(Child);
@@ -48,18 +46,7 @@ async fn three_workers_and_one_killed_lose_nothing() {
         })
         .collect();
     catalog.save_products(&products).await.unwrap();
-    let signaller = Signaller::new(client.clone(), task_queue.as_str(), Duration::from_secs(10));
-    futures::stream::iter(&products)
-        .for_each_concurrent(16, |p| {
-            let signaller = &signaller;
-            async move {
-                signaller
-                    .product_changed(&p.id, None, "test")
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
+    harness::signal_all(&client, &task_queue, &products, 16).await;
 
     // Kill one worker once the work is well under way.
     eventually(
@@ -96,24 +83,10 @@ async fn three_workers_and_one_killed_lose_nothing() {
             p.id
         );
     }
-    let failed = client
-        .count_workflows(
-            format!("TaskQueue = '{task_queue}' AND ExecutionStatus = 'Failed'"),
-            Default::default(),
-        )
-        .await
-        .unwrap()
-        .count();
+    let failed = harness::count_workflows(&client, &task_queue, "Failed").await;
     assert_eq!(failed, 0);
     let running = eventually(Duration::from_secs(120), "every sync finished", || async {
-        let n = client
-            .count_workflows(
-                format!("TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"),
-                Default::default(),
-            )
-            .await
-            .unwrap()
-            .count();
+        let n = harness::count_workflows(&client, &task_queue, "Running").await;
         (n == 0).then_some(n)
     })
     .await;
