@@ -156,9 +156,11 @@ async fn main() -> anyhow::Result<()> {
 
 /// Connects to Temporal, waiting for it if it is not up yet: changes wait in the outbox meanwhile.
 async fn connect() -> anyhow::Result<Client> {
-    let (connection_options, client_options) =
+    let (connection_options, mut client_options) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    // Signals carry product data: encrypted as the workers encrypt theirs.
+    client_options.data_converter = codec::data_converter_from_env()?;
     let mut pause = Duration::from_millis(200);
     let connection = loop {
         match Connection::connect(connection_options.clone()).await {

@@ -190,9 +190,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn connect() -> anyhow::Result<Client> {
-    let (connection_options, client_options) =
+    let (connection_options, mut client_options) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    // Inputs, signals and results are encrypted and decrypted as the workers do theirs.
+    client_options.data_converter = codec::data_converter_from_env()?;
     let connection = Connection::connect(connection_options)
         .await
         .context("connecting to Temporal (TEMPORAL_ADDRESS, default localhost:7233)")?;

@@ -23,6 +23,7 @@ use activities::stripe::Secret;
 use catalog::Catalog;
 use serde_json::Value;
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use temporalio_common::data_converters::DataConverter;
 use temporalio_sdk::Runtime;
 
 mod env;
@@ -109,6 +110,23 @@ struct Tied(#[allow(dead_code)] Child);
 static TEMPORAL: OnceLock<(String, Mutex<Option<Tied>>)> = OnceLock::new();
 
 static TEMPORAL_UI: OnceLock<String> = OnceLock::new();
+
+static UI_CODEC_ENDPOINT: OnceLock<String> = OnceLock::new();
+
+/// A codec endpoint (`http://127.0.0.1:PORT`) for this test binary's Web UI
+/// (`--ui-codec-endpoint`): reserved by the first call, which must come before anything starts
+/// the Temporal server; the test serves the codec there.
+pub fn ui_codec_endpoint() -> String {
+    UI_CODEC_ENDPOINT
+        .get_or_init(|| {
+            assert!(
+                TEMPORAL.get().is_none() && RESTARTABLE.get().is_none(),
+                "ui_codec_endpoint() must be called before the Temporal server starts"
+            );
+            format!("http://127.0.0.1:{}", free_port())
+        })
+        .clone()
+}
 
 /// Address (`host:port`) of the Temporal Web UI of this test binary's server
 /// (`CATALOG_SYNC_TEST_TEMPORAL_UI` when the server is an outside one).
@@ -237,12 +255,16 @@ pub fn temporal_address() -> String {
                 .iter()
                 .map(|name| format!(" --search-attribute {name}=Keyword"))
                 .collect();
+            let codec: String = UI_CODEC_ENDPOINT
+                .get()
+                .map(|endpoint| format!(" --ui-codec-endpoint {endpoint}"))
+                .unwrap_or_default();
             // The Web UI too, for the browser test.
             let ui_port = free_port();
             let _ = TEMPORAL_UI.set(format!("127.0.0.1:{ui_port}"));
             let script = format!(
                 "exec '{}' server start-dev --ui-port {ui_port} --ip 127.0.0.1 --port {port} \
-                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true{search_attributes}",
+                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true{search_attributes}{codec}",
                 cli.display()
             );
             let child = spawn_tied(&script, "true");
@@ -255,6 +277,12 @@ pub fn temporal_address() -> String {
 
 /// A client of the test Temporal server (namespace `default`).
 pub async fn temporal_client() -> Client {
+    temporal_client_with(DataConverter::default()).await
+}
+
+/// A client of the test Temporal server whose payloads go through `data_converter` (e.g.
+/// [`codec::data_converter`] with a key, as the binaries build it from the environment).
+pub async fn temporal_client_with(data_converter: DataConverter) -> Client {
     let url = url::Url::parse(&format!("http://{}", temporal_address())).unwrap();
     let start = Instant::now();
     loop {
@@ -263,7 +291,9 @@ pub async fn temporal_client() -> Client {
             .build();
         match Connection::connect(options).await {
             Ok(connection) => {
-                return Client::new(connection, ClientOptions::new("default").build()).unwrap();
+                let mut options = ClientOptions::new("default").build();
+                options.data_converter = data_converter;
+                return Client::new(connection, options).unwrap();
             }
             Err(e) if start.elapsed() < Duration::from_secs(30) => {
                 let _ = e;

@@ -112,9 +112,12 @@ async fn main() -> anyhow::Result<()> {
         metrics,
     };
     let runtime = Runtime::from_current_tokio(runtime_options)?;
-    let (connection_options, client_options) =
+    let (connection_options, mut client_options) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    let keyring = codec::Keyring::from_env()?;
+    let payload_key = keyring.current_key_id().unwrap_or("off").to_string();
+    client_options.data_converter = codec::data_converter(keyring);
     let connection = Connection::connect(connection_options).await?;
     let client = Client::new(connection, client_options)?;
     let workers = worker::build(&runtime, client, &settings).await?;
@@ -123,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_task_queue = %workflows::queues::stripe_task_queue(&settings.task_queue),
         stripe_budget = settings.stripe_budget,
         stripe = %settings.stripe_base_url,
+        payload_encryption = %payload_key,
         "worker started"
     );
     worker::run_until(workers, worker::shutdown_signal()).await

@@ -1,0 +1,88 @@
+//! `codec-server`: decrypts catalog-sync's payloads for the Temporal Web UI and CLI.
+//!
+//! Needs the workers' keys (`CATALOG_SYNC_PAYLOAD_KEY`, `CATALOG_SYNC_PAYLOAD_OLD_KEYS`).
+//! `codec-server --new-key` prints a fresh key and exits.
+
+use clap::Parser;
+use codec::Keyring;
+use codec::server::{ServerOptions, router};
+
+#[derive(Parser)]
+#[command(about = "Temporal codec server for catalog-sync's encrypted payloads")]
+struct Args {
+    /// Address to listen on. Whoever reaches it can read product data: keep it private.
+    #[arg(
+        long,
+        env = "CATALOG_SYNC_CODEC_LISTEN",
+        default_value = "127.0.0.1:8234"
+    )]
+    listen: String,
+    /// Origins of the Web UI pages allowed to call it (comma-separated).
+    #[arg(
+        long = "cors-origin",
+        env = "CATALOG_SYNC_CODEC_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:8233,http://127.0.0.1:8233"
+    )]
+    cors_origins: Vec<String>,
+    /// Require `Authorization: Bearer <token>` (the CLI: `--codec-auth "Bearer <token>"`).
+    #[arg(long, env = "CATALOG_SYNC_CODEC_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// Print a new random key (base64) for CATALOG_SYNC_PAYLOAD_KEY and exit.
+    #[arg(long)]
+    new_key: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    if args.new_key {
+        println!("{}", codec::keys::new_key());
+        return Ok(());
+    }
+    let keyring = Keyring::from_env()?;
+    if keyring.key_ids().is_empty() {
+        anyhow::bail!(
+            "no key: set {} (and {} while rotating) to the workers' keys",
+            codec::keys::KEY_ENV,
+            codec::keys::OLD_KEYS_ENV
+        );
+    }
+    let app = router(
+        keyring.clone(),
+        ServerOptions {
+            cors_origins: args.cors_origins.clone(),
+            auth_token: args.auth_token.clone(),
+        },
+    )?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("listening on {}: {e}", args.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        keys = ?keyring.key_ids(),
+        encrypts_with = keyring.current_key_id().unwrap_or("-"),
+        cors_origins = ?args.cors_origins,
+        auth = args.auth_token.is_some(),
+        "codec server started"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        Some(()) = async { terminate.as_mut()?.recv().await } => {}
+    }
+}
