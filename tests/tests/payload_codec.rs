@@ -1,6 +1,7 @@
-//! Payload encryption end to end, with the binaries as a user runs them: `worker` and `starter`
-//! with `CATALOG_SYNC_PAYLOAD_KEY` set sync a product; Temporal's history holds only ciphertext
-//! (search attributes stay readable); a client without the key cannot read it and says why;
+//! Payload encryption end to end, with the binaries as a user runs them: a `worker` without
+//! `CATALOG_SYNC_PAYLOAD_KEY` fails the workflow task and says why, one with it completes the sync
+//! (`starter` with the key); Temporal's history holds only ciphertext, a refusal from Stripe
+//! included (search attributes stay readable); a client without the key cannot read the result;
 //! `codec-server` shows it decrypted to the `temporal` CLI (`--codec-endpoint`) and to the Web UI
 //! in a real browser (the dev server's `--ui-codec-endpoint`, CORS from the UI's origin).
 
@@ -21,6 +22,8 @@ use temporalio_common::payload_visitor::{
 };
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_common::protos::temporal::api::enums::v1::EventType;
+use temporalio_common::protos::temporal::api::history::v1::HistoryEvent;
+use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use workflows::model::CatalogProduct;
 use workflows::{ProductSyncResult, SyncOutcome, product_sync_id};
 
@@ -42,6 +45,25 @@ fn succeeded(what: &str, out: Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// The message of the workflow's first failed workflow task, if one failed.
+async fn workflow_task_failure(
+    plain: &temporalio_client::Client,
+    workflow_id: &str,
+) -> Option<String> {
+    let events: Vec<HistoryEvent> = plain
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id)
+        .fetch_history(Default::default())
+        .try_collect()
+        .await
+        .ok()?;
+    events
+        .into_iter()
+        .find_map(|event| match event.attributes? {
+            Attributes::WorkflowTaskFailedEventAttributes(failed) => Some(failed.failure?.message),
+            _ => None,
+        })
 }
 
 /// Every event of the workflow's history as Temporal stores it (protobuf), read by a client
@@ -222,14 +244,19 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
         .await
         .unwrap();
     let task_queue = unique("enc");
-    let _worker = Running(
-        harness::worker_command(&catalog_url, &sandbox, &task_queue)
-            .env(codec::keys::KEY_ENV, &key)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let worker = |with_key: bool| {
+        let mut command = harness::worker_command(&catalog_url, &sandbox, &task_queue);
+        if with_key {
+            command.env(codec::keys::KEY_ENV, &key);
+        }
+        Running(
+            command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
     let starter = |args: &[&str]| {
         Command::new(binary("starter"))
             .env("TEMPORAL_ADDRESS", &address)
@@ -240,6 +267,25 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
             .output()
             .unwrap()
     };
+    let workflow_id = product_sync_id(&product.id);
+    let plain = temporal_client().await;
+
+    // A worker without the key fails the workflow task, saying what is missing; Temporal retries
+    // it, and once a worker with the key runs, the sync completes: nothing is lost.
+    let keyless = worker(false);
+    succeeded("starter sync", starter(&["sync", &product.id]));
+    let refusal = eventually(
+        Duration::from_secs(30),
+        "the keyless worker fails the workflow task",
+        || async { workflow_task_failure(&plain, &workflow_id).await },
+    )
+    .await;
+    assert!(
+        refusal.contains("no key: set CATALOG_SYNC_PAYLOAD_KEY"),
+        "{refusal}"
+    );
+    drop(keyless);
+    let _worker = worker(true);
     let stdout = succeeded("starter sync", starter(&["sync", &product.id, "--wait"]));
     assert!(
         stdout.contains(&format!("synced    {}", product.id)),
@@ -250,8 +296,6 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
     assert_eq!(in_stripe["name"], product.name.as_str());
 
     // Temporal's history, as stored: no product data, only encrypted payloads.
-    let workflow_id = product_sync_id(&product.id);
-    let plain = temporal_client().await;
     let stored = stored_history(&plain, &workflow_id).await;
     assert!(
         !contains(&stored, &product.name)
