@@ -3,7 +3,8 @@
 //! (`starter` with the key); Temporal's history holds only ciphertext, a refusal from Stripe
 //! included (search attributes stay readable); a client without the key cannot read the result;
 //! `codec-server` shows it decrypted to the `temporal` CLI (`--codec-endpoint`) and to the Web UI
-//! in a real browser (the dev server's `--ui-codec-endpoint`, CORS from the UI's origin).
+//! in a real browser (the dev server's `--ui-codec-endpoint`, CORS from the UI's origin). With
+//! `CATALOG_SYNC_CODEC_SCREENSHOT=docs/webui-decrypted.png` it also saves the README's screenshot.
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -196,7 +197,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-fn browser_dom(url: &str) -> String {
+/// Headless Chromium on `url` with `action` (`--dump-dom`, `--screenshot=…`): what it printed.
+fn browser(url: &str, action: &str) -> String {
     let out = Command::new(chromium())
         .args([
             "--headless",
@@ -204,9 +206,9 @@ fn browser_dom(url: &str) -> String {
             "--disable-gpu",
             "--disable-dev-shm-usage",
             "--virtual-time-budget=20000",
-            "--window-size=1440,900",
-            "--dump-dom",
+            "--window-size=1440,1000",
         ])
+        .arg(action)
         .arg(url)
         .output()
         .expect("chromium runs");
@@ -408,14 +410,21 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
         Duration::from_secs(60),
         "the Web UI shows the decrypted input and result",
         || async {
-            let dom = tokio::task::block_in_place(|| browser_dom(&url));
+            let dom = tokio::task::block_in_place(|| browser(&url, "--dump-dom"));
             decrypted_in(&dom).then_some(())
         },
     )
     .await;
+    // `CATALOG_SYNC_CODEC_SCREENSHOT=docs/webui-decrypted.png`: the README's screenshot.
+    if let Ok(path) = std::env::var("CATALOG_SYNC_CODEC_SCREENSHOT") {
+        let target = harness::workspace_root().join(path);
+        let action = format!("--screenshot={}", target.display());
+        tokio::task::block_in_place(|| browser(&url, &action));
+        assert!(target.exists());
+    }
     // The same page with the codec server gone: only ciphertext to show.
     drop(codec_server);
-    let dom = tokio::task::block_in_place(|| browser_dom(&url));
+    let dom = tokio::task::block_in_place(|| browser(&url, "--dump-dom"));
     assert!(dom.contains(&run_id), "the page rendered");
     assert!(!decrypted_in(&dom), "decrypted without the codec server?");
 }
