@@ -48,11 +48,6 @@ impl EncryptionCodec {
             keyring: Arc::new(keyring),
         }
     }
-
-    /// Its keyring.
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
-    }
 }
 
 impl PayloadCodec for EncryptionCodec {

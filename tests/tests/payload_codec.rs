@@ -318,13 +318,19 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
         "CatalogProductId = '{}' AND SyncOutcome = 'synced'",
         product.id
     );
-    let listed = plain
-        .list_workflows(query.as_str(), WorkflowListOptions::default())
-        .next()
-        .await
-        .expect("the sync is found by its search attributes")
-        .unwrap();
-    let run_id = listed.run_id().to_string();
+    let run_id = eventually(
+        Duration::from_secs(20),
+        "the sync is found by its search attributes",
+        || async {
+            let listed = plain
+                .list_workflows(query.as_str(), WorkflowListOptions::default())
+                .next()
+                .await?
+                .ok()?;
+            Some(listed.run_id().to_string())
+        },
+    )
+    .await;
 
     // A process without the key (as the binaries build their client) cannot read the result,
     // and says which setting is missing; with the key it can.
