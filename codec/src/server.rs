@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::Keyring;
+use crate::{CodecError, Keyring};
 
 /// What the server accepts beyond its keys.
 #[derive(Debug, Clone, Default)]
@@ -129,23 +129,11 @@ async fn decode(
     headers: HeaderMap,
     Json(body): Json<JsonPayloads>,
 ) -> Response {
-    if let Some(refused) = check_auth(&shared, &headers) {
-        return refused;
-    }
-    let mut out = Vec::with_capacity(body.payloads.len());
-    for (i, json) in body.payloads.iter().enumerate() {
-        let Some(payload) = json.to_payload() else {
-            return bad_request(format!("payload {i}: metadata or data is not base64"));
-        };
-        match shared.keyring.decrypt(payload) {
-            Ok(plain) => out.push(JsonPayload::from_payload(&plain)),
-            Err(e) => {
-                tracing::warn!(payload = i, error = %e, "cannot decode");
-                return bad_request(format!("payload {i}: {e}"));
-            }
-        }
-    }
-    Json(JsonPayloads { payloads: out }).into_response()
+    convert(&shared, &headers, &body, |keyring, payload| {
+        keyring.decrypt(payload).inspect_err(|e| {
+            tracing::warn!(error = %e, "cannot decode");
+        })
+    })
 }
 
 async fn encode(
@@ -153,7 +141,20 @@ async fn encode(
     headers: HeaderMap,
     Json(body): Json<JsonPayloads>,
 ) -> Response {
-    if let Some(refused) = check_auth(&shared, &headers) {
+    convert(&shared, &headers, &body, |keyring, payload| {
+        Ok(keyring.encrypt(payload))
+    })
+}
+
+/// Checks the token, then runs every payload of `body` through `f`; the first one that cannot be
+/// read or converted answers 400 with its index and the reason.
+fn convert(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &JsonPayloads,
+    f: impl Fn(&Keyring, Payload) -> Result<Payload, CodecError>,
+) -> Response {
+    if let Some(refused) = check_auth(shared, headers) {
         return refused;
     }
     let mut out = Vec::with_capacity(body.payloads.len());
@@ -161,7 +162,10 @@ async fn encode(
         let Some(payload) = json.to_payload() else {
             return bad_request(format!("payload {i}: metadata or data is not base64"));
         };
-        out.push(JsonPayload::from_payload(&shared.keyring.encrypt(payload)));
+        match f(&shared.keyring, payload) {
+            Ok(converted) => out.push(JsonPayload::from_payload(&converted)),
+            Err(e) => return bad_request(format!("payload {i}: {e}")),
+        }
     }
     Json(JsonPayloads { payloads: out }).into_response()
 }

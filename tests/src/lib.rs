@@ -153,6 +153,30 @@ pub fn chromium() -> PathBuf {
         })
 }
 
+/// Headless Chromium on `url` with `extra` arguments (`--dump-dom`, `--screenshot=…`), after up to
+/// 20 s of the page's (virtual) time: what it printed. Panics if Chromium fails.
+pub fn headless_chromium(url: &str, extra: &[&str]) -> String {
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=20000",
+            "--window-size=1440,1000",
+        ])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A dev server a test can stop and start again; its state lives in a SQLite file, so workflows
 /// survive the restart as they would on a real cluster.
 pub struct RestartableTemporal {

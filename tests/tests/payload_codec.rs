@@ -12,8 +12,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use harness::{
-    Backend, Sandbox, binary, chromium, eventually, fresh_catalog, temporal_address, temporal_cli,
-    temporal_client, temporal_client_with, temporal_ui_address, unique,
+    Backend, Sandbox, binary, eventually, fresh_catalog, headless_chromium, temporal_address,
+    temporal_cli, temporal_client, temporal_client_with, temporal_ui_address, unique,
 };
 use prost::Message;
 use temporalio_client::{UntypedWorkflow, WorkflowGetResultOptions, WorkflowListOptions};
@@ -195,24 +195,6 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
-}
-
-/// Headless Chromium on `url` with `action` (`--dump-dom`, `--screenshot=…`): what it printed.
-fn browser(url: &str, action: &str) -> String {
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--virtual-time-budget=20000",
-            "--window-size=1440,1000",
-        ])
-        .arg(action)
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    succeeded("chromium", out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,7 +398,7 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
         Duration::from_secs(60),
         "the Web UI shows the decrypted input and result",
         || async {
-            let dom = tokio::task::block_in_place(|| browser(&url, "--dump-dom"));
+            let dom = tokio::task::block_in_place(|| headless_chromium(&url, &["--dump-dom"]));
             decrypted_in(&dom).then_some(())
         },
     )
@@ -425,12 +407,12 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
     if let Ok(path) = std::env::var("CATALOG_SYNC_CODEC_SCREENSHOT") {
         let target = harness::workspace_root().join(path);
         let action = format!("--screenshot={}", target.display());
-        tokio::task::block_in_place(|| browser(&url, &action));
+        tokio::task::block_in_place(|| headless_chromium(&url, &[&action]));
         assert!(target.exists());
     }
     // The same page with the codec server gone: only ciphertext to show.
     drop(codec_server);
-    let dom = tokio::task::block_in_place(|| browser(&url, "--dump-dom"));
+    let dom = tokio::task::block_in_place(|| headless_chromium(&url, &["--dump-dom"]));
     assert!(dom.contains(&run_id), "the page rendered");
     assert!(!decrypted_in(&dom), "decrypted without the codec server?");
 }

@@ -3,36 +3,13 @@
 //! `CATALOG_SYNC_SCREENSHOT=docs/webui-failed-syncs.png` the test also saves the page as the
 //! README's screenshot.
 
-use std::process::Command;
 use std::time::Duration;
 
 use futures::StreamExt;
-use harness::{Backend, TestEnv, chromium, eventually, temporal_ui_address};
+use harness::{Backend, TestEnv, eventually, headless_chromium, temporal_ui_address};
 use serde_json::json;
 use temporalio_client::WorkflowListOptions;
 use workflows::SyncOutcome;
-
-fn render(url: &str, extra: &[&str]) -> String {
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--virtual-time-budget=20000",
-            "--window-size=1440,900",
-        ])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
@@ -80,7 +57,7 @@ async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
         Duration::from_secs(60),
         "the Web UI lists the failed sync",
         || async {
-            let dom = tokio::task::block_in_place(|| render(&url, &["--dump-dom"]));
+            let dom = tokio::task::block_in_place(|| headless_chromium(&url, &["--dump-dom"]));
             dom.contains(&failed_id).then_some(dom)
         },
     )
@@ -92,7 +69,7 @@ async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
     if let Ok(path) = std::env::var("CATALOG_SYNC_SCREENSHOT") {
         let target = harness::workspace_root().join(path);
         let arg = format!("--screenshot={}", target.display());
-        tokio::task::block_in_place(|| render(&url, &[&arg]));
+        tokio::task::block_in_place(|| headless_chromium(&url, &[&arg]));
         assert!(target.exists());
     }
 }
