@@ -3,7 +3,7 @@
 //! | error | Temporal failure type | retried |
 //! |---|---|---|
 //! | catalog unreachable / query failed | `CatalogUnavailable` | yes |
-//! | catalog row unreadable (bad JSON) | `CatalogCorrupt` | no |
+//! | catalog row unreadable (bad JSON, a value of the wrong type) | `CatalogCorrupt` | no (`FetchProduct` and `ReconcilePage` report the row invalid instead of failing) |
 //! | Stripe 409, 429, 5xx, transport, or `Stripe-Should-Retry: true` | `StripeUnavailable` | yes, after `Retry-After` if sent |
 //! | other Stripe 4xx, or `Stripe-Should-Retry: false` | `StripeRejected` | no |
 //! | unusable activity input (e.g. a `since` that is not RFC 3339) | `InvalidInput` | no |
@@ -122,6 +122,7 @@ mod tests {
         assert_eq!(mapped(transport), ("StripeUnavailable".into(), false, None));
         let corrupt = SyncError::Catalog(CatalogError::Corrupt {
             id: "a".into(),
+            field: "images".into(),
             reason: "b".into(),
         });
         assert_eq!(mapped(corrupt), ("CatalogCorrupt".into(), true, None));

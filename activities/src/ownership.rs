@@ -9,9 +9,10 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use workflows::model::DesiredProduct;
+use workflows::model::{DesiredProduct, ValidationIssue};
 
 use crate::stripe::Product;
+use crate::transform::{OwnableFields, check_ownable};
 
 /// The product fields whose owner can be configured.
 pub const OWNABLE_FIELDS: &[&str] = &[
@@ -67,11 +68,29 @@ impl Ownership {
         self.stripe_owned.iter().copied()
     }
 
+    /// The Stripe-owned fields whose value in Stripe breaks a rule the catalog's own value would
+    /// have to pass (say a Dashboard `url` of `javascript:…`), with the reason. Such a value is
+    /// neither kept nor written back: the sync puts the catalog's value back.
+    pub fn refused(&self, current: &Product) -> Vec<ValidationIssue> {
+        check_ownable(&OwnableFields {
+            name: &current.name,
+            images: &current.images,
+            url: current.url.as_deref(),
+            unit_label: current.unit_label.as_deref(),
+            tax_code: current.tax_code.as_deref(),
+        })
+        .into_iter()
+        .filter(|issue| self.stripe_owns(issue.top_field()))
+        .collect()
+    }
+
     /// What to make an existing Stripe product look like: `desired`, with the Stripe-owned fields
-    /// as Stripe has them.
+    /// as Stripe has them, except those Stripe holds a [refused](Self::refused) value of.
     pub fn effective(&self, desired: &DesiredProduct, current: &Product) -> DesiredProduct {
         let mut d = desired.clone();
-        for field in &self.stripe_owned {
+        let refused = self.refused(current);
+        let is_refused = |field: &str| refused.iter().any(|i| i.top_field() == field);
+        for field in self.stripe_owned.iter().filter(|f| !is_refused(f)) {
             match *field {
                 "name" => d.name = current.name.clone(),
                 "description" => d.description = current.description.clone(),

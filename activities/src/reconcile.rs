@@ -10,6 +10,8 @@
 //!                                   default price already match (K_page such prices in a page)
 //!       + max(1, ⌈A / 100⌉)         orphan phase: GET /v1/products?active=true pages, A = active
 //!                                   Stripe products (skipped for `since` backfills)
+//!       + max(1, ⌈P / 100⌉)         extra-price phase: GET /v1/prices?active=true&expand[]=data.product
+//!                                   pages, P = active Stripe prices (skipped for `since` backfills)
 //! repairs = Σ over drifted products of (1 product read + 1 price list if the product exists
 //!                                      + the writes that product needs)
 //! ```
@@ -17,14 +19,16 @@
 //! A product with one price needs no price read: its default price comes inline with the list.
 //! A second reconciliation of a repaired catalog makes `reads` requests and no writes.
 //!
-//! Not seen by these reads: an *extra* active price without a catalog-sync lookup key (say, an
-//! old price re-activated by hand). Finding those would take one price list per product; the
-//! next sync of that product archives it.
+//! The catalog pages compare the prices that hold the catalog's lookup keys. An *extra* active
+//! price (one made or re-activated by hand, or one whose key the catalog no longer has) is found
+//! by the extra-price phase, which walks the account's active prices once, with their products,
+//! and reads the catalog rows of the managed ones; its repair (the product's sync) archives it.
 //!
 //! # Classification (first match wins)
 //! | catalog says | Stripe has | kind |
 //! |---|---|---|
 //! | invalid row | — | reported as invalid, with every reason; never written |
+//! | active | product made by catalog-sync for this id, `catalog_sync_managed` removed | `detached` (re-attached) |
 //! | any | product without `catalog_sync_managed=true` | unmanaged: never touched |
 //! | deleted (or no row) | active product | `should_archive` |
 //! | active | no product | `missing` |
@@ -32,6 +36,7 @@
 //! | fields differ, content hash differs | | `stale` (the catalog changed since the last sync) |
 //! | fields differ, content hash matches | | `edited_in_stripe` (e.g. a Dashboard edit) |
 //! | a price missing, different, inactive, or not the default | | `price_drift` |
+//! | (extra-price phase) an active price holding none of the catalog's lookup keys | | `price_drift` |
 //! | otherwise | | in sync |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,17 +44,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use catalog::{Catalog, IdRange};
 use chrono::{DateTime, Utc};
 use workflows::activities::{
-    CountInput, OrphanPageInput, OrphanPageOutput, ReconcilePageInput, ReconcilePageOutput,
-    TransformOutput,
+    CountInput, OrphanPageInput, OrphanPageOutput, PricePageInput, PricePageOutput,
+    ReconcilePageInput, ReconcilePageOutput, TransformOutput,
 };
 use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
 use crate::ownership::Ownership;
-use crate::stripe::{Price, Product, StripeClient};
+use crate::stripe::{Price, PriceOfProduct, Product, StripeClient};
 use crate::transform::{self, META_HASH, META_ID, META_VERSION};
-use crate::upsert::{is_managed, price_matches, product_form};
+use crate::upsert::{is_detached, is_managed, price_matches, product_form};
 
 /// Largest page: Stripe lists at most 100 ids per request.
 const PAGE_LIMIT: u32 = 100;
@@ -96,6 +101,12 @@ pub fn classify(
             Verdict::InSync
         };
     };
+    if is_detached(current, &desired.catalog_id) {
+        return Verdict::Drift(
+            DriftKind::Detached,
+            "catalog_sync_managed was removed in Stripe; the catalog still has the product".into(),
+        );
+    }
     if !is_managed(&current.metadata) {
         return Verdict::Unmanaged;
     }
@@ -274,8 +285,8 @@ pub async fn page(
         out.invalid.push(InvalidProduct {
             catalog_id: corrupt.id,
             issues: vec![ValidationIssue {
-                field: "row".into(),
-                reason: corrupt.reason,
+                reason: format!("row unreadable: {} {}", corrupt.field, corrupt.reason),
+                field: corrupt.field,
             }],
         });
     }
@@ -358,6 +369,11 @@ pub async fn page(
     Ok(out)
 }
 
+/// `id` lies in the inclusive id range of a reconciliation's scope.
+fn within(id: &str, from: Option<&str>, to: Option<&str>) -> bool {
+    from.is_none_or(|from| id >= from) && to.is_none_or(|to| id <= to)
+}
+
 /// `ReconcileOrphanPage`.
 pub async fn orphan_page(
     catalog: &Catalog,
@@ -367,10 +383,7 @@ pub async fn orphan_page(
     let list = stripe
         .list_active_products(input.starting_after.as_deref())
         .await?;
-    let in_scope = |id: &str| {
-        input.from.as_deref().is_none_or(|from| id >= from)
-            && input.to.as_deref().is_none_or(|to| id <= to)
-    };
+    let in_scope = |id: &str| within(id, input.from.as_deref(), input.to.as_deref());
     let managed: Vec<&Product> = list
         .data
         .iter()
@@ -392,6 +405,83 @@ pub async fn orphan_page(
         .collect();
     Ok(OrphanPageOutput {
         orphans,
+        next: if list.has_more {
+            list.data.last().map(|p| p.id.clone())
+        } else {
+            None
+        },
+        scanned: list.data.len() as u32,
+        stripe_requests: 1,
+    })
+}
+
+/// `ReconcilePricePage`: one page of the account's active prices, products expanded. A managed
+/// product in scope with an active price that holds none of the lookup keys its catalog row asks
+/// for (a price made by hand, or one catalog-sync no longer wants) is `price_drift`; its repair
+/// archives the price. Products whose row is gone, deleted, invalid or unreadable are left to the
+/// other phases. One catalog read (two queries) per page.
+pub async fn price_page(
+    catalog: &Catalog,
+    stripe: &StripeClient,
+    input: &PricePageInput,
+) -> Result<PricePageOutput, SyncError> {
+    let list = stripe
+        .list_active_prices(input.starting_after.as_deref())
+        .await?;
+    let in_scope = |id: &str| within(id, input.from.as_deref(), input.to.as_deref());
+    let mut by_product: BTreeMap<&str, Vec<&PriceOfProduct>> = BTreeMap::new();
+    for price in list
+        .data
+        .iter()
+        .filter(|p| p.active && is_managed(&p.product.metadata) && in_scope(&p.product.id))
+    {
+        by_product.entry(&price.product.id).or_default().push(price);
+    }
+    // The catalog rows of the managed products on this page, in one read.
+    let ids: Vec<String> = by_product.keys().map(|id| id.to_string()).collect();
+    let rows = catalog.products_by_ids(&ids).await?;
+    let mut extra = Vec::new();
+    for product in &rows.products {
+        let Some(prices) = by_product.get(product.id.as_str()) else {
+            continue;
+        };
+        let product_id = product.id.as_str();
+        let TransformOutput::Plan(plan) = transform::transform(product_id, Some(product)) else {
+            continue;
+        };
+        let SyncPlan::Upsert(desired) = *plan else {
+            continue;
+        };
+        let wanted: BTreeSet<&str> = desired
+            .prices
+            .iter()
+            .map(|p| p.lookup_key.as_str())
+            .collect();
+        let strays: Vec<String> = prices
+            .iter()
+            .filter(|p| p.lookup_key.as_deref().is_none_or(|k| !wanted.contains(k)))
+            .map(|p| {
+                format!(
+                    "{} ({} {})",
+                    p.id,
+                    p.unit_amount.unwrap_or_default(),
+                    p.currency
+                )
+            })
+            .collect();
+        if !strays.is_empty() {
+            extra.push(Drift {
+                catalog_id: product_id.to_string(),
+                kind: DriftKind::PriceDrift,
+                detail: format!(
+                    "active price the catalog does not ask for: {}",
+                    strays.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(PricePageOutput {
+        extra,
         next: if list.has_more {
             list.data.last().map(|p| p.id.clone())
         } else {

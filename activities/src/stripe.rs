@@ -285,9 +285,10 @@ pub struct PriceRecurring {
     pub interval_count: i64,
 }
 
-/// The price fields catalog-sync reads.
+/// The price fields catalog-sync reads. `P` is how the owning product comes: its id (the
+/// default), or the product itself when the request expanded it ([`PriceOfProduct`]).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct Price {
+pub struct Price<P = String> {
     /// Id.
     pub id: String,
     /// Active.
@@ -307,11 +308,14 @@ pub struct Price {
     #[serde(default)]
     pub nickname: Option<String>,
     /// Owning product.
-    pub product: String,
+    pub product: P,
     /// Metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
 }
+
+/// A price listed with its product expanded (`expand[]=data.product`).
+pub type PriceOfProduct = Price<Product>;
 
 /// A page of a list.
 #[derive(Debug, Deserialize)]
@@ -680,6 +684,23 @@ impl StripeClient {
         }
         let page: Response<List<Price>> = self.call(Method::GET, "/v1/prices", &form, None).await?;
         Ok(page.value.data)
+    }
+
+    /// One page (100, newest first) of the account's active prices after `starting_after`, each
+    /// with its product (`expand[]=data.product`): the reconciliation's sweep for active prices
+    /// the catalog does not ask for.
+    pub async fn list_active_prices(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<List<PriceOfProduct>, StripeError> {
+        let mut form = Form::new();
+        form.push("active", "true")
+            .push("limit", "100")
+            .push("expand[]", "data.product");
+        form.push_opt("starting_after", starting_after);
+        let page: Response<List<PriceOfProduct>> =
+            self.call(Method::GET, "/v1/prices", &form, None).await?;
+        Ok(page.value)
     }
 
     /// `POST /v1/prices`.

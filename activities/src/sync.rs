@@ -7,20 +7,21 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 use workflows::activities::{
-    CountInput, FetchInput, FetchOutput, OrphanPageInput, OrphanPageOutput, ReconcilePageInput,
-    ReconcilePageOutput, TransformInput, TransformOutput, UpsertInput, UpsertReport,
-    definitions as sync_activities,
+    CountInput, FetchInput, FetchOutput, OrphanPageInput, OrphanPageOutput, PricePageInput,
+    PricePageOutput, ReconcilePageInput, ReconcilePageOutput, TransformInput, TransformOutput,
+    UpsertInput, UpsertReport, definitions as sync_activities,
 };
 
-use catalog::{AuditEntry, Catalog};
+use catalog::{AuditEntry, Catalog, CatalogError};
 use workflows::SyncOutcome;
-use workflows::model::SyncPlan;
+use workflows::model::{SyncPlan, ValidationIssue};
 use workflows::reconcile::DriftKind;
 
 use crate::error::SyncError;
 use crate::metrics::Metrics;
 use crate::ownership::Ownership;
 use crate::stripe::StripeClient;
+use crate::write_key::WriteKeys;
 use crate::{reconcile, transform, upsert};
 
 /// The activity implementations with their dependencies (clones share them).
@@ -30,15 +31,18 @@ pub struct SyncActivitiesImpl {
     stripe: StripeClient,
     metrics: Option<Metrics>,
     ownership: Ownership,
+    write_keys: WriteKeys,
     search_attributes: Arc<AtomicBool>,
 }
 
 impl SyncActivitiesImpl {
-    /// Holds the catalog pool and the Stripe client.
-    pub fn new(catalog: Catalog, stripe: StripeClient) -> Self {
+    /// Holds the catalog pool, the Stripe client and the key maker of its writes (signed with
+    /// the catalog's `write_key` secret, see [`crate::write_key`]).
+    pub fn new(catalog: Catalog, stripe: StripeClient, write_keys: WriteKeys) -> Self {
         Self {
             catalog,
             stripe,
+            write_keys,
             metrics: None,
             ownership: Ownership::default(),
             search_attributes: Arc::new(AtomicBool::new(false)),
@@ -120,15 +124,35 @@ impl SyncActivitiesImpl {
     ) -> Result<FetchOutput, ActivityError> {
         let span = activity_span(&ctx, &input.catalog_id);
         async {
-            let product = self
-                .catalog
-                .fetch_product(&input.catalog_id)
-                .await
-                .map_err(|e| failed(SyncError::from(e)))?;
-            Ok(FetchOutput {
-                product,
-                search_attributes: self.search_attributes.load(Ordering::Relaxed),
-            })
+            let search_attributes = self.search_attributes.load(Ordering::Relaxed);
+            match self.catalog.fetch_product(&input.catalog_id).await {
+                Ok(product) => Ok(FetchOutput {
+                    product,
+                    search_attributes,
+                    corrupt: Vec::new(),
+                }),
+                // Data, not a failure: the sync reports the product invalid, naming the column.
+                Err(CatalogError::Corrupt { field, reason, .. }) => {
+                    tracing::warn!(field = %field, reason = %reason, "catalog row cannot be read; not synced");
+                    self.count_outcome(SyncOutcome::Invalid);
+                    let entry = AuditEntry {
+                        product_id: input.catalog_id.clone(),
+                        outcome: SyncOutcome::Invalid.as_str().to_string(),
+                        detail: Some(format!("row unreadable: {field} {reason}")),
+                        ..AuditEntry::default()
+                    };
+                    self.audit(&ctx, entry).await;
+                    Ok(FetchOutput {
+                        product: None,
+                        search_attributes,
+                        corrupt: vec![ValidationIssue {
+                            reason: format!("row unreadable: {field} {reason}"),
+                            field,
+                        }],
+                    })
+                }
+                Err(e) => Err(failed(SyncError::from(e))),
+            }
         }
         .instrument(span)
         .await
@@ -167,7 +191,20 @@ impl SyncActivitiesImpl {
         let span = activity_span(&ctx, input.plan.catalog_id());
         async {
             let archiving = matches!(input.plan, SyncPlan::Archive { .. });
-            match upsert::apply(&self.stripe, &input.plan, &self.ownership).await {
+            // Every attempt of this activity execution is one intent: its keys replay; the next
+            // sync's are new.
+            let info = ctx.info();
+            let intent_id = format!(
+                "{}/{}/{}",
+                info.workflow_id.as_deref().unwrap_or("-"),
+                info.workflow_run_id.as_deref().unwrap_or("-"),
+                info.activity_id
+            );
+            let intent = upsert::Intent {
+                keys: &self.write_keys,
+                id: &intent_id,
+            };
+            match upsert::apply(&self.stripe, intent, &input.plan, &self.ownership).await {
                 Ok(report) => {
                     let outcome = report.outcome(archiving);
                     self.count_outcome(outcome);
@@ -233,6 +270,27 @@ impl SyncActivitiesImpl {
                 stripe_requests = out.stripe_requests,
                 "reconciled a catalog page"
             );
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `ReconcilePricePage`.
+    #[activity(definition = sync_activities::ReconcilePricePage)]
+    pub async fn reconcile_price_page(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: PricePageInput,
+    ) -> Result<PricePageOutput, ActivityError> {
+        let span = activity_span(&ctx, "extra prices");
+        async {
+            let out = reconcile::price_page(&self.catalog, &self.stripe, &input)
+                .await
+                .map_err(failed)?;
+            if let Some(m) = &self.metrics {
+                m.drift(DriftKind::PriceDrift.as_str(), out.extra.len() as u64);
+            }
             Ok(out)
         }
         .instrument(span)

@@ -111,55 +111,14 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
             }));
         }
     };
-    let mut issues = Vec::new();
     let name = product.name.trim();
-    if name.is_empty() {
-        issues.push(issue("name", "is required"));
-    } else if name.chars().count() > MAX_NAME {
-        issues.push(issue(
-            "name",
-            format!(
-                "must be at most {MAX_NAME} characters, has {}",
-                name.chars().count()
-            ),
-        ));
-    }
-    if product.images.len() > 8 {
-        issues.push(issue(
-            "images",
-            format!("at most 8 images, has {}", product.images.len()),
-        ));
-    }
-    for (i, image) in product.images.iter().enumerate() {
-        if !is_url(image, &["https"]) {
-            issues.push(issue(
-                format!("images[{i}]"),
-                format!("must be an https:// URL, got {image:?}"),
-            ));
-        }
-    }
-    if let Some(url) = non_empty(&product.url)
-        && !is_url(&url, &["https", "http"])
-    {
-        issues.push(issue(
-            "url",
-            format!("must be an http(s):// URL, got {url:?}"),
-        ));
-    }
-    if non_empty(&product.unit_label).is_some_and(|label| label.chars().count() > 12) {
-        issues.push(issue("unit_label", "must be at most 12 characters"));
-    }
-    if let Some(code) = non_empty(&product.tax_code) {
-        let ok = code
-            .strip_prefix("txcd_")
-            .is_some_and(|d| d.len() == 8 && d.chars().all(|c| c.is_ascii_digit()));
-        if !ok {
-            issues.push(issue(
-                "tax_code",
-                format!("must look like txcd_12345678, got {code:?}"),
-            ));
-        }
-    }
+    let mut issues = check_ownable(&OwnableFields {
+        name,
+        images: &product.images,
+        url: product.url.as_deref(),
+        unit_label: product.unit_label.as_deref(),
+        tax_code: product.tax_code.as_deref(),
+    });
     check_metadata(&product.metadata, &mut issues);
     let prices = check_prices(catalog_id, product, &mut issues);
     if !issues.is_empty() {
@@ -193,11 +152,84 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
     TransformOutput::Plan(Box::new(SyncPlan::Upsert(Box::new(desired))))
 }
 
+/// The product fields whose owner can be configured, as values to check (from the catalog, or
+/// as Stripe has them).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnableFields<'a> {
+    /// Name (trimmed).
+    pub name: &'a str,
+    /// Image URLs.
+    pub images: &'a [String],
+    /// Product page.
+    pub url: Option<&'a str>,
+    /// Unit label.
+    pub unit_label: Option<&'a str>,
+    /// Tax code id.
+    pub tax_code: Option<&'a str>,
+}
+
+/// The rules of the table above for the ownable product fields. The same rules judge a value
+/// edited in Stripe before catalog-sync keeps it or writes it back (see [`crate::ownership`]).
+pub fn check_ownable(f: &OwnableFields<'_>) -> Vec<ValidationIssue> {
+    let mut issues = Vec::new();
+    let name = f.name.trim();
+    if name.is_empty() {
+        issues.push(issue("name", "is required"));
+    } else if name.chars().count() > MAX_NAME {
+        issues.push(issue(
+            "name",
+            format!(
+                "must be at most {MAX_NAME} characters, has {}",
+                name.chars().count()
+            ),
+        ));
+    }
+    if f.images.len() > 8 {
+        issues.push(issue(
+            "images",
+            format!("at most 8 images, has {}", f.images.len()),
+        ));
+    }
+    for (i, image) in f.images.iter().enumerate() {
+        if !is_url(image, &["https"]) {
+            issues.push(issue(
+                format!("images[{i}]"),
+                format!("must be an https:// URL, got {image:?}"),
+            ));
+        }
+    }
+    if let Some(url) = present(f.url)
+        && !is_url(url, &["https", "http"])
+    {
+        issues.push(issue(
+            "url",
+            format!("must be an http(s):// URL, got {url:?}"),
+        ));
+    }
+    if present(f.unit_label).is_some_and(|label| label.chars().count() > 12) {
+        issues.push(issue("unit_label", "must be at most 12 characters"));
+    }
+    if let Some(code) = present(f.tax_code) {
+        let ok = code
+            .strip_prefix("txcd_")
+            .is_some_and(|d| d.len() == 8 && d.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            issues.push(issue(
+                "tax_code",
+                format!("must look like txcd_12345678, got {code:?}"),
+            ));
+        }
+    }
+    issues
+}
+
+/// The trimmed text, unless there is none: empty and absent are the same to Stripe.
+fn present(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|s| !s.is_empty())
+}
+
 fn non_empty(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    present(v.as_deref()).map(str::to_string)
 }
 
 fn is_url(raw: &str, schemes: &[&str]) -> bool {

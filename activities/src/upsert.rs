@@ -1,54 +1,62 @@
 //! Make Stripe match a [`SyncPlan`], writing only what differs.
 //!
-//! Steps, each with an idempotency key derived from (product, content hash, step, parameters) so a
-//! retried or repeated step replays instead of writing twice:
+//! Steps, each with an idempotency key unique to (this activity execution, product, step,
+//! parameters), so a retried attempt replays instead of writing twice and a new sync never replays
+//! an old one (see [`crate::write_key`]):
 //! 1. read the product and its prices;
 //! 2. create the product with the chosen id if it is missing (all fields at once);
 //! 3. for each desired price: keep the price holding its lookup key if amount, currency and period
 //!    match (re-activating it if needed), otherwise create a new price that takes the lookup key
 //!    over (`transfer_lookup_key=true`);
 //! 4. update the product: changed fields and `default_price`, in one call;
-//! 5. archive catalog-sync's prices that are no longer wanted (after the default moved away).
+//! 5. archive every other active price of the product (after the default moved away): those
+//!    catalog-sync no longer wants, and any made by hand on a product the catalog owns.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sha2::{Digest, Sha256};
 use workflows::activities::UpsertReport;
 use workflows::model::{DesiredPrice, DesiredProduct, SyncPlan};
 
 use crate::ownership::Ownership;
 use crate::stripe::{Form, Price, Product, StripeClient, StripeError};
-use crate::transform::{META_MANAGED, META_VERSION};
+use crate::transform::{META_ID, META_MANAGED, META_VERSION};
+use crate::write_key::{Step, WriteKeys};
+
+/// Who is writing: the key maker and the intent (one activity execution) the keys belong to.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent<'a> {
+    /// Signs the keys.
+    pub keys: &'a WriteKeys,
+    /// `{workflow id}/{run id}/{activity id}` in an activity; a value unique to the run elsewhere.
+    pub id: &'a str,
+}
 
 /// Applies the plan; returns what was written.
 pub async fn apply(
     stripe: &StripeClient,
+    intent: Intent<'_>,
     plan: &SyncPlan,
     ownership: &Ownership,
 ) -> Result<UpsertReport, StripeError> {
     match plan {
-        SyncPlan::Upsert(desired) => upsert(stripe, desired, ownership).await,
-        SyncPlan::Archive { stripe_id, .. } => archive(stripe, stripe_id).await,
+        SyncPlan::Upsert(desired) => upsert(stripe, intent, desired, ownership).await,
+        SyncPlan::Archive { stripe_id, .. } => archive(stripe, intent, stripe_id).await,
     }
 }
 
 struct Writer<'a> {
     stripe: &'a StripeClient,
+    intent: Intent<'a>,
     product_id: &'a str,
-    hash: &'a str,
     report: UpsertReport,
 }
 
 impl Writer<'_> {
-    /// `cs-{product}-{hash16}-{step}-{params hash}`: the same write always gets the same key.
-    fn key(&self, step: &str, form: &Form) -> String {
-        let digest = Sha256::digest(form.encode().as_bytes());
-        let short_hash = &self.hash[..self.hash.len().min(16)];
-        format!(
-            "cs-{}-{short_hash}-{step}-{}",
-            self.product_id,
-            hex::encode(&digest[..6])
-        )
+    /// The idempotency key of one write (`target`: the price id or lookup key it is about).
+    fn key(&self, step: Step, target: &str, form: &Form) -> String {
+        self.intent
+            .keys
+            .key(self.intent.id, self.product_id, step, target, form)
     }
 
     fn record(&mut self, op: String, request_id: Option<String>) {
@@ -66,11 +74,24 @@ pub(crate) fn is_managed(metadata: &BTreeMap<String, String>) -> bool {
     metadata.get(META_MANAGED).map(String::as_str) == Some("true")
 }
 
-async fn archive(stripe: &StripeClient, id: &str) -> Result<UpsertReport, StripeError> {
+/// catalog-sync created this product for `catalog_id` (its `catalog_sync_id` says so), but
+/// `catalog_sync_managed` was removed in Stripe: the catalog still owns it, so a sync attaches it
+/// again. A product someone else created under the same id has no `catalog_sync_id` and stays
+/// untouched.
+pub(crate) fn is_detached(product: &Product, catalog_id: &str) -> bool {
+    !is_managed(&product.metadata)
+        && product.metadata.get(META_ID).map(String::as_str) == Some(catalog_id)
+}
+
+async fn archive(
+    stripe: &StripeClient,
+    intent: Intent<'_>,
+    id: &str,
+) -> Result<UpsertReport, StripeError> {
     let mut w = Writer {
         stripe,
+        intent,
         product_id: id,
-        hash: "archive",
         report: UpsertReport::default(),
     };
     let current = stripe.get_product(id).await?;
@@ -85,7 +106,7 @@ async fn archive(stripe: &StripeClient, id: &str) -> Result<UpsertReport, Stripe
         Some(_) => {
             let mut form = Form::new();
             form.push("active", "false");
-            let key = w.key("archive-product", &form);
+            let key = w.key(Step::ArchiveProduct, "", &form);
             let r = w.stripe.update_product(id, &form, &key).await?;
             w.record("archive_product".into(), r.request_id);
             w.report.archived = true;
@@ -165,18 +186,22 @@ pub(crate) fn price_matches(p: &Price, d: &DesiredPrice) -> bool {
 
 async fn upsert(
     stripe: &StripeClient,
+    intent: Intent<'_>,
     d: &DesiredProduct,
     ownership: &Ownership,
 ) -> Result<UpsertReport, StripeError> {
     let mut w = Writer {
         stripe,
+        intent,
         product_id: &d.stripe_id,
-        hash: &d.content_hash,
         report: UpsertReport::default(),
     };
     let current = stripe.get_product(&d.stripe_id).await?;
     w.report.stripe_requests += 1;
-    if current.as_ref().is_some_and(|c| !is_managed(&c.metadata)) {
+    if current
+        .as_ref()
+        .is_some_and(|c| !is_managed(&c.metadata) && !is_detached(c, &d.catalog_id))
+    {
         w.report.skipped_unmanaged = true;
         return Ok(w.report);
     }
@@ -189,7 +214,7 @@ async fn upsert(
         None => {
             let mut form = product_form(d, None);
             form.push("id", d.stripe_id.as_str());
-            let key = w.key("create-product", &form);
+            let key = w.key(Step::CreateProduct, "", &form);
             let r = stripe.create_product(&form, &key).await?;
             w.record("create_product".into(), r.request_id);
             (r.value, Vec::new())
@@ -212,7 +237,7 @@ async fn upsert(
                     form.push("nickname", dp.nickname.clone().unwrap_or_default());
                 }
                 if !form.is_empty() {
-                    let key = w.key(&format!("update-price-{}", p.id), &form);
+                    let key = w.key(Step::UpdatePrice, &p.id, &form);
                     let r = stripe.update_price(&p.id, &form, &key).await?;
                     w.record(format!("update_price:{}", p.id), r.request_id);
                 }
@@ -231,7 +256,7 @@ async fn upsert(
                         .push("recurring[interval_count]", r.interval_count.to_string());
                 }
                 form.push_opt("nickname", dp.nickname.as_deref());
-                let key = w.key(&format!("create-price-{}", dp.lookup_key), &form);
+                let key = w.key(Step::CreatePrice, &dp.lookup_key, &form);
                 let r = stripe.create_price(&form, &key).await?;
                 w.record(format!("create_price:{}", dp.lookup_key), r.request_id);
                 wanted_ids.push(r.value.id);
@@ -247,7 +272,7 @@ async fn upsert(
         form.push("default_price", default.clone().unwrap_or_default());
     }
     if !form.is_empty() {
-        let key = w.key("update-product", &form);
+        let key = w.key(Step::UpdateProduct, "", &form);
         let r = stripe.update_product(&d.stripe_id, &form, &key).await?;
         w.record(
             format!("update_product:{}", form.field_names().join(",")),
@@ -255,15 +280,14 @@ async fn upsert(
         );
     }
 
-    // Archive what catalog-sync created and no longer wants.
+    // Archive every other active price of the product: catalog-sync's that are no longer
+    // wanted, and any made by hand on a product the catalog owns (its prices belong to the
+    // catalog; `verify` would report such a price forever).
     let keep: BTreeSet<&String> = wanted_ids.iter().collect();
-    for p in prices
-        .iter()
-        .filter(|p| p.active && is_managed(&p.metadata) && !keep.contains(&p.id))
-    {
+    for p in prices.iter().filter(|p| p.active && !keep.contains(&p.id)) {
         let mut form = Form::new();
         form.push("active", "false");
-        let key = w.key(&format!("archive-price-{}", p.id), &form);
+        let key = w.key(Step::ArchivePrice, &p.id, &form);
         let r = stripe.update_price(&p.id, &form, &key).await?;
         w.record(format!("archive_price:{}", p.id), r.request_id);
     }

@@ -162,3 +162,23 @@ impl Catalog {
         })
     }
 }
+
+impl Catalog {
+    /// The secret named `name` that catalog-sync keeps for itself (32 random bytes, hex), created
+    /// on first use. Processes that start together agree: the first insert wins and every process
+    /// reads the stored value back.
+    pub async fn sync_secret(&self, name: &str) -> Result<Vec<u8>, CatalogError> {
+        let fresh = hex::encode(rand::random::<[u8; 32]>());
+        let insert = "INSERT INTO catalog_sync_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        let select = "SELECT value FROM catalog_sync_secrets WHERE name = $1";
+        let stored: String = on_pool!(self, pool => {
+            sqlx::query(insert).bind(name).bind(&fresh).execute(pool).await?;
+            sqlx::query_scalar(select).bind(name).fetch_one(pool).await?
+        });
+        hex::decode(&stored).map_err(|_| CatalogError::Corrupt {
+            id: format!("catalog_sync_secrets.{name}"),
+            field: "value".into(),
+            reason: "the stored secret is not hex".into(),
+        })
+    }
+}

@@ -35,11 +35,14 @@ pub enum CatalogError {
     /// Migrations failed.
     #[error("catalog migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A row holds data that cannot be read (e.g. `images` is not a JSON array).
-    #[error("catalog product {id} is corrupt: {reason}")]
+    /// A row holds data that cannot be read (e.g. `images` is not a JSON array, or SQLite holds
+    /// `'yes'` in `active`). Final: a retry reads the same bytes.
+    #[error("catalog product {id} is corrupt: {field} {reason}")]
     Corrupt {
         /// Product id.
         id: String,
+        /// The column at fault (`active`, `images`, `prices[1].unit_amount`, …).
+        field: String,
         /// What is wrong.
         reason: String,
     },
@@ -78,16 +81,6 @@ macro_rules! on_pool {
 
 /// (currency, unit_amount, recurring_interval, recurring_interval_count, nickname)
 type PriceFields = (String, i64, Option<String>, Option<i32>, Option<String>);
-/// (product_id, currency, unit_amount, recurring_interval, recurring_interval_count, nickname)
-type PriceRow = (
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<i32>,
-    Option<String>,
-);
-
 const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_label, tax_code, \
      metadata, version, updated_at, deleted_at IS NOT NULL AS deleted";
 const PRICE_COLUMNS: &str =
@@ -123,8 +116,40 @@ pub struct CatalogPage {
 pub struct CorruptRow {
     /// Product id.
     pub id: String,
+    /// The column at fault.
+    pub field: String,
     /// What is wrong.
     pub reason: String,
+}
+
+/// Maps a column's decode failure to [`CatalogError::Corrupt`] naming the row and the column; any
+/// other failure (the connection, a missing column) stays [`CatalogError::Unavailable`].
+fn column_error(id: &str, field: &str, e: sqlx::Error) -> CatalogError {
+    match e {
+        sqlx::Error::ColumnDecode { source, .. } => CatalogError::Corrupt {
+            id: id.to_string(),
+            field: field.to_string(),
+            reason: format!("holds a value of the wrong type ({source})"),
+        },
+        sqlx::Error::Decode(source) => CatalogError::Corrupt {
+            id: id.to_string(),
+            field: field.to_string(),
+            reason: format!("cannot be read ({source})"),
+        },
+        other => CatalogError::Unavailable(other),
+    }
+}
+
+/// `row.try_get(column)`, with a decode failure reported as the row's corruption.
+macro_rules! column {
+    ($row:expr, $id:expr, $name:literal) => {
+        $row.try_get($name)
+            .map_err(|e| column_error($id, $name, e))?
+    };
+    ($row:expr, $id:expr, $name:literal, $field:expr) => {
+        $row.try_get($name)
+            .map_err(|e| column_error($id, &$field, e))?
+    };
 }
 
 /// `$1, $2, …, $n`: the parameters of an `IN (…)` list.
@@ -183,24 +208,122 @@ macro_rules! bind_range {
     }};
 }
 
-/// Decodes a row of [`PRODUCT_COLUMNS`] on either backend.
+/// Decodes a row of [`PRODUCT_COLUMNS`] on either backend; a value of the wrong type (SQLite
+/// stores any value in any column) is [`CatalogError::Corrupt`] with the column's name.
 macro_rules! decode_product {
     ($row:expr) => {{
         let row = $row;
+        let id: String = row.try_get("id")?;
         product_from_row(
-            row.try_get("id")?,
-            row.try_get("name")?,
-            row.try_get("description")?,
-            row.try_get("active")?,
-            row.try_get::<String, _>("images")?,
-            row.try_get("url")?,
-            row.try_get("unit_label")?,
-            row.try_get("tax_code")?,
-            row.try_get::<String, _>("metadata")?,
-            row.try_get("version")?,
-            row.try_get::<DateTime<Utc>, _>("updated_at")?,
-            row.try_get("deleted")?,
+            id.clone(),
+            column!(row, &id, "name"),
+            column!(row, &id, "description"),
+            column!(row, &id, "active"),
+            column!(row, &id, "images"),
+            column!(row, &id, "url"),
+            column!(row, &id, "unit_label"),
+            column!(row, &id, "tax_code"),
+            column!(row, &id, "metadata"),
+            column!(row, &id, "version"),
+            column!(row, &id, "updated_at"),
+            column!(row, &id, "deleted"),
         )?
+    }};
+}
+
+/// Decodes a row of [`PRICE_COLUMNS`]; `index` is the price's place among its product's prices,
+/// for the field name of a corrupt one (`prices[1].unit_amount`).
+macro_rules! decode_price {
+    ($row:expr, $index:expr) => {{
+        let row = $row;
+        let id: String = row.try_get("product_id")?;
+        let field = |name: &str| format!("prices[{}].{name}", $index);
+        let count: Option<i32> = column!(
+            row,
+            &id,
+            "recurring_interval_count",
+            field("recurring_interval_count")
+        );
+        (
+            id.clone(),
+            CatalogPrice {
+                currency: column!(row, &id, "currency", field("currency")),
+                unit_amount: column!(row, &id, "unit_amount", field("unit_amount")),
+                recurring_interval: column!(
+                    row,
+                    &id,
+                    "recurring_interval",
+                    field("recurring_interval")
+                ),
+                recurring_interval_count: count.map(i64::from),
+                nickname: column!(row, &id, "nickname", field("nickname")),
+            },
+        )
+    }};
+}
+
+/// A [`CatalogPage`] from product rows of [`PRODUCT_COLUMNS`] (in id order) on `pool`: decodes
+/// each row, then reads the prices of exactly the decoded products in one query. A row or price
+/// that cannot be decoded goes to `corrupt` instead of failing the page.
+macro_rules! page_from_rows {
+    ($pool:expr, $rows:expr) => {{
+        let pool = $pool;
+        let rows = $rows;
+        let mut page = CatalogPage {
+            rows: rows.len(),
+            ..CatalogPage::default()
+        };
+        for row in rows {
+            page.last_id = Some(row.try_get("id")?);
+            match (|| Ok::<_, CatalogError>(decode_product!(row)))() {
+                Ok(product) => page.products.push(product),
+                Err(CatalogError::Corrupt { id, field, reason }) => {
+                    page.corrupt.push(CorruptRow { id, field, reason });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !page.products.is_empty() {
+            // The prices of exactly these products (a sparse `since` page must not read the
+            // prices of every product between its first and last id).
+            let prices_sql = format!(
+                "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id IN ({}) \
+                 ORDER BY product_id, position, id",
+                placeholders(page.products.len())
+            );
+            let mut query = sqlx::query(&prices_sql);
+            for product in page.products.iter() {
+                query = query.bind(&product.id);
+            }
+            let prices = query.fetch_all(pool).await?;
+            let mut by_product: BTreeMap<String, Vec<CatalogPrice>> = BTreeMap::new();
+            let mut corrupt_prices: BTreeMap<String, CorruptRow> = BTreeMap::new();
+            for row in &prices {
+                let product_id: String = row.try_get("product_id")?;
+                let index = by_product.get(&product_id).map_or(0, Vec::len);
+                match (|| Ok::<_, CatalogError>(decode_price!(row, index)))() {
+                    Ok((id, price)) => by_product.entry(id).or_default().push(price),
+                    Err(CatalogError::Corrupt { id, field, reason }) => {
+                        corrupt_prices.entry(id.clone()).or_insert(CorruptRow {
+                            id,
+                            field,
+                            reason,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // A product with an unreadable price is reported whole: syncing the other prices
+            // alone would archive the unreadable one in Stripe.
+            page.products
+                .retain(|p| !corrupt_prices.contains_key(&p.id));
+            page.corrupt.extend(corrupt_prices.into_values());
+            page.corrupt.sort_by(|a, b| a.id.cmp(&b.id));
+            for product in page.products.iter_mut() {
+                product.prices = by_product.remove(&product.id).unwrap_or_default();
+            }
+        }
+        page
     }};
 }
 
@@ -270,8 +393,9 @@ impl Catalog {
                 return Ok(None);
             };
             let mut product = decode_product!(row);
-            let prices: Vec<PriceRow> = sqlx::query_as(&prices_sql).bind(id).fetch_all(pool).await?;
-            product.prices = prices.into_iter().map(price_from_row).collect();
+            for (index, row) in sqlx::query(&prices_sql).bind(id).fetch_all(pool).await?.iter().enumerate() {
+                product.prices.push(decode_price!(row, index).1);
+            }
             Ok(Some(product))
         })
     }
@@ -295,41 +419,27 @@ impl Catalog {
         on_pool!(self, pool => {
             let query = bind_range!(sqlx::query(&product_sql).bind(after), range, pool);
             let rows = query.fetch_all(pool).await?;
-            let mut page = CatalogPage { rows: rows.len(), ..CatalogPage::default() };
-            for row in rows {
-                page.last_id = Some(row.try_get("id")?);
-                match (|| Ok::<_, CatalogError>(decode_product!(row)))() {
-                    Ok(product) => page.products.push(product),
-                    Err(CatalogError::Corrupt { id, reason }) => {
-                        page.corrupt.push(CorruptRow { id, reason });
-                    }
-                    Err(e) => return Err(e),
-                }
+            Ok(page_from_rows!(pool, rows))
+        })
+    }
+
+    /// The products of `ids` that have a catalog row, with their prices, as one page (two
+    /// queries); unreadable rows are in [`CatalogPage::corrupt`].
+    pub async fn products_by_ids(&self, ids: &[String]) -> Result<CatalogPage, CatalogError> {
+        if ids.is_empty() {
+            return Ok(CatalogPage::default());
+        }
+        let product_sql = format!(
+            "SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id IN ({}) ORDER BY id",
+            placeholders(ids.len())
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query(&product_sql);
+            for id in ids {
+                query = query.bind(id);
             }
-            let products = &mut page.products;
-            if products.is_empty() {
-                return Ok(page);
-            }
-            // The prices of exactly these products (a sparse `since` page must not read the prices
-            // of every product between its first and last id).
-            let prices_sql = format!(
-                "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id IN ({}) \
-                 ORDER BY product_id, position, id",
-                placeholders(products.len())
-            );
-            let mut query = sqlx::query_as::<_, PriceRow>(&prices_sql);
-            for product in products.iter() {
-                query = query.bind(&product.id);
-            }
-            let prices = query.fetch_all(pool).await?;
-            let mut by_product: BTreeMap<String, Vec<CatalogPrice>> = BTreeMap::new();
-            for row in prices {
-                by_product.entry(row.0.clone()).or_default().push(price_from_row(row));
-            }
-            for product in products.iter_mut() {
-                product.prices = by_product.remove(&product.id).unwrap_or_default();
-            }
-            Ok(page)
+            let rows = query.fetch_all(pool).await?;
+            Ok(page_from_rows!(pool, rows))
         })
     }
 
@@ -385,14 +495,24 @@ impl Catalog {
         self.save_products(std::slice::from_ref(p)).await
     }
 
-    /// Inserts or replaces products and their prices, all in one transaction.
+    /// Inserts or replaces products and their prices, all in one transaction. A product saved as
+    /// it already is keeps its version (no change is captured).
     pub async fn save_products(&self, products: &[CatalogProduct]) -> Result<(), CatalogError> {
         let upsert = "INSERT INTO catalog_products (id, name, description, active, images, url, unit_label, tax_code, metadata) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
              active = excluded.active, images = excluded.images, url = excluded.url, \
              unit_label = excluded.unit_label, tax_code = excluded.tax_code, metadata = excluded.metadata, \
-             deleted_at = NULL";
+             deleted_at = NULL \
+             WHERE catalog_products.name IS DISTINCT FROM excluded.name \
+                OR catalog_products.description IS DISTINCT FROM excluded.description \
+                OR catalog_products.active IS DISTINCT FROM excluded.active \
+                OR catalog_products.images IS DISTINCT FROM excluded.images \
+                OR catalog_products.url IS DISTINCT FROM excluded.url \
+                OR catalog_products.unit_label IS DISTINCT FROM excluded.unit_label \
+                OR catalog_products.tax_code IS DISTINCT FROM excluded.tax_code \
+                OR catalog_products.metadata IS DISTINCT FROM excluded.metadata \
+                OR catalog_products.deleted_at IS NOT NULL";
         let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
              recurring_interval, recurring_interval_count, nickname) VALUES ($1, $2, $3, $4, $5, $6, $7)";
         let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname \
@@ -496,18 +616,6 @@ impl Catalog {
     }
 }
 
-fn price_from_row(
-    (_product_id, currency, unit_amount, recurring_interval, count, nickname): PriceRow,
-) -> CatalogPrice {
-    CatalogPrice {
-        currency,
-        unit_amount,
-        recurring_interval,
-        recurring_interval_count: count.map(i64::from),
-        nickname,
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn product_from_row(
     id: String,
@@ -525,12 +633,14 @@ fn product_from_row(
 ) -> Result<CatalogProduct, CatalogError> {
     let images: Vec<String> = serde_json::from_str(&images).map_err(|e| CatalogError::Corrupt {
         id: id.clone(),
-        reason: format!("images is not a JSON array of strings: {e}"),
+        field: "images".into(),
+        reason: format!("is not a JSON array of strings: {e}"),
     })?;
     let metadata: BTreeMap<String, String> =
         serde_json::from_str(&metadata).map_err(|e| CatalogError::Corrupt {
             id: id.clone(),
-            reason: format!("metadata is not a JSON object of strings: {e}"),
+            field: "metadata".into(),
+            reason: format!("is not a JSON object of strings: {e}"),
         })?;
     Ok(CatalogProduct {
         id,

@@ -16,7 +16,7 @@ use sqlx::postgres::PgListener;
 use crate::{Catalog, CatalogError, placeholders_after};
 
 /// The PostgreSQL channel the capture trigger notifies.
-pub const CHANNEL: &str = "catalog_changes";
+pub(crate) const CHANNEL: &str = "catalog_changes";
 
 /// One captured change of a product.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use activities::metrics::Metrics;
 use activities::ownership::{Ownership, changed_fields};
+use activities::stripe::Product;
 use activities::transform::{META_ID, META_MANAGED, check_id};
+use activities::write_key::WriteKeys;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -27,6 +29,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use workflows::model::ValidationIssue;
 
 use crate::signal::{SignalError, Signaller};
 use crate::signature;
@@ -47,6 +50,10 @@ pub struct HttpConfig {
     pub max_ids: usize,
     /// Who owns which product field.
     pub ownership: Ownership,
+    /// Recognises the idempotency keys of catalog-sync's own writes (signed with the catalog's
+    /// `write_key` secret): their events are echoes. `None`: every event is taken for an outside
+    /// edit (safe: the repair finds Stripe in sync and writes nothing).
+    pub own_writes: Option<WriteKeys>,
 }
 
 impl Default for HttpConfig {
@@ -58,6 +65,7 @@ impl Default for HttpConfig {
             max_body_bytes: 1 << 20,
             max_ids: 1000,
             ownership: Ownership::default(),
+            own_writes: None,
         }
     }
 }
@@ -221,7 +229,7 @@ pub enum Decision {
     Ignored,
     /// An object catalog-sync does not manage.
     Unmanaged,
-    /// Caused by catalog-sync's own write (its idempotency key): nothing to do.
+    /// Caused by catalog-sync's own write (its signed idempotency key): nothing to do.
     Echo,
     /// Only Stripe-owned fields changed: the edit stands, nothing to repair.
     Kept {
@@ -254,14 +262,16 @@ impl Decision {
     }
 }
 
-/// Prefix of the idempotency keys of catalog-sync's writes (`upsert::Writer::key`).
-const OWN_KEY_PREFIX: &str = "cs-";
-
-/// Decides what a (verified) event calls for. Pure.
-pub fn decide(event: &Value, ownership: &Ownership) -> Decision {
+/// Decides what a (verified) event calls for. Pure. Only a key that `own_writes` verifies makes an
+/// event an echo: anybody can send an idempotency key that looks like catalog-sync's.
+pub fn decide(event: &Value, ownership: &Ownership, own_writes: Option<&WriteKeys>) -> Decision {
     let event_type = event["type"].as_str().unwrap_or_default();
     let object = &event["data"]["object"];
-    let managed = object["metadata"][META_MANAGED].as_str() == Some("true");
+    // Detaching a product in the Dashboard (removing `catalog_sync_managed`) is an edit of a managed
+    // product too: the repair attaches it again while the catalog has it.
+    let was_managed =
+        event["data"]["previous_attributes"]["metadata"][META_MANAGED].as_str() == Some("true");
+    let managed = object["metadata"][META_MANAGED].as_str() == Some("true") || was_managed;
     let catalog_id = if event_type.starts_with("product.") {
         object["metadata"][META_ID]
             .as_str()
@@ -276,9 +286,10 @@ pub fn decide(event: &Value, ownership: &Ownership) -> Decision {
     let Some(catalog_id) = catalog_id.filter(|_| managed) else {
         return Decision::Unmanaged;
     };
-    let own_write = event["request"]["idempotency_key"]
-        .as_str()
-        .is_some_and(|key| key.starts_with(OWN_KEY_PREFIX));
+    let own_write = match (event["request"]["idempotency_key"].as_str(), own_writes) {
+        (Some(key), Some(keys)) => keys.is_own(key),
+        _ => false,
+    };
     if own_write {
         return Decision::Echo;
     }
@@ -351,7 +362,11 @@ async fn stripe_webhook(
     let (Some(event_id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
         return error(StatusCode::BAD_REQUEST, "an event has an `id` and a `type`");
     };
-    let decision = decide(&event, &app.config.ownership);
+    let decision = decide(
+        &event,
+        &app.config.ownership,
+        app.config.own_writes.as_ref(),
+    );
     let object_id = event["data"]["object"]["id"].as_str();
     match app
         .catalog
@@ -395,7 +410,9 @@ async fn stripe_webhook(
 }
 
 /// Starts the repair (if one is called for), then writes kept fields back if configured and
-/// records each conflict decision.
+/// records each conflict decision. A Stripe-owned value that breaks the catalog's rules (see
+/// [`Ownership::refused`]) is not kept: it is reported, the catalog stays as it is, and the repair
+/// puts the catalog's value back in Stripe.
 async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), String> {
     let (catalog_id, reverted, kept, repair) = match decision {
         Decision::Repair {
@@ -406,15 +423,30 @@ async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), S
         Decision::Kept { catalog_id, kept } => (catalog_id, &[][..], kept.as_slice(), false),
         _ => return Ok(()),
     };
+    let object = &event["data"]["object"];
+    let refused: Vec<ValidationIssue> = match serde_json::from_value::<Product>(object.clone()) {
+        Ok(product) => app.config.ownership.refused(&product),
+        // Not a product (a price event): nothing of it is kept.
+        Err(_) => Vec::new(),
+    };
+    let refusal = |field: &str| refused.iter().find(|i| i.top_field() == field);
     // The repair first: if Temporal is away, nothing is recorded and Stripe's retry starts over.
-    if repair {
+    if repair || kept.iter().any(|f| refusal(f).is_some()) {
         app.signaller
             .product_changed(catalog_id, None, "stripe_webhook")
             .await
             .map_err(|e| e.to_string())?;
     }
-    let object = &event["data"]["object"];
     for field in kept {
+        if let Some(issue) = refusal(field) {
+            let detail = format!(
+                "{field}: Stripe edit refused ({}: {}); the catalog is unchanged and Stripe is reverted",
+                issue.field, issue.reason
+            );
+            tracing::warn!(product = %catalog_id, %detail, "webhook");
+            record_conflict(app, catalog_id, detail, event).await?;
+            continue;
+        }
         let mut detail = format!("{field}: Stripe edit kept (Stripe owns it)");
         if app.config.ownership.write_back {
             app.catalog
@@ -481,7 +513,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&name_edit, &owned),
+            decide(&name_edit, &owned, None),
             Decision::Repair {
                 catalog_id: "sku-1".into(),
                 reverted: vec!["name"],
@@ -495,7 +527,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&description_edit, &owned),
+            decide(&description_edit, &owned, None),
             Decision::Kept {
                 catalog_id: "sku-1".into(),
                 kept: vec!["description"]
@@ -503,7 +535,7 @@ mod tests {
         );
         // Under default ownership the catalog owns the description too.
         assert_eq!(
-            decide(&description_edit, &Ownership::default()).label(),
+            decide(&description_edit, &Ownership::default(), None).label(),
             "repair"
         );
         let metadata_edit = event(
@@ -512,27 +544,56 @@ mod tests {
             Some(json!({"description": "Old", "metadata": {}})),
             None,
         );
-        assert_eq!(decide(&metadata_edit, &owned).label(), "repair");
+        assert_eq!(decide(&metadata_edit, &owned, None).label(), "repair");
     }
 
     #[test]
     fn echoes_unmanaged_objects_and_other_events_cause_nothing() {
         let o = Ownership::default();
+        let keys = WriteKeys::new(b"the catalog's write_key");
+        let mut form = activities::stripe::Form::new();
+        form.push("name", "New");
+        let own_key = keys.key(
+            "product-sync-sku-1/run/3",
+            "sku-1",
+            activities::write_key::Step::UpdateProduct,
+            "",
+            &form,
+        );
         let echo = event(
             "product.updated",
             managed_product(),
             Some(json!({"name": "Old"})),
-            Some("cs-sku-1-abcdef-update-product-123456"),
+            Some(&own_key),
         );
-        assert_eq!(decide(&echo, &o), Decision::Echo);
+        assert_eq!(decide(&echo, &o, Some(&keys)), Decision::Echo);
+        // Without the secret nothing is an echo; a key that only looks like ours is an edit.
+        assert_eq!(decide(&echo, &o, None).label(), "repair");
+        for spoof in [
+            "cs-x",
+            "cs-sku-1-abcdef-update-product-123456",
+            "cs1-update-product-00-00",
+        ] {
+            let spoofed = event(
+                "product.updated",
+                managed_product(),
+                Some(json!({"name": "Old"})),
+                Some(spoof),
+            );
+            assert_eq!(
+                decide(&spoofed, &o, Some(&keys)).label(),
+                "repair",
+                "{spoof}"
+            );
+        }
         let foreign = json!({ "id": "prod_x", "object": "product", "metadata": {} });
         assert_eq!(
-            decide(&event("product.updated", foreign, None, None), &o),
+            decide(&event("product.updated", foreign, None, None), &o, None),
             Decision::Unmanaged
         );
         let customer = json!({ "id": "cus_1", "object": "customer" });
         assert_eq!(
-            decide(&event("customer.created", customer, None, None), &o),
+            decide(&event("customer.created", customer, None, None), &o, None),
             Decision::Ignored
         );
         let price = json!({ "id": "price_1", "object": "price", "product": "sku-1",
@@ -540,7 +601,8 @@ mod tests {
         assert_eq!(
             decide(
                 &event("price.updated", price, Some(json!({"active": true})), None),
-                &o
+                &o,
+                None
             ),
             Decision::Repair {
                 catalog_id: "sku-1".into(),

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use activities::ownership::Ownership;
+use activities::write_key::{self, WriteKeys};
 use anyhow::Context;
 use catalog::Catalog;
 use clap::Parser;
+use common::temporal::WhenUnreachable;
 use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
-use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::{Client, ClientOptions, Connection};
 
 /// catalog-sync relay. Temporal connection settings come from `TEMPORAL_ADDRESS`,
 /// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
@@ -72,11 +72,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    common::telemetry::init_tracing("info", false);
     let args = Args::parse();
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
     let metrics = match args.metrics_addr {
@@ -90,7 +86,8 @@ async fn main() -> anyhow::Result<()> {
     let catalog = Catalog::connect(&args.database_url)
         .await
         .with_context(|| format!("opening the catalog at {}", args.database_url))?;
-    let client = connect().await?;
+    // Changes wait in the outbox while Temporal is away.
+    let (client, _) = common::temporal::connect(WhenUnreachable::Wait).await?;
     let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));
 
     let http = match args.listen {
@@ -108,6 +105,12 @@ async fn main() -> anyhow::Result<()> {
                     .collect(),
                 webhook_tolerance: Duration::from_secs(args.webhook_tolerance_secs),
                 ownership,
+                own_writes: Some(WriteKeys::new(
+                    &catalog
+                        .sync_secret(write_key::SECRET_NAME)
+                        .await
+                        .context("reading catalog-sync's write_key secret from the catalog")?,
+                )),
                 ..HttpConfig::default()
             };
             let listener = tokio::net::TcpListener::bind(addr)
@@ -123,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
                 relay::http::router(catalog.clone(), signaller.clone(), config, metrics.clone());
             Some(tokio::spawn(async move {
                 axum::serve(listener, router)
-                    .with_graceful_shutdown(worker::shutdown_signal())
+                    .with_graceful_shutdown(common::shutdown_signal())
                     .await
             }))
         }
@@ -147,30 +150,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .with_metrics(metrics);
     tracing::info!(relay = relay.id(), task_queue = %args.task_queue, "relaying the outbox");
-    relay.run(worker::shutdown_signal()).await?;
+    relay.run(common::shutdown_signal()).await?;
     if let Some(http) = http {
         http.await??;
     }
     Ok(())
-}
-
-/// Connects to Temporal, waiting for it if it is not up yet: changes wait in the outbox meanwhile.
-async fn connect() -> anyhow::Result<Client> {
-    let (connection_options, mut client_options) =
-        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
-            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
-    // Signals carry product data: encrypted as the workers encrypt theirs.
-    client_options.data_converter = codec::data_converter_from_env()?;
-    let mut pause = Duration::from_millis(200);
-    let connection = loop {
-        match Connection::connect(connection_options.clone()).await {
-            Ok(connection) => break connection,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "Temporal not reachable yet (TEMPORAL_ADDRESS, default localhost:7233)");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(10));
-            }
-        }
-    };
-    Ok(Client::new(connection, client_options)?)
 }

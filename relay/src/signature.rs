@@ -56,7 +56,8 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let age = now - timestamp;
+    // Saturating: the timestamp is the sender's (i64::MIN must not overflow a subtraction).
+    let age = now.saturating_sub(timestamp);
     if age.unsigned_abs() > tolerance.as_secs() {
         return Err(SignatureError::OutsideTolerance(age));
     }
@@ -172,6 +173,57 @@ mod tests {
                 Err(SignatureError::Malformed),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_without_panicking() {
+        let secrets = secrets(&["whsec_a"]);
+        let extremes = [
+            "t=-9223372036854775808,v1=00",
+            "t=9223372036854775807,v1=00",
+            "t=-1,v1=",
+            "t=,v1=zz",
+            "t=99999999999999999999999,v1=00",
+            "v1=00,v1=00,t=0",
+            ",,,,=,=,t==,v1==",
+            "t=1800000000,v1=",
+            "\u{0}t=1",
+            "",
+        ];
+        for header in extremes {
+            assert!(
+                verify(Some(header), BODY, &secrets, TOLERANCE, NOW).is_err(),
+                "{header:?}"
+            );
+            assert!(verify(Some(header), BODY, &secrets, TOLERANCE, i64::MIN).is_err());
+            assert!(verify(Some(header), BODY, &secrets, TOLERANCE, i64::MAX).is_err());
+        }
+        // Random headers built from the pieces Stripe's format is made of.
+        let pieces = [
+            "t=",
+            "v1=",
+            "v0=",
+            ",",
+            "=",
+            "-",
+            "9",
+            "0",
+            "f",
+            "9223372036854775808",
+            " ",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let mut header = String::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                header.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let now = [NOW, i64::MIN, i64::MAX, 0][(seed % 4) as usize];
+            assert!(verify(Some(&header), BODY, &secrets, TOLERANCE, now).is_err());
         }
     }
 }

@@ -105,6 +105,16 @@ impl Account {
         (self.products.len(), self.prices.len())
     }
 
+    /// Price JSON with `product` expanded on request (the product as its own JSON, its default
+    /// price not expanded, as Stripe does).
+    fn render_price(&self, price: &Price, expand_product: bool) -> Value {
+        let mut out = price.to_json();
+        if expand_product && let Some(product) = self.products.get(&price.product) {
+            out["product"] = self.render_product(product, false);
+        }
+        out
+    }
+
     /// Product JSON with `default_price` expanded on request.
     fn render_product(&self, product: &Product, expand_price: bool) -> Value {
         let expanded = expand_price
@@ -553,11 +563,11 @@ impl Account {
 
     /// `GET /v1/prices/{id}`.
     pub fn get_price(&self, id: &str, mut p: Params) -> Result<Value, ApiError> {
-        expand_flags(&mut p)?;
+        let expand = expand_flags(&mut p)?;
         p.finish()?;
         self.prices
             .get(id)
-            .map(Price::to_json)
+            .map(|price| self.render_price(price, expand.product))
             .ok_or_else(|| ApiError::not_found("price", id))
     }
 
@@ -640,7 +650,7 @@ impl Account {
 
     /// `GET /v1/prices`.
     pub fn list_prices(&self, mut p: Params) -> Result<Value, ApiError> {
-        expand_flags(&mut p)?;
+        let expand = expand_flags(&mut p)?;
         let product = p.string("product")?;
         let active = p.boolean("active")?;
         let currency = p.string("currency")?.map(|c| c.to_ascii_lowercase());
@@ -692,7 +702,10 @@ impl Account {
             }
             None => Self::paginate(&self.prices.by_seq, &page, keep),
         };
-        let data = items.into_iter().map(Price::to_json).collect();
+        let data = items
+            .into_iter()
+            .map(|price| self.render_price(price, expand.data_product))
+            .collect();
         Ok(Self::list_json("/v1/prices", data, has_more))
     }
 }
@@ -702,6 +715,8 @@ impl Account {
 struct Expand {
     default_price: bool,
     data_default_price: bool,
+    product: bool,
+    data_product: bool,
 }
 
 fn expand_flags(p: &mut Params) -> Result<Expand, ApiError> {
@@ -710,7 +725,9 @@ fn expand_flags(p: &mut Params) -> Result<Expand, ApiError> {
         match path.as_str() {
             "default_price" => out.default_price = true,
             "data.default_price" => out.data_default_price = true,
-            "product" | "data.product" | "currency_options" | "tiers" => {}
+            "product" => out.product = true,
+            "data.product" => out.data_product = true,
+            "currency_options" | "tiers" => {}
             other => {
                 return Err(ApiError::invalid(
                     format!("This property cannot be expanded ({other})."),

@@ -344,6 +344,23 @@ async fn prices_lookup_keys_transfer_and_immutability() {
     assert_eq!(prod["default_price"]["unit_amount"], 6);
     let (_, list) = api.get("/v1/products?expand[]=data.default_price").await;
     assert_eq!(list["data"][0]["default_price"]["id"], new["id"]);
+    // A price's product, expanded: in a list and alone.
+    let (_, prices) = api
+        .get("/v1/prices?product=p&active=true&expand[]=data.product")
+        .await;
+    assert_eq!(prices["data"][0]["product"]["id"], "p");
+    assert_eq!(prices["data"][0]["product"]["object"], "product");
+    let (_, one) = api
+        .get(&format!(
+            "/v1/prices/{}?expand[]=product",
+            new["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(one["product"]["id"], "p");
+    let (_, plain) = api
+        .get(&format!("/v1/prices/{}", new["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(plain["product"], "p");
     let (s, created) = api
         .post(
             "/v1/products",

@@ -22,7 +22,7 @@ use temporalio_client::{Client, WorkflowListOptions};
 
 /// `starter bench …`.
 #[derive(Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Edits at a steady rate; commit-to-Stripe latency percentiles.
     Live(LiveArgs),
     /// A burst of edits of one product; the Stripe writes it costs.
@@ -35,7 +35,7 @@ pub enum BenchCommand {
 
 /// `starter bench faults` (against the sandbox: it sets the sandbox's faults).
 #[derive(Args)]
-pub struct FaultsArgs {
+pub(crate) struct FaultsArgs {
     /// Updates each side sends (catalog-sync's go to that many catalog products).
     #[arg(long, default_value_t = 200)]
     updates: usize,
@@ -61,7 +61,7 @@ pub struct FaultsArgs {
 
 /// `starter bench live`.
 #[derive(Args)]
-pub struct LiveArgs {
+pub(crate) struct LiveArgs {
     /// Edits per second.
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
@@ -81,7 +81,7 @@ pub struct LiveArgs {
 
 /// `starter bench burst`.
 #[derive(Args)]
-pub struct BurstArgs {
+pub(crate) struct BurstArgs {
     /// The product to edit (default: the first in the catalog).
     #[arg(long)]
     id: Option<String>,
@@ -97,7 +97,7 @@ pub struct BurstArgs {
 }
 
 /// Runs a benchmark; prints a JSON line and a summary; fails when the target is missed.
-pub async fn run(
+pub(crate) async fn run(
     client: &Client,
     task_queue: &str,
     catalog: &Catalog,

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use activities::ownership::Ownership;
 use activities::stripe::{Secret, StripeClient, StripeConfig};
 use activities::transform::transform;
+use activities::upsert::Intent;
+use activities::write_key::{self, WriteKeys};
 use anyhow::Context;
 use catalog::{Catalog, IdRange};
 use clap::Args;
@@ -24,14 +26,14 @@ use temporalio_client::{
 };
 use workflows::activities::TransformOutput;
 use workflows::model::SyncPlan;
-use workflows::reconcile::MAX_PAGE_SIZE;
+use workflows::reconcile::{MAX_PAGE_SIZE, ReconcileMode};
 use workflows::{ReconcileCatalog, ReconcileInput};
 
 use crate::bench::process_usage;
 
 /// `starter bench reconcile`.
 #[derive(Args)]
-pub struct ReconcileBenchArgs {
+pub(crate) struct ReconcileBenchArgs {
     /// First write every catalog product into Stripe directly (catalog-sync's transform and
     /// upsert, no Temporal), as a synced account holds it.
     #[arg(long)]
@@ -95,16 +97,26 @@ async fn seed_stripe(
     concurrency: usize,
 ) -> anyhow::Result<u64> {
     let ownership = Ownership::default();
+    // Seeding writes as catalog-sync (signed with the catalog's key) under one intent of its own.
+    let keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
+    let started_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let intent_id = format!("bench-seed-{}-{started_ns}", std::process::id());
     let started = Instant::now();
     let mut seeded = 0u64;
     for_each_page(catalog, 1000, async |products| {
         futures::stream::iter(products)
             .map(|product| {
                 let ownership = &ownership;
+                let intent = Intent {
+                    keys: &keys,
+                    id: &intent_id,
+                };
                 async move {
                     match transform(&product.id, Some(&product)) {
                         TransformOutput::Plan(plan) => {
-                            activities::upsert::apply(stripe, &plan, ownership)
+                            activities::upsert::apply(stripe, intent, &plan, ownership)
                                 .await
                                 .map(|_| ())
                                 .with_context(|| format!("seeding {}", product.id))
@@ -158,7 +170,7 @@ async fn events(client: &Client, query: String) -> anyhow::Result<(u64, u64)> {
 }
 
 /// Runs the benchmark (see the module docs).
-pub async fn run(
+pub(crate) async fn run(
     client: &Client,
     task_queue: &str,
     catalog: &Catalog,
@@ -199,6 +211,7 @@ pub async fn run(
     let mut n = 0u64;
     let mut drifted = 0u64;
     let mut active = 0u64;
+    let mut active_prices = 0u64;
     let mut lookups = 0u64;
     let mut pages = 0u64;
     for_each_page(catalog, i64::from(MAX_PAGE_SIZE), async |page| {
@@ -216,6 +229,7 @@ pub async fn run(
                 continue;
             }
             active += u64::from(desired.active);
+            active_prices += desired.prices.len() as u64;
             if n.is_multiple_of(every) {
                 let response = http
                     .post(format!("{base}/v1/products/{}", product.id))
@@ -240,7 +254,9 @@ pub async fn run(
     })
     .await?;
     let orphan_pages = active.div_ceil(100).max(1);
-    let reads = pages + lookups + orphan_pages;
+    // The extra-price phase: every active price of the account, 100 a page.
+    let price_pages = active_prices.div_ceil(100).max(1);
+    let reads = pages + lookups + orphan_pages + price_pages;
     // A repair reads the product and its prices again (it may run long after the scan), then
     // writes the one difference.
     let (formula, lower_bound) = if args.dry_run {
@@ -250,9 +266,14 @@ pub async fn run(
     };
 
     let id = format!("bench-reconcile-{}", chrono::Utc::now().format("%H%M%S"));
-    let input: ReconcileInput = serde_json::from_value(json!({
-        "mode": if args.dry_run { "dry_run" } else { "apply" },
-    }))?;
+    let input = ReconcileInput {
+        mode: if args.dry_run {
+            ReconcileMode::DryRun
+        } else {
+            ReconcileMode::Apply
+        },
+        ..ReconcileInput::default()
+    };
     let requests_before = sandbox_requests(&http, &base).await?;
     let usage_before = args.worker_pid.map(process_usage).transpose()?;
     let started_at = chrono::Utc::now();

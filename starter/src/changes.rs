@@ -9,7 +9,7 @@ use clap::Args;
 
 /// `starter audit`.
 #[derive(Args)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// Catalog id.
     id: String,
     /// Newest rows shown.
@@ -21,7 +21,7 @@ pub struct AuditArgs {
 }
 
 /// Prints a product's ledger, oldest first.
-pub async fn audit(catalog: &Catalog, args: AuditArgs) -> anyhow::Result<()> {
+pub(crate) async fn audit(catalog: &Catalog, args: AuditArgs) -> anyhow::Result<()> {
     let rows = catalog.audit_history(&args.id, args.limit.max(1)).await?;
     if args.json {
         for row in &rows {
@@ -72,7 +72,7 @@ pub async fn audit(catalog: &Catalog, args: AuditArgs) -> anyhow::Result<()> {
 
 /// `starter outbox`.
 #[derive(Args)]
-pub struct OutboxArgs {
+pub(crate) struct OutboxArgs {
     /// Wait until nothing is pending (a relay is running), at most this long, e.g. `2m`.
     #[arg(long, value_parser = humantime::parse_duration)]
     wait: Option<Duration>,
@@ -82,7 +82,7 @@ pub struct OutboxArgs {
 }
 
 /// Prints the outbox's state; exits non-zero when changes were refused.
-pub async fn outbox(catalog: &Catalog, args: OutboxArgs) -> anyhow::Result<()> {
+pub(crate) async fn outbox(catalog: &Catalog, args: OutboxArgs) -> anyhow::Result<()> {
     if args.retry_failed {
         let n = catalog.retry_failed_changes().await?;
         println!("{n} refused changes put back in line");

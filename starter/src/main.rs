@@ -16,11 +16,9 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use catalog::Catalog;
 use clap::{Parser, Subcommand};
+use common::temporal::WhenUnreachable;
 use futures::{StreamExt, TryStreamExt};
-use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::{
-    Client, ClientOptions, Connection, WorkflowGetResultOptions, WorkflowStartOptions,
-};
+use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome};
 
 /// catalog-sync CLI. Temporal connection settings come from `TEMPORAL_ADDRESS`,
@@ -136,12 +134,7 @@ enum CatalogCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    common::telemetry::init_tracing("warn", true);
     let cli = Cli::parse();
     let open_catalog = || async {
         Catalog::connect(&cli.database_url)
@@ -189,16 +182,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Inputs, signals and results are encrypted and decrypted as the workers do theirs.
 async fn connect() -> anyhow::Result<Client> {
-    let (connection_options, mut client_options) =
-        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
-            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
-    // Inputs, signals and results are encrypted and decrypted as the workers do theirs.
-    client_options.data_converter = codec::data_converter_from_env()?;
-    let connection = Connection::connect(connection_options)
-        .await
-        .context("connecting to Temporal (TEMPORAL_ADDRESS, default localhost:7233)")?;
-    Ok(Client::new(connection, client_options)?)
+    Ok(common::temporal::connect(WhenUnreachable::Fail).await?.0)
 }
 
 /// The ids named, or every id of the catalog with `--all`; at least one.
@@ -273,14 +259,24 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
                 p.active = v;
             }
             if let Some(v) = amount {
+                let max = activities::transform::MAX_AMOUNT;
+                anyhow::ensure!(
+                    (0..=max).contains(&v),
+                    "--amount must be between 0 and {max} minor units (Stripe's limit), got {v}"
+                );
                 p.prices
                     .first_mut()
                     .context("the product has no price to change")?
                     .unit_amount = v;
             }
+            let before = p.version;
             catalog.save_product(&p).await?;
             let version = catalog.fetch_product(&id).await?.map_or(0, |p| p.version);
-            println!("{id} is now at version {version}");
+            if version == before {
+                println!("{id} is unchanged at version {version}: the edit changes nothing");
+            } else {
+                println!("{id} is now at version {version}");
+            }
         }
         CatalogCommand::Delete { id } => {
             if !catalog.soft_delete(&id).await? {

@@ -14,7 +14,7 @@ use workflows::reconcile::{
 };
 
 #[derive(Args)]
-pub struct ReconcileArgs {
+pub(crate) struct ReconcileArgs {
     /// Classify and report; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -47,7 +47,11 @@ pub struct ReconcileArgs {
     json: bool,
 }
 
-pub async fn run(client: &Client, task_queue: &str, args: ReconcileArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    client: &Client,
+    task_queue: &str,
+    args: ReconcileArgs,
+) -> anyhow::Result<()> {
     let input = ReconcileInput {
         mode: if args.dry_run {
             ReconcileMode::DryRun
@@ -66,6 +70,10 @@ pub async fn run(client: &Client, task_queue: &str, args: ReconcileArgs) -> anyh
         pages_per_run: args.pages_per_run,
         ..ReconcileInput::default()
     };
+    // The workflow checks the same again; refusing here starts nothing.
+    input
+        .check()
+        .map_err(|why| anyhow::anyhow!("reconcile: {why}"))?;
     let id = args.id.unwrap_or_else(|| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -101,6 +109,7 @@ pub async fn run(client: &Client, task_queue: &str, args: ReconcileArgs) -> anyh
                     let phase = match p.phase {
                         ReconcilePhase::Catalog => "catalog",
                         ReconcilePhase::Orphans => "orphans",
+                        ReconcilePhase::ExtraPrices => "extra prices",
                         ReconcilePhase::Done => "done",
                     };
                     let message = format!(
@@ -138,14 +147,15 @@ fn print_summary(id: &str, r: &ReconcileResult) {
     println!("  scanned              {}", t.scanned);
     println!("  in sync              {}", t.in_sync);
     println!(
-        "  drift                {} (missing {}, stale {}, edited in Stripe {}, price drift {}, should archive {}, orphans {})",
+        "  drift                {} (missing {}, stale {}, edited in Stripe {}, price drift {}, should archive {}, orphans {}, detached {})",
         t.drift.total(),
         t.drift.missing,
         t.drift.stale,
         t.drift.edited_in_stripe,
         t.drift.price_drift,
         t.drift.should_archive,
-        t.drift.orphan
+        t.drift.orphan,
+        t.drift.detached
     );
     if r.mode == ReconcileMode::Apply {
         println!("  repaired             {}", t.repaired);

@@ -19,10 +19,10 @@ use workflows::ReconcileCatalog;
 use workflows::reconcile::{OrphanPolicy, ReconcileInput, ReconcileMode};
 
 /// The schedule's id unless `--id` says otherwise.
-pub const DEFAULT_SCHEDULE_ID: &str = "catalog-sync-reconcile";
+pub(crate) const DEFAULT_SCHEDULE_ID: &str = "catalog-sync-reconcile";
 
 #[derive(Subcommand)]
-pub enum ScheduleCommand {
+pub(crate) enum ScheduleCommand {
     /// Create the schedule, or bring an existing one up to date.
     Apply(ApplyArgs),
     /// Print the schedule: spec, policies, state, recent and next runs.
@@ -38,14 +38,14 @@ pub enum ScheduleCommand {
 }
 
 #[derive(Args)]
-pub struct IdArg {
+pub(crate) struct IdArg {
     /// Schedule id.
     #[arg(long, default_value = DEFAULT_SCHEDULE_ID)]
     id: String,
 }
 
 #[derive(Args)]
-pub struct NoteArgs {
+pub(crate) struct NoteArgs {
     #[command(flatten)]
     id: IdArg,
     /// Why (shown in the Web UI).
@@ -54,7 +54,7 @@ pub struct NoteArgs {
 }
 
 #[derive(Args)]
-pub struct ApplyArgs {
+pub(crate) struct ApplyArgs {
     #[command(flatten)]
     id: IdArg,
     /// Run at this interval, e.g. `1h`, `30m`, `1d`.
@@ -106,7 +106,11 @@ impl From<Overlap> for ScheduleOverlapPolicy {
     }
 }
 
-pub async fn run(client: &Client, task_queue: &str, cmd: ScheduleCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    client: &Client,
+    task_queue: &str,
+    cmd: ScheduleCommand,
+) -> anyhow::Result<()> {
     match cmd {
         ScheduleCommand::Apply(args) => apply(client, task_queue, args).await,
         ScheduleCommand::Describe(IdArg { id }) => describe(client, &id).await,

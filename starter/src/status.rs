@@ -12,8 +12,8 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use temporalio_client::tonic::{Code, Request};
 use temporalio_client::{
-    Client, NamespacedClient, WorkflowCountOptions, WorkflowExecutionStatus,
-    WorkflowGetResultOptions, WorkflowListOptions, WorkflowQueryOptions,
+    Client, NamespacedClient, WorkflowCountOptions, WorkflowDescribeOptions,
+    WorkflowExecutionStatus, WorkflowGetResultOptions, WorkflowListOptions, WorkflowQueryOptions,
 };
 use temporalio_common::protos::temporal::api::enums::v1::{
     IndexedValueType, RateLimitSource, TaskQueueType,
@@ -21,14 +21,12 @@ use temporalio_common::protos::temporal::api::enums::v1::{
 use temporalio_common::protos::temporal::api::operatorservice::v1::{
     AddSearchAttributesRequest, ListSearchAttributesRequest,
 };
-use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
-use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 use workflows::search::NAMES;
 use workflows::{ReconcileCatalog, ReconcileResult};
 
 /// Registers `CatalogProductId`, `SyncOutcome` and `DriftKind` (Keyword) in the client's namespace;
 /// those already there are left as they are.
-pub async fn setup(client: &Client) -> anyhow::Result<()> {
+pub(crate) async fn setup(client: &Client) -> anyhow::Result<()> {
     let namespace = client.namespace();
     let mut operator = client.connection().operator_service();
     let existing = operator
@@ -83,7 +81,7 @@ pub async fn setup(client: &Client) -> anyhow::Result<()> {
 
 /// `starter status`.
 #[derive(Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -102,7 +100,7 @@ pub struct StatusArgs {
 }
 
 /// Gathers the status, prints it, and fails when unhealthy.
-pub async fn status(
+pub(crate) async fn status(
     client: &Client,
     catalog: &Catalog,
     task_queue: &str,
@@ -117,23 +115,9 @@ pub async fn status(
         ("activity", task_queue, TaskQueueType::Activity),
         ("stripe", stripe_queue.as_str(), TaskQueueType::Activity),
     ] {
-        let response = client
-            .connection()
-            .workflow_service()
-            .describe_task_queue(Request::new(DescribeTaskQueueRequest {
-                namespace: client.namespace(),
-                task_queue: Some(TaskQueue {
-                    name: task_queue.to_string(),
-                    ..TaskQueue::default()
-                }),
-                task_queue_type: kind as i32,
-                report_stats: true,
-                report_config: true,
-                ..DescribeTaskQueueRequest::default()
-            }))
+        let response = common::temporal::describe_task_queue(client, task_queue, kind, true)
             .await
-            .with_context(|| format!("describing task queue {task_queue}"))?
-            .into_inner();
+            .with_context(|| format!("describing task queue {task_queue}"))?;
         let stats = response.stats.unwrap_or_default();
         let age = stats
             .approximate_backlog_age
@@ -216,7 +200,13 @@ pub async fn status(
         })
     };
 
-    let reconcile = last_reconciliation(client).await?;
+    let reconcile = last_reconciliation(client, task_queue).await?;
+    if let Some(stalled) = reconcile["stalled"].as_str() {
+        problems.push(format!(
+            "reconciliation {} makes no progress: {stalled}",
+            reconcile["workflow_id"].as_str().unwrap_or("?")
+        ));
+    }
     let healthy = problems.is_empty();
     let report = json!({
         "namespace": client.namespace(),
@@ -251,10 +241,19 @@ fn round(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
 }
 
-/// The newest `ReconcileCatalog` run: its result if it finished, its progress if it runs.
-async fn last_reconciliation(client: &Client) -> anyhow::Result<Value> {
+/// A running reconciliation's activity failing this many attempts in a row is reported as
+/// stalled (status is unhealthy): retries that never succeed hold the whole run.
+const STALLED_AFTER_ATTEMPTS: i32 = 5;
+
+/// The newest `ReconcileCatalog` run on `task_queue`: its result if it finished, its progress
+/// (and whether it is stalled) if it runs.
+async fn last_reconciliation(client: &Client, task_queue: &str) -> anyhow::Result<Value> {
+    let query = format!(
+        "WorkflowType = 'ReconcileCatalog' AND TaskQueue = '{}'",
+        task_queue.replace('\'', "")
+    );
     let mut runs = client.list_workflows(
-        "WorkflowType = 'ReconcileCatalog'",
+        query.as_str(),
         WorkflowListOptions::builder().limit(1).build(),
     );
     let Some(run) = runs.next().await else {
@@ -282,6 +281,28 @@ async fn last_reconciliation(client: &Client) -> anyhow::Result<Value> {
             }
         }
         WorkflowExecutionStatus::Running => {
+            // An activity failing attempt after attempt holds the whole run: say which and why.
+            if let Ok(description) = handle.describe(WorkflowDescribeOptions::default()).await
+                && let Some(stuck) = description
+                    .raw_description
+                    .pending_activities
+                    .iter()
+                    .filter(|a| a.attempt >= STALLED_AFTER_ATTEMPTS)
+                    .max_by_key(|a| a.attempt)
+            {
+                summary["stalled"] = json!(format!(
+                    "{} at attempt {}: {}",
+                    stuck
+                        .activity_type
+                        .as_ref()
+                        .map_or("an activity", |t| t.name.as_str()),
+                    stuck.attempt,
+                    stuck
+                        .last_failure
+                        .as_ref()
+                        .map_or("no failure recorded", |f| f.message.as_str())
+                ));
+            }
             if let Ok(progress) = handle
                 .query(
                     ReconcileCatalog::progress,

@@ -16,7 +16,7 @@ use workflows::model::CatalogProduct;
 
 /// Where Stripe is (`STRIPE_API_BASE`, `STRIPE_API_KEY`): for the commands that read it.
 #[derive(Args)]
-pub struct StripeArgs {
+pub(crate) struct StripeArgs {
     /// Stripe API base URL (the sandbox by default).
     #[arg(
         long,
@@ -37,14 +37,14 @@ pub struct StripeArgs {
 
 impl StripeArgs {
     /// The base URL without a trailing slash.
-    pub fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         self.stripe_api_base.trim_end_matches('/').to_string()
     }
 }
 
 /// `starter verify`.
 #[derive(Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     #[command(flatten)]
     stripe: StripeArgs,
     /// Product fields Stripe owns: not compared.
@@ -143,7 +143,12 @@ struct Difference {
 }
 
 /// Runs the comparison; fails when anything differs.
-pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.requests_per_second.is_finite() && args.requests_per_second >= 0.1,
+        "--requests-per-second must be at least 0.1, got {}",
+        args.requests_per_second
+    );
     let stripe_owned: BTreeSet<String> = args
         .stripe_owned_fields
         .split(',')
@@ -156,7 +161,7 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
         key: args.stripe.stripe_api_key.clone(),
         requests: 0,
         pace: tokio::time::interval(std::time::Duration::from_secs_f64(
-            1.0 / args.requests_per_second.max(0.1),
+            1.0 / args.requests_per_second,
         )),
     };
     let invalid: BTreeSet<String> = catalog
@@ -167,7 +172,7 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
         .map(|r| r.entry.product_id)
         .collect();
     let mut differences = Vec::new();
-    let (mut compared, mut skipped_invalid) = (0u64, 0u64);
+    let (mut compared, mut skipped_invalid, mut unreadable) = (0u64, 0u64, 0u64);
     let mut live_ids = BTreeSet::new();
     let mut after = String::new();
     loop {
@@ -180,9 +185,13 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
         for corrupt in &page.corrupt {
             // Reported here once, not again as an orphan.
             live_ids.insert(corrupt.id.clone());
+            unreadable += 1;
             differences.push(Difference {
                 product: corrupt.id.clone(),
-                what: format!("catalog row unreadable: {}", corrupt.reason),
+                what: format!(
+                    "catalog row unreadable: {} {}",
+                    corrupt.field, corrupt.reason
+                ),
             });
         }
         let mut query: Vec<(String, String)> = page
@@ -250,6 +259,7 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
     let report = json!({
         "compared": compared,
         "invalid_not_synced": skipped_invalid,
+        "unreadable_rows": unreadable,
         "differences": differences.len(),
         "stripe_requests": stripe.requests,
         "list": differences.iter().take(args.limit).map(|d| json!({"product": d.product, "difference": d.what})).collect::<Vec<_>>(),
@@ -261,7 +271,7 @@ pub async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
             println!("differs  {}: {}", d.product, d.what);
         }
         println!(
-            "verify: {compared} products compared, {} differences, {skipped_invalid} invalid (not synced), {} Stripe requests",
+            "verify: {compared} products compared, {} differences ({unreadable} of them unreadable catalog rows), {skipped_invalid} invalid (not synced), {} Stripe requests",
             differences.len(),
             stripe.requests
         );

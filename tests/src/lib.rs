@@ -95,14 +95,22 @@ fn spawn_tied(script: &str, on_exit: &str) -> Child {
 }
 
 fn wait_for_port(port: u16, what: &str, timeout: Duration) {
+    assert!(
+        port_opens(port, timeout),
+        "{what} did not come up on port {port} within {timeout:?}"
+    );
+}
+
+/// Whether something listens on `port` within `timeout`.
+fn port_opens(port: u16, timeout: Duration) -> bool {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < timeout,
-            "{what} did not come up on port {port} within {timeout:?}"
-        );
+        if start.elapsed() >= timeout {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    true
 }
 
 struct Tied(#[allow(dead_code)] Child);
@@ -283,17 +291,29 @@ pub fn temporal_address() -> String {
                 .get()
                 .map(|endpoint| format!(" --ui-codec-endpoint {endpoint}"))
                 .unwrap_or_default();
-            // The Web UI too, for the browser test.
-            let ui_port = free_port();
-            let _ = TEMPORAL_UI.set(format!("127.0.0.1:{ui_port}"));
-            let script = format!(
-                "exec '{}' server start-dev --ui-port {ui_port} --ip 127.0.0.1 --port {port} \
-                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true{search_attributes}{codec}",
-                cli.display()
-            );
-            let child = spawn_tied(&script, "true");
-            wait_for_port(port, "temporal dev server", Duration::from_secs(60));
-            (format!("127.0.0.1:{port}"), Mutex::new(Some(Tied(child))))
+            // Ports are picked free and bound later by the server, so another process can take
+            // one in between and the server exits: try again on new ports before giving up.
+            for attempt in 1..=3 {
+                let port = if attempt == 1 { port } else { free_port() };
+                // The Web UI too, for the browser test.
+                let ui_port = free_port();
+                let script = format!(
+                    "exec '{}' server start-dev --ui-port {ui_port} --ip 127.0.0.1 --port {port} \
+                     --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true{search_attributes}{codec}",
+                    cli.display()
+                );
+                let child = spawn_tied(&script, "true");
+                if port_opens(port, Duration::from_secs(30)) {
+                    let _ = TEMPORAL_UI.set(format!("127.0.0.1:{ui_port}"));
+                    return (format!("127.0.0.1:{port}"), Mutex::new(Some(Tied(child))));
+                }
+                // Dropping the wrapper closes its stdin: it stops the server.
+                drop(child);
+                eprintln!(
+                    "temporal dev server did not come up on port {port} (attempt {attempt} of 3)"
+                );
+            }
+            panic!("the temporal dev server did not start in 3 attempts ({})", cli.display())
         })
         .0
         .clone()
@@ -454,6 +474,27 @@ impl Sandbox {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    /// `POST` a `/v1` path with a form body through the API (not as catalog-sync: another
+    /// integration holding the key), with an `Idempotency-Key` if given; the status and body.
+    pub async fn api_post(
+        &self,
+        path: &str,
+        form: &str,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_string());
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let r = request.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
     }
 
     /// Sends signed webhook events of every change to `url`.
@@ -735,6 +776,15 @@ pub fn worker_command(catalog_url: &str, sandbox: &Sandbox, task_queue: &str) ->
         .env("CATALOG_SYNC_STRIPE_BUDGET", "0")
         .env("CATALOG_SYNC_TASK_QUEUE", task_queue);
     command
+}
+
+/// The signer of catalog-sync's own writes for `catalog` (as the worker and the relay load it).
+pub async fn own_writes(catalog: &Catalog) -> activities::write_key::WriteKeys {
+    let secret = catalog
+        .sync_secret(activities::write_key::SECRET_NAME)
+        .await
+        .unwrap();
+    activities::write_key::WriteKeys::new(&secret)
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`; panics with `what`.

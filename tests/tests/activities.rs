@@ -3,6 +3,7 @@
 
 use activities::SyncActivitiesImpl;
 use activities::stripe::{Secret, StripeClient, StripeConfig};
+use activities::write_key::WriteKeys;
 use harness::{Backend, Sandbox, fresh_catalog};
 use serde_json::json;
 use temporalio_sdk::activities::ActivityError;
@@ -22,7 +23,11 @@ async fn environment(backend: Backend) -> (ActivityEnvironment, catalog::Catalog
     })
     .unwrap();
     let env = ActivityEnvironment::builder()
-        .register_activities(SyncActivitiesImpl::new(catalog.clone(), stripe))
+        .register_activities(SyncActivitiesImpl::new(
+            catalog.clone(),
+            stripe,
+            WriteKeys::new(b"activities-test"),
+        ))
         .build();
     (env, catalog, sandbox)
 }
@@ -88,27 +93,38 @@ async fn fetch_reads_products_with_prices_on_both_backends() {
 }
 
 #[tokio::test]
-async fn a_corrupt_catalog_row_is_a_final_failure() {
+async fn a_corrupt_catalog_row_is_reported_with_its_column_and_never_retried() {
     let (env, catalog, _sandbox) = environment(Backend::Sqlite).await;
     let catalog::Catalog::Sqlite(pool) = &catalog else {
         unreachable!()
     };
-    sqlx::query(
-        "INSERT INTO catalog_products (id, name, images) VALUES ('bad', 'Bad', 'not json')",
-    )
-    .execute(pool)
-    .await
-    .unwrap();
-    let e = env
-        .run(
-            SyncActivitiesImpl::fetch_product,
-            FetchInput {
-                catalog_id: "bad".into(),
-            },
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(failure(e), ("CatalogCorrupt".to_string(), true));
+    // Bad JSON, and values of the wrong type (SQLite stores anything in any column).
+    for sql in [
+        "INSERT INTO catalog_products (id, name, images) VALUES ('bad-json', 'Bad', 'not json')",
+        "INSERT INTO catalog_products (id, name, active) VALUES ('bad-bool', 'Bad', 'yes')",
+        "INSERT INTO catalog_products (id, name) VALUES ('bad-price', 'Bad')",
+        "INSERT INTO catalog_prices (product_id, currency, unit_amount) VALUES ('bad-price', 'usd', 12.5)",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    for (id, field) in [
+        ("bad-json", "images"),
+        ("bad-bool", "active"),
+        ("bad-price", "prices[0].unit_amount"),
+    ] {
+        let out = env
+            .run(
+                SyncActivitiesImpl::fetch_product,
+                FetchInput {
+                    catalog_id: id.into(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{id}: a corrupt row is data, not a failure: {e:?}"));
+        assert!(out.product.is_none(), "{id}");
+        assert_eq!(out.corrupt.len(), 1, "{id}: {:?}", out.corrupt);
+        assert_eq!(out.corrupt[0].field, field, "{id}");
+    }
 }
 
 #[tokio::test]

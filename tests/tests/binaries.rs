@@ -150,6 +150,9 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     );
 
     // Edit a price through the CLI: the next sync moves Stripe to it.
+    let shown = setup.run(bin("starter"), &["catalog", "show", "sku-000002"]);
+    let original: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let original_amount = original["prices"][0]["unit_amount"].as_i64().unwrap();
     setup.run(
         bin("starter"),
         &["catalog", "edit", "sku-000002", "--amount", "4242"],
@@ -164,6 +167,59 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         "{base}/v1/products/sku-000002?expand[]=default_price"
     ));
     assert_eq!(product["default_price"]["unit_amount"], 4242);
+
+    // The sale ends (A→B→A): the amount goes back and Stripe follows, no failed sync.
+    let amount = original_amount.to_string();
+    setup.run(
+        bin("starter"),
+        &["catalog", "edit", "sku-000002", "--amount", &amount],
+    );
+    let out = setup.run(bin("starter"), &["sync", "sku-000002", "--wait"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("synced    sku-000002"), "{text}");
+    let product: serde_json::Value = reqwest::blocking_get(&format!(
+        "{base}/v1/products/sku-000002?expand[]=default_price"
+    ));
+    assert_eq!(product["default_price"]["unit_amount"], original_amount);
+    assert_eq!(product["default_price"]["active"], true);
+    // An edit that changes nothing keeps the version; out-of-range settings are refused before
+    // anything is written or started, each naming the setting.
+    let out = setup.run(
+        bin("starter"),
+        &["catalog", "edit", "sku-000002", "--amount", &amount],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the edit changes nothing"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for (args, says) in [
+        (
+            vec![
+                "catalog",
+                "edit",
+                "sku-000002",
+                "--amount",
+                "99999999999999",
+            ],
+            "--amount must be between 0 and 99999999",
+        ),
+        (
+            vec!["verify", "--requests-per-second", "0"],
+            "--requests-per-second must be at least 0.1",
+        ),
+        (
+            vec!["reconcile", "--pages-per-run", "100000"],
+            "`pages_per_run` must be at most 200",
+        ),
+    ] {
+        let out = setup.command(bin("starter")).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+    }
 
     // `starter verify` compares through its own reads: clean now; a Dashboard edit is reported
     // (exit 1) until the next sync puts it right.
@@ -587,7 +643,7 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::Ex
 
 mod reqwest {
     /// A plain blocking GET of a text body, on a throwaway runtime.
-    pub fn blocking_text(url: &str) -> String {
+    pub(crate) fn blocking_text(url: &str) -> String {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -596,7 +652,7 @@ mod reqwest {
     }
 
     /// A blocking GET with the test key, on a throwaway runtime.
-    pub fn blocking_get(url: &str) -> serde_json::Value {
+    pub(crate) fn blocking_get(url: &str) -> serde_json::Value {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -134,12 +134,12 @@ async fn live_edits_go_ahead_of_reconciliation() {
 
     // A reconciliation of those products only: every one is missing from Stripe.
     let reconcile_id = unique("reconcile-busy");
-    let input: ReconcileInput = serde_json::from_value(json!({
-        "to": env.id(n),
-        "max_in_flight": n,
-        "page_size": 100,
-    }))
-    .unwrap();
+    let input = ReconcileInput {
+        to: Some(env.id(n)),
+        max_in_flight: n as u32,
+        page_size: 100,
+        ..ReconcileInput::default()
+    };
     env.client
         .start_workflow(
             ReconcileCatalog::run,

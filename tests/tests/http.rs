@@ -11,9 +11,12 @@ use relay::http::HttpConfig;
 use relay::signature::header_value;
 use serde_json::{Value, json};
 use workflows::SyncOutcome;
+use workflows::model::CatalogProduct;
 
-/// Serves the endpoints over the test's catalog and task queue; returns the base URL.
-async fn serve(env: &TestEnv, config: HttpConfig) -> String {
+/// Serves the endpoints over the test's catalog and task queue, recognising the worker's writes as
+/// the relay binary does; returns the base URL.
+async fn serve(env: &TestEnv, mut config: HttpConfig) -> String {
+    config.own_writes = Some(harness::own_writes(&env.catalog).await);
     let router = relay::http::router(env.catalog.clone(), env.signaller(), config, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -166,6 +169,30 @@ async fn dashboard_edits_are_reverted_or_kept_by_ownership_and_echoes_cost_nothi
     .await;
     assert_eq!(count_of(&env.catalog, "repair").await, 1);
 
+    // Another integration that sends an idempotency key shaped like catalog-sync's old ones is
+    // not taken for an echo: its edit is reverted like any other.
+    let (status, _) = env
+        .sandbox
+        .api_post(
+            &format!("/v1/products/{}", one.id),
+            "name=Evil",
+            Some("cs-x"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually(
+        Duration::from_secs(30),
+        "the spoofed edit reverted",
+        || async {
+            env.sandbox
+                .product(&one.id)
+                .await
+                .filter(|s| s["name"] == json!(one.name))
+        },
+    )
+    .await;
+    assert_eq!(count_of(&env.catalog, "repair").await, 2);
+
     // A Stripe-owned field edited in the Dashboard stays, even through a full sync.
     env.sandbox
         .dashboard_edit(&two.id, "description=Written+by+marketing")
@@ -205,11 +232,11 @@ async fn dashboard_edits_are_reverted_or_kept_by_ownership_and_echoes_cost_nothi
                 .starts_with("description: Stripe edit kept")
     }));
 
-    // The repair's own write came back as an echo and started nothing more.
+    // The repairs' own writes came back as echoes and started nothing more.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         count_of(&env.catalog, "repair").await,
-        1,
+        2,
         "{:?}",
         decisions(&env.catalog).await
     );
@@ -314,5 +341,192 @@ async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
     assert_eq!(
         env.sandbox.product(&product.id).await.unwrap()["description"],
         "Marketing copy"
+    );
+}
+
+/// xorshift64: a reproducible stream of pseudo-random numbers for the fuzz-style test.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[tokio::test]
+async fn hostile_requests_get_a_4xx_and_never_panic_the_relay() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            ingest_tokens: vec!["token-fuzz".into()],
+            webhook_secrets: vec!["whsec_fuzz".into()],
+            max_body_bytes: 16 * 1024,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let (hook, ingest) = (
+        format!("{base}/stripe/webhook"),
+        format!("{base}/v1/changes"),
+    );
+    let templates: Vec<String> = vec![
+        json!({"product_ids": ["sku-1", "sku-2"]}).to_string(),
+        json!({"id": "evt_1", "type": "product.updated",
+               "data": {"object": {"id": "sku-1", "metadata": {"catalog_sync_managed": "true"}}}})
+        .to_string(),
+        r#"{"product_ids": 1}"#.into(),
+        r#"{"product_ids": [1, null, {}]}"#.into(),
+        r#"{"product_ids": null}"#.into(),
+        r#"[["product_ids"]]"#.into(),
+        "[".repeat(10_000),
+        "\u{0}\u{ffff}".into(),
+    ];
+    let signatures = [
+        "t=-9223372036854775808,v1=00".to_string(),
+        "t=9223372036854775807,v1=00".into(),
+        "t=,v1=".into(),
+        "v1=zz".into(),
+        format!("t={},v1=00", now()),
+        "t=1,t=2,v1=0,v1=1".into(),
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for round in 0..400 {
+        // A body: a template cut short (never valid JSON of the right shape), or random bytes.
+        let template = &templates[(next(&mut seed) % templates.len() as u64) as usize];
+        let body: Vec<u8> = if round % 3 == 0 {
+            (0..next(&mut seed) % 512)
+                .map(|_| next(&mut seed) as u8)
+                .collect()
+        } else {
+            let cut = (next(&mut seed) % template.len().max(1) as u64) as usize;
+            let mut bytes = template.as_bytes()[..cut].to_vec();
+            if round % 2 == 0 && !bytes.is_empty() {
+                let at = (next(&mut seed) % bytes.len() as u64) as usize;
+                bytes[at] = next(&mut seed) as u8;
+            }
+            bytes
+        };
+        let signature = &signatures[(next(&mut seed) % signatures.len() as u64) as usize];
+        let client = reqwest::Client::new();
+        let status = client
+            .post(&hook)
+            .header("stripe-signature", signature.as_str())
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the webhook endpoint did not answer: {e}"))
+            .status()
+            .as_u16();
+        assert_eq!(status, 400, "round {round}: webhook {signature:?}");
+        let status = client
+            .post(&ingest)
+            .header("authorization", "Bearer token-fuzz")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the ingest endpoint did not answer: {e}"))
+            .status()
+            .as_u16();
+        assert!(
+            (400..500).contains(&status),
+            "round {round}: ingest answered {status}"
+        );
+        // Random headers of every kind, without the right token or signature.
+        let name = ["authorization", "stripe-signature", "content-type", "x-any"]
+            [(next(&mut seed) % 4) as usize];
+        let value: String = (0..next(&mut seed) % 64)
+            .map(|_| (32 + next(&mut seed) % 95) as u8 as char)
+            .collect();
+        for url in [&hook, &ingest] {
+            let status = client
+                .post(url)
+                .header(name, value.as_str())
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {url} did not answer: {e}"))
+                .status()
+                .as_u16();
+            assert!(
+                (400..500).contains(&status),
+                "round {round}: {url} {name}: {value:?} → {status}"
+            );
+        }
+    }
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "the relay still serves");
+}
+
+#[tokio::test]
+async fn write_back_refuses_a_value_the_catalog_would_refuse_and_reverts_stripe() {
+    let ownership = Ownership::parse("url", true).unwrap();
+    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.ownership = ownership.clone()).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            webhook_secrets: vec!["whsec_refuse".into()],
+            ownership,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    env.sandbox
+        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_refuse")
+        .await;
+    let product = env.sample(1);
+    env.catalog.save_product(&product).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
+    let before = env
+        .catalog
+        .fetch_product(&product.id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    env.sandbox
+        .dashboard_edit(&product.id, "url=javascript:alert(1)")
+        .await;
+    // Stripe gets the catalog's URL back, though Stripe owns `url`.
+    eventually(
+        Duration::from_secs(30),
+        "the bad URL reverted in Stripe",
+        || async {
+            env.sandbox
+                .product(&product.id)
+                .await
+                .filter(|s| s["url"] == json!(product.url))
+        },
+    )
+    .await;
+    let after = env
+        .catalog
+        .fetch_product(&product.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (after.url.as_deref(), after.version),
+        (before.url.as_deref(), before.version),
+        "the catalog is unchanged"
+    );
+    let history = env.catalog.audit_history(&product.id, 20).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|r| r.entry.detail.as_deref().is_some_and(|d| {
+                d.starts_with("url: Stripe edit refused") && d.contains("http(s)://")
+            })),
+        "{history:?}"
+    );
+    // The product still syncs: a catalog edit reaches Stripe.
+    let renamed = CatalogProduct {
+        name: "Renamed after the refusal".into(),
+        ..before
+    };
+    env.catalog.save_product(&renamed).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
+    assert_eq!(
+        env.sandbox.product(&product.id).await.unwrap()["name"],
+        "Renamed after the refusal"
     );
 }

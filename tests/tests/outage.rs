@@ -64,6 +64,7 @@ async fn changes_committed_while_temporal_is_down_land_when_it_returns() {
         HttpConfig {
             ingest_tokens: vec!["token-outage".into()],
             webhook_secrets: vec!["whsec_outage".into()],
+            own_writes: Some(harness::own_writes(&env.catalog).await),
             ..HttpConfig::default()
         },
         None,

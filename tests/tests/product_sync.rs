@@ -427,3 +427,252 @@ async fn failed_and_invalid_syncs_are_found_by_search_attributes() {
     assert_eq!(upserts, 1);
     assert!(events.len() <= 15, "a live sync is {} events", events.len());
 }
+
+/// Stripe shows exactly `p`: its name, one active price per catalog price (currency, amount,
+/// period), the first one the default, no other active price.
+async fn assert_stripe_shows(env: &TestEnv, p: &CatalogProduct, step: &str) {
+    let stripe = env.sandbox.product(&p.id).await.expect("in Stripe");
+    assert_eq!(stripe["name"], json!(p.name), "{step}: name");
+    let prices = env.sandbox.prices(&p.id).await;
+    let active = active_prices(&prices);
+    assert_eq!(
+        active.len(),
+        p.prices.len(),
+        "{step}: active prices {active:?}"
+    );
+    for c in &p.prices {
+        assert!(
+            active.iter().any(|s| s["currency"] == json!(c.currency)
+                && s["unit_amount"] == json!(c.unit_amount)
+                && s["recurring"]["interval"].as_str() == c.recurring_interval.as_deref()),
+            "{step}: {c:?} not active in {active:?}"
+        );
+    }
+    let default = &stripe["default_price"];
+    assert_eq!(default["active"], json!(true), "{step}: default active");
+    assert_eq!(
+        (&default["currency"], &default["unit_amount"]),
+        (
+            &json!(p.prices[0].currency),
+            &json!(p.prices[0].unit_amount)
+        ),
+        "{step}: default price"
+    );
+}
+
+fn price(currency: &str, unit_amount: i64, interval: Option<&str>) -> CatalogPrice {
+    CatalogPrice {
+        currency: currency.into(),
+        unit_amount,
+        recurring_interval: interval.map(str::to_string),
+        recurring_interval_count: interval.map(|_| 1),
+        nickname: None,
+    }
+}
+
+/// The edits shops make and undo: a sale and its end (A→B→A), a sale in two steps (A→B→C→A), a
+/// currency added and removed, a one-time price turned into a subscription and back, a rename
+/// undone; each state synced before the next edit, and Stripe showing each state exactly.
+async fn edits_that_go_back_to_an_earlier_state_reach_stripe(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let base = CatalogProduct {
+        prices: vec![price("usd", 2500, None)],
+        ..env.sample(1)
+    };
+    let with_prices = |prices: Vec<CatalogPrice>| CatalogProduct {
+        prices,
+        ..base.clone()
+    };
+    let renamed = CatalogProduct {
+        name: format!("{} (sale)", base.name),
+        ..base.clone()
+    };
+    let sequence = vec![
+        ("A", base.clone()),
+        ("amount B", with_prices(vec![price("usd", 1999, None)])),
+        ("back to A", base.clone()),
+        ("amount B", with_prices(vec![price("usd", 1999, None)])),
+        ("amount C", with_prices(vec![price("usd", 1499, None)])),
+        ("back to A again", base.clone()),
+        (
+            "eur added",
+            with_prices(vec![price("usd", 2500, None), price("eur", 2300, None)]),
+        ),
+        ("eur removed", base.clone()),
+        (
+            "monthly",
+            with_prices(vec![price("usd", 2500, Some("month"))]),
+        ),
+        ("one-time again", base.clone()),
+        ("renamed", renamed),
+        ("name back", base.clone()),
+    ];
+    for (step, state) in &sequence {
+        env.catalog.save_product(state).await.unwrap();
+        let result = env.sync(&state.id).await;
+        assert!(
+            matches!(result.outcome, SyncOutcome::Synced),
+            "{step}: {result:?}"
+        );
+        assert_stripe_shows(&env, state, step).await;
+    }
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+    env.worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_that_go_back_reach_stripe_sqlite() {
+    edits_that_go_back_to_an_earlier_state_reach_stripe(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_that_go_back_reach_stripe_postgres() {
+    edits_that_go_back_to_an_earlier_state_reach_stripe(Backend::Postgres).await;
+}
+
+/// The longest id validation accepts (100 characters) syncs: its idempotency keys and lookup keys
+/// stay within Stripe's limits. One character more is invalid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_valid_id_syncs_and_one_more_character_is_invalid() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let prefix = env.id(1);
+    let longest = format!("{prefix}{}", "x".repeat(100 - prefix.len()));
+    assert_eq!(longest.len(), activities::transform::MAX_ID);
+    let product = CatalogProduct {
+        id: longest.clone(),
+        prices: vec![price("usd", 2500, Some("month")), price("eur", 2300, None)],
+        ..env.sample(1)
+    };
+    env.catalog.save_product(&product).await.unwrap();
+    let result = env.sync(&longest).await;
+    assert_eq!(result.outcome, SyncOutcome::Synced, "{result:?}");
+    assert_stripe_shows(&env, &product, "100 characters").await;
+    let edited = CatalogProduct {
+        prices: vec![price("usd", 2000, Some("month"))],
+        ..product.clone()
+    };
+    env.catalog.save_product(&edited).await.unwrap();
+    assert_eq!(env.sync(&longest).await.outcome, SyncOutcome::Synced);
+    assert_stripe_shows(&env, &edited, "edited").await;
+
+    let too_long = format!("{longest}y");
+    env.catalog
+        .save_product(&CatalogProduct {
+            id: too_long.clone(),
+            ..product
+        })
+        .await
+        .unwrap();
+    let result = env.sync(&too_long).await;
+    assert_eq!(result.outcome, SyncOutcome::Invalid, "{result:?}");
+    assert_eq!(result.issues[0].field, "id");
+    assert!(env.sandbox.product(&too_long).await.is_none());
+    env.worker.stop().await;
+}
+
+/// `temporal workflow start` without `--input` (zero payloads): both workflow types fail at once
+/// with `InvalidWorkflowInput` and a reason naming the fix, instead of staying Running with a
+/// workflow task that fails forever. So does a reconciliation whose input is out of range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_started_without_input_fail_within_seconds() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let address = harness::temporal_address();
+    let cases = [
+        ("ProductSync", None, "started without an input"),
+        ("ReconcileCatalog", None, "started without an input"),
+        (
+            "ReconcileCatalog",
+            Some(r#"{"page_size": 100000}"#),
+            "`page_size` must be at most 100",
+        ),
+        (
+            "ReconcileCatalog",
+            Some(r#"{"max_in_flight": 100000}"#),
+            "`max_in_flight` must be at most 500",
+        ),
+    ];
+    for (kind, input, reason) in cases {
+        let id = harness::unique("no-input");
+        let id_for_record = id.clone();
+        let task_queue = env.worker.task_queue.clone();
+        let address = address.clone();
+        let started = std::time::Instant::now();
+        let output = tokio::task::spawn_blocking(move || {
+            let cli = |args: &[&str]| {
+                std::process::Command::new(harness::temporal_cli())
+                    .args(args)
+                    .args(["--address", &address])
+                    .output()
+                    .unwrap()
+            };
+            let mut start = vec![
+                "workflow",
+                "start",
+                "--type",
+                kind,
+                "--task-queue",
+                &task_queue,
+                "--workflow-id",
+                &id,
+            ];
+            if let Some(input) = input {
+                start.extend(["--input", input]);
+            }
+            let out = cli(&start);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = cli(&["workflow", "result", "--workflow-id", &id]);
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .await
+        .unwrap();
+        assert!(output.contains(reason), "{kind} {input:?}: {output}");
+        if kind == "ProductSync" {
+            env.record_history(&id_for_record, "product_sync_no_input")
+                .await;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{kind} {input:?} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// An active price made by hand on a managed product (not one of the catalog's) is archived by the
+/// next sync, so sync and `verify` agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extra_active_price_made_by_hand_is_archived_by_the_next_sync() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let product = env.sample(1);
+    env.catalog.save_product(&product).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
+    let (status, extra) = env
+        .sandbox
+        .api_post(
+            "/v1/prices",
+            &format!("product={}&currency=usd&unit_amount=1", product.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{extra}");
+    let result = env.sync(&product.id).await;
+    assert_eq!(result.outcome, SyncOutcome::Synced, "{result:?}");
+    let extra_id = extra["id"].as_str().unwrap();
+    assert!(
+        result
+            .report
+            .operations
+            .contains(&format!("archive_price:{extra_id}")),
+        "{result:?}"
+    );
+    assert_stripe_shows(&env, &product, "extra archived").await;
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+}

@@ -11,6 +11,7 @@ use temporalio_client::{
     WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
 };
 use workflows::activities::TransformOutput;
+use workflows::input::LenientInput;
 use workflows::model::{CatalogProduct, SyncPlan};
 use workflows::reconcile::{ReconcilePhase, SetMaxInFlight, StopRequest};
 use workflows::{ReconcileCatalog, ReconcileInput, ReconcileProgress, ReconcileResult};
@@ -35,7 +36,7 @@ impl Env {
         self.client
             .start_workflow(
                 ReconcileCatalog::run,
-                serde_json::from_value::<ReconcileInput>(input).unwrap(),
+                ReconcileInput::from_json(input),
                 WorkflowStartOptions::new(self.worker.task_queue.as_str(), id).build(),
             )
             .await
@@ -88,7 +89,8 @@ impl Env {
 
     /// The Stripe requests a reconciliation of the whole catalog makes when nothing differs,
     /// by the formula in `activities/src/reconcile.rs` (pages of 100):
-    /// ⌈N/100⌉ list requests + Σ ⌈K_page/10⌉ lookup-key reads + max(1, ⌈A/100⌉) orphan pages.
+    /// ⌈N/100⌉ list requests + Σ ⌈K_page/10⌉ lookup-key reads + max(1, ⌈A/100⌉) orphan pages
+    /// + max(1, ⌈P/100⌉) pages of active prices.
     async fn expected_requests_when_in_sync(&self) -> u64 {
         let mut rows = Vec::new();
         let mut after = String::new();
@@ -129,22 +131,28 @@ impl Env {
                 expected += 1 + keys.div_ceil(10);
             }
         }
-        let mut active = 0;
+        let active = self.count_active("products").await;
+        let prices = self.count_active("prices").await;
+        expected + active.div_ceil(100).max(1) + prices.div_ceil(100).max(1)
+    }
+
+    /// Active Stripe objects of a kind (`products`, `prices`), counted page by page.
+    async fn count_active(&self, kind: &str) -> u64 {
+        let mut count = 0;
         let mut after: Option<String> = None;
         loop {
             let path = match &after {
-                Some(a) => format!("/v1/products?active=true&limit=100&starting_after={a}"),
-                None => "/v1/products?active=true&limit=100".to_string(),
+                Some(a) => format!("/v1/{kind}?active=true&limit=100&starting_after={a}"),
+                None => format!("/v1/{kind}?active=true&limit=100"),
             };
             let (_, list) = self.sandbox.get(&path).await;
             let data = list["data"].as_array().unwrap();
-            active += data.len() as u64;
+            count += data.len() as u64;
             if list["has_more"] != true {
-                break;
+                return count;
             }
             after = data.last().map(|p| p["id"].as_str().unwrap().to_string());
         }
-        expected + active.div_ceil(100).max(1)
     }
 }
 
@@ -594,4 +602,280 @@ async fn scoped_reconciliations_touch_only_their_scope_postgres() {
 
 fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Repairs that go back to an earlier state, detached products and unreadable rows:
+/// - the same Dashboard edit made twice and reconciled after each: the second repair is a new
+///   write, not a replay of the first one's answer;
+/// - a product detached in the Dashboard (`catalog_sync_managed=false`) is drift `detached` and is
+///   attached again;
+/// - rows holding a value of the wrong type in each kind of column are reported invalid with the
+///   column named, once each, while the other products are compared: nothing stalls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_repairs_detached_products_and_unreadable_rows() {
+    let env = Env::start(Backend::Sqlite).await;
+    let products: Vec<CatalogProduct> = (1..=4).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    let first = env.reconcile(json!({})).await;
+    assert_eq!(first.totals.repaired, 4, "{first:?}");
+
+    for round in 1..=2 {
+        env.sandbox
+            .dashboard_edit(&env.id(1), "name=Edited+in+the+Dashboard")
+            .await;
+        let r = env.reconcile(json!({})).await;
+        assert_eq!(
+            (
+                r.totals.drift.edited_in_stripe,
+                r.totals.repaired,
+                r.totals.failed
+            ),
+            (1, 1, 0),
+            "round {round}: {r:?}"
+        );
+        assert_eq!(
+            env.stripe_name(&env.id(1)).await,
+            products[0].name,
+            "round {round}"
+        );
+    }
+
+    env.sandbox
+        .dashboard_edit(&env.id(2), "metadata[catalog_sync_managed]=false")
+        .await;
+    let r = env.reconcile(json!({})).await;
+    assert_eq!(
+        (r.totals.drift.detached, r.totals.repaired),
+        (1, 1),
+        "{r:?}"
+    );
+    let attached = env.sandbox.product(&env.id(2)).await.unwrap();
+    assert_eq!(attached["metadata"]["catalog_sync_managed"], "true");
+
+    // An active price made by hand on a managed product: found by the extra-price phase and
+    // archived by the repair, so that sync and `verify` agree.
+    let (status, extra) = env
+        .sandbox
+        .api_post(
+            "/v1/prices",
+            &format!("product={}&currency=usd&unit_amount=1", env.id(3)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{extra}");
+    let extra_prices_run = unique("reconcile-extra-prices");
+    let r = env.reconcile_as(&extra_prices_run, json!({})).await;
+    env.record_history(&extra_prices_run, "reconcile_extra_prices")
+        .await;
+    assert_eq!(
+        (
+            r.totals.drift.price_drift,
+            r.totals.repaired,
+            r.totals.failed
+        ),
+        (1, 1, 0),
+        "{r:?}"
+    );
+    assert!(
+        r.totals.samples[0]
+            .detail
+            .contains(extra["id"].as_str().unwrap()),
+        "{r:?}"
+    );
+    let prices = env.sandbox.prices(&env.id(3)).await;
+    let archived = prices.iter().find(|p| p["id"] == extra["id"]).unwrap();
+    assert_eq!(archived["active"], false);
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 4);
+    // A dry run of the repaired catalog finds nothing, at the formula's request count.
+    let (before, _) = env.stats().await;
+    let clean = env.reconcile(json!({"mode": "dry_run"})).await;
+    assert_eq!(clean.totals.drift.total(), 0, "{clean:?}");
+    let (after, _) = env.stats().await;
+    assert_eq!(after - before, env.expected_requests_when_in_sync().await);
+
+    // SQLite keeps whatever it is given: a value of the wrong type in each kind of column.
+    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
+        unreachable!()
+    };
+    let corrupt = [
+        (
+            "c-active",
+            "active",
+            "INSERT INTO catalog_products (id, name, active) VALUES ('c-active', 'A', 'yes')",
+        ),
+        (
+            "c-name",
+            "name",
+            "INSERT INTO catalog_products (id, name) VALUES ('c-name', X'00FF')",
+        ),
+        (
+            "c-version",
+            "version",
+            "INSERT INTO catalog_products (id, name, version) VALUES ('c-version', 'V', 'x')",
+        ),
+        (
+            "c-updated",
+            "updated_at",
+            "INSERT INTO catalog_products (id, name, updated_at) VALUES ('c-updated', 'U', 'yesterday')",
+        ),
+        (
+            "c-images",
+            "images",
+            "INSERT INTO catalog_products (id, name, images) VALUES ('c-images', 'I', '{')",
+        ),
+        (
+            "c-amount",
+            "prices[0].unit_amount",
+            "INSERT INTO catalog_prices (product_id, currency, unit_amount) VALUES ('c-amount', 'usd', 12.5)",
+        ),
+        (
+            "c-currency",
+            "prices[0].currency",
+            "INSERT INTO catalog_prices (product_id, currency, unit_amount) VALUES ('c-currency', X'FF', 100)",
+        ),
+        (
+            "c-count",
+            "prices[0].recurring_interval_count",
+            "INSERT INTO catalog_prices (product_id, currency, unit_amount, recurring_interval, recurring_interval_count) VALUES ('c-count', 'usd', 100, 'month', 'two')",
+        ),
+    ];
+    for (id, _, sql) in &corrupt {
+        if sql.contains("catalog_prices") {
+            sqlx::query("INSERT INTO catalog_products (id, name) VALUES ($1, 'Has a bad price')")
+                .bind(id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    for (id, field, _) in &corrupt {
+        let result = env.sync(id).await;
+        if *id == "c-active" {
+            env.record_history(
+                &workflows::product_sync_id(id),
+                "product_sync_unreadable_row",
+            )
+            .await;
+        }
+        assert_eq!(
+            result.outcome,
+            workflows::SyncOutcome::Invalid,
+            "{id}: {result:?}"
+        );
+        assert_eq!(result.issues[0].field, *field, "{id}: {result:?}");
+        assert!(
+            env.sandbox.product(id).await.is_none(),
+            "{id} reached Stripe"
+        );
+    }
+    let r = env.reconcile(json!({})).await;
+    assert_eq!(r.totals.scanned, 4 + corrupt.len() as u64, "{r:?}");
+    assert_eq!(r.totals.invalid, corrupt.len() as u64, "{r:?}");
+    assert_eq!((r.totals.drift.total(), r.totals.failed), (0, 0), "{r:?}");
+    for (id, field, _) in &corrupt {
+        let sample = r
+            .totals
+            .invalid_samples
+            .iter()
+            .find(|s| s.catalog_id == *id)
+            .unwrap_or_else(|| panic!("{id} not reported: {r:?}"));
+        assert_eq!(sample.issues[0].field, *field, "{id}");
+    }
+    // `verify` counts them apart, once each, and compares the others.
+    let out = std::process::Command::new(harness::binary("starter"))
+        .args(["verify", "--json", "--requests-per-second", "200"])
+        .env("CATALOG_DATABASE_URL", &env.catalog_url)
+        .env("STRIPE_API_BASE", &env.sandbox.base)
+        .env("STRIPE_API_KEY", &env.sandbox.key)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["compared"], 4, "{report:#}");
+    assert_eq!(report["unreadable_rows"], corrupt.len(), "{report:#}");
+    assert_eq!(report["differences"], corrupt.len(), "{report:#}");
+}
+
+/// `starter status` on a reconciliation that cannot move (Stripe refuses every page read): the
+/// stalled activity is named with its last failure and status is unhealthy; an unreadable row is
+/// listed as invalid with its column. Once Stripe answers again the run finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_flags_a_reconciliation_that_makes_no_progress() {
+    let env = Env(TestEnv::start_configured(Backend::Sqlite, |s| {
+        s.retry.reconcile.initial_interval_ms = 50;
+        s.retry.reconcile.maximum_interval_ms = 100;
+    })
+    .await);
+    env.catalog.save_product(&env.sample(1)).await.unwrap();
+    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
+        unreachable!()
+    };
+    sqlx::query("INSERT INTO catalog_products (id, name, active) VALUES ('c-active', 'A', 'yes')")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.sync("c-active").await.outcome,
+        workflows::SyncOutcome::Invalid
+    );
+    env.sandbox
+        .faults(
+            json!({"error_rate": 1.0, "error_statuses": [500], "endpoints": ["GET /v1/products"]}),
+        )
+        .await;
+    let id = unique("reconcile-stalled");
+    env.start_reconcile(&id, json!({})).await;
+    let status = || {
+        let out = std::process::Command::new(harness::binary("starter"))
+            .args(["status", "--json", "--max-relay-lag", "1000d"])
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &env.catalog_url)
+            .env("CATALOG_SYNC_TASK_QUEUE", &env.worker.task_queue)
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), report)
+    };
+    let (code, report) =
+        harness::eventually(Duration::from_secs(60), "status flags the run", || async {
+            let (code, report) = tokio::task::block_in_place(status);
+            report["last_reconciliation"]["stalled"]
+                .is_string()
+                .then_some((code, report))
+        })
+        .await;
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["last_reconciliation"]["workflow_id"], json!(id));
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("makes no progress") && problems.contains("ReconcilePage"),
+        "{report:#}"
+    );
+    let invalid = report["invalid"].as_array().unwrap();
+    assert!(
+        invalid.iter().any(|p| p["product_id"] == "c-active"
+            && p["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("row unreadable: active")),
+        "{report:#}"
+    );
+
+    env.sandbox.clear_faults().await;
+    let result = tokio::time::timeout(
+        Duration::from_secs(120),
+        env.client
+            .get_workflow_handle::<ReconcileCatalog>(&id)
+            .get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("the run finishes once Stripe answers")
+    .unwrap();
+    assert_eq!(
+        (result.totals.scanned, result.totals.invalid),
+        (2, 1),
+        "{result:?}"
+    );
 }

@@ -24,11 +24,9 @@ use std::time::{Duration, SystemTime};
 
 use activities::metrics::Metrics;
 use activities::stripe::Pacer;
-use temporalio_client::tonic::{self, Request};
-use temporalio_client::{Client, NamespacedClient};
+use temporalio_client::Client;
+use temporalio_client::tonic;
 use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
-use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
-use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 /// How often a worker recounts the workers sharing the budget.
 pub const SHARE_REFRESH: Duration = Duration::from_secs(5);
@@ -115,20 +113,9 @@ pub async fn count_workers(
     stripe_queue: &str,
     identity: &str,
 ) -> Result<u32, tonic::Status> {
-    let response = client
-        .connection()
-        .workflow_service()
-        .describe_task_queue(Request::new(DescribeTaskQueueRequest {
-            namespace: client.namespace(),
-            task_queue: Some(TaskQueue {
-                name: stripe_queue.to_string(),
-                ..TaskQueue::default()
-            }),
-            task_queue_type: TaskQueueType::Activity as i32,
-            ..DescribeTaskQueueRequest::default()
-        }))
-        .await?
-        .into_inner();
+    let response =
+        common::temporal::describe_task_queue(client, stripe_queue, TaskQueueType::Activity, false)
+            .await?;
     let now = SystemTime::now();
     let mut others: Vec<&str> = response
         .pollers

@@ -15,6 +15,7 @@ use activities::SyncActivitiesImpl;
 use activities::metrics::Metrics;
 use activities::ownership::Ownership;
 use activities::stripe::{Secret, StripeClient, StripeConfig};
+use activities::write_key::{self, WriteKeys};
 use catalog::Catalog;
 use temporalio_client::Client;
 use temporalio_sdk::runtime::PollerBehavior;
@@ -79,7 +80,8 @@ pub async fn build(
     })?;
     let registered = Arc::new(AtomicBool::new(false));
     tokio::spawn(search_attributes::watch(client.clone(), registered.clone()));
-    let activities = SyncActivitiesImpl::new(catalog, stripe.clone())
+    let write_keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
+    let activities = SyncActivitiesImpl::new(catalog, stripe.clone(), write_keys)
         .with_metrics(settings.metrics.clone())
         .with_ownership(settings.ownership.clone())
         .with_search_attributes(registered);
@@ -178,20 +180,4 @@ pub async fn run_until(workers: Workers, shutdown: impl Future<Output = ()>) -> 
         }
     }
     run.await.map_err(Into::into)
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM: both drain the worker.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use activities::stripe::Secret;
 use clap::Parser;
-use temporalio_client::envconfig::LoadClientConfigProfileOptions;
-use temporalio_client::{Client, ClientOptions, Connection};
+use common::temporal::WhenUnreachable;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::Runtime;
 use temporalio_sdk::runtime::RuntimeOptions;
@@ -65,11 +64,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    common::telemetry::init_tracing("info", false);
     let args = Args::parse();
     if args.stripe_api_base.contains("api.stripe.com")
         && args.stripe_api_key == "sk_test_catalog_sync_sandbox"
@@ -112,14 +107,8 @@ async fn main() -> anyhow::Result<()> {
         metrics,
     };
     let runtime = Runtime::from_current_tokio(runtime_options)?;
-    let (connection_options, mut client_options) =
-        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
-            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
-    let keyring = codec::Keyring::from_env()?;
-    let payload_key = keyring.current_key_id().unwrap_or("off").to_string();
-    client_options.data_converter = codec::data_converter(keyring);
-    let connection = Connection::connect(connection_options).await?;
-    let client = Client::new(connection, client_options)?;
+    let (client, payload_key) = common::temporal::connect(WhenUnreachable::Fail).await?;
+    let payload_key = payload_key.as_deref().unwrap_or("off");
     let workers = worker::build(&runtime, client, &settings).await?;
     tracing::info!(
         task_queue = %settings.task_queue,
@@ -129,5 +118,5 @@ async fn main() -> anyhow::Result<()> {
         payload_encryption = %payload_key,
         "worker started"
     );
-    worker::run_until(workers, worker::shutdown_signal()).await
+    worker::run_until(workers, common::shutdown_signal()).await
 }

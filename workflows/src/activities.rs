@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::activity_definitions;
 use temporalio_sdk::activities::ActivityError;
 
+use crate::drift::{Drift, InvalidProduct};
 use crate::model::{CatalogProduct, SyncPlan, ValidationIssue};
-use crate::reconcile::{Drift, InvalidProduct};
 
 /// Input of `FetchProduct`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -24,6 +24,10 @@ pub struct FetchOutput {
     pub product: Option<CatalogProduct>,
     /// The namespace has catalog-sync's search attributes: the workflow may set them.
     pub search_attributes: bool,
+    /// The row exists but cannot be read (a value of the wrong type, bad JSON): the columns at
+    /// fault. The pass ends `invalid` with them and nothing is retried or written, since a retry
+    /// reads the same bytes, and a row that cannot be read is not a row that is gone.
+    pub corrupt: Vec<ValidationIssue>,
 }
 
 /// Input of `TransformProduct`.
@@ -146,14 +150,40 @@ pub struct OrphanPageOutput {
     pub stripe_requests: u32,
 }
 
+/// Input of `ReconcilePricePage`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PricePageInput {
+    /// Stripe's `starting_after`: the last price of the previous page.
+    pub starting_after: Option<String>,
+    /// Only products at or after this id are looked at.
+    pub from: Option<String>,
+    /// Only products at or before this id are looked at.
+    pub to: Option<String>,
+}
+
+/// What `ReconcilePricePage` found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PricePageOutput {
+    /// Managed products with an active price the catalog does not ask for (`price_drift`).
+    pub extra: Vec<Drift>,
+    /// Where the next page starts; `None` when this was the last.
+    pub next: Option<String>,
+    /// Stripe prices looked at.
+    pub scanned: u32,
+    /// Stripe requests made.
+    pub stripe_requests: u32,
+}
+
 /// Declarations of catalog-sync's activities.
 pub struct SyncActivities;
 
 /// The marker types of the activities, for `#[activity(definition = …)]` in implementations.
 pub mod definitions {
     pub use super::sync_activities::{
-        CountCatalog, FetchProduct, ReconcileOrphanPage, ReconcilePage, TransformProduct,
-        UpsertProduct,
+        CountCatalog, FetchProduct, ReconcileOrphanPage, ReconcilePage, ReconcilePricePage,
+        TransformProduct, UpsertProduct,
     };
 }
 
@@ -186,6 +216,13 @@ impl SyncActivities {
     /// Compares one catalog page with Stripe and classifies every product.
     #[activity(name = "ReconcilePage")]
     pub fn reconcile_page(input: ReconcilePageInput) -> Result<ReconcilePageOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Finds managed products with an active price the catalog does not ask for (one made by
+    /// hand, say) in one page of Stripe's active prices.
+    #[activity(name = "ReconcilePricePage")]
+    pub fn reconcile_price_page(input: PricePageInput) -> Result<PricePageOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -5,6 +5,9 @@
 //! # Layout
 //! - [`model`]: catalog products and the Stripe state they ask for.
 //! - [`activities`]: activity names and input/output contracts.
+//! - [`drift`]: what a reconciliation finds (kinds of drift, counts), shared by the contracts and
+//!   both workflows.
+//! - [`input`]: workflow inputs that never fail to decode (no input, the wrong shape).
 //! - [`product_sync`]: the per-product `ProductSync` workflow.
 //! - [`reconcile`]: the `ReconcileCatalog` workflow: full or scoped reconciliation with repairs.
 //! - [`queues`]: the Stripe task queue and the priorities of live and reconciliation work.
@@ -15,6 +18,8 @@
 // The SDK's macros add undocumentable items next to each workflow/activity method.
 #[allow(missing_docs)]
 pub mod activities;
+pub mod drift;
+pub mod input;
 pub mod model;
 #[allow(missing_docs)]
 pub mod product_sync;

@@ -142,6 +142,13 @@ pub struct ValidationIssue {
     pub reason: String,
 }
 
+impl ValidationIssue {
+    /// The top-level field at fault: `images` for `images[2]`.
+    pub fn top_field(&self) -> &str {
+        self.field.split('[').next().unwrap_or(&self.field)
+    }
+}
+
 impl std::fmt::Display for ValidationIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.field, self.reason)

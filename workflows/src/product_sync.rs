@@ -14,7 +14,7 @@
 //! most [`MAX_SETTLE`]), so a burst costs two writes, not one per pass.
 
 use serde::{Deserialize, Serialize};
-use temporalio_common::error::{ActivityExecutionError, ApplicationFailure};
+use temporalio_common::error::ActivityExecutionError;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
@@ -23,15 +23,17 @@ use temporalio_sdk::{
 use crate::activities::{
     FetchInput, SyncActivities, TransformInput, TransformOutput, UpsertInput, UpsertReport,
 };
+use crate::drift::DriftKind;
+use crate::input::{LenientInput, invalid_workflow_input};
 use crate::model::{SyncPlan, ValidationIssue};
 use crate::queues;
 use crate::retry::RetryConfig;
 use crate::search;
 
 /// Input of `ProductSync`. Every field has a default, so `{"catalog_id": "sku-1"}` from the
-/// `temporal` CLI is enough, and a bare JSON string is taken as the catalog id. Any other input is
-/// accepted by the decoder and turned into a clear workflow failure, rather than a workflow task
-/// that fails and retries forever.
+/// `temporal` CLI is enough, and a bare JSON string is taken as the catalog id. Any other input,
+/// or none at all, is accepted by the decoder and turned into a clear workflow failure, rather
+/// than a workflow task that fails and retries forever (see [`crate::input`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProductSyncInput {
     /// The catalog id of the product to sync.
@@ -44,20 +46,23 @@ pub struct ProductSyncInput {
     /// The drift a reconciliation started this repair for (set as the `DriftKind` search
     /// attribute).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift: Option<String>,
+    pub drift: Option<DriftKind>,
     /// Why the input could not be used, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid_input: Option<String>,
 }
 
-impl<'de> Deserialize<'de> for ProductSyncInput {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde_json::Value;
-        let value = Value::deserialize(deserializer)?;
-        let invalid = |why: String| Self {
+impl LenientInput for ProductSyncInput {
+    fn invalid(why: String) -> Self {
+        Self {
             invalid_input: Some(why),
             ..Self::default()
-        };
+        }
+    }
+
+    fn from_json(value: serde_json::Value) -> Self {
+        use serde_json::Value;
+        let invalid = Self::invalid;
         let count = |map: &serde_json::Map<String, Value>, key: &str| match map.get(key) {
             None | Some(Value::Null) => Ok(0),
             Some(v) => v
@@ -65,7 +70,7 @@ impl<'de> Deserialize<'de> for ProductSyncInput {
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| format!("`{key}` must be a non-negative integer, got {v}")),
         };
-        Ok(match value {
+        match value {
             Value::String(catalog_id) => Self {
                 catalog_id,
                 ..Self::default()
@@ -75,17 +80,19 @@ impl<'de> Deserialize<'de> for ProductSyncInput {
                     None | Some(Value::Null) => String::new(),
                     Some(Value::String(id)) => id.clone(),
                     Some(other) => {
-                        return Ok(invalid(format!(
-                            "`catalog_id` must be a string, got {other}"
-                        )));
+                        return invalid(format!("`catalog_id` must be a string, got {other}"));
                     }
                 };
                 let drift = match map.get("drift") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(kind)) => Some(kind.clone()),
-                    Some(other) => {
-                        return Ok(invalid(format!("`drift` must be a string, got {other}")));
-                    }
+                    Some(kind) => match serde_json::from_value::<DriftKind>(kind.clone()) {
+                        Ok(kind) => Some(kind),
+                        Err(_) => {
+                            return invalid(format!(
+                                "`drift` must be a drift kind such as \"stale\", got {kind}"
+                            ));
+                        }
+                    },
                 };
                 match (
                     count(&map, "max_passes_per_run"),
@@ -104,7 +111,7 @@ impl<'de> Deserialize<'de> for ProductSyncInput {
             other => invalid(format!(
                 "expected {{\"catalog_id\": \"…\"}} or a catalog id string, got {other}"
             )),
-        })
+        }
     }
 }
 
@@ -242,14 +249,13 @@ impl ProductSync {
         ctx: &mut WorkflowContext<Self>,
         input: ProductSyncInput,
     ) -> WorkflowResult<ProductSyncResult> {
+        if let Some(why) = &input.invalid_input {
+            return Err(invalid_workflow_input(why.clone()));
+        }
         if input.catalog_id.trim().is_empty() {
-            return Err(
-                ApplicationFailure::builder("ProductSync needs a non-empty `catalog_id`")
-                    .type_name("InvalidWorkflowInput".to_string())
-                    .non_retryable(true)
-                    .build()
-                    .into(),
-            );
+            return Err(invalid_workflow_input(
+                "ProductSync needs a non-empty `catalog_id`".into(),
+            ));
         }
         let max_passes = match input.max_passes_per_run {
             0 => DEFAULT_MAX_PASSES,
@@ -284,7 +290,7 @@ impl ProductSync {
                 ctx.continue_as_new(
                     ProductSyncInput {
                         pending_changes: pending,
-                        drift: input.drift.clone().filter(|_| !live),
+                        drift: input.drift.filter(|_| !live),
                         ..input.clone()
                     },
                     ContinueAsNewOptions::default(),
@@ -329,8 +335,8 @@ fn set_search_attributes(
         search::CATALOG_PRODUCT_ID.value_set(input.catalog_id.clone()),
         search::SYNC_OUTCOME.value_set(outcome.as_str().to_string()),
     ];
-    if let Some(drift) = &input.drift {
-        updates.push(search::DRIFT_KIND.value_set(drift.clone()));
+    if let Some(drift) = input.drift {
+        updates.push(search::DRIFT_KIND.value_set(drift.as_str().to_string()));
     }
     ctx.upsert_search_attributes(updates);
 }
@@ -366,6 +372,14 @@ async fn sync_pass(
         .await?;
     let catalog_version = fetched.product.as_ref().map_or(0, |p| p.version);
     ctx.state_mut(|s| s.search_attributes = fetched.search_attributes);
+    if !fetched.corrupt.is_empty() {
+        return Ok(ProductSyncResult {
+            catalog_id: catalog_id.to_string(),
+            outcome: SyncOutcome::Invalid,
+            issues: fetched.corrupt,
+            ..Default::default()
+        });
+    }
     let transformed = ctx
         .execute_local_activity(
             SyncActivities::transform_product,
@@ -429,7 +443,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> ProductSyncInput {
-        serde_json::from_str(json).unwrap()
+        ProductSyncInput::from_json(serde_json::from_str(json).unwrap())
     }
 
     #[test]
@@ -441,12 +455,19 @@ mod tests {
         );
         assert_eq!((full.max_passes_per_run, full.pending_changes), (3, 1));
         assert_eq!(parse("{}").catalog_id, "");
+        assert_eq!(
+            parse(r#"{"catalog_id": "a", "drift": "edited_in_stripe"}"#).drift,
+            Some(DriftKind::EditedInStripe),
+            "repairs recorded with the drift as a string decode to the typed kind"
+        );
         for bad in [
             "42",
             "[1]",
             "null",
             r#"{"catalog_id": 7}"#,
             r#"{"catalog_id": "a", "pending_changes": -1}"#,
+            r#"{"catalog_id": "a", "drift": "nonsense"}"#,
+            r#"{"catalog_id": "a", "drift": 3}"#,
         ] {
             assert!(parse(bad).invalid_input.is_some(), "{bad}");
         }

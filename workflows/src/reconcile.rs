@@ -31,7 +31,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ChildWorkflowOptions, ChildWorkflowStartError, ContinueAsNewOptions, ParentClosePolicy,
@@ -39,8 +38,11 @@ use temporalio_sdk::{
     WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
-use crate::activities::{CountInput, OrphanPageInput, ReconcilePageInput, SyncActivities};
-use crate::model::ValidationIssue;
+use crate::activities::{
+    CountInput, OrphanPageInput, PricePageInput, ReconcilePageInput, SyncActivities,
+};
+pub use crate::drift::{Drift, DriftCounts, DriftKind, InvalidProduct};
+use crate::input::{LenientInput, invalid_workflow_input};
 use crate::product_sync::{ProductChanged, ProductSync, ProductSyncInput, SyncOutcome};
 use crate::queues;
 use crate::retry::RetryConfig;
@@ -50,6 +52,12 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 /// Temporal's advice for the number of children a workflow keeps open at once.
 pub const MAX_IN_FLIGHT: u32 = 500;
 const DEFAULT_IN_FLIGHT: u32 = 100;
+/// Reconciliations recorded before the extra-price phase replay without it.
+const EXTRA_PRICES_PATCH: &str = "extra-price-phase";
+/// Most pages one run reads before continuing as new (history stays far from Temporal's limits).
+pub const MAX_PAGES_PER_RUN: u32 = 200;
+/// Most samples of differences, invalid products and failures kept in the result.
+pub const MAX_SAMPLE_SIZE: u32 = 1000;
 const DEFAULT_PAGES_PER_RUN: u32 = 20;
 const DEFAULT_SAMPLE_SIZE: u32 = 20;
 /// Continue as new before a run's history grows past this many events, even if the server has
@@ -78,58 +86,6 @@ pub enum OrphanPolicy {
     Report,
 }
 
-/// How a product differs from what the catalog asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DriftKind {
-    /// Active in the catalog, absent from Stripe.
-    Missing,
-    /// The catalog changed since Stripe was last synced (content hash differs).
-    Stale,
-    /// Stripe's fields differ although the content hash matches: edited in Stripe (Dashboard).
-    EditedInStripe,
-    /// Product fields match; a price is missing, different, inactive, or not the default.
-    PriceDrift,
-    /// Deleted or inactive in the catalog, still active in Stripe.
-    ShouldArchive,
-    /// Managed by catalog-sync in Stripe, no catalog row.
-    Orphan,
-}
-
-impl DriftKind {
-    /// The value used in logs and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Stale => "stale",
-            Self::EditedInStripe => "edited_in_stripe",
-            Self::PriceDrift => "price_drift",
-            Self::ShouldArchive => "should_archive",
-            Self::Orphan => "orphan",
-        }
-    }
-}
-
-/// One product that differs, with what differs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Drift {
-    /// Catalog id (= Stripe product id).
-    pub catalog_id: String,
-    /// The kind of difference.
-    pub kind: DriftKind,
-    /// What differs, e.g. `name: "Mug" → "Mug 2"`.
-    pub detail: String,
-}
-
-/// A product the catalog holds but that cannot be synced, with every reason.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InvalidProduct {
-    /// Catalog id.
-    pub catalog_id: String,
-    /// Why.
-    pub issues: Vec<ValidationIssue>,
-}
-
 /// A repair that did not succeed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepairFailure {
@@ -137,47 +93,6 @@ pub struct RepairFailure {
     pub catalog_id: String,
     /// Why.
     pub reason: String,
-}
-
-/// Drift counts by kind.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DriftCounts {
-    /// [`DriftKind::Missing`].
-    pub missing: u64,
-    /// [`DriftKind::Stale`].
-    pub stale: u64,
-    /// [`DriftKind::EditedInStripe`].
-    pub edited_in_stripe: u64,
-    /// [`DriftKind::PriceDrift`].
-    pub price_drift: u64,
-    /// [`DriftKind::ShouldArchive`].
-    pub should_archive: u64,
-    /// [`DriftKind::Orphan`].
-    pub orphan: u64,
-}
-
-impl DriftCounts {
-    fn add(&mut self, kind: DriftKind) {
-        *match kind {
-            DriftKind::Missing => &mut self.missing,
-            DriftKind::Stale => &mut self.stale,
-            DriftKind::EditedInStripe => &mut self.edited_in_stripe,
-            DriftKind::PriceDrift => &mut self.price_drift,
-            DriftKind::ShouldArchive => &mut self.should_archive,
-            DriftKind::Orphan => &mut self.orphan,
-        } += 1;
-    }
-
-    /// All kinds together.
-    pub fn total(&self) -> u64 {
-        self.missing
-            + self.stale
-            + self.edited_in_stripe
-            + self.price_drift
-            + self.should_archive
-            + self.orphan
-    }
 }
 
 /// Running totals, carried across continue-as-new.
@@ -225,6 +140,8 @@ pub enum ReconcilePhase {
     Catalog,
     /// Walking Stripe's active products for orphans.
     Orphans,
+    /// Walking Stripe's active prices for ones the catalog does not ask for.
+    ExtraPrices,
     /// Finished.
     Done,
 }
@@ -239,6 +156,8 @@ pub struct ReconcileCarry {
     pub cursor: String,
     /// Last Stripe product id of the orphan phase (Stripe's `starting_after`).
     pub orphan_cursor: Option<String>,
+    /// Last Stripe price id of the extra-price phase (Stripe's `starting_after`).
+    pub price_cursor: Option<String>,
     /// Totals so far.
     pub totals: ReconcileTotals,
     /// Runs before this one.
@@ -288,15 +207,18 @@ impl Serialize for ReconcileInput {
     }
 }
 
-impl<'de> Deserialize<'de> for ReconcileInput {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        Ok(
-            ReconcileInput::deserialize(value).unwrap_or_else(|e| ReconcileInput {
-                invalid_input: Some(format!("ReconcileCatalog input: {e}")),
-                ..ReconcileInput::default()
-            }),
-        )
+impl LenientInput for ReconcileInput {
+    fn invalid(why: String) -> Self {
+        Self {
+            invalid_input: Some(why),
+            ..Self::default()
+        }
+    }
+
+    fn from_json(value: serde_json::Value) -> Self {
+        // The derived (strict) implementation, generated under `remote = "Self"`.
+        ReconcileInput::deserialize(value)
+            .unwrap_or_else(|e| Self::invalid(format!("ReconcileCatalog input: {e}")))
     }
 }
 
@@ -547,9 +469,33 @@ impl ReconcileCatalog {
                     carry.totals.stripe_requests += u64::from(page.stripe_requests);
                     carry.orphan_cursor = page.next.clone();
                     if page.next.is_none() {
-                        carry.phase = ReconcilePhase::Done;
+                        // Runs recorded before the extra-price phase existed end here on replay.
+                        carry.phase = if ctx.patched(EXTRA_PRICES_PATCH) {
+                            ReconcilePhase::ExtraPrices
+                        } else {
+                            ReconcilePhase::Done
+                        };
                     }
                     page.orphans
+                }
+                ReconcilePhase::ExtraPrices => {
+                    let page = repairs
+                        .alongside(ctx.execute_activity(
+                            SyncActivities::reconcile_price_page,
+                            PricePageInput {
+                                starting_after: carry.price_cursor.clone(),
+                                from: input.from.clone(),
+                                to: input.to.clone(),
+                            },
+                            stripe_options(),
+                        ))
+                        .await?;
+                    carry.totals.stripe_requests += u64::from(page.stripe_requests);
+                    carry.price_cursor = page.next.clone();
+                    if page.next.is_none() {
+                        carry.phase = ReconcilePhase::Done;
+                    }
+                    page.extra
                 }
                 ReconcilePhase::Done => Vec::new(),
             };
@@ -633,29 +579,43 @@ impl ReconcileCatalog {
 
 /// Ends the workflow with `InvalidWorkflowInput` when the input cannot be used.
 fn validate(input: &ReconcileInput) -> WorkflowResult<()> {
-    let invalid = |why: String| -> WorkflowResult<()> {
-        Err(ApplicationFailure::builder(why)
-            .type_name("InvalidWorkflowInput".to_string())
-            .non_retryable(true)
-            .build()
-            .into())
-    };
-    if let Some(why) = &input.invalid_input {
-        return invalid(why.clone());
+    input.check().map_err(invalid_workflow_input)
+}
+
+impl ReconcileInput {
+    /// Why this input cannot be used, if it cannot: checked by `starter reconcile` before it
+    /// starts the workflow, and again by the workflow for starts from elsewhere. Zero means the
+    /// default; a value above a limit is refused rather than silently lowered.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(why) = &self.invalid_input {
+            return Err(why.clone());
+        }
+        if let Some(since) = &self.since
+            && chrono::DateTime::parse_from_rfc3339(since).is_err()
+        {
+            return Err(format!(
+                "`since` must be an RFC 3339 time such as 2026-11-29T00:00:00Z, got {since:?}"
+            ));
+        }
+        if let (Some(from), Some(to)) = (&self.from, &self.to)
+            && from > to
+        {
+            return Err(format!("`from` ({from:?}) is after `to` ({to:?})"));
+        }
+        for (name, value, max) in [
+            ("page_size", self.page_size, MAX_PAGE_SIZE),
+            ("pages_per_run", self.pages_per_run, MAX_PAGES_PER_RUN),
+            ("max_in_flight", self.max_in_flight, MAX_IN_FLIGHT),
+            ("sample_size", self.sample_size, MAX_SAMPLE_SIZE),
+        ] {
+            if value > max {
+                return Err(format!(
+                    "`{name}` must be at most {max} (0 for the default), got {value}"
+                ));
+            }
+        }
+        Ok(())
     }
-    if let Some(since) = &input.since
-        && chrono::DateTime::parse_from_rfc3339(since).is_err()
-    {
-        return invalid(format!(
-            "`since` must be an RFC 3339 time such as 2026-11-29T00:00:00Z, got {since:?}"
-        ));
-    }
-    if let (Some(from), Some(to)) = (&input.from, &input.to)
-        && from > to
-    {
-        return invalid(format!("`from` ({from:?}) is after `to` ({to:?})"));
-    }
-    Ok(())
 }
 
 fn workflow_millis(time: Option<SystemTime>) -> u64 {
@@ -766,7 +726,7 @@ async fn repair(ctx: &WorkflowContext<ReconcileCatalog>, drift: Drift) -> Repair
         .build();
     let input = ProductSyncInput {
         catalog_id: drift.catalog_id.clone(),
-        drift: Some(drift.kind.as_str().to_string()),
+        drift: Some(drift.kind),
         ..ProductSyncInput::default()
     };
     match ctx
@@ -860,20 +820,42 @@ fn record(totals: &mut ReconcileTotals, outcome: RepairOutcome, sample_size: usi
 mod tests {
     use super::*;
 
+    fn parse(json: &str) -> ReconcileInput {
+        ReconcileInput::from_json(serde_json::from_str(json).unwrap())
+    }
+
     #[test]
     fn input_defaults_and_limits() {
-        let input: ReconcileInput = serde_json::from_str("{}").unwrap();
+        let input = parse("{}");
         assert_eq!(input.mode, ReconcileMode::Apply);
         assert_eq!(input.page_size(), 100);
         assert_eq!(input.pages_per_run(), 20);
         assert!(input.sweeps_orphans());
-        let input: ReconcileInput = serde_json::from_str(
-            r#"{"mode": "dry_run", "page_size": 500, "since": "2026-01-01T00:00:00Z"}"#,
-        )
-        .unwrap();
+        let input =
+            parse(r#"{"mode": "dry_run", "page_size": 500, "since": "2026-01-01T00:00:00Z"}"#);
         assert_eq!(input.mode, ReconcileMode::DryRun);
         assert_eq!(input.page_size(), 100);
         assert!(!input.sweeps_orphans());
+        assert!(
+            input
+                .check()
+                .unwrap_err()
+                .contains("`page_size` must be at most 100"),
+            "out of range is refused, not lowered"
+        );
+        for (field, over) in [
+            ("page_size", 100_000),
+            ("max_in_flight", 100_000),
+            ("pages_per_run", 100_000),
+            ("sample_size", 100_000),
+        ] {
+            let input = parse(&format!("{{\"{field}\": {over}}}"));
+            assert!(input.check().unwrap_err().contains(field), "{field}");
+        }
+        assert_eq!(
+            parse(r#"{"page_size": 0, "max_in_flight": 500}"#).check(),
+            Ok(())
+        );
         assert_eq!(clamp_in_flight(0), 100);
         assert_eq!(clamp_in_flight(10_000), 500);
         for bad in [
@@ -882,8 +864,9 @@ mod tests {
             r#"{"extra": 1}"#,
             "42",
         ] {
-            let input: ReconcileInput = serde_json::from_str(bad).unwrap();
+            let input = parse(bad);
             assert!(input.invalid_input.is_some(), "{bad}");
+            assert!(input.check().is_err(), "{bad}");
         }
         let carried = ReconcileInput {
             carry: Some(ReconcileCarry {
@@ -893,8 +876,7 @@ mod tests {
             }),
             ..input.clone()
         };
-        let round: ReconcileInput =
-            serde_json::from_str(&serde_json::to_string(&carried).unwrap()).unwrap();
+        let round: ReconcileInput = parse(&serde_json::to_string(&carried).unwrap());
         assert_eq!(
             round, carried,
             "continue-as-new input survives a round trip"

@@ -1,0 +1,14 @@
+//! What every catalog-sync binary shares, so that each binary stays thin: load settings, connect,
+//! run, stop on a signal.
+//!
+//! # Layout
+//! - [`temporal`]: the Temporal client, from the SDK's envconfig and with the payload codec.
+//! - [`telemetry`]: the tracing subscriber.
+//! - [`shutdown`]: Ctrl-C or SIGTERM.
+#![deny(missing_docs)]
+
+pub mod shutdown;
+pub mod telemetry;
+pub mod temporal;
+
+pub use shutdown::shutdown_signal;

@@ -1,0 +1,87 @@
+//! The Temporal client every binary uses: connection settings from the SDK's envconfig
+//! (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_PROFILE`,
+//! `temporal.toml`), payloads encrypted with `CATALOG_SYNC_PAYLOAD_KEY` when it is set.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use temporalio_client::envconfig::LoadClientConfigProfileOptions;
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, NamespacedClient, tonic,
+};
+use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
+use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflowservice::v1::{
+    DescribeTaskQueueRequest, DescribeTaskQueueResponse,
+};
+
+/// What to do while Temporal cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnreachable {
+    /// Fail with the setting to check (commands a person runs).
+    Fail,
+    /// Keep trying, with back-off up to 10 s, logging each try (services started beside Temporal:
+    /// their work waits meanwhile, in the outbox or in Temporal).
+    Wait,
+}
+
+/// A client of the configured namespace; also returns the id of the payload key in use, if any.
+pub async fn connect(
+    when_unreachable: WhenUnreachable,
+) -> anyhow::Result<(Client, Option<String>)> {
+    let (connection_options, mut client_options) =
+        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
+            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    // Inputs, results, signals and failures carry product data: encrypted when a key is set.
+    let keyring = codec::Keyring::from_env()?;
+    let key_id = keyring.current_key_id().map(str::to_string);
+    client_options.data_converter = codec::data_converter(keyring);
+    let connection = match when_unreachable {
+        WhenUnreachable::Fail => Connection::connect(connection_options)
+            .await
+            .context("connecting to Temporal (TEMPORAL_ADDRESS, default localhost:7233)")?,
+        WhenUnreachable::Wait => connect_waiting(connection_options).await,
+    };
+    Ok((Client::new(connection, client_options)?, key_id))
+}
+
+async fn connect_waiting(options: ConnectionOptions) -> Connection {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match Connection::connect(options.clone()).await {
+            Ok(connection) => return connection,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "Temporal not reachable yet (TEMPORAL_ADDRESS, default localhost:7233)");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// `DescribeTaskQueue` of one task queue of the client's namespace: its pollers and, with
+/// `with_stats`, the approximate backlog and rates and the queue's configuration (the
+/// server-side rate limit). `starter status` and the workers' budget share both read it.
+pub async fn describe_task_queue(
+    client: &Client,
+    task_queue: &str,
+    kind: TaskQueueType,
+    with_stats: bool,
+) -> Result<DescribeTaskQueueResponse, tonic::Status> {
+    let response = client
+        .connection()
+        .workflow_service()
+        .describe_task_queue(tonic::Request::new(DescribeTaskQueueRequest {
+            namespace: client.namespace(),
+            task_queue: Some(TaskQueue {
+                name: task_queue.to_string(),
+                ..TaskQueue::default()
+            }),
+            task_queue_type: kind as i32,
+            report_stats: with_stats,
+            report_config: with_stats,
+            ..DescribeTaskQueueRequest::default()
+        }))
+        .await?;
+    Ok(response.into_inner())
+}
