@@ -190,6 +190,8 @@ pub fn headless_chromium(url: &str, extra: &[&str]) -> String {
 pub struct RestartableTemporal {
     port: u16,
     db: PathBuf,
+    /// The server's output, read when it fails to start.
+    log: PathBuf,
     server: Mutex<Option<Tied>>,
 }
 
@@ -201,13 +203,24 @@ pub fn restartable_temporal() -> &'static RestartableTemporal {
     RESTARTABLE.get_or_init(|| {
         let dir = std::env::temp_dir().join(unique("catalog-sync-temporal"));
         std::fs::create_dir_all(&dir).unwrap();
-        let server = RestartableTemporal {
-            port: free_port(),
-            db: dir.join("temporal.db"),
-            server: Mutex::new(None),
-        };
-        server.start();
-        server
+        // A port picked free can be taken before the server binds it: try new ones.
+        for attempt in 1..=3 {
+            let server = RestartableTemporal {
+                port: free_port(),
+                db: dir.join("temporal.db"),
+                log: dir.join("temporal.log"),
+                server: Mutex::new(None),
+            };
+            if server.try_start(Duration::from_secs(45)) {
+                return server;
+            }
+            eprintln!(
+                "temporal dev server did not come up on port {} (attempt {attempt} of 3): {}",
+                server.port,
+                server.log_tail()
+            );
+        }
+        panic!("the restartable temporal dev server did not start in 3 attempts")
     })
 }
 
@@ -217,19 +230,44 @@ impl RestartableTemporal {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Starts the server (again) and waits for its port.
+    /// Starts the server again (on the same port and file) and waits for its port.
     pub fn start(&self) {
+        assert!(
+            self.try_start(Duration::from_secs(90)),
+            "temporal dev server did not come up again on port {}: {}",
+            self.port,
+            self.log_tail()
+        );
+    }
+
+    /// Starts the server; whether its port opened within `timeout` (if not, it is stopped).
+    fn try_start(&self, timeout: Duration) -> bool {
         let mut server = self.server.lock().unwrap();
         assert!(server.is_none(), "the server is running");
         let script = format!(
             "exec '{}' server start-dev --headless --ip 127.0.0.1 --port {} --db-filename '{}' \
-             --log-level error",
+             --log-level error >>'{}' 2>&1",
             temporal_cli().display(),
             self.port,
-            self.db.display()
+            self.db.display(),
+            self.log.display()
         );
-        *server = Some(Tied(spawn_tied(&script, "true")));
-        wait_for_port(self.port, "temporal dev server", Duration::from_secs(60));
+        let child = spawn_tied(&script, "true");
+        if port_opens(self.port, timeout) {
+            *server = Some(Tied(child));
+            true
+        } else {
+            // Dropping the wrapper closes its stdin: it stops the server.
+            drop(child);
+            false
+        }
+    }
+
+    /// The last lines the server printed.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// SIGKILLs the server (no shutdown of any kind, as in a crash) and waits until its port is
