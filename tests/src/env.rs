@@ -1,6 +1,6 @@
 //! One workflow test's world: a Temporal client, a fresh catalog, a sandbox, an in-process worker on
 //! its own task queue, and ids unique to the test (the Temporal server is shared by the tests of a
-//! binary).
+//! run).
 
 use std::time::Duration;
 
@@ -12,7 +12,9 @@ use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use workflows::model::CatalogProduct;
 use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult};
 
-use crate::{Backend, RunningWorker, Sandbox, fresh_catalog, temporal_client, unique};
+use temporalio_common::data_converters::DataConverter;
+
+use crate::{Backend, RunningWorker, Sandbox, connect, fresh_catalog, temporal_address, unique};
 
 /// Everything one test needs.
 pub struct TestEnv {
@@ -66,10 +68,20 @@ impl TestEnv {
         backend: Backend,
         configure: impl FnOnce(&mut worker::Settings),
     ) -> Self {
-        let client = temporal_client().await;
+        Self::start_on(&temporal_address(), backend, configure).await
+    }
+
+    /// As [`TestEnv::start_configured`], against the Temporal server at `temporal` (a server of
+    /// the test's own) instead of the shared one.
+    pub async fn start_on(
+        temporal: &str,
+        backend: Backend,
+        configure: impl FnOnce(&mut worker::Settings),
+    ) -> Self {
+        let client = connect(temporal, DataConverter::default()).await;
         let (url, catalog) = fresh_catalog(backend).await;
         let sandbox = Sandbox::start().await;
-        let worker = RunningWorker::start_configured(&url, &sandbox, configure).await;
+        let worker = RunningWorker::start_on(temporal, &url, &sandbox, configure).await;
         Self {
             client,
             catalog,

@@ -1,10 +1,10 @@
 //! Temporal goes away for 30 seconds while the catalog keeps changing: the changes wait in the
-//! outbox and all of them reach Stripe once Temporal is back. This binary runs its own dev server
+//! outbox and all of them reach Stripe once Temporal is back. The test runs a dev server of its own
 //! (state in a SQLite file), which the test stops and starts.
 
 use std::time::{Duration, Instant};
 
-use harness::{Backend, TestEnv, eventually, restartable_temporal};
+use harness::{Backend, RestartableTemporal, TestEnv, eventually};
 use relay::RelayOptions;
 use relay::http::HttpConfig;
 use serde_json::json;
@@ -51,8 +51,8 @@ async fn deliveries(base: &str, id: &str) -> (u16, u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_committed_while_temporal_is_down_land_when_it_returns() {
-    let temporal = restartable_temporal();
-    let env = TestEnv::start(Backend::Sqlite).await;
+    let temporal = RestartableTemporal::start_new();
+    let env = TestEnv::start_on(&temporal.address(), Backend::Sqlite, |_| {}).await;
     let relay = env.spawn_relay(RelayOptions {
         poll_interval: Duration::from_millis(100),
         max_backoff: Duration::from_secs(2),

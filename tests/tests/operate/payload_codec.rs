@@ -12,12 +12,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use harness::{
-    Backend, Sandbox, binary, eventually, fresh_catalog, headless_chromium, temporal_address,
-    temporal_cli, temporal_client, temporal_client_with, temporal_ui_address, unique,
+    Backend, DevServer, DevServerOptions, Sandbox, binary, eventually, fresh_catalog,
+    headless_chromium, temporal_cli, unique,
 };
 use prost::Message;
 use temporalio_client::{UntypedWorkflow, WorkflowGetResultOptions, WorkflowListOptions};
-use temporalio_common::data_converters::PayloadConversionError;
+use temporalio_common::data_converters::{DataConverter, PayloadConversionError};
 use temporalio_common::payload_visitor::{
     AsyncPayloadVisitor, PayloadField, PayloadFieldData, PayloadVisitable,
 };
@@ -199,10 +199,14 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_server() {
-    // The Web UI is told where the codec server is when the dev server starts.
-    let codec_endpoint = harness::ui_codec_endpoint();
-    let address = temporal_address();
-    let ui = temporal_ui_address();
+    // The Web UI is told where the codec server is when the dev server starts: a server of the
+    // test's own.
+    let codec_endpoint = format!("http://127.0.0.1:{}", harness::free_port());
+    let server = DevServer::start(&DevServerOptions {
+        ui_codec_endpoint: Some(codec_endpoint.clone()),
+    });
+    let address = server.address().to_string();
+    let ui = server.ui_address().to_string();
     let key = codec::keys::new_key();
     let codec_listen = codec_endpoint.trim_start_matches("http://").to_string();
     let codec_server = Running(
@@ -230,6 +234,7 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
     let task_queue = unique("enc");
     let worker = |with_key: bool| {
         let mut command = harness::worker_command(&catalog_url, &sandbox, &task_queue);
+        command.env("TEMPORAL_ADDRESS", &address);
         if with_key {
             command.env(codec::keys::KEY_ENV, &key);
         }
@@ -252,7 +257,7 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
             .unwrap()
     };
     let workflow_id = product_sync_id(&product.id);
-    let plain = temporal_client().await;
+    let plain = server.client_with(DataConverter::default()).await;
 
     // A worker without the key fails the workflow task, saying what is missing; Temporal retries
     // it, and once a worker with the key runs, the sync completes: nothing is lost.
@@ -316,7 +321,9 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
 
     // A process without the key (as the binaries build their client) cannot read the result,
     // and says which setting is missing; with the key it can.
-    let keyless = temporal_client_with(codec::data_converter(codec::Keyring::default())).await;
+    let keyless = server
+        .client_with(codec::data_converter(codec::Keyring::default()))
+        .await;
     let err = keyless
         .get_workflow_handle::<workflows::ProductSync>(&workflow_id)
         .get_result(WorkflowGetResultOptions::default())
@@ -329,10 +336,11 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
         source = cause.source();
     }
     assert!(message.contains("CATALOG_SYNC_PAYLOAD_KEY"), "{message}");
-    let keyed = temporal_client_with(codec::data_converter(
-        codec::Keyring::new(Some(&key), &[]).unwrap(),
-    ))
-    .await;
+    let keyed = server
+        .client_with(codec::data_converter(
+            codec::Keyring::new(Some(&key), &[]).unwrap(),
+        ))
+        .await;
     let result: ProductSyncResult = keyed
         .get_workflow_handle::<workflows::ProductSync>(&workflow_id)
         .get_result(WorkflowGetResultOptions::default())

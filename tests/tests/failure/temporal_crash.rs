@@ -1,21 +1,21 @@
 //! The Temporal dev server (state in a SQLite file) is SIGKILLed in the middle of 300 syncs, the
 //! catalog keeps changing while it is gone, and it is started again on the same file: every
 //! product reaches Stripe at its last edit, `starter verify` finds no difference, no price is
-//! duplicated and no workflow failed. This binary runs its own dev server, which the test kills.
+//! duplicated and no workflow failed. The test runs a dev server of its own, which it kills.
 
 use std::time::Duration;
 
 use harness::{
-    Backend, TestEnv, assert_no_duplicate_prices, assert_verify_clean, eventually,
-    restartable_temporal,
+    Backend, RestartableTemporal, TestEnv, assert_no_duplicate_prices, assert_verify_clean,
+    eventually,
 };
 use relay::RelayOptions;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporal_killed_mid_run_loses_nothing() {
-    let temporal = restartable_temporal();
-    let env = TestEnv::start(Backend::Sqlite).await;
+    let temporal = RestartableTemporal::start_new();
+    let env = TestEnv::start_on(&temporal.address(), Backend::Sqlite, |_| {}).await;
     let _relay = env.spawn_relay(RelayOptions {
         poll_interval: Duration::from_millis(100),
         max_backoff: Duration::from_secs(2),

@@ -1,0 +1,5 @@
+//! Contract tier: no Temporal server; files and outside clients.
+
+mod dashboard;
+mod official_sdks;
+mod replay;

@@ -1,0 +1,7 @@
+//! End-to-end tier: a real dev server, the in-process worker and relay, the sandbox, and both
+//! catalog backends.
+
+mod changes;
+mod http;
+mod product_sync;
+mod reconcile;

@@ -1,0 +1,7 @@
+//! Operating tier: the binaries as a user runs them.
+
+mod binaries;
+mod budget;
+mod payload_codec;
+mod scale;
+mod webui;
