@@ -20,4 +20,4 @@ mod contract;
 mod end_to_end;
 mod failure;
 mod operate;
-// mod workflow;
+mod workflow;

@@ -2,7 +2,7 @@
 //! history a deployed version wrote. A change that breaks this needs a patch (`ctx.patched`).
 //!
 //! Histories in `tests/histories/` were recorded from real runs with
-//! `CATALOG_SYNC_RECORD_HISTORIES=1 cargo test --workspace --test product_sync --test reconcile`.
+//! `CATALOG_SYNC_RECORD_HISTORIES=1 cargo test --workspace --test integration -- end_to_end::product_synctest integration -- end_to_end::reconcile`.
 
 use temporalio_client::WorkflowHistory;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};

@@ -1,0 +1,232 @@
+//! Workflow tier: `ProductSync` and `ReconcileCatalog` run by real SDK workers on the shared dev
+//! server, against fake activities ([`fakes`]): the orchestration alone (coalescing, retries and
+//! final failures, the repair window, continue-as-new), in seconds, with no Stripe and no catalog.
+
+mod fakes;
+
+use std::time::Duration;
+
+use fakes::{Answer, Applied, FakeWorker, Fakes};
+use harness::{eventually, temporal_client, unique};
+use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use workflows::model::CatalogProduct;
+use workflows::{
+    ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, ReconcileCatalog,
+    ReconcileInput, ReconcileResult, SyncOutcome, product_sync_id,
+};
+
+fn product(id: &str, name: &str) -> CatalogProduct {
+    CatalogProduct {
+        id: id.to_string(),
+        name: name.to_string(),
+        ..catalog::seed::sample_product(1, 7)
+    }
+}
+
+/// A live change of `id`, as the relay sends it (signal-with-start).
+async fn changed(client: &Client, task_queue: &str, id: &str) {
+    client
+        .signal_with_start_workflow(
+            ProductSync::run,
+            ProductSyncInput {
+                catalog_id: id.to_string(),
+                ..ProductSyncInput::default()
+            },
+            ProductSync::product_changed,
+            ProductChanged {
+                catalog_version: None,
+                source: "test".into(),
+            },
+            WorkflowStartOptions::new(task_queue, product_sync_id(id)).build(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn sync_result(client: &Client, id: &str) -> ProductSyncResult {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        client
+            .get_workflow_handle::<ProductSync>(product_sync_id(id))
+            .get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("the sync finished in time")
+    .unwrap()
+}
+
+async fn reconcile(client: &Client, task_queue: &str, input: ReconcileInput) -> ReconcileResult {
+    let id = unique("reconcile");
+    client
+        .start_workflow(
+            ReconcileCatalog::run,
+            input,
+            WorkflowStartOptions::new(task_queue, id.as_str()).build(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        client
+            .get_workflow_handle::<ReconcileCatalog>(id.as_str())
+            .get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("the reconciliation finished in time")
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_during_a_pass_coalesce_into_one_more_pass_on_the_newest_version() {
+    let fakes = Fakes::default();
+    let worker = FakeWorker::start(&fakes).await;
+    let client = temporal_client().await;
+    let id = unique("sku");
+    fakes.save(product(&id, "Linen shirt"));
+    fakes.set_upsert_latency(Duration::from_millis(1500));
+
+    changed(&client, &worker.task_queue, &id).await;
+    eventually(Duration::from_secs(30), "the first upsert runs", || async {
+        (fakes.running() == 1).then_some(())
+    })
+    .await;
+    // A burst while the first pass writes: A → B → C, five signals.
+    for (n, name) in [
+        "Linen shirt (sale)",
+        "Linen shirt (last days)",
+        "Linen shirt",
+    ]
+    .iter()
+    .enumerate()
+    {
+        fakes.save(product(&id, name));
+        changed(&client, &worker.task_queue, &id).await;
+        if n == 0 {
+            changed(&client, &worker.task_queue, &id).await;
+            changed(&client, &worker.task_queue, &id).await;
+        }
+    }
+
+    let result = sync_result(&client, &id).await;
+    assert_eq!(result.outcome, SyncOutcome::Synced);
+    assert_eq!(result.passes, 2, "the burst became exactly one more pass");
+    assert_eq!(
+        fakes.applied(),
+        vec![
+            Applied {
+                catalog_id: id.clone(),
+                name: Some("Linen shirt".into())
+            };
+            2
+        ],
+        "the second pass wrote the newest version (the sale's end: back to A)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_are_retried_and_a_rejection_ends_the_pass_with_its_reason() {
+    let fakes = Fakes::default();
+    let worker = FakeWorker::start(&fakes).await;
+    let client = temporal_client().await;
+
+    // Two 503s, then success: one pass, three attempts, written once.
+    let flaky = unique("sku");
+    fakes.save(product(&flaky, "Wool scarf"));
+    fakes.answer(&[Answer::Unavailable, Answer::Unavailable]);
+    changed(&client, &worker.task_queue, &flaky).await;
+    let result = sync_result(&client, &flaky).await;
+    assert_eq!(result.outcome, SyncOutcome::Synced);
+    assert_eq!(fakes.attempts(), 3, "retried by the upsert's policy");
+    assert_eq!(fakes.applied().len(), 1);
+
+    // A 400: no retry; the sync completes (it does not fail) with outcome `failed` and the reason.
+    let refused = unique("sku");
+    fakes.save(product(&refused, "Cotton tote"));
+    fakes.answer(&[Answer::Rejected]);
+    changed(&client, &worker.task_queue, &refused).await;
+    let result = sync_result(&client, &refused).await;
+    assert_eq!(result.outcome, SyncOutcome::Failed);
+    assert_eq!(fakes.attempts(), 4, "a rejection is not retried");
+    assert!(
+        result
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("StripeRejected"),
+        "{result:?}"
+    );
+    assert_eq!(
+        fakes.applied().len(),
+        1,
+        "nothing written for the rejection"
+    );
+
+    // A product whose row is gone: an archive plan.
+    let gone = unique("sku");
+    changed(&client, &worker.task_queue, &gone).await;
+    let result = sync_result(&client, &gone).await;
+    assert_eq!(result.outcome, SyncOutcome::Archived, "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_keeps_its_repair_window_and_continues_as_new() {
+    let fakes = Fakes::default();
+    let worker = FakeWorker::start(&fakes).await;
+    let client = temporal_client().await;
+    let prefix = unique("rc");
+    for n in 0..30 {
+        let id = format!("{prefix}-{n:02}");
+        fakes.save(product(&id, &format!("Product {n}")));
+        if n % 3 != 0 {
+            fakes.drift(&id);
+        }
+    }
+    fakes.set_upsert_latency(Duration::from_millis(300));
+
+    let result = reconcile(
+        &client,
+        &worker.task_queue,
+        ReconcileInput {
+            page_size: 5,
+            pages_per_run: 2,
+            max_in_flight: 3,
+            ..ReconcileInput::default()
+        },
+    )
+    .await;
+    let totals = &result.totals;
+    assert_eq!(totals.scanned, 30);
+    assert_eq!(totals.in_sync, 10);
+    assert_eq!(totals.drift.missing, 20);
+    assert_eq!(totals.repaired, 20, "{totals:?}");
+    assert_eq!(totals.failed, 0);
+    assert_eq!(
+        result.runs, 4,
+        "six catalog pages, one of orphans and one of prices, two a run: continued as new three \
+         times, totals carried"
+    );
+    assert_eq!(
+        fakes.applied().len(),
+        20,
+        "each drifted product repaired once"
+    );
+    let most = fakes.most_at_once();
+    assert!(
+        (2..=3).contains(&most),
+        "repairs ran in parallel within the window of 3: {most} at once"
+    );
+
+    // Dry run: the same differences found, nothing written.
+    let dry = reconcile(
+        &client,
+        &worker.task_queue,
+        ReconcileInput {
+            mode: workflows::reconcile::ReconcileMode::DryRun,
+            ..ReconcileInput::default()
+        },
+    )
+    .await;
+    assert_eq!(dry.totals.drift.missing, 20);
+    assert_eq!(dry.totals.repaired, 0);
+    assert_eq!(fakes.applied().len(), 20, "a dry run writes nothing");
+}
