@@ -1,0 +1,323 @@
+//! `ReconcileCatalog`: a full (or scoped) comparison of the catalog with Stripe that repairs every
+//! difference it finds. Started by a Temporal Schedule, by `starter reconcile`, or by
+//! `temporal workflow start --type ReconcileCatalog`.
+//!
+//! # How it walks
+//! 1. **Catalog phase**: pages of up to 100 products in id order. One `ReconcilePage` activity per
+//!    page reads the page from the catalog, lists the same ids from Stripe in one request
+//!    (`GET /v1/products?ids[]=…&expand[]=data.default_price`), reads prices only for products
+//!    whose default price cannot tell the whole story, and classifies every product.
+//! 2. **Orphan phase** (whole-catalog or id-range scope; skipped for `since` backfills): pages of
+//!    Stripe's active products; managed ones whose catalog row is gone are orphans.
+//!
+//! # How it repairs
+//! Each drifted product (and, by policy, each orphan) gets a `ProductSync` child with the id a live
+//! sync would use (`product-sync-{id}`), so one product never has two writers. If a live sync of the
+//! product is running, the start fails with "already exists" and the reconciliation signals that
+//! sync instead (`product_changed`, source `reconcile`): its next pass reads the newest catalog
+//! version. Children run in a window of `max_in_flight` (default 100, at most 500, as Temporal
+//! advises) and with parent-close policy *abandon*, so a cancelled reconciliation never kills a
+//! sync that live changes also rely on.
+//!
+//! # How history stays bounded
+//! After `pages_per_run` pages, or as soon as the server suggests it, the run waits for its
+//! children, then continues as new with the cursor, the totals and any signalled settings. A run
+//! holds at most one page of drift and the window of children, whatever the catalog size.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
+};
+
+use crate::activities::{
+    CountInput, OrphanPageInput, PricePageInput, ReconcilePageInput, SyncActivities,
+};
+pub use crate::drift::{Drift, DriftCounts, DriftKind, InvalidProduct};
+use crate::queues;
+use crate::retry::RetryConfig;
+
+mod input;
+mod repair;
+mod totals;
+mod window;
+
+pub use input::{
+    MAX_IN_FLIGHT, MAX_PAGE_SIZE, MAX_PAGES_PER_RUN, MAX_SAMPLE_SIZE, OrphanPolicy, ReconcileInput,
+    ReconcileMode, SetMaxInFlight, StopRequest,
+};
+use input::{clamp_in_flight, validate};
+pub use totals::{
+    ReconcileCarry, ReconcilePhase, ReconcileProgress, ReconcileResult, ReconcileTotals,
+    RepairFailure,
+};
+use window::Repairs;
+
+/// Reconciliations recorded before the extra-price phase replay without it.
+const EXTRA_PRICES_PATCH: &str = "extra-price-phase";
+/// Continue as new before a run's history grows past this many events, even if the server has
+/// not suggested it yet.
+const HISTORY_EVENTS_LIMIT: u32 = 10_000;
+
+/// The reconciliation workflow.
+#[workflow]
+#[derive(Default)]
+pub struct ReconcileCatalog {
+    retry: RetryConfig,
+    progress: ReconcileProgress,
+    stop_requested: bool,
+    /// Set by `set_max_in_flight`, which may arrive before the run code starts.
+    max_in_flight_override: Option<u32>,
+}
+
+impl ReconcileCatalog {
+    /// A fresh instance with the worker's activity settings (for `register_workflow_with_factory`).
+    pub fn with_retry(retry: RetryConfig) -> Self {
+        Self {
+            retry,
+            ..Self::default()
+        }
+    }
+}
+
+#[workflow_methods]
+impl ReconcileCatalog {
+    /// Walks the scope page by page, repairing as it goes.
+    #[run(name = "ReconcileCatalog")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ReconcileInput,
+    ) -> WorkflowResult<ReconcileResult> {
+        let ctx = &*ctx;
+        validate(&input)?;
+        let retry = ctx.state(|s| s.retry.clone());
+        // Scans read Stripe: they run on the Stripe task queue, behind live edits.
+        let stripe_options = || {
+            queues::on_stripe_queue(
+                retry.reconcile_options(),
+                ctx.task_queue(),
+                queues::RECONCILE_PRIORITY,
+            )
+        };
+        let mut carry = match input.carry.clone() {
+            Some(carry) => carry,
+            None => {
+                let estimated_total = ctx
+                    .execute_activity(
+                        SyncActivities::count_catalog,
+                        CountInput {
+                            from: input.from.clone(),
+                            to: input.to.clone(),
+                            since: input.since.clone(),
+                        },
+                        retry.reconcile_options(),
+                    )
+                    .await?;
+                ReconcileCarry {
+                    started_at_ms: workflow_millis(ctx.workflow_time()),
+                    estimated_total,
+                    ..ReconcileCarry::default()
+                }
+            }
+        };
+        carry.runs += 1;
+        ctx.state_mut(|s| {
+            let max_in_flight = s
+                .max_in_flight_override
+                .unwrap_or_else(|| clamp_in_flight(input.max_in_flight));
+            s.progress = ReconcileProgress {
+                mode: input.mode,
+                phase: carry.phase,
+                run: carry.runs,
+                cursor: carry.cursor.clone(),
+                estimated_total: carry.estimated_total,
+                in_flight: 0,
+                max_in_flight,
+                totals: carry.totals.clone(),
+            };
+        });
+
+        let mut repairs = Repairs::new(ctx);
+        let mut pages_this_run = 0;
+        loop {
+            let stop = ctx.state(|s| s.stop_requested);
+            if stop || carry.phase == ReconcilePhase::Done {
+                break;
+            }
+            let found = match carry.phase {
+                ReconcilePhase::Catalog => {
+                    let page = repairs
+                        .alongside(ctx.execute_activity(
+                            SyncActivities::reconcile_page,
+                            ReconcilePageInput {
+                                after: carry.cursor.clone(),
+                                from: input.from.clone(),
+                                to: input.to.clone(),
+                                since: input.since.clone(),
+                                limit: input.page_size(),
+                            },
+                            stripe_options(),
+                        ))
+                        .await?;
+                    let totals = &mut carry.totals;
+                    totals.scanned += u64::from(page.scanned);
+                    totals.in_sync += u64::from(page.in_sync);
+                    totals.unmanaged += u64::from(page.unmanaged);
+                    totals.stripe_requests += u64::from(page.stripe_requests);
+                    totals.invalid += page.invalid.len() as u64;
+                    let room = input
+                        .sample_size()
+                        .saturating_sub(totals.invalid_samples.len());
+                    totals
+                        .invalid_samples
+                        .extend(page.invalid.into_iter().take(room));
+                    if let Some(last) = page.last_id {
+                        carry.cursor = last;
+                    }
+                    if page.done {
+                        carry.phase = if input.sweeps_orphans() {
+                            ReconcilePhase::Orphans
+                        } else {
+                            ReconcilePhase::Done
+                        };
+                    }
+                    page.drift
+                }
+                ReconcilePhase::Orphans => {
+                    let page = repairs
+                        .alongside(ctx.execute_activity(
+                            SyncActivities::reconcile_orphan_page,
+                            OrphanPageInput {
+                                starting_after: carry.orphan_cursor.clone(),
+                                from: input.from.clone(),
+                                to: input.to.clone(),
+                            },
+                            stripe_options(),
+                        ))
+                        .await?;
+                    carry.totals.stripe_requests += u64::from(page.stripe_requests);
+                    carry.orphan_cursor = page.next.clone();
+                    if page.next.is_none() {
+                        // Runs recorded before the extra-price phase existed end here on replay.
+                        carry.phase = if ctx.patched(EXTRA_PRICES_PATCH) {
+                            ReconcilePhase::ExtraPrices
+                        } else {
+                            ReconcilePhase::Done
+                        };
+                    }
+                    page.orphans
+                }
+                ReconcilePhase::ExtraPrices => {
+                    let page = repairs
+                        .alongside(ctx.execute_activity(
+                            SyncActivities::reconcile_price_page,
+                            PricePageInput {
+                                starting_after: carry.price_cursor.clone(),
+                                from: input.from.clone(),
+                                to: input.to.clone(),
+                            },
+                            stripe_options(),
+                        ))
+                        .await?;
+                    carry.totals.stripe_requests += u64::from(page.stripe_requests);
+                    carry.price_cursor = page.next.clone();
+                    if page.next.is_none() {
+                        carry.phase = ReconcilePhase::Done;
+                    }
+                    page.extra
+                }
+                ReconcilePhase::Done => Vec::new(),
+            };
+            for drift in &found {
+                carry.totals.drift.add(drift.kind);
+            }
+            let room = input
+                .sample_size()
+                .saturating_sub(carry.totals.samples.len());
+            carry
+                .totals
+                .samples
+                .extend(found.iter().take(room).cloned());
+            if input.mode == ReconcileMode::Apply {
+                repairs.queue.extend(found.into_iter().filter(|d| {
+                    d.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive
+                }));
+            }
+            pages_this_run += 1;
+            // Repairs finished while the page was read; the new ones start with the next await.
+            repairs.record(&mut carry.totals, input.sample_size());
+            publish(ctx, &carry, repairs.running.len());
+
+            let rotate = pages_this_run >= input.pages_per_run()
+                || ctx.continue_as_new_suggested()
+                || ctx.history_length() >= HISTORY_EVENTS_LIMIT;
+            if rotate && carry.phase != ReconcilePhase::Done {
+                repairs.drain().await;
+                repairs.record(&mut carry.totals, input.sample_size());
+                // A stop that arrived meanwhile ends here instead of in the next run.
+                if ctx.state(|s| s.stop_requested) {
+                    break;
+                }
+                let next = ReconcileInput {
+                    max_in_flight: ctx.state(|s| s.progress.max_in_flight),
+                    carry: Some(carry),
+                    ..input.clone()
+                };
+                match ctx.continue_as_new(next, ContinueAsNewOptions::default())? {}
+            }
+        }
+        repairs.drain().await;
+        repairs.record(&mut carry.totals, input.sample_size());
+        let stopped = ctx.state(|s| s.stop_requested) && carry.phase != ReconcilePhase::Done;
+        carry.phase = ReconcilePhase::Done;
+        publish(ctx, &carry, 0);
+        let end_ms = workflow_millis(ctx.workflow_time());
+        Ok(ReconcileResult {
+            mode: input.mode,
+            totals: carry.totals,
+            runs: carry.runs,
+            duration_ms: end_ms.saturating_sub(carry.started_at_ms),
+            stopped,
+        })
+    }
+
+    /// Finish the repairs already found (no new pages), then end early with the totals so far.
+    #[signal(name = "stop")]
+    pub fn stop(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _request: StopRequest) {
+        self.stop_requested = true;
+    }
+
+    /// Change the repair window (kept across continue-as-new).
+    #[signal(name = "set_max_in_flight")]
+    pub fn set_max_in_flight(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        request: SetMaxInFlight,
+    ) {
+        let window = clamp_in_flight(request.max_in_flight);
+        self.max_in_flight_override = Some(window);
+        self.progress.max_in_flight = window;
+    }
+
+    /// Where the reconciliation stands.
+    #[query(name = "progress")]
+    pub fn progress(&self, _ctx: &WorkflowContextView) -> ReconcileProgress {
+        self.progress.clone()
+    }
+}
+
+fn workflow_millis(time: Option<SystemTime>) -> u64 {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d: Duration| d.as_millis() as u64)
+}
+
+/// Publishes the totals for the `progress` query.
+fn publish(ctx: &WorkflowContext<ReconcileCatalog>, carry: &ReconcileCarry, in_flight: usize) {
+    ctx.state_mut(|s| {
+        s.progress.phase = carry.phase;
+        s.progress.cursor = carry.cursor.clone();
+        s.progress.in_flight = in_flight as u32;
+        s.progress.totals = carry.totals.clone();
+    });
+}
