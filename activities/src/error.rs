@@ -14,8 +14,8 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::ActivityError;
 use workflows::retry::failure_types;
 
-use crate::stripe::StripeError;
 use catalog::CatalogError;
+use stripe::client::StripeError;
 
 /// Everything an activity can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,7 @@ impl SyncError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stripe::ApiFailure;
+    use stripe::client::ApiFailure;
 
     fn stripe(status: u16, retry_after: Option<Duration>) -> SyncError {
         SyncError::Stripe(StripeError::Api(Box::new(ApiFailure {

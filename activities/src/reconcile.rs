@@ -51,10 +51,10 @@ use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
-use crate::ownership::Ownership;
-use crate::stripe::{Price, PriceOfProduct, Product, StripeClient};
-use crate::transform::{self, META_HASH, META_ID, META_VERSION};
 use crate::upsert::{is_detached, is_managed, price_matches, product_form};
+use stripe::client::{Price, PriceOfProduct, Product, StripeClient};
+use stripe::ownership::Ownership;
+use stripe::transform::{self, META_HASH, META_ID, META_VERSION};
 
 /// Largest page: Stripe lists at most 100 ids per request.
 const PAGE_LIMIT: u32 = 100;
@@ -503,7 +503,7 @@ mod tests {
     ) -> Verdict {
         classify(plan, stripe, prices, &Ownership::default())
     }
-    use crate::stripe::{Expandable, PriceRecurring};
+    use stripe::client::{Expandable, PriceRecurring};
     use workflows::model::{CatalogPrice, CatalogProduct};
 
     fn catalog_product(prices: &[(i64, Option<&str>)]) -> CatalogProduct {

@@ -18,11 +18,12 @@ use workflows::model::{SyncPlan, ValidationIssue};
 use workflows::reconcile::DriftKind;
 
 use crate::error::SyncError;
-use crate::metrics::Metrics;
-use crate::ownership::Ownership;
-use crate::stripe::StripeClient;
-use crate::write_key::WriteKeys;
-use crate::{reconcile, transform, upsert};
+use crate::{reconcile, upsert};
+use common::metrics::Metrics;
+use stripe::client::StripeClient;
+use stripe::ownership::Ownership;
+use stripe::transform;
+use stripe::write_key::WriteKeys;
 
 /// The activity implementations with their dependencies (clones share them).
 #[derive(Clone)]
@@ -37,7 +38,7 @@ pub struct SyncActivitiesImpl {
 
 impl SyncActivitiesImpl {
     /// Holds the catalog pool, the Stripe client and the key maker of its writes (signed with
-    /// the catalog's `write_key` secret, see [`crate::write_key`]).
+    /// the catalog's `write_key` secret, see [`stripe::write_key`]).
     pub fn new(catalog: Catalog, stripe: StripeClient, write_keys: WriteKeys) -> Self {
         Self {
             catalog,

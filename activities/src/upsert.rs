@@ -2,7 +2,7 @@
 //!
 //! Steps, each with an idempotency key unique to (this activity execution, product, step,
 //! parameters), so a retried attempt replays instead of writing twice and a new sync never replays
-//! an old one (see [`crate::write_key`]):
+//! an old one (see [`stripe::write_key`]):
 //! 1. read the product and its prices;
 //! 2. create the product with the chosen id if it is missing (all fields at once);
 //! 3. for each desired price: keep the price holding its lookup key if amount, currency and period
@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use workflows::activities::UpsertReport;
 use workflows::model::{DesiredPrice, DesiredProduct, SyncPlan};
 
-use crate::ownership::Ownership;
-use crate::stripe::{Form, Price, Product, StripeClient, StripeError};
-use crate::transform::{META_ID, META_MANAGED, META_VERSION};
-use crate::write_key::{Step, WriteKeys};
+use stripe::client::{Form, Price, Product, StripeClient, StripeError};
+use stripe::ownership::Ownership;
+use stripe::transform::{META_ID, META_MANAGED, META_VERSION};
+use stripe::write_key::{Step, WriteKeys};
 
 /// Who is writing: the key maker and the intent (one activity execution) the keys belong to.
 #[derive(Debug, Clone, Copy)]

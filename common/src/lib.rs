@@ -5,8 +5,10 @@
 //! - [`temporal`]: the Temporal client, from the SDK's envconfig and with the payload codec.
 //! - [`telemetry`]: the tracing subscriber.
 //! - [`shutdown`]: Ctrl-C or SIGTERM.
+//! - [`metrics`]: catalog-sync's Prometheus instruments and exporter.
 #![deny(missing_docs)]
 
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 pub mod temporal;

@@ -13,11 +13,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use activities::metrics::Metrics;
-use activities::ownership::{Ownership, changed_fields};
-use activities::stripe::Product;
-use activities::transform::{META_ID, META_MANAGED, check_id};
-use activities::write_key::WriteKeys;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -25,9 +20,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use catalog::{AuditEntry, Catalog};
+use common::metrics::Metrics;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use stripe::client::Product;
+use stripe::ownership::{Ownership, changed_fields};
+use stripe::transform::{META_ID, META_MANAGED, check_id};
+use stripe::write_key::WriteKeys;
 use subtle::ConstantTimeEq;
 use workflows::model::ValidationIssue;
 
@@ -551,12 +551,12 @@ mod tests {
     fn echoes_unmanaged_objects_and_other_events_cause_nothing() {
         let o = Ownership::default();
         let keys = WriteKeys::new(b"the catalog's write_key");
-        let mut form = activities::stripe::Form::new();
+        let mut form = stripe::client::Form::new();
         form.push("name", "New");
         let own_key = keys.key(
             "product-sync-sku-1/run/3",
             "sku-1",
-            activities::write_key::Step::UpdateProduct,
+            stripe::write_key::Step::UpdateProduct,
             "",
             &form,
         );

@@ -4,14 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use activities::ownership::Ownership;
-use activities::write_key::{self, WriteKeys};
 use anyhow::Context;
 use catalog::Catalog;
 use clap::Parser;
 use common::temporal::WhenUnreachable;
 use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
+use stripe::ownership::Ownership;
+use stripe::write_key::{self, WriteKeys};
 
 /// catalog-sync relay. Temporal connection settings come from `TEMPORAL_ADDRESS`,
 /// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
     let metrics = match args.metrics_addr {
         Some(addr) => Some(
-            activities::metrics::serve_prometheus(addr)
+            common::metrics::serve_prometheus(addr)
                 .map_err(|e| anyhow::anyhow!(e))?
                 .1,
         ),

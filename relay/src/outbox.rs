@@ -17,8 +17,8 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use activities::metrics::Metrics;
 use catalog::{CapturedChange, Catalog, CatalogError};
+use common::metrics::Metrics;
 use futures::StreamExt;
 
 use crate::signal::{SignalError, Signaller};

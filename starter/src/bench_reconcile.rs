@@ -11,16 +11,16 @@
 
 use std::time::{Duration, Instant};
 
-use activities::ownership::Ownership;
-use activities::stripe::{Secret, StripeClient, StripeConfig};
-use activities::transform::transform;
 use activities::upsert::Intent;
-use activities::write_key::{self, WriteKeys};
 use anyhow::Context;
 use catalog::{Catalog, IdRange};
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
+use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::ownership::Ownership;
+use stripe::transform::transform;
+use stripe::write_key::{self, WriteKeys};
 use temporalio_client::{
     Client, WorkflowGetResultOptions, WorkflowListOptions, WorkflowStartOptions,
 };

@@ -259,7 +259,7 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
                 p.active = v;
             }
             if let Some(v) = amount {
-                let max = activities::transform::MAX_AMOUNT;
+                let max = stripe::transform::MAX_AMOUNT;
                 anyhow::ensure!(
                     (0..=max).contains(&v),
                     "--amount must be between 0 and {max} minor units (Stripe's limit), got {v}"

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ::catalog::Catalog;
-use activities::stripe::Secret;
+use stripe::client::Secret;
 use temporalio_common::data_converters::DataConverter;
 use temporalio_sdk::Runtime;
 
@@ -144,10 +144,10 @@ pub fn worker_command(catalog_url: &str, sandbox: &Sandbox, task_queue: &str) ->
 }
 
 /// The signer of catalog-sync's own writes for `catalog` (as the worker and the relay load it).
-pub async fn own_writes(catalog: &Catalog) -> activities::write_key::WriteKeys {
+pub async fn own_writes(catalog: &Catalog) -> stripe::write_key::WriteKeys {
     let secret = catalog
-        .sync_secret(activities::write_key::SECRET_NAME)
+        .sync_secret(stripe::write_key::SECRET_NAME)
         .await
         .unwrap();
-    activities::write_key::WriteKeys::new(&secret)
+    stripe::write_key::WriteKeys::new(&secret)
 }

@@ -2,10 +2,10 @@
 //! catalog and the sandbox, checking results and the retryable / non-retryable mapping.
 
 use activities::SyncActivitiesImpl;
-use activities::stripe::{Secret, StripeClient, StripeConfig};
-use activities::write_key::WriteKeys;
 use harness::{Backend, Sandbox, fresh_catalog};
 use serde_json::json;
+use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::write_key::WriteKeys;
 use temporalio_sdk::activities::ActivityError;
 use temporalio_sdk::testing::{ActivityEnvironment, ActivityEnvironmentError};
 use workflows::activities::{FetchInput, TransformInput, TransformOutput, UpsertInput};

@@ -22,8 +22,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use activities::metrics::Metrics;
-use activities::stripe::Pacer;
+use common::metrics::Metrics;
+use stripe::client::Pacer;
 use temporalio_client::Client;
 use temporalio_client::tonic;
 use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;

@@ -12,11 +12,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use activities::SyncActivitiesImpl;
-use activities::metrics::Metrics;
-use activities::ownership::Ownership;
-use activities::stripe::{Secret, StripeClient, StripeConfig};
-use activities::write_key::{self, WriteKeys};
 use catalog::Catalog;
+use common::metrics::Metrics;
+use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::ownership::Ownership;
+use stripe::write_key::{self, WriteKeys};
 use temporalio_client::Client;
 use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Worker, WorkerOptions};

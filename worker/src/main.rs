@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use activities::stripe::Secret;
 use clap::Parser;
 use common::temporal::WhenUnreachable;
+use stripe::client::Secret;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::Runtime;
 use temporalio_sdk::runtime::RuntimeOptions;
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let (telemetry, metrics) = match args.metrics_addr {
         Some(addr) => {
             let (meter, metrics) =
-                activities::metrics::serve_prometheus(addr).map_err(|e| anyhow::anyhow!(e))?;
+                common::metrics::serve_prometheus(addr).map_err(|e| anyhow::anyhow!(e))?;
             (
                 TelemetryOptions::builder().metrics(meter).build(),
                 Some(metrics),
@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
     let settings = Settings {
         stripe_budget: match args.stripe_budget.as_deref().map(str::trim) {
-            None | Some("") => activities::stripe::default_requests_per_second(&api_key),
+            None | Some("") => stripe::client::default_requests_per_second(&api_key),
             Some(n) => n.parse().map_err(|_| {
                 anyhow::anyhow!("CATALOG_SYNC_STRIPE_BUDGET={n:?}: expected requests per second")
             })?,
@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_api_key: api_key,
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
-        ownership: activities::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
+        ownership: stripe::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
         workflow_task_pollers: args.workflow_task_pollers,
         metrics,
     };

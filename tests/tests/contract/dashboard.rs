@@ -1,8 +1,8 @@
 //! The sample Grafana dashboard (`deploy/grafana/dashboards/catalog-sync.json`) is valid JSON, and
-//! every catalog-sync metric its queries use is one the worker exports (`activities::metrics`),
+//! every catalog-sync metric its queries use is one the worker exports (`common::metrics`),
 //! so a renamed metric cannot leave an empty panel behind.
 
-use activities::metrics::METRIC_NAMES;
+use common::metrics::METRIC_NAMES;
 
 #[test]
 fn dashboard_queries_only_exported_metrics() {

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use activities::ownership::Ownership;
 use catalog::Catalog;
 use harness::{Backend, TestEnv, eventually};
 use relay::http::HttpConfig;
 use relay::signature::header_value;
 use serde_json::{Value, json};
+use stripe::ownership::Ownership;
 use workflows::SyncOutcome;
 use workflows::model::CatalogProduct;
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use activities::transform;
 use catalog::IdRange;
 use harness::{Backend, TestEnv, unique};
 use serde_json::{Value, json};
+use stripe::transform;
 use temporalio_client::{
     WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
 };

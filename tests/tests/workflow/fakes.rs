@@ -160,7 +160,7 @@ mod implementation {
             _ctx: ActivityContext,
             input: TransformInput,
         ) -> Result<TransformOutput, ActivityError> {
-            Ok(activities::transform::transform(
+            Ok(stripe::transform::transform(
                 &input.catalog_id,
                 input.product.as_ref(),
             ))

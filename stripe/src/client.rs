@@ -16,8 +16,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::metrics::Metrics;
-use crate::metrics::endpoint_label;
+use common::metrics::Metrics;
+use common::metrics::endpoint_label;
 
 /// The API version catalog-sync is written against.
 pub const API_VERSION: &str = "2026-09-30.endive";

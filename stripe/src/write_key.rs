@@ -19,7 +19,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::stripe::Form;
+use crate::client::Form;
 
 /// Version prefix of the key format.
 const PREFIX: &str = "cs1";
@@ -71,7 +71,7 @@ impl std::fmt::Debug for WriteKeys {
 }
 
 impl WriteKeys {
-    /// Keys signed with `secret` (from [`catalog::Catalog::sync_secret`] with [`SECRET_NAME`]).
+    /// Keys signed with `secret` (from `catalog::Catalog::sync_secret` with [`SECRET_NAME`]).
     pub fn new(secret: &[u8]) -> Self {
         Self {
             secret: secret.to_vec(),

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use workflows::model::{DesiredProduct, ValidationIssue};
 
-use crate::stripe::Product;
+use crate::client::Product;
 use crate::transform::{OwnableFields, check_ownable};
 
 /// The product fields whose owner can be configured.

@@ -1,0 +1,16 @@
+//! catalog-sync's side of Stripe: what it asks of Stripe and how it talks to it, without any
+//! workflow or activity machinery, so that the activities, the relay's webhook handling and the
+//! operator CLI share one definition.
+//!
+//! # Layout
+//! - [`client`]: a thin Stripe client (no hidden retries), its errors and their retryability.
+//! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
+//!   keys that mark a Stripe product as catalog-sync's. Pure.
+//! - [`ownership`]: which fields the catalog owns and which Stripe owns.
+//! - [`write_key`]: idempotency keys of catalog-sync's writes, signed so its echoes are its own.
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod ownership;
+pub mod transform;
+pub mod write_key;
