@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use domain::model::{CatalogPrice, CatalogProduct};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use workflows::model::{CatalogPrice, CatalogProduct};
 
 const ADJECTIVES: &[&str] = &[
     "Classic", "Organic", "Vintage", "Compact", "Deluxe", "Rugged", "Minimal", "Handmade", "Smart",

@@ -3,10 +3,8 @@
 //! crate. The `activities` crate does the I/O.
 //!
 //! # Layout
-//! - [`model`]: catalog products and the Stripe state they ask for.
+//! - [`model`], [`drift`]: the data model (the `domain` crate's, re-exported).
 //! - [`activities`]: activity names and input/output contracts.
-//! - [`drift`]: what a reconciliation finds (kinds of drift, counts), shared by the contracts and
-//!   both workflows.
 //! - [`input`]: workflow inputs that never fail to decode (no input, the wrong shape).
 //! - [`product_sync`]: the per-product `ProductSync` workflow.
 //! - [`reconcile`]: the `ReconcileCatalog` workflow: full or scoped reconciliation with repairs.
@@ -18,9 +16,7 @@
 // The SDK's macros add undocumentable items next to each workflow/activity method.
 #[allow(missing_docs)]
 pub mod activities;
-pub mod drift;
 pub mod input;
-pub mod model;
 #[allow(missing_docs)]
 pub mod product_sync;
 pub mod queues;
@@ -28,6 +24,8 @@ pub mod queues;
 pub mod reconcile;
 pub mod retry;
 pub mod search;
+
+pub use domain::{drift, model};
 
 pub use product_sync::{
     ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome,

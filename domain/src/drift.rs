@@ -83,7 +83,8 @@ pub struct DriftCounts {
 }
 
 impl DriftCounts {
-    pub(crate) fn add(&mut self, kind: DriftKind) {
+    /// Counts one difference of `kind`.
+    pub fn add(&mut self, kind: DriftKind) {
         *match kind {
             DriftKind::Missing => &mut self.missing,
             DriftKind::Stale => &mut self.stale,

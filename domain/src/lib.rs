@@ -1,0 +1,11 @@
+//! catalog-sync's data model, apart from any orchestration or I/O, so that every crate (the
+//! catalog, the Stripe side, the workflows, the activities) can take it.
+//!
+//! # Layout
+//! - [`model`]: catalog products and the Stripe state they ask for.
+//! - [`drift`]: what a reconciliation finds (kinds of drift, one product's difference, an invalid
+//!   product, counts by kind).
+#![deny(missing_docs)]
+
+pub mod drift;
+pub mod model;
