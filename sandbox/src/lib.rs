@@ -23,6 +23,9 @@ pub mod webhooks;
 
 pub use server::{Config, Sandbox, router, serve};
 
+/// The API version reported when a client pins none.
+pub const DEFAULT_API_VERSION: &str = "2026-09-30.endive";
+
 /// Starts a sandbox on `addr` in the background; returns its address. For tests and benchmarks.
 pub async fn spawn(addr: &str, config: Config) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

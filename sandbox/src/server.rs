@@ -14,6 +14,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::DEFAULT_API_VERSION;
 use crate::error::ApiError;
 use crate::faults::{Fault, FaultConfig, Faults};
 use crate::form::{self, Params};
@@ -43,9 +44,6 @@ impl Default for Config {
         }
     }
 }
-
-/// The API version reported when a client pins none.
-pub const DEFAULT_API_VERSION: &str = "2026-09-30.endive";
 
 struct IdempotentResponse {
     fingerprint: String,
@@ -334,30 +332,19 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
             return error_response(&err, &request_id, &api_version);
         }
     };
+    let incoming = Incoming {
+        method: &parts.method,
+        path: &path,
+        headers: &parts.headers,
+        query: parts.uri.query(),
+        body: &body,
+        request_id: &request_id,
+    };
     if let Some(rest) = path.strip_prefix("/_sandbox") {
-        return control(
-            &sb,
-            &parts.method,
-            rest,
-            &parts.headers,
-            parts.uri.query(),
-            &body,
-            &request_id,
-        )
-        .await;
+        return control(&sb, rest, &incoming).await;
     }
     let endpoint = endpoint_label(&parts.method, &path);
-    let outcome = api(
-        &sb,
-        &parts.method,
-        &path,
-        &parts.headers,
-        parts.uri.query(),
-        &body,
-        &request_id,
-        &endpoint,
-    )
-    .await;
+    let outcome = api(&sb, &incoming, &endpoint).await;
     let (resp, status) = match outcome {
         Outcome::Json(status, value, replayed) => {
             let mut r = respond(status, &value, &request_id, &api_version);
@@ -377,23 +364,33 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     resp
 }
 
+/// One request, as the handlers read it.
+#[derive(Clone, Copy)]
+struct Incoming<'a> {
+    method: &'a Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+    body: &'a Bytes,
+    request_id: &'a str,
+}
+
 enum Outcome {
     Json(StatusCode, Value, bool),
     Error(ApiError),
     Drop,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn api(
-    sb: &Arc<Sandbox>,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: &Bytes,
-    request_id: &str,
-    endpoint: &str,
-) -> Outcome {
+/// A `/v1` request: key, rate limit, faults, idempotency, then the route.
+async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
+    let Incoming {
+        method,
+        path,
+        headers,
+        query,
+        body,
+        request_id,
+    } = *req;
     let key = match api_key(headers) {
         Ok(k) => k,
         Err(e) => return Outcome::Error(e),
@@ -543,15 +540,15 @@ fn route(
 }
 
 /// `/_sandbox/...`: configuration, statistics, Dashboard edits, webhooks.
-async fn control(
-    sb: &Arc<Sandbox>,
-    method: &Method,
-    rest: &str,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: &Bytes,
-    request_id: &str,
-) -> Response {
+async fn control(sb: &Arc<Sandbox>, rest: &str, req: &Incoming<'_>) -> Response {
+    let Incoming {
+        method,
+        headers,
+        query,
+        body,
+        request_id,
+        ..
+    } = *req;
     let json_body = || -> Result<Value, ApiError> {
         if body.is_empty() {
             Ok(json!({}))

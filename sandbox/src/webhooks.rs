@@ -99,7 +99,7 @@ impl Webhooks {
             let event = json!({
                 "id": format!("evt_{:016x}{:08x}", created, inner.counter),
                 "object": "event",
-                "api_version": crate::server::DEFAULT_API_VERSION,
+                "api_version": crate::DEFAULT_API_VERSION,
                 "created": created,
                 "data": data,
                 "livemode": false,
