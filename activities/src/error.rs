@@ -1,4 +1,5 @@
-//! The one place that decides which activity failures are retried.
+//! The one mapping of activity errors to Temporal failure types; whether a type is retried comes
+//! from `workflows::retry::failure_types::NON_RETRYABLE`, which the retry policies list too.
 //!
 //! | error | Temporal failure type | retried |
 //! |---|---|---|
@@ -39,19 +40,20 @@ impl SyncError {
     /// retryable one: the SDK converts any `std::error::Error` that way.)
     pub fn into_activity_error(self) -> ActivityError {
         let message = self.to_string();
-        let (type_name, retryable, delay) = match &self {
+        let (type_name, delay) = match &self {
             SyncError::Catalog(CatalogError::Corrupt { .. } | CatalogError::UnsupportedUrl(_)) => {
-                (failure_types::CATALOG_CORRUPT, false, None)
+                (failure_types::CATALOG_CORRUPT, None)
             }
-            SyncError::Catalog(_) => (failure_types::CATALOG_UNAVAILABLE, true, None),
+            SyncError::Catalog(_) => (failure_types::CATALOG_UNAVAILABLE, None),
             SyncError::Stripe(s) if s.is_retryable() => (
                 failure_types::STRIPE_UNAVAILABLE,
-                true,
                 s.retry_after().map(|d| d.min(MAX_HINTED_DELAY)),
             ),
-            SyncError::Stripe(_) => (failure_types::STRIPE_REJECTED, false, None),
-            SyncError::InvalidInput(_) => (failure_types::INVALID_INPUT, false, None),
+            SyncError::Stripe(_) => (failure_types::STRIPE_REJECTED, None),
+            SyncError::InvalidInput(_) => (failure_types::INVALID_INPUT, None),
         };
+        // The one table of which types are final (the retry policies list the same).
+        let retryable = failure_types::is_retryable(type_name);
         let failure = ApplicationFailure::builder(message)
             .type_name(type_name.to_string())
             .non_retryable(!retryable);

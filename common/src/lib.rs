@@ -5,10 +5,12 @@
 //! - [`temporal`]: the Temporal client, from the SDK's envconfig and with the payload codec.
 //! - [`telemetry`]: the tracing subscriber.
 //! - [`shutdown`]: Ctrl-C or SIGTERM.
+//! - [`settings`]: the Stripe settings binaries share, and the redacting `Secret`.
 //! - [`metrics`]: catalog-sync's Prometheus instruments and exporter.
 #![deny(missing_docs)]
 
 pub mod metrics;
+pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod temporal;

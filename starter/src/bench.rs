@@ -56,7 +56,7 @@ pub(crate) struct FaultsArgs {
     drain: Duration,
     /// The sandbox (its faults and request counter are sandbox-only).
     #[command(flatten)]
-    stripe: crate::verify::StripeArgs,
+    stripe: common::settings::StripeSettings,
 }
 
 /// `starter bench live`.
@@ -445,7 +445,7 @@ async fn faults(catalog: &Catalog, args: FaultsArgs) -> anyhow::Result<()> {
             .timeout(Duration::from_secs(10))
             .build()?,
         base: args.stripe.base(),
-        key: args.stripe.stripe_api_key.clone(),
+        key: args.stripe.api_key.expose().to_string(),
     };
     let ids = catalog.product_ids("", args.updates as i64).await?;
     anyhow::ensure!(

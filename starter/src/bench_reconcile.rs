@@ -17,7 +17,7 @@ use catalog::{Catalog, IdRange};
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
-use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::client::{StripeClient, StripeConfig};
 use stripe::ownership::Ownership;
 use stripe::transform::transform;
 use stripe::write_key::{self, WriteKeys};
@@ -65,7 +65,7 @@ pub(crate) struct ReconcileBenchArgs {
     target_rss_mib: f64,
     /// The sandbox (its faults and request counter are sandbox-only).
     #[command(flatten)]
-    stripe: crate::verify::StripeArgs,
+    stripe: common::settings::StripeSettings,
 }
 
 /// Catalog products one page at a time, in id order (the reconciliation's order).
@@ -185,7 +185,7 @@ pub(crate) async fn run(
     let http = reqwest::Client::new();
     let stripe = StripeClient::new(StripeConfig {
         base_url: base.clone(),
-        api_key: Secret::new(args.stripe.stripe_api_key.clone()),
+        api_key: args.stripe.api_key.clone(),
         timeout: Duration::from_secs(30),
         requests_per_second: 0,
         metrics: None,
@@ -233,7 +233,7 @@ pub(crate) async fn run(
             if n.is_multiple_of(every) {
                 let response = http
                     .post(format!("{base}/v1/products/{}", product.id))
-                    .basic_auth(&args.stripe.stripe_api_key, None::<&str>)
+                    .basic_auth(args.stripe.api_key.expose(), None::<&str>)
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body("name=Edited+in+the+Dashboard")
                     .send()

@@ -11,42 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 use catalog::{Catalog, IdRange};
 use clap::Args;
+use common::settings::StripeSettings;
 use serde_json::{Value, json};
 use workflows::model::CatalogProduct;
-
-/// Where Stripe is (`STRIPE_API_BASE`, `STRIPE_API_KEY`): for the commands that read it.
-#[derive(Args)]
-pub(crate) struct StripeArgs {
-    /// Stripe API base URL (the sandbox by default).
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "http://127.0.0.1:12111"
-    )]
-    pub stripe_api_base: String,
-    /// Stripe secret key.
-    #[arg(
-        long,
-        env = "STRIPE_API_KEY",
-        hide_env_values = true,
-        default_value = "sk_test_catalog_sync_sandbox",
-        hide_default_value = true
-    )]
-    pub stripe_api_key: String,
-}
-
-impl StripeArgs {
-    /// The base URL without a trailing slash.
-    pub(crate) fn base(&self) -> String {
-        self.stripe_api_base.trim_end_matches('/').to_string()
-    }
-}
 
 /// `starter verify`.
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
     #[command(flatten)]
-    stripe: StripeArgs,
+    stripe: StripeSettings,
     /// Product fields Stripe owns: not compared.
     #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
     stripe_owned_fields: String,
@@ -158,7 +131,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
     let mut stripe = Stripe {
         http: reqwest::Client::new(),
         base: args.stripe.base(),
-        key: args.stripe.stripe_api_key.clone(),
+        key: args.stripe.api_key.expose().to_string(),
         requests: 0,
         pace: tokio::time::interval(std::time::Duration::from_secs_f64(
             1.0 / args.requests_per_second,

@@ -22,26 +22,7 @@ use common::metrics::endpoint_label;
 /// The API version catalog-sync is written against.
 pub const API_VERSION: &str = "2026-09-30.endive";
 
-/// A secret (the Stripe API key): never printed, logged or serialized.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+pub use common::settings::Secret;
 
 /// An error answer from Stripe, with the headers that matter for retrying.
 #[derive(Debug)]

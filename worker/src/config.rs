@@ -5,20 +5,34 @@
 //! # catalog-sync.toml
 //! [retry.upsert]
 //! maximum_interval_ms = 30000
-//! non_retryable_error_types = ["StripeRejected"]
 //! ```
 //!
-//! The same as an environment variable: `CATALOG_SYNC_RETRY_UPSERT_MAXIMUM_INTERVAL_MS=30000`
-//! (lists comma-separated).
+//! The same as an environment variable: `CATALOG_SYNC_RETRY_UPSERT_MAXIMUM_INTERVAL_MS=30000`.
+//!
+//! Which failures are final is not a setting (see `workflows::retry::failure_types`): a
+//! `non_retryable_error_types` key, which earlier versions read, is refused with that reason.
 
 use std::path::Path;
 
 use anyhow::Context;
-use serde_json::Value;
 use workflows::retry::RetryConfig;
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "CATALOG_SYNC_RETRY_";
+
+/// The key earlier versions read, refused now with the reason.
+const RETIRED_FIELD: &str = "non_retryable_error_types";
+
+fn refuse_retired(field: &str, place: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        field != RETIRED_FIELD,
+        "{place}: `{RETIRED_FIELD}` is no longer a setting: which failures are final ({}) is \
+         decided by catalog-sync's error mapping, and no setting can make a rejected request \
+         worth repeating. Remove it.",
+        workflows::retry::failure_types::NON_RETRYABLE.join(", ")
+    );
+    Ok(())
+}
 
 /// Loads the settings from `file` (if given) and the process environment.
 pub fn load(file: Option<&Path>) -> anyhow::Result<RetryConfig> {
@@ -53,6 +67,7 @@ pub fn merge(
                 .as_object()
                 .with_context(|| format!("[retry.{activity}] must be a table"))?
             {
+                refuse_retired(field, &format!("[retry.{activity}]"))?;
                 target[field] = value.clone();
             }
         }
@@ -65,16 +80,9 @@ pub fn merge(
         let target = config.get_mut(activity).with_context(|| {
             format!("{name}: unknown activity {activity} (fetch, transform, upsert, reconcile)")
         })?;
-        target[field] = if field == "non_retryable_error_types" {
-            Value::from(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>(),
-            )
-        } else {
-            serde_json::from_str(&raw).with_context(|| format!("{name}={raw:?} is not a number"))?
-        };
+        refuse_retired(field, &name)?;
+        target[field] = serde_json::from_str(&raw)
+            .with_context(|| format!("{name}={raw:?} is not a number"))?;
     }
     Ok(serde_json::from_value(config)?)
 }
@@ -87,21 +95,14 @@ mod tests {
     fn file_then_env_override_defaults_field_by_field() {
         let toml =
             "[retry.upsert]\nmaximum_interval_ms = 30000\n[retry.fetch]\nmaximum_attempts = 5\n";
-        let env = vec![
-            (
-                "CATALOG_SYNC_RETRY_UPSERT_INITIAL_INTERVAL_MS".to_string(),
-                "250".to_string(),
-            ),
-            (
-                "CATALOG_SYNC_RETRY_UPSERT_NON_RETRYABLE_ERROR_TYPES".to_string(),
-                "A, B".to_string(),
-            ),
-        ];
+        let env = vec![(
+            "CATALOG_SYNC_RETRY_UPSERT_INITIAL_INTERVAL_MS".to_string(),
+            "250".to_string(),
+        )];
         let c = merge(toml, env.into_iter()).unwrap();
         let d = RetryConfig::default();
         assert_eq!(c.upsert.maximum_interval_ms, 30_000);
         assert_eq!(c.upsert.initial_interval_ms, 250);
-        assert_eq!(c.upsert.non_retryable_error_types, vec!["A", "B"]);
         assert_eq!(
             c.upsert.start_to_close_timeout_ms,
             d.upsert.start_to_close_timeout_ms
@@ -122,6 +123,26 @@ mod tests {
         assert_eq!(
             merge("", std::iter::empty()).unwrap(),
             RetryConfig::default()
+        );
+    }
+
+    #[test]
+    fn the_retired_non_retryable_list_is_refused_with_the_reason() {
+        let toml = "[retry.upsert]\nnon_retryable_error_types = []\n";
+        let err = format!("{:#}", merge(toml, std::iter::empty()).unwrap_err());
+        assert!(
+            err.contains("[retry.upsert]") && err.contains("no longer a setting"),
+            "{err}"
+        );
+        assert!(err.contains("StripeRejected"), "{err}");
+        let env = vec![(
+            "CATALOG_SYNC_RETRY_FETCH_NON_RETRYABLE_ERROR_TYPES".to_string(),
+            "".to_string(),
+        )];
+        let err = format!("{:#}", merge("", env.into_iter()).unwrap_err());
+        assert!(
+            err.contains("CATALOG_SYNC_RETRY_FETCH_NON_RETRYABLE_ERROR_TYPES"),
+            "{err}"
         );
     }
 }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use clap::Parser;
+use common::settings::StripeSettings;
 use common::temporal::WhenUnreachable;
-use stripe::client::Secret;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::Runtime;
 use temporalio_sdk::runtime::RuntimeOptions;
@@ -18,22 +18,8 @@ struct Args {
     /// Catalog database URL.
     #[arg(long, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
-    /// Stripe API base URL: the sandbox by default, `https://api.stripe.com` in production.
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "http://127.0.0.1:12111"
-    )]
-    stripe_api_base: String,
-    /// Stripe secret key (the sandbox accepts any `sk_test_…`).
-    #[arg(
-        long,
-        env = "STRIPE_API_KEY",
-        hide_env_values = true,
-        default_value = "sk_test_catalog_sync_sandbox",
-        hide_default_value = true
-    )]
-    stripe_api_key: String,
+    #[command(flatten)]
+    stripe: StripeSettings,
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
     stripe_timeout_secs: u64,
@@ -66,14 +52,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init_tracing("info", false);
     let args = Args::parse();
-    if args.stripe_api_base.contains("api.stripe.com")
-        && args.stripe_api_key == "sk_test_catalog_sync_sandbox"
-    {
-        anyhow::bail!(
-            "STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is Stripe itself"
-        );
-    }
-    let api_key = Secret::new(args.stripe_api_key);
+    args.stripe.check().map_err(|e| anyhow::anyhow!(e))?;
+    let api_key = args.stripe.api_key.clone();
     let (telemetry, metrics) = match args.metrics_addr {
         Some(addr) => {
             let (meter, metrics) =
@@ -98,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
         },
         task_queue: args.task_queue,
         catalog_url: args.database_url,
-        stripe_base_url: args.stripe_api_base,
+        stripe_base_url: args.stripe.base(),
         stripe_api_key: api_key,
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,

@@ -4,10 +4,14 @@
 //!
 //! | activity | kind | default timeouts | default retries |
 //! |---|---|---|---|
-//! | FetchProduct | local | 10 s start-to-close | 200 ms → ×2 → 10 s, unlimited; `CatalogCorrupt` is final |
+//! | FetchProduct | local | 10 s start-to-close | 200 ms → ×2 → 10 s, unlimited |
 //! | TransformProduct | local | 5 s start-to-close | 3 attempts (pure: a failure is a bug, not a transient) |
-//! | UpsertProduct | regular | 60 s start-to-close, 7 days schedule-to-close | 1 s → ×2 → 60 s, unlimited; `StripeRejected` is final |
-//! | CountCatalog, ReconcilePage, ReconcileOrphanPage | regular | 120 s start-to-close, 1 day schedule-to-close | 1 s → ×2 → 60 s, unlimited; `StripeRejected`, `CatalogCorrupt` are final |
+//! | UpsertProduct | regular | 60 s start-to-close, 7 days schedule-to-close | 1 s → ×2 → 60 s, unlimited |
+//! | CountCatalog, ReconcilePage, ReconcileOrphanPage | regular | 120 s start-to-close, 1 day schedule-to-close | 1 s → ×2 → 60 s, unlimited |
+//!
+//! In every activity, failures of the types in [`failure_types::NON_RETRYABLE`] (`StripeRejected`,
+//! `CatalogCorrupt`, `InvalidInput`) are final: that is decided once, by the error mapping, and is
+//! not a setting.
 //!
 //! Stripe's 409/429/5xx and network errors are retried; a `Retry-After` from Stripe is honoured
 //! through `next_retry_delay` on the failure (set by the activity).
@@ -30,6 +34,17 @@ pub mod failure_types {
     pub const CATALOG_CORRUPT: &str = "CatalogCorrupt";
     /// An activity's input cannot be used: retrying cannot help.
     pub const INVALID_INPUT: &str = "InvalidInput";
+
+    /// The failure types that are final: the activities mark their failures of these types
+    /// non-retryable (`activities::error` maps every error to a type and takes its retryability
+    /// from here), and every retry policy lists them too. Not a setting: no configuration can
+    /// make a request Stripe rejected worth repeating.
+    pub const NON_RETRYABLE: &[&str] = &[STRIPE_REJECTED, CATALOG_CORRUPT, INVALID_INPUT];
+
+    /// Whether a failure of `type_name` is worth another attempt.
+    pub fn is_retryable(type_name: &str) -> bool {
+        !NON_RETRYABLE.contains(&type_name)
+    }
 }
 
 /// Timeouts and retry policy of one activity. Durations in milliseconds; 0 means "none" for
@@ -49,8 +64,6 @@ pub struct ActivityRetry {
     pub start_to_close_timeout_ms: u64,
     /// Limit of all attempts together (0 = none; local activities ignore it).
     pub schedule_to_close_timeout_ms: u64,
-    /// Failure types that are never retried.
-    pub non_retryable_error_types: Vec<String>,
 }
 
 impl ActivityRetry {
@@ -60,7 +73,7 @@ impl ActivityRetry {
             .backoff_coefficient(self.backoff_coefficient)
             .maximum_interval(Duration::from_millis(self.maximum_interval_ms))
             .maximum_attempts(self.maximum_attempts)
-            .non_retryable_error_types(self.non_retryable_error_types.iter().cloned())
+            .non_retryable_error_types(failure_types::NON_RETRYABLE.iter().map(|t| t.to_string()))
             .build()
     }
 
@@ -115,7 +128,6 @@ impl Default for RetryConfig {
                 maximum_attempts: 0,
                 start_to_close_timeout_ms: 10_000,
                 schedule_to_close_timeout_ms: 0,
-                non_retryable_error_types: vec![failure_types::CATALOG_CORRUPT.into()],
             },
             transform: ActivityRetry {
                 initial_interval_ms: 1_000,
@@ -124,7 +136,6 @@ impl Default for RetryConfig {
                 maximum_attempts: 3,
                 start_to_close_timeout_ms: 5_000,
                 schedule_to_close_timeout_ms: 0,
-                non_retryable_error_types: Vec::new(),
             },
             upsert: ActivityRetry {
                 initial_interval_ms: 1_000,
@@ -133,7 +144,6 @@ impl Default for RetryConfig {
                 maximum_attempts: 0,
                 start_to_close_timeout_ms: 60_000,
                 schedule_to_close_timeout_ms: 7 * 24 * 3600 * 1000,
-                non_retryable_error_types: vec![failure_types::STRIPE_REJECTED.into()],
             },
             reconcile: ActivityRetry {
                 initial_interval_ms: 1_000,
@@ -142,10 +152,6 @@ impl Default for RetryConfig {
                 maximum_attempts: 0,
                 start_to_close_timeout_ms: 120_000,
                 schedule_to_close_timeout_ms: 24 * 3600 * 1000,
-                non_retryable_error_types: vec![
-                    failure_types::STRIPE_REJECTED.into(),
-                    failure_types::CATALOG_CORRUPT.into(),
-                ],
             },
         }
     }
