@@ -3,8 +3,6 @@
 //! It talks to Temporal and the catalog; it never compiles the sync's Stripe client (`verify` reads
 //! Stripe with requests of its own, so that it checks the sync instead of repeating it).
 
-mod bench;
-mod bench_reconcile;
 mod changes;
 mod reconcile;
 mod schedule;
@@ -85,9 +83,6 @@ enum Command {
     Audit(changes::AuditArgs),
     /// Catalog changes waiting to be relayed to Temporal, and those it refused.
     Outbox(changes::OutboxArgs),
-    /// Change-capture benchmarks against a running worker and relay (see BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -175,10 +170,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
         Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
-        Command::Bench(cmd) => {
-            let (client, catalog) = (connect().await?, open_catalog().await?);
-            bench::run(&client, &cli.task_queue, &catalog, cmd).await
-        }
     }
 }
 
@@ -259,7 +250,7 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
                 p.active = v;
             }
             if let Some(v) = amount {
-                let max = stripe::transform::MAX_AMOUNT;
+                let max = domain::limits::MAX_AMOUNT;
                 anyhow::ensure!(
                     (0..=max).contains(&v),
                     "--amount must be between 0 and {max} minor units (Stripe's limit), got {v}"

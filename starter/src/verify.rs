@@ -1,5 +1,5 @@
 //! `starter verify`: compares the whole catalog with Stripe and reports every difference, through
-//! its own reads and its own reading of the mapping table (`activities/src/transform.rs`), not the
+//! its own reads and its own reading of the mapping table (`stripe/src/transform.rs`), not the
 //! sync's code: a bug in the sync cannot hide itself here. Exit code 1 on any difference.
 //!
 //! Per catalog page of 100: one `GET /v1/products?ids[]=…` and, per product, its active prices
@@ -12,6 +12,7 @@ use anyhow::Context;
 use catalog::{Catalog, IdRange};
 use clap::Args;
 use common::settings::StripeSettings;
+use domain::metadata::{META_MANAGED, RESERVED_PREFIX};
 use serde_json::{Value, json};
 use workflows::model::CatalogProduct;
 
@@ -219,7 +220,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
         .list("/v1/products", vec![("active".into(), "true".into())])
         .await?;
     for p in active {
-        let managed = p["metadata"]["catalog_sync_managed"].as_str() == Some("true");
+        let managed = p["metadata"][META_MANAGED].as_str() == Some("true");
         let id = p["id"].as_str().unwrap_or_default();
         if managed && !live_ids.contains(id) && !invalid.contains(id) {
             differences.push(Difference {
@@ -287,7 +288,7 @@ fn compare(
             Vec::new()
         };
     };
-    if s["metadata"]["catalog_sync_managed"].as_str() != Some("true") {
+    if s["metadata"][META_MANAGED].as_str() != Some("true") {
         return vec!["a Stripe product with this id is not managed by catalog-sync".into()];
     }
     let mut out = Vec::new();
@@ -339,7 +340,7 @@ fn compare(
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(k, _)| !k.starts_with("catalog_sync_"))
+        .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     if product.metadata != stripe_metadata {

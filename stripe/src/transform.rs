@@ -33,23 +33,8 @@ use workflows::model::{
     CatalogProduct, DesiredPrice, DesiredProduct, Recurring, SyncPlan, ValidationIssue,
 };
 
-/// Metadata key that marks a Stripe object as managed by catalog-sync.
-pub const META_MANAGED: &str = "catalog_sync_managed";
-/// Metadata key holding the catalog id.
-pub const META_ID: &str = "catalog_sync_id";
-/// Metadata key holding the catalog version.
-pub const META_VERSION: &str = "catalog_sync_version";
-/// Metadata key holding the content hash.
-pub const META_HASH: &str = "catalog_sync_hash";
-/// Prefix reserved for catalog-sync's metadata keys.
-pub const RESERVED_PREFIX: &str = "catalog_sync_";
-
-/// Longest product name.
-pub const MAX_NAME: usize = 250;
-/// Largest amount in minor units.
-pub const MAX_AMOUNT: i64 = 99_999_999;
-/// Longest catalog id.
-pub const MAX_ID: usize = 100;
+pub use domain::limits::{MAX_AMOUNT, MAX_ID, MAX_NAME};
+pub use domain::metadata::{META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX};
 
 /// ISO 4217 codes Stripe accepts for prices.
 pub const CURRENCIES: &[&str] = &[

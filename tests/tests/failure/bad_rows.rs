@@ -1,6 +1,6 @@
 //! The fault suite, judged by `starter verify` (its own reads of Stripe, not the sync's code).
 //!
-//! A corpus of bad catalog rows, one per validation rule of `activities/src/transform.rs` plus an
+//! A corpus of bad catalog rows, one per validation rule of `stripe/src/transform.rs` plus an
 //! unreadable row, goes through the outbox and the relay with good products between them: each bad
 //! row is reported with its reason (the field at fault), none holds up the others, and `verify`
 //! finds Stripe exactly as the catalog asks, the unreadable row being the one difference.

@@ -1,4 +1,4 @@
-//! `starter bench reconcile`: one `ReconcileCatalog` of the whole catalog against a Stripe account
+//! `bench reconcile`: one `ReconcileCatalog` of the whole catalog against a Stripe account
 //! that holds it with a given share of drift, through the running worker. Reports the duration,
 //! the Stripe requests (the sandbox's own counter) against the README's formula and against a
 //! lower bound, history events per product, and the worker's CPU and peak RSS; judges them
@@ -29,9 +29,9 @@ use workflows::model::SyncPlan;
 use workflows::reconcile::{MAX_PAGE_SIZE, ReconcileMode};
 use workflows::{ReconcileCatalog, ReconcileInput};
 
-use crate::bench::process_usage;
+use crate::usage::process_usage;
 
-/// `starter bench reconcile`.
+/// `bench reconcile`.
 #[derive(Args)]
 pub(crate) struct ReconcileBenchArgs {
     /// First write every catalog product into Stripe directly (catalog-sync's transform and

@@ -1,4 +1,4 @@
-//! `starter bench`: change-capture benchmarks against a running stack (worker + relay), judged by
+//! Change-capture benchmarks against a running stack (worker + relay), judged by
 //! the audit ledger, so they measure the same way against the sandbox or real Stripe.
 //!
 //! - `live`: catalog edits at a fixed rate; latency from the catalog commit (`updated_at` of the
@@ -16,24 +16,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use catalog::Catalog;
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand};
+use clap::Args;
 use serde_json::json;
 use temporalio_client::{Client, WorkflowListOptions};
 
-/// `starter bench …`.
-#[derive(Subcommand)]
-pub(crate) enum BenchCommand {
-    /// Edits at a steady rate; commit-to-Stripe latency percentiles.
-    Live(LiveArgs),
-    /// A burst of edits of one product; the Stripe writes it costs.
-    Burst(BurstArgs),
-    /// The naive inline handler beside catalog-sync under the sandbox's faults; updates lost.
-    Faults(FaultsArgs),
-    /// One reconciliation of the whole catalog with drift; requests against the formula.
-    Reconcile(crate::bench_reconcile::ReconcileBenchArgs),
-}
+use crate::usage::process_usage;
 
-/// `starter bench faults` (against the sandbox: it sets the sandbox's faults).
+/// `bench faults` (against the sandbox: it sets the sandbox's faults).
 #[derive(Args)]
 pub(crate) struct FaultsArgs {
     /// Updates each side sends (catalog-sync's go to that many catalog products).
@@ -59,7 +48,7 @@ pub(crate) struct FaultsArgs {
     stripe: common::settings::StripeSettings,
 }
 
-/// `starter bench live`.
+/// `bench live`.
 #[derive(Args)]
 pub(crate) struct LiveArgs {
     /// Edits per second.
@@ -79,7 +68,7 @@ pub(crate) struct LiveArgs {
     worker_pid: Option<u32>,
 }
 
-/// `starter bench burst`.
+/// `bench burst`.
 #[derive(Args)]
 pub(crate) struct BurstArgs {
     /// The product to edit (default: the first in the catalog).
@@ -94,23 +83,6 @@ pub(crate) struct BurstArgs {
     /// Most Stripe writes allowed (the run fails above it).
     #[arg(long, default_value_t = 2)]
     target_writes: usize,
-}
-
-/// Runs a benchmark; prints a JSON line and a summary; fails when the target is missed.
-pub(crate) async fn run(
-    client: &Client,
-    task_queue: &str,
-    catalog: &Catalog,
-    cmd: BenchCommand,
-) -> anyhow::Result<()> {
-    match cmd {
-        BenchCommand::Live(args) => live(client, task_queue, catalog, args).await,
-        BenchCommand::Burst(args) => burst(catalog, args).await,
-        BenchCommand::Faults(args) => faults(catalog, args).await,
-        BenchCommand::Reconcile(args) => {
-            crate::bench_reconcile::run(client, task_queue, catalog, args).await
-        }
-    }
 }
 
 async fn wait_for_outbox(catalog: &Catalog, limit: Duration) -> anyhow::Result<()> {
@@ -178,26 +150,6 @@ async fn wait_synced(
     }
 }
 
-/// CPU time (user + system) and peak RSS (KiB) of a process, from `/proc`.
-pub(crate) fn process_usage(pid: u32) -> anyhow::Result<(Duration, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat: is the worker's pid right?"))?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-    // /proc reports in USER_HZ, 100 on Linux for every architecture it runs on.
-    let cpu = Duration::from_millis(ticks * 10);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let peak_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    Ok((cpu, peak_kib))
-}
-
 /// History events of the `ProductSync` runs on `task_queue` started since `since` and closed:
 /// (runs, mean, max).
 async fn history_events(
@@ -234,7 +186,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-async fn live(
+pub(crate) async fn live(
     client: &Client,
     task_queue: &str,
     catalog: &Catalog,
@@ -329,7 +281,7 @@ async fn live(
     Ok(())
 }
 
-async fn burst(catalog: &Catalog, args: BurstArgs) -> anyhow::Result<()> {
+pub(crate) async fn burst(catalog: &Catalog, args: BurstArgs) -> anyhow::Result<()> {
     let id = match args.id {
         Some(id) => id,
         None => catalog
@@ -434,7 +386,7 @@ impl SandboxApi {
     }
 }
 
-async fn faults(catalog: &Catalog, args: FaultsArgs) -> anyhow::Result<()> {
+pub(crate) async fn faults(catalog: &Catalog, args: FaultsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
     anyhow::ensure!(
         (0.0..=1.0).contains(&args.fault_rate),

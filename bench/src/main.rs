@@ -1,0 +1,62 @@
+//! `bench`: catalog-sync's benchmarks against a running stack (worker and relay, the sandbox or
+//! a Stripe account), judged by the audit ledger, Temporal's visibility and the sandbox's request
+//! counter; each prints a JSON line and a summary and fails when its target is missed.
+//! `scripts/bench-changes` and `scripts/bench-reconcile` start the stack and run them; the figures
+//! are in BENCHMARKS.md. Temporal connection settings come from `TEMPORAL_ADDRESS`,
+//! `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile, as for `starter`.
+
+mod changes;
+mod reconcile;
+mod usage;
+
+use anyhow::Context;
+use catalog::Catalog;
+use clap::{Parser, Subcommand};
+use common::temporal::WhenUnreachable;
+
+/// catalog-sync benchmarks.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Catalog database URL.
+    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Task queue of the workers.
+    #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
+    task_queue: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Edits at a steady rate; commit-to-Stripe latency percentiles.
+    Live(changes::LiveArgs),
+    /// A burst of edits of one product; the Stripe writes it costs.
+    Burst(changes::BurstArgs),
+    /// The naive inline handler beside catalog-sync under the sandbox's faults; updates lost.
+    Faults(changes::FaultsArgs),
+    /// One reconciliation of the whole catalog with drift; requests against the formula.
+    Reconcile(reconcile::ReconcileBenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    common::telemetry::init_tracing("warn", true);
+    let cli = Cli::parse();
+    let catalog = Catalog::connect(&cli.database_url)
+        .await
+        .with_context(|| format!("opening the catalog at {}", cli.database_url))?;
+    let connect =
+        || async { anyhow::Ok(common::temporal::connect(WhenUnreachable::Fail).await?.0) };
+    match cli.command {
+        Command::Live(args) => {
+            changes::live(&connect().await?, &cli.task_queue, &catalog, args).await
+        }
+        Command::Burst(args) => changes::burst(&catalog, args).await,
+        Command::Faults(args) => changes::faults(&catalog, args).await,
+        Command::Reconcile(args) => {
+            reconcile::run(&connect().await?, &cli.task_queue, &catalog, args).await
+        }
+    }
+}
