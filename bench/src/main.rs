@@ -6,6 +6,7 @@
 //! `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile, as for `starter`.
 
 mod changes;
+mod faults;
 mod reconcile;
 mod usage;
 
@@ -35,7 +36,7 @@ enum Command {
     /// A burst of edits of one product; the Stripe writes it costs.
     Burst(changes::BurstArgs),
     /// The naive inline handler beside catalog-sync under the sandbox's faults; updates lost.
-    Faults(changes::FaultsArgs),
+    Faults(faults::FaultsArgs),
     /// One reconciliation of the whole catalog with drift; requests against the formula.
     Reconcile(reconcile::ReconcileBenchArgs),
 }
@@ -54,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
             changes::live(&connect().await?, &cli.task_queue, &catalog, args).await
         }
         Command::Burst(args) => changes::burst(&catalog, args).await,
-        Command::Faults(args) => changes::faults(&catalog, args).await,
+        Command::Faults(args) => faults::faults(&catalog, args).await,
         Command::Reconcile(args) => {
             reconcile::run(&connect().await?, &cli.task_queue, &catalog, args).await
         }

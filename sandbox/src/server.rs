@@ -1,5 +1,9 @@
 //! The HTTP front: authentication, rate limiting, fault injection, idempotency, request ids and
 //! statistics around the `/v1` routes, plus the `/_sandbox` control surface.
+//!
+//! Over 500 lines: the edges every request crosses (auth, rate limit, faults, idempotency, stats)
+//! and the `/_sandbox` control surface share the `Sandbox` state and its locks; the objects
+//! themselves live in `store`, the wire format in `form`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

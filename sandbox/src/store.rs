@@ -1,5 +1,9 @@
 //! Account state: products and prices per API key, with Stripe's list ordering (newest first),
 //! pagination, lookup-key uniqueness and the product/price invariants.
+//!
+//! Over 500 lines: one `Account` holds both objects because Stripe's invariants cross them (a
+//! product's default price is one of its prices; lookup keys are unique across all prices); split
+//! by object, each such rule would live in two files.
 
 use std::collections::{BTreeMap, HashMap};
 

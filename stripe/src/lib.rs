@@ -3,7 +3,10 @@
 //! operator CLI share one definition.
 //!
 //! # Layout
-//! - [`client`]: a thin Stripe client (no hidden retries), its errors and their retryability.
+//! - [`client`]: a thin Stripe client (no hidden retries); it re-exports the vocabulary below.
+//! - [`error`]: Stripe's error answers and their retryability.
+//! - [`form`]: form bodies in Stripe's bracket dialect.
+//! - [`objects`]: the Product and Price fields catalog-sync reads.
 //! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
 //!   keys that mark a Stripe product as catalog-sync's. Pure.
 //! - [`ownership`]: which fields the catalog owns and which Stripe owns.
@@ -11,6 +14,9 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod error;
+pub mod form;
+pub mod objects;
 pub mod ownership;
 pub mod transform;
 pub mod write_key;
