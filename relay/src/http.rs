@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use catalog::{AuditEntry, Catalog};
 use common::metrics::Metrics;
+use common::settings::Secret;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,9 +43,9 @@ use crate::signature;
 pub struct HttpConfig {
     /// Bearer tokens accepted by `POST /v1/changes` (several while rotating). Empty: the endpoint
     /// is off (404).
-    pub ingest_tokens: Vec<String>,
+    pub ingest_tokens: Vec<Secret>,
     /// Stripe endpoint secrets (`whsec_…`; several while rotating). Empty: the endpoint is off.
-    pub webhook_secrets: Vec<String>,
+    pub webhook_secrets: Vec<Secret>,
     /// How old a signature may be.
     pub webhook_tolerance: Duration,
     /// Largest request body, in bytes (413 beyond).
@@ -210,7 +211,7 @@ async fn ingest(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Byte
 }
 
 /// Constant-time comparison against every configured token.
-fn authorized(headers: &HeaderMap, tokens: &[String]) -> bool {
+fn authorized(headers: &HeaderMap, tokens: &[Secret]) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -220,7 +221,7 @@ fn authorized(headers: &HeaderMap, tokens: &[String]) -> bool {
     };
     let mut ok = false;
     for token in tokens {
-        ok |= bool::from(given.as_bytes().ct_eq(token.as_bytes()));
+        ok |= bool::from(given.as_bytes().ct_eq(token.expose().as_bytes()));
     }
     ok
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use catalog::Catalog;
 use clap::Parser;
+use common::settings::Secret;
 use common::temporal::WhenUnreachable;
 use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
@@ -97,11 +98,13 @@ async fn main() -> anyhow::Result<()> {
                     .ingest_tokens
                     .into_iter()
                     .filter(|t| !t.is_empty())
+                    .map(Secret::new)
                     .collect(),
                 webhook_secrets: args
                     .webhook_secret
                     .into_iter()
                     .filter(|s| !s.is_empty())
+                    .map(Secret::new)
                     .collect(),
                 webhook_tolerance: Duration::from_secs(args.webhook_tolerance_secs),
                 ownership,

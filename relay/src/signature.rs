@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use common::settings::Secret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -31,7 +32,7 @@ pub enum SignatureError {
 pub fn verify(
     header: Option<&str>,
     payload: &[u8],
-    secrets: &[String],
+    secrets: &[Secret],
     tolerance: Duration,
     now: i64,
 ) -> Result<i64, SignatureError> {
@@ -63,7 +64,7 @@ pub fn verify(
     }
     let mut matched = false;
     for secret in secrets {
-        let expected = expected_signature(secret, timestamp, payload);
+        let expected = expected_signature(secret.expose(), timestamp, payload);
         for candidate in &signatures {
             // Not short-circuited: the time taken does not depend on which comparison matched.
             matched |= bool::from(expected.as_slice().ct_eq(candidate.as_slice()));
@@ -101,8 +102,8 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
     const TOLERANCE: Duration = Duration::from_secs(300);
 
-    fn secrets(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    fn secrets(list: &[&str]) -> Vec<Secret> {
+        list.iter().map(|s| Secret::new(*s)).collect()
     }
 
     #[test]
