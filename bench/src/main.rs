@@ -25,6 +25,8 @@ struct Cli {
     /// Task queue of the workers.
     #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
+    #[command(flatten)]
+    payload: common::settings::PayloadSettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,8 +50,13 @@ async fn main() -> anyhow::Result<()> {
     let catalog = Catalog::connect(&cli.database_url)
         .await
         .with_context(|| format!("opening the catalog at {}", cli.database_url))?;
-    let connect =
-        || async { anyhow::Ok(common::temporal::connect(WhenUnreachable::Fail).await?.0) };
+    let connect = || async {
+        anyhow::Ok(
+            common::temporal::connect(&cli.payload, WhenUnreachable::Fail)
+                .await?
+                .0,
+        )
+    };
     match cli.command {
         Command::Live(args) => {
             changes::live(&connect().await?, &cli.task_queue, &catalog, args).await

@@ -83,6 +83,45 @@ impl StripeSettings {
     }
 }
 
+/// Payload encryption: `--payload-key` / `CATALOG_SYNC_PAYLOAD_KEY` (an AES-256 key, base64 or hex;
+/// off when unset) and `--payload-old-keys` / `CATALOG_SYNC_PAYLOAD_OLD_KEYS` (comma-separated,
+/// still decrypt). Every binary that talks to Temporal takes them, so all read payloads alike.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PayloadSettings {
+    /// Encrypt workflow payloads with this AES-256 key (base64 or hex); off when unset.
+    #[arg(
+        long = "payload-key",
+        env = codec::keys::KEY_ENV,
+        hide_env_values = true,
+        global = true
+    )]
+    pub key: Option<Secret>,
+    /// Older payload keys, comma-separated: they still decrypt.
+    #[arg(
+        long = "payload-old-keys",
+        env = codec::keys::OLD_KEYS_ENV,
+        hide_env_values = true,
+        value_delimiter = ',',
+        global = true
+    )]
+    pub old_keys: Vec<Secret>,
+}
+
+impl PayloadSettings {
+    /// The keyring these settings name (empty values are absent).
+    pub fn keyring(&self) -> Result<codec::Keyring, codec::KeyError> {
+        let present = |s: &Secret| !s.expose().trim().is_empty();
+        let current = self.key.as_ref().filter(|k| present(k)).map(Secret::expose);
+        let old: Vec<&str> = self
+            .old_keys
+            .iter()
+            .filter(|k| present(k))
+            .map(|k| k.expose().trim())
+            .collect();
+        codec::Keyring::new(current.map(str::trim), &old)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +131,8 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         stripe: StripeSettings,
+        #[command(flatten)]
+        payload: PayloadSettings,
     }
 
     #[test]
@@ -116,5 +157,17 @@ mod tests {
         let cli =
             Cli::try_parse_from(["x", "--stripe-api-base", "https://api.stripe.com"]).unwrap();
         assert!(cli.stripe.check().unwrap_err().contains("STRIPE_API_KEY"));
+    }
+
+    #[test]
+    fn payload_keys_from_flags_redacted() {
+        let key = codec::keys::new_key();
+        let cli = Cli::try_parse_from(["x", "--payload-key", &key]).unwrap();
+        assert!(!format!("{:?}", cli.payload).contains(&key));
+        assert!(cli.payload.keyring().unwrap().encrypts());
+        let cli = Cli::try_parse_from(["x", "--payload-key", ""]).unwrap();
+        assert!(!cli.payload.keyring().unwrap().encrypts(), "empty is off");
+        let cli = Cli::try_parse_from(["x", "--payload-key", "not a key"]).unwrap();
+        assert!(cli.payload.keyring().is_err());
     }
 }

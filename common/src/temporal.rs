@@ -1,10 +1,12 @@
 //! The Temporal client every binary uses: connection settings from the SDK's envconfig
 //! (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_PROFILE`,
-//! `temporal.toml`), payloads encrypted with `CATALOG_SYNC_PAYLOAD_KEY` when it is set.
+//! `temporal.toml`), payloads encrypted as the binary's [`PayloadSettings`] say.
 
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::settings::PayloadSettings;
 use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, NamespacedClient, tonic,
@@ -25,15 +27,17 @@ pub enum WhenUnreachable {
     Wait,
 }
 
-/// A client of the configured namespace; also returns the id of the payload key in use, if any.
+/// A client of the configured namespace, its payloads encrypted as `payload` says; also returns
+/// the id of the payload key in use, if any.
 pub async fn connect(
+    payload: &PayloadSettings,
     when_unreachable: WhenUnreachable,
 ) -> anyhow::Result<(Client, Option<String>)> {
     let (connection_options, mut client_options) =
         ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
             .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
     // Inputs, results, signals and failures carry product data: encrypted when a key is set.
-    let keyring = codec::Keyring::from_env()?;
+    let keyring = payload.keyring()?;
     let key_id = keyring.current_key_id().map(str::to_string);
     client_options.data_converter = codec::data_converter(keyring);
     let connection = match when_unreachable {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use catalog::Catalog;
 use clap::Parser;
-use common::settings::Secret;
+use common::settings::{PayloadSettings, Secret};
 use common::temporal::WhenUnreachable;
 use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
@@ -66,6 +66,8 @@ struct Args {
     /// Copy Dashboard edits of Stripe-owned fields into the catalog.
     #[arg(long, env = "CATALOG_SYNC_WRITE_BACK")]
     write_back: bool,
+    #[command(flatten)]
+    payload: PayloadSettings,
     /// Serve Prometheus metrics (relay lag, webhook decisions) at `http://ADDR/metrics`.
     #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -88,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the catalog at {}", args.database_url))?;
     // Changes wait in the outbox while Temporal is away.
-    let (client, _) = common::temporal::connect(WhenUnreachable::Wait).await?;
+    let (client, _) = common::temporal::connect(&args.payload, WhenUnreachable::Wait).await?;
     let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));
 
     let http = match args.listen {

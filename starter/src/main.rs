@@ -30,6 +30,8 @@ struct Cli {
     /// Task queue of the workers.
     #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
+    #[command(flatten)]
+    payload: common::settings::PayloadSettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -145,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
-            let client = connect().await?;
+            let client = connect(&cli.payload).await?;
             let started = signal(&client, &cli.task_queue, ids, concurrency.max(1)).await?;
             if !wait {
                 return Ok(());
@@ -158,13 +160,17 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
-            results(&connect().await?, ids, concurrency.max(1)).await
+            results(&connect(&cli.payload).await?, ids, concurrency.max(1)).await
         }
-        Command::Reconcile(args) => reconcile::run(&connect().await?, &cli.task_queue, args).await,
-        Command::Schedule(cmd) => schedule::run(&connect().await?, &cli.task_queue, cmd).await,
-        Command::Setup => status::setup(&connect().await?).await,
+        Command::Reconcile(args) => {
+            reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await
+        }
+        Command::Schedule(cmd) => {
+            schedule::run(&connect(&cli.payload).await?, &cli.task_queue, cmd).await
+        }
+        Command::Setup => status::setup(&connect(&cli.payload).await?).await,
         Command::Status(args) => {
-            let (client, catalog) = (connect().await?, open_catalog().await?);
+            let (client, catalog) = (connect(&cli.payload).await?, open_catalog().await?);
             status::status(&client, &catalog, &cli.task_queue, args).await
         }
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
@@ -174,8 +180,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Inputs, signals and results are encrypted and decrypted as the workers do theirs.
-async fn connect() -> anyhow::Result<Client> {
-    Ok(common::temporal::connect(WhenUnreachable::Fail).await?.0)
+async fn connect(payload: &common::settings::PayloadSettings) -> anyhow::Result<Client> {
+    Ok(common::temporal::connect(payload, WhenUnreachable::Fail)
+        .await?
+        .0)
 }
 
 /// The ids named, or every id of the catalog with `--all`; at least one.

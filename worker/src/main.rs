@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use common::settings::StripeSettings;
+use common::settings::{PayloadSettings, StripeSettings};
 use common::temporal::WhenUnreachable;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::Runtime;
@@ -20,6 +20,8 @@ struct Args {
     database_url: String,
     #[command(flatten)]
     stripe: StripeSettings,
+    #[command(flatten)]
+    payload: PayloadSettings,
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
     stripe_timeout_secs: u64,
@@ -87,7 +89,8 @@ async fn main() -> anyhow::Result<()> {
         metrics,
     };
     let runtime = Runtime::from_current_tokio(runtime_options)?;
-    let (client, payload_key) = common::temporal::connect(WhenUnreachable::Fail).await?;
+    let (client, payload_key) =
+        common::temporal::connect(&args.payload, WhenUnreachable::Fail).await?;
     let payload_key = payload_key.as_deref().unwrap_or("off");
     let workers = worker::build(&runtime, client, &settings).await?;
     tracing::info!(
