@@ -48,7 +48,7 @@ struct Args {
         hide_env_values = true,
         value_delimiter = ','
     )]
-    ingest_tokens: Vec<String>,
+    ingest_tokens: Vec<Secret>,
     /// Stripe webhook endpoint secrets (`whsec_…`), comma-separated while rotating (off when unset).
     #[arg(
         long,
@@ -56,7 +56,7 @@ struct Args {
         hide_env_values = true,
         value_delimiter = ','
     )]
-    webhook_secret: Vec<String>,
+    webhook_secret: Vec<Secret>,
     /// Seconds a webhook signature stays valid.
     #[arg(long, env = "STRIPE_WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
     webhook_tolerance_secs: u64,
@@ -99,14 +99,12 @@ async fn main() -> anyhow::Result<()> {
                 ingest_tokens: args
                     .ingest_tokens
                     .into_iter()
-                    .filter(|t| !t.is_empty())
-                    .map(Secret::new)
+                    .filter(|t| !t.expose().is_empty())
                     .collect(),
                 webhook_secrets: args
                     .webhook_secret
                     .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .map(Secret::new)
+                    .filter(|s| !s.expose().is_empty())
                     .collect(),
                 webhook_tolerance: Duration::from_secs(args.webhook_tolerance_secs),
                 ownership,
