@@ -2,7 +2,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p catalog-sync-worker -p catalog-sync-relay -p catalog-sync-starter -p catalog-sync-codec -p stripe-sandbox
+RUN cargo build --release --locked -p catalog-sync-worker -p catalog-sync-relay -p catalog-sync-starter -p catalog-sync-codec-server -p stripe-sandbox
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

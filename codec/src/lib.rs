@@ -11,9 +11,9 @@
 //! - [`keys`]: the keyring (current key, old keys kept for decryption while rotating) and the
 //!   wire format of an encrypted payload;
 //! - this file: the [`PayloadCodec`] the SDK applies to every payload, and the [`DataConverter`];
-//! - [`server`]: the codec server (`POST /encode`, `POST /decode`, CORS) that the Temporal Web UI
-//!   and the `temporal` CLI call to show encrypted payloads decrypted;
-//! - `src/bin/codec-server.rs`: its thin binary.
+//!
+//! The codec server (`POST /encode`, `POST /decode`, CORS) that the Temporal Web UI and the
+//! `temporal` CLI call to show encrypted payloads decrypted is the `codec-server` crate's.
 //!
 //! The format is that of Temporal's encryption samples (Go, Python, TypeScript): the original
 //! payload, serialized as protobuf, encrypted; `encoding: binary/encrypted` and
@@ -29,7 +29,6 @@ use temporalio_common::data_converters::{
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 
 pub mod keys;
-pub mod server;
 
 pub use keys::{CodecError, KeyError, Keyring};
 

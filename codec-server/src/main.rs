@@ -1,11 +1,14 @@
 //! `codec-server`: decrypts catalog-sync's payloads for the Temporal Web UI and CLI.
 //!
-//! Needs the workers' keys (`CATALOG_SYNC_PAYLOAD_KEY`, `CATALOG_SYNC_PAYLOAD_OLD_KEYS`).
-//! `codec-server --new-key` prints a fresh key and exits.
+//! Needs the workers' keys (`CATALOG_SYNC_PAYLOAD_KEY`, `CATALOG_SYNC_PAYLOAD_OLD_KEYS`, the same
+//! settings as theirs). `codec-server --new-key` prints a fresh key and exits.
+
+mod server;
 
 use clap::Parser;
-use codec::Keyring;
-use codec::server::{ServerOptions, router};
+use common::settings::PayloadSettings;
+
+use crate::server::{ServerOptions, router};
 
 #[derive(Parser)]
 #[command(about = "Temporal codec server for catalog-sync's encrypted payloads")]
@@ -31,21 +34,19 @@ struct Args {
     /// Print a new random key (base64) for CATALOG_SYNC_PAYLOAD_KEY and exit.
     #[arg(long)]
     new_key: bool,
+    #[command(flatten)]
+    payload: PayloadSettings,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    common::telemetry::init_tracing("info", false);
     let args = Args::parse();
     if args.new_key {
         println!("{}", codec::keys::new_key());
         return Ok(());
     }
-    let keyring = Keyring::from_env()?;
+    let keyring = args.payload.keyring()?;
     if keyring.key_ids().is_empty() {
         anyhow::bail!(
             "no key: set {} (and {} while rotating) to the workers' keys",
@@ -72,17 +73,7 @@ async fn main() -> anyhow::Result<()> {
         "codec server started"
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM (what `docker stop` sends).
-async fn shutdown_signal() {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        Some(()) = async { terminate.as_mut()?.recv().await } => {}
-    }
 }

@@ -27,44 +27,44 @@ use subtle::ConstantTimeEq;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::{CodecError, Keyring};
+use codec::{CodecError, Keyring};
 
 /// What the server accepts beyond its keys.
 #[derive(Debug, Clone, Default)]
-pub struct ServerOptions {
+pub(crate) struct ServerOptions {
     /// Origins whose pages may call the server (the Web UI's, e.g. `http://localhost:8233`).
-    pub cors_origins: Vec<String>,
+    pub(crate) cors_origins: Vec<String>,
     /// When set, requests need `Authorization: Bearer <token>`.
-    pub auth_token: Option<String>,
+    pub(crate) auth_token: Option<String>,
 }
 
 /// A setting the server cannot start with.
 #[derive(Debug, thiserror::Error)]
 #[error("CORS origin {0:?} is not a valid header value")]
-pub struct OriginError(String);
+pub(crate) struct OriginError(String);
 
 /// Payloads in Temporal's protobuf JSON form.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct JsonPayloads {
+pub(crate) struct JsonPayloads {
     /// The payloads.
     #[serde(default)]
-    pub payloads: Vec<JsonPayload>,
+    pub(crate) payloads: Vec<JsonPayload>,
 }
 
 /// One payload: metadata values and data in base64.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct JsonPayload {
+pub(crate) struct JsonPayload {
     /// Metadata, each value base64.
     #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
+    pub(crate) metadata: BTreeMap<String, String>,
     /// Data, base64 (absent when empty).
     #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub data: String,
+    pub(crate) data: String,
 }
 
 impl JsonPayload {
     /// From a payload.
-    pub fn from_payload(payload: &Payload) -> Self {
+    pub(crate) fn from_payload(payload: &Payload) -> Self {
         Self {
             metadata: payload
                 .metadata
@@ -76,7 +76,7 @@ impl JsonPayload {
     }
 
     /// To a payload; `None` if a field is not base64.
-    pub fn to_payload(&self) -> Option<Payload> {
+    pub(crate) fn to_payload(&self) -> Option<Payload> {
         Some(Payload {
             metadata: self
                 .metadata
@@ -95,7 +95,10 @@ struct Shared {
 }
 
 /// The server's routes.
-pub fn router(keyring: Keyring, options: ServerOptions) -> Result<axum::Router, OriginError> {
+pub(crate) fn router(
+    keyring: Keyring,
+    options: ServerOptions,
+) -> Result<axum::Router, OriginError> {
     let origins = options
         .cors_origins
         .iter()
@@ -198,9 +201,9 @@ fn bad_request(message: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::new_key;
     use axum::body::Body;
     use axum::http::Request;
+    use codec::keys::new_key;
     use tower::ServiceExt;
 
     fn app(keyring: Keyring, token: Option<&str>) -> axum::Router {
