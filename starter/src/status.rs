@@ -151,9 +151,13 @@ pub(crate) async fn status(
         );
     }
 
+    // This deployment's syncs: other deployments may share the namespace on other task queues.
     let running = client
         .count_workflows(
-            "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running'",
+            format!(
+                "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running' AND TaskQueue = '{}'",
+                task_queue.replace('\'', "")
+            ),
             WorkflowCountOptions::default(),
         )
         .await

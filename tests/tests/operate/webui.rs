@@ -45,8 +45,12 @@ async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
     )
     .await;
 
-    // What an operator types into the Web UI's search box (this test binary has its own server).
-    let filter = "SyncOutcome=\"failed\"";
+    // What an operator types into the Web UI's search box, narrowed to this test's task queue:
+    // other tests share the server, and their failed syncs must not push this one off the page.
+    let filter = format!(
+        "SyncOutcome=\"failed\" AND TaskQueue=\"{}\"",
+        env.worker.task_queue
+    );
     let url = format!(
         "http://{}/namespaces/default/workflows?query={}",
         temporal_ui_address(),
