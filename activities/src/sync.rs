@@ -328,6 +328,7 @@ fn activity_span(ctx: &ActivityContext, catalog_id: &str) -> tracing::Span {
         kind = %info.activity_type,
         product = %catalog_id,
         workflow_id = info.workflow_id.as_deref().unwrap_or("-"),
+        run_id = info.workflow_run_id.as_deref().unwrap_or("-"),
         attempt = info.attempt,
     )
 }

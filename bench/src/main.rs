@@ -27,6 +27,8 @@ struct Cli {
     task_queue: String,
     #[command(flatten)]
     payload: common::settings::PayloadSettings,
+    #[command(flatten)]
+    log: common::settings::LogSettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,8 +47,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init_tracing("warn", true);
     let cli = Cli::parse();
+    common::telemetry::init_tracing(&cli.log, "warn", true);
     let catalog = Catalog::connect(&cli.database_url)
         .await
         .with_context(|| format!("opening the catalog at {}", cli.database_url))?;

@@ -36,12 +36,14 @@ struct Args {
     new_key: bool,
     #[command(flatten)]
     payload: PayloadSettings,
+    #[command(flatten)]
+    log: common::settings::LogSettings,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init_tracing("info", false);
     let args = Args::parse();
+    common::telemetry::init_tracing(&args.log, "info", false);
     if args.new_key {
         println!("{}", codec::keys::new_key());
         return Ok(());

@@ -122,6 +122,31 @@ impl PayloadSettings {
     }
 }
 
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal only).
+    #[default]
+    Text,
+    /// One JSON object a line, with the fields of the event and of its span.
+    Json,
+}
+
+/// Logging: `--log-format` / `CATALOG_SYNC_LOG_FORMAT` (`text` or `json`); what is logged comes
+/// from `RUST_LOG`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LogSettings {
+    /// Log format: `text` (coloured on a terminal only) or `json` (one object a line).
+    #[arg(
+        long = "log-format",
+        env = "CATALOG_SYNC_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub format: LogFormat,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +158,8 @@ mod tests {
         stripe: StripeSettings,
         #[command(flatten)]
         payload: PayloadSettings,
+        #[command(flatten)]
+        log: LogSettings,
     }
 
     #[test]
@@ -169,5 +196,19 @@ mod tests {
         assert!(!cli.payload.keyring().unwrap().encrypts(), "empty is off");
         let cli = Cli::try_parse_from(["x", "--payload-key", "not a key"]).unwrap();
         assert!(cli.payload.keyring().is_err());
+    }
+
+    #[test]
+    fn log_format_is_text_unless_json_and_refuses_others() {
+        assert_eq!(
+            Cli::try_parse_from(["x"]).unwrap().log.format,
+            LogFormat::Text
+        );
+        let cli = Cli::try_parse_from(["x", "--log-format", "json"]).unwrap();
+        assert_eq!(cli.log.format, LogFormat::Json);
+        let err = Cli::try_parse_from(["x", "--log-format", "yaml"])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("text, json"), "{err}");
     }
 }

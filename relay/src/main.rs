@@ -68,6 +68,8 @@ struct Args {
     write_back: bool,
     #[command(flatten)]
     payload: PayloadSettings,
+    #[command(flatten)]
+    log: common::settings::LogSettings,
     /// Serve Prometheus metrics (relay lag, webhook decisions) at `http://ADDR/metrics`.
     #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -75,8 +77,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init_tracing("info", false);
     let args = Args::parse();
+    common::telemetry::init_tracing(&args.log, "info", false);
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
     let metrics = match args.metrics_addr {
         Some(addr) => Some(

@@ -32,6 +32,8 @@ struct Cli {
     task_queue: String,
     #[command(flatten)]
     payload: common::settings::PayloadSettings,
+    #[command(flatten)]
+    log: common::settings::LogSettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -131,8 +133,8 @@ enum CatalogCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init_tracing("warn", true);
     let cli = Cli::parse();
+    common::telemetry::init_tracing(&cli.log, "warn", true);
     let open_catalog = || async {
         Catalog::connect(&cli.database_url)
             .await

@@ -22,6 +22,8 @@ struct Args {
     stripe: StripeSettings,
     #[command(flatten)]
     payload: PayloadSettings,
+    #[command(flatten)]
+    log: common::settings::LogSettings,
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
     stripe_timeout_secs: u64,
@@ -52,8 +54,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init_tracing("info", false);
     let args = Args::parse();
+    common::telemetry::init_tracing(&args.log, "info", false);
     args.stripe.check().map_err(|e| anyhow::anyhow!(e))?;
     let api_key = args.stripe.api_key.clone();
     let (telemetry, metrics) = match args.metrics_addr {

@@ -2,6 +2,7 @@
 
 mod binaries;
 mod budget;
+mod logs;
 mod payload_codec;
 mod scale;
 mod webui;
