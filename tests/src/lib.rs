@@ -110,6 +110,17 @@ fn port_opens(port: u16, timeout: Duration) -> bool {
 
 struct Tied(#[allow(dead_code)] Child);
 
+/// A process a test started (a binary under test): killed and reaped when dropped, however the
+/// test ends.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`; panics with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -7,20 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use harness::{temporal_address, temporal_cli, unique};
+use harness::{Running, temporal_address, temporal_cli, unique};
 
 fn bin(name: &str) -> PathBuf {
     harness::binary(name)
-}
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct Setup {

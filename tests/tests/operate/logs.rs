@@ -3,24 +3,15 @@
 //! (kind, workflow id, run id, product) beside its own (operation, Stripe request id). In the
 //! default text format, written to a file, no colour codes.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use harness::{
-    Backend, Sandbox, eventually, fresh_catalog, temporal_client, unique, worker_command,
+    Backend, Running, Sandbox, eventually, fresh_catalog, temporal_client, unique, worker_command,
 };
 use serde_json::Value;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use workflows::{ProductChanged, ProductSync, ProductSyncInput, SyncOutcome, product_sync_id};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_activity_span_and_text_logs_have_no_colour_in_files() {

@@ -6,13 +6,13 @@
 //! in a real browser (the dev server's `--ui-codec-endpoint`, CORS from the UI's origin). With
 //! `CATALOG_SYNC_CODEC_SCREENSHOT=docs/webui-decrypted.png` it also saves the README's screenshot.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use harness::{
-    Backend, DevServer, DevServerOptions, Sandbox, binary, eventually, fresh_catalog,
+    Backend, DevServer, DevServerOptions, Running, Sandbox, binary, eventually, fresh_catalog,
     headless_chromium, temporal_cli, unique,
 };
 use prost::Message;
@@ -27,16 +27,6 @@ use temporalio_common::protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use workflows::model::CatalogProduct;
 use workflows::{ProductSyncResult, SyncOutcome, product_sync_id};
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn succeeded(what: &str, out: Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
