@@ -164,19 +164,6 @@ impl Keyring {
         Ok(keyring)
     }
 
-    /// From `CATALOG_SYNC_PAYLOAD_KEY` and `CATALOG_SYNC_PAYLOAD_OLD_KEYS`; unset or empty
-    /// settings are absent.
-    pub fn from_env() -> Result<Self, KeyError> {
-        let current = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty());
-        let old = std::env::var(OLD_KEYS_ENV).unwrap_or_default();
-        let old: Vec<&str> = old
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .collect();
-        Self::new(current.as_deref(), &old)
-    }
-
     /// Whether new payloads are encrypted.
     pub fn encrypts(&self) -> bool {
         self.current.is_some()

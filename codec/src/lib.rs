@@ -88,12 +88,6 @@ pub fn data_converter(keyring: Keyring) -> DataConverter {
     )
 }
 
-/// [`data_converter`] with the keyring of the environment (`CATALOG_SYNC_PAYLOAD_KEY`,
-/// `CATALOG_SYNC_PAYLOAD_OLD_KEYS`): what the binaries use.
-pub fn data_converter_from_env() -> Result<DataConverter, KeyError> {
-    Ok(data_converter(Keyring::from_env()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,8 @@
 
 use std::io::IsTerminal;
 
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
 use crate::settings::{LogFormat, LogSettings};
 
 /// Installs the tracing subscriber: `RUST_LOG` when set, else `default_filter` (`info` for the
@@ -12,30 +14,27 @@ use crate::settings::{LogFormat, LogSettings};
 pub fn init_tracing(log: &LogSettings, default_filter: &str, to_stderr: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_filter.into());
-    let terminal = if to_stderr {
-        std::io::stderr().is_terminal()
+    let (writer, terminal) = if to_stderr {
+        (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        )
     } else {
-        std::io::stdout().is_terminal()
+        (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match (log.format, to_stderr) {
-        (LogFormat::Text, false) => builder.with_ansi(terminal).init(),
-        (LogFormat::Text, true) => builder
-            .with_ansi(terminal)
-            .with_writer(std::io::stderr)
-            .init(),
-        (LogFormat::Json, false) => builder
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match log.format {
+        LogFormat::Text => builder.with_ansi(terminal).init(),
+        LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .init(),
-        (LogFormat::Json, true) => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
             .init(),
     }
 }
