@@ -28,8 +28,9 @@
 //! | catalog says | Stripe has | kind |
 //! |---|---|---|
 //! | invalid row | — | reported as invalid, with every reason; never written |
-//! | active | product made by catalog-sync for this id, `catalog_sync_managed` removed | `detached` (re-attached) |
+//! | active | this catalog's product for this id, `catalog_sync_managed` removed | `detached` (re-attached) |
 //! | any | product without `catalog_sync_managed=true` | unmanaged: never touched |
+//! | any | managed product of another catalog, or not adopted ([`stripe::identity`]) | other catalog: never touched |
 //! | deleted (or no row) | active product | `should_archive` |
 //! | active | no product | `missing` |
 //! | inactive | active product | `should_archive` |
@@ -37,6 +38,7 @@
 //! | fields differ, content hash matches | | `edited_in_stripe` (e.g. a Dashboard edit) |
 //! | a price missing, different, inactive, or not the default | | `price_drift` |
 //! | (extra-price phase) an active price holding none of the catalog's lookup keys | | `price_drift` |
+//! | (orphan phase) no row | this catalog's active managed product | `orphan` |
 //! | otherwise | | in sync |
 //!
 //! Over 500 lines with its unit tests (the code is under 500): the tests sit beside the
@@ -54,8 +56,9 @@ use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
-use crate::upsert::{is_detached, is_managed, price_matches, product_form};
+use crate::upsert::{price_matches, product_form};
 use stripe::client::{Price, PriceOfProduct, Product, StripeClient};
+use stripe::identity::{CatalogIdentity, Claim};
 use stripe::ownership::Ownership;
 use stripe::transform::{self, META_HASH, META_ID, META_VERSION};
 
@@ -71,6 +74,8 @@ pub enum Verdict {
     Drift(DriftKind, String),
     /// A Stripe product with this id exists that catalog-sync does not manage.
     Unmanaged,
+    /// A Stripe product with this id is catalog-sync's, for another catalog (or not adopted).
+    OtherCatalog,
     /// Product fields match; the prices must be read to tell.
     NeedsPrices,
 }
@@ -81,12 +86,21 @@ pub fn classify(
     plan: &SyncPlan,
     stripe: Option<&Product>,
     prices: Option<&[Price]>,
+    identity: &CatalogIdentity,
     ownership: &Ownership,
 ) -> Verdict {
+    let claim = stripe.map(|s| identity.claim(&s.metadata, plan.catalog_id()));
+    match claim {
+        Some(Claim::OtherCatalog(_) | Claim::Unadopted) => return Verdict::OtherCatalog,
+        Some(Claim::Unmanaged) => return Verdict::Unmanaged,
+        Some(Claim::Detached) if matches!(plan, SyncPlan::Archive { .. }) => {
+            return Verdict::Unmanaged;
+        }
+        _ => {}
+    }
     let desired = match plan {
         SyncPlan::Archive { .. } => {
             return match stripe {
-                Some(s) if !is_managed(&s.metadata) => Verdict::Unmanaged,
                 Some(s) if s.active => Verdict::Drift(
                     DriftKind::ShouldArchive,
                     "deleted in the catalog, active in Stripe".into(),
@@ -104,17 +118,14 @@ pub fn classify(
             Verdict::InSync
         };
     };
-    if is_detached(current, &desired.catalog_id) {
+    if claim == Some(Claim::Detached) {
         return Verdict::Drift(
             DriftKind::Detached,
             "catalog_sync_managed was removed in Stripe; the catalog still has the product".into(),
         );
     }
-    if !is_managed(&current.metadata) {
-        return Verdict::Unmanaged;
-    }
-    // A Stripe-owned field may differ: that is not drift.
-    let effective = ownership.effective(desired, current);
+    // A Stripe-owned field may differ: that is not drift. Writes carry the catalog's identity.
+    let effective = ownership.effective(&identity.stamp(desired), current);
     let desired = &effective;
     let fields = product_form(desired, Some(current));
     if !fields.is_empty() {
@@ -267,6 +278,7 @@ pub async fn page(
     catalog: &Catalog,
     stripe: &StripeClient,
     input: &ReconcilePageInput,
+    identity: &CatalogIdentity,
     ownership: &Ownership,
 ) -> Result<ReconcilePageOutput, SyncError> {
     let limit = match input.limit {
@@ -329,7 +341,10 @@ pub async fn page(
     let mut verdicts: Vec<Verdict> = plans
         .iter()
         .zip(&ids)
-        .map(|(plan, id)| classify(plan, by_id.get(id.as_str()).copied(), None, ownership))
+        .map(|(plan, id)| {
+            let stripe = by_id.get(id.as_str()).copied();
+            classify(plan, stripe, None, identity, ownership)
+        })
         .collect();
 
     // The non-default prices of products that match so far: read by lookup key, 10 a request.
@@ -355,12 +370,14 @@ pub async fn page(
                 plan,
                 by_id.get(id.as_str()).copied(),
                 Some(&prices),
+                identity,
                 ownership,
             );
         }
         match verdict {
             Verdict::InSync => out.in_sync += 1,
             Verdict::Unmanaged => out.unmanaged += 1,
+            Verdict::OtherCatalog => out.other_catalog += 1,
             Verdict::Drift(kind, detail) => out.drift.push(Drift {
                 catalog_id: plan.catalog_id().to_string(),
                 kind: *kind,
@@ -382,16 +399,19 @@ pub async fn orphan_page(
     catalog: &Catalog,
     stripe: &StripeClient,
     input: &OrphanPageInput,
+    identity: &CatalogIdentity,
 ) -> Result<OrphanPageOutput, SyncError> {
     let list = stripe
         .list_active_products(input.starting_after.as_deref())
         .await?;
     let in_scope = |id: &str| within(id, input.from.as_deref(), input.to.as_deref());
-    let managed: Vec<&Product> = list
+    // Only this catalog's products can be its orphans: another catalog's (or one not adopted yet)
+    // is counted and left alone, whatever this catalog holds.
+    let (managed, other): (Vec<&Product>, Vec<&Product>) = list
         .data
         .iter()
-        .filter(|p| is_managed(&p.metadata) && in_scope(&p.id))
-        .collect();
+        .filter(|p| stripe::identity::is_managed(&p.metadata) && in_scope(&p.id))
+        .partition(|p| identity.owns(&p.metadata));
     let ids: Vec<String> = managed.iter().map(|p| p.id.clone()).collect();
     let existing = catalog.existing_ids(&ids).await?;
     let orphans = managed
@@ -408,6 +428,7 @@ pub async fn orphan_page(
         .collect();
     Ok(OrphanPageOutput {
         orphans,
+        other_catalog: other.len() as u32,
         next: if list.has_more {
             list.data.last().map(|p| p.id.clone())
         } else {
@@ -427,6 +448,7 @@ pub async fn price_page(
     catalog: &Catalog,
     stripe: &StripeClient,
     input: &PricePageInput,
+    identity: &CatalogIdentity,
 ) -> Result<PricePageOutput, SyncError> {
     let list = stripe
         .list_active_prices(input.starting_after.as_deref())
@@ -436,7 +458,7 @@ pub async fn price_page(
     for price in list
         .data
         .iter()
-        .filter(|p| p.active && is_managed(&p.product.metadata) && in_scope(&p.product.id))
+        .filter(|p| p.active && identity.owns(&p.product.metadata) && in_scope(&p.product.id))
     {
         by_product.entry(&price.product.id).or_default().push(price);
     }
@@ -498,13 +520,18 @@ pub async fn price_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stripe::transform::{META_CATALOG, META_MANAGED};
 
     fn classify_owned_by_catalog(
         plan: &SyncPlan,
         stripe: Option<&Product>,
         prices: Option<&[Price]>,
     ) -> Verdict {
-        classify(plan, stripe, prices, &Ownership::default())
+        classify(plan, stripe, prices, &ours(), &Ownership::default())
+    }
+
+    fn ours() -> CatalogIdentity {
+        CatalogIdentity::new("cat_ours")
     }
     use stripe::client::{Expandable, PriceRecurring};
     use workflows::model::{CatalogPrice, CatalogProduct};
@@ -570,7 +597,7 @@ mod tests {
             url: d.url.clone(),
             unit_label: d.unit_label.clone(),
             tax_code: d.tax_code.clone(),
-            metadata: d.metadata.clone(),
+            metadata: ours().stamp(d).metadata,
             default_price: prices
                 .first()
                 .map(|p| Expandable::Object(Box::new(p.clone()))),
@@ -736,12 +763,51 @@ mod tests {
     }
 
     #[test]
+    fn another_catalogs_products_are_never_drift() {
+        let product = catalog_product(&[(1200, None)]);
+        let p = plan(&product);
+        let (stripe, _) = synced(&p);
+        let mut theirs = stripe.clone();
+        theirs.name = "Their mug".into();
+        theirs
+            .metadata
+            .insert(META_CATALOG.into(), "cat_theirs".into());
+        let mut unadopted = theirs.clone();
+        unadopted.metadata.remove(META_CATALOG);
+        let mut deleted = product.clone();
+        deleted.deleted = true;
+        for other in [&theirs, &unadopted] {
+            for plan in [&p, &plan(&deleted)] {
+                assert_eq!(
+                    classify_owned_by_catalog(plan, Some(other), None),
+                    Verdict::OtherCatalog,
+                    "{plan:?} against {other:?}"
+                );
+            }
+        }
+        // Detached from this catalog: re-attached while the catalog has it, never archived.
+        let mut detached = stripe.clone();
+        detached.metadata.remove(META_MANAGED);
+        assert_eq!(
+            kind(classify_owned_by_catalog(&p, Some(&detached), None)),
+            Some(DriftKind::Detached)
+        );
+        assert_eq!(
+            classify_owned_by_catalog(&plan(&deleted), Some(&detached), None),
+            Verdict::Unmanaged
+        );
+    }
+
+    #[test]
     fn a_stripe_owned_field_edited_in_stripe_is_not_drift() {
         let p = plan(&catalog_product(&[(1200, None)]));
         let (mut edited, _) = synced(&p);
         edited.description = Some("Written by marketing in the Dashboard".into());
         let owned = Ownership::parse("description", false).unwrap();
-        assert_eq!(classify(&p, Some(&edited), None, &owned), Verdict::InSync);
+        assert_eq!(
+            classify(&p, Some(&edited), None, &ours(), &owned),
+            Verdict::InSync
+        );
         assert_eq!(
             kind(classify_owned_by_catalog(&p, Some(&edited), None)),
             Some(DriftKind::EditedInStripe)

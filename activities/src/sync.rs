@@ -21,6 +21,7 @@ use crate::error::SyncError;
 use crate::{reconcile, upsert};
 use common::metrics::Metrics;
 use stripe::client::StripeClient;
+use stripe::identity::CatalogIdentity;
 use stripe::ownership::Ownership;
 use stripe::transform;
 use stripe::write_key::WriteKeys;
@@ -29,6 +30,7 @@ use stripe::write_key::WriteKeys;
 #[derive(Clone)]
 pub struct SyncActivitiesImpl {
     catalog: Catalog,
+    identity: CatalogIdentity,
     stripe: StripeClient,
     metrics: Option<Metrics>,
     ownership: Ownership,
@@ -37,11 +39,18 @@ pub struct SyncActivitiesImpl {
 }
 
 impl SyncActivitiesImpl {
-    /// Holds the catalog pool, the Stripe client and the key maker of its writes (signed with
-    /// the catalog's `write_key` secret, see [`stripe::write_key`]).
-    pub fn new(catalog: Catalog, stripe: StripeClient, write_keys: WriteKeys) -> Self {
+    /// Holds the catalog pool and its identity (the only Stripe products touched are this
+    /// catalog's, see [`stripe::identity`]), the Stripe client and the key maker of its writes
+    /// (signed with the catalog's `write_key` secret, see [`stripe::write_key`]).
+    pub fn new(
+        catalog: Catalog,
+        identity: CatalogIdentity,
+        stripe: StripeClient,
+        write_keys: WriteKeys,
+    ) -> Self {
         Self {
             catalog,
+            identity,
             stripe,
             write_keys,
             metrics: None,
@@ -202,6 +211,7 @@ impl SyncActivitiesImpl {
                 info.activity_id
             );
             let intent = upsert::Intent {
+                catalog: &self.identity,
                 keys: &self.write_keys,
                 id: &intent_id,
             };
@@ -209,9 +219,13 @@ impl SyncActivitiesImpl {
                 Ok(report) => {
                     let outcome = report.outcome(archiving);
                     self.count_outcome(outcome);
+                    if let Some(why) = &report.other_catalog {
+                        tracing::warn!(reason = %why, "Stripe product is not this catalog's; not synced");
+                    }
                     let entry = AuditEntry {
                         operations: report.operations.clone(),
                         request_ids: report.request_ids.clone(),
+                        detail: report.other_catalog.clone(),
                         ..audit_entry(&input.plan, outcome)
                     };
                     self.audit(&ctx, entry).await;
@@ -255,9 +269,16 @@ impl SyncActivitiesImpl {
     ) -> Result<ReconcilePageOutput, ActivityError> {
         let span = activity_span(&ctx, &format!("after {:?}", input.after));
         async {
-            let out = reconcile::page(&self.catalog, &self.stripe, &input, &self.ownership)
-                .await
-                .map_err(failed)?;
+            let mut out = reconcile::page(
+                &self.catalog,
+                &self.stripe,
+                &input,
+                &self.identity,
+                &self.ownership,
+            )
+            .await
+            .map_err(failed)?;
+            out.search_attributes = self.search_attributes.load(Ordering::Relaxed);
             if let Some(m) = &self.metrics {
                 for d in &out.drift {
                     m.drift(d.kind.as_str(), 1);
@@ -286,7 +307,7 @@ impl SyncActivitiesImpl {
     ) -> Result<PricePageOutput, ActivityError> {
         let span = activity_span(&ctx, "extra prices");
         async {
-            let out = reconcile::price_page(&self.catalog, &self.stripe, &input)
+            let out = reconcile::price_page(&self.catalog, &self.stripe, &input, &self.identity)
                 .await
                 .map_err(failed)?;
             if let Some(m) = &self.metrics {
@@ -307,7 +328,7 @@ impl SyncActivitiesImpl {
     ) -> Result<OrphanPageOutput, ActivityError> {
         let span = activity_span(&ctx, "orphans");
         async {
-            let out = reconcile::orphan_page(&self.catalog, &self.stripe, &input)
+            let out = reconcile::orphan_page(&self.catalog, &self.stripe, &input, &self.identity)
                 .await
                 .map_err(failed)?;
             if let Some(m) = &self.metrics {

@@ -18,13 +18,18 @@ use workflows::activities::UpsertReport;
 use workflows::model::{DesiredPrice, DesiredProduct, SyncPlan};
 
 use stripe::client::{Form, Price, Product, StripeClient, StripeError};
+use stripe::identity::{CatalogIdentity, Claim};
 use stripe::ownership::Ownership;
-use stripe::transform::{META_ID, META_MANAGED, META_VERSION};
+use stripe::transform::{META_CATALOG, META_MANAGED, META_VERSION};
 use stripe::write_key::{Step, WriteKeys};
 
-/// Who is writing: the key maker and the intent (one activity execution) the keys belong to.
+/// Who is writing: the catalog, the key maker and the intent (one activity execution) the keys
+/// belong to.
 #[derive(Debug, Clone, Copy)]
 pub struct Intent<'a> {
+    /// The catalog written for: only its own Stripe products are touched, and every write
+    /// carries its identity.
+    pub catalog: &'a CatalogIdentity,
     /// Signs the keys.
     pub keys: &'a WriteKeys,
     /// `{workflow id}/{run id}/{activity id}` in an activity; a value unique to the run elsewhere.
@@ -40,7 +45,10 @@ pub async fn apply(
 ) -> Result<UpsertReport, StripeError> {
     match plan {
         SyncPlan::Upsert(desired) => upsert(stripe, intent, desired, ownership).await,
-        SyncPlan::Archive { stripe_id, .. } => archive(stripe, intent, stripe_id).await,
+        SyncPlan::Archive {
+            catalog_id,
+            stripe_id,
+        } => archive(stripe, intent, catalog_id, stripe_id).await,
     }
 }
 
@@ -69,23 +77,10 @@ impl Writer<'_> {
     }
 }
 
-/// `metadata.catalog_sync_managed == "true"`: catalog-sync created this object.
-pub(crate) fn is_managed(metadata: &BTreeMap<String, String>) -> bool {
-    metadata.get(META_MANAGED).map(String::as_str) == Some("true")
-}
-
-/// catalog-sync created this product for `catalog_id` (its `catalog_sync_id` says so), but
-/// `catalog_sync_managed` was removed in Stripe: the catalog still owns it, so a sync attaches it
-/// again. A product someone else created under the same id has no `catalog_sync_id` and stays
-/// untouched.
-pub(crate) fn is_detached(product: &Product, catalog_id: &str) -> bool {
-    !is_managed(&product.metadata)
-        && product.metadata.get(META_ID).map(String::as_str) == Some(catalog_id)
-}
-
 async fn archive(
     stripe: &StripeClient,
     intent: Intent<'_>,
+    catalog_id: &str,
     id: &str,
 ) -> Result<UpsertReport, StripeError> {
     let mut w = Writer {
@@ -96,14 +91,21 @@ async fn archive(
     };
     let current = stripe.get_product(id).await?;
     w.report.stripe_requests += 1;
-    match current {
-        None => w.report.unchanged = true,
-        Some(p) if !is_managed(&p.metadata) => w.report.skipped_unmanaged = true,
-        Some(p) if !p.active => {
+    let claim = current
+        .as_ref()
+        .map(|p| intent.catalog.claim(&p.metadata, catalog_id));
+    match (current, claim) {
+        (None, _) => w.report.unchanged = true,
+        (Some(_), Some(claim @ (Claim::OtherCatalog(_) | Claim::Unadopted))) => {
+            w.report.other_catalog = claim.refusal(intent.catalog);
+        }
+        // Only this catalog's managed products are archived; a detached one stays detached.
+        (Some(_), Some(Claim::Unmanaged | Claim::Detached)) => w.report.skipped_unmanaged = true,
+        (Some(p), _) if !p.active => {
             w.report.unchanged = true;
             w.report.archived = true;
         }
-        Some(_) => {
+        (Some(_), _) => {
             let mut form = Form::new();
             form.push("active", "false");
             let key = w.key(Step::ArchiveProduct, "", &form);
@@ -198,13 +200,23 @@ async fn upsert(
     };
     let current = stripe.get_product(&d.stripe_id).await?;
     w.report.stripe_requests += 1;
-    if current
+    match current
         .as_ref()
-        .is_some_and(|c| !is_managed(&c.metadata) && !is_detached(c, &d.catalog_id))
+        .map(|c| intent.catalog.claim(&c.metadata, &d.catalog_id))
     {
-        w.report.skipped_unmanaged = true;
-        return Ok(w.report);
+        None | Some(Claim::Ours | Claim::Detached) => {}
+        Some(Claim::Unmanaged) => {
+            w.report.skipped_unmanaged = true;
+            return Ok(w.report);
+        }
+        Some(claim @ (Claim::OtherCatalog(_) | Claim::Unadopted)) => {
+            w.report.other_catalog = claim.refusal(intent.catalog);
+            return Ok(w.report);
+        }
     }
+    // Every write carries the catalog's identity.
+    let stamped = intent.catalog.stamp(d);
+    let d = &stamped;
     let (current, prices) = match current {
         Some(c) => {
             let (prices, requests) = stripe.list_prices_of(&d.stripe_id).await?;
@@ -250,7 +262,8 @@ async fn upsert(
                     .push("unit_amount", dp.unit_amount.to_string())
                     .push("lookup_key", dp.lookup_key.as_str())
                     .push("transfer_lookup_key", "true")
-                    .push(format!("metadata[{META_MANAGED}]"), "true");
+                    .push(format!("metadata[{META_MANAGED}]"), "true")
+                    .push(format!("metadata[{META_CATALOG}]"), intent.catalog.as_str());
                 if let Some(r) = &dp.recurring {
                     form.push("recurring[interval]", r.interval.as_str())
                         .push("recurring[interval_count]", r.interval_count.to_string());

@@ -18,6 +18,7 @@ use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use stripe::client::{StripeClient, StripeConfig};
+use stripe::identity::CatalogIdentity;
 use stripe::ownership::Ownership;
 use stripe::transform::transform;
 use stripe::write_key::{self, WriteKeys};
@@ -99,6 +100,7 @@ async fn seed_stripe(
     let ownership = Ownership::default();
     // Seeding writes as catalog-sync (signed with the catalog's key) under one intent of its own.
     let keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
+    let identity = CatalogIdentity::new(catalog.identity().await?);
     let started_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -110,6 +112,7 @@ async fn seed_stripe(
             .map(|product| {
                 let ownership = &ownership;
                 let intent = Intent {
+                    catalog: &identity,
                     keys: &keys,
                     id: &intent_id,
                 };

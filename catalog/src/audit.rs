@@ -17,7 +17,8 @@ pub struct AuditEntry {
     pub catalog_version: Option<i64>,
     /// Content hash of the desired Stripe state.
     pub content_hash: Option<String>,
-    /// `synced`, `unchanged`, `archived`, `skipped_unmanaged`, `invalid`, `failed` or `conflict`.
+    /// `synced`, `unchanged`, `archived`, `skipped_unmanaged`, `skipped_other_catalog`, `invalid`, `failed` or
+    /// `conflict`.
     pub outcome: String,
     /// Stripe writes, in order.
     pub operations: Vec<String>,

@@ -6,6 +6,7 @@
 //! - this file: connecting, migrating, reading and writing products.
 //! - `outbox`: the change table the triggers fill, claimed and acknowledged by the relay.
 //! - `audit`: the audit ledger of syncs and the de-duplication of Stripe webhook events.
+//! - `identity`: the catalog's identity, which every Stripe object it creates carries.
 //! - [`seed`]: deterministic sample products for demos and benchmarks.
 //!
 //! Over 500 lines: connecting, migrating, and the product reads and writes for both backends side
@@ -332,6 +333,7 @@ macro_rules! page_from_rows {
 }
 
 mod audit;
+mod identity;
 mod outbox;
 
 pub use audit::{AuditEntry, AuditRecord};
@@ -383,7 +385,7 @@ impl Catalog {
                 }
             }
         }
-        Ok(())
+        self.ensure_identity().await
     }
 
     /// Reads one product with its prices (default price first); `None` if no such row.

@@ -8,7 +8,7 @@
 //! | `catalog_sync_stripe_pacing_wait` | histogram (ms) | — : time a request waited for the process's Stripe budget |
 //! | `catalog_sync_stripe_share` | gauge (requests/s) | — : this worker's share of the account's Stripe budget |
 //! | `catalog_sync_stripe_workers` | gauge | — : workers polling the Stripe task queue, as this worker last counted them |
-//! | `catalog_sync_sync_outcomes` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `invalid`, `failed`) |
+//! | `catalog_sync_sync_outcomes` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `skipped_other_catalog`, `invalid`, `failed`) |
 //! | `catalog_sync_drift` | counter | `kind` (`missing`, `stale`, `edited_in_stripe`, `price_drift`, `should_archive`, `orphan`) |
 //! | `catalog_sync_relay_lag` | gauge (s) | — : age of the oldest catalog change not yet relayed to Temporal |
 //! | `catalog_sync_relay_pending` | gauge | — : catalog changes waiting in the outbox |

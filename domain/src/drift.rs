@@ -40,6 +40,11 @@ impl DriftKind {
             Self::Detached => "detached",
         }
     }
+
+    /// Its repair archives a Stripe product: what the archive guard counts.
+    pub fn archives(self) -> bool {
+        matches!(self, Self::ShouldArchive | Self::Orphan)
+    }
 }
 
 /// One product that differs, with what differs.

@@ -4,12 +4,14 @@
 //! # Layout
 //! - [`model`]: catalog products and the Stripe state they ask for.
 //! - [`metadata`]: the metadata keys that mark a Stripe object as catalog-sync's.
+//! - [`identity`]: whose a Stripe product is (this catalog's, another catalog's, nobody's).
 //! - [`limits`]: Stripe's limits on names, amounts and ids.
 //! - [`drift`]: what a reconciliation finds (kinds of drift, one product's difference, an invalid
 //!   product, counts by kind).
 #![deny(missing_docs)]
 
 pub mod drift;
+pub mod identity;
 pub mod limits;
 pub mod metadata;
 pub mod model;

@@ -13,3 +13,6 @@ pub const META_VERSION: &str = "catalog_sync_version";
 pub const META_HASH: &str = "catalog_sync_hash";
 /// Prefix reserved for catalog-sync's metadata keys.
 pub const RESERVED_PREFIX: &str = "catalog_sync_";
+/// Metadata key holding the identity of the catalog the object belongs to (see
+/// `stripe::identity`).
+pub const META_CATALOG: &str = "catalog_sync_catalog";

@@ -29,8 +29,9 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use stripe::client::Product;
+use stripe::identity::CatalogIdentity;
 use stripe::ownership::{Ownership, changed_fields};
-use stripe::transform::{META_ID, META_MANAGED, check_id};
+use stripe::transform::{META_CATALOG, META_ID, META_MANAGED, check_id};
 use stripe::write_key::WriteKeys;
 use subtle::ConstantTimeEq;
 use workflows::model::ValidationIssue;
@@ -58,6 +59,8 @@ pub struct HttpConfig {
     /// `write_key` secret): their events are echoes. `None`: every event is taken for an outside
     /// edit (safe: the repair finds Stripe in sync and writes nothing).
     pub own_writes: Option<WriteKeys>,
+    /// The identity of the relay's catalog: events about other catalogs' objects are left alone.
+    pub catalog: Option<CatalogIdentity>,
 }
 
 impl Default for HttpConfig {
@@ -70,6 +73,7 @@ impl Default for HttpConfig {
             max_ids: 1000,
             ownership: Ownership::default(),
             own_writes: None,
+            catalog: None,
         }
     }
 }
@@ -233,6 +237,9 @@ pub enum Decision {
     Ignored,
     /// An object catalog-sync does not manage.
     Unmanaged,
+    /// An object catalog-sync manages for another catalog, or made before catalog identities
+    /// and not adopted (see `stripe::identity`): this relay's catalog leaves it alone.
+    OtherCatalog,
     /// Caused by catalog-sync's own write (its signed idempotency key): nothing to do.
     Echo,
     /// Only Stripe-owned fields changed: the edit stands, nothing to repair.
@@ -259,6 +266,7 @@ impl Decision {
         match self {
             Self::Ignored => "ignored",
             Self::Unmanaged => "unmanaged",
+            Self::OtherCatalog => "other_catalog",
             Self::Echo => "echo",
             Self::Kept { .. } => "kept",
             Self::Repair { .. } => "repair",
@@ -267,8 +275,15 @@ impl Decision {
 }
 
 /// Decides what a (verified) event calls for. Pure. Only a key that `own_writes` verifies makes an
-/// event an echo: anybody can send an idempotency key that looks like catalog-sync's.
-pub fn decide(event: &Value, ownership: &Ownership, own_writes: Option<&WriteKeys>) -> Decision {
+/// event an echo: anybody can send an idempotency key that looks like catalog-sync's. With the
+/// relay's `catalog`, a managed object that carries another catalog's identity (or a product that
+/// carries none) is that catalog's business, not this one's.
+pub fn decide(
+    event: &Value,
+    ownership: &Ownership,
+    own_writes: Option<&WriteKeys>,
+    catalog: Option<&CatalogIdentity>,
+) -> Decision {
     let event_type = event["type"].as_str().unwrap_or_default();
     let object = &event["data"]["object"];
     // Detaching a product in the Dashboard (removing `catalog_sync_managed`) is an edit of a managed
@@ -290,6 +305,18 @@ pub fn decide(event: &Value, ownership: &Ownership, own_writes: Option<&WriteKey
     let Some(catalog_id) = catalog_id.filter(|_| managed) else {
         return Decision::Unmanaged;
     };
+    if let Some(ours) = catalog {
+        let stamped = object["metadata"][META_CATALOG]
+            .as_str()
+            .or_else(|| event["data"]["previous_attributes"]["metadata"][META_CATALOG].as_str());
+        let product_event = event_type.starts_with("product.");
+        // A price made by hand carries no identity: its product's decides, in the repair.
+        match stamped {
+            Some(c) if c != ours.as_str() => return Decision::OtherCatalog,
+            None if product_event => return Decision::OtherCatalog,
+            _ => {}
+        }
+    }
     let own_write = match (event["request"]["idempotency_key"].as_str(), own_writes) {
         (Some(key), Some(keys)) => keys.is_own(key),
         _ => false,
@@ -370,6 +397,7 @@ async fn stripe_webhook(
         &event,
         &app.config.ownership,
         app.config.own_writes.as_ref(),
+        app.config.catalog.as_ref(),
     );
     let object_id = event["data"]["object"]["id"].as_str();
     match app
@@ -517,7 +545,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&name_edit, &owned, None),
+            decide(&name_edit, &owned, None, None),
             Decision::Repair {
                 catalog_id: "sku-1".into(),
                 reverted: vec!["name"],
@@ -531,7 +559,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&description_edit, &owned, None),
+            decide(&description_edit, &owned, None, None),
             Decision::Kept {
                 catalog_id: "sku-1".into(),
                 kept: vec!["description"]
@@ -539,7 +567,7 @@ mod tests {
         );
         // Under default ownership the catalog owns the description too.
         assert_eq!(
-            decide(&description_edit, &Ownership::default(), None).label(),
+            decide(&description_edit, &Ownership::default(), None, None).label(),
             "repair"
         );
         let metadata_edit = event(
@@ -548,7 +576,7 @@ mod tests {
             Some(json!({"description": "Old", "metadata": {}})),
             None,
         );
-        assert_eq!(decide(&metadata_edit, &owned, None).label(), "repair");
+        assert_eq!(decide(&metadata_edit, &owned, None, None).label(), "repair");
     }
 
     #[test]
@@ -570,9 +598,9 @@ mod tests {
             Some(json!({"name": "Old"})),
             Some(&own_key),
         );
-        assert_eq!(decide(&echo, &o, Some(&keys)), Decision::Echo);
+        assert_eq!(decide(&echo, &o, Some(&keys), None), Decision::Echo);
         // Without the secret nothing is an echo; a key that only looks like ours is an edit.
-        assert_eq!(decide(&echo, &o, None).label(), "repair");
+        assert_eq!(decide(&echo, &o, None, None).label(), "repair");
         for spoof in [
             "cs-x",
             "cs-sku-1-abcdef-update-product-123456",
@@ -585,19 +613,29 @@ mod tests {
                 Some(spoof),
             );
             assert_eq!(
-                decide(&spoofed, &o, Some(&keys)).label(),
+                decide(&spoofed, &o, Some(&keys), None).label(),
                 "repair",
                 "{spoof}"
             );
         }
         let foreign = json!({ "id": "prod_x", "object": "product", "metadata": {} });
         assert_eq!(
-            decide(&event("product.updated", foreign, None, None), &o, None),
+            decide(
+                &event("product.updated", foreign, None, None),
+                &o,
+                None,
+                None
+            ),
             Decision::Unmanaged
         );
         let customer = json!({ "id": "cus_1", "object": "customer" });
         assert_eq!(
-            decide(&event("customer.created", customer, None, None), &o, None),
+            decide(
+                &event("customer.created", customer, None, None),
+                &o,
+                None,
+                None
+            ),
             Decision::Ignored
         );
         let price = json!({ "id": "price_1", "object": "price", "product": "sku-1",
@@ -606,6 +644,7 @@ mod tests {
             decide(
                 &event("price.updated", price, Some(json!({"active": true})), None),
                 &o,
+                None,
                 None
             ),
             Decision::Repair {
@@ -613,6 +652,44 @@ mod tests {
                 reverted: vec![],
                 kept: vec![]
             }
+        );
+    }
+
+    #[test]
+    fn another_catalogs_objects_are_left_to_it() {
+        let o = Ownership::default();
+        let ours = CatalogIdentity::new("cat_ours");
+        let with_catalog = |catalog: Option<&str>| {
+            let mut p = managed_product();
+            if let Some(c) = catalog {
+                p["metadata"][META_CATALOG] = json!(c);
+            }
+            event("product.updated", p, Some(json!({"name": "Old"})), None)
+        };
+        let decide_ours = |e: &Value| decide(e, &o, None, Some(&ours)).label();
+        assert_eq!(decide_ours(&with_catalog(Some("cat_ours"))), "repair");
+        assert_eq!(
+            decide_ours(&with_catalog(Some("cat_theirs"))),
+            "other_catalog"
+        );
+        assert_eq!(
+            decide_ours(&with_catalog(None)),
+            "other_catalog",
+            "not adopted"
+        );
+        // A price made by hand carries no identity: its product's sync decides.
+        let hand_made = json!({ "id": "price_1", "object": "price", "product": "sku-1",
+                                "metadata": { "catalog_sync_managed": "true" } });
+        assert_eq!(
+            decide_ours(&event("price.created", hand_made, None, None)),
+            "repair"
+        );
+        let theirs = json!({ "id": "price_2", "object": "price", "product": "sku-1",
+                             "metadata": { "catalog_sync_managed": "true",
+                                           "catalog_sync_catalog": "cat_theirs" } });
+        assert_eq!(
+            decide_ours(&event("price.created", theirs, None, None)),
+            "other_catalog"
         );
     }
 }

@@ -11,6 +11,7 @@ use common::settings::{PayloadSettings, Secret};
 use common::temporal::WhenUnreachable;
 use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
+use stripe::identity::CatalogIdentity;
 use stripe::ownership::Ownership;
 use stripe::write_key::{self, WriteKeys};
 
@@ -115,6 +116,12 @@ async fn main() -> anyhow::Result<()> {
                         .sync_secret(write_key::SECRET_NAME)
                         .await
                         .context("reading catalog-sync's write_key secret from the catalog")?,
+                )),
+                catalog: Some(CatalogIdentity::new(
+                    catalog
+                        .identity()
+                        .await
+                        .context("reading the catalog's identity")?,
                 )),
                 ..HttpConfig::default()
             };

@@ -1,8 +1,10 @@
 //! `starter`: the operator's CLI. Seeds and edits the catalog, starts syncs (signal-with-start, so
 //! a running sync picks the change up instead of racing it) and follows them to the end.
-//! It talks to Temporal and the catalog; it never compiles the sync's Stripe client (`verify` reads
-//! Stripe with requests of its own, so that it checks the sync instead of repeating it).
+//! It talks to Temporal and the catalog. `verify` reads Stripe with requests of its own, not the
+//! sync's client, so that it checks the sync instead of repeating it; `adopt`, which writes, uses
+//! the sync's client and its signed idempotency keys.
 
+mod adopt;
 mod changes;
 mod reconcile;
 mod schedule;
@@ -87,6 +89,9 @@ enum Command {
     Audit(changes::AuditArgs),
     /// Catalog changes waiting to be relayed to Temporal, and those it refused.
     Outbox(changes::OutboxArgs),
+    /// Claim for this catalog the Stripe products catalog-sync made before catalog identities
+    /// (only those this catalog has a row for); until then nothing touches them.
+    Adopt(adopt::AdoptArgs),
 }
 
 #[derive(Subcommand)]
@@ -165,7 +170,10 @@ async fn main() -> anyhow::Result<()> {
             results(&connect(&cli.payload).await?, ids, concurrency.max(1)).await
         }
         Command::Reconcile(args) => {
-            reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await
+            match reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await? {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            }
         }
         Command::Schedule(cmd) => {
             schedule::run(&connect(&cli.payload).await?, &cli.task_queue, cmd).await
@@ -178,6 +186,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
         Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
+        Command::Adopt(args) => adopt::run(&open_catalog().await?, args).await,
     }
 }
 
@@ -222,7 +231,10 @@ async fn all_ids(catalog: &Catalog) -> anyhow::Result<Vec<String>> {
 
 async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Result<()> {
     match cmd {
-        CatalogCommand::Migrate => println!("catalog is at the latest schema"),
+        CatalogCommand::Migrate => println!(
+            "catalog is at the latest schema; its identity is {}",
+            catalog.identity().await?
+        ),
         CatalogCommand::Seed { products, seed } => {
             for chunk_start in (1..=products).step_by(1000) {
                 let chunk: Vec<_> = (chunk_start..=(chunk_start + 999).min(products))
@@ -380,6 +392,8 @@ async fn results(client: &Client, started: Vec<String>, concurrency: usize) -> a
                         "failed",
                         r.error.as_deref().unwrap_or("unknown")
                     );
+                } else if let Some(why) = &r.report.other_catalog {
+                    println!("{:<10}{id}: {why}", r.outcome.as_str());
                 } else if total <= 50 {
                     println!(
                         "{:<10}{id} (version {}, {} writes)",

@@ -1,5 +1,12 @@
 //! `starter reconcile`: start a `ReconcileCatalog` now, follow it across continue-as-new with a
 //! progress bar (the `progress` query on the latest run), and print the summary.
+//!
+//! Exit codes, for scripts and CI (as `terraform plan -detailed-exitcode`):
+//! - `0`: done; in a dry run, the catalog and Stripe agree;
+//! - `1`: the command or the workflow failed;
+//! - `2`: a dry run found drift (or invalid products);
+//! - `3`: stopped at the archive guard: more archives than the limit, none applied; rerun with
+//!   `--allow-mass-archive` once the planned archives are right (a dry run says it too, with 2).
 
 use std::time::Duration;
 
@@ -33,6 +40,17 @@ pub(crate) struct ReconcileArgs {
     /// Repairs in flight at once (1..=500).
     #[arg(long, default_value_t = 100)]
     max_in_flight: u32,
+    /// Apply every archive found, beyond the archive guard: the confirmation of a run that
+    /// stopped with `needs_confirmation` (exit code 3).
+    #[arg(long)]
+    allow_mass_archive: bool,
+    /// The archive guard: a run archives at most this percentage of the catalog products in scope
+    /// (or `--archive-limit-min`, whichever is larger) without `--allow-mass-archive`.
+    #[arg(long, default_value_t = workflows::reconcile::DEFAULT_ARCHIVE_LIMIT_PERCENT)]
+    archive_limit_percent: f64,
+    /// See `--archive-limit-percent`.
+    #[arg(long, default_value_t = workflows::reconcile::DEFAULT_ARCHIVE_LIMIT_MIN)]
+    archive_limit_min: u64,
     /// Catalog pages (of 100) per workflow run before continue-as-new.
     #[arg(long, default_value_t = 20)]
     pages_per_run: u32,
@@ -47,11 +65,17 @@ pub(crate) struct ReconcileArgs {
     json: bool,
 }
 
+/// Exit code of a dry run that found drift.
+pub(crate) const EXIT_DRIFT: i32 = 2;
+/// Exit code of a run that stopped at the archive guard.
+pub(crate) const EXIT_NEEDS_CONFIRMATION: i32 = 3;
+
+/// Starts and follows the reconciliation; returns the exit code (see the module's docs).
 pub(crate) async fn run(
     client: &Client,
     task_queue: &str,
     args: ReconcileArgs,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i32> {
     let input = ReconcileInput {
         mode: if args.dry_run {
             ReconcileMode::DryRun
@@ -68,6 +92,9 @@ pub(crate) async fn run(
         },
         max_in_flight: args.max_in_flight,
         pages_per_run: args.pages_per_run,
+        allow_mass_archive: args.allow_mass_archive,
+        archive_limit_percent: Some(args.archive_limit_percent),
+        archive_limit_min: Some(args.archive_limit_min),
         ..ReconcileInput::default()
     };
     // The workflow checks the same again; refusing here starts nothing.
@@ -91,7 +118,7 @@ pub(crate) async fn run(
     eprintln!("started {id} on task queue {task_queue}");
     if args.no_wait {
         println!("{id}");
-        return Ok(());
+        return Ok(0);
     }
 
     // No run id: queries and the result follow the newest run of the chain.
@@ -129,7 +156,20 @@ pub(crate) async fn run(
     } else {
         print_summary(&id, &result);
     }
-    Ok(())
+    Ok(exit_code(&result))
+}
+
+/// The exit code of a finished run (see the module's docs).
+fn exit_code(r: &ReconcileResult) -> i32 {
+    if r.needs_confirmation && r.mode == ReconcileMode::Apply {
+        EXIT_NEEDS_CONFIRMATION
+    } else if r.mode == ReconcileMode::DryRun
+        && (r.totals.drift.total() > 0 || r.totals.invalid > 0)
+    {
+        EXIT_DRIFT
+    } else {
+        0
+    }
 }
 
 fn print_summary(id: &str, r: &ReconcileResult) {
@@ -166,6 +206,11 @@ fn print_summary(id: &str, r: &ReconcileResult) {
     }
     println!("  invalid              {}", t.invalid);
     println!("  unmanaged            {}", t.unmanaged);
+    println!("  other catalogs       {} (left alone)", t.other_catalog);
+    println!(
+        "  archives             {} planned, limit {}",
+        t.planned_archives, r.archive_limit
+    );
     println!(
         "  Stripe requests      {} ({} by repairs)",
         t.stripe_requests, t.repair_stripe_requests
@@ -184,5 +229,21 @@ fn print_summary(id: &str, r: &ReconcileResult) {
     }
     for f in &t.failures {
         println!("  {:<21}{}: {}", "failed", f.catalog_id, f.reason);
+    }
+    if r.needs_confirmation {
+        for d in &r.held_archives {
+            println!("  {:<21}{}: {}", "held archive", d.catalog_id, d.detail);
+        }
+        let what = if r.mode == ReconcileMode::Apply {
+            "NEEDS CONFIRMATION: nothing was archived"
+        } else {
+            "an apply run would stop at the archive guard"
+        };
+        println!(
+            "  {what}: {} archives planned, over the limit of {} (the larger of \
+             --archive-limit-min and --archive-limit-percent of the catalog). If they are right, \
+             rerun with --allow-mass-archive; if not, check the catalog (CATALOG_DATABASE_URL) first.",
+            t.planned_archives, r.archive_limit
+        );
     }
 }

@@ -78,6 +78,14 @@ pub(crate) struct ApplyArgs {
     /// Repairs in flight per run (1..=500).
     #[arg(long, default_value_t = 100)]
     max_in_flight: u32,
+    /// The archive guard of each run (see `starter reconcile --help`). A scheduled run never
+    /// archives beyond it: a run that stops there waits for `starter reconcile
+    /// --allow-mass-archive`.
+    #[arg(long, default_value_t = workflows::reconcile::DEFAULT_ARCHIVE_LIMIT_PERCENT)]
+    archive_limit_percent: f64,
+    /// See `--archive-limit-percent`.
+    #[arg(long, default_value_t = workflows::reconcile::DEFAULT_ARCHIVE_LIMIT_MIN)]
+    archive_limit_min: u64,
     /// Create the schedule paused (an existing schedule keeps its state).
     #[arg(long)]
     paused: bool,
@@ -186,8 +194,13 @@ async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Re
             OrphanPolicy::Archive
         },
         max_in_flight: args.max_in_flight,
+        archive_limit_percent: Some(args.archive_limit_percent),
+        archive_limit_min: Some(args.archive_limit_min),
         ..ReconcileInput::default()
     };
+    input
+        .check()
+        .map_err(|why| anyhow::anyhow!("schedule: {why}"))?;
     // Scheduled runs get ids `{prefix}-{scheduled time}`.
     let action = || {
         ScheduleAction::start_workflow(

@@ -211,8 +211,20 @@ pub(crate) async fn status(
             reconcile["workflow_id"].as_str().unwrap_or("?")
         ));
     }
+    let result = &reconcile["result"];
+    if result["needs_confirmation"] == json!(true) && result["mode"] == json!("apply") {
+        problems.push(format!(
+            "reconciliation {} needs confirmation: {} archives planned, over the archive limit of \
+             {}; nothing was archived. Check the catalog, then `starter reconcile \
+             --allow-mass-archive`",
+            reconcile["workflow_id"].as_str().unwrap_or("?"),
+            result["totals"]["planned_archives"],
+            result["archive_limit"]
+        ));
+    }
     let healthy = problems.is_empty();
     let report = json!({
+        "catalog": catalog.identity().await?,
         "namespace": client.namespace(),
         "task_queue": task_queue,
         "task_queues": queues,
@@ -328,7 +340,8 @@ async fn last_reconciliation(client: &Client, task_queue: &str) -> anyhow::Resul
 
 fn print_report(r: &Value) {
     println!(
-        "catalog-sync status (namespace {}, task queue {})",
+        "catalog-sync status (catalog {}, namespace {}, task queue {})",
+        r["catalog"].as_str().unwrap_or("?"),
         r["namespace"].as_str().unwrap_or("?"),
         r["task_queue"].as_str().unwrap_or("?")
     );

@@ -12,6 +12,7 @@ use anyhow::Context;
 use catalog::{Catalog, IdRange};
 use clap::Args;
 use common::settings::StripeSettings;
+use domain::identity::{CatalogIdentity, Claim};
 use domain::metadata::{META_MANAGED, RESERVED_PREFIX};
 use serde_json::{Value, json};
 use workflows::model::CatalogProduct;
@@ -138,6 +139,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
             1.0 / args.requests_per_second,
         )),
     };
+    let identity = CatalogIdentity::new(catalog.identity().await?);
     let invalid: BTreeSet<String> = catalog
         .sync_problems(1_000_000)
         .await?
@@ -203,7 +205,16 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
                 }
                 _ => Vec::new(),
             };
-            for what in compare(product, found.get(&product.id), &prices, &stripe_owned) {
+            let stripe_product = found.get(&product.id);
+            let claim = stripe_product.map(|s| identity.claim(&metadata(s), &product.id));
+            if let Some(why) = claim.as_ref().and_then(|c| c.refusal(&identity)) {
+                differences.push(Difference {
+                    product: product.id.clone(),
+                    what: format!("the Stripe product with this id {why}"),
+                });
+                continue;
+            }
+            for what in compare(product, stripe_product, &prices, &stripe_owned) {
                 differences.push(Difference {
                     product: product.id.clone(),
                     what,
@@ -215,14 +226,19 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
         }
         after = last;
     }
-    // Managed products in Stripe without a live catalog row.
+    // This catalog's products in Stripe without a live catalog row; other catalogs' are counted.
     let active = stripe
         .list("/v1/products", vec![("active".into(), "true".into())])
         .await?;
+    let mut other_catalogs = 0u64;
     for p in active {
-        let managed = p["metadata"][META_MANAGED].as_str() == Some("true");
         let id = p["id"].as_str().unwrap_or_default();
-        if managed && !live_ids.contains(id) && !invalid.contains(id) {
+        let claim = identity.claim(&metadata(&p), id);
+        if matches!(claim, Claim::OtherCatalog(_) | Claim::Unadopted) {
+            other_catalogs += 1;
+            continue;
+        }
+        if claim == Claim::Ours && !live_ids.contains(id) && !invalid.contains(id) {
             differences.push(Difference {
                 product: id.to_string(),
                 what: "active in Stripe, not live in the catalog".into(),
@@ -234,6 +250,8 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
         "compared": compared,
         "invalid_not_synced": skipped_invalid,
         "unreadable_rows": unreadable,
+        "catalog": identity.as_str(),
+        "other_catalogs_products": other_catalogs,
         "differences": differences.len(),
         "stripe_requests": stripe.requests,
         "list": differences.iter().take(args.limit).map(|d| json!({"product": d.product, "difference": d.what})).collect::<Vec<_>>(),
@@ -245,7 +263,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
             println!("differs  {}: {}", d.product, d.what);
         }
         println!(
-            "verify: {compared} products compared, {} differences ({unreadable} of them unreadable catalog rows), {skipped_invalid} invalid (not synced), {} Stripe requests",
+            "verify: catalog {identity}: {compared} products compared, {} differences ({unreadable} of them unreadable catalog rows), {skipped_invalid} invalid (not synced), {other_catalogs} active Stripe products of other catalogs or not adopted (not compared), {} Stripe requests",
             differences.len(),
             stripe.requests
         );
@@ -256,6 +274,44 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
         differences.len()
     );
     Ok(())
+}
+
+/// A value as a person reads it: quoted, or `(none)`.
+fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "(none)".into(), |v| format!("\"{v}\""))
+}
+
+/// A list as a person reads it: `[a, b]`, or `(none)`.
+fn listed(items: &[String]) -> String {
+    if items.is_empty() {
+        "(none)".into()
+    } else {
+        format!("[{}]", items.join(", "))
+    }
+}
+
+/// `usd 1200 per 3 months "Launch price"`: a price as the catalog or Stripe has it.
+fn price_text((currency, amount, interval, count, nickname): &PriceKey) -> String {
+    let mut text = format!("{currency} {amount}");
+    match (interval, count) {
+        (Some(interval), 1) => text.push_str(&format!(" per {interval}")),
+        (Some(interval), n) => text.push_str(&format!(" per {n} {interval}s")),
+        (None, _) => {}
+    }
+    if let Some(nickname) = nickname {
+        text.push_str(&format!(" \"{nickname}\""));
+    }
+    text
+}
+
+/// A Stripe object's metadata as strings.
+fn metadata(object: &Value) -> BTreeMap<String, String> {
+    object["metadata"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 /// Empty and absent are the same to Stripe.
@@ -300,7 +356,11 @@ fn compare(
     }
     let mut field = |name: &str, catalog: Option<String>, stripe: Option<String>| {
         if !stripe_owned.contains(name) && catalog != stripe {
-            out.push(format!("{name}: catalog {catalog:?}, Stripe {stripe:?}"));
+            out.push(format!(
+                "{name}: catalog {}, Stripe {}",
+                shown(catalog.as_deref()),
+                shown(stripe.as_deref())
+            ));
         }
     };
     field(
@@ -333,7 +393,9 @@ fn compare(
         .collect();
     if !stripe_owned.contains("images") && images != stripe_images {
         out.push(format!(
-            "images: catalog {images:?}, Stripe {stripe_images:?}"
+            "images: catalog {}, Stripe {}",
+            listed(&images),
+            listed(&stripe_images)
         ));
     }
     let stripe_metadata: BTreeMap<String, String> = s["metadata"]
@@ -344,9 +406,17 @@ fn compare(
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     if product.metadata != stripe_metadata {
+        let pairs = |m: &BTreeMap<String, String>| {
+            listed(
+                &m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            )
+        };
         out.push(format!(
-            "metadata: catalog {:?}, Stripe {stripe_metadata:?}",
-            product.metadata
+            "metadata: catalog {}, Stripe {}",
+            pairs(&product.metadata),
+            pairs(&stripe_metadata)
         ));
     }
     if !live {
@@ -393,15 +463,21 @@ fn compare(
     have.sort();
     want.sort();
     if have != want {
-        out.push(format!("active prices: catalog {want:?}, Stripe {have:?}"));
+        let prices = |keys: &[PriceKey]| listed(&keys.iter().map(price_text).collect::<Vec<_>>());
+        out.push(format!(
+            "active prices: catalog {}, Stripe {}",
+            prices(&want),
+            prices(&have)
+        ));
     }
     let default = s["default_price"]
         .is_object()
         .then(|| price_key(&s["default_price"]));
     if default.as_ref() != wanted.first() {
         out.push(format!(
-            "default price: catalog {:?}, Stripe {default:?}",
-            wanted.first()
+            "default price: catalog {}, Stripe {}",
+            wanted.first().map_or("(none)".into(), price_text),
+            default.as_ref().map_or("(none)".into(), price_text)
         ));
     }
     out

@@ -313,8 +313,19 @@ impl StripeClient {
         &self,
         starting_after: Option<&str>,
     ) -> Result<List<Product>, StripeError> {
+        self.list_products(Some(true), starting_after).await
+    }
+
+    /// One page (100, newest first) of the account's products, active, archived (`active`
+    /// `Some(false)`) or both (`None`), after `starting_after`.
+    pub async fn list_products(
+        &self,
+        active: Option<bool>,
+        starting_after: Option<&str>,
+    ) -> Result<List<Product>, StripeError> {
         let mut form = Form::new();
-        form.push("active", "true").push("limit", "100");
+        form.push_opt("active", active.map(|a| a.to_string()).as_deref())
+            .push("limit", "100");
         form.push_opt("starting_after", starting_after);
         let page: Response<List<Product>> =
             self.call(Method::GET, "/v1/products", &form, None).await?;

@@ -9,6 +9,7 @@
 //! - [`objects`]: the Product and Price fields catalog-sync reads.
 //! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
 //!   keys that mark a Stripe product as catalog-sync's. Pure.
+//! - [`identity`]: whose a Stripe product is (re-exported from `domain`, which `starter` shares).
 //! - [`ownership`]: which fields the catalog owns and which Stripe owns.
 //! - [`write_key`]: idempotency keys of catalog-sync's writes, signed so its echoes are its own.
 #![deny(missing_docs)]
@@ -16,6 +17,7 @@
 pub mod client;
 pub mod error;
 pub mod form;
+pub use domain::identity;
 pub mod objects;
 pub mod ownership;
 pub mod transform;

@@ -34,7 +34,9 @@ use workflows::model::{
 };
 
 pub use domain::limits::{MAX_AMOUNT, MAX_ID, MAX_NAME};
-pub use domain::metadata::{META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX};
+pub use domain::metadata::{
+    META_CATALOG, META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX,
+};
 
 /// ISO 4217 codes Stripe accepts for prices.
 pub const CURRENCIES: &[&str] = &[

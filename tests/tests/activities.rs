@@ -5,6 +5,7 @@ use activities::SyncActivitiesImpl;
 use harness::{Backend, Sandbox, fresh_catalog};
 use serde_json::json;
 use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::identity::CatalogIdentity;
 use stripe::write_key::WriteKeys;
 use temporalio_sdk::activities::ActivityError;
 use temporalio_sdk::testing::{ActivityEnvironment, ActivityEnvironmentError};
@@ -25,6 +26,7 @@ async fn environment(backend: Backend) -> (ActivityEnvironment, catalog::Catalog
     let env = ActivityEnvironment::builder()
         .register_activities(SyncActivitiesImpl::new(
             catalog.clone(),
+            CatalogIdentity::new(catalog.identity().await.unwrap()),
             stripe,
             WriteKeys::new(b"activities-test"),
         ))

@@ -15,6 +15,7 @@ use activities::SyncActivitiesImpl;
 use catalog::Catalog;
 use common::metrics::Metrics;
 use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::identity::CatalogIdentity;
 use stripe::ownership::Ownership;
 use stripe::write_key::{self, WriteKeys};
 use temporalio_client::Client;
@@ -81,7 +82,9 @@ pub async fn build(
     let registered = Arc::new(AtomicBool::new(false));
     tokio::spawn(search_attributes::watch(client.clone(), registered.clone()));
     let write_keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
-    let activities = SyncActivitiesImpl::new(catalog, stripe.clone(), write_keys)
+    let catalog_identity = CatalogIdentity::new(catalog.identity().await?);
+    tracing::info!(catalog = %catalog_identity, "serving catalog");
+    let activities = SyncActivitiesImpl::new(catalog, catalog_identity, stripe.clone(), write_keys)
         .with_metrics(settings.metrics.clone())
         .with_ownership(settings.ownership.clone())
         .with_search_attributes(registered);

@@ -70,6 +70,9 @@ pub struct UpsertReport {
     pub archived: bool,
     /// The Stripe product was not created by catalog-sync, so it was left alone.
     pub skipped_unmanaged: bool,
+    /// The Stripe product is catalog-sync's but not this catalog's (another catalog's, or made
+    /// before catalog identities and not adopted): why it was left alone.
+    pub other_catalog: Option<String>,
     /// Requests sent to Stripe by this attempt, reads and writes.
     pub stripe_requests: u32,
 }
@@ -120,6 +123,11 @@ pub struct ReconcilePageOutput {
     pub invalid: Vec<InvalidProduct>,
     /// Stripe products with a catalog id that catalog-sync does not manage.
     pub unmanaged: u32,
+    /// Stripe products of the page's ids that catalog-sync manages for another catalog (or made
+    /// before catalog identities): never touched.
+    pub other_catalog: u32,
+    /// The namespace has catalog-sync's search attributes (see [`crate::search`]).
+    pub search_attributes: bool,
     /// Stripe requests made.
     pub stripe_requests: u32,
 }
@@ -140,8 +148,10 @@ pub struct OrphanPageInput {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OrphanPageOutput {
-    /// Managed Stripe products without a catalog row.
+    /// This catalog's managed Stripe products without a catalog row.
     pub orphans: Vec<Drift>,
+    /// Managed Stripe products of another catalog, or not adopted: never orphans of this one.
+    pub other_catalog: u32,
     /// Where the next page starts; `None` when this was the last.
     pub next: Option<String>,
     /// Stripe products looked at.

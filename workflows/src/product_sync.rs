@@ -141,6 +141,9 @@ pub enum SyncOutcome {
     Archived,
     /// A Stripe product with this id exists but was not created by catalog-sync: left alone.
     SkippedUnmanaged,
+    /// A Stripe product with this id belongs to another catalog (or to none yet: `starter
+    /// adopt`): left alone.
+    SkippedOtherCatalog,
     /// Stripe refused the change for good (e.g. a 4xx); the reason is in `error`.
     Failed,
 }
@@ -154,6 +157,7 @@ impl SyncOutcome {
             Self::Invalid => "invalid",
             Self::Archived => "archived",
             Self::SkippedUnmanaged => "skipped_unmanaged",
+            Self::SkippedOtherCatalog => "skipped_other_catalog",
             Self::Failed => "failed",
         }
     }
@@ -164,6 +168,8 @@ impl UpsertReport {
     pub fn outcome(&self, archiving: bool) -> SyncOutcome {
         if self.skipped_unmanaged {
             SyncOutcome::SkippedUnmanaged
+        } else if self.other_catalog.is_some() {
+            SyncOutcome::SkippedOtherCatalog
         } else if self.unchanged {
             SyncOutcome::Unchanged
         } else if archiving || self.archived {

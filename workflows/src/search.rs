@@ -14,7 +14,8 @@ use temporalio_common::search_attributes::SearchAttributeKey;
 pub const CATALOG_PRODUCT_ID: SearchAttributeKey<String> =
     SearchAttributeKey::keyword("CatalogProductId");
 /// The outcome of the run's last pass (`synced`, `unchanged`, `invalid`, `failed`, `archived`,
-/// `skipped_unmanaged`).
+/// `skipped_unmanaged`, `skipped_other_catalog`). A `ReconcileCatalog` that stopped at the archive
+/// guard sets it to `needs_confirmation`.
 pub const SYNC_OUTCOME: SearchAttributeKey<String> = SearchAttributeKey::keyword("SyncOutcome");
 /// The drift a reconciliation repair was started for (`missing`, `stale`, …).
 pub const DRIFT_KIND: SearchAttributeKey<String> = SearchAttributeKey::keyword("DriftKind");

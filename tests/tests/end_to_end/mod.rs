@@ -2,6 +2,7 @@
 //! catalog backends.
 
 mod changes;
+mod guards;
 mod http;
 mod product_sync;
 mod reconcile;

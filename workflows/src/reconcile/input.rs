@@ -18,6 +18,10 @@ pub const MAX_PAGES_PER_RUN: u32 = 200;
 pub const MAX_SAMPLE_SIZE: u32 = 1000;
 const DEFAULT_PAGES_PER_RUN: u32 = 20;
 const DEFAULT_SAMPLE_SIZE: u32 = 20;
+/// One run archives at most this share of the catalog (in percent) without confirmation…
+pub const DEFAULT_ARCHIVE_LIMIT_PERCENT: f64 = 2.0;
+/// … or this many products, whichever is larger.
+pub const DEFAULT_ARCHIVE_LIMIT_MIN: u64 = 10;
 
 /// Dry-run only reports; apply repairs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +69,18 @@ pub struct ReconcileInput {
     pub max_in_flight: u32,
     /// Differences, invalid products and failures kept as samples (0 = 20).
     pub sample_size: u32,
+    /// The archive guard: one run archives at most the larger of `archive_limit_min` (default 10)
+    /// and this percentage (default 2) of the catalog products in scope when it started. A run
+    /// that finds more archives nothing and ends `needs_confirmation`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_limit_percent: Option<f64>,
+    /// See `archive_limit_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_limit_min: Option<u64>,
+    /// Apply every archive found, beyond the guard: the confirmation of a run that ended
+    /// `needs_confirmation`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_mass_archive: bool,
     /// Carried over continue-as-new; absent on the first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub carry: Option<ReconcileCarry>,
@@ -117,6 +133,16 @@ impl ReconcileInput {
         }
     }
 
+    /// The most archives one run applies without `allow_mass_archive`, for a scope of
+    /// `catalog_products` products.
+    pub fn archive_limit(&self, catalog_products: u64) -> u64 {
+        let percent = self
+            .archive_limit_percent
+            .unwrap_or(DEFAULT_ARCHIVE_LIMIT_PERCENT);
+        let share = (catalog_products as f64 * percent / 100.0).floor() as u64;
+        share.max(self.archive_limit_min.unwrap_or(DEFAULT_ARCHIVE_LIMIT_MIN))
+    }
+
     /// Whether the orphan phase runs: it cannot be scoped by update time.
     pub(super) fn sweeps_orphans(&self) -> bool {
         self.since.is_none()
@@ -154,6 +180,13 @@ impl ReconcileInput {
             && from > to
         {
             return Err(format!("`from` ({from:?}) is after `to` ({to:?})"));
+        }
+        if let Some(percent) = self.archive_limit_percent
+            && !(0.0..=100.0).contains(&percent)
+        {
+            return Err(format!(
+                "`archive_limit_percent` must be between 0 and 100, got {percent}"
+            ));
         }
         for (name, value, max) in [
             ("page_size", self.page_size, MAX_PAGE_SIZE),
@@ -229,6 +262,18 @@ mod tests {
             Ok(())
         );
         assert_eq!(clamp_in_flight(0), 100);
+        // The archive guard: the larger of 10 and 2 % by default, both settable.
+        assert_eq!(parse("{}").archive_limit(100), 10);
+        assert_eq!(parse("{}").archive_limit(2_000), 40);
+        let strict = parse(r#"{"archive_limit_percent": 0.5, "archive_limit_min": 0}"#);
+        assert_eq!(strict.archive_limit(2_000), 10);
+        assert_eq!(strict.archive_limit(100), 0);
+        assert!(
+            parse(r#"{"archive_limit_percent": 150}"#)
+                .check()
+                .unwrap_err()
+                .contains("archive_limit_percent")
+        );
         assert_eq!(clamp_in_flight(10_000), 500);
         for bad in [
             r#"{"mode": "yolo"}"#,

@@ -19,6 +19,18 @@
 //! advises) and with parent-close policy *abandon*, so a cancelled reconciliation never kills a
 //! sync that live changes also rely on.
 //!
+//! # The archive guard
+//! A misconfigured catalog (an empty database, a truncated table, a wrong URL) looks exactly like
+//! a catalog that deleted everything. So one run archives at most the larger of 10 products and
+//! 2 % of the catalog products in scope when it started (both settable in the input). Archives
+//! (`should_archive`, and `orphan` under `orphans=archive`) are held back, never applied as
+//! found: only when the whole scope is read and their number stays within the limit are they
+//! applied. Above it the run archives nothing, reports what it would have archived, sets
+//! `needs_confirmation` (and the `SyncOutcome` search attribute to `needs_confirmation`), and a
+//! rerun with `allow_mass_archive` applies them. The held archives are carried over
+//! continue-as-new (at most the limit or `sample_size`, whichever is larger: about 2 % of the
+//! scope's ids).
+//!
 //! # How history stays bounded
 //! After `pages_per_run` pages, or as soon as the server suggests it, the run waits for its
 //! children, then continues as new with the cursor, the totals and any signalled settings. A run
@@ -44,8 +56,9 @@ mod totals;
 mod window;
 
 pub use input::{
-    MAX_IN_FLIGHT, MAX_PAGE_SIZE, MAX_PAGES_PER_RUN, MAX_SAMPLE_SIZE, OrphanPolicy, ReconcileInput,
-    ReconcileMode, SetMaxInFlight, StopRequest,
+    DEFAULT_ARCHIVE_LIMIT_MIN, DEFAULT_ARCHIVE_LIMIT_PERCENT, MAX_IN_FLIGHT, MAX_PAGE_SIZE,
+    MAX_PAGES_PER_RUN, MAX_SAMPLE_SIZE, OrphanPolicy, ReconcileInput, ReconcileMode,
+    SetMaxInFlight, StopRequest,
 };
 use input::{clamp_in_flight, validate};
 pub use totals::{
@@ -56,6 +69,9 @@ use window::Repairs;
 
 /// Reconciliations recorded before the extra-price phase replay without it.
 const EXTRA_PRICES_PATCH: &str = "extra-price-phase";
+/// Reconciliations recorded before the archive guard replay without it (archives repaired as
+/// found).
+const ARCHIVE_GUARD_PATCH: &str = "archive-guard";
 /// Continue as new before a run's history grows past this many events, even if the server has
 /// not suggested it yet.
 const HISTORY_EVENTS_LIMIT: u32 = 10_000;
@@ -122,6 +138,8 @@ impl ReconcileCatalog {
             }
         };
         carry.runs += 1;
+        let guarded = ctx.patched(ARCHIVE_GUARD_PATCH);
+        let archive_limit = input.archive_limit(carry.estimated_total);
         ctx.state_mut(|s| {
             let max_in_flight = s
                 .max_in_flight_override
@@ -166,6 +184,8 @@ impl ReconcileCatalog {
                     totals.unmanaged += u64::from(page.unmanaged);
                     totals.stripe_requests += u64::from(page.stripe_requests);
                     totals.invalid += page.invalid.len() as u64;
+                    totals.other_catalog += u64::from(page.other_catalog);
+                    carry.search_attributes = page.search_attributes;
                     let room = input
                         .sample_size()
                         .saturating_sub(totals.invalid_samples.len());
@@ -197,6 +217,7 @@ impl ReconcileCatalog {
                         ))
                         .await?;
                     carry.totals.stripe_requests += u64::from(page.stripe_requests);
+                    carry.totals.other_catalog += u64::from(page.other_catalog);
                     carry.orphan_cursor = page.next.clone();
                     if page.next.is_none() {
                         // Runs recorded before the extra-price phase existed end here on replay.
@@ -229,8 +250,15 @@ impl ReconcileCatalog {
                 }
                 ReconcilePhase::Done => Vec::new(),
             };
+            let archives = |d: &Drift| {
+                d.kind.archives()
+                    && (d.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive)
+            };
             for drift in &found {
                 carry.totals.drift.add(drift.kind);
+                if archives(drift) {
+                    carry.totals.planned_archives += 1;
+                }
             }
             let room = input
                 .sample_size()
@@ -239,10 +267,20 @@ impl ReconcileCatalog {
                 .totals
                 .samples
                 .extend(found.iter().take(room).cloned());
-            if input.mode == ReconcileMode::Apply {
-                repairs.queue.extend(found.into_iter().filter(|d| {
-                    d.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive
-                }));
+            let hold = guarded && !input.allow_mass_archive;
+            // All of them while they may still be applied; past the limit, enough to report.
+            let keep = archive_limit.max(input.sample_size() as u64);
+            for drift in found {
+                if hold && archives(&drift) {
+                    // Held until the whole scope is read.
+                    if (carry.deferred_archives.len() as u64) < keep {
+                        carry.deferred_archives.push(drift);
+                    }
+                } else if input.mode == ReconcileMode::Apply
+                    && (drift.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive)
+                {
+                    repairs.queue.push_back(drift);
+                }
             }
             pages_this_run += 1;
             // Repairs finished while the page was read; the new ones start with the next await.
@@ -270,6 +308,24 @@ impl ReconcileCatalog {
         repairs.drain().await;
         repairs.record(&mut carry.totals, input.sample_size());
         let stopped = ctx.state(|s| s.stop_requested) && carry.phase != ReconcilePhase::Done;
+        let needs_confirmation =
+            guarded && !input.allow_mass_archive && carry.totals.planned_archives > archive_limit;
+        let held = std::mem::take(&mut carry.deferred_archives);
+        let held_archives = if needs_confirmation || input.mode == ReconcileMode::DryRun || stopped
+        {
+            held.into_iter().take(input.sample_size()).collect()
+        } else {
+            // Within the limit: the archives are applied now that the whole scope was read.
+            repairs.queue.extend(held);
+            repairs.drain().await;
+            repairs.record(&mut carry.totals, input.sample_size());
+            Vec::new()
+        };
+        if needs_confirmation && input.mode == ReconcileMode::Apply && carry.search_attributes {
+            ctx.upsert_search_attributes(vec![
+                crate::search::SYNC_OUTCOME.value_set("needs_confirmation".to_string()),
+            ]);
+        }
         carry.phase = ReconcilePhase::Done;
         publish(ctx, &carry, 0);
         let end_ms = workflow_millis(ctx.workflow_time());
@@ -279,6 +335,9 @@ impl ReconcileCatalog {
             runs: carry.runs,
             duration_ms: end_ms.saturating_sub(carry.started_at_ms),
             stopped,
+            archive_limit,
+            needs_confirmation,
+            held_archives,
         })
     }
 

@@ -117,6 +117,7 @@ pub(super) fn record(totals: &mut ReconcileTotals, outcome: RepairOutcome, sampl
                 }
                 SyncOutcome::Unchanged => totals.already_repaired += 1,
                 SyncOutcome::SkippedUnmanaged => totals.unmanaged += 1,
+                SyncOutcome::SkippedOtherCatalog => totals.other_catalog += 1,
                 SyncOutcome::Invalid => totals.invalid += 1,
                 SyncOutcome::Failed => fail(
                     totals,

@@ -34,12 +34,18 @@ pub struct ReconcileTotals {
     pub handed_to_live_sync: u64,
     /// Orphans archived.
     pub orphans_archived: u64,
+    /// Archives found (`should_archive`, and `orphan` under `orphans=archive`): what the archive
+    /// guard counts.
+    pub planned_archives: u64,
     /// Repairs that failed (reasons in `failures`).
     pub failed: u64,
     /// Catalog products that cannot be synced (reasons in `invalid_samples` and the worker log).
     pub invalid: u64,
     /// Stripe products with a catalog id that catalog-sync does not manage: never touched.
     pub unmanaged: u64,
+    /// Stripe products catalog-sync manages for another catalog, or made before catalog
+    /// identities and not adopted (`starter adopt`): never touched.
+    pub other_catalog: u64,
     /// Stripe requests made: the reconciliation's reads plus its repairs' reads and writes.
     pub stripe_requests: u64,
     /// Stripe requests made by repairs (a part of `stripe_requests`).
@@ -83,6 +89,12 @@ pub struct ReconcileCarry {
     pub totals: ReconcileTotals,
     /// Runs before this one.
     pub runs: u32,
+    /// Archives found and held back until the whole scope is read (at most the archive limit;
+    /// applied at the end when their number stays within it). Runs recorded before the archive
+    /// guard never hold any.
+    pub deferred_archives: Vec<Drift>,
+    /// The namespace has catalog-sync's search attributes (as the last catalog page said).
+    pub search_attributes: bool,
     /// When the first run started (milliseconds since the epoch, workflow time).
     pub started_at_ms: u64,
     /// Catalog products in scope when the first run started.
@@ -125,4 +137,12 @@ pub struct ReconcileResult {
     pub duration_ms: u64,
     /// Ended early by the `stop` signal.
     pub stopped: bool,
+    /// The most archives the run could apply without `allow_mass_archive`.
+    pub archive_limit: u64,
+    /// It found more archives than `archive_limit` and applied none of them: rerun with
+    /// `allow_mass_archive` (`starter reconcile --allow-mass-archive`) to apply them. In a dry run:
+    /// an apply run would stop at the guard.
+    pub needs_confirmation: bool,
+    /// A sample of the archives held back (or, in a dry run, that would be).
+    pub held_archives: Vec<Drift>,
 }

@@ -1,0 +1,142 @@
+//! `starter adopt`: claims for this catalog the Stripe products (and their prices) that
+//! catalog-sync made before catalog identities existed. Until a product carries its catalog's
+//! identity (`catalog_sync_catalog`), no worker, reconciliation or relay touches it (see
+//! `domain::identity`), so an upgrade never hands a live catalog to whichever catalog a worker
+//! happens to point at. Adopting is the explicit step that hands it over:
+//!
+//! - only managed products without an identity are candidates; another catalog's never are;
+//! - a candidate is adopted only when this catalog has a row for its id (deleted rows included:
+//!   their archive is this catalog's to keep); the others are listed and left alone;
+//! - `--dry-run` lists what would be adopted and writes nothing.
+//!
+//! Requests: one list page per 100 Stripe products (active and archived), then per adopted
+//! product one price list and one write for the product and for each managed price.
+
+use anyhow::Context;
+use catalog::Catalog;
+use clap::Args;
+use common::settings::StripeSettings;
+use domain::identity::{CatalogIdentity, Claim};
+use domain::metadata::{META_CATALOG, META_ID};
+use stripe::client::{Form, StripeClient, StripeConfig};
+use stripe::write_key::{self, Step, WriteKeys};
+
+/// `starter adopt`.
+#[derive(Args)]
+pub(crate) struct AdoptArgs {
+    #[command(flatten)]
+    stripe: StripeSettings,
+    /// List what would be adopted; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Stripe requests per second at most (adopting shares the account's budget with the workers).
+    #[arg(long, default_value_t = 10)]
+    requests_per_second: u32,
+}
+
+pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()> {
+    args.stripe.check().map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        args.requests_per_second > 0,
+        "--requests-per-second must be at least 1"
+    );
+    let identity = CatalogIdentity::new(catalog.identity().await?);
+    let stripe = StripeClient::new(StripeConfig {
+        base_url: args.stripe.base(),
+        api_key: args.stripe.api_key.clone(),
+        timeout: std::time::Duration::from_secs(30),
+        requests_per_second: args.requests_per_second,
+        metrics: None,
+    })?;
+    let keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
+    let started_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let intent = format!("adopt-{}-{started_ns}", std::process::id());
+    let verb = if args.dry_run {
+        "would adopt"
+    } else {
+        "adopted"
+    };
+
+    let (mut adopted, mut prices_adopted, mut not_in_catalog, mut other_catalogs) = (0, 0, 0, 0);
+    let mut after: Option<String> = None;
+    loop {
+        let page = stripe
+            .list_products(None, after.as_deref())
+            .await
+            .context("listing Stripe products")?;
+        let mut candidates = Vec::new();
+        for product in &page.data {
+            match identity.claim(&product.metadata, &product.id) {
+                Claim::Unadopted => candidates.push(product),
+                Claim::OtherCatalog(_) => other_catalogs += 1,
+                _ => {}
+            }
+        }
+        let catalog_ids: Vec<String> = candidates.iter().map(|p| catalog_id(p)).collect();
+        let rows = catalog.existing_ids(&catalog_ids).await?;
+        for (product, catalog_id) in candidates.into_iter().zip(catalog_ids) {
+            if !rows.contains(&catalog_id) {
+                not_in_catalog += 1;
+                println!(
+                    "left     {}: managed by catalog-sync, but this catalog has no row {catalog_id}",
+                    product.id
+                );
+                continue;
+            }
+            let (prices, _) = stripe.list_prices_of(&product.id).await?;
+            let unclaimed: Vec<_> = prices
+                .iter()
+                .filter(|p| {
+                    stripe::identity::is_managed(&p.metadata)
+                        && !p.metadata.contains_key(META_CATALOG)
+                })
+                .collect();
+            if !args.dry_run {
+                let mut form = Form::new();
+                form.push(format!("metadata[{META_CATALOG}]"), identity.as_str());
+                for price in &unclaimed {
+                    let key = keys.key(&intent, &product.id, Step::UpdatePrice, &price.id, &form);
+                    stripe
+                        .update_price(&price.id, &form, &key)
+                        .await
+                        .with_context(|| format!("adopting price {}", price.id))?;
+                }
+                // The product last: a rerun after a failure finds it unadopted and finishes.
+                let key = keys.key(&intent, &product.id, Step::UpdateProduct, "", &form);
+                stripe
+                    .update_product(&product.id, &form, &key)
+                    .await
+                    .with_context(|| format!("adopting product {}", product.id))?;
+            }
+            adopted += 1;
+            prices_adopted += unclaimed.len();
+            println!(
+                "{verb} {} ({} prices){}",
+                product.id,
+                unclaimed.len(),
+                if product.active { "" } else { ", archived" }
+            );
+        }
+        match (page.has_more, page.data.last()) {
+            (true, Some(last)) => after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    println!(
+        "adopt: catalog {identity}: {verb} {adopted} products and {prices_adopted} prices; \
+         {not_in_catalog} unadopted products have no row in this catalog (left alone); \
+         {other_catalogs} belong to other catalogs (left alone)"
+    );
+    Ok(())
+}
+
+/// The catalog id a Stripe product was made for.
+fn catalog_id(product: &stripe::client::Product) -> String {
+    product
+        .metadata
+        .get(META_ID)
+        .cloned()
+        .unwrap_or_else(|| product.id.clone())
+}

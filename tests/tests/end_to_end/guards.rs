@@ -1,0 +1,229 @@
+//! The guards that keep a misconfiguration from damaging a catalog, through the binaries as an
+//! operator runs them: catalog identity (a worker pointed at an empty or another catalog in the
+//! same Stripe account touches nothing of this one's) and the reconciliation's archive guard (a
+//! run that would archive more than its limit archives nothing until confirmed).
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use harness::{Backend, Running, Sandbox, TestEnv, fresh_catalog, unique, worker_command};
+use serde_json::{Value, json};
+use workflows::SyncOutcome;
+
+/// `starter {args}` against a catalog, a sandbox and a task queue.
+fn starter(catalog_url: &str, sandbox: &Sandbox, task_queue: &str, args: &[&str]) -> Output {
+    Command::new(harness::binary("starter"))
+        .args(args)
+        .env("TEMPORAL_ADDRESS", harness::temporal_address())
+        .env("CATALOG_DATABASE_URL", catalog_url)
+        .env("CATALOG_SYNC_TASK_QUEUE", task_queue)
+        .env("STRIPE_API_BASE", &sandbox.base)
+        .env("STRIPE_API_KEY", &sandbox.key)
+        .output()
+        .expect("starter runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `starter reconcile --json …`: the exit code and the result.
+fn reconcile(env: &TestEnv, extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["reconcile", "--json"];
+    args.extend(extra);
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        &env.worker.task_queue,
+        &args,
+    );
+    let result =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (out.status.code(), result)
+}
+
+/// Every Stripe product of the account, as the sandbox holds it (active and archived).
+async fn stripe_products(sandbox: &Sandbox) -> Vec<Value> {
+    let (status, list) = sandbox.get("/v1/products?limit=100").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list["has_more"], false,
+        "one page holds the test's products"
+    );
+    list["data"].as_array().unwrap().clone()
+}
+
+/// A worker on an empty catalog, and one on a second catalog that shares ids with the first (one of
+/// them renamed, one deleted there), in the same Stripe account: live syncs end
+/// `skipped_other_catalog` with the reason, reconciliations archive and repair nothing, `verify` of
+/// the second catalog names the owner; the first catalog's Stripe state is unchanged, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_on_other_catalogs_leave_this_ones_products_alone() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let products: Vec<_> = (1..=12).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    for p in &products {
+        assert_eq!(env.sync(&p.id).await.outcome, SyncOutcome::Synced);
+    }
+    let before = stripe_products(&env.sandbox).await;
+    let writes_before = env.writes().await;
+
+    let (empty_url, _empty) = fresh_catalog(Backend::Sqlite).await;
+    let (other_url, other) = fresh_catalog(Backend::Postgres).await;
+    let mut renamed = products[0].clone();
+    renamed.name = "Another team's mug".into();
+    other
+        .save_products(&[renamed, products[1].clone(), products[2].clone()])
+        .await
+        .unwrap();
+    assert!(other.soft_delete(&products[2].id).await.unwrap());
+
+    for (url, name) in [(&empty_url, "empty"), (&other_url, "other")] {
+        let queue = unique(name);
+        let _worker = Running(
+            worker_command(url, &env.sandbox, &queue)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // Live syncs of ids the first catalog owns: a missing row, a renamed one, a deleted one.
+        let ids = [&products[0].id, &products[2].id, &products[5].id];
+        let mut args = vec!["sync", "--wait"];
+        args.extend(ids.iter().map(|id| id.as_str()));
+        let out = starter(url, &env.sandbox, &queue, &args);
+        let said = text(&out);
+        assert!(out.status.success(), "{name}: {said}");
+        // The empty catalog has no row for any of them (three archives it may not make); the
+        // other has two of them (renamed, deleted) and lacks the third.
+        assert!(
+            said.contains("done: 3 skipped_other_catalog"),
+            "{name}: {said}"
+        );
+        assert!(said.contains("not to this catalog"), "{name}: {said}");
+
+        // A reconciliation in apply mode: nothing archived, nothing repaired.
+        let out = starter(url, &env.sandbox, &queue, &["reconcile", "--json"]);
+        let result: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        assert_eq!(out.status.code(), Some(0), "{name}: {result:#}");
+        let t = &result["totals"];
+        assert_eq!(
+            (&t["repaired"], &t["orphans_archived"], &t["failed"]),
+            (&json!(0), &json!(0), &json!(0)),
+            "{name}: {result:#}"
+        );
+        assert!(
+            t["other_catalog"].as_u64().unwrap() >= 12,
+            "{name}: {result:#}"
+        );
+    }
+
+    // `verify` of the second catalog says whose the products are; of the first, all is well.
+    let out = starter(&other_url, &env.sandbox, "-", &["verify"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("belongs to catalog cat_"), "{said}");
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 12);
+    assert_eq!(env.writes().await, writes_before, "no write reached Stripe");
+    assert_eq!(stripe_products(&env.sandbox).await, before);
+}
+
+/// The archive guard: 12 of 40 products (30 %) deleted from the catalog is above the limit of 10.
+/// The dry run exits 2 and says an apply run would stop; the apply run exits 3, archives nothing,
+/// marks the run `needs_confirmation` (search attribute, `starter status`); the rerun with
+/// `--allow-mass-archive` archives them. Then the whole catalog table is emptied by mistake: the
+/// next reconciliation archives nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciliation_that_would_archive_30_percent_waits_for_confirmation() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let products: Vec<_> = (1..=40).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    let (code, first) = reconcile(&env, &[]);
+    assert_eq!(code, Some(0), "{first:#}");
+    assert_eq!(first["totals"]["repaired"], 40, "{first:#}");
+    let (code, plan) = reconcile(&env, &["--dry-run"]);
+    assert_eq!(code, Some(0), "in sync: {plan:#}");
+
+    for p in &products[..12] {
+        assert!(env.catalog.hard_delete(&p.id).await.unwrap());
+    }
+    let (code, plan) = reconcile(&env, &["--dry-run"]);
+    assert_eq!(code, Some(2), "drift: {plan:#}");
+    assert_eq!(plan["needs_confirmation"], true, "{plan:#}");
+    assert_eq!(plan["totals"]["planned_archives"], 12, "{plan:#}");
+
+    let id = unique("reconcile-guarded");
+    let (code, held) = reconcile(&env, &["--id", &id]);
+    assert_eq!(code, Some(3), "{held:#}");
+    assert_eq!(
+        (&held["needs_confirmation"], &held["archive_limit"]),
+        (&json!(true), &json!(10)),
+        "{held:#}"
+    );
+    assert_eq!(held["totals"]["orphans_archived"], 0, "{held:#}");
+    assert_eq!(
+        held["held_archives"].as_array().unwrap().len(),
+        12,
+        "{held:#}"
+    );
+    for p in &products {
+        let s = env.sandbox.product(&p.id).await.unwrap();
+        assert_eq!(s["active"], true, "{} archived before confirmation", p.id);
+    }
+    let marked = harness::eventually(Duration::from_secs(20), "search attribute", || async {
+        let n = env
+            .client
+            .count_workflows(
+                format!("WorkflowId = '{id}' AND SyncOutcome = 'needs_confirmation'"),
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .count();
+        (n == 1).then_some(n)
+    })
+    .await;
+    assert_eq!(marked, 1);
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        &env.worker.task_queue,
+        &["status", "--max-relay-lag", "1000d"],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("needs confirmation") && said.contains("--allow-mass-archive"),
+        "{said}"
+    );
+
+    let (code, applied) = reconcile(&env, &["--allow-mass-archive"]);
+    assert_eq!(code, Some(0), "{applied:#}");
+    assert_eq!(applied["totals"]["orphans_archived"], 12, "{applied:#}");
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 28);
+
+    // The catalog table emptied by mistake (every row deleted, no relay running): the scheduled
+    // kind of run stops at the guard and the live catalog stays.
+    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
+        unreachable!()
+    };
+    sqlx::query("DELETE FROM catalog_prices")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM catalog_products")
+        .execute(pool)
+        .await
+        .unwrap();
+    let (code, held) = reconcile(&env, &[]);
+    assert_eq!(code, Some(3), "{held:#}");
+    assert_eq!(held["totals"]["planned_archives"], 28, "{held:#}");
+    for p in &products[12..] {
+        assert_eq!(env.sandbox.product(&p.id).await.unwrap()["active"], true);
+    }
+}
