@@ -40,18 +40,7 @@ impl SyncError {
     /// retryable one: the SDK converts any `std::error::Error` that way.)
     pub fn into_activity_error(self) -> ActivityError {
         let message = self.to_string();
-        let (type_name, delay) = match &self {
-            SyncError::Catalog(CatalogError::Corrupt { .. } | CatalogError::UnsupportedUrl(_)) => {
-                (failure_types::CATALOG_CORRUPT, None)
-            }
-            SyncError::Catalog(_) => (failure_types::CATALOG_UNAVAILABLE, None),
-            SyncError::Stripe(s) if s.is_retryable() => (
-                failure_types::STRIPE_UNAVAILABLE,
-                s.retry_after().map(|d| d.min(MAX_HINTED_DELAY)),
-            ),
-            SyncError::Stripe(_) => (failure_types::STRIPE_REJECTED, None),
-            SyncError::InvalidInput(_) => (failure_types::INVALID_INPUT, None),
-        };
+        let (type_name, delay) = self.failure_type();
         // The one table of which types are final (the retry policies list the same).
         let retryable = failure_types::is_retryable(type_name);
         let failure = ApplicationFailure::builder(message)
@@ -62,6 +51,27 @@ impl SyncError {
             None => failure.build(),
         };
         ActivityError::application(failure)
+    }
+
+    /// Whether another attempt may succeed (the same table as the failure types').
+    pub fn is_retryable(&self) -> bool {
+        failure_types::is_retryable(self.failure_type().0)
+    }
+
+    /// The Temporal failure type, and the server's back-off hint if any.
+    fn failure_type(&self) -> (&'static str, Option<Duration>) {
+        match self {
+            SyncError::Catalog(CatalogError::Corrupt { .. } | CatalogError::UnsupportedUrl(_)) => {
+                (failure_types::CATALOG_CORRUPT, None)
+            }
+            SyncError::Catalog(_) => (failure_types::CATALOG_UNAVAILABLE, None),
+            SyncError::Stripe(s) if s.is_retryable() => (
+                failure_types::STRIPE_UNAVAILABLE,
+                s.retry_after().map(|d| d.min(MAX_HINTED_DELAY)),
+            ),
+            SyncError::Stripe(_) => (failure_types::STRIPE_REJECTED, None),
+            SyncError::InvalidInput(_) => (failure_types::INVALID_INPUT, None),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use workflows::activities::{
     UpsertInput, UpsertReport, definitions as sync_activities,
 };
 
-use catalog::{AuditEntry, Catalog, CatalogError};
+use catalog::{ArchiveBudget, AuditEntry, Catalog, CatalogError};
 use workflows::SyncOutcome;
 use workflows::model::{SyncPlan, ValidationIssue};
 use workflows::reconcile::DriftKind;
@@ -35,6 +35,7 @@ pub struct SyncActivitiesImpl {
     metrics: Option<Metrics>,
     ownership: Ownership,
     write_keys: WriteKeys,
+    archive_budget: ArchiveBudget,
     search_attributes: Arc<AtomicBool>,
 }
 
@@ -53,6 +54,7 @@ impl SyncActivitiesImpl {
             identity,
             stripe,
             write_keys,
+            archive_budget: ArchiveBudget::default(),
             metrics: None,
             ownership: Ownership::default(),
             search_attributes: Arc::new(AtomicBool::new(false)),
@@ -69,6 +71,12 @@ impl SyncActivitiesImpl {
     /// Leaves the Stripe-owned fields of `ownership` alone in existing products.
     pub fn with_ownership(mut self, ownership: Ownership) -> Self {
         self.ownership = ownership;
+        self
+    }
+
+    /// Live archives beyond `budget` are held for confirmation (see `catalog::guard`).
+    pub fn with_archive_budget(mut self, budget: ArchiveBudget) -> Self {
+        self.archive_budget = budget;
         self
     }
 
@@ -212,6 +220,11 @@ impl SyncActivitiesImpl {
             );
             let intent = upsert::Intent {
                 catalog: &self.identity,
+                archives: if input.archive_approved {
+                    upsert::ArchiveGate::Open
+                } else {
+                    upsert::ArchiveGate::Budget(&self.catalog, &self.archive_budget)
+                },
                 keys: &self.write_keys,
                 id: &intent_id,
             };
@@ -225,7 +238,7 @@ impl SyncActivitiesImpl {
                     let entry = AuditEntry {
                         operations: report.operations.clone(),
                         request_ids: report.request_ids.clone(),
-                        detail: report.other_catalog.clone(),
+                        detail: report.other_catalog.clone().or(report.archive_held.clone()),
                         ..audit_entry(&input.plan, outcome)
                     };
                     self.audit(&ctx, entry).await;
@@ -240,7 +253,7 @@ impl SyncActivitiesImpl {
                         };
                         self.audit(&ctx, entry).await;
                     }
-                    Err(failed(SyncError::from(e)))
+                    Err(failed(e))
                 }
             }
         }

@@ -17,11 +17,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use workflows::activities::UpsertReport;
 use workflows::model::{DesiredPrice, DesiredProduct, SyncPlan};
 
-use stripe::client::{Form, Price, Product, StripeClient, StripeError};
+use catalog::{ArchiveBudget, ArchivePermit, Catalog};
+use stripe::client::{Form, Price, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::ownership::Ownership;
 use stripe::transform::{META_CATALOG, META_MANAGED, META_VERSION};
 use stripe::write_key::{Step, WriteKeys};
+
+use crate::error::SyncError;
 
 /// Who is writing: the catalog, the key maker and the intent (one activity execution) the keys
 /// belong to.
@@ -30,10 +33,33 @@ pub struct Intent<'a> {
     /// The catalog written for: only its own Stripe products are touched, and every write
     /// carries its identity.
     pub catalog: &'a CatalogIdentity,
+    /// Asked before archiving a live product.
+    pub archives: ArchiveGate<'a>,
     /// Signs the keys.
     pub keys: &'a WriteKeys,
     /// `{workflow id}/{run id}/{activity id}` in an activity; a value unique to the run elsewhere.
     pub id: &'a str,
+}
+
+/// Asks before a write that takes a live Stripe product to archived (see `catalog::guard`).
+#[derive(Debug, Clone, Copy)]
+pub enum ArchiveGate<'a> {
+    /// Archive without asking: approved by a reconciliation's own guard, or a caller that is not
+    /// a live sync (benchmark seeding).
+    Open,
+    /// Take a share of the catalog's live archive budget, or hold the archive.
+    Budget(&'a Catalog, &'a ArchiveBudget),
+}
+
+impl ArchiveGate<'_> {
+    async fn permit(self, product_id: &str) -> Result<ArchivePermit, SyncError> {
+        match self {
+            ArchiveGate::Open => Ok(ArchivePermit::Granted),
+            ArchiveGate::Budget(catalog, budget) => {
+                Ok(catalog.permit_archive(product_id, budget).await?)
+            }
+        }
+    }
 }
 
 /// Applies the plan; returns what was written.
@@ -42,7 +68,7 @@ pub async fn apply(
     intent: Intent<'_>,
     plan: &SyncPlan,
     ownership: &Ownership,
-) -> Result<UpsertReport, StripeError> {
+) -> Result<UpsertReport, SyncError> {
     match plan {
         SyncPlan::Upsert(desired) => upsert(stripe, intent, desired, ownership).await,
         SyncPlan::Archive {
@@ -82,7 +108,7 @@ async fn archive(
     intent: Intent<'_>,
     catalog_id: &str,
     id: &str,
-) -> Result<UpsertReport, StripeError> {
+) -> Result<UpsertReport, SyncError> {
     let mut w = Writer {
         stripe,
         intent,
@@ -106,6 +132,11 @@ async fn archive(
             w.report.archived = true;
         }
         (Some(_), _) => {
+            if let ArchivePermit::Held(why) = intent.archives.permit(catalog_id).await? {
+                tracing::warn!(reason = %why, "archive held for confirmation");
+                w.report.archive_held = Some(why);
+                return Ok(w.report);
+            }
             let mut form = Form::new();
             form.push("active", "false");
             let key = w.key(Step::ArchiveProduct, "", &form);
@@ -191,7 +222,7 @@ async fn upsert(
     intent: Intent<'_>,
     d: &DesiredProduct,
     ownership: &Ownership,
-) -> Result<UpsertReport, StripeError> {
+) -> Result<UpsertReport, SyncError> {
     let mut w = Writer {
         stripe,
         intent,
@@ -213,6 +244,15 @@ async fn upsert(
             w.report.other_catalog = claim.refusal(intent.catalog);
             return Ok(w.report);
         }
+    }
+    // Deactivating a live product archives it: the guard decides first, before any write.
+    if !d.active
+        && current.as_ref().is_some_and(|c| c.active)
+        && let ArchivePermit::Held(why) = intent.archives.permit(&d.catalog_id).await?
+    {
+        tracing::warn!(reason = %why, "archive held for confirmation");
+        w.report.archive_held = Some(why);
+        return Ok(w.report);
     }
     // Every write carries the catalog's identity.
     let stamped = intent.catalog.stamp(d);

@@ -113,6 +113,7 @@ async fn seed_stripe(
                 let ownership = &ownership;
                 let intent = Intent {
                     catalog: &identity,
+                    archives: activities::upsert::ArchiveGate::Open,
                     keys: &keys,
                     id: &intent_id,
                 };

@@ -7,6 +7,7 @@
 //! - `outbox`: the change table the triggers fill, claimed and acknowledged by the relay.
 //! - `audit`: the audit ledger of syncs and the de-duplication of Stripe webhook events.
 //! - `identity`: the catalog's identity, which every Stripe object it creates carries.
+//! - `guard`: the live archive budget, and the archives held for confirmation.
 //! - [`seed`]: deterministic sample products for demos and benchmarks.
 //!
 //! Over 500 lines: connecting, migrating, and the product reads and writes for both backends side
@@ -333,10 +334,12 @@ macro_rules! page_from_rows {
 }
 
 mod audit;
+mod guard;
 mod identity;
 mod outbox;
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
 pub use outbox::{CapturedChange, ChangeListener, FailedChange, OutboxStats};
 
 impl Catalog {

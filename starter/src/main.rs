@@ -92,6 +92,31 @@ enum Command {
     /// Claim for this catalog the Stripe products catalog-sync made before catalog identities
     /// (only those this catalog has a row for); until then nothing touches them.
     Adopt(adopt::AdoptArgs),
+    /// Archives the live archive guard held back (more than the budget per window): list them,
+    /// or confirm them.
+    #[command(subcommand)]
+    Archives(ArchivesCommand),
+}
+
+#[derive(Subcommand)]
+enum ArchivesCommand {
+    /// The archives waiting for confirmation, with the reason.
+    List {
+        /// Most listed.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Confirm held archives and start the syncs that make them.
+    Confirm {
+        /// Catalog ids to confirm.
+        ids: Vec<String>,
+        /// Confirm every held archive.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Wait for the syncs and print their outcomes.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +212,40 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
         Command::Adopt(args) => adopt::run(&open_catalog().await?, args).await,
+        Command::Archives(ArchivesCommand::List { limit }) => {
+            let held = open_catalog().await?.held_archives(limit).await?;
+            for h in &held {
+                let state = if h.confirmed { "confirmed" } else { "held" };
+                println!(
+                    "{state:<10}{} (since {}): {}",
+                    h.product_id,
+                    h.held_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    h.reason
+                );
+            }
+            println!("{} archives held or confirmed", held.len());
+            Ok(())
+        }
+        Command::Archives(ArchivesCommand::Confirm { ids, all, wait }) => {
+            anyhow::ensure!(all || !ids.is_empty(), "name the products, or pass --all");
+            let catalog = open_catalog().await?;
+            let confirmed = catalog
+                .confirm_held_archives(if all { None } else { Some(&ids) })
+                .await?;
+            for id in ids.iter().filter(|id| !confirmed.contains(id)) {
+                println!("not held  {id}");
+            }
+            println!("confirmed {} archives", confirmed.len());
+            if confirmed.is_empty() {
+                return Ok(());
+            }
+            let client = connect(&cli.payload).await?;
+            let started = signal(&client, &cli.task_queue, confirmed, 32).await?;
+            if wait {
+                results(&client, started, 32).await?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -392,7 +451,12 @@ async fn results(client: &Client, started: Vec<String>, concurrency: usize) -> a
                         "failed",
                         r.error.as_deref().unwrap_or("unknown")
                     );
-                } else if let Some(why) = &r.report.other_catalog {
+                } else if let Some(why) = r
+                    .report
+                    .other_catalog
+                    .as_ref()
+                    .or(r.report.archive_held.as_ref())
+                {
                     println!("{:<10}{id}: {why}", r.outcome.as_str());
                 } else if total <= 50 {
                     println!(

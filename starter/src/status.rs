@@ -179,6 +179,15 @@ pub(crate) async fn status(
         ));
     }
 
+    let held = catalog.held_archives(10_000).await?;
+    let waiting = held.iter().filter(|h| !h.confirmed).count();
+    if waiting > 0 {
+        problems.push(format!(
+            "{waiting} archives are held by the live archive guard and wait for confirmation \
+             (`starter archives list`, then `starter archives confirm`)"
+        ));
+    }
+
     let latest = catalog.sync_problems(10_000).await?;
     let failed: Vec<_> = latest
         .iter()
@@ -238,6 +247,7 @@ pub(crate) async fn status(
         "failed_count": failed.len(),
         "invalid": invalid.iter().take(args.limit).map(product).collect::<Vec<_>>(),
         "invalid_count": invalid.len(),
+        "held_archives": waiting,
         "last_reconciliation": reconcile,
         "healthy": healthy,
         "problems": problems,
@@ -378,6 +388,7 @@ fn print_report(r: &Value) {
             );
         }
     }
+    println!("  held archives     {}", r["held_archives"]);
     let rec = &r["last_reconciliation"];
     if rec.is_null() {
         println!("  reconciliation    none yet");

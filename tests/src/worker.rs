@@ -53,6 +53,7 @@ impl RunningWorker {
             stripe_budget: 0,
             retry: Default::default(),
             ownership: Default::default(),
+            archive_budget: Default::default(),
             workflow_task_pollers: worker::DEFAULT_WORKFLOW_TASK_POLLERS,
             metrics: None,
         };

@@ -140,7 +140,10 @@ async fn stripe_failures_map_to_retryable_or_final() {
     let e = env
         .run(
             SyncActivitiesImpl::upsert_product,
-            UpsertInput { plan: plan.clone() },
+            UpsertInput {
+                plan: plan.clone(),
+                archive_approved: false,
+            },
         )
         .await
         .unwrap_err();
@@ -150,7 +153,10 @@ async fn stripe_failures_map_to_retryable_or_final() {
     let e = env
         .run(
             SyncActivitiesImpl::upsert_product,
-            UpsertInput { plan: plan.clone() },
+            UpsertInput {
+                plan: plan.clone(),
+                archive_approved: false,
+            },
         )
         .await
         .unwrap_err();
@@ -164,7 +170,10 @@ async fn stripe_failures_map_to_retryable_or_final() {
     let e = env
         .run(
             SyncActivitiesImpl::upsert_product,
-            UpsertInput { plan: plan.clone() },
+            UpsertInput {
+                plan: plan.clone(),
+                archive_approved: false,
+            },
         )
         .await
         .unwrap_err();
@@ -187,6 +196,7 @@ async fn stripe_failures_map_to_retryable_or_final() {
             SyncActivitiesImpl::upsert_product,
             UpsertInput {
                 plan: SyncPlan::Upsert(desired),
+                archive_approved: false,
             },
         )
         .await
@@ -194,7 +204,13 @@ async fn stripe_failures_map_to_retryable_or_final() {
     assert_eq!(failure(e), ("StripeRejected".to_string(), true));
 
     let report = env
-        .run(SyncActivitiesImpl::upsert_product, UpsertInput { plan })
+        .run(
+            SyncActivitiesImpl::upsert_product,
+            UpsertInput {
+                plan,
+                archive_approved: false,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(report.operations[0], "create_product");

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use activities::SyncActivitiesImpl;
-use catalog::Catalog;
+use catalog::{ArchiveBudget, Catalog};
 use common::metrics::Metrics;
 use stripe::client::{Secret, StripeClient, StripeConfig};
 use stripe::identity::CatalogIdentity;
@@ -51,6 +51,8 @@ pub struct Settings {
     pub workflow_task_pollers: usize,
     /// Which product fields Stripe owns (Dashboard edits kept).
     pub ownership: Ownership,
+    /// How many live archives may be made per window before they wait for confirmation.
+    pub archive_budget: ArchiveBudget,
     /// Where catalog-sync's own metrics go (the meter of the runtime's Prometheus endpoint), if
     /// anywhere.
     pub metrics: Option<Metrics>,
@@ -87,6 +89,7 @@ pub async fn build(
     let activities = SyncActivitiesImpl::new(catalog, catalog_identity, stripe.clone(), write_keys)
         .with_metrics(settings.metrics.clone())
         .with_ownership(settings.ownership.clone())
+        .with_archive_budget(settings.archive_budget.clone())
         .with_search_attributes(registered);
 
     let stripe_queue = stripe_task_queue(&settings.task_queue);

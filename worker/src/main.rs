@@ -47,6 +47,21 @@ struct Args {
     /// The catalog owns the rest (Dashboard edits are reverted).
     #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
     stripe_owned_fields: String,
+    /// The live archive guard: live syncs archive at most this percentage of the catalog's
+    /// products per `--archive-window` (or `--archive-limit-min`, whichever is larger); archives
+    /// beyond wait for `starter archives confirm`.
+    #[arg(
+        long,
+        env = "CATALOG_SYNC_ARCHIVE_LIMIT_PERCENT",
+        default_value_t = 2.0
+    )]
+    archive_limit_percent: f64,
+    /// See `--archive-limit-percent`.
+    #[arg(long, env = "CATALOG_SYNC_ARCHIVE_LIMIT_MIN", default_value_t = 10)]
+    archive_limit_min: u64,
+    /// See `--archive-limit-percent`, e.g. `1h`, `30m`.
+    #[arg(long, env = "CATALOG_SYNC_ARCHIVE_WINDOW", default_value = "1h", value_parser = humantime::parse_duration)]
+    archive_window: Duration,
     /// Concurrent workflow-task polls (half for new runs, half for cached ones).
     #[arg(long, env = "CATALOG_SYNC_WORKFLOW_TASK_POLLERS", default_value_t = worker::DEFAULT_WORKFLOW_TASK_POLLERS)]
     workflow_task_pollers: usize,
@@ -88,6 +103,18 @@ async fn main() -> anyhow::Result<()> {
         retry: worker::config::load(args.config.as_deref())?,
         ownership: stripe::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
         workflow_task_pollers: args.workflow_task_pollers,
+        archive_budget: {
+            anyhow::ensure!(
+                (0.0..=100.0).contains(&args.archive_limit_percent),
+                "CATALOG_SYNC_ARCHIVE_LIMIT_PERCENT={}: expected a percentage between 0 and 100",
+                args.archive_limit_percent
+            );
+            catalog::ArchiveBudget {
+                percent: args.archive_limit_percent,
+                min: args.archive_limit_min,
+                window: args.archive_window,
+            }
+        },
         metrics,
     };
     let runtime = Runtime::from_current_tokio(runtime_options)?;

@@ -54,6 +54,9 @@ pub enum TransformOutput {
 pub struct UpsertInput {
     /// The plan from `TransformProduct`.
     pub plan: SyncPlan,
+    /// An archive it makes is approved (see `ProductSyncInput::archive_approved`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub archive_approved: bool,
 }
 
 /// What `UpsertProduct` did.
@@ -73,6 +76,8 @@ pub struct UpsertReport {
     /// The Stripe product is catalog-sync's but not this catalog's (another catalog's, or made
     /// before catalog identities and not adopted): why it was left alone.
     pub other_catalog: Option<String>,
+    /// The archive was held by the live archive guard (why): nothing was written.
+    pub archive_held: Option<String>,
     /// Requests sent to Stripe by this attempt, reads and writes.
     pub stripe_requests: u32,
 }

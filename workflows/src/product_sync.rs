@@ -47,6 +47,11 @@ pub struct ProductSyncInput {
     /// attribute).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftKind>,
+    /// An archive this run makes is approved: by a reconciliation within its archive guard (or
+    /// confirmed with `allow_mass_archive`). Without it, a live archive takes a share of the live
+    /// archive budget or is held for confirmation (see `catalog::guard`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub archive_approved: bool,
     /// Why the input could not be used, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invalid_input: Option<String>,
@@ -94,6 +99,15 @@ impl LenientInput for ProductSyncInput {
                         }
                     },
                 };
+                let archive_approved = match map.get("archive_approved") {
+                    None | Some(Value::Null) => false,
+                    Some(Value::Bool(approved)) => *approved,
+                    Some(other) => {
+                        return invalid(format!(
+                            "`archive_approved` must be true or false, got {other}"
+                        ));
+                    }
+                };
                 match (
                     count(&map, "max_passes_per_run"),
                     count(&map, "pending_changes"),
@@ -103,6 +117,7 @@ impl LenientInput for ProductSyncInput {
                         max_passes_per_run,
                         pending_changes,
                         drift,
+                        archive_approved,
                         invalid_input: None,
                     },
                     (Err(why), _) | (_, Err(why)) => invalid(why),
@@ -144,6 +159,9 @@ pub enum SyncOutcome {
     /// A Stripe product with this id belongs to another catalog (or to none yet: `starter
     /// adopt`): left alone.
     SkippedOtherCatalog,
+    /// The archive would exceed the live archive budget: held until an operator confirms it
+    /// (`starter archives confirm`); nothing was written.
+    ArchiveHeld,
     /// Stripe refused the change for good (e.g. a 4xx); the reason is in `error`.
     Failed,
 }
@@ -158,6 +176,7 @@ impl SyncOutcome {
             Self::Archived => "archived",
             Self::SkippedUnmanaged => "skipped_unmanaged",
             Self::SkippedOtherCatalog => "skipped_other_catalog",
+            Self::ArchiveHeld => "archive_held",
             Self::Failed => "failed",
         }
     }
@@ -170,6 +189,8 @@ impl UpsertReport {
             SyncOutcome::SkippedUnmanaged
         } else if self.other_catalog.is_some() {
             SyncOutcome::SkippedOtherCatalog
+        } else if self.archive_held.is_some() {
+            SyncOutcome::ArchiveHeld
         } else if self.unchanged {
             SyncOutcome::Unchanged
         } else if archiving || self.archived {
@@ -277,7 +298,7 @@ impl ProductSync {
             } else {
                 queues::LIVE_PRIORITY
             };
-            let result = sync_pass(ctx, &input.catalog_id, priority).await?;
+            let result = sync_pass(ctx, &input, priority).await?;
             let passes = ctx.state_mut(|s| {
                 s.passes += 1;
                 s.last_outcome = Some(result.outcome);
@@ -297,6 +318,7 @@ impl ProductSync {
                     ProductSyncInput {
                         pending_changes: pending,
                         drift: input.drift.filter(|_| !live),
+                        archive_approved: input.archive_approved && !live,
                         ..input.clone()
                     },
                     ContinueAsNewOptions::default(),
@@ -363,9 +385,10 @@ async fn settle(ctx: &mut WorkflowContext<ProductSync>) {
 /// One fetch → transform → upsert pass; the upsert's Stripe task has priority key `priority`.
 async fn sync_pass(
     ctx: &mut WorkflowContext<ProductSync>,
-    catalog_id: &str,
+    input: &ProductSyncInput,
     priority: u32,
 ) -> WorkflowResult<ProductSyncResult> {
+    let catalog_id = input.catalog_id.as_str();
     let retry = ctx.state(|s| s.retry.clone());
     let fetched = ctx
         .execute_local_activity(
@@ -412,7 +435,10 @@ async fn sync_pass(
     let report = match ctx
         .execute_activity(
             SyncActivities::upsert_product,
-            UpsertInput { plan },
+            UpsertInput {
+                plan,
+                archive_approved: input.archive_approved,
+            },
             queues::on_stripe_queue(retry.upsert_options(), ctx.task_queue(), priority),
         )
         .await

@@ -227,3 +227,182 @@ async fn a_reconciliation_that_would_archive_30_percent_waits_for_confirmation()
         assert_eq!(env.sandbox.product(&p.id).await.unwrap()["active"], true);
     }
 }
+
+/// Products made before catalog identities (here: synced, then stripped of `catalog_sync_catalog`,
+/// which earlier versions never wrote) are nobody's: a sync leaves them with the reason and the
+/// command to run. `starter adopt --dry-run` lists them and writes nothing; `starter adopt` claims
+/// those the catalog has a row for, prices included, and leaves the one it has not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_made_before_identities_are_adopted_only_on_request() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let products: Vec<_> = (1..=4).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    for p in &products {
+        assert_eq!(env.sync(&p.id).await.outcome, SyncOutcome::Synced);
+    }
+    assert!(env.catalog.hard_delete(&products[3].id).await.unwrap());
+    for p in &products {
+        env.sandbox
+            .dashboard_edit(&p.id, "metadata[catalog_sync_catalog]=")
+            .await;
+        for price in env.sandbox.prices(&p.id).await {
+            env.sandbox
+                .dashboard_edit_price(
+                    price["id"].as_str().unwrap(),
+                    "metadata[catalog_sync_catalog]=",
+                )
+                .await;
+        }
+    }
+    let mut renamed = products[0].clone();
+    renamed.name = "Renamed after the upgrade".into();
+    env.catalog.save_product(&renamed).await.unwrap();
+    let refused = env.sync(&renamed.id).await;
+    assert_eq!(refused.outcome, SyncOutcome::SkippedOtherCatalog);
+    let why = refused.report.other_catalog.unwrap();
+    assert!(why.contains("starter adopt"), "{why}");
+
+    let writes = env.writes().await;
+    let queue = &env.worker.task_queue;
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        queue,
+        &["adopt", "--dry-run"],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("would adopt 3 products and 6 prices"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("left     {}", products[3].id)),
+        "{said}"
+    );
+    assert_eq!(env.writes().await, writes, "a dry run writes nothing");
+
+    let out = starter(&env.catalog_url, &env.sandbox, queue, &["adopt"]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("adopted 3 products and 6 prices"), "{said}");
+    for p in &products[..3] {
+        let s = env.sandbox.product(&p.id).await.unwrap();
+        assert!(s["metadata"]["catalog_sync_catalog"].is_string(), "{s:#}");
+        for price in env.sandbox.prices(&p.id).await {
+            assert!(
+                price["metadata"]["catalog_sync_catalog"].is_string(),
+                "{price:#}"
+            );
+        }
+    }
+    let left = env.sandbox.product(&products[3].id).await.unwrap();
+    assert!(
+        left["metadata"].get("catalog_sync_catalog").is_none(),
+        "{left:#}"
+    );
+    assert_eq!(env.sync(&renamed.id).await.outcome, SyncOutcome::Synced);
+    let out = starter(&env.catalog_url, &env.sandbox, queue, &["adopt"]);
+    assert!(text(&out).contains("adopted 0 products"), "{}", text(&out));
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 3);
+}
+
+/// The live archive guard: with the relay running, a catalog table emptied by mistake sends one
+/// delete per row. Live syncs archive within the budget (here at least 3 per hour) and hold the
+/// rest: Stripe keeps them active, `starter status` is unhealthy, `starter archives list` names
+/// them. Rows restored in the meantime drop out; `starter archives confirm --all` archives the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_live_deletes_waits_for_confirmation() {
+    let env = TestEnv::start_configured(Backend::Sqlite, |s| {
+        s.archive_budget = catalog::ArchiveBudget {
+            min: 3,
+            ..catalog::ArchiveBudget::default()
+        };
+    })
+    .await;
+    let relay = env.spawn_relay(relay::RelayOptions {
+        poll_interval: Duration::from_millis(100),
+        ..relay::RelayOptions::default()
+    });
+    let products: Vec<_> = (1..=20).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    for p in &products {
+        harness::eventually(Duration::from_secs(60), &p.id, || async {
+            env.sandbox.product(&p.id).await
+        })
+        .await;
+    }
+    env.assert_all_finished_none_failed(Duration::from_secs(60))
+        .await;
+
+    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
+        unreachable!()
+    };
+    for table in ["catalog_prices", "catalog_products"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let held = harness::eventually(Duration::from_secs(90), "17 archives held", || async {
+        let held = env.catalog.held_archives(100).await.unwrap();
+        (held.len() == 17).then_some(held)
+    })
+    .await;
+    env.assert_all_finished_none_failed(Duration::from_secs(60))
+        .await;
+    let mut active = Vec::new();
+    for p in &products {
+        if env.sandbox.product(&p.id).await.unwrap()["active"] == true {
+            active.push(p.clone());
+        }
+    }
+    assert_eq!(
+        active.len(),
+        17,
+        "3 archived within the budget, the rest kept"
+    );
+    assert!(
+        held.iter()
+            .all(|h| h.reason.contains("starter archives confirm")),
+        "{held:?}"
+    );
+
+    let queue = &env.worker.task_queue;
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        queue,
+        &["status", "--max-relay-lag", "1000d"],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("17 archives are held"), "{said}");
+    let out = starter(&env.catalog_url, &env.sandbox, queue, &["archives", "list"]);
+    assert!(
+        text(&out).contains("17 archives held or confirmed"),
+        "{}",
+        text(&out)
+    );
+
+    // Five rows come back (restored from a backup); the other twelve were meant to go.
+    env.catalog.save_products(&active[..5]).await.unwrap();
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        queue,
+        &["archives", "confirm", "--all", "--wait"],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("confirmed 12 archives") && said.contains("done: 12 archived"),
+        "{said}"
+    );
+    env.outbox_drained(Duration::from_secs(30)).await;
+    env.assert_all_finished_none_failed(Duration::from_secs(60))
+        .await;
+    relay.stop().await;
+    assert!(env.catalog.held_archives(100).await.unwrap().is_empty());
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 5);
+}

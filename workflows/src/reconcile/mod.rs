@@ -156,7 +156,7 @@ impl ReconcileCatalog {
             };
         });
 
-        let mut repairs = Repairs::new(ctx);
+        let mut repairs = Repairs::new(ctx, guarded);
         let mut pages_this_run = 0;
         loop {
             let stop = ctx.state(|s| s.stop_requested);

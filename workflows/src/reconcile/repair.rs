@@ -28,7 +28,11 @@ pub(super) enum RepairOutcome {
 
 /// One repair: a `ProductSync` child under the product's own workflow id, or a signal to the live
 /// one that holds that id.
-pub(super) async fn repair(ctx: &WorkflowContext<ReconcileCatalog>, drift: Drift) -> RepairOutcome {
+pub(super) async fn repair(
+    ctx: &WorkflowContext<ReconcileCatalog>,
+    drift: Drift,
+    approve_archives: bool,
+) -> RepairOutcome {
     let workflow_id = crate::product_sync_id(&drift.catalog_id);
     let options = ChildWorkflowOptions::builder()
         .workflow_id(workflow_id.clone())
@@ -38,6 +42,8 @@ pub(super) async fn repair(ctx: &WorkflowContext<ReconcileCatalog>, drift: Drift
     let input = ProductSyncInput {
         catalog_id: drift.catalog_id.clone(),
         drift: Some(drift.kind),
+        // The run's archive guard has passed (or was lifted) when an archive reaches a repair.
+        archive_approved: approve_archives && drift.kind.archives(),
         ..ProductSyncInput::default()
     };
     match ctx
@@ -50,7 +56,7 @@ pub(super) async fn repair(ctx: &WorkflowContext<ReconcileCatalog>, drift: Drift
                 kind: drift.kind,
                 outcome: result.outcome,
                 stripe_requests: result.report.stripe_requests,
-                error: result.error,
+                error: result.error.or(result.report.archive_held),
             },
             Err(e) => RepairOutcome::Failed {
                 catalog_id: drift.catalog_id,
@@ -118,6 +124,11 @@ pub(super) fn record(totals: &mut ReconcileTotals, outcome: RepairOutcome, sampl
                 SyncOutcome::Unchanged => totals.already_repaired += 1,
                 SyncOutcome::SkippedUnmanaged => totals.unmanaged += 1,
                 SyncOutcome::SkippedOtherCatalog => totals.other_catalog += 1,
+                SyncOutcome::ArchiveHeld => fail(
+                    totals,
+                    catalog_id,
+                    error.unwrap_or_else(|| "the archive was held".into()),
+                ),
                 SyncOutcome::Invalid => totals.invalid += 1,
                 SyncOutcome::Failed => fail(
                     totals,

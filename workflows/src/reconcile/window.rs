@@ -22,15 +22,18 @@ type Repair<'a> = Pin<Box<dyn Future<Output = RepairOutcome> + 'a>>;
 /// rejects as a wake from outside the SDK.)
 pub(super) struct Repairs<'a> {
     ctx: &'a WorkflowContext<ReconcileCatalog>,
+    /// The run's archive guard applies: the archives it queues have passed it.
+    approve_archives: bool,
     pub(super) queue: VecDeque<Drift>,
     pub(super) running: Vec<Repair<'a>>,
     finished: Vec<RepairOutcome>,
 }
 
 impl<'a> Repairs<'a> {
-    pub(super) fn new(ctx: &'a WorkflowContext<ReconcileCatalog>) -> Self {
+    pub(super) fn new(ctx: &'a WorkflowContext<ReconcileCatalog>, approve_archives: bool) -> Self {
         Self {
             ctx,
+            approve_archives,
             queue: VecDeque::new(),
             running: Vec::new(),
             finished: Vec::new(),
@@ -46,7 +49,9 @@ impl<'a> Repairs<'a> {
                 let Some(drift) = self.queue.pop_front() else {
                     break;
                 };
-                self.running.push(Box::pin(repair(self.ctx, drift)));
+                let approve = self.approve_archives;
+                self.running
+                    .push(Box::pin(repair(self.ctx, drift, approve)));
             }
             let before = self.finished.len();
             let mut i = 0;

@@ -1,0 +1,287 @@
+//! The live archive guard. A catalog emptied by mistake (a `DELETE` without `WHERE`, a restore
+//! gone wrong, a migration that drops rows) sends one delete change per row, and each would
+//! archive a live Stripe product. So live syncs archive within a budget: at most the larger of
+//! `min` and `percent` % of the catalog's products in any sliding `window` (default: 10 products or
+//! 2 %, per hour). An archive beyond it is *held*: nothing is written, the product is listed in
+//! `catalog_sync_held_archives` with the reason, and `starter archives confirm` releases it.
+//!
+//! Archives a reconciliation applies within its own guard (or with `--allow-mass-archive`) are
+//! approved by the workflow and do not ask here.
+//!
+//! The count and the insert happen in one transaction, serialized across processes (an advisory
+//! lock on PostgreSQL; SQLite has one writer), so many workers archiving at once never overshoot.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::{Catalog, CatalogError};
+
+/// A held archive still stands while the catalog has no live row for the product: one restored
+/// in the meantime (the deletion was the mistake) is neither listed nor confirmed.
+const STILL_GONE: &str = "NOT EXISTS (SELECT 1 FROM catalog_products p \
+     WHERE p.id = h.product_id AND p.active AND p.deleted_at IS NULL)";
+
+/// PostgreSQL advisory lock key of the guard's transaction (`catalog_sync` in ASCII).
+const LOCK_KEY: i64 = 0x6361_7461_6c6f_6773;
+
+/// How many archives live syncs may make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveBudget {
+    /// Percent of the catalog's products (rows, deleted or not) per window.
+    pub percent: f64,
+    /// Archives per window at least.
+    pub min: u64,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+impl Default for ArchiveBudget {
+    fn default() -> Self {
+        Self {
+            percent: 2.0,
+            min: 10,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl ArchiveBudget {
+    /// The most archives per window for a catalog of `products` rows.
+    pub fn limit(&self, products: u64) -> u64 {
+        ((products as f64 * self.percent / 100.0).floor() as u64).max(self.min)
+    }
+}
+
+/// The guard's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchivePermit {
+    /// Archive it.
+    Granted,
+    /// Do not: held for confirmation, for this reason.
+    Held(String),
+}
+
+/// An archive waiting for confirmation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldArchive {
+    /// Catalog id.
+    pub product_id: String,
+    /// When it was (last) held.
+    pub held_at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+    /// Confirmed, and not yet archived by a sync.
+    pub confirmed: bool,
+}
+
+impl Catalog {
+    /// May a live sync archive `product_id` now? A confirmed hold is released (and counted); else
+    /// the archive takes a share of the budget, or is held when none is left.
+    pub async fn permit_archive(
+        &self,
+        product_id: &str,
+        budget: &ArchiveBudget,
+    ) -> Result<ArchivePermit, CatalogError> {
+        let window = budget.window.as_secs_f64();
+        match self {
+            Catalog::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(LOCK_KEY)
+                    .execute(&mut *tx)
+                    .await?;
+                let confirmed = sqlx::query(
+                    "DELETE FROM catalog_sync_held_archives \
+                     WHERE product_id = $1 AND confirmed_at IS NOT NULL",
+                )
+                .bind(product_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                let used: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM catalog_sync_archives \
+                     WHERE archived_at > now() - make_interval(secs => $1)",
+                )
+                .bind(window)
+                .fetch_one(&mut *tx)
+                .await?;
+                let products: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let permit = decide(confirmed, used, products, budget);
+                match &permit {
+                    ArchivePermit::Granted => {
+                        sqlx::query("INSERT INTO catalog_sync_archives (product_id) VALUES ($1)")
+                            .bind(product_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    ArchivePermit::Held(reason) => {
+                        sqlx::query(
+                            "INSERT INTO catalog_sync_held_archives (product_id, reason) \
+                             VALUES ($1, $2) ON CONFLICT (product_id) \
+                             DO UPDATE SET reason = excluded.reason, held_at = now()",
+                        )
+                        .bind(product_id)
+                        .bind(reason)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(permit)
+            }
+            Catalog::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                // The first statement writes, so the transaction holds SQLite's write lock before
+                // it counts (a read first could not be upgraded once another writer committed).
+                let confirmed = sqlx::query(
+                    "DELETE FROM catalog_sync_held_archives \
+                     WHERE product_id = $1 AND confirmed_at IS NOT NULL",
+                )
+                .bind(product_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                let used: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM catalog_sync_archives \
+                     WHERE archived_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')",
+                )
+                .bind(window)
+                .fetch_one(&mut *tx)
+                .await?;
+                let products: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let permit = decide(confirmed, used, products, budget);
+                match &permit {
+                    ArchivePermit::Granted => {
+                        sqlx::query("INSERT INTO catalog_sync_archives (product_id) VALUES ($1)")
+                            .bind(product_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    ArchivePermit::Held(reason) => {
+                        sqlx::query(
+                            "INSERT INTO catalog_sync_held_archives (product_id, reason) \
+                             VALUES ($1, $2) ON CONFLICT (product_id) \
+                             DO UPDATE SET reason = excluded.reason, \
+                             held_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                        )
+                        .bind(product_id)
+                        .bind(reason)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(permit)
+            }
+        }
+    }
+
+    /// The archives waiting for confirmation (and those confirmed but not yet made), oldest first.
+    pub async fn held_archives(&self, limit: i64) -> Result<Vec<HeldArchive>, CatalogError> {
+        let sql = format!(
+            "SELECT product_id, held_at, reason, confirmed_at IS NOT NULL AS confirmed \
+             FROM catalog_sync_held_archives h WHERE {STILL_GONE} \
+             ORDER BY held_at, product_id LIMIT $1"
+        );
+        let rows = on_pool!(self, pool => {
+            sqlx::query(&sql).bind(limit).fetch_all(pool).await?
+                .into_iter()
+                .map(|row| Ok::<_, CatalogError>(HeldArchive {
+                    product_id: row.try_get("product_id")?,
+                    held_at: row.try_get("held_at")?,
+                    reason: row.try_get("reason")?,
+                    confirmed: row.try_get("confirmed")?,
+                }))
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Confirms held archives (`ids`, or all of them when `None`): the next sync of each archives
+    /// it. Returns the ids confirmed.
+    pub async fn confirm_held_archives(
+        &self,
+        ids: Option<&[String]>,
+    ) -> Result<Vec<String>, CatalogError> {
+        let now = match self {
+            Catalog::Postgres(_) => "now()",
+            Catalog::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        };
+        let mut confirmed = Vec::new();
+        match ids {
+            None => {
+                let sql = format!(
+                    "UPDATE catalog_sync_held_archives AS h SET confirmed_at = {now} \
+                     WHERE confirmed_at IS NULL AND {STILL_GONE} RETURNING product_id"
+                );
+                on_pool!(self, pool => {
+                    confirmed = sqlx::query_scalar(&sql).fetch_all(pool).await?;
+                });
+            }
+            Some(ids) => {
+                let sql = format!(
+                    "UPDATE catalog_sync_held_archives AS h SET confirmed_at = {now} \
+                     WHERE product_id = $1 AND confirmed_at IS NULL AND {STILL_GONE} \
+                     RETURNING product_id"
+                );
+                for id in ids {
+                    on_pool!(self, pool => {
+                        confirmed.extend(
+                            sqlx::query_scalar::<_, String>(&sql).bind(id).fetch_optional(pool).await?,
+                        );
+                    });
+                }
+            }
+        }
+        confirmed.sort();
+        Ok(confirmed)
+    }
+}
+
+/// The guard's rule, apart from the SQL.
+fn decide(confirmed: bool, used: i64, products: i64, budget: &ArchiveBudget) -> ArchivePermit {
+    let limit = budget.limit(products.max(0) as u64);
+    if confirmed || (used.max(0) as u64) < limit {
+        return ArchivePermit::Granted;
+    }
+    ArchivePermit::Held(format!(
+        "archive held: live syncs archived {used} products in the last {}, the limit is {limit} \
+         (the larger of CATALOG_SYNC_ARCHIVE_LIMIT_MIN={} and CATALOG_SYNC_ARCHIVE_LIMIT_PERCENT={} % \
+         of {products} catalog products). If the catalog really lost these products, confirm with \
+         `starter archives confirm`; if not, restore the catalog first",
+        humantime::format_duration(budget.window),
+        budget.min,
+        budget.percent
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_the_larger_of_the_floor_and_the_share() {
+        let budget = ArchiveBudget::default();
+        assert_eq!(budget.limit(0), 10);
+        assert_eq!(budget.limit(499), 10);
+        assert_eq!(budget.limit(2_000), 40);
+        assert_eq!(decide(false, 9, 100, &budget), ArchivePermit::Granted);
+        let ArchivePermit::Held(why) = decide(false, 10, 100, &budget) else {
+            panic!("the 11th archive of the hour is held");
+        };
+        assert!(
+            why.contains("CATALOG_SYNC_ARCHIVE_LIMIT_MIN=10")
+                && why.contains("starter archives confirm"),
+            "{why}"
+        );
+        assert_eq!(decide(true, 1_000, 100, &budget), ArchivePermit::Granted);
+    }
+}
