@@ -190,6 +190,7 @@ pub(crate) async fn run(
     let stripe = StripeClient::new(StripeConfig {
         base_url: base.clone(),
         api_key: args.stripe.api_key.clone(),
+        api_version: args.stripe.api_version.clone(),
         timeout: Duration::from_secs(30),
         requests_per_second: 0,
         metrics: None,

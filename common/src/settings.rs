@@ -11,6 +11,13 @@ pub const SANDBOX_API_BASE: &str = "http://127.0.0.1:12111";
 /// The key used with the sandbox when none is configured (the sandbox takes any `sk_test_…`).
 pub const SANDBOX_API_KEY: &str = "sk_test_catalog_sync_sandbox";
 
+/// The Stripe API version catalog-sync is built and tested against (sent as `Stripe-Version` on
+/// every request unless `STRIPE_API_VERSION` says otherwise).
+pub const PINNED_API_VERSION: &str = "2026-09-30.endive";
+
+/// Stripe's own API host: the only place a live key may be sent.
+const STRIPE_HOST: &str = "api.stripe.com";
+
 /// A secret (an API key): never printed, logged or serialized; `Debug` shows `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -46,7 +53,9 @@ impl fmt::Debug for Secret {
 }
 
 /// Where Stripe is and the key to it: `--stripe-api-base` / `STRIPE_API_BASE` and
-/// `--stripe-api-key` / `STRIPE_API_KEY`, the sandbox by default.
+/// `--stripe-api-key` / `STRIPE_API_KEY`, the sandbox by default; the API version
+/// (`STRIPE_API_VERSION`, pinned by default) and whether a live account is expected
+/// (`CATALOG_SYNC_EXPECT_LIVE`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct StripeSettings {
     /// Stripe API base URL: the sandbox by default, `https://api.stripe.com` in production.
@@ -61,6 +70,18 @@ pub struct StripeSettings {
         hide_default_value = true
     )]
     pub api_key: Secret,
+    /// Stripe API version sent on every request (`Stripe-Version`). Move to a new one only as the
+    /// README's "Moving to a new Stripe API version" says.
+    #[arg(long = "stripe-api-version", env = "STRIPE_API_VERSION", default_value = PINNED_API_VERSION)]
+    pub api_version: String,
+    /// This deployment must write to a live Stripe account: a test key, or any address but
+    /// Stripe's, is refused at start.
+    #[arg(
+        long = "expect-live",
+        env = "CATALOG_SYNC_EXPECT_LIVE",
+        default_value_t = false
+    )]
+    pub expect_live: bool,
 }
 
 impl StripeSettings {
@@ -69,15 +90,50 @@ impl StripeSettings {
         self.api_base.trim_end_matches('/').to_string()
     }
 
-    /// Refuses Stripe itself with the sandbox's placeholder key: that is a missing setting, not a
-    /// key to try.
+    /// The key is a live-mode key (`sk_live_…`, `rk_live_…`).
+    pub fn is_live_key(&self) -> bool {
+        let key = self.api_key.expose();
+        key.starts_with("sk_live_") || key.starts_with("rk_live_")
+    }
+
+    /// STRIPE_API_BASE is Stripe itself (`https://api.stripe.com`).
+    pub fn is_stripe(&self) -> bool {
+        let base = self.base();
+        base.strip_prefix("https://")
+            .is_some_and(|host| host == STRIPE_HOST || host.starts_with(&format!("{STRIPE_HOST}:")))
+    }
+
+    /// Refuses combinations that are mistakes, before any request: Stripe itself with the
+    /// sandbox's placeholder key (a missing setting), a live key sent anywhere but Stripe (the
+    /// key would leak to whatever listens there), and, with `CATALOG_SYNC_EXPECT_LIVE=true`,
+    /// anything but a live key against Stripe. Each message names the setting to change.
     pub fn check(&self) -> Result<(), String> {
-        if self.api_base.contains("api.stripe.com") && self.api_key.expose() == SANDBOX_API_KEY {
+        let base = self.base();
+        if self.is_stripe() && self.api_key.expose() == SANDBOX_API_KEY {
             return Err(
                 "STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is \
                  Stripe itself"
                     .into(),
             );
+        }
+        if self.is_live_key() && !self.is_stripe() {
+            return Err(format!(
+                "STRIPE_API_KEY is a live key but STRIPE_API_BASE is {base}, not \
+                 https://{STRIPE_HOST}: refusing to send a live key anywhere else. Set \
+                 STRIPE_API_BASE=https://{STRIPE_HOST}, or use a test key with the sandbox"
+            ));
+        }
+        if self.expect_live && !(self.is_live_key() && self.is_stripe()) {
+            return Err(format!(
+                "CATALOG_SYNC_EXPECT_LIVE=true, but {}: set STRIPE_API_KEY to a live key \
+                 (sk_live_… or rk_live_…) and STRIPE_API_BASE=https://{STRIPE_HOST}, or unset \
+                 CATALOG_SYNC_EXPECT_LIVE",
+                if self.is_stripe() {
+                    "STRIPE_API_KEY is a test key".to_string()
+                } else {
+                    format!("STRIPE_API_BASE is {base}")
+                }
+            ));
         }
         Ok(())
     }
@@ -184,6 +240,64 @@ mod tests {
         let cli =
             Cli::try_parse_from(["x", "--stripe-api-base", "https://api.stripe.com"]).unwrap();
         assert!(cli.stripe.check().unwrap_err().contains("STRIPE_API_KEY"));
+        assert_eq!(cli.stripe.api_version, PINNED_API_VERSION);
+    }
+
+    #[test]
+    fn live_keys_go_to_stripe_only_and_expect_live_wants_both() {
+        let check = |args: &[&str]| {
+            let mut all = vec!["x"];
+            all.extend(args);
+            Cli::try_parse_from(all).unwrap().stripe.check()
+        };
+        for key in ["sk_live_abc", "rk_live_abc"] {
+            let err = check(&["--stripe-api-key", key]).unwrap_err();
+            assert!(
+                err.contains("STRIPE_API_BASE") && err.contains("live key"),
+                "{err}"
+            );
+            let err = check(&[
+                "--stripe-api-key",
+                key,
+                "--stripe-api-base",
+                "https://api.stripe.com.evil.example",
+            ])
+            .unwrap_err();
+            assert!(err.contains("refusing"), "{err}");
+            assert!(
+                check(&[
+                    "--stripe-api-key",
+                    key,
+                    "--stripe-api-base",
+                    "https://api.stripe.com"
+                ])
+                .is_ok()
+            );
+        }
+        let err = check(&["--expect-live"]).unwrap_err();
+        assert!(
+            err.contains("CATALOG_SYNC_EXPECT_LIVE") && err.contains("STRIPE_API_BASE"),
+            "{err}"
+        );
+        let err = check(&[
+            "--expect-live",
+            "--stripe-api-key",
+            "sk_test_abc",
+            "--stripe-api-base",
+            "https://api.stripe.com",
+        ])
+        .unwrap_err();
+        assert!(err.contains("test key"), "{err}");
+        assert!(
+            check(&[
+                "--expect-live",
+                "--stripe-api-key",
+                "rk_live_abc",
+                "--stripe-api-base",
+                "https://api.stripe.com"
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

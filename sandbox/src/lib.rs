@@ -26,6 +26,12 @@ pub use server::{Config, Sandbox, router, serve};
 /// The API version reported when a client pins none.
 pub const DEFAULT_API_VERSION: &str = "2026-09-30.endive";
 
+/// The API versions the sandbox serves: catalog-sync's pinned one and the official SDKs' (their
+/// shapes agree for everything the sandbox implements). Any other `Stripe-Version` is refused as
+/// Stripe refuses a version it does not know: 400 `invalid_request_error`, "Invalid Stripe API
+/// version: …".
+pub const SUPPORTED_API_VERSIONS: &[&str] = &["2026-09-30.endive", "2026-10-28.endive"];
+
 /// Starts a sandbox on `addr` in the background; returns its address. For tests and benchmarks.
 pub async fn spawn(addr: &str, config: Config) -> anyhow::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

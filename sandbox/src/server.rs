@@ -399,6 +399,17 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
         Ok(k) => k,
         Err(e) => return Outcome::Error(e),
     };
+    if let Some(version) = headers.get("stripe-version")
+        && !version
+            .to_str()
+            .is_ok_and(|v| crate::SUPPORTED_API_VERSIONS.contains(&v))
+    {
+        let shown = String::from_utf8_lossy(version.as_bytes()).into_owned();
+        return Outcome::Error(ApiError::invalid(
+            format!("Invalid Stripe API version: {shown}"),
+            None,
+        ));
+    }
     if sb.rate_limited(&key) {
         return Outcome::Error(ApiError::rate_limited());
     }

@@ -44,6 +44,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     let stripe = StripeClient::new(StripeConfig {
         base_url: args.stripe.base(),
         api_key: args.stripe.api_key.clone(),
+        api_version: args.stripe.api_version.clone(),
         timeout: std::time::Duration::from_secs(30),
         requests_per_second: args.requests_per_second,
         metrics: None,

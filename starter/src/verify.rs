@@ -41,6 +41,7 @@ struct Stripe {
     http: reqwest::Client,
     base: String,
     key: String,
+    version: String,
     requests: u64,
     pace: tokio::time::Interval,
 }
@@ -58,6 +59,7 @@ impl Stripe {
                 .http
                 .get(format!("{}{path}", self.base))
                 .basic_auth(&self.key, None::<&str>)
+                .header("Stripe-Version", &self.version)
                 .query(query)
                 .send()
                 .await
@@ -78,6 +80,24 @@ impl Stripe {
                 tokio::time::sleep(retry_after.unwrap_or(pause)).await;
                 pause = (pause * 2).min(std::time::Duration::from_secs(10));
                 continue;
+            }
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            match status.as_u16() {
+                401 => anyhow::bail!(
+                    "Stripe refused STRIPE_API_KEY (401: {message}). Set STRIPE_API_KEY to a \
+                     secret key (sk_…) or a restricted key (rk_…) of the account"
+                ),
+                403 => anyhow::bail!(
+                    "STRIPE_API_KEY may not read {path} (403: {message}). A restricted key needs \
+                     read access to Products and Prices"
+                ),
+                400 if message.contains("API version") => anyhow::bail!(
+                    "Stripe refused STRIPE_API_VERSION={} ({message}). Unset it to use the pinned \
+                     version {}",
+                    self.version,
+                    common::settings::PINNED_API_VERSION
+                ),
+                _ => {}
             }
             anyhow::ensure!(status.is_success(), "GET {path}: {status} {body}");
             return Ok(body);
@@ -124,6 +144,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
         "--requests-per-second must be at least 0.1, got {}",
         args.requests_per_second
     );
+    args.stripe.check().map_err(anyhow::Error::msg)?;
     let stripe_owned: BTreeSet<String> = args
         .stripe_owned_fields
         .split(',')
@@ -134,12 +155,17 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
         http: reqwest::Client::new(),
         base: args.stripe.base(),
         key: args.stripe.api_key.expose().to_string(),
+        version: args.stripe.api_version.clone(),
         requests: 0,
         pace: tokio::time::interval(std::time::Duration::from_secs_f64(
             1.0 / args.requests_per_second,
         )),
     };
     let identity = CatalogIdentity::new(catalog.identity().await?);
+    // The key and the API version first: a wrong one fails here, with the setting's name.
+    stripe
+        .get("/v1/products", &[("limit".into(), "1".into())])
+        .await?;
     let invalid: BTreeSet<String> = catalog
         .sync_problems(1_000_000)
         .await?

@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use common::metrics::Metrics;
 use common::metrics::endpoint_label;
 
-/// The API version catalog-sync is written against.
-pub const API_VERSION: &str = "2026-09-30.endive";
+/// The API version catalog-sync is written against (`STRIPE_API_VERSION` overrides it).
+pub const API_VERSION: &str = common::settings::PINNED_API_VERSION;
 
 pub use crate::error::{ApiFailure, StripeError};
 pub use crate::form::Form;
@@ -39,6 +39,8 @@ pub struct StripeConfig {
     pub base_url: String,
     /// The secret key.
     pub api_key: Secret,
+    /// `Stripe-Version` of every request ([`API_VERSION`] unless configured otherwise).
+    pub api_version: String,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Requests per second this process may send (0 = no pacing). Stripe allows 25/s in test
@@ -46,6 +48,17 @@ pub struct StripeConfig {
     pub requests_per_second: u32,
     /// Where to record request counts and latencies (the worker's metrics endpoint), if anywhere.
     pub metrics: Option<Metrics>,
+}
+
+/// Why [`StripeClient::check_access`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessRefused {
+    /// A setting is wrong (the message names it): stop.
+    #[error("{0}")]
+    Setting(String),
+    /// Stripe could not be asked (it may come up later).
+    #[error("Stripe could not be reached to check the key: {0}")]
+    Unreachable(StripeError),
 }
 
 /// Stripe's documented budget for a key: 100 requests/s live, 25/s test mode.
@@ -191,7 +204,7 @@ impl StripeClient {
             .http
             .request(method, &url)
             .bearer_auth(self.config.api_key.expose())
-            .header("Stripe-Version", API_VERSION);
+            .header("Stripe-Version", self.config.api_version.as_str());
         if !is_get {
             req = req
                 .header("Content-Type", "application/x-www-form-urlencoded")
@@ -271,6 +284,44 @@ impl StripeClient {
                 retry_after,
             }))),
         }
+    }
+
+    /// One cheap read (`GET /v1/products?limit=1`) that tells whether the key and the API version
+    /// are accepted: a start-up check, so that a wrong setting fails the process with the
+    /// setting's name instead of every sync. `Ok(())` when they are; the refusal otherwise, or a
+    /// transport error when Stripe cannot be reached (which the caller may wait out).
+    pub async fn check_access(&self) -> Result<(), AccessRefused> {
+        let mut form = Form::new();
+        form.push("limit", "1");
+        match self
+            .call::<List<Product>>(Method::GET, "/v1/products", &form, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StripeError::Api(e)) if e.status == 401 => Err(AccessRefused::Setting(format!(
+                "Stripe refused STRIPE_API_KEY (401: {}). Set STRIPE_API_KEY to a secret key \
+                 (sk_…) or a restricted key (rk_…) of the account",
+                e.message
+            ))),
+            Err(StripeError::Api(e)) if e.status == 403 => Err(AccessRefused::Setting(format!(
+                "STRIPE_API_KEY may not read products (403: {}). A restricted key needs write \
+                 access to Products and Prices (see the README's \"Going live\")",
+                e.message
+            ))),
+            Err(StripeError::Api(e)) if e.status == 400 && e.message.contains("API version") => {
+                Err(AccessRefused::Setting(format!(
+                    "Stripe refused STRIPE_API_VERSION={} ({}). Unset it to use the pinned version \
+                     {API_VERSION}",
+                    self.config.api_version, e.message
+                )))
+            }
+            Err(e) => Err(AccessRefused::Unreachable(e)),
+        }
+    }
+
+    /// The `Stripe-Version` this client sends.
+    pub fn api_version(&self) -> &str {
+        &self.config.api_version
     }
 
     /// `GET /v1/products/{id}`; `None` on 404.

@@ -54,6 +54,7 @@ impl RunningWorker {
             retry: Default::default(),
             ownership: Default::default(),
             archive_budget: Default::default(),
+            stripe_api_version: stripe::client::API_VERSION.into(),
             workflow_task_pollers: worker::DEFAULT_WORKFLOW_TASK_POLLERS,
             metrics: None,
         };

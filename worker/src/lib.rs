@@ -14,7 +14,7 @@ use std::time::Duration;
 use activities::SyncActivitiesImpl;
 use catalog::{ArchiveBudget, Catalog};
 use common::metrics::Metrics;
-use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::client::{AccessRefused, Secret, StripeClient, StripeConfig};
 use stripe::identity::CatalogIdentity;
 use stripe::ownership::Ownership;
 use stripe::write_key::{self, WriteKeys};
@@ -39,6 +39,8 @@ pub struct Settings {
     pub stripe_base_url: String,
     /// Stripe secret key.
     pub stripe_api_key: Secret,
+    /// `Stripe-Version` of every request.
+    pub stripe_api_version: String,
     /// Per-request timeout for Stripe.
     pub stripe_timeout: Duration,
     /// Stripe requests per second for the whole account, all workers together (0 = no limit).
@@ -77,10 +79,23 @@ pub async fn build(
     let stripe = StripeClient::new(StripeConfig {
         base_url: settings.stripe_base_url.clone(),
         api_key: settings.stripe_api_key.clone(),
+        api_version: settings.stripe_api_version.clone(),
         timeout: settings.stripe_timeout,
         requests_per_second: settings.stripe_budget,
         metrics: settings.metrics.clone(),
     })?;
+    // A wrong key or API version stops the worker here, with the setting's name, instead of
+    // failing every sync; an unreachable Stripe is left to the activities' retries.
+    match stripe.check_access().await {
+        Ok(()) => tracing::info!(
+            api_version = stripe.api_version(),
+            "Stripe accepted the key"
+        ),
+        Err(AccessRefused::Setting(why)) => anyhow::bail!(why),
+        Err(e @ AccessRefused::Unreachable(_)) => {
+            tracing::warn!(error = %e, "going on: syncs retry until Stripe answers")
+        }
+    }
     let registered = Arc::new(AtomicBool::new(false));
     tokio::spawn(search_attributes::watch(client.clone(), registered.clone()));
     let write_keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);

@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         catalog_url: args.database_url,
         stripe_base_url: args.stripe.base(),
         stripe_api_key: api_key,
+        stripe_api_version: args.stripe.api_version.clone(),
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
         ownership: stripe::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
@@ -127,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_task_queue = %workflows::queues::stripe_task_queue(&settings.task_queue),
         stripe_budget = settings.stripe_budget,
         stripe = %settings.stripe_base_url,
+        stripe_api_version = %settings.stripe_api_version,
         payload_encryption = %payload_key,
         "worker started"
     );

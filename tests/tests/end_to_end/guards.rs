@@ -406,3 +406,82 @@ async fn a_burst_of_live_deletes_waits_for_confirmation() {
     assert!(env.catalog.held_archives(100).await.unwrap().is_empty());
     harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 5);
 }
+
+/// Runs `command` to its exit (at most 30 s: a worker that starts instead would run forever).
+fn exit_of(mut command: Command) -> (Option<i32>, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("still running after 30 s: the misconfiguration was not refused");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), text(&out))
+}
+
+/// Settings that would fail every sync fail the process at start, naming the setting: a key
+/// Stripe refuses, a live key aimed at anything but Stripe, an API version Stripe does not know,
+/// `CATALOG_SYNC_EXPECT_LIVE` with a test setup. `starter verify` says the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misconfigured_processes_fail_fast_naming_the_setting() {
+    let sandbox = Sandbox::start().await;
+    let (url, _catalog) = fresh_catalog(Backend::Sqlite).await;
+    let queue = unique("misconfigured");
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "STRIPE_API_KEY",
+            "sk_wrong_key",
+            "Stripe refused STRIPE_API_KEY (401",
+        ),
+        (
+            "STRIPE_API_KEY",
+            "sk_live_abc",
+            "live key but STRIPE_API_BASE",
+        ),
+        (
+            "STRIPE_API_VERSION",
+            "2019-2-19",
+            "Stripe refused STRIPE_API_VERSION=2019-2-19",
+        ),
+        (
+            "CATALOG_SYNC_EXPECT_LIVE",
+            "true",
+            "CATALOG_SYNC_EXPECT_LIVE=true",
+        ),
+    ];
+    for (name, value, says) in cases {
+        let mut worker = worker_command(&url, &sandbox, &queue);
+        worker.env(name, value);
+        let (code, said) = tokio::task::block_in_place(|| exit_of(worker));
+        assert_eq!(code, Some(1), "worker with {name}={value}: {said}");
+        assert!(said.contains(says), "worker with {name}={value}: {said}");
+
+        let mut verify = Command::new(harness::binary("starter"));
+        verify
+            .args(["verify"])
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("STRIPE_API_BASE", &sandbox.base)
+            .env("STRIPE_API_KEY", &sandbox.key)
+            .env(name, value);
+        let (code, said) = tokio::task::block_in_place(|| exit_of(verify));
+        assert_eq!(code, Some(1), "verify with {name}={value}: {said}");
+        assert!(said.contains(says), "verify with {name}={value}: {said}");
+    }
+    // The same settings, well set, start: the worker runs until stopped.
+    let mut worker = Running(
+        worker_command(&url, &sandbox, &queue)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(worker.0.try_wait().unwrap().is_none(), "a well-configured worker runs");
+}
