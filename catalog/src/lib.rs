@@ -340,7 +340,9 @@ mod outbox;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
-pub use outbox::{CapturedChange, ChangeListener, FailedChange, OutboxStats};
+pub use outbox::{
+    CapturedChange, ChangeListener, FailedChange, OutboxStats, RELAY_HEARTBEAT_INTERVAL,
+};
 
 impl Catalog {
     /// Connects and applies migrations. `sqlite:` URLs create the file if needed.

@@ -66,6 +66,10 @@ impl OutboxStats {
     }
 }
 
+/// How often a running relay records that it is alive (`catalog_sync_relays`); `starter status`
+/// counts a relay as gone after six of these without a word.
+pub const RELAY_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
 const CHANGE_COLUMNS: &str = "seq, product_id, op, version, changed_at, attempts";
 
 macro_rules! decode_change {
@@ -197,6 +201,41 @@ impl Catalog {
                 query = query.bind(seq);
             }
             Ok(query.execute(pool).await?.rows_affected())
+        })
+    }
+
+    /// Records that relay `relay_id` is alive (every [`RELAY_HEARTBEAT_INTERVAL`] while it runs).
+    pub async fn relay_heartbeat(&self, relay_id: &str) -> Result<(), CatalogError> {
+        let sql = match self {
+            Catalog::Postgres(_) => {
+                "INSERT INTO catalog_sync_relays (relay_id) VALUES ($1) \
+                 ON CONFLICT (relay_id) DO UPDATE SET seen_at = now()"
+            }
+            Catalog::Sqlite(_) => {
+                "INSERT INTO catalog_sync_relays (relay_id) VALUES ($1) \
+                 ON CONFLICT (relay_id) DO UPDATE SET seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+            }
+        };
+        on_pool!(self, pool => {
+            sqlx::query(sql).bind(relay_id).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Relays seen alive within `within` (by the database's clock).
+    pub async fn live_relays(&self, within: Duration) -> Result<i64, CatalogError> {
+        let sql = match self {
+            Catalog::Postgres(_) => {
+                "SELECT COUNT(*) FROM catalog_sync_relays \
+                 WHERE seen_at > now() - make_interval(secs => $1)"
+            }
+            Catalog::Sqlite(_) => {
+                "SELECT COUNT(*) FROM catalog_sync_relays WHERE seen_at > \
+                 strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')"
+            }
+        };
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(sql).bind(within.as_secs_f64()).fetch_one(pool).await?)
         })
     }
 

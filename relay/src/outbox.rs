@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use catalog::{CapturedChange, Catalog, CatalogError};
+use catalog::{CapturedChange, Catalog, CatalogError, RELAY_HEARTBEAT_INTERVAL};
 use common::metrics::Metrics;
 use futures::StreamExt;
 
@@ -312,10 +312,18 @@ impl Relay {
         );
         let mut backoff = Backoff::new(self.options.max_backoff);
         let mut last_stats = tokio::time::Instant::now() - self.options.stats_interval;
+        let mut last_heartbeat = tokio::time::Instant::now() - RELAY_HEARTBEAT_INTERVAL;
         loop {
             if last_stats.elapsed() >= self.options.stats_interval {
                 self.publish_stats().await;
                 last_stats = tokio::time::Instant::now();
+            }
+            if last_heartbeat.elapsed() >= RELAY_HEARTBEAT_INTERVAL {
+                // `starter status` tells a stalled outbox from a busy one by this.
+                if let Err(e) = self.catalog.relay_heartbeat(&self.options.id).await {
+                    tracing::debug!(error = %e, "relay heartbeat not recorded");
+                }
+                last_heartbeat = tokio::time::Instant::now();
             }
             let pause = match self.relay_batch().await {
                 Ok(report) if report.released > 0 => {

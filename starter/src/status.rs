@@ -165,7 +165,18 @@ pub(crate) async fn status(
         .count();
 
     let outbox = catalog.outbox_stats().await?;
-    if outbox.lag() > args.max_relay_lag {
+    // A relay records that it is alive every few seconds: none within six of them is none at all.
+    let relays = catalog
+        .live_relays(catalog::RELAY_HEARTBEAT_INTERVAL * 6)
+        .await?;
+    if outbox.pending > 0 && relays == 0 {
+        problems.push(format!(
+            "{} catalog changes wait in the outbox and no relay has been seen in the last {}: \
+             start `relay` (it consumes the outbox)",
+            outbox.pending,
+            humantime::format_duration(catalog::RELAY_HEARTBEAT_INTERVAL * 6)
+        ));
+    } else if outbox.lag() > args.max_relay_lag {
         problems.push(format!(
             "the oldest catalog change waits {} for the relay (over {}): is a relay running?",
             humantime::format_duration(round(outbox.lag())),
@@ -239,6 +250,7 @@ pub(crate) async fn status(
         "task_queues": queues,
         "syncs_running": running,
         "outbox": {
+            "relays": relays,
             "pending": outbox.pending,
             "refused": outbox.failed,
             "lag_seconds": outbox.lag().as_secs_f64(),
@@ -370,10 +382,11 @@ fn print_report(r: &Value) {
     }
     println!("  syncs running     {}", r["syncs_running"]);
     println!(
-        "  outbox            {} pending, lag {:.1} s, {} refused",
+        "  outbox            {} pending, lag {:.1} s, {} refused, {} relays alive",
         r["outbox"]["pending"],
         r["outbox"]["lag_seconds"].as_f64().unwrap_or(0.0),
-        r["outbox"]["refused"]
+        r["outbox"]["refused"],
+        r["outbox"]["relays"]
     );
     println!(
         "  products          {} failed, {} invalid (latest sync of each)",

@@ -483,5 +483,8 @@ async fn misconfigured_processes_fail_fast_naming_the_setting() {
             .unwrap(),
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(worker.0.try_wait().unwrap().is_none(), "a well-configured worker runs");
+    assert!(
+        worker.0.try_wait().unwrap().is_none(),
+        "a well-configured worker runs"
+    );
 }

@@ -564,15 +564,50 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     }
 }
 
-/// `starter status` (healthy, then unhealthy on a relay-lag limit no relay can meet: none runs
-/// here, so the catalog edits above wait in the outbox) and `starter setup` in a new namespace.
+/// `starter status`: unhealthy while catalog edits wait in the outbox with no relay to take them
+/// (none runs yet: the catalog edits above wait there), healthy once a relay has drained it; and
+/// `starter setup` in a new namespace.
 fn status_and_setup_from_the_cli(setup: &Setup) {
-    let out = setup.run(
-        bin("starter"),
-        &["status", "--json", "--max-relay-lag", "1h"],
+    let out = setup
+        .command(bin("starter"))
+        .args(["status", "--max-relay-lag", "1h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "unhealthy exits non-zero");
+    let text = stdout(&out);
+    assert!(text.contains("UNHEALTHY"), "{text}");
+    assert!(text.contains("0 relays alive"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no relay has been seen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["healthy"], true, "{status:#}");
+
+    let _relay = Running(
+        setup
+            .command(bin("relay"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = std::time::Instant::now();
+    let status = loop {
+        let out = setup
+            .command(bin("starter"))
+            .args(["status", "--json", "--max-relay-lag", "1h"])
+            .output()
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if status["healthy"] == true && status["outbox"]["pending"] == 0 {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "a relay drained the outbox: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert!(
         status["task_queues"]["workflow"]["pollers"]
             .as_u64()
@@ -580,24 +615,13 @@ fn status_and_setup_from_the_cli(setup: &Setup) {
             >= 1,
         "{status:#}"
     );
-    assert!(
-        status["outbox"]["pending"].as_i64().unwrap() > 0,
-        "{status:#}"
-    );
+    assert_eq!(status["outbox"]["pending"], 0, "{status:#}");
+    assert_eq!(status["outbox"]["relays"], 1, "{status:#}");
     assert_eq!(status["failed_count"], 0);
     assert!(
         status["last_reconciliation"]["workflow_id"].is_string(),
         "{status:#}"
     );
-    let out = setup
-        .command(bin("starter"))
-        .args(["status", "--max-relay-lag", "0s"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "unhealthy exits non-zero");
-    let text = stdout(&out);
-    assert!(text.contains("UNHEALTHY"), "{text}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is a relay running?"));
 
     let namespace = unique("cs-setup");
     setup.temporal_ok(&["operator", "namespace", "create", "--namespace", &namespace]);
