@@ -191,6 +191,7 @@ pub(crate) async fn run(
         base_url: base.clone(),
         api_key: args.stripe.api_key.clone(),
         api_version: args.stripe.api_version.clone(),
+        account: args.stripe.account().map(str::to_string),
         timeout: Duration::from_secs(30),
         requests_per_second: 0,
         metrics: None,

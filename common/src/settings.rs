@@ -74,6 +74,10 @@ pub struct StripeSettings {
     /// README's "Moving to a new Stripe API version" says.
     #[arg(long = "stripe-api-version", env = "STRIPE_API_VERSION", default_value = PINNED_API_VERSION)]
     pub api_version: String,
+    /// Stripe Connect: the connected account (`acct_…`) to sync into, with the platform's key
+    /// (sent as `Stripe-Account` on every request). Unset: the key's own account.
+    #[arg(long = "stripe-account", env = "STRIPE_ACCOUNT")]
+    pub account: Option<String>,
     /// This deployment must write to a live Stripe account: a test key, or any address but
     /// Stripe's, is refused at start.
     #[arg(
@@ -88,6 +92,14 @@ impl StripeSettings {
     /// The base URL without a trailing slash.
     pub fn base(&self) -> String {
         self.api_base.trim_end_matches('/').to_string()
+    }
+
+    /// The connected account, when one is set (empty counts as unset).
+    pub fn account(&self) -> Option<&str> {
+        self.account
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
     }
 
     /// The key is a live-mode key (`sk_live_…`, `rk_live_…`).
@@ -109,6 +121,16 @@ impl StripeSettings {
     /// anything but a live key against Stripe. Each message names the setting to change.
     pub fn check(&self) -> Result<(), String> {
         let base = self.base();
+        if let Some(account) = self.account()
+            && !account.strip_prefix("acct_").is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+        {
+            return Err(format!(
+                "STRIPE_ACCOUNT={account:?} is not a connected account id (acct_…); unset it to \
+                 sync into the key's own account"
+            ));
+        }
         if self.is_stripe() && self.api_key.expose() == SANDBOX_API_KEY {
             return Err(
                 "STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is \

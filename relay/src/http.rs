@@ -61,6 +61,10 @@ pub struct HttpConfig {
     pub own_writes: Option<WriteKeys>,
     /// The identity of the relay's catalog: events about other catalogs' objects are left alone.
     pub catalog: Option<CatalogIdentity>,
+    /// Stripe Connect: the connected account this relay's catalog syncs into. A Connect endpoint
+    /// receives the events of every connected account (`account` in the event); this relay takes
+    /// those of its own account only. `None`: only events of the key's own account (no `account`).
+    pub account: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +78,7 @@ impl Default for HttpConfig {
             ownership: Ownership::default(),
             own_writes: None,
             catalog: None,
+            account: None,
         }
     }
 }
@@ -240,6 +245,8 @@ pub enum Decision {
     /// An object catalog-sync manages for another catalog, or made before catalog identities
     /// and not adopted (see `stripe::identity`): this relay's catalog leaves it alone.
     OtherCatalog,
+    /// An event of another Stripe account (Connect): another relay's.
+    OtherAccount,
     /// Caused by catalog-sync's own write (its signed idempotency key): nothing to do.
     Echo,
     /// Only Stripe-owned fields changed: the edit stands, nothing to repair.
@@ -267,6 +274,7 @@ impl Decision {
             Self::Ignored => "ignored",
             Self::Unmanaged => "unmanaged",
             Self::OtherCatalog => "other_catalog",
+            Self::OtherAccount => "other_account",
             Self::Echo => "echo",
             Self::Kept { .. } => "kept",
             Self::Repair { .. } => "repair",
@@ -274,16 +282,22 @@ impl Decision {
     }
 }
 
-/// Decides what a (verified) event calls for. Pure. Only a key that `own_writes` verifies makes an
-/// event an echo: anybody can send an idempotency key that looks like catalog-sync's. With the
+/// Decides what a (verified) event calls for, under the relay's `config`. Pure. An event of
+/// another Stripe account (Connect) is another relay's. Only a key that `own_writes` verifies makes
+/// an event an echo: anybody can send an idempotency key that looks like catalog-sync's. With the
 /// relay's `catalog`, a managed object that carries another catalog's identity (or a product that
 /// carries none) is that catalog's business, not this one's.
-pub fn decide(
-    event: &Value,
-    ownership: &Ownership,
-    own_writes: Option<&WriteKeys>,
-    catalog: Option<&CatalogIdentity>,
-) -> Decision {
+pub fn decide(event: &Value, config: &HttpConfig) -> Decision {
+    let HttpConfig {
+        ownership,
+        own_writes,
+        catalog,
+        account,
+        ..
+    } = config;
+    if event["account"].as_str() != account.as_deref() {
+        return Decision::OtherAccount;
+    }
     let event_type = event["type"].as_str().unwrap_or_default();
     let object = &event["data"]["object"];
     // Detaching a product in the Dashboard (removing `catalog_sync_managed`) is an edit of a managed
@@ -317,7 +331,10 @@ pub fn decide(
             _ => {}
         }
     }
-    let own_write = match (event["request"]["idempotency_key"].as_str(), own_writes) {
+    let own_write = match (
+        event["request"]["idempotency_key"].as_str(),
+        own_writes.as_ref(),
+    ) {
         (Some(key), Some(keys)) => keys.is_own(key),
         _ => false,
     };
@@ -393,12 +410,7 @@ async fn stripe_webhook(
     let (Some(event_id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
         return error(StatusCode::BAD_REQUEST, "an event has an `id` and a `type`");
     };
-    let decision = decide(
-        &event,
-        &app.config.ownership,
-        app.config.own_writes.as_ref(),
-        app.config.catalog.as_ref(),
-    );
+    let decision = decide(&event, &app.config);
     let object_id = event["data"]["object"]["id"].as_str();
     match app
         .catalog
@@ -521,6 +533,19 @@ async fn record_conflict(
 mod tests {
     use super::*;
 
+    fn rules(
+        ownership: &Ownership,
+        own_writes: Option<&WriteKeys>,
+        catalog: Option<&CatalogIdentity>,
+    ) -> HttpConfig {
+        HttpConfig {
+            ownership: ownership.clone(),
+            own_writes: own_writes.cloned(),
+            catalog: catalog.cloned(),
+            ..HttpConfig::default()
+        }
+    }
+
     fn event(kind: &str, object: Value, previous: Option<Value>, key: Option<&str>) -> Value {
         let mut data = json!({ "object": object });
         if let Some(p) = previous {
@@ -545,7 +570,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&name_edit, &owned, None, None),
+            decide(&name_edit, &rules(&owned, None, None)),
             Decision::Repair {
                 catalog_id: "sku-1".into(),
                 reverted: vec!["name"],
@@ -559,7 +584,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&description_edit, &owned, None, None),
+            decide(&description_edit, &rules(&owned, None, None)),
             Decision::Kept {
                 catalog_id: "sku-1".into(),
                 kept: vec!["description"]
@@ -567,7 +592,7 @@ mod tests {
         );
         // Under default ownership the catalog owns the description too.
         assert_eq!(
-            decide(&description_edit, &Ownership::default(), None, None).label(),
+            decide(&description_edit, &rules(&Ownership::default(), None, None)).label(),
             "repair"
         );
         let metadata_edit = event(
@@ -576,7 +601,10 @@ mod tests {
             Some(json!({"description": "Old", "metadata": {}})),
             None,
         );
-        assert_eq!(decide(&metadata_edit, &owned, None, None).label(), "repair");
+        assert_eq!(
+            decide(&metadata_edit, &rules(&owned, None, None)).label(),
+            "repair"
+        );
     }
 
     #[test]
@@ -598,9 +626,9 @@ mod tests {
             Some(json!({"name": "Old"})),
             Some(&own_key),
         );
-        assert_eq!(decide(&echo, &o, Some(&keys), None), Decision::Echo);
+        assert_eq!(decide(&echo, &rules(&o, Some(&keys), None)), Decision::Echo);
         // Without the secret nothing is an echo; a key that only looks like ours is an edit.
-        assert_eq!(decide(&echo, &o, None, None).label(), "repair");
+        assert_eq!(decide(&echo, &rules(&o, None, None)).label(), "repair");
         for spoof in [
             "cs-x",
             "cs-sku-1-abcdef-update-product-123456",
@@ -613,7 +641,7 @@ mod tests {
                 Some(spoof),
             );
             assert_eq!(
-                decide(&spoofed, &o, Some(&keys), None).label(),
+                decide(&spoofed, &rules(&o, Some(&keys), None)).label(),
                 "repair",
                 "{spoof}"
             );
@@ -622,9 +650,7 @@ mod tests {
         assert_eq!(
             decide(
                 &event("product.updated", foreign, None, None),
-                &o,
-                None,
-                None
+                &rules(&o, None, None)
             ),
             Decision::Unmanaged
         );
@@ -632,9 +658,7 @@ mod tests {
         assert_eq!(
             decide(
                 &event("customer.created", customer, None, None),
-                &o,
-                None,
-                None
+                &rules(&o, None, None)
             ),
             Decision::Ignored
         );
@@ -643,9 +667,7 @@ mod tests {
         assert_eq!(
             decide(
                 &event("price.updated", price, Some(json!({"active": true})), None),
-                &o,
-                None,
-                None
+                &rules(&o, None, None)
             ),
             Decision::Repair {
                 catalog_id: "sku-1".into(),
@@ -666,7 +688,7 @@ mod tests {
             }
             event("product.updated", p, Some(json!({"name": "Old"})), None)
         };
-        let decide_ours = |e: &Value| decide(e, &o, None, Some(&ours)).label();
+        let decide_ours = |e: &Value| decide(e, &rules(&o, None, Some(&ours))).label();
         assert_eq!(decide_ours(&with_catalog(Some("cat_ours"))), "repair");
         assert_eq!(
             decide_ours(&with_catalog(Some("cat_theirs"))),

@@ -64,6 +64,10 @@ struct Args {
     /// Product fields Stripe owns (Dashboard edits kept), comma-separated; the catalog owns the rest.
     #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
     stripe_owned_fields: String,
+    /// Stripe Connect: the connected account (`acct_…`) this catalog syncs into. Webhook events
+    /// of other accounts (the `account` of a Connect endpoint's events) are left to their relays.
+    #[arg(long, env = "STRIPE_ACCOUNT")]
+    stripe_account: Option<String>,
     /// Copy Dashboard edits of Stripe-owned fields into the catalog.
     #[arg(long, env = "CATALOG_SYNC_WRITE_BACK")]
     write_back: bool,
@@ -117,6 +121,12 @@ async fn main() -> anyhow::Result<()> {
                         .await
                         .context("reading catalog-sync's write_key secret from the catalog")?,
                 )),
+                account: args
+                    .stripe_account
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string),
                 catalog: Some(CatalogIdentity::new(
                     catalog
                         .identity()

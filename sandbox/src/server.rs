@@ -22,7 +22,7 @@ use crate::DEFAULT_API_VERSION;
 use crate::error::ApiError;
 use crate::faults::{Fault, FaultConfig, Faults};
 use crate::form::{self, Params};
-use crate::store::{Account, Change};
+use crate::store::{Account, Change, Target};
 use crate::webhooks::{WebhookConfig, Webhooks};
 
 /// Server settings.
@@ -252,6 +252,62 @@ fn dropped_connection() -> Response {
     Response::new(Body::from_stream(stream))
 }
 
+/// The connected account a request acts on (`Stripe-Account: acct_…`), if any. The sandbox
+/// keeps each connected account's objects apart from the platform's and from each other's; any
+/// well-formed `acct_` id is a connected account of the key (they need not be created first).
+fn connected_account(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("stripe-account") else {
+        return Ok(None);
+    };
+    let account = raw.to_str().unwrap_or_default().trim();
+    let well_formed = account
+        .strip_prefix("acct_")
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !well_formed {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            ..ApiError::invalid(
+                format!(
+                    "The provided key does not have access to account '{account}' (or that \
+                     account does not exist). Application access may have been revoked."
+                ),
+                None,
+            )
+        }
+        .with_code("account_invalid"));
+    }
+    Ok(Some(account.to_string()))
+}
+
+/// Where an account's state is kept: the key's own, or one connected account's.
+fn account_key(key: &str, connected: Option<&str>) -> String {
+    match connected {
+        Some(account) => format!("{key}/{account}"),
+        None => key.to_string(),
+    }
+}
+
+/// Each change with the webhook endpoints its event goes to: the account's own endpoints, or,
+/// for a connected account, the platform's Connect endpoints.
+fn targets(
+    sb: &Sandbox,
+    key: &str,
+    connected: Option<&str>,
+    changes: Vec<Change>,
+) -> Vec<(Change, Vec<Target>)> {
+    let accounts = lock(&sb.accounts);
+    let endpoints = accounts.get(key);
+    changes
+        .into_iter()
+        .map(|change| {
+            let to = endpoints.map_or_else(Vec::new, |a| {
+                a.webhook_targets(change.event_type, connected.is_some())
+            });
+            (change, to)
+        })
+        .collect()
+}
+
 /// The API key from `Authorization: Bearer …` or basic auth (key as user name).
 fn api_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let raw = headers
@@ -399,6 +455,10 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
         Ok(k) => k,
         Err(e) => return Outcome::Error(e),
     };
+    let connected = match connected_account(headers) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Error(e),
+    };
     if let Some(version) = headers.get("stripe-version")
         && !version
             .to_str()
@@ -457,7 +517,9 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
     }
     let result = {
         let mut accounts = lock(&sb.accounts);
-        let account = accounts.entry(key.clone()).or_default();
+        let account = accounts
+            .entry(account_key(&key, connected.as_deref()))
+            .or_default();
         route(account, method, path, params)
     };
     let (status, value, changes) = match result {
@@ -482,8 +544,10 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
             *stats.writes.entry(c.object_id.clone()).or_default() += 1;
         }
         drop(stats);
+        let changes = targets(sb, &key, connected.as_deref(), changes);
         sb.webhooks.emit(
             &key,
+            connected.as_deref(),
             changes,
             Some((request_id, idempotency_key.as_deref())),
         );
@@ -550,6 +614,14 @@ fn route(
         ("GET", ["v1", "prices"]) => read(account.list_prices(params)),
         ("GET", ["v1", "prices", id]) => read(account.get_price(id, params)),
         ("POST", ["v1", "prices", id]) => account.update_price(id, params),
+        ("POST", ["v1", "webhook_endpoints"]) => account.create_webhook_endpoint(params),
+        ("GET", ["v1", "webhook_endpoints"]) => read(account.list_webhook_endpoints(params)),
+        ("GET", ["v1", "webhook_endpoints", id]) => read(account.get_webhook_endpoint(id, params)),
+        ("POST", ["v1", "webhook_endpoints", id]) => account.update_webhook_endpoint(id, params),
+        ("DELETE", ["v1", "webhook_endpoints", id]) => {
+            params.finish()?;
+            account.delete_webhook_endpoint(id)
+        }
         _ => Err(ApiError::unrecognized_url(method.as_str(), path)),
     }
 }
@@ -628,6 +700,7 @@ async fn control(sb: &Arc<Sandbox>, rest: &str, req: &Incoming<'_>) -> Response 
                 // An edit as a person makes it in the Dashboard: no API request, no rate limit,
                 // not in the request stats, and events whose `request.id` is null.
                 let key = api_key(headers)?;
+                let connected = connected_account(headers)?;
                 let params = Params::new(form::parse(if body.is_empty() {
                     query.unwrap_or_default().as_bytes()
                 } else {
@@ -635,7 +708,9 @@ async fn control(sb: &Arc<Sandbox>, rest: &str, req: &Incoming<'_>) -> Response 
                 })?);
                 let (value, changes) = {
                     let mut accounts = lock(&sb.accounts);
-                    let account = accounts.entry(key.clone()).or_default();
+                    let account = accounts
+                        .entry(account_key(&key, connected.as_deref()))
+                        .or_default();
                     if *kind == "products" {
                         account.update_product(id, params)?
                     } else {
@@ -643,7 +718,8 @@ async fn control(sb: &Arc<Sandbox>, rest: &str, req: &Incoming<'_>) -> Response 
                     }
                 };
                 sb.dirty.store(true, Ordering::SeqCst);
-                sb.webhooks.emit(&key, changes, None);
+                let changes = targets(sb, &key, connected.as_deref(), changes);
+                sb.webhooks.emit(&key, connected.as_deref(), changes, None);
                 Ok(value)
             }
             _ => Err(ApiError::unrecognized_url(

@@ -16,6 +16,9 @@ use crate::error::ApiError;
 use crate::form::Params;
 use crate::model::{self, Price, Product};
 
+mod endpoints;
+pub use endpoints::{EVENT_TYPES, Target};
+
 /// A change that webhooks report: event type, the object after it, and changed attributes.
 #[derive(Debug, Clone)]
 pub struct Change {
@@ -66,13 +69,15 @@ impl<T> Ordered<T> {
     }
 }
 
-/// The data of one API key.
+/// The data of one API key (or of one connected account of it).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Account {
     next_seq: u64,
     products: Ordered<Product>,
     prices: Ordered<Price>,
     lookup_keys: HashMap<String, String>,
+    #[serde(default)]
+    endpoints: Ordered<endpoints::WebhookEndpoint>,
 }
 
 /// Pagination and filters shared by list endpoints.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-use crate::store::Change;
+use crate::store::{Change, Target};
 
 /// Where events go.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,15 +82,23 @@ impl Webhooks {
             .collect()
     }
 
-    /// Records events for `changes` and queues them for delivery. `request` is the API request
-    /// (id, idempotency key) that caused them, or `None` for a Dashboard edit.
-    pub fn emit(&self, account: &str, changes: Vec<Change>, request: Option<(&str, Option<&str>)>) {
+    /// Records events for `changes` and queues each for delivery to its endpoints (and to the
+    /// endpoint set through `/_sandbox/webhooks`, which receives every event). `connected` is the
+    /// connected account the changes happened in (the event's `account`), `request` the API
+    /// request (id, idempotency key) that caused them, or `None` for a Dashboard edit.
+    pub fn emit(
+        &self,
+        account: &str,
+        connected: Option<&str>,
+        changes: Vec<(Change, Vec<Target>)>,
+        request: Option<(&str, Option<&str>)>,
+    ) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        for change in changes {
+        for (change, targets) in changes {
             inner.counter += 1;
             let mut data = json!({ "object": change.object });
             if let Some(prev) = change.previous_attributes {
@@ -103,7 +111,7 @@ impl Webhooks {
                 "created": created,
                 "data": data,
                 "livemode": false,
-                "pending_webhooks": u8::from(inner.config.is_some()),
+                "pending_webhooks": targets.len() + usize::from(inner.config.is_some()),
                 "request": match request {
                     Some((id, key)) => json!({ "id": id, "idempotency_key": key }),
                     None => json!({ "id": null, "idempotency_key": null }),
@@ -111,10 +119,21 @@ impl Webhooks {
                 "type": change.event_type,
                 "account_key_suffix": account.chars().rev().take(4).collect::<String>(),
             });
+            let mut event = event;
+            if let Some(connected) = connected {
+                event["account"] = json!(connected);
+            }
             if inner.recent.len() == RECENT {
                 inner.recent.pop_front();
             }
             inner.recent.push_back(event.clone());
+            for target in targets {
+                let config = WebhookConfig {
+                    url: target.url,
+                    secret: target.secret,
+                };
+                let _ = self.queue.send((config, event.clone()));
+            }
             if let Some(config) = inner.config.clone() {
                 let _ = self.queue.send((config, event));
             }

@@ -45,6 +45,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
         base_url: args.stripe.base(),
         api_key: args.stripe.api_key.clone(),
         api_version: args.stripe.api_version.clone(),
+        account: args.stripe.account().map(str::to_string),
         timeout: std::time::Duration::from_secs(30),
         requests_per_second: args.requests_per_second,
         metrics: None,

@@ -10,6 +10,7 @@ mod reconcile;
 mod schedule;
 mod status;
 mod verify;
+mod webhooks;
 
 use std::collections::BTreeMap;
 
@@ -92,6 +93,9 @@ enum Command {
     /// Claim for this catalog the Stripe products catalog-sync made before catalog identities
     /// (only those this catalog has a row for); until then nothing touches them.
     Adopt(adopt::AdoptArgs),
+    /// The Stripe webhook endpoint the relay receives Dashboard edits at.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Archives the live archive guard held back (more than the budget per window): list them,
     /// or confirm them.
     #[command(subcommand)]
@@ -212,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
         Command::Adopt(args) => adopt::run(&open_catalog().await?, args).await,
+        Command::Webhooks(cmd) => webhooks::run(&open_catalog().await?, cmd).await,
         Command::Archives(ArchivesCommand::List { limit }) => {
             let held = open_catalog().await?.held_archives(limit).await?;
             for h in &held {

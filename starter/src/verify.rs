@@ -42,6 +42,7 @@ struct Stripe {
     base: String,
     key: String,
     version: String,
+    account: Option<String>,
     requests: u64,
     pace: tokio::time::Interval,
 }
@@ -55,11 +56,15 @@ impl Stripe {
             attempt += 1;
             self.pace.tick().await;
             self.requests += 1;
-            let response = self
+            let mut request = self
                 .http
                 .get(format!("{}{path}", self.base))
                 .basic_auth(&self.key, None::<&str>)
-                .header("Stripe-Version", &self.version)
+                .header("Stripe-Version", &self.version);
+            if let Some(account) = &self.account {
+                request = request.header("Stripe-Account", account);
+            }
+            let response = request
                 .query(query)
                 .send()
                 .await
@@ -156,6 +161,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
         base: args.stripe.base(),
         key: args.stripe.api_key.expose().to_string(),
         version: args.stripe.api_version.clone(),
+        account: args.stripe.account().map(str::to_string),
         requests: 0,
         pace: tokio::time::interval(std::time::Duration::from_secs_f64(
             1.0 / args.requests_per_second,

@@ -41,6 +41,9 @@ pub struct StripeConfig {
     pub api_key: Secret,
     /// `Stripe-Version` of every request ([`API_VERSION`] unless configured otherwise).
     pub api_version: String,
+    /// The connected account every request acts on (`Stripe-Account`), with a platform's key;
+    /// `None` for the key's own account.
+    pub account: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Requests per second this process may send (0 = no pacing). Stripe allows 25/s in test
@@ -158,7 +161,7 @@ impl StripeClient {
     }
 
     /// One request, paced to the budget and recorded in the metrics.
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -205,6 +208,9 @@ impl StripeClient {
             .request(method, &url)
             .bearer_auth(self.config.api_key.expose())
             .header("Stripe-Version", self.config.api_version.as_str());
+        if let Some(account) = &self.config.account {
+            req = req.header("Stripe-Account", account.as_str());
+        }
         if !is_get {
             req = req
                 .header("Content-Type", "application/x-www-form-urlencoded")
@@ -490,7 +496,7 @@ impl StripeClient {
 }
 
 /// Ids are validated to `[A-Za-z0-9_-]` by the transform; encode anyway for ids from elsewhere.
-fn path_segment(id: &str) -> String {
+pub(crate) fn path_segment(id: &str) -> String {
     encode_component(id, false)
 }
 

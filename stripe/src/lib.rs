@@ -11,6 +11,7 @@
 //!   keys that mark a Stripe product as catalog-sync's. Pure.
 //! - [`identity`]: whose a Stripe product is (re-exported from `domain`, which `starter` shares).
 //! - [`ownership`]: which fields the catalog owns and which Stripe owns.
+//! - [`webhook_endpoints`]: the webhook endpoint catalog-sync installs, and the events it consumes.
 //! - [`write_key`]: idempotency keys of catalog-sync's writes, signed so its echoes are its own.
 #![deny(missing_docs)]
 
@@ -21,4 +22,5 @@ pub use domain::identity;
 pub mod objects;
 pub mod ownership;
 pub mod transform;
+pub mod webhook_endpoints;
 pub mod write_key;

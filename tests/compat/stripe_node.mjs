@@ -43,6 +43,31 @@ await assert.rejects(
   (e) => e.type === 'StripeIdempotencyError',
 );
 
+// Webhook endpoints: the secret once, at creation; listed, updated, deleted.
+let we = await stripe.webhookEndpoints.create({
+  url: 'https://relay.example/stripe/webhook', enabled_events: ['product.created', 'price.updated'],
+  metadata: { catalog_sync_catalog: `cat_${run}` },
+});
+assert.ok(we.id.startsWith('we_') && we.secret.startsWith('whsec_'));
+assert.equal((await stripe.webhookEndpoints.retrieve(we.id)).secret, undefined);
+we = await stripe.webhookEndpoints.update(we.id, { url: 'https://relay.example/v2/stripe/webhook' });
+assert.equal(we.url, 'https://relay.example/v2/stripe/webhook');
+const listed = await stripe.webhookEndpoints.list({ limit: 100 });
+assert.ok(listed.data.some((e) => e.id === we.id));
+await assert.rejects(stripe.webhookEndpoints.create({ url: 'https://x.example', enabled_events: [] }), (e) => e.statusCode === 400);
+assert.equal((await stripe.webhookEndpoints.del(we.id)).deleted, true);
+
+// Connect: a connected account's objects are its own.
+const sold = await stripe.products.create({ name: "Seller's mug" }, { stripeAccount: `acct_${run}` });
+assert.equal((await stripe.products.retrieve(sold.id, {}, { stripeAccount: `acct_${run}` })).name, "Seller's mug");
+await assert.rejects(stripe.products.retrieve(sold.id), (e) => e.statusCode === 404);
+
+// An API version the sandbox does not serve is refused as Stripe refuses it.
+const old = new Stripe(`sk_test_node_${run}`, {
+  host: base.hostname, port: Number(base.port), protocol: 'http', maxNetworkRetries: 0, apiVersion: '2019-2-19',
+});
+await assert.rejects(old.products.list(), (e) => e.statusCode === 400 && e.message.includes('Invalid Stripe API version'));
+
 // Authentication, rate-limit and server errors arrive as the SDK's typed errors.
 const admin = (method, path, body) => fetch(base.origin + path, { method, body: body && JSON.stringify(body) });
 const bogus = new Stripe('bogus', { host: base.hostname, port: Number(base.port), protocol: 'http', maxNetworkRetries: 0 });

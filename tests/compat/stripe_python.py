@@ -89,6 +89,46 @@ try:
 except stripe.IdempotencyError:
     pass
 
+# Webhook endpoints: the secret once, at creation; listed, updated, deleted.
+we = v1.webhook_endpoints.create(params={
+    "url": "https://relay.example/stripe/webhook", "enabled_events": ["product.updated", "price.created"],
+    "metadata": {"catalog_sync_catalog": f"cat_{run}"}, "connect": True,
+})
+assert we.id.startswith("we_") and we.secret.startswith("whsec_") and we.status == "enabled", we
+assert "secret" not in v1.webhook_endpoints.retrieve(we.id), "the secret is shown once"
+we = v1.webhook_endpoints.update(we.id, params={"enabled_events": ["*"], "disabled": True})
+assert we.enabled_events == ["*"] and we.status == "disabled", we
+assert we.id in [e.id for e in v1.webhook_endpoints.list(params={"limit": 100}).data]
+try:
+    v1.webhook_endpoints.create(params={"url": "ftp://x", "enabled_events": ["product.updated"]})
+    raise AssertionError("expected a refused url")
+except stripe.InvalidRequestError as e:
+    assert e.param == "url", e
+try:
+    v1.webhook_endpoints.create(params={"url": "https://x.example", "enabled_events": ["product.exploded"]})
+    raise AssertionError("expected a refused event type")
+except stripe.InvalidRequestError as e:
+    assert e.param == "enabled_events[0]", e
+deleted = v1.webhook_endpoints.delete(we.id)
+assert deleted.deleted is True, deleted
+
+# Connect: a connected account's objects are its own.
+seller = v1.products.create(params={"name": "Seller's hat"}, options={"stripe_account": f"acct_{run}"})
+assert v1.products.retrieve(seller.id, options={"stripe_account": f"acct_{run}"}).name == "Seller's hat"
+try:
+    v1.products.retrieve(seller.id)
+    raise AssertionError("a connected account's product is not the platform's")
+except stripe.InvalidRequestError as e:
+    assert e.http_status == 404, e
+
+# An API version the sandbox does not serve is refused as Stripe refuses it.
+try:
+    stripe.StripeClient(f"sk_test_py_{run}", base_addresses={"api": base}, max_network_retries=0,
+                        stripe_version="2019-2-19").v1.products.list()
+    raise AssertionError("expected an invalid API version")
+except stripe.InvalidRequestError as e:
+    assert "Invalid Stripe API version: 2019-2-19" in e.user_message, e
+
 # Authentication, rate-limit and server errors arrive as their typed exceptions too.
 import json
 import urllib.request

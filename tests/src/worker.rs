@@ -55,6 +55,7 @@ impl RunningWorker {
             ownership: Default::default(),
             archive_budget: Default::default(),
             stripe_api_version: stripe::client::API_VERSION.into(),
+            stripe_account: None,
             workflow_task_pollers: worker::DEFAULT_WORKFLOW_TASK_POLLERS,
             metrics: None,
         };

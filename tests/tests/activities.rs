@@ -19,6 +19,7 @@ async fn environment(backend: Backend) -> (ActivityEnvironment, catalog::Catalog
         base_url: sandbox.base.clone(),
         api_key: Secret::new(sandbox.key.clone()),
         api_version: stripe::client::API_VERSION.into(),
+        account: None,
         timeout: std::time::Duration::from_secs(5),
         requests_per_second: 0,
         metrics: None,

@@ -41,6 +41,8 @@ pub struct Settings {
     pub stripe_api_key: Secret,
     /// `Stripe-Version` of every request.
     pub stripe_api_version: String,
+    /// Stripe Connect: the connected account to sync into (`Stripe-Account`), if any.
+    pub stripe_account: Option<String>,
     /// Per-request timeout for Stripe.
     pub stripe_timeout: Duration,
     /// Stripe requests per second for the whole account, all workers together (0 = no limit).
@@ -80,6 +82,7 @@ pub async fn build(
         base_url: settings.stripe_base_url.clone(),
         api_key: settings.stripe_api_key.clone(),
         api_version: settings.stripe_api_version.clone(),
+        account: settings.stripe_account.clone(),
         timeout: settings.stripe_timeout,
         requests_per_second: settings.stripe_budget,
         metrics: settings.metrics.clone(),

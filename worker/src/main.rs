@@ -100,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_base_url: args.stripe.base(),
         stripe_api_key: api_key,
         stripe_api_version: args.stripe.api_version.clone(),
+        stripe_account: args.stripe.account().map(str::to_string),
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
         ownership: stripe::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
@@ -129,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         stripe_budget = settings.stripe_budget,
         stripe = %settings.stripe_base_url,
         stripe_api_version = %settings.stripe_api_version,
+        stripe_account = settings.stripe_account.as_deref().unwrap_or("-"),
         payload_encryption = %payload_key,
         "worker started"
     );

@@ -11,7 +11,12 @@ use serde_json::{Value, json};
 use workflows::SyncOutcome;
 
 /// `starter {args}` against a catalog, a sandbox and a task queue.
-fn starter(catalog_url: &str, sandbox: &Sandbox, task_queue: &str, args: &[&str]) -> Output {
+pub(super) fn starter(
+    catalog_url: &str,
+    sandbox: &Sandbox,
+    task_queue: &str,
+    args: &[&str],
+) -> Output {
     Command::new(harness::binary("starter"))
         .args(args)
         .env("TEMPORAL_ADDRESS", harness::temporal_address())
@@ -23,7 +28,7 @@ fn starter(catalog_url: &str, sandbox: &Sandbox, task_queue: &str, args: &[&str]
         .expect("starter runs")
 }
 
-fn text(out: &Output) -> String {
+pub(super) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

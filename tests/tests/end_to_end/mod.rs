@@ -4,5 +4,6 @@
 mod changes;
 mod guards;
 mod http;
+mod live_account;
 mod product_sync;
 mod reconcile;
