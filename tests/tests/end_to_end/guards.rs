@@ -194,6 +194,7 @@ async fn a_reconciliation_that_would_archive_30_percent_waits_for_confirmation()
     })
     .await;
     assert_eq!(marked, 1);
+    env.record_history(&id, "reconcile_archive_guard").await;
     let out = starter(
         &env.catalog_url,
         &env.sandbox,
@@ -372,6 +373,11 @@ async fn a_burst_of_live_deletes_waits_for_confirmation() {
             .all(|h| h.reason.contains("starter archives confirm")),
         "{held:?}"
     );
+    env.record_history(
+        &workflows::product_sync_id(&held[0].product_id),
+        "product_sync_archive_held",
+    )
+    .await;
 
     let queue = &env.worker.task_queue;
     let out = starter(
