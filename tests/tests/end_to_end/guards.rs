@@ -485,9 +485,11 @@ async fn misconfigured_processes_fail_fast_naming_the_setting() {
         assert_eq!(code, Some(1), "verify with {name}={value}: {said}");
         assert!(said.contains(says), "verify with {name}={value}: {said}");
     }
-    // The same settings, well set, start: the worker runs until stopped.
+    // The same settings, well set, start: the worker runs until stopped (here with a restricted
+    // key, which is all catalog-sync needs).
     let mut worker = Running(
         worker_command(&url, &sandbox, &queue)
+            .env("STRIPE_API_KEY", "rk_test_restricted")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
