@@ -85,103 +85,59 @@ impl Catalog {
         budget: &ArchiveBudget,
     ) -> Result<ArchivePermit, CatalogError> {
         let window = budget.window.as_secs_f64();
-        match self {
-            Catalog::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-                let confirmed = sqlx::query(
-                    "DELETE FROM catalog_sync_held_archives \
-                     WHERE product_id = $1 AND confirmed_at IS NOT NULL",
-                )
+        // The dialects differ in the clock, the window arithmetic and the lock, nowhere else.
+        let (lock, since, now) = match self {
+            Catalog::Postgres(_) => (
+                // Serializes the guard's transactions across processes.
+                Some("SELECT pg_advisory_xact_lock($1)"),
+                "now() - make_interval(secs => $1)",
+                "now()",
+            ),
+            // SQLite has one writer; the first statement below writes, so the transaction holds
+            // the write lock before it counts (a read first could not be upgraded once another
+            // writer committed).
+            Catalog::Sqlite(_) => (
+                None,
+                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')",
+                "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            ),
+        };
+        let release = "DELETE FROM catalog_sync_held_archives \
+                       WHERE product_id = $1 AND confirmed_at IS NOT NULL";
+        let used =
+            format!("SELECT COUNT(*) FROM catalog_sync_archives WHERE archived_at > {since}");
+        let record = "INSERT INTO catalog_sync_archives (product_id) VALUES ($1)";
+        let hold = format!(
+            "INSERT INTO catalog_sync_held_archives (product_id, reason) VALUES ($1, $2) \
+             ON CONFLICT (product_id) DO UPDATE SET reason = excluded.reason, held_at = {now}"
+        );
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if let Some(lock) = lock {
+                sqlx::query(lock).bind(LOCK_KEY).execute(&mut *tx).await?;
+            }
+            let confirmed = sqlx::query(release)
                 .bind(product_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
-                    > 0;
-                let used: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM catalog_sync_archives \
-                     WHERE archived_at > now() - make_interval(secs => $1)",
-                )
-                .bind(window)
+                > 0;
+            let used: i64 = sqlx::query_scalar(&used).bind(window).fetch_one(&mut *tx).await?;
+            let products: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products")
                 .fetch_one(&mut *tx)
                 .await?;
-                let products: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let permit = decide(confirmed, used, products, budget);
-                match &permit {
-                    ArchivePermit::Granted => {
-                        sqlx::query("INSERT INTO catalog_sync_archives (product_id) VALUES ($1)")
-                            .bind(product_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    ArchivePermit::Held(reason) => {
-                        sqlx::query(
-                            "INSERT INTO catalog_sync_held_archives (product_id, reason) \
-                             VALUES ($1, $2) ON CONFLICT (product_id) \
-                             DO UPDATE SET reason = excluded.reason, held_at = now()",
-                        )
-                        .bind(product_id)
-                        .bind(reason)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+            let permit = decide(confirmed, used, products, budget);
+            match &permit {
+                ArchivePermit::Granted => {
+                    sqlx::query(record).bind(product_id).execute(&mut *tx).await?;
                 }
-                tx.commit().await?;
-                Ok(permit)
-            }
-            Catalog::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                // The first statement writes, so the transaction holds SQLite's write lock before
-                // it counts (a read first could not be upgraded once another writer committed).
-                let confirmed = sqlx::query(
-                    "DELETE FROM catalog_sync_held_archives \
-                     WHERE product_id = $1 AND confirmed_at IS NOT NULL",
-                )
-                .bind(product_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    > 0;
-                let used: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM catalog_sync_archives \
-                     WHERE archived_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')",
-                )
-                .bind(window)
-                .fetch_one(&mut *tx)
-                .await?;
-                let products: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let permit = decide(confirmed, used, products, budget);
-                match &permit {
-                    ArchivePermit::Granted => {
-                        sqlx::query("INSERT INTO catalog_sync_archives (product_id) VALUES ($1)")
-                            .bind(product_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    ArchivePermit::Held(reason) => {
-                        sqlx::query(
-                            "INSERT INTO catalog_sync_held_archives (product_id, reason) \
-                             VALUES ($1, $2) ON CONFLICT (product_id) \
-                             DO UPDATE SET reason = excluded.reason, \
-                             held_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                        )
-                        .bind(product_id)
-                        .bind(reason)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                ArchivePermit::Held(reason) => {
+                    sqlx::query(&hold).bind(product_id).bind(reason).execute(&mut *tx).await?;
                 }
-                tx.commit().await?;
-                Ok(permit)
             }
-        }
+            tx.commit().await?;
+            Ok(permit)
+        })
     }
 
     /// The archives waiting for confirmation (and those confirmed but not yet made), oldest first.

@@ -318,8 +318,17 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
 /// rest: Stripe keeps them active, `starter status` is unhealthy, `starter archives list` names
 /// them. Rows restored in the meantime drop out; `starter archives confirm --all` archives the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_live_deletes_waits_for_confirmation() {
-    let env = TestEnv::start_configured(Backend::Sqlite, |s| {
+async fn a_burst_of_live_deletes_waits_for_confirmation_sqlite() {
+    a_burst_of_live_deletes_waits_for_confirmation(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_live_deletes_waits_for_confirmation_postgres() {
+    a_burst_of_live_deletes_waits_for_confirmation(Backend::Postgres).await;
+}
+
+async fn a_burst_of_live_deletes_waits_for_confirmation(backend: Backend) {
+    let env = TestEnv::start_configured(backend, |s| {
         s.archive_budget = catalog::ArchiveBudget {
             min: 3,
             ..catalog::ArchiveBudget::default()
@@ -341,14 +350,13 @@ async fn a_burst_of_live_deletes_waits_for_confirmation() {
     env.assert_all_finished_none_failed(Duration::from_secs(60))
         .await;
 
-    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
-        unreachable!()
-    };
     for table in ["catalog_prices", "catalog_products"] {
-        sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(pool)
-            .await
-            .unwrap();
+        let delete = format!("DELETE FROM {table}");
+        match &env.catalog {
+            catalog::Catalog::Sqlite(pool) => sqlx::query(&delete).execute(pool).await.map(drop),
+            catalog::Catalog::Postgres(pool) => sqlx::query(&delete).execute(pool).await.map(drop),
+        }
+        .unwrap();
     }
     let held = harness::eventually(Duration::from_secs(90), "17 archives held", || async {
         let held = env.catalog.held_archives(100).await.unwrap();
