@@ -10,6 +10,8 @@
 //!
 //! The count and the insert happen in one transaction, serialized across processes (an advisory
 //! lock on PostgreSQL; SQLite has one writer), so many workers archiving at once never overshoot.
+//! Products are counted once per window: a retried attempt (Stripe failed after the guard said
+//! yes) takes no second share.
 
 use std::time::Duration;
 
@@ -104,8 +106,11 @@ impl Catalog {
         };
         let release = "DELETE FROM catalog_sync_held_archives \
                        WHERE product_id = $1 AND confirmed_at IS NOT NULL";
-        let used =
-            format!("SELECT COUNT(*) FROM catalog_sync_archives WHERE archived_at > {since}");
+        let used = format!(
+            "SELECT COUNT(DISTINCT product_id), \
+             COALESCE(SUM(CASE WHEN product_id = $2 THEN 1 ELSE 0 END), 0) \
+             FROM catalog_sync_archives WHERE archived_at > {since}"
+        );
         let record = "INSERT INTO catalog_sync_archives (product_id) VALUES ($1)";
         let hold = format!(
             "INSERT INTO catalog_sync_held_archives (product_id, reason) VALUES ($1, $2) \
@@ -122,12 +127,18 @@ impl Catalog {
                 .await?
                 .rows_affected()
                 > 0;
-            let used: i64 = sqlx::query_scalar(&used).bind(window).fetch_one(&mut *tx).await?;
+            // A retried attempt of an archive already counted in the window takes no new share.
+            let (used, again): (i64, i64) = sqlx::query_as(&used)
+                .bind(window)
+                .bind(product_id)
+                .fetch_one(&mut *tx)
+                .await?;
             let products: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products")
                 .fetch_one(&mut *tx)
                 .await?;
-            let permit = decide(confirmed, used, products, budget);
+            let permit = decide(confirmed || again > 0, used, products, budget);
             match &permit {
+                ArchivePermit::Granted if again > 0 => {}
                 ArchivePermit::Granted => {
                     sqlx::query(record).bind(product_id).execute(&mut *tx).await?;
                 }
@@ -202,10 +213,11 @@ impl Catalog {
     }
 }
 
-/// The guard's rule, apart from the SQL.
-fn decide(confirmed: bool, used: i64, products: i64, budget: &ArchiveBudget) -> ArchivePermit {
+/// The guard's rule, apart from the SQL: `granted` when confirmed, or already counted in the
+/// window.
+fn decide(granted: bool, used: i64, products: i64, budget: &ArchiveBudget) -> ArchivePermit {
     let limit = budget.limit(products.max(0) as u64);
-    if confirmed || (used.max(0) as u64) < limit {
+    if granted || (used.max(0) as u64) < limit {
         return ArchivePermit::Granted;
     }
     ArchivePermit::Held(format!(

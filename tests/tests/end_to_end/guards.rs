@@ -509,3 +509,39 @@ async fn misconfigured_processes_fail_fast_naming_the_setting() {
         "a well-configured worker runs"
     );
 }
+
+/// The live archive budget in the database, on both backends: a product counts once per window (a
+/// retried attempt takes no second share), the archive past the budget is held, and a confirmed
+/// hold is granted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_budget_counts_each_product_once() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let (_, catalog) = fresh_catalog(backend).await;
+        let budget = catalog::ArchiveBudget {
+            min: 2,
+            ..catalog::ArchiveBudget::default()
+        };
+        let permit = |id: &'static str| {
+            let (catalog, budget) = (catalog.clone(), budget.clone());
+            async move { catalog.permit_archive(id, &budget).await.unwrap() }
+        };
+        use catalog::ArchivePermit::{Granted, Held};
+        assert_eq!(permit("a").await, Granted, "{backend:?}");
+        assert_eq!(permit("a").await, Granted, "{backend:?}: a retry");
+        assert_eq!(permit("b").await, Granted, "{backend:?}");
+        assert!(matches!(permit("c").await, Held(_)), "{backend:?}");
+        assert_eq!(permit("a").await, Granted, "{backend:?}: counted already");
+        assert!(
+            matches!(permit("c").await, Held(_)),
+            "{backend:?}: still held"
+        );
+        let held = catalog.held_archives(10).await.unwrap();
+        assert_eq!(held.len(), 1, "{backend:?}: {held:?}");
+        assert_eq!(
+            catalog.confirm_held_archives(None).await.unwrap(),
+            vec!["c".to_string()]
+        );
+        assert_eq!(permit("c").await, Granted, "{backend:?}: confirmed");
+        assert!(catalog.held_archives(10).await.unwrap().is_empty());
+    }
+}

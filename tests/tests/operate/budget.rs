@@ -159,12 +159,15 @@ async fn live_edits_go_ahead_of_reconciliation() {
             .await
             .unwrap()
     };
-    // Repairs of the first page under way: their upserts fill the Stripe queue's backlog.
-    eventually(Duration::from_secs(60), "repairs under way", || async {
-        let p: ReconcileProgress = progress().await;
-        (p.in_flight >= 90 && env.writes().await > 0).then_some(())
+    // Repairs of the first page under way: their upserts fill the Stripe queue's backlog. (The
+    // first page's 100 repairs start together, so the first write means they are all queued;
+    // `progress` publishes `in_flight` only between pages, which a loaded machine reaches late.)
+    eventually(Duration::from_secs(120), "repairs under way", || async {
+        (env.writes().await > 0).then_some(())
     })
     .await;
+    let p: ReconcileProgress = progress().await;
+    assert!(p.totals.scanned >= 100, "{p:?}");
 
     // A live edit of a product outside the reconciliation's scope.
     let live = env.sample(n + 1);
