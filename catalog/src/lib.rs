@@ -619,6 +619,14 @@ impl Catalog {
         })
     }
 
+    /// One round trip to the database (readiness checks).
+    pub async fn ping(&self) -> Result<(), CatalogError> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// Number of product rows (including soft-deleted ones).
     pub async fn count_products(&self) -> Result<i64, CatalogError> {
         on_pool!(self, pool => {

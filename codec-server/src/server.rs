@@ -10,7 +10,7 @@
 //! - With a token configured, both endpoints need `Authorization: Bearer <token>`: whoever can
 //!   call `/decode` can read product data, so the server listens on localhost unless told
 //!   otherwise.
-//! - `GET /healthz`.
+//! - `GET /healthz`, `GET /readyz` (ready once serving: the keys load before the listener opens).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -122,6 +122,8 @@ pub(crate) fn router(
         .route("/decode", post(decode))
         .route("/encode", post(encode))
         .route("/healthz", get(|| async { "ok" }))
+        // Ready as soon as it serves: the keys are loaded before the listener opens.
+        .route("/readyz", get(|| async { "ready" }))
         .layer(DefaultBodyLimit::max(64 << 20))
         .layer(cors)
         .with_state(shared))

@@ -7,7 +7,8 @@
 //!   handled once (by id); events of objects catalog-sync does not manage, and the echoes of its own
 //!   writes, cause nothing; other `product.*`/`price.*` events repair the product, with field
 //!   ownership deciding whether a Dashboard edit is reverted or kept.
-//! - `GET /healthz`.
+//! - `GET /healthz` (the process answers) and `GET /readyz` (the catalog and Temporal answer; 503
+//!   with the reasons otherwise).
 //!
 //! Over 500 lines with its unit tests (the code is under 500): the tests of the signature, echo and
 //! ownership checks stay beside the handlers they guard.
@@ -108,8 +109,31 @@ pub fn router(
         .route("/v1/changes", post(ingest))
         .route("/stripe/webhook", post(stripe_webhook))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// `/readyz`: the catalog and Temporal answer (ingest and webhooks would fail otherwise, with 503).
+async fn ready(State(app): State<Arc<AppState>>) -> Response {
+    let catalog = async {
+        match tokio::time::timeout(Duration::from_secs(3), app.catalog.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("catalog database: {e}")),
+            Err(_) => Some("catalog database: no answer within 3 s".to_string()),
+        }
+    };
+    let (catalog, temporal) = tokio::join!(catalog, app.signaller.check_temporal());
+    let problems: Vec<String> = catalog.into_iter().chain(temporal.err()).collect();
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready:\n{}\n", problems.join("\n")),
+        )
+            .into_response()
+    }
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

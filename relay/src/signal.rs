@@ -36,6 +36,26 @@ pub struct Signaller {
 }
 
 impl Signaller {
+    /// Temporal answers for the task queue (readiness): `Err` with the reason when it does not
+    /// within the signal timeout.
+    pub async fn check_temporal(&self) -> Result<(), String> {
+        let described = tokio::time::timeout(
+            self.timeout,
+            common::temporal::describe_task_queue(
+                &self.client,
+                &self.task_queue,
+                temporalio_common::protos::temporal::api::enums::v1::TaskQueueType::Workflow,
+                false,
+            ),
+        )
+        .await;
+        match described {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("Temporal: {}", e.message())),
+            Err(_) => Err(format!("Temporal: no answer within {:?}", self.timeout)),
+        }
+    }
+
     /// Signals on `task_queue`; each call gives up after `timeout` (Temporal unavailable).
     pub fn new(client: Client, task_queue: impl Into<String>, timeout: Duration) -> Self {
         Self {

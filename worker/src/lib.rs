@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod health;
 pub mod search_attributes;
 
 use std::future::Future;
@@ -69,6 +70,14 @@ pub struct Workers {
     main: Worker,
     stripe: Worker,
     share: Option<budget::BudgetShare>,
+    readiness: health::Readiness,
+}
+
+impl Workers {
+    /// What `/readyz` checks for these workers (see [`health`]).
+    pub fn readiness(&self) -> health::Readiness {
+        self.readiness.clone()
+    }
 }
 
 /// Builds the workers with every workflow and activity registered.
@@ -104,6 +113,7 @@ pub async fn build(
     let write_keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
     let catalog_identity = CatalogIdentity::new(catalog.identity().await?);
     tracing::info!(catalog = %catalog_identity, "serving catalog");
+    let readiness_catalog = catalog.clone();
     let activities = SyncActivitiesImpl::new(catalog, catalog_identity, stripe.clone(), write_keys)
         .with_metrics(settings.metrics.clone())
         .with_ownership(settings.ownership.clone())
@@ -112,6 +122,7 @@ pub async fn build(
 
     let stripe_queue = stripe_task_queue(&settings.task_queue);
     let identity = budget::stripe_identity();
+    let identity_for_readiness = identity.clone();
     let mut stripe_options = WorkerOptions::new(stripe_queue.as_str())
         .register_activities(activities.clone())
         .client_identity_override(identity.clone())
@@ -151,10 +162,17 @@ pub async fn build(
         .nonsticky_to_sticky_poll_ratio(0.5)
         .graceful_shutdown_period(Duration::from_secs(20))
         .build();
+    let readiness = health::Readiness {
+        client: client.clone(),
+        catalog: readiness_catalog,
+        stripe_queue: stripe_queue.clone(),
+        stripe_identity: identity_for_readiness,
+    };
     Ok(Workers {
         main: Worker::new(runtime, client, options)?,
         stripe: stripe_worker,
         share,
+        readiness,
     })
 }
 
@@ -186,6 +204,7 @@ pub async fn run_until(workers: Workers, shutdown: impl Future<Output = ()>) -> 
         mut main,
         mut stripe,
         share,
+        ..
     } = workers;
     if let Some(share) = share {
         share.join().await;

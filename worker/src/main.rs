@@ -62,6 +62,11 @@ struct Args {
     /// See `--archive-limit-percent`, e.g. `1h`, `30m`.
     #[arg(long, env = "CATALOG_SYNC_ARCHIVE_WINDOW", default_value = "1h", value_parser = humantime::parse_duration)]
     archive_window: Duration,
+    /// Serve `/healthz` (the process answers) and `/readyz` (catalog reachable, this worker's
+    /// pollers listed by Temporal) on this address, for orchestrators' probes, e.g. `0.0.0.0:8080`.
+    /// Off when unset.
+    #[arg(long, env = "CATALOG_SYNC_HEALTH_ADDR")]
+    health_addr: Option<std::net::SocketAddr>,
     /// Concurrent workflow-task polls (half for new runs, half for cached ones).
     #[arg(long, env = "CATALOG_SYNC_WORKFLOW_TASK_POLLERS", default_value_t = worker::DEFAULT_WORKFLOW_TASK_POLLERS)]
     workflow_task_pollers: usize,
@@ -124,6 +129,18 @@ async fn main() -> anyhow::Result<()> {
         common::temporal::connect(&args.payload, WhenUnreachable::Fail).await?;
     let payload_key = payload_key.as_deref().unwrap_or("off");
     let workers = worker::build(&runtime, client, &settings).await?;
+    if let Some(addr) = args.health_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("serving health on {addr}: {e}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "serving /healthz and /readyz");
+        let readiness = workers.readiness();
+        tokio::spawn(async move {
+            if let Err(e) = worker::health::serve(listener, readiness).await {
+                tracing::error!(error = %e, "health endpoint stopped");
+            }
+        });
+    }
     tracing::info!(
         task_queue = %settings.task_queue,
         stripe_task_queue = %workflows::queues::stripe_task_queue(&settings.task_queue),

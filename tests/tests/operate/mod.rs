@@ -2,6 +2,7 @@
 
 mod binaries;
 mod budget;
+mod health;
 mod logs;
 mod payload_codec;
 mod scale;

@@ -1,0 +1,113 @@
+//! `/healthz` and `/readyz` of the worker (`CATALOG_SYNC_HEALTH_ADDR`), the relay (on
+//! `CATALOG_SYNC_LISTEN`) and the codec server, as an orchestrator probes them: live at once, ready
+//! once their dependencies answer (the worker: once Temporal lists its pollers), not ready (503,
+//! with the reason) when the catalog database goes away, while still live.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::{
+    Backend, Running, Sandbox, eventually, free_port, fresh_catalog, unique, worker_command,
+};
+
+async fn get(url: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(url).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.unwrap_or_default()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_are_live_then_ready_and_not_ready_without_their_catalog() {
+    let sandbox = Sandbox::start().await;
+    let (url, catalog) = fresh_catalog(Backend::Postgres).await;
+    let port = free_port();
+    let _worker = Running(
+        worker_command(&url, &sandbox, &unique("health"))
+            .env("CATALOG_SYNC_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let relay_port = free_port();
+    let _relay = Running(
+        Command::new(harness::binary("relay"))
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("CATALOG_SYNC_TASK_QUEUE", unique("health-relay"))
+            .env("CATALOG_SYNC_LISTEN", format!("127.0.0.1:{relay_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let codec_port = free_port();
+    let _codec = Running(
+        Command::new(harness::binary("codec-server"))
+            .env(codec::keys::KEY_ENV, codec::keys::new_key())
+            .args(["--listen", &format!("127.0.0.1:{codec_port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let relay = format!("http://127.0.0.1:{relay_port}");
+    let codec = format!("http://127.0.0.1:{codec_port}");
+    for base in [&relay, &codec] {
+        let ready = eventually(
+            Duration::from_secs(30),
+            &format!("{base}/readyz"),
+            || async {
+                get(&format!("{base}/readyz"))
+                    .await
+                    .filter(|(s, _)| *s == 200)
+            },
+        )
+        .await;
+        assert!(ready.1.starts_with("ready"), "{base}: {ready:?}");
+        assert_eq!(get(&format!("{base}/healthz")).await.unwrap().0, 200);
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let live = eventually(Duration::from_secs(30), "/healthz", || async {
+        get(&format!("{base}/healthz")).await
+    })
+    .await;
+    assert_eq!(live.0, 200, "{live:?}");
+    let ready = eventually(Duration::from_secs(30), "/readyz 200", || async {
+        get(&format!("{base}/readyz"))
+            .await
+            .filter(|(s, _)| *s == 200)
+    })
+    .await;
+    assert_eq!(ready.1, "ready\n");
+
+    // The catalog database goes away (dropped, its connections ended).
+    let catalog::Catalog::Postgres(pool) = &catalog else {
+        unreachable!()
+    };
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let admin = sqlx::PgPool::connect(&harness::postgres_admin_url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let (status, body) = eventually(Duration::from_secs(30), "/readyz 503", || async {
+        get(&format!("{base}/readyz"))
+            .await
+            .filter(|(s, _)| *s == 503)
+    })
+    .await;
+    assert_eq!(status, 503);
+    assert!(body.contains("catalog database"), "{body}");
+    assert_eq!(
+        get(&format!("{base}/healthz")).await.unwrap().0,
+        200,
+        "still live"
+    );
+}
