@@ -221,7 +221,7 @@ impl SyncActivitiesImpl {
             let intent = upsert::Intent {
                 catalog: &self.identity,
                 archives: if input.archive_approved {
-                    upsert::ArchiveGate::Open
+                    upsert::ArchiveGate::Approved(&self.catalog)
                 } else {
                     upsert::ArchiveGate::Budget(&self.catalog, &self.archive_budget)
                 },

@@ -44,9 +44,11 @@ pub struct Intent<'a> {
 /// Asks before a write that takes a live Stripe product to archived (see `catalog::guard`).
 #[derive(Debug, Clone, Copy)]
 pub enum ArchiveGate<'a> {
-    /// Archive without asking: approved by a reconciliation's own guard, or a caller that is not
-    /// a live sync (benchmark seeding).
+    /// Archive without asking: a caller that is not a live sync (benchmark seeding).
     Open,
+    /// Archive without asking, approved by a reconciliation's own guard: any hold the live guard
+    /// put on the product is settled by this archive.
+    Approved(&'a Catalog),
     /// Take a share of the catalog's live archive budget, or hold the archive.
     Budget(&'a Catalog, &'a ArchiveBudget),
 }
@@ -55,6 +57,10 @@ impl ArchiveGate<'_> {
     async fn permit(self, product_id: &str) -> Result<ArchivePermit, SyncError> {
         match self {
             ArchiveGate::Open => Ok(ArchivePermit::Granted),
+            ArchiveGate::Approved(catalog) => {
+                catalog.settle_held_archive(product_id).await?;
+                Ok(ArchivePermit::Granted)
+            }
             ArchiveGate::Budget(catalog, budget) => {
                 Ok(catalog.permit_archive(product_id, budget).await?)
             }

@@ -151,6 +151,19 @@ impl Catalog {
         })
     }
 
+    /// An approved archive (a reconciliation's, within its own guard) is being made: a hold the
+    /// live guard put on the product is settled by it, so that it is neither listed nor confirmed
+    /// later. Approved archives take no share of the live budget.
+    pub async fn settle_held_archive(&self, product_id: &str) -> Result<(), CatalogError> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM catalog_sync_held_archives WHERE product_id = $1")
+                .bind(product_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The archives waiting for confirmation (and those confirmed but not yet made), oldest first.
     pub async fn held_archives(&self, limit: i64) -> Result<Vec<HeldArchive>, CatalogError> {
         let sql = format!(

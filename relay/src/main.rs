@@ -85,6 +85,21 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     common::telemetry::init_tracing(&args.log, "info", false);
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
+    if let Some(account) = args
+        .stripe_account
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        // A typo here would leave every event to "another account": refuse it instead.
+        anyhow::ensure!(
+            account.strip_prefix("acct_").is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            }),
+            "STRIPE_ACCOUNT={account:?} is not a connected account id (acct_…); unset it to take \
+             the events of the key's own account"
+        );
+    }
     let metrics = match args.metrics_addr {
         Some(addr) => Some(
             common::metrics::serve_prometheus(addr)

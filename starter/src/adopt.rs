@@ -6,7 +6,11 @@
 //!
 //! - only managed products without an identity are candidates; another catalog's never are;
 //! - a candidate is adopted only when this catalog has a row for its id (deleted rows included:
-//!   their archive is this catalog's to keep); the others are listed and left alone;
+//!   their archive is this catalog's to keep) and the Stripe product was last synced from that
+//!   row's content (its `catalog_sync_hash`, with the row live, active or not): a catalog that only
+//!   shares ids (another team's, a wrong `CATALOG_DATABASE_URL`) claims nothing. A row changed
+//!   since the last sync is listed with `--include-changed` to adopt it after checking; the
+//!   others are listed and left alone;
 //! - `--dry-run` lists what would be adopted and writes nothing.
 //!
 //! Requests: one list page per 100 Stripe products (active and archived), then per adopted
@@ -17,9 +21,12 @@ use catalog::Catalog;
 use clap::Args;
 use common::settings::StripeSettings;
 use domain::identity::{CatalogIdentity, Claim};
-use domain::metadata::{META_CATALOG, META_ID};
+use domain::metadata::{META_CATALOG, META_HASH, META_ID};
 use stripe::client::{Form, StripeClient, StripeConfig};
+use stripe::transform;
 use stripe::write_key::{self, Step, WriteKeys};
+use workflows::activities::TransformOutput;
+use workflows::model::{CatalogProduct, SyncPlan};
 
 /// `starter adopt`.
 #[derive(Args)]
@@ -29,6 +36,11 @@ pub(crate) struct AdoptArgs {
     /// List what would be adopted; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Also adopt products whose content differs from this catalog's row (the row changed since
+    /// the last sync): check the dry run's list first, as another catalog sharing ids looks the
+    /// same.
+    #[arg(long)]
+    include_changed: bool,
     /// Stripe requests per second at most (adopting shares the account's budget with the workers).
     #[arg(long, default_value_t = 10)]
     requests_per_second: u32,
@@ -62,6 +74,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     };
 
     let (mut adopted, mut prices_adopted, mut not_in_catalog, mut other_catalogs) = (0, 0, 0, 0);
+    let mut changed = 0;
     let mut after: Option<String> = None;
     loop {
         let page = stripe
@@ -77,15 +90,27 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
             }
         }
         let catalog_ids: Vec<String> = candidates.iter().map(|p| catalog_id(p)).collect();
-        let rows = catalog.existing_ids(&catalog_ids).await?;
+        let rows = catalog.products_by_ids(&catalog_ids).await?;
         for (product, catalog_id) in candidates.into_iter().zip(catalog_ids) {
-            if !rows.contains(&catalog_id) {
+            let Some(row) = rows.products.iter().find(|r| r.id == catalog_id) else {
                 not_in_catalog += 1;
                 println!(
-                    "left     {}: managed by catalog-sync, but this catalog has no row {catalog_id}",
+                    "left     {}: managed by catalog-sync, but this catalog has no readable row {catalog_id}",
                     product.id
                 );
                 continue;
+            };
+            if !synced_from(row, product.metadata.get(META_HASH).map(String::as_str)) {
+                changed += 1;
+                if !args.include_changed {
+                    println!(
+                        "left     {}: its content is not this catalog's row {catalog_id} as last \
+                         synced (the row changed since, or another catalog made it); check, then \
+                         --include-changed",
+                        product.id
+                    );
+                    continue;
+                }
             }
             let (prices, _) = stripe.list_prices_of(&product.id).await?;
             let unclaimed: Vec<_> = prices
@@ -129,9 +154,36 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     println!(
         "adopt: catalog {identity}: {verb} {adopted} products and {prices_adopted} prices; \
          {not_in_catalog} unadopted products have no row in this catalog (left alone); \
-         {other_catalogs} belong to other catalogs (left alone)"
+         {changed} differ from their row ({}); {other_catalogs} belong to other catalogs (left \
+         alone)",
+        if args.include_changed {
+            "included"
+        } else {
+            "left alone"
+        }
     );
     Ok(())
+}
+
+/// The Stripe product was last synced from `row`'s content: its content hash is the row's, with
+/// the row live (a row deleted or deactivated since the sync keeps the hash of its last sync).
+fn synced_from(row: &CatalogProduct, stripe_hash: Option<&str>) -> bool {
+    let Some(hash) = stripe_hash else {
+        return false;
+    };
+    [true, false].into_iter().any(|active| {
+        let live = CatalogProduct {
+            deleted: false,
+            active,
+            ..row.clone()
+        };
+        match transform::transform(&row.id, Some(&live)) {
+            TransformOutput::Plan(plan) => {
+                matches!(*plan, SyncPlan::Upsert(ref d) if d.content_hash == hash)
+            }
+            TransformOutput::Invalid(_) => false,
+        }
+    })
 }
 
 /// The catalog id a Stripe product was made for.

@@ -270,11 +270,28 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
 
     let writes = env.writes().await;
     let queue = &env.worker.task_queue;
+    // The renamed row is not what Stripe's product was synced from: left unless included.
     let out = starter(
         &env.catalog_url,
         &env.sandbox,
         queue,
         &["adopt", "--dry-run"],
+    );
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("would adopt 2 products and 4 prices"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("left     {}: its content", renamed.id)),
+        "{said}"
+    );
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        queue,
+        &["adopt", "--dry-run", "--include-changed"],
     );
     let said = text(&out);
     assert!(out.status.success(), "{said}");
@@ -288,7 +305,12 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
     );
     assert_eq!(env.writes().await, writes, "a dry run writes nothing");
 
-    let out = starter(&env.catalog_url, &env.sandbox, queue, &["adopt"]);
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        queue,
+        &["adopt", "--include-changed"],
+    );
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("adopted 3 products and 6 prices"), "{said}");
@@ -543,5 +565,12 @@ async fn the_archive_budget_counts_each_product_once() {
         );
         assert_eq!(permit("c").await, Granted, "{backend:?}: confirmed");
         assert!(catalog.held_archives(10).await.unwrap().is_empty());
+        // A hold settled by an approved archive (a reconciliation's) is gone too.
+        assert!(matches!(permit("d").await, Held(_)), "{backend:?}");
+        catalog.settle_held_archive("d").await.unwrap();
+        assert!(
+            catalog.held_archives(10).await.unwrap().is_empty(),
+            "{backend:?}"
+        );
     }
 }
