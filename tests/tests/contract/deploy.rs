@@ -1,24 +1,222 @@
-//! What the image build promises, read from the files (no Docker engine runs here): the build
-//! context leaves local state out (`.quickstart/` can hold a payload key), and the directory the
-//! compose file mounts the sandbox's state volume on exists in the image, owned by the user the
-//! services run as (a volume mounted on a missing path comes up owned by root, and the sandbox,
-//! uid 10001, could not save its state).
+//! What the deployment files promise, read from the files (no Docker engine runs here; CI also runs
+//! `docker-compose config`):
+//! - the compose stack runs `temporalio/server` of the version the tests run against, set up by
+//!   admin-tools jobs instead of the retired auto-setup image;
+//! - every long-running service has a health check, and every dependency waits for it to pass
+//!   (`service_healthy`), or for a one-shot job to finish (`service_completed_successfully`);
+//! - Prometheus finds each worker replica through DNS, on the port the worker serves metrics on;
+//! - the image has what the health checks run, builds dependencies in a layer of their own, and
+//!   the build context leaves local state and secrets out;
+//! - the directory the sandbox's state volume is mounted on exists in the image, owned by the user
+//!   the services run as (a volume on a missing path comes up owned by root, and the sandbox,
+//!   uid 10001, could not save its state).
 
+use std::collections::BTreeMap;
+
+use harness::temporal::temporal_cli;
 use harness::workspace_root;
+use serde_yaml_ng::Value;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+fn yaml(path: &str) -> Value {
+    serde_yaml_ng::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn services() -> BTreeMap<String, Value> {
+    let compose = yaml("docker-compose.yml");
+    compose["services"]
+        .as_mapping()
+        .expect("services")
+        .iter()
+        .map(|(k, v)| (k.as_str().expect("service name").to_string(), v.clone()))
+        .collect()
+}
+
+/// A job that runs once and exits: restarted only on failure.
+fn is_one_shot(service: &Value) -> bool {
+    service["restart"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("on-failure"))
+}
+
+fn env<'a>(service: &'a Value, name: &str) -> &'a str {
+    service["environment"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} is not set"))
+}
+
+fn port_of(addr: &str) -> u64 {
+    addr.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// The server version of the `temporal` CLI the tests start (`Server 1.32.0` in its `--version`).
+fn tested_server_version() -> String {
+    let out = std::process::Command::new(temporal_cli())
+        .arg("--version")
+        .output()
+        .expect("temporal --version");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split("Server ")
+        .nth(1)
+        .and_then(|rest| rest.split([',', ')']).next())
+        .unwrap_or_else(|| panic!("no server version in {text:?}"))
+        .trim()
+        .to_string()
+}
+
 #[test]
-fn the_build_context_leaves_local_state_out() {
+fn compose_runs_the_tested_temporal_server_set_up_by_admin_tools() {
+    let services = services();
+    let version = tested_server_version();
+    assert_eq!(
+        services["temporal"]["image"].as_str(),
+        Some(format!("temporalio/server:{version}").as_str()),
+        "the compose stack runs the server the tests run against"
+    );
+    for (name, service) in &services {
+        let image = service["image"].as_str().unwrap_or_default();
+        assert!(!image.contains("auto-setup"), "{name} uses {image}");
+        if image.starts_with("temporalio/admin-tools") {
+            assert_eq!(image, format!("temporalio/admin-tools:{version}"), "{name}");
+        }
+    }
+    // The server starts only after the schema job has finished, and the namespace job after the
+    // server is healthy; both jobs' scripts are in the repository.
+    assert_eq!(
+        services["temporal"]["depends_on"]["temporal-schema"]["condition"].as_str(),
+        Some("service_completed_successfully")
+    );
+    assert_eq!(
+        services["temporal-namespace"]["depends_on"]["temporal"]["condition"].as_str(),
+        Some("service_healthy")
+    );
+    for (name, service) in &services {
+        for mount in service["volumes"].as_sequence().into_iter().flatten() {
+            let source = mount.as_str().unwrap().split(':').next().unwrap();
+            if let Some(path) = source.strip_prefix("./") {
+                assert!(
+                    workspace_root().join(path).exists(),
+                    "{name} mounts {path}, which is not in the repository"
+                );
+            }
+        }
+    }
+    for script in ["setup-schema.sh", "create-namespace.sh"] {
+        let text = read(&format!("deploy/temporal/{script}"));
+        assert!(text.starts_with("#!/bin/sh"), "{script}");
+    }
+    let setup = read("deploy/temporal/setup-schema.sh");
+    assert!(setup.contains("temporal-sql-tool") && setup.contains("update-schema"));
+}
+
+#[test]
+fn every_service_is_health_checked_and_every_dependency_waits_for_it() {
+    let services = services();
+    for (name, service) in &services {
+        if !is_one_shot(service) {
+            let test = &service["healthcheck"]["test"];
+            assert!(
+                test.as_sequence().is_some_and(|t| !t.is_empty()),
+                "{name} has no health check"
+            );
+        }
+        let Some(deps) = service["depends_on"].as_mapping() else {
+            assert!(
+                service["depends_on"].is_null(),
+                "{name}: depends_on must name a condition for each dependency"
+            );
+            continue;
+        };
+        for (dep, how) in deps {
+            let dep = dep.as_str().unwrap();
+            let target = services
+                .get(dep)
+                .unwrap_or_else(|| panic!("{name} depends on unknown {dep}"));
+            let expected = if is_one_shot(target) {
+                "service_completed_successfully"
+            } else {
+                "service_healthy"
+            };
+            assert_eq!(how["condition"].as_str(), Some(expected), "{name} → {dep}");
+        }
+    }
+    // catalog-sync's own services probe their own endpoints, on the ports they serve them on.
+    let probe = |name: &str| -> String {
+        let test = services[name]["healthcheck"]["test"].as_sequence().unwrap();
+        test.iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let worker = &services["worker"];
+    let health = port_of(env(worker, "CATALOG_SYNC_HEALTH_ADDR"));
+    assert!(
+        probe("worker").contains(&format!("localhost:{health}/readyz")),
+        "{}",
+        probe("worker")
+    );
+    let listen = port_of(env(&services["relay"], "CATALOG_SYNC_LISTEN"));
+    assert!(probe("relay").contains(&format!("localhost:{listen}/readyz")));
+    let codec = port_of(env(&services["codec-server"], "CATALOG_SYNC_CODEC_LISTEN"));
+    assert!(probe("codec-server").contains(&format!("localhost:{codec}/readyz")));
+    assert!(probe("stripe-sandbox").contains("/_sandbox/health"));
+    // Those probes run curl inside catalog-sync's image.
+    let dockerfile = read("Dockerfile");
+    let runtime = dockerfile.rsplit("\nFROM ").next().unwrap();
+    assert!(runtime.contains(" curl"), "the runtime image installs curl");
+}
+
+#[test]
+fn prometheus_finds_every_worker_replica() {
+    let services = services();
+    let metrics = port_of(env(&services["worker"], "CATALOG_SYNC_METRICS_ADDR"));
+    let relay_metrics = port_of(env(&services["relay"], "CATALOG_SYNC_METRICS_ADDR"));
+    let prometheus = yaml("deploy/prometheus.yml");
+    let jobs = prometheus["scrape_configs"].as_sequence().unwrap();
+    for (service, port) in [("worker", metrics), ("relay", relay_metrics)] {
+        let job = jobs
+            .iter()
+            .find(|j| j["job_name"].as_str() == Some(&format!("catalog-sync-{service}")))
+            .unwrap_or_else(|| panic!("no scrape job for {service}"));
+        assert!(
+            job["static_configs"].is_null(),
+            "{service}: a static target mixes the replicas' counters"
+        );
+        let sd = &job["dns_sd_configs"][0];
+        assert_eq!(sd["names"][0].as_str(), Some(service));
+        assert_eq!(sd["type"].as_str(), Some("A"));
+        assert_eq!(sd["port"].as_u64(), Some(port), "{service}");
+    }
+}
+
+#[test]
+fn the_image_builds_dependencies_in_their_own_layer() {
+    let dockerfile = read("Dockerfile");
+    let build = dockerfile
+        .split("\nFROM ")
+        .find(|stage| stage.contains(" AS build"))
+        .expect("a build stage");
+    let cook = build.find("cargo chef cook").expect("cargo chef cook");
+    let copy = build.find("COPY . .").expect("COPY . .");
+    let compile = build.find("cargo build --release").expect("cargo build");
+    assert!(
+        cook < copy && copy < compile,
+        "dependencies are cooked before the sources are copied in"
+    );
+}
+
+#[test]
+fn the_build_context_leaves_local_state_and_secrets_out() {
     let ignored: Vec<String> = read(".dockerignore")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
         .collect();
-    for path in [".quickstart", "target", ".venv", ".git"] {
+    for path in [".quickstart", "target", ".venv", ".git", ".env"] {
         assert!(
             ignored.iter().any(|l| l == path),
             "{path} is not in .dockerignore"
@@ -28,9 +226,12 @@ fn the_build_context_leaves_local_state_out() {
 
 #[test]
 fn the_state_volume_is_mounted_on_a_directory_the_service_user_owns() {
-    let compose = read("docker-compose.yml");
+    let services = services();
+    let mounts = services["stripe-sandbox"]["volumes"].as_sequence().unwrap();
     assert!(
-        compose.contains("sandbox-state:/app/state"),
+        mounts
+            .iter()
+            .any(|m| m.as_str() == Some("sandbox-state:/app/state")),
         "the compose file mounts the sandbox's state at /app/state"
     );
     let dockerfile = read("Dockerfile");
@@ -40,5 +241,175 @@ fn the_state_volume_is_mounted_on_a_directory_the_service_user_owns() {
         dockerfile.contains("mkdir -p /app/state")
             && dockerfile.contains("chown -R 10001:10001 /app"),
         "the image creates /app/state owned by 10001: {dockerfile}"
+    );
+}
+
+/// Every document of a multi-document YAML file.
+fn documents(path: &str) -> Vec<Value> {
+    use serde::Deserialize;
+    serde_yaml_ng::Deserializer::from_str(&read(path))
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn kubernetes_base() -> Vec<Value> {
+    let kustomization = yaml("deploy/kubernetes/base/kustomization.yaml");
+    kustomization["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|file| {
+            documents(&format!(
+                "deploy/kubernetes/base/{}",
+                file.as_str().unwrap()
+            ))
+        })
+        .collect()
+}
+
+/// `KEY=value` lines of the settings the base's ConfigMap is generated from.
+fn kubernetes_settings() -> BTreeMap<String, String> {
+    read("deploy/kubernetes/base/settings.env")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn container_env<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    container["env"]
+        .as_sequence()?
+        .iter()
+        .find(|e| e["name"].as_str() == Some(name))
+}
+
+#[test]
+fn kubernetes_probes_the_health_endpoints_and_keeps_keys_in_the_secret() {
+    let objects = kubernetes_base();
+    let deployments: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"].as_str() == Some("Deployment"))
+        .collect();
+    let names: Vec<&str> = deployments
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "catalog-sync-worker",
+            "catalog-sync-relay",
+            "catalog-sync-codec-server"
+        ]
+    );
+    let settings = kubernetes_settings();
+    for deployment in &deployments {
+        let name = deployment["metadata"]["name"].as_str().unwrap();
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["securityContext"]["runAsUser"].as_u64(),
+            Some(10001),
+            "{name}"
+        );
+        for container in pod["containers"].as_sequence().unwrap() {
+            let ports: BTreeMap<&str, u64> = container["ports"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap(),
+                        p["containerPort"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+                let get = &container[probe]["httpGet"];
+                assert_eq!(get["path"].as_str(), Some(path), "{name} {probe}");
+                let port = ports[get["port"].as_str().unwrap()];
+                // The port the process serves its health endpoints on is the probed one.
+                let served = [
+                    "CATALOG_SYNC_HEALTH_ADDR",
+                    "CATALOG_SYNC_LISTEN",
+                    "CATALOG_SYNC_CODEC_LISTEN",
+                ]
+                .iter()
+                .find_map(|var| container_env(container, var))
+                .and_then(|e| e["value"].as_str())
+                .map(port_of);
+                assert_eq!(
+                    served,
+                    Some(port),
+                    "{name} {probe} probes the port it serves"
+                );
+            }
+            // Keys come from the Secret, never from the ConfigMap's settings.
+            for key in [
+                "STRIPE_API_KEY",
+                "CATALOG_DATABASE_URL",
+                "CATALOG_SYNC_PAYLOAD_KEY",
+                "STRIPE_WEBHOOK_SECRET",
+                "CATALOG_SYNC_CODEC_AUTH_TOKEN",
+                "TEMPORAL_API_KEY",
+            ] {
+                assert!(!settings.contains_key(key), "{key} is in settings.env");
+                if let Some(env) = container_env(container, key) {
+                    assert_eq!(
+                        env["valueFrom"]["secretKeyRef"]["name"].as_str(),
+                        Some("catalog-sync"),
+                        "{name}: {key} comes from the Secret"
+                    );
+                }
+            }
+        }
+    }
+    // Each long-running Deployment that serves traffic or work has a disruption budget that
+    // selects its pods.
+    for target in ["catalog-sync-worker", "catalog-sync-relay"] {
+        let deployment = deployments
+            .iter()
+            .find(|d| d["metadata"]["name"].as_str() == Some(target))
+            .unwrap();
+        let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        let pdb = objects
+            .iter()
+            .find(|o| {
+                o["kind"].as_str() == Some("PodDisruptionBudget")
+                    && o["metadata"]["name"].as_str() == Some(target)
+            })
+            .unwrap_or_else(|| panic!("no PodDisruptionBudget for {target}"));
+        for (k, v) in pdb["spec"]["selector"]["matchLabels"].as_mapping().unwrap() {
+            assert_eq!(&labels[k.as_str().unwrap()], v, "{target}");
+        }
+    }
+}
+
+#[test]
+fn the_autoscaler_suggestion_follows_the_task_queue_backlog() {
+    let hpa = yaml("deploy/kubernetes/overlays/autoscaling/worker-hpa.yaml");
+    assert_eq!(hpa["apiVersion"].as_str(), Some("autoscaling/v2"));
+    assert_eq!(
+        hpa["spec"]["scaleTargetRef"]["name"].as_str(),
+        Some("catalog-sync-worker")
+    );
+    let metric = &hpa["spec"]["metrics"][0]["external"]["metric"];
+    let queue = &kubernetes_settings()["CATALOG_SYNC_TASK_QUEUE"];
+    assert_eq!(
+        metric["selector"]["matchLabels"]["taskqueue"].as_str(),
+        Some(queue.as_str())
+    );
+    // The adapter rule serves that metric from the Temporal server's backlog gauge.
+    let adapter = yaml("deploy/kubernetes/overlays/autoscaling/prometheus-adapter-values.yaml");
+    let rule = &adapter["rules"]["external"][0];
+    assert_eq!(rule["name"]["as"], metric["name"]);
+    assert!(
+        rule["seriesQuery"]
+            .as_str()
+            .unwrap()
+            .starts_with("approximate_backlog_count")
     );
 }
