@@ -17,6 +17,10 @@ COPY --from=plan /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json \
     -p catalog-sync-worker -p catalog-sync-relay -p catalog-sync-starter -p catalog-sync-codec-server -p stripe-sandbox
 COPY . .
+# The commit, for the worker's default build id (Worker Deployment Versioning): the build context
+# has no .git. `docker build --build-arg CATALOG_SYNC_GIT_HASH=$(git rev-parse --short=12 HEAD)`;
+# without it the build id falls back to a checksum of the worker binary.
+ARG CATALOG_SYNC_GIT_HASH=
 RUN cargo build --release --locked \
     -p catalog-sync-worker -p catalog-sync-relay -p catalog-sync-starter -p catalog-sync-codec-server -p stripe-sandbox
 

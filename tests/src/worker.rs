@@ -42,6 +42,25 @@ impl RunningWorker {
         sandbox: &Sandbox,
         configure: impl FnOnce(&mut worker::Settings),
     ) -> Self {
+        Self::start_build(
+            temporal,
+            catalog_url,
+            sandbox,
+            configure,
+            worker::register_workflows,
+        )
+        .await
+    }
+
+    /// As [`RunningWorker::start_on`], with the workflow implementations `register` gives (a
+    /// changed build of the code, for the rollout test).
+    pub async fn start_build(
+        temporal: &str,
+        catalog_url: &str,
+        sandbox: &Sandbox,
+        configure: impl FnOnce(&mut worker::Settings),
+        register: worker::RegisterWorkflows,
+    ) -> Self {
         let temporal = temporal.to_string();
         let task_queue = unique("tq");
         let mut settings = worker::Settings {
@@ -58,6 +77,7 @@ impl RunningWorker {
             stripe_account: None,
             workflow_task_pollers: worker::DEFAULT_WORKFLOW_TASK_POLLERS,
             metrics: None,
+            deployment: worker::deployment::Deployment::unversioned(),
         };
         configure(&mut settings);
         let task_queue = settings.task_queue.clone();
@@ -72,7 +92,7 @@ impl RunningWorker {
             rt.block_on(async move {
                 let runtime = Runtime::from_current_tokio(Default::default())?;
                 let client = connect(&temporal, DataConverter::default()).await;
-                let built = worker::build(&runtime, client, &settings).await?;
+                let built = worker::build_with(&runtime, client, &settings, register).await?;
                 let _ = ready.send(());
                 worker::run_until(built, async {
                     let _ = stopped.await;

@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod deployment;
 pub mod health;
 pub mod search_attributes;
 
@@ -61,6 +62,8 @@ pub struct Settings {
     /// Where catalog-sync's own metrics go (the meter of the runtime's Prometheus endpoint), if
     /// anywhere.
     pub metrics: Option<Metrics>,
+    /// The Worker Deployment and build this worker belongs to (see [`deployment`]).
+    pub deployment: deployment::Deployment,
 }
 
 /// A worker process's two Temporal workers: one polls the workflow task queue (workflows and the
@@ -80,11 +83,40 @@ impl Workers {
     }
 }
 
+/// Registers workflow implementations on the workflow queue's worker (see [`register_workflows`]).
+pub type RegisterWorkflows = fn(&mut WorkerOptions, &RetryConfig) -> anyhow::Result<()>;
+
+/// catalog-sync's workflows: `ProductSync` and `ReconcileCatalog`, with the worker's activity
+/// settings.
+pub fn register_workflows(options: &mut WorkerOptions, retry: &RetryConfig) -> anyhow::Result<()> {
+    let product_sync = retry.clone();
+    options.register_workflow_with_factory::<ProductSync, _>(move || {
+        ProductSync::with_retry(product_sync.clone())
+    })?;
+    let reconcile = retry.clone();
+    options.register_workflow_with_factory::<ReconcileCatalog, _>(move || {
+        ReconcileCatalog::with_retry(reconcile.clone())
+    })?;
+    Ok(())
+}
+
 /// Builds the workers with every workflow and activity registered.
 pub async fn build(
     runtime: &temporalio_sdk::Runtime,
     client: Client,
     settings: &Settings,
+) -> anyhow::Result<Workers> {
+    build_with(runtime, client, settings, register_workflows).await
+}
+
+/// Builds the workers with the workflow implementations `register` gives: a worker is
+/// [`register_workflows`]; the rollout test registers a changed build of `ProductSync` in its
+/// place to play the next version of the code.
+pub async fn build_with(
+    runtime: &temporalio_sdk::Runtime,
+    client: Client,
+    settings: &Settings,
+    register: RegisterWorkflows,
 ) -> anyhow::Result<Workers> {
     let catalog = Catalog::connect(&settings.catalog_url).await?;
     let stripe = StripeClient::new(StripeConfig {
@@ -128,6 +160,7 @@ pub async fn build(
         .client_identity_override(identity.clone())
         .tuner(stripe_tuner(settings.stripe_budget))
         .graceful_shutdown_period(Duration::from_secs(20))
+        .deployment_options(settings.deployment.options())
         .build();
     if settings.stripe_budget > 0 {
         stripe_options.max_task_queue_activities_per_second =
@@ -145,15 +178,7 @@ pub async fn build(
     });
     let stripe_worker = Worker::new(runtime, client.clone(), stripe_options)?;
 
-    let options = WorkerOptions::new(settings.task_queue.as_str())
-        .register_workflow_with_factory::<ProductSync, _>({
-            let retry = settings.retry.clone();
-            move || ProductSync::with_retry(retry.clone())
-        })?
-        .register_workflow_with_factory::<ReconcileCatalog, _>({
-            let retry = settings.retry.clone();
-            move || ReconcileCatalog::with_retry(retry.clone())
-        })?
+    let mut options = WorkerOptions::new(settings.task_queue.as_str())
         // Also here: activities scheduled on this queue before the Stripe queue existed.
         .register_activities(activities)
         .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(
@@ -161,7 +186,9 @@ pub async fn build(
         ))
         .nonsticky_to_sticky_poll_ratio(0.5)
         .graceful_shutdown_period(Duration::from_secs(20))
+        .deployment_options(settings.deployment.options())
         .build();
+    register(&mut options, &settings.retry)?;
     let readiness = health::Readiness {
         client: client.clone(),
         catalog: readiness_catalog,

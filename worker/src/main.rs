@@ -70,6 +70,16 @@ struct Args {
     /// Concurrent workflow-task polls (half for new runs, half for cached ones).
     #[arg(long, env = "CATALOG_SYNC_WORKFLOW_TASK_POLLERS", default_value_t = worker::DEFAULT_WORKFLOW_TASK_POLLERS)]
     workflow_task_pollers: usize,
+    /// Worker Deployment Versioning: the Worker Deployment this worker belongs to (e.g.
+    /// `catalog-sync`). When set, the worker runs only workflows of its version, and new workflows
+    /// go to the version made current with `temporal worker deployment set-current-version`
+    /// (README: "Versioned rollout"). Unversioned when unset.
+    #[arg(long, env = "CATALOG_SYNC_DEPLOYMENT_NAME")]
+    deployment_name: Option<String>,
+    /// This build's id in the Worker Deployment (default: the package version and the git commit
+    /// it was built from, e.g. `0.1.0+3f9c2a1b7d0e`).
+    #[arg(long, env = "CATALOG_SYNC_BUILD_ID")]
+    build_id: Option<String>,
 }
 
 #[tokio::main]
@@ -123,12 +133,16 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         metrics,
+        deployment: worker::deployment::Deployment::from_settings(
+            args.deployment_name.as_deref(),
+            args.build_id.as_deref(),
+        )?,
     };
     let runtime = Runtime::from_current_tokio(runtime_options)?;
     let (client, payload_key) =
         common::temporal::connect(&args.payload, WhenUnreachable::Fail).await?;
     let payload_key = payload_key.as_deref().unwrap_or("off");
-    let workers = worker::build(&runtime, client, &settings).await?;
+    let workers = worker::build(&runtime, client.clone(), &settings).await?;
     if let Some(addr) = args.health_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -149,7 +163,15 @@ async fn main() -> anyhow::Result<()> {
         stripe_api_version = %settings.stripe_api_version,
         stripe_account = settings.stripe_account.as_deref().unwrap_or("-"),
         payload_encryption = %payload_key,
+        deployment = %settings.deployment,
         "worker started"
     );
+    if let Some(name) = settings.deployment.name.clone() {
+        tokio::spawn(worker::deployment::report_routing(
+            client,
+            name,
+            settings.deployment.build_id.clone(),
+        ));
+    }
     worker::run_until(workers, common::shutdown_signal()).await
 }

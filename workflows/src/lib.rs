@@ -32,6 +32,19 @@ pub use product_sync::{
 };
 pub use reconcile::{ReconcileCatalog, ReconcileInput, ReconcileProgress, ReconcileResult};
 
+/// Options of every continue-as-new: the next run starts on the Worker Deployment's current
+/// version (`AutoUpgrade` for its first task, pinned from then on), so a long-lived workflow moves
+/// to new code at its next run while each run finishes on the code it started with. Without
+/// versioned workers the server ignores it. Why, and the contract it puts on workflow inputs: the
+/// worker's `deployment` module.
+pub(crate) fn next_run_options() -> temporalio_sdk::ContinueAsNewOptions {
+    temporalio_sdk::ContinueAsNewOptions::builder()
+        .initial_versioning_behavior(
+            temporalio_workflow::ContinueAsNewVersioningBehavior::AutoUpgrade,
+        )
+        .build()
+}
+
 /// Task queue of the workflows and the catalog-side activities.
 pub const TASK_QUEUE: &str = "catalog-sync";
 

@@ -16,9 +16,7 @@
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ActivityExecutionError;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{
-    ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
-};
+use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use crate::activities::{
     FetchInput, SyncActivities, TransformInput, TransformOutput, UpsertInput, UpsertReport,
@@ -321,7 +319,7 @@ impl ProductSync {
                         archive_approved: input.archive_approved && !live,
                         ..input.clone()
                     },
-                    ContinueAsNewOptions::default(),
+                    crate::next_run_options(),
                 )?;
             }
             if ctx.patched(SETTLE_PATCH) {

@@ -5,5 +5,6 @@ mod budget;
 mod health;
 mod logs;
 mod payload_codec;
+mod rollout;
 mod scale;
 mod webui;

@@ -39,9 +39,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{
-    ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
-};
+use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use crate::activities::{
     CountInput, OrphanPageInput, PricePageInput, ReconcilePageInput, SyncActivities,
@@ -302,7 +300,7 @@ impl ReconcileCatalog {
                     carry: Some(carry),
                     ..input.clone()
                 };
-                match ctx.continue_as_new(next, ContinueAsNewOptions::default())? {}
+                match ctx.continue_as_new(next, crate::next_run_options())? {}
             }
         }
         repairs.drain().await;
