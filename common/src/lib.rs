@@ -14,5 +14,6 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod temporal;
+pub mod traces;
 
 pub use shutdown::shutdown_signal;

@@ -40,6 +40,15 @@ pub async fn connect(
     let keyring = payload.keyring()?;
     let key_id = keyring.current_key_id().map(str::to_string);
     client_options.data_converter = codec::data_converter(keyring);
+    // Trace context through signals, workflows and activities (and every worker made from this
+    // client), when traces are on.
+    if crate::traces::enabled() {
+        client_options = ClientOptions::new(client_options.namespace.clone())
+            .data_converter(client_options.data_converter.clone())
+            .client_interceptors(client_options.client_interceptors.clone())
+            .plugin(crate::traces::temporal_plugin())
+            .build();
+    }
     let connection = match when_unreachable {
         WhenUnreachable::Fail => Connection::connect(connection_options)
             .await

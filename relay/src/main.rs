@@ -84,6 +84,16 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     common::telemetry::init_tracing(&args.log, "info", false);
+    let traces = common::traces::init("catalog-sync-relay")?;
+    let result = run(args).await;
+    if let Some(traces) = traces {
+        // Exporting the last batch blocks: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
+    result
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
     if let Some(account) = args
         .stripe_account

@@ -72,6 +72,40 @@ impl Signaller {
         version: Option<i64>,
         source: &str,
     ) -> Result<(), SignalError> {
+        use opentelemetry::KeyValue;
+        use opentelemetry::trace::{
+            FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _,
+        };
+        // The trace of this change starts here (see common::traces); the SDK's plugin makes the
+        // signal-with-start its child and carries the context into the workflow.
+        let tracer = opentelemetry::global::tracer(common::traces::SCOPE);
+        let span = tracer
+            .span_builder("catalog change")
+            .with_kind(SpanKind::Producer)
+            .with_attributes([
+                KeyValue::new("catalog.product_id", catalog_id.to_string()),
+                KeyValue::new("catalog.change_source", source.to_string()),
+                KeyValue::new("catalog.version", version.unwrap_or_default()),
+            ])
+            .start(&tracer);
+        let trace = opentelemetry::Context::current_with_span(span);
+        let result = self
+            .signal(catalog_id, version, source)
+            .with_context(trace.clone())
+            .await;
+        if let Err(e) = &result {
+            trace.span().set_status(Status::error(e.to_string()));
+        }
+        trace.span().end();
+        result
+    }
+
+    async fn signal(
+        &self,
+        catalog_id: &str,
+        version: Option<i64>,
+        source: &str,
+    ) -> Result<(), SignalError> {
         let call = self.client.signal_with_start_workflow(
             ProductSync::run,
             ProductSyncInput {

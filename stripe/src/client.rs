@@ -53,6 +53,58 @@ pub struct StripeConfig {
     pub metrics: Option<Metrics>,
 }
 
+/// The trace span of one Stripe request (see `common::traces`): a client span under whatever
+/// span is current (an activity's run), named by its endpoint (ids left out), with the status and
+/// Stripe's `Request-Id`. A no-op when traces are off.
+struct RequestSpan(opentelemetry::global::BoxedSpan);
+
+impl RequestSpan {
+    fn start(method: &str, path: &str, idempotency_key: Option<&str>) -> Self {
+        use opentelemetry::KeyValue;
+        use opentelemetry::trace::{SpanKind, Tracer};
+        let tracer = opentelemetry::global::tracer(common::traces::SCOPE);
+        let endpoint = endpoint_label(method, path);
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("url.path", path.to_string()),
+            KeyValue::new("stripe.endpoint", endpoint.clone()),
+        ];
+        if let Some(key) = idempotency_key {
+            attributes.push(KeyValue::new("stripe.idempotency_key", key.to_string()));
+        }
+        Self(
+            tracer
+                .span_builder(format!("stripe {endpoint}"))
+                .with_kind(SpanKind::Client)
+                .with_attributes(attributes)
+                .start(&tracer),
+        )
+    }
+
+    fn end<T>(mut self, result: &Result<Response<T>, StripeError>) {
+        use opentelemetry::KeyValue;
+        use opentelemetry::trace::{Span, Status};
+        let (status, request_id) = match result {
+            Ok(response) => (Some(200), response.request_id.clone()),
+            Err(StripeError::Api(failure)) => {
+                (Some(i64::from(failure.status)), failure.request_id.clone())
+            }
+            Err(_) => (None, None),
+        };
+        if let Some(status) = status {
+            self.0
+                .set_attribute(KeyValue::new("http.response.status_code", status));
+        }
+        if let Some(id) = request_id {
+            self.0.set_attribute(KeyValue::new("stripe.request_id", id));
+        }
+        if let Err(e) = result {
+            self.0.set_status(Status::error(e.to_string()));
+        }
+        self.0.end();
+    }
+}
+
 /// Why [`StripeClient::check_access`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessRefused {
@@ -174,12 +226,16 @@ impl StripeClient {
                 metrics.pacing_wait(waited);
             }
         }
+        let span = RequestSpan::start(method.as_str(), path, idempotency_key);
         let Some(metrics) = &self.config.metrics else {
-            return self.send(method, path, form, idempotency_key).await;
+            let result = self.send(method, path, form, idempotency_key).await;
+            span.end(&result);
+            return result;
         };
         let endpoint = endpoint_label(method.as_str(), path);
         let started = std::time::Instant::now();
         let result = self.send(method, path, form, idempotency_key).await;
+        span.end(&result);
         let status = match &result {
             Ok(_) => "200".to_string(),
             Err(StripeError::Transport(_)) => "transport_error".to_string(),

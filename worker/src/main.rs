@@ -86,6 +86,16 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     common::telemetry::init_tracing(&args.log, "info", false);
+    let traces = common::traces::init("catalog-sync-worker")?;
+    let result = run(args).await;
+    if let Some(traces) = traces {
+        // Exporting the last batch blocks: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
+    result
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     args.stripe.check().map_err(|e| anyhow::anyhow!(e))?;
     let api_key = args.stripe.api_key.clone();
     let (telemetry, metrics) = match args.metrics_addr {

@@ -7,4 +7,5 @@ mod logs;
 mod payload_codec;
 mod rollout;
 mod scale;
+mod traces;
 mod webui;
