@@ -283,7 +283,16 @@ async fn two_relays_never_hold_one_change(backend: Backend) {
     let drain = |relay: relay::Relay| async move {
         let mut relayed = Vec::new();
         loop {
-            let report = relay.relay_batch().await.unwrap();
+            // A catalog error is retried, as `Relay::run` does: two writers on one SQLite file
+            // can get "database is locked" at once (a WAL snapshot conflict is not waited out).
+            let report = match relay.relay_batch().await {
+                Ok(report) => report,
+                Err(e) => {
+                    eprintln!("relay batch: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
             assert_eq!(report.released, 0, "Temporal is up");
             relayed.extend(report.relayed);
             if report.claimed == 0 && report.held == 0 {

@@ -131,21 +131,35 @@ async fn one_catalog_change_is_one_trace_from_the_relay_to_stripe() {
         .await
         .unwrap();
 
-    // Its trace, once the Stripe writes have been exported.
-    let change = eventually(Duration::from_secs(60), "the change's trace", || async {
+    // Its trace, once all of it has been exported: the workflow's own span ends when the workflow
+    // does, after the Stripe writes (and a moment later on a loaded machine).
+    let change = eventually(Duration::from_secs(60), "the change's span", || async {
         let spans = spans.lock().unwrap().clone();
-        let change = spans.iter().find(|s| {
+        spans.into_iter().find(|s| {
             s.name() == "catalog change"
                 && s.attribute("catalog.product_id").as_deref() == Some(product.id.as_str())
-        })?;
-        let trace = &change.span.trace_id;
-        spans
-            .iter()
-            .any(|s| &s.span.trace_id == trace && s.name() == "stripe POST /v1/prices")
-            .then(|| change.clone())
+        })
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let whole = |spans: &[Received]| {
+        let trace: Vec<&Received> = spans
+            .iter()
+            .filter(|s| s.span.trace_id == change.span.trace_id)
+            .collect();
+        let has = |name: &str| trace.iter().any(|s| s.name() == name);
+        has("RunWorkflow:ProductSync")
+            && has("stripe POST /v1/prices")
+            && trace.iter().all(|s| {
+                s.span.parent_span_id.is_empty()
+                    || trace
+                        .iter()
+                        .any(|p| p.span.span_id == s.span.parent_span_id)
+            })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !whole(&spans.lock().unwrap()) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let spans = spans.lock().unwrap().clone();
     let trace: Vec<&Received> = spans
         .iter()
