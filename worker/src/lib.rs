@@ -84,18 +84,18 @@ impl Workers {
 }
 
 /// Registers workflow implementations on the workflow queue's worker (see [`register_workflows`]).
-pub type RegisterWorkflows = fn(&mut WorkerOptions, &RetryConfig) -> anyhow::Result<()>;
+pub type RegisterWorkflows = fn(&mut WorkerOptions, &Settings) -> anyhow::Result<()>;
 
 /// catalog-sync's workflows: `ProductSync` and `ReconcileCatalog`, with the worker's activity
-/// settings.
-pub fn register_workflows(options: &mut WorkerOptions, retry: &RetryConfig) -> anyhow::Result<()> {
+/// settings and whether it is versioned.
+pub fn register_workflows(options: &mut WorkerOptions, settings: &Settings) -> anyhow::Result<()> {
+    let (retry, versioned) = (settings.retry.clone(), settings.deployment.is_versioned());
     let product_sync = retry.clone();
     options.register_workflow_with_factory::<ProductSync, _>(move || {
-        ProductSync::with_retry(product_sync.clone())
+        ProductSync::with_retry(product_sync.clone()).on_versioned_workers(versioned)
     })?;
-    let reconcile = retry.clone();
     options.register_workflow_with_factory::<ReconcileCatalog, _>(move || {
-        ReconcileCatalog::with_retry(reconcile.clone())
+        ReconcileCatalog::with_retry(retry.clone()).on_versioned_workers(versioned)
     })?;
     Ok(())
 }
@@ -188,7 +188,7 @@ pub async fn build_with(
         .graceful_shutdown_period(Duration::from_secs(20))
         .deployment_options(settings.deployment.options())
         .build();
-    register(&mut options, &settings.retry)?;
+    register(&mut options, settings)?;
     let readiness = health::Readiness {
         client: client.clone(),
         catalog: readiness_catalog,

@@ -32,12 +32,16 @@ pub use product_sync::{
 };
 pub use reconcile::{ReconcileCatalog, ReconcileInput, ReconcileProgress, ReconcileResult};
 
-/// Options of every continue-as-new: the next run starts on the Worker Deployment's current
-/// version (`AutoUpgrade` for its first task, pinned from then on), so a long-lived workflow moves
-/// to new code at its next run while each run finishes on the code it started with. Without
-/// versioned workers the server ignores it. Why, and the contract it puts on workflow inputs: the
-/// worker's `deployment` module.
-pub(crate) fn next_run_options() -> temporalio_sdk::ContinueAsNewOptions {
+/// Options of every continue-as-new. On versioned workers (Worker Deployment Versioning), the next
+/// run starts on the deployment's current version (`AutoUpgrade` for its first task, pinned from
+/// then on), so a long-lived workflow moves to new code at its next run while each run finishes on
+/// the code it started with; why, and the contract it puts on workflow inputs: the worker's
+/// `deployment` module. On unversioned workers, the defaults (the option would mean nothing).
+/// Which one a worker is does not change the command's type, so replay is the same either way.
+pub(crate) fn next_run_options(versioned: bool) -> temporalio_sdk::ContinueAsNewOptions {
+    if !versioned {
+        return temporalio_sdk::ContinueAsNewOptions::default();
+    }
     temporalio_sdk::ContinueAsNewOptions::builder()
         .initial_versioning_behavior(
             temporalio_workflow::ContinueAsNewVersioningBehavior::AutoUpgrade,

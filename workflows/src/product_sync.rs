@@ -236,6 +236,7 @@ pub struct ProductSyncStatus {
 #[derive(Default)]
 pub struct ProductSync {
     retry: RetryConfig,
+    versioned: bool,
     pending_changes: u32,
     passes: u32,
     last_outcome: Option<SyncOutcome>,
@@ -253,6 +254,13 @@ impl ProductSync {
             retry,
             ..Self::default()
         }
+    }
+
+    /// Whether the worker runs it under Worker Deployment Versioning (see
+    /// `crate::next_run_options`).
+    pub fn on_versioned_workers(mut self, versioned: bool) -> Self {
+        self.versioned = versioned;
+        self
     }
 }
 
@@ -319,7 +327,7 @@ impl ProductSync {
                         archive_approved: input.archive_approved && !live,
                         ..input.clone()
                     },
-                    crate::next_run_options(),
+                    crate::next_run_options(ctx.state(|s| s.versioned)),
                 )?;
             }
             if ctx.patched(SETTLE_PATCH) {

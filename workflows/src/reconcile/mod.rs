@@ -79,6 +79,7 @@ const HISTORY_EVENTS_LIMIT: u32 = 10_000;
 #[derive(Default)]
 pub struct ReconcileCatalog {
     retry: RetryConfig,
+    versioned: bool,
     progress: ReconcileProgress,
     stop_requested: bool,
     /// Set by `set_max_in_flight`, which may arrive before the run code starts.
@@ -92,6 +93,13 @@ impl ReconcileCatalog {
             retry,
             ..Self::default()
         }
+    }
+
+    /// Whether the worker runs it under Worker Deployment Versioning (see
+    /// `crate::next_run_options`).
+    pub fn on_versioned_workers(mut self, versioned: bool) -> Self {
+        self.versioned = versioned;
+        self
     }
 }
 
@@ -300,7 +308,8 @@ impl ReconcileCatalog {
                     carry: Some(carry),
                     ..input.clone()
                 };
-                match ctx.continue_as_new(next, crate::next_run_options())? {}
+                match ctx
+                    .continue_as_new(next, crate::next_run_options(ctx.state(|s| s.versioned)))? {}
             }
         }
         repairs.drain().await;
