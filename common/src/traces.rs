@@ -23,7 +23,6 @@ use std::sync::OnceLock;
 
 use anyhow::Context as _;
 use opentelemetry::KeyValue;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -114,8 +113,6 @@ pub fn init(service: &str) -> anyhow::Result<Option<Traces>> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let _ = ENABLED.set(true);
     tracing::info!(%endpoint, %service, "exporting traces over OTLP");
-    // Keep a tracer alive so the provider's processors stay registered.
-    let _ = provider.tracer(SCOPE);
     Ok(Some(Traces { provider }))
 }
 
