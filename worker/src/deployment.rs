@@ -28,6 +28,7 @@
 
 use temporalio_client::tonic;
 use temporalio_client::{Client, NamespacedClient};
+use temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentInfo;
 use temporalio_common::protos::temporal::api::enums::v1::RoutingConfigUpdateState;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeWorkerDeploymentRequest;
 use temporalio_common::worker::{
@@ -142,8 +143,12 @@ pub enum Routing {
     },
 }
 
-/// Reads the deployment's routing configuration.
-pub async fn routing(client: &Client, deployment_name: &str) -> Result<Routing, tonic::Status> {
+/// `DescribeWorkerDeployment`: the deployment as the server knows it, `None` when it does not (no
+/// versioned worker of it has polled yet).
+async fn describe(
+    client: &Client,
+    deployment_name: &str,
+) -> Result<Option<WorkerDeploymentInfo>, tonic::Status> {
     let response = client
         .connection()
         .workflow_service()
@@ -152,12 +157,19 @@ pub async fn routing(client: &Client, deployment_name: &str) -> Result<Routing, 
             deployment_name: deployment_name.to_string(),
         }))
         .await;
-    let info = match response {
-        Ok(r) => r.into_inner().worker_deployment_info,
-        Err(status) if status.code() == tonic::Code::NotFound => return Ok(Routing::Unknown),
-        Err(status) => return Err(status),
+    match response {
+        Ok(r) => Ok(r.into_inner().worker_deployment_info),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+        Err(status) => Err(status),
+    }
+}
+
+/// Reads the deployment's routing configuration.
+pub async fn routing(client: &Client, deployment_name: &str) -> Result<Routing, tonic::Status> {
+    let Some(info) = describe(client, deployment_name).await? else {
+        return Ok(Routing::Unknown);
     };
-    let Some(config) = info.and_then(|i| i.routing_config) else {
+    let Some(config) = info.routing_config else {
         return Ok(Routing::NoCurrentVersion);
     };
     let current = config
@@ -181,17 +193,7 @@ pub async fn routing_propagated(
     client: &Client,
     deployment_name: &str,
 ) -> Result<bool, tonic::Status> {
-    let info = client
-        .connection()
-        .workflow_service()
-        .describe_worker_deployment(tonic::Request::new(DescribeWorkerDeploymentRequest {
-            namespace: client.namespace(),
-            deployment_name: deployment_name.to_string(),
-        }))
-        .await?
-        .into_inner()
-        .worker_deployment_info;
-    Ok(info.is_some_and(|i| {
+    Ok(describe(client, deployment_name).await?.is_some_and(|i| {
         i.routing_config_update_state == RoutingConfigUpdateState::Completed as i32
     }))
 }
