@@ -10,7 +10,6 @@ mod faults;
 mod reconcile;
 mod usage;
 
-use anyhow::Context;
 use catalog::Catalog;
 use clap::{Parser, Subcommand};
 use common::temporal::WhenUnreachable;
@@ -20,7 +19,7 @@ use common::temporal::WhenUnreachable;
 #[command(version)]
 struct Cli {
     /// Catalog database URL.
-    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// Task queue of the workers.
     #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
@@ -49,9 +48,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
-    let catalog = Catalog::connect(&cli.database_url)
-        .await
-        .with_context(|| format!("opening the catalog at {}", cli.database_url))?;
+    let catalog = Catalog::connect(&cli.database_url).await?;
     let connect = || async {
         anyhow::Ok(
             common::temporal::connect(&cli.payload, WhenUnreachable::Fail)

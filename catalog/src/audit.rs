@@ -1,6 +1,6 @@
-//! The audit ledger (`catalog_sync_audit`): one row per sync pass and per conflict decision,
+//! The audit ledger (`catalog_sync.audit`): one row per sync pass and per conflict decision,
 //! appended by the activities, read by `starter audit`. And the record of Stripe webhook events
-//! already handled (`stripe_webhook_events`), which makes at-least-once delivery harmless.
+//! already handled (`catalog_sync.webhook_events`), which makes at-least-once delivery harmless.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -81,11 +81,11 @@ impl Catalog {
     pub async fn append_audit(&self, e: &AuditEntry) -> Result<(), CatalogError> {
         let operations = serde_json::to_string(&e.operations).expect("strings serialize");
         let request_ids = serde_json::to_string(&e.request_ids).expect("strings serialize");
-        let sql = "INSERT INTO catalog_sync_audit (product_id, catalog_version, content_hash, outcome, \
+        let sql = "INSERT INTO catalog_sync.audit (product_id, catalog_version, content_hash, outcome, \
              operations, request_ids, detail, workflow_id, run_id, attempt) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         on_pool!(self, pool => {
-            sqlx::query(sql)
+            sqlx::query(&self.own(sql))
                 .bind(&e.product_id).bind(e.catalog_version).bind(&e.content_hash).bind(&e.outcome)
                 .bind(&operations).bind(&request_ids).bind(&e.detail).bind(&e.workflow_id)
                 .bind(&e.run_id).bind(e.attempt)
@@ -101,10 +101,10 @@ impl Catalog {
         limit: i64,
     ) -> Result<Vec<AuditRecord>, CatalogError> {
         let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM catalog_sync_audit WHERE product_id = $1 ORDER BY seq DESC LIMIT $2"
+            "SELECT {AUDIT_COLUMNS} FROM catalog_sync.audit WHERE product_id = $1 ORDER BY seq DESC LIMIT $2"
         );
         let mut records = on_pool!(self, pool => {
-            let rows = sqlx::query(&sql).bind(product_id).bind(limit).fetch_all(pool).await?;
+            let rows = sqlx::query(&self.own(&sql)).bind(product_id).bind(limit).fetch_all(pool).await?;
             rows.into_iter().map(|row| Ok::<_, CatalogError>(decode_audit!(row))).collect::<Result<Vec<_>, _>>()?
         });
         records.reverse();
@@ -115,12 +115,12 @@ impl Catalog {
     /// invalid, newest first, at most `limit`.
     pub async fn sync_problems(&self, limit: i64) -> Result<Vec<AuditRecord>, CatalogError> {
         let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM catalog_sync_audit WHERE seq IN ( \
-               SELECT MAX(seq) FROM catalog_sync_audit WHERE outcome <> 'conflict' GROUP BY product_id) \
+            "SELECT {AUDIT_COLUMNS} FROM catalog_sync.audit WHERE seq IN ( \
+               SELECT MAX(seq) FROM catalog_sync.audit WHERE outcome <> 'conflict' GROUP BY product_id) \
              AND outcome IN ('failed', 'invalid') ORDER BY seq DESC LIMIT $1"
         );
         on_pool!(self, pool => {
-            let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+            let rows = sqlx::query(&self.own(&sql)).bind(limit).fetch_all(pool).await?;
             rows.into_iter().map(|row| Ok::<_, CatalogError>(decode_audit!(row))).collect()
         })
     }
@@ -134,10 +134,10 @@ impl Catalog {
         object_id: Option<&str>,
         decision: &str,
     ) -> Result<bool, CatalogError> {
-        let sql = "INSERT INTO stripe_webhook_events (event_id, event_type, object_id, decision) \
+        let sql = "INSERT INTO catalog_sync.webhook_events (event_id, event_type, object_id, decision) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING";
         on_pool!(self, pool => {
-            Ok(sqlx::query(sql)
+            Ok(sqlx::query(&self.own(sql))
                 .bind(event_id).bind(event_type).bind(object_id).bind(decision)
                 .execute(pool).await?.rows_affected() == 1)
         })
@@ -146,7 +146,7 @@ impl Catalog {
     /// Forgets a webhook event whose handling failed, so Stripe's retry is handled anew.
     pub async fn forget_webhook_event(&self, event_id: &str) -> Result<(), CatalogError> {
         on_pool!(self, pool => {
-            sqlx::query("DELETE FROM stripe_webhook_events WHERE event_id = $1")
+            sqlx::query(&self.own("DELETE FROM catalog_sync.webhook_events WHERE event_id = $1"))
                 .bind(event_id).execute(pool).await?;
             Ok(())
         })
@@ -158,7 +158,7 @@ impl Catalog {
         event_id: &str,
     ) -> Result<Option<String>, CatalogError> {
         on_pool!(self, pool => {
-            Ok(sqlx::query_scalar("SELECT decision FROM stripe_webhook_events WHERE event_id = $1")
+            Ok(sqlx::query_scalar(&self.own("SELECT decision FROM catalog_sync.webhook_events WHERE event_id = $1"))
                 .bind(event_id).fetch_optional(pool).await?)
         })
     }
@@ -170,14 +170,14 @@ impl Catalog {
     /// reads the stored value back.
     pub async fn sync_secret(&self, name: &str) -> Result<Vec<u8>, CatalogError> {
         let fresh = hex::encode(rand::random::<[u8; 32]>());
-        let insert = "INSERT INTO catalog_sync_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
-        let select = "SELECT value FROM catalog_sync_secrets WHERE name = $1";
+        let insert = "INSERT INTO catalog_sync.secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        let select = "SELECT value FROM catalog_sync.secrets WHERE name = $1";
         let stored: String = on_pool!(self, pool => {
-            sqlx::query(insert).bind(name).bind(&fresh).execute(pool).await?;
-            sqlx::query_scalar(select).bind(name).fetch_one(pool).await?
+            sqlx::query(&self.own(insert)).bind(name).bind(&fresh).execute(pool).await?;
+            sqlx::query_scalar(&self.own(select)).bind(name).fetch_one(pool).await?
         });
         hex::decode(&stored).map_err(|_| CatalogError::Corrupt {
-            id: format!("catalog_sync_secrets.{name}"),
+            id: format!("catalog_sync.secrets.{name}"),
             field: "value".into(),
             reason: "the stored secret is not hex".into(),
         })

@@ -3,7 +3,7 @@
 //! archive a live Stripe product. So live syncs archive within a budget: at most the larger of
 //! `min` and `percent` % of the catalog's products in any sliding `window` (default: 10 products or
 //! 2 %, per hour). An archive beyond it is *held*: nothing is written, the product is listed in
-//! `catalog_sync_held_archives` with the reason, and `starter archives confirm` releases it.
+//! `catalog_sync.held_archives` with the reason, and `starter archives confirm` releases it.
 //!
 //! Archives a reconciliation applies within its own guard (or with `--allow-mass-archive`) are
 //! approved by the workflow and do not ask here.
@@ -104,46 +104,46 @@ impl Catalog {
                 "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
             ),
         };
-        let release = "DELETE FROM catalog_sync_held_archives \
+        let release = "DELETE FROM catalog_sync.held_archives \
                        WHERE product_id = $1 AND confirmed_at IS NOT NULL";
         let used = format!(
             "SELECT COUNT(DISTINCT product_id), \
              COALESCE(SUM(CASE WHEN product_id = $2 THEN 1 ELSE 0 END), 0) \
-             FROM catalog_sync_archives WHERE archived_at > {since}"
+             FROM catalog_sync.archives WHERE archived_at > {since}"
         );
-        let record = "INSERT INTO catalog_sync_archives (product_id) VALUES ($1)";
+        let record = "INSERT INTO catalog_sync.archives (product_id) VALUES ($1)";
         let hold = format!(
-            "INSERT INTO catalog_sync_held_archives (product_id, reason) VALUES ($1, $2) \
+            "INSERT INTO catalog_sync.held_archives (product_id, reason) VALUES ($1, $2) \
              ON CONFLICT (product_id) DO UPDATE SET reason = excluded.reason, held_at = {now}"
         );
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             if let Some(lock) = lock {
-                sqlx::query(lock).bind(LOCK_KEY).execute(&mut *tx).await?;
+                sqlx::query(&self.own(lock)).bind(LOCK_KEY).execute(&mut *tx).await?;
             }
-            let confirmed = sqlx::query(release)
+            let confirmed = sqlx::query(&self.own(release))
                 .bind(product_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
                 > 0;
             // A retried attempt of an archive already counted in the window takes no new share.
-            let (used, again): (i64, i64) = sqlx::query_as(&used)
+            let (used, again): (i64, i64) = sqlx::query_as(&self.own(&used))
                 .bind(window)
                 .bind(product_id)
                 .fetch_one(&mut *tx)
                 .await?;
-            let products: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products")
+            let products: i64 = sqlx::query_scalar(&self.own("SELECT COUNT(*) FROM catalog_products"))
                 .fetch_one(&mut *tx)
                 .await?;
             let permit = decide(confirmed || again > 0, used, products, budget);
             match &permit {
                 ArchivePermit::Granted if again > 0 => {}
                 ArchivePermit::Granted => {
-                    sqlx::query(record).bind(product_id).execute(&mut *tx).await?;
+                    sqlx::query(&self.own(record)).bind(product_id).execute(&mut *tx).await?;
                 }
                 ArchivePermit::Held(reason) => {
-                    sqlx::query(&hold).bind(product_id).bind(reason).execute(&mut *tx).await?;
+                    sqlx::query(&self.own(&hold)).bind(product_id).bind(reason).execute(&mut *tx).await?;
                 }
             }
             tx.commit().await?;
@@ -156,7 +156,7 @@ impl Catalog {
     /// later. Approved archives take no share of the live budget.
     pub async fn settle_held_archive(&self, product_id: &str) -> Result<(), CatalogError> {
         on_pool!(self, pool => {
-            sqlx::query("DELETE FROM catalog_sync_held_archives WHERE product_id = $1")
+            sqlx::query(&self.own("DELETE FROM catalog_sync.held_archives WHERE product_id = $1"))
                 .bind(product_id)
                 .execute(pool)
                 .await?;
@@ -168,11 +168,11 @@ impl Catalog {
     pub async fn held_archives(&self, limit: i64) -> Result<Vec<HeldArchive>, CatalogError> {
         let sql = format!(
             "SELECT product_id, held_at, reason, confirmed_at IS NOT NULL AS confirmed \
-             FROM catalog_sync_held_archives h WHERE {STILL_GONE} \
+             FROM catalog_sync.held_archives h WHERE {STILL_GONE} \
              ORDER BY held_at, product_id LIMIT $1"
         );
         let rows = on_pool!(self, pool => {
-            sqlx::query(&sql).bind(limit).fetch_all(pool).await?
+            sqlx::query(&self.own(&sql)).bind(limit).fetch_all(pool).await?
                 .into_iter()
                 .map(|row| Ok::<_, CatalogError>(HeldArchive {
                     product_id: row.try_get("product_id")?,
@@ -199,23 +199,23 @@ impl Catalog {
         match ids {
             None => {
                 let sql = format!(
-                    "UPDATE catalog_sync_held_archives AS h SET confirmed_at = {now} \
+                    "UPDATE catalog_sync.held_archives AS h SET confirmed_at = {now} \
                      WHERE confirmed_at IS NULL AND {STILL_GONE} RETURNING product_id"
                 );
                 on_pool!(self, pool => {
-                    confirmed = sqlx::query_scalar(&sql).fetch_all(pool).await?;
+                    confirmed = sqlx::query_scalar(&self.own(&sql)).fetch_all(pool).await?;
                 });
             }
             Some(ids) => {
                 let sql = format!(
-                    "UPDATE catalog_sync_held_archives AS h SET confirmed_at = {now} \
+                    "UPDATE catalog_sync.held_archives AS h SET confirmed_at = {now} \
                      WHERE product_id = $1 AND confirmed_at IS NULL AND {STILL_GONE} \
                      RETURNING product_id"
                 );
                 for id in ids {
                     on_pool!(self, pool => {
                         confirmed.extend(
-                            sqlx::query_scalar::<_, String>(&sql).bind(id).fetch_optional(pool).await?,
+                            sqlx::query_scalar::<_, String>(&self.own(&sql)).bind(id).fetch_optional(pool).await?,
                         );
                     });
                 }

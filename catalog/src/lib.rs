@@ -1,9 +1,12 @@
 //! The catalog database: PostgreSQL in production, SQLite as the embedded default, chosen by one
-//! URL (`CATALOG_DATABASE_URL`). Both hold the same two tables (`catalog_products`,
-//! `catalog_prices`); migrations for each live in `catalog/migrations/`.
+//! URL (`CATALOG_DATABASE_URL`). The catalog's tables (the built-in `catalog_products` and
+//! `catalog_prices` by default) and catalog-sync's own tables (`catalog_sync` schema) live there;
+//! migrations for each backend are in `catalog/migrations/`.
 //!
 //! # Layout
-//! - this file: connecting, migrating, reading and writing products.
+//! - this file: reading and writing products.
+//! - `connect`: opening a pool (TLS, fast and redacted connection errors).
+//! - `schema`: catalog-sync's own schema, `migrate` and the check every process makes at start.
 //! - `outbox`: the change table the triggers fill, claimed and acknowledged by the relay.
 //! - `audit`: the audit ledger of syncs and the de-duplication of Stripe webhook events.
 //! - `identity`: the catalog's identity, which every Stripe object it creates carries.
@@ -21,13 +24,12 @@ pub mod seed;
 pub use sqlx;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::model::{CatalogPrice, CatalogProduct};
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 
 /// The embedded default: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:catalog-sync.db";
@@ -38,9 +40,19 @@ pub enum CatalogError {
     /// The database could not be reached or a query failed: usually transient.
     #[error("catalog database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
-    /// Migrations failed.
-    #[error("catalog migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The first connection failed: the database is not there, refuses us, or refuses our TLS.
+    /// The URL is redacted.
+    #[error("cannot connect to the catalog database at {url} ({setting}): {reason}", setting = connect::DATABASE_URL_SETTING)]
+    Unreachable {
+        /// The URL, password redacted.
+        url: String,
+        /// What went wrong, in words.
+        reason: String,
+    },
+    /// catalog-sync's schema in this database is missing, older or newer than this build: the
+    /// message says what to run.
+    #[error("{0}")]
+    Schema(String),
     /// A row holds data that cannot be read (e.g. `images` is not a JSON array, or SQLite holds
     /// `'yes'` in `active`). Final: a retry reads the same bytes.
     #[error("catalog product {id} is corrupt: {field} {reason}")]
@@ -334,63 +346,28 @@ macro_rules! page_from_rows {
 }
 
 mod audit;
+mod connect;
 mod guard;
 mod identity;
 mod outbox;
+mod schema;
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
 pub use outbox::{
     CapturedChange, ChangeListener, FailedChange, OutboxStats, RELAY_HEARTBEAT_INTERVAL,
 };
+pub use schema::{MigrationReport, SCHEMA_VERSION, Tables};
 
 impl Catalog {
-    /// Connects and applies migrations. `sqlite:` URLs create the file if needed.
+    /// Opens the catalog at `url` ([`Catalog::open`]) and checks that catalog-sync's schema is
+    /// the one this build needs ([`Catalog::check_schema`]): a database that is not migrated is
+    /// refused with `run starter migrate`, never migrated here.
     pub async fn connect(url: &str) -> Result<Self, CatalogError> {
-        let catalog = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Catalog::Postgres(PgPoolOptions::new().max_connections(8).connect(url).await?)
-        } else if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(std::time::Duration::from_secs(10))
-                .foreign_keys(true);
-            Catalog::Sqlite(
-                SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
-                    .await?,
-            )
-        } else {
-            return Err(CatalogError::UnsupportedUrl(url.to_string()));
-        };
-        catalog.migrate().await?;
+        let catalog = Self::open(url).await?;
+        catalog.check_schema(Tables::Builtin).await?;
         Ok(catalog)
-    }
-
-    /// Applies the migrations of this backend. Processes starting together (worker, relay,
-    /// starter) may race to migrate a new database: PostgreSQL serializes them with an advisory
-    /// lock; on SQLite the loser of the race retries and finds the work done.
-    pub async fn migrate(&self) -> Result<(), CatalogError> {
-        match self {
-            Catalog::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
-            Catalog::Sqlite(pool) => {
-                let mut attempt = 0;
-                loop {
-                    match sqlx::migrate!("./migrations/sqlite").run(pool).await {
-                        Ok(()) => break,
-                        Err(e) if attempt < 10 => {
-                            attempt += 1;
-                            tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
-                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt))
-                                .await;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-        }
-        self.ensure_identity().await
     }
 
     /// Reads one product with its prices (default price first); `None` if no such row.

@@ -1,5 +1,4 @@
-//! The outbox: `catalog_changes`, filled by triggers in the writer's own transaction (migration
-//! 0002) and drained by the relay.
+//! The outbox: `catalog_sync.changes`, filled by triggers in the writer's own transaction (`catalog/migrations`) and drained by the relay.
 //!
 //! A relay *claims* a batch under a lease (`claimed_by`, `claimed_until`), signals Temporal, then
 //! *acknowledges* (deletes) the rows it holds. A relay that dies leaves its lease to expire and
@@ -66,7 +65,7 @@ impl OutboxStats {
     }
 }
 
-/// How often a running relay records that it is alive (`catalog_sync_relays`); `starter status`
+/// How often a running relay records that it is alive (`catalog_sync.relays`); `starter status`
 /// counts a relay as gone after six of these without a word.
 pub const RELAY_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -98,14 +97,14 @@ impl Catalog {
         let mut claimed = match self {
             Catalog::Postgres(pool) => {
                 let sql = format!(
-                    "UPDATE catalog_changes SET claimed_by = $1, attempts = attempts + 1, \
+                    "UPDATE catalog_sync.changes SET claimed_by = $1, attempts = attempts + 1, \
                        claimed_until = clock_timestamp() + $2 * interval '1 millisecond' \
-                     WHERE seq IN (SELECT seq FROM catalog_changes \
+                     WHERE seq IN (SELECT seq FROM catalog_sync.changes \
                         WHERE failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < clock_timestamp()) \
                         ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED) \
                      RETURNING {CHANGE_COLUMNS}"
                 );
-                let rows = sqlx::query(&sql)
+                let rows = sqlx::query(&self.own(&sql))
                     .bind(relay)
                     .bind(lease.as_millis() as f64)
                     .bind(limit)
@@ -117,15 +116,15 @@ impl Catalog {
             }
             Catalog::Sqlite(pool) => {
                 let sql = format!(
-                    "UPDATE catalog_changes SET claimed_by = $1, attempts = attempts + 1, \
+                    "UPDATE catalog_sync.changes SET claimed_by = $1, attempts = attempts + 1, \
                        claimed_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', $2) \
-                     WHERE seq IN (SELECT seq FROM catalog_changes \
+                     WHERE seq IN (SELECT seq FROM catalog_sync.changes \
                         WHERE failed_at IS NULL AND (claimed_until IS NULL \
                           OR claimed_until < strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
                         ORDER BY seq LIMIT $3) \
                      RETURNING {CHANGE_COLUMNS}"
                 );
-                let rows = sqlx::query(&sql)
+                let rows = sqlx::query(&self.own(&sql))
                     .bind(relay)
                     .bind(format!("+{:.3} seconds", lease.as_secs_f64()))
                     .bind(limit)
@@ -143,7 +142,7 @@ impl Catalog {
     /// Deletes changes `relay` holds: Temporal has them. Returns how many were still held (a
     /// change whose lease expired and was taken over is left to its new holder).
     pub async fn ack_changes(&self, relay: &str, seqs: &[i64]) -> Result<u64, CatalogError> {
-        self.update_held(relay, seqs, "DELETE FROM catalog_changes", None)
+        self.update_held(relay, seqs, "DELETE FROM catalog_sync.changes", None)
             .await
     }
 
@@ -152,7 +151,7 @@ impl Catalog {
         self.update_held(
             relay,
             seqs,
-            "UPDATE catalog_changes SET claimed_by = NULL, claimed_until = NULL",
+            "UPDATE catalog_sync.changes SET claimed_by = NULL, claimed_until = NULL",
             None,
         )
         .await
@@ -170,7 +169,7 @@ impl Catalog {
             Catalog::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         };
         let sql = format!(
-            "UPDATE catalog_changes SET claimed_by = NULL, claimed_until = NULL, failed_at = {now}, last_error = $2"
+            "UPDATE catalog_sync.changes SET claimed_by = NULL, claimed_until = NULL, failed_at = {now}, last_error = $2"
         );
         self.update_held(relay, seqs, &sql, Some(error)).await
     }
@@ -192,6 +191,7 @@ impl Catalog {
             "{statement} WHERE claimed_by = $1 AND seq IN ({})",
             placeholders_after(bound, seqs.len())
         );
+        let sql = self.own(&sql);
         on_pool!(self, pool => {
             let mut query = sqlx::query(&sql).bind(relay);
             if let Some(extra) = extra {
@@ -208,16 +208,16 @@ impl Catalog {
     pub async fn relay_heartbeat(&self, relay_id: &str) -> Result<(), CatalogError> {
         let sql = match self {
             Catalog::Postgres(_) => {
-                "INSERT INTO catalog_sync_relays (relay_id) VALUES ($1) \
+                "INSERT INTO catalog_sync.relays (relay_id) VALUES ($1) \
                  ON CONFLICT (relay_id) DO UPDATE SET seen_at = now()"
             }
             Catalog::Sqlite(_) => {
-                "INSERT INTO catalog_sync_relays (relay_id) VALUES ($1) \
+                "INSERT INTO catalog_sync.relays (relay_id) VALUES ($1) \
                  ON CONFLICT (relay_id) DO UPDATE SET seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
             }
         };
         on_pool!(self, pool => {
-            sqlx::query(sql).bind(relay_id).execute(pool).await?;
+            sqlx::query(&self.own(sql)).bind(relay_id).execute(pool).await?;
         });
         Ok(())
     }
@@ -226,16 +226,16 @@ impl Catalog {
     pub async fn live_relays(&self, within: Duration) -> Result<i64, CatalogError> {
         let sql = match self {
             Catalog::Postgres(_) => {
-                "SELECT COUNT(*) FROM catalog_sync_relays \
+                "SELECT COUNT(*) FROM catalog_sync.relays \
                  WHERE seen_at > now() - make_interval(secs => $1)"
             }
             Catalog::Sqlite(_) => {
-                "SELECT COUNT(*) FROM catalog_sync_relays WHERE seen_at > \
+                "SELECT COUNT(*) FROM catalog_sync.relays WHERE seen_at > \
                  strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')"
             }
         };
         on_pool!(self, pool => {
-            Ok(sqlx::query_scalar(sql).bind(within.as_secs_f64()).fetch_one(pool).await?)
+            Ok(sqlx::query_scalar(&self.own(sql)).bind(within.as_secs_f64()).fetch_one(pool).await?)
         })
     }
 
@@ -246,17 +246,17 @@ impl Catalog {
                 "SELECT COUNT(*) FILTER (WHERE failed_at IS NULL) AS pending, \
                         COUNT(*) FILTER (WHERE failed_at IS NOT NULL) AS failed, \
                         MIN(changed_at) FILTER (WHERE failed_at IS NULL) AS oldest, \
-                        clock_timestamp() AS now FROM catalog_changes"
+                        clock_timestamp() AS now FROM catalog_sync.changes"
             }
             Catalog::Sqlite(_) => {
                 "SELECT COALESCE(SUM(failed_at IS NULL), 0) AS pending, \
                         COALESCE(SUM(failed_at IS NOT NULL), 0) AS failed, \
                         MIN(CASE WHEN failed_at IS NULL THEN changed_at END) AS oldest, \
-                        strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now FROM catalog_changes"
+                        strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now FROM catalog_sync.changes"
             }
         };
         on_pool!(self, pool => {
-            let row = sqlx::query(sql).fetch_one(pool).await?;
+            let row = sqlx::query(&self.own(sql)).fetch_one(pool).await?;
             Ok(OutboxStats {
                 pending: row.try_get("pending")?,
                 failed: row.try_get("failed")?,
@@ -269,11 +269,11 @@ impl Catalog {
     /// The changes set aside, oldest first, at most `limit`.
     pub async fn failed_changes(&self, limit: i64) -> Result<Vec<FailedChange>, CatalogError> {
         let sql = format!(
-            "SELECT {CHANGE_COLUMNS}, last_error FROM catalog_changes \
+            "SELECT {CHANGE_COLUMNS}, last_error FROM catalog_sync.changes \
              WHERE failed_at IS NOT NULL ORDER BY seq LIMIT $1"
         );
         on_pool!(self, pool => {
-            let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+            let rows = sqlx::query(&self.own(&sql)).bind(limit).fetch_all(pool).await?;
             rows.into_iter()
                 .map(|row| {
                     let error: Option<String> = row.try_get("last_error")?;
@@ -286,9 +286,9 @@ impl Catalog {
     /// Puts the changes set aside back in line (after the cause was fixed). Returns how many.
     pub async fn retry_failed_changes(&self) -> Result<u64, CatalogError> {
         on_pool!(self, pool => {
-            Ok(sqlx::query(
-                "UPDATE catalog_changes SET failed_at = NULL, last_error = NULL WHERE failed_at IS NOT NULL",
-            )
+            Ok(sqlx::query(&self.own(
+                "UPDATE catalog_sync.changes SET failed_at = NULL, last_error = NULL WHERE failed_at IS NOT NULL",
+            ))
             .execute(pool)
             .await?
             .rows_affected())

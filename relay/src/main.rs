@@ -21,7 +21,7 @@ use stripe::write_key::{self, WriteKeys};
 #[command(version)]
 struct Args {
     /// Catalog database URL.
-    #[arg(long, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// Task queue of the workers.
     #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
@@ -118,9 +118,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let catalog = Catalog::connect(&args.database_url)
-        .await
-        .with_context(|| format!("opening the catalog at {}", args.database_url))?;
+    let catalog = Catalog::connect(&args.database_url).await?;
     // Changes wait in the outbox while Temporal is away.
     let (client, _) = common::temporal::connect(&args.payload, WhenUnreachable::Wait).await?;
     let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));

@@ -27,8 +27,8 @@ use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Catalog database URL.
-    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    /// Catalog database URL (PostgreSQL takes libpq's `sslmode` and `sslrootcert`).
+    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
     /// Task queue of the workers.
     #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
@@ -43,6 +43,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create or upgrade catalog-sync's own tables (and the built-in catalog tables); idempotent,
+    /// prints what it did. The other commands, the worker and the relay refuse a database that
+    /// needs it.
+    Migrate,
     /// Manage the catalog database.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -125,7 +129,7 @@ enum ArchivesCommand {
 
 #[derive(Subcommand)]
 enum CatalogCommand {
-    /// Create or upgrade the catalog tables.
+    /// The same as `starter migrate`.
     Migrate,
     /// Write deterministic sample products (sku-000001 …).
     Seed {
@@ -169,12 +173,14 @@ enum CatalogCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
-    let open_catalog = || async {
-        Catalog::connect(&cli.database_url)
-            .await
-            .with_context(|| format!("opening the catalog at {}", cli.database_url))
-    };
+    let open_catalog =
+        || async { Ok::<_, anyhow::Error>(Catalog::connect(&cli.database_url).await?) };
     match cli.command {
+        Command::Migrate | Command::Catalog(CatalogCommand::Migrate) => {
+            let catalog = Catalog::open(&cli.database_url).await?;
+            println!("{}", catalog.migrate(catalog::Tables::Builtin).await?);
+            Ok(())
+        }
         Command::Catalog(cmd) => catalog_command(&open_catalog().await?, cmd).await,
         Command::Sync {
             ids,
@@ -295,10 +301,7 @@ async fn all_ids(catalog: &Catalog) -> anyhow::Result<Vec<String>> {
 
 async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Result<()> {
     match cmd {
-        CatalogCommand::Migrate => println!(
-            "catalog is at the latest schema; its identity is {}",
-            catalog.identity().await?
-        ),
+        CatalogCommand::Migrate => unreachable!("handled before the catalog is opened"),
         CatalogCommand::Seed { products, seed } => {
             for chunk_start in (1..=products).step_by(1000) {
                 let chunk: Vec<_> = (chunk_start..=(chunk_start + 999).min(products))

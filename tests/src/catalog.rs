@@ -20,7 +20,18 @@ pub enum Backend {
 
 /// A fresh, empty, migrated catalog; returns its URL and a pool.
 pub async fn fresh_catalog(backend: Backend) -> (String, Catalog) {
-    let url = match backend {
+    let url = fresh_database(backend).await;
+    migrate(&url).await;
+    let catalog = Catalog::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("catalog at {url}: {e}"));
+    (url, catalog)
+}
+
+/// The URL of a fresh, empty database (not migrated): a SQLite file, or a new database on the
+/// test PostgreSQL server.
+pub async fn fresh_database(backend: Backend) -> String {
+    match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join("catalog-sync-tests");
             std::fs::create_dir_all(&dir).unwrap();
@@ -30,11 +41,19 @@ pub async fn fresh_catalog(backend: Backend) -> (String, Catalog) {
             )
         }
         Backend::Postgres => fresh_postgres_database().await,
-    };
-    let catalog = Catalog::connect(&url)
+    }
+}
+
+/// Applies catalog-sync's schema and the built-in catalog tables to the database at `url`, as
+/// `starter migrate` does.
+pub async fn migrate(url: &str) {
+    let catalog = Catalog::open(url)
         .await
         .unwrap_or_else(|e| panic!("catalog at {url}: {e}"));
-    (url, catalog)
+    catalog
+        .migrate(::catalog::Tables::Builtin)
+        .await
+        .unwrap_or_else(|e| panic!("migrating the catalog at {url}: {e}"));
 }
 
 static POSTGRES_ADMIN: OnceLock<(String, Mutex<Option<Tied>>)> = OnceLock::new();
@@ -71,6 +90,14 @@ async fn fresh_postgres_database() -> String {
 
 /// Starts a PostgreSQL cluster in a temporary directory with the local `initdb` and `pg_ctl`.
 fn throwaway_postgres() -> (String, Tied) {
+    throwaway_postgres_with(|_, _| String::new())
+}
+
+/// [`throwaway_postgres`], with `configure(data_dir, run_as)` called between `initdb` and the
+/// start; it returns extra server options (`-c name=value …`).
+fn throwaway_postgres_with(
+    configure: impl FnOnce(&std::path::Path, &str) -> String,
+) -> (String, Tied) {
     let find = |tool: &str| -> PathBuf {
         which(tool)
             .or_else(|| {
@@ -122,8 +149,9 @@ fn throwaway_postgres() -> (String, Tied) {
         "initdb failed: see {}/initdb.log",
         dir.display()
     );
+    let options = configure(&data, run_as);
     let start = format!(
-        "{run_as}'{}' -D '{}' -l '{}/pg.log' -w -o \"-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null",
+        "{run_as}'{}' -D '{}' -l '{}/pg.log' -w -o \"-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off {options}\" start >/dev/null",
         pg_ctl.display(),
         data.display(),
         dir.display(),
@@ -141,4 +169,130 @@ fn throwaway_postgres() -> (String, Tied) {
         format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         Tied(child),
     )
+}
+
+/// A throwaway PostgreSQL that takes TLS connections only: `ssl = on` with a server certificate
+/// (for `localhost` and 127.0.0.1) signed by a CA made for the test, and `pg_hba.conf` with
+/// `hostssl` lines alone, so a plaintext client is refused.
+pub struct TlsPostgres {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// The CA that signed the server's certificate (`sslrootcert`).
+    pub ca: PathBuf,
+    /// Another CA, which signed nothing the server holds.
+    pub other_ca: PathBuf,
+    _server: Tied,
+}
+
+impl TlsPostgres {
+    /// `postgres://postgres@{host}:{port}/postgres?{params}`.
+    pub fn url(&self, host: &str, params: &str) -> String {
+        format!("postgres://postgres@{host}:{}/postgres?{params}", self.port)
+    }
+}
+
+/// Starts a [`TlsPostgres`]; certificates come from the `openssl` command.
+pub fn tls_postgres() -> TlsPostgres {
+    let certs = std::env::temp_dir().join(unique("catalog-sync-certs"));
+    std::fs::create_dir_all(&certs).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&certs)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl (needed to make the test's certificates): {e}"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for ca in ["ca", "other-ca"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=catalog-sync test {ca}"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.crt"),
+        ]);
+    }
+    std::fs::write(
+        certs.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.crt",
+        "-extfile",
+        "server.ext",
+    ]);
+    let (url, server) = throwaway_postgres_with(|data, run_as| {
+        // The key must belong to the server's user and be private to it.
+        for file in ["server.crt", "server.key"] {
+            std::fs::copy(certs.join(file), data.join(file)).unwrap();
+        }
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "chmod 600 '{key}' && {chown}",
+                key = data.join("server.key").display(),
+                chown = if run_as.is_empty() {
+                    "true".to_string()
+                } else {
+                    format!(
+                        "chown postgres '{}' '{}'",
+                        data.join("server.key").display(),
+                        data.join("server.crt").display()
+                    )
+                }
+            ))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".to_string()
+    });
+    let port = url::Url::parse(&url).unwrap().port().unwrap();
+    TlsPostgres {
+        port,
+        ca: certs.join("ca.crt"),
+        other_ca: certs.join("other-ca.crt"),
+        _server: server,
+    }
 }

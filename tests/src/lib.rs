@@ -33,7 +33,7 @@ pub mod temporal;
 pub mod worker;
 
 pub use browser::{chromium, headless_chromium};
-pub use catalog::{Backend, fresh_catalog, postgres_admin_url};
+pub use catalog::{Backend, fresh_catalog, fresh_database, postgres_admin_url};
 pub use checks::{assert_no_duplicate_prices, assert_verify_clean, count_workflows, signal_all};
 pub use env::TestEnv;
 pub use sandbox::Sandbox;

@@ -16,7 +16,7 @@ use worker::Settings;
 #[command(version)]
 struct Args {
     /// Catalog database URL.
-    #[arg(long, env = "CATALOG_DATABASE_URL", default_value = catalog::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
     #[command(flatten)]
     stripe: StripeSettings,

@@ -94,6 +94,32 @@ fn the_binaries_sync_a_catalog_end_to_end() {
             ("STRIPE_API_KEY", "sk_test_e2e".to_string()),
         ],
     };
+    // Nothing migrates implicitly: before `starter migrate`, the worker and starter refuse the
+    // new database with what to run; `migrate` says what it did, and a second one nothing.
+    for (program, args) in [
+        (bin("starter"), &["catalog", "seed"][..]),
+        (bin("worker"), &[][..]),
+    ] {
+        let out = setup.command(program).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("run `starter migrate`"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = setup.run(bin("starter"), &["migrate"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("applied own 1: catalog-sync's own tables"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("applied builtin 1:"), "{stdout}");
+    assert!(stdout.contains("catalog identity: cat_"), "{stdout}");
+    let out = setup.run(bin("starter"), &["migrate"]);
+    let again = String::from_utf8_lossy(&out.stdout);
+    assert!(again.contains("nothing to do"), "{again}");
+
     // Sample ids are fixed (sku-000001…), and the Temporal server is shared: use a seed-specific
     // catalog size that no other test uses and check outcomes by count.
     let out = setup.run(

@@ -2,6 +2,7 @@
 
 mod binaries;
 mod budget;
+mod catalog_db;
 mod health;
 mod logs;
 mod payload_codec;

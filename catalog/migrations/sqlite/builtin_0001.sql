@@ -1,4 +1,4 @@
--- The catalog as catalog-sync reads it (SQLite, the embedded default). Same columns as PostgreSQL.
+-- The built-in catalog (the default mapping), SQLite. Same columns as PostgreSQL.
 CREATE TABLE IF NOT EXISTS catalog_products (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS catalog_prices (
 CREATE INDEX IF NOT EXISTS catalog_prices_product ON catalog_prices(product_id, position, id);
 CREATE INDEX IF NOT EXISTS catalog_products_updated ON catalog_products(updated_at);
 
+-- Every change of a product or its prices grows the product's version.
 CREATE TRIGGER IF NOT EXISTS catalog_products_bump AFTER UPDATE ON catalog_products
 WHEN NEW.version = OLD.version
 BEGIN
@@ -55,4 +56,22 @@ BEGIN
     UPDATE catalog_products SET version = version + 1,
            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
      WHERE id = OLD.product_id;
+END;
+
+-- Change capture: a price change bumps its product's version, which is captured as an update.
+CREATE TRIGGER IF NOT EXISTS catalog_products_capture_insert AFTER INSERT ON catalog_products
+BEGIN
+    INSERT INTO catalog_sync_changes (product_id, op, version) VALUES (NEW.id, 'insert', NEW.version);
+END;
+
+-- The bump trigger re-updates the row with a new version: capture that update only.
+CREATE TRIGGER IF NOT EXISTS catalog_products_capture_update AFTER UPDATE ON catalog_products
+WHEN NEW.version <> OLD.version
+BEGIN
+    INSERT INTO catalog_sync_changes (product_id, op, version) VALUES (NEW.id, 'update', NEW.version);
+END;
+
+CREATE TRIGGER IF NOT EXISTS catalog_products_capture_delete AFTER DELETE ON catalog_products
+BEGIN
+    INSERT INTO catalog_sync_changes (product_id, op) VALUES (OLD.id, 'delete');
 END;

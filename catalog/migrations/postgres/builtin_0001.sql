@@ -1,5 +1,6 @@
--- The catalog as catalog-sync reads it. Point catalog-sync at your own tables by creating views
--- with these names and columns (see README, "Your own catalog").
+-- The built-in catalog (the default mapping): catalog-sync's own product tables, for a team that
+-- has none yet, the quickstart and the sample data. A team with its own tables maps them instead
+-- (README, "Your own catalog") and these are never created.
 CREATE TABLE IF NOT EXISTS catalog_products (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -29,7 +30,7 @@ CREATE INDEX IF NOT EXISTS catalog_prices_product ON catalog_prices(product_id, 
 CREATE INDEX IF NOT EXISTS catalog_products_updated ON catalog_products(updated_at);
 
 -- Every change of a product or its prices grows the product's version.
-CREATE OR REPLACE FUNCTION catalog_products_bump() RETURNS trigger AS $$
+CREATE OR REPLACE FUNCTION catalog_sync.builtin_products_bump() RETURNS trigger AS $$
 BEGIN
     IF NEW.version = OLD.version THEN
         NEW.version := OLD.version + 1;
@@ -37,18 +38,21 @@ BEGIN
     NEW.updated_at := now();
     RETURN NEW;
 END $$ LANGUAGE plpgsql;
-
 DROP TRIGGER IF EXISTS catalog_products_bump ON catalog_products;
 CREATE TRIGGER catalog_products_bump BEFORE UPDATE ON catalog_products
-    FOR EACH ROW EXECUTE FUNCTION catalog_products_bump();
+    FOR EACH ROW EXECUTE FUNCTION catalog_sync.builtin_products_bump();
 
-CREATE OR REPLACE FUNCTION catalog_prices_bump() RETURNS trigger AS $$
+CREATE OR REPLACE FUNCTION catalog_sync.builtin_prices_bump() RETURNS trigger AS $$
 BEGIN
     UPDATE catalog_products SET version = version + 1
      WHERE id = COALESCE(NEW.product_id, OLD.product_id);
     RETURN NULL;
 END $$ LANGUAGE plpgsql;
-
 DROP TRIGGER IF EXISTS catalog_prices_bump ON catalog_prices;
 CREATE TRIGGER catalog_prices_bump AFTER INSERT OR UPDATE OR DELETE ON catalog_prices
-    FOR EACH ROW EXECUTE FUNCTION catalog_prices_bump();
+    FOR EACH ROW EXECUTE FUNCTION catalog_sync.builtin_prices_bump();
+
+-- Change capture: a price change bumps its product's version, so the product's trigger sees it.
+DROP TRIGGER IF EXISTS catalog_products_capture ON catalog_products;
+CREATE TRIGGER catalog_products_capture AFTER INSERT OR UPDATE OR DELETE ON catalog_products
+    FOR EACH ROW EXECUTE FUNCTION catalog_sync.capture('id', 'version', 'product');

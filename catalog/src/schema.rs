@@ -1,0 +1,380 @@
+//! catalog-sync's own schema, and the only code that changes it: [`Catalog::migrate`], run by
+//! `starter migrate` and by nothing else. Every other process checks the schema at start
+//! ([`Catalog::connect`]) and refuses a database that is not migrated, or migrated by a newer
+//! catalog-sync, saying what to do.
+//!
+//! Two tracks of migrations, each a list of steps numbered from 1 and recorded in
+//! `catalog_sync.migrations` (SQLite: `catalog_sync_migrations`):
+//! - `own`: catalog-sync's tables (outbox, audit ledger, webhook events, secrets, identity, archive
+//!   guard, relay heartbeats): on PostgreSQL in the `catalog_sync` schema, on SQLite prefixed
+//!   `catalog_sync_` in the one file (a capture trigger can write only to its own file);
+//! - `builtin`: the built-in catalog tables (`catalog_products`, `catalog_prices`), applied only
+//!   when the catalog uses them (the default). A mapped catalog's tables are the team's: no step
+//!   touches them.
+//!
+//! PostgreSQL applies everything in one transaction under an advisory lock, so two `migrate`s at
+//! once serialize and the second finds nothing to do; SQLite's `BEGIN IMMEDIATE` does the same.
+
+use std::fmt;
+
+use crate::{Catalog, CatalogError};
+
+/// One step of a track.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    postgres: &'static str,
+    sqlite: &'static str,
+}
+
+/// catalog-sync's own tables.
+const OWN: &[Migration] = &[Migration {
+    version: 1,
+    name: "catalog-sync's own tables",
+    postgres: include_str!("../migrations/postgres/own_0001.sql"),
+    sqlite: include_str!("../migrations/sqlite/own_0001.sql"),
+}];
+
+/// The built-in catalog tables.
+const BUILTIN: &[Migration] = &[Migration {
+    version: 1,
+    name: "built-in catalog tables (catalog_products, catalog_prices)",
+    postgres: include_str!("../migrations/postgres/builtin_0001.sql"),
+    sqlite: include_str!("../migrations/sqlite/builtin_0001.sql"),
+}];
+
+/// Moves the tables of a database migrated before the own schema existed (by sqlx).
+const LEGACY_POSTGRES: &str = include_str!("../migrations/postgres/legacy.sql");
+const LEGACY_SQLITE: &str = include_str!("../migrations/sqlite/legacy.sql");
+
+/// PostgreSQL advisory lock key of `migrate` (`cs_migra` in ASCII).
+const MIGRATE_LOCK: i64 = 0x6373_5f6d_6967_7261;
+
+/// The schema version this build needs: the last step of the own track.
+pub const SCHEMA_VERSION: i64 = OWN[OWN.len() - 1].version;
+
+/// Which tracks a catalog needs: the built-in tables only when it reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tables {
+    /// The built-in `catalog_products` / `catalog_prices` (the default mapping).
+    Builtin,
+    /// The team's own tables, through a mapping: catalog-sync creates none of them.
+    Mapped,
+}
+
+/// What [`Catalog::migrate`] did, to print.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Steps applied now, as `track version: name`.
+    pub applied: Vec<String>,
+    /// A database of the layout before the own schema was moved into it.
+    pub moved_legacy: bool,
+    /// The catalog's identity (made now if `identity_created`).
+    pub identity: String,
+    /// The identity was made by this run.
+    pub identity_created: bool,
+}
+
+impl fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.moved_legacy {
+            writeln!(
+                f,
+                "moved catalog-sync's tables of an earlier version into its own schema"
+            )?;
+        }
+        if self.applied.is_empty() {
+            writeln!(
+                f,
+                "schema up to date (version {SCHEMA_VERSION}): nothing to do"
+            )?;
+        }
+        for step in &self.applied {
+            writeln!(f, "applied {step}")?;
+        }
+        let made = if self.identity_created { " (new)" } else { "" };
+        write!(f, "catalog identity: {}{made}", self.identity)
+    }
+}
+
+impl Catalog {
+    /// The name of one of catalog-sync's own tables in this backend's SQL: `catalog_sync.changes`
+    /// on PostgreSQL, `catalog_sync_changes` on SQLite. Queries are written with the PostgreSQL
+    /// names and go through here.
+    pub(crate) fn own<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        match self {
+            Catalog::Postgres(_) => sql.into(),
+            Catalog::Sqlite(_) => sql.replace("catalog_sync.", "catalog_sync_").into(),
+        }
+    }
+
+    /// Applies catalog-sync's migrations (the built-in tables too when `tables` says so) and gives
+    /// the catalog its identity if it has none. Idempotent: a second run applies nothing.
+    pub async fn migrate(&self, tables: Tables) -> Result<MigrationReport, CatalogError> {
+        let mut report = MigrationReport::default();
+        let wanted: Vec<(&str, &[Migration])> = match tables {
+            Tables::Builtin => vec![("own", OWN), ("builtin", BUILTIN)],
+            Tables::Mapped => vec![("own", OWN)],
+        };
+        match self {
+            Catalog::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MIGRATE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                check_not_newer_pg(&mut tx).await?;
+                if table_exists_pg(&mut tx, "public._sqlx_migrations").await?
+                    && table_exists_pg(&mut tx, "catalog_changes").await?
+                {
+                    sqlx::raw_sql(LEGACY_POSTGRES).execute(&mut *tx).await?;
+                    report.moved_legacy = true;
+                }
+                sqlx::raw_sql(
+                    "CREATE SCHEMA IF NOT EXISTS catalog_sync; \
+                     CREATE TABLE IF NOT EXISTS catalog_sync.migrations ( \
+                       track TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL, \
+                       applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (track, version))",
+                )
+                .execute(&mut *tx)
+                .await?;
+                for (track, steps) in wanted {
+                    let done: Option<i64> = sqlx::query_scalar(
+                        "SELECT MAX(version) FROM catalog_sync.migrations WHERE track = $1",
+                    )
+                    .bind(track)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    for step in steps.iter().filter(|s| s.version > done.unwrap_or(0)) {
+                        sqlx::raw_sql(step.postgres).execute(&mut *tx).await?;
+                        sqlx::query(
+                            "INSERT INTO catalog_sync.migrations (track, version, name) VALUES ($1, $2, $3)",
+                        )
+                        .bind(track)
+                        .bind(step.version)
+                        .bind(step.name)
+                        .execute(&mut *tx)
+                        .await?;
+                        report
+                            .applied
+                            .push(format!("{track} {}: {}", step.version, step.name));
+                    }
+                }
+                tx.commit().await?;
+            }
+            Catalog::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                // IMMEDIATE: the write lock first, so two migrations never interleave.
+                sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let result = async {
+                    check_not_newer_sqlite(&mut conn).await?;
+                    let legacy: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                         AND name IN ('_sqlx_migrations', 'catalog_changes')",
+                    )
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    if legacy == 2 {
+                        sqlx::raw_sql(LEGACY_SQLITE).execute(&mut *conn).await?;
+                        report.moved_legacy = true;
+                    }
+                    sqlx::raw_sql(
+                        "CREATE TABLE IF NOT EXISTS catalog_sync_migrations ( \
+                           track TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, \
+                           applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
+                           PRIMARY KEY (track, version))",
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                    for (track, steps) in wanted {
+                        let done: Option<i64> = sqlx::query_scalar(
+                            "SELECT MAX(version) FROM catalog_sync_migrations WHERE track = $1",
+                        )
+                        .bind(track)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                        for step in steps.iter().filter(|s| s.version > done.unwrap_or(0)) {
+                            sqlx::raw_sql(step.sqlite).execute(&mut *conn).await?;
+                            sqlx::query(
+                                "INSERT INTO catalog_sync_migrations (track, version, name) VALUES ($1, $2, $3)",
+                            )
+                            .bind(track)
+                            .bind(step.version)
+                            .bind(step.name)
+                            .execute(&mut *conn)
+                            .await?;
+                            report
+                                .applied
+                                .push(format!("{track} {}: {}", step.version, step.name));
+                        }
+                    }
+                    Ok::<_, CatalogError>(())
+                }
+                .await;
+                match result {
+                    Ok(()) => sqlx::raw_sql("COMMIT").execute(&mut *conn).await?,
+                    Err(e) => {
+                        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                        return Err(e);
+                    }
+                };
+            }
+        }
+        report.identity_created = self.ensure_identity().await?;
+        report.identity = self.identity().await?;
+        Ok(report)
+    }
+
+    /// Refuses, with what to do, a database whose schema this build cannot use: not migrated,
+    /// migrated by an older catalog-sync (`run starter migrate`), or by a newer one.
+    pub async fn check_schema(&self, tables: Tables) -> Result<(), CatalogError> {
+        let versions = self.schema_versions().await?;
+        let own = versions.own;
+        if versions.legacy {
+            return Err(CatalogError::Schema(format!(
+                "this catalog database was set up by an earlier catalog-sync, with its tables beside \
+                 the catalog's: run `starter migrate` to move them into catalog-sync's own schema \
+                 (schema version {SCHEMA_VERSION})"
+            )));
+        }
+        if own > SCHEMA_VERSION {
+            return Err(newer(own));
+        }
+        if own == 0 {
+            return Err(CatalogError::Schema(format!(
+                "catalog-sync's tables are not in this database yet: run `starter migrate` \
+                 (schema version {SCHEMA_VERSION}; it creates only catalog-sync's own tables{})",
+                match tables {
+                    Tables::Builtin => " and the built-in catalog_products / catalog_prices",
+                    Tables::Mapped => ", never a table of your catalog",
+                }
+            )));
+        }
+        if own < SCHEMA_VERSION {
+            return Err(CatalogError::Schema(format!(
+                "catalog-sync's schema is at version {own}, this build needs {SCHEMA_VERSION}: \
+                 run `starter migrate`"
+            )));
+        }
+        let builtin_needed = BUILTIN[BUILTIN.len() - 1].version;
+        if tables == Tables::Builtin && versions.builtin < builtin_needed {
+            return Err(CatalogError::Schema(format!(
+                "the built-in catalog tables are at version {}, this build needs {builtin_needed}: \
+                 run `starter migrate` (or map your own tables: README, \"Your own catalog\")",
+                versions.builtin
+            )));
+        }
+        Ok(())
+    }
+
+    /// The versions recorded in the ledger (0 for a track never applied).
+    async fn schema_versions(&self) -> Result<Versions, CatalogError> {
+        let mut versions = Versions::default();
+        match self {
+            Catalog::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                if !table_exists_pg(&mut conn, "catalog_sync.migrations").await? {
+                    versions.legacy = table_exists_pg(&mut conn, "public._sqlx_migrations").await?
+                        && table_exists_pg(&mut conn, "catalog_changes").await?;
+                    return Ok(versions);
+                }
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT track, MAX(version) FROM catalog_sync.migrations GROUP BY track",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                versions.read(rows);
+            }
+            Catalog::Sqlite(pool) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN \
+                     ('catalog_sync_migrations', '_sqlx_migrations', 'catalog_changes')",
+                )
+                .fetch_all(pool)
+                .await?;
+                if !tables.iter().any(|t| t == "catalog_sync_migrations") {
+                    versions.legacy = tables.len() == 2;
+                    return Ok(versions);
+                }
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT track, MAX(version) FROM catalog_sync_migrations GROUP BY track",
+                )
+                .fetch_all(pool)
+                .await?;
+                versions.read(rows);
+            }
+        }
+        Ok(versions)
+    }
+}
+
+/// Refuses to migrate a schema newer than this build (it would not know what it is changing).
+async fn check_not_newer_pg(conn: &mut sqlx::PgConnection) -> Result<(), CatalogError> {
+    if !table_exists_pg(conn, "catalog_sync.migrations").await? {
+        return Ok(());
+    }
+    let own: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM catalog_sync.migrations WHERE track = 'own'")
+            .fetch_one(&mut *conn)
+            .await?;
+    match own {
+        Some(v) if v > SCHEMA_VERSION => Err(newer(v)),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_not_newer_pg`] on SQLite.
+async fn check_not_newer_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<(), CatalogError> {
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'catalog_sync_migrations'",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if exists == 0 {
+        return Ok(());
+    }
+    let own: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM catalog_sync_migrations WHERE track = 'own'")
+            .fetch_one(&mut *conn)
+            .await?;
+    match own {
+        Some(v) if v > SCHEMA_VERSION => Err(newer(v)),
+        _ => Ok(()),
+    }
+}
+
+/// The refusal of a schema newer than this build.
+fn newer(found: i64) -> CatalogError {
+    CatalogError::Schema(format!(
+        "catalog-sync's schema is at version {found}, newer than this build knows \
+         ({SCHEMA_VERSION}): run a catalog-sync at least as new as the one that migrated it"
+    ))
+}
+
+#[derive(Debug, Default)]
+struct Versions {
+    own: i64,
+    builtin: i64,
+    legacy: bool,
+}
+
+impl Versions {
+    fn read(&mut self, rows: Vec<(String, i64)>) {
+        for (track, version) in rows {
+            match track.as_str() {
+                "own" => self.own = version,
+                "builtin" => self.builtin = version,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Whether `name` (optionally schema-qualified; else on the search path) is a table or view.
+async fn table_exists_pg(conn: &mut sqlx::PgConnection, name: &str) -> Result<bool, CatalogError> {
+    let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(found.is_some())
+}

@@ -1,0 +1,204 @@
+//! The catalog database as an operator meets it: PostgreSQL over TLS (`sslmode`, `sslrootcert`)
+//! against a server that takes TLS only, connection errors that name the cause and the setting
+//! within seconds with the password redacted, and schemas that only `starter migrate` changes.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use catalog::{Catalog, Tables};
+use harness::catalog::tls_postgres;
+
+/// Whether the session of `catalog`'s pool is encrypted, by the server's own account.
+async fn encrypted(catalog: &Catalog) -> bool {
+    let Catalog::Postgres(pool) = catalog else {
+        panic!("not PostgreSQL")
+    };
+    sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_verifies_the_server_and_refuses_plaintext() {
+    let server = tls_postgres();
+    let ca = server.ca.display().to_string();
+
+    // verify-full with the CA that signed the server's certificate, by name and by address.
+    for host in ["localhost", "127.0.0.1"] {
+        let url = server.url(host, &format!("sslmode=verify-full&sslrootcert={ca}"));
+        let catalog = Catalog::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(encrypted(&catalog).await, "{url}");
+        catalog.migrate(Tables::Builtin).await.unwrap();
+        Catalog::connect(&url).await.unwrap();
+    }
+    // verify-ca, require, and the default (prefer) all end up encrypted.
+    for params in [
+        format!("sslmode=verify-ca&sslrootcert={ca}"),
+        "sslmode=require".to_string(),
+        String::new(),
+    ] {
+        let url = server.url("127.0.0.1", &params);
+        let catalog = Catalog::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(encrypted(&catalog).await, "{url}");
+    }
+
+    // A CA that did not sign the server's certificate: refused, saying it is TLS and what to check.
+    let url = server.url(
+        "localhost",
+        &format!(
+            "sslmode=verify-full&sslrootcert={}",
+            server.other_ca.display()
+        ),
+    );
+    let error = Catalog::open(&url).await.unwrap_err().to_string();
+    assert!(error.contains("TLS failed"), "{error}");
+    assert!(error.contains("sslrootcert"), "{error}");
+    assert!(error.contains("CATALOG_DATABASE_URL"), "{error}");
+
+    // A plaintext client: the server's own refusal, with the setting that fixes it.
+    let url = server.url("127.0.0.1", "sslmode=disable");
+    let error = Catalog::open(&url).await.unwrap_err().to_string();
+    assert!(error.contains("no encryption"), "{error}");
+    assert!(error.contains("sslmode=require"), "{error}");
+}
+
+#[test]
+fn connection_errors_are_quick_name_the_setting_and_hide_the_password() {
+    let port = harness::free_port();
+    let url = format!("postgres://shop:hunter2@127.0.0.1:{port}/catalog");
+    for (program, args) in [
+        ("starter", &["migrate"][..]),
+        ("starter", &["status"][..]),
+        ("worker", &[][..]),
+        ("relay", &[][..]),
+    ] {
+        let started = Instant::now();
+        let out = Command::new(harness::binary(program))
+            .args(args)
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{program} {args:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{program} {args:?} took {:?}: {stderr}",
+            started.elapsed()
+        );
+        assert!(stderr.contains("connection refused"), "{program}: {stderr}");
+        assert!(
+            stderr.contains("CATALOG_DATABASE_URL"),
+            "{program}: {stderr}"
+        );
+        assert!(stderr.contains("shop:***@"), "{program}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{program}: {stderr}");
+    }
+    // `--help` shows where the setting comes from, never its value.
+    for program in ["starter", "worker", "relay"] {
+        let out = Command::new(harness::binary(program))
+            .arg("--help")
+            .env("CATALOG_DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("CATALOG_DATABASE_URL"), "{program}: {help}");
+        assert!(!help.contains("hunter2"), "{program}: {help}");
+    }
+}
+
+/// A database set up by catalog-sync 0.1 (its tables beside the catalog's, migrated by sqlx on
+/// connect; `tests/fixtures/legacy`): refused until `starter migrate`, which moves its tables
+/// with their rows; changes waiting in its outbox are still relayed, and capture goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_earlier_layout_is_moved_by_migrate_with_its_rows() {
+    for backend in [harness::Backend::Sqlite, harness::Backend::Postgres] {
+        let url = harness::fresh_database(backend).await;
+        let catalog = Catalog::open(&url).await.unwrap();
+        let (legacy, own) = match backend {
+            harness::Backend::Sqlite => (
+                include_str!("../../fixtures/legacy/sqlite.sql"),
+                "catalog_sync_changes",
+            ),
+            harness::Backend::Postgres => (
+                include_str!("../../fixtures/legacy/postgres.sql"),
+                "catalog_sync.changes",
+            ),
+        };
+        let setup = format!(
+            "{legacy}; INSERT INTO catalog_sync_identity (only_row, catalog) VALUES (TRUE, 'cat_0123456789abcdef'); \
+             INSERT INTO catalog_products (id, name) VALUES ('legacy-1', 'Mug')"
+        );
+        execute(&catalog, &setup).await;
+
+        let refused = Catalog::connect(&url).await.unwrap_err().to_string();
+        assert!(
+            refused.contains("earlier catalog-sync"),
+            "{backend:?}: {refused}"
+        );
+        assert!(
+            refused.contains("run `starter migrate`"),
+            "{backend:?}: {refused}"
+        );
+
+        let report = catalog.migrate(Tables::Builtin).await.unwrap();
+        assert!(report.moved_legacy, "{backend:?}: {report}");
+        assert_eq!(report.identity, "cat_0123456789abcdef", "{backend:?}");
+        assert!(!report.identity_created, "{backend:?}");
+        let catalog = Catalog::connect(&url).await.unwrap();
+        assert_eq!(
+            catalog.outbox_stats().await.unwrap().pending,
+            1,
+            "{backend:?}"
+        );
+        // Capture goes on into the moved outbox, and the product is read as before.
+        let mut product = catalog.fetch_product("legacy-1").await.unwrap().unwrap();
+        product.name = "Mug, blue".into();
+        catalog.save_product(&product).await.unwrap();
+        let pending = catalog
+            .claim_changes("test", 10, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 2, "{backend:?}: {pending:?}");
+        assert_eq!(pending[1].version, Some(2), "{backend:?}: {pending:?}");
+        assert_eq!(
+            count(&catalog, &format!("SELECT COUNT(*) FROM {own}")).await,
+            2
+        );
+        // Nothing of the old layout is left, and a second migrate has nothing to do.
+        assert_eq!(
+            count(
+                &catalog,
+                "SELECT COUNT(*) FROM catalog_products WHERE id = 'legacy-1'"
+            )
+            .await,
+            1
+        );
+        let again = catalog.migrate(Tables::Builtin).await.unwrap();
+        assert!(
+            again.applied.is_empty() && !again.moved_legacy,
+            "{backend:?}: {again}"
+        );
+    }
+}
+
+async fn execute(catalog: &Catalog, sql: &str) {
+    match catalog {
+        Catalog::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        Catalog::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn count(catalog: &Catalog, sql: &str) -> i64 {
+    match catalog {
+        Catalog::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        Catalog::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
