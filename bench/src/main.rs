@@ -21,6 +21,9 @@ struct Cli {
     /// Catalog database URL.
     #[arg(long, global = true, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// The config file (TOML): its `[catalog]` section maps your own product and price tables.
+    #[arg(long, global = true, env = "CATALOG_SYNC_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Task queue of the workers.
     #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
@@ -48,7 +51,11 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
-    let catalog = Catalog::connect(&cli.database_url).await?;
+    let catalog = Catalog::connect_with(
+        &cli.database_url,
+        catalog::mapping::load(cli.config.as_deref())?.as_ref(),
+    )
+    .await?;
     let connect = || async {
         anyhow::Ok(
             common::temporal::connect(&cli.payload, WhenUnreachable::Fail)

@@ -18,7 +18,7 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
-use crate::{Catalog, CatalogError};
+use crate::{Catalog, CatalogError, Db};
 
 /// The setting every binary reads the catalog's URL from (also `--database-url`).
 pub const DATABASE_URL_SETTING: &str = "CATALOG_DATABASE_URL";
@@ -74,7 +74,7 @@ impl Catalog {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_lazy_with(options);
             drop(probe);
-            Ok(Catalog::Postgres(pool))
+            Ok(Catalog::new(Db::Postgres(pool)))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| unreachable(url, &e))?
@@ -87,7 +87,7 @@ impl Catalog {
                 .connect_with(options)
                 .await
                 .map_err(|e| unreachable(url, &e))?;
-            Ok(Catalog::Sqlite(pool))
+            Ok(Catalog::new(Db::Sqlite(pool)))
         } else {
             Err(CatalogError::UnsupportedUrl(redact_url(url)))
         }

@@ -18,12 +18,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::{Catalog, CatalogError};
+use crate::{Catalog, CatalogError, Db};
 
 /// A held archive still stands while the catalog has no live row for the product: one restored
 /// in the meantime (the deletion was the mistake) is neither listed nor confirmed.
-const STILL_GONE: &str = "NOT EXISTS (SELECT 1 FROM catalog_products p \
-     WHERE p.id = h.product_id AND p.active AND p.deleted_at IS NULL)";
+fn still_gone(products: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM {products} \
+         WHERE products.id = h.product_id AND products.active AND NOT products.deleted)"
+    )
+}
 
 /// PostgreSQL advisory lock key of the guard's transaction (`catalog_sync` in ASCII).
 const LOCK_KEY: i64 = 0x6361_7461_6c6f_6773;
@@ -88,8 +92,8 @@ impl Catalog {
     ) -> Result<ArchivePermit, CatalogError> {
         let window = budget.window.as_secs_f64();
         // The dialects differ in the clock, the window arithmetic and the lock, nowhere else.
-        let (lock, since, now) = match self {
-            Catalog::Postgres(_) => (
+        let (lock, since, now) = match &self.db {
+            Db::Postgres(_) => (
                 // Serializes the guard's transactions across processes.
                 Some("SELECT pg_advisory_xact_lock($1)"),
                 "now() - make_interval(secs => $1)",
@@ -98,7 +102,7 @@ impl Catalog {
             // SQLite has one writer; the first statement below writes, so the transaction holds
             // the write lock before it counts (a read first could not be upgraded once another
             // writer committed).
-            Catalog::Sqlite(_) => (
+            Db::Sqlite(_) => (
                 None,
                 "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')",
                 "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
@@ -133,7 +137,7 @@ impl Catalog {
                 .bind(product_id)
                 .fetch_one(&mut *tx)
                 .await?;
-            let products: i64 = sqlx::query_scalar(&self.own("SELECT COUNT(*) FROM catalog_products"))
+            let products: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", self.queries.products))
                 .fetch_one(&mut *tx)
                 .await?;
             let permit = decide(confirmed || again > 0, used, products, budget);
@@ -166,9 +170,10 @@ impl Catalog {
 
     /// The archives waiting for confirmation (and those confirmed but not yet made), oldest first.
     pub async fn held_archives(&self, limit: i64) -> Result<Vec<HeldArchive>, CatalogError> {
+        let still_gone = still_gone(&self.queries.products);
         let sql = format!(
             "SELECT product_id, held_at, reason, confirmed_at IS NOT NULL AS confirmed \
-             FROM catalog_sync.held_archives h WHERE {STILL_GONE} \
+             FROM catalog_sync.held_archives h WHERE {still_gone} \
              ORDER BY held_at, product_id LIMIT $1"
         );
         let rows = on_pool!(self, pool => {
@@ -191,16 +196,17 @@ impl Catalog {
         &self,
         ids: Option<&[String]>,
     ) -> Result<Vec<String>, CatalogError> {
-        let now = match self {
-            Catalog::Postgres(_) => "now()",
-            Catalog::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        let still_gone = still_gone(&self.queries.products);
+        let now = match &self.db {
+            Db::Postgres(_) => "now()",
+            Db::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         };
         let mut confirmed = Vec::new();
         match ids {
             None => {
                 let sql = format!(
                     "UPDATE catalog_sync.held_archives AS h SET confirmed_at = {now} \
-                     WHERE confirmed_at IS NULL AND {STILL_GONE} RETURNING product_id"
+                     WHERE confirmed_at IS NULL AND {still_gone} RETURNING product_id"
                 );
                 on_pool!(self, pool => {
                     confirmed = sqlx::query_scalar(&self.own(&sql)).fetch_all(pool).await?;
@@ -209,7 +215,7 @@ impl Catalog {
             Some(ids) => {
                 let sql = format!(
                     "UPDATE catalog_sync.held_archives AS h SET confirmed_at = {now} \
-                     WHERE product_id = $1 AND confirmed_at IS NULL AND {STILL_GONE} \
+                     WHERE product_id = $1 AND confirmed_at IS NULL AND {still_gone} \
                      RETURNING product_id"
                 );
                 for id in ids {

@@ -24,6 +24,7 @@ pub mod seed;
 pub use sqlx;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::model::{CatalogPrice, CatalogProduct};
@@ -64,6 +65,17 @@ pub enum CatalogError {
         /// What is wrong.
         reason: String,
     },
+    /// The catalog mapping is wrong: the setting and what is wrong with it.
+    #[error("catalog mapping: {0}")]
+    Mapping(String),
+    /// A write that only the built-in tables take (seeding, editing, deleting from the CLI).
+    #[error(
+        "{0}: the catalog is mapped to your own tables, which catalog-sync never writes to; change them with your application"
+    )]
+    Mapped(&'static str),
+    /// Capture triggers cannot be installed or removed: why.
+    #[error("capture: {0}")]
+    Capture(String),
     /// Write-back was asked for a field the catalog does not take from Stripe.
     #[error("the catalog does not take {0:?} from Stripe")]
     NotWritable(String),
@@ -78,9 +90,17 @@ impl From<sqlx::Error> for CatalogError {
     }
 }
 
-/// A connection pool to the catalog.
+/// The catalog: a connection pool, and how its products and prices are read (the built-in
+/// tables, or a team's own through a [`Mapping`]).
 #[derive(Clone, Debug)]
-pub enum Catalog {
+pub struct Catalog {
+    db: Db,
+    queries: Arc<mapping::Queries>,
+}
+
+/// A connection pool to the catalog database.
+#[derive(Clone, Debug)]
+pub enum Db {
     /// PostgreSQL.
     Postgres(PgPool),
     /// SQLite.
@@ -90,17 +110,18 @@ pub enum Catalog {
 /// Runs the same statement on whichever pool the catalog uses; the body is compiled per backend.
 macro_rules! on_pool {
     ($catalog:expr, $pool:ident => $body:expr) => {
-        match $catalog {
-            Catalog::Postgres($pool) => $body,
-            Catalog::Sqlite($pool) => $body,
+        match &$catalog.db {
+            $crate::Db::Postgres($pool) => $body,
+            $crate::Db::Sqlite($pool) => $body,
         }
     };
 }
 
 /// (currency, unit_amount, recurring_interval, recurring_interval_count, nickname)
 type PriceFields = (String, i64, Option<String>, Option<i32>, Option<String>);
+/// The columns of the products relation ([`mapping`]), whatever tables give them.
 const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_label, tax_code, \
-     metadata, version, updated_at, deleted_at IS NOT NULL AS deleted";
+     metadata, version, updated_at, deleted";
 const PRICE_COLUMNS: &str =
     "product_id, currency, unit_amount, recurring_interval, recurring_interval_count, nickname";
 
@@ -284,8 +305,9 @@ macro_rules! decode_price {
 /// each row, then reads the prices of exactly the decoded products in one query. A row or price
 /// that cannot be decoded goes to `corrupt` instead of failing the page.
 macro_rules! page_from_rows {
-    ($pool:expr, $rows:expr) => {{
+    ($pool:expr, $rows:expr, $queries:expr) => {{
         let pool = $pool;
+        let queries = &$queries;
         let rows = $rows;
         let mut page = CatalogPage {
             rows: rows.len(),
@@ -305,8 +327,9 @@ macro_rules! page_from_rows {
             // The prices of exactly these products (a sparse `since` page must not read the
             // prices of every product between its first and last id).
             let prices_sql = format!(
-                "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id IN ({}) \
-                 ORDER BY product_id, position, id",
+                "SELECT {PRICE_COLUMNS} FROM {} WHERE product_id IN ({}) \
+                 ORDER BY product_id, position, tiebreak",
+                queries.prices,
                 placeholders(page.products.len())
             );
             let mut query = sqlx::query(&prices_sql);
@@ -339,6 +362,9 @@ macro_rules! page_from_rows {
             page.corrupt.sort_by(|a, b| a.id.cmp(&b.id));
             for product in page.products.iter_mut() {
                 product.prices = by_product.remove(&product.id).unwrap_or_default();
+                if queries.hash_version {
+                    product.version = content_version(product);
+                }
             }
         }
         page
@@ -346,15 +372,19 @@ macro_rules! page_from_rows {
 }
 
 mod audit;
+mod capture;
 mod connect;
 mod guard;
 mod identity;
+pub mod mapping;
 mod outbox;
 mod schema;
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use capture::CaptureAction;
 pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
+pub use mapping::Mapping;
 pub use outbox::{
     CapturedChange, ChangeListener, FailedChange, OutboxStats, RELAY_HEARTBEAT_INTERVAL,
 };
@@ -365,16 +395,70 @@ impl Catalog {
     /// the one this build needs ([`Catalog::check_schema`]): a database that is not migrated is
     /// refused with `run starter migrate`, never migrated here.
     pub async fn connect(url: &str) -> Result<Self, CatalogError> {
-        let catalog = Self::open(url).await?;
-        catalog.check_schema(Tables::Builtin).await?;
+        Self::connect_with(url, None).await
+    }
+
+    /// [`Catalog::connect`] for a catalog read through `mapping` (the built-in tables when
+    /// `None`): the mapping is checked against the database first, and a table, query or column
+    /// it names that is missing or of the wrong type stops here with the setting's name.
+    pub async fn connect_with(url: &str, mapping: Option<&Mapping>) -> Result<Self, CatalogError> {
+        let catalog = Self::open_mapped(url, mapping).await?;
+        catalog.check_schema(catalog.tables()).await?;
         Ok(catalog)
+    }
+
+    /// [`Catalog::open`], then checks and compiles `mapping` (if any) against the database,
+    /// without looking at catalog-sync's schema: what `starter migrate` opens.
+    pub async fn open_mapped(url: &str, mapping: Option<&Mapping>) -> Result<Self, CatalogError> {
+        let mut catalog = Self::open(url).await?;
+        if let Some(mapping) = mapping {
+            catalog.queries = Arc::new(mapping::Queries::compile(&catalog.db, mapping).await?);
+        }
+        Ok(catalog)
+    }
+
+    /// Which tables this catalog reads: the built-in ones, or a team's through a mapping.
+    pub fn tables(&self) -> Tables {
+        if self.is_mapped() {
+            Tables::Mapped
+        } else {
+            Tables::Builtin
+        }
+    }
+
+    pub(crate) fn new(db: Db) -> Self {
+        Self {
+            db,
+            queries: Arc::new(mapping::Queries::builtin()),
+        }
+    }
+
+    /// The connection pool.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Whether products come from a team's own tables (a mapping) rather than the built-in ones.
+    pub fn is_mapped(&self) -> bool {
+        self.queries.mapped.is_some()
+    }
+
+    /// Refuses a write only the built-in tables take.
+    fn builtin_only(&self, what: &'static str) -> Result<(), CatalogError> {
+        if self.is_mapped() {
+            Err(CatalogError::Mapped(what))
+        } else {
+            Ok(())
+        }
     }
 
     /// Reads one product with its prices (default price first); `None` if no such row.
     pub async fn fetch_product(&self, id: &str) -> Result<Option<CatalogProduct>, CatalogError> {
-        let product_sql = format!("SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id = $1");
+        let q = &self.queries;
+        let product_sql = format!("SELECT {PRODUCT_COLUMNS} FROM {} WHERE id = $1", q.products);
         let prices_sql = format!(
-            "SELECT {PRICE_COLUMNS} FROM catalog_prices WHERE product_id = $1 ORDER BY position, id"
+            "SELECT {PRICE_COLUMNS} FROM {} WHERE product_id = $1 ORDER BY position, tiebreak",
+            q.prices
         );
         on_pool!(self, pool => {
             let Some(row) = sqlx::query(&product_sql).bind(id).fetch_optional(pool).await? else {
@@ -383,6 +467,9 @@ impl Catalog {
             let mut product = decode_product!(row);
             for (index, row) in sqlx::query(&prices_sql).bind(id).fetch_all(pool).await?.iter().enumerate() {
                 product.prices.push(decode_price!(row, index).1);
+            }
+            if q.hash_version {
+                product.version = content_version(&product);
             }
             Ok(Some(product))
         })
@@ -402,12 +489,13 @@ impl Catalog {
     ) -> Result<CatalogPage, CatalogError> {
         let filter = Self::range_filter(range, 1);
         let product_sql = format!(
-            "SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id > $1{filter} ORDER BY id LIMIT {limit}"
+            "SELECT {PRODUCT_COLUMNS} FROM {} WHERE id > $1{filter} ORDER BY id LIMIT {limit}",
+            self.queries.products
         );
         on_pool!(self, pool => {
             let query = bind_range!(sqlx::query(&product_sql).bind(after), range, pool);
             let rows = query.fetch_all(pool).await?;
-            Ok(page_from_rows!(pool, rows))
+            Ok(page_from_rows!(pool, rows, self.queries))
         })
     }
 
@@ -418,7 +506,8 @@ impl Catalog {
             return Ok(CatalogPage::default());
         }
         let product_sql = format!(
-            "SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE id IN ({}) ORDER BY id",
+            "SELECT {PRODUCT_COLUMNS} FROM {} WHERE id IN ({}) ORDER BY id",
+            self.queries.products,
             placeholders(ids.len())
         );
         on_pool!(self, pool => {
@@ -427,14 +516,17 @@ impl Catalog {
                 query = query.bind(id);
             }
             let rows = query.fetch_all(pool).await?;
-            Ok(page_from_rows!(pool, rows))
+            Ok(page_from_rows!(pool, rows, self.queries))
         })
     }
 
     /// Number of product rows within `range` (including soft-deleted ones).
     pub async fn count_in_range(&self, range: &IdRange) -> Result<i64, CatalogError> {
         let filter = Self::range_filter(range, 0);
-        let sql = format!("SELECT COUNT(*) FROM catalog_products WHERE TRUE{filter}");
+        let sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE TRUE{filter}",
+            self.queries.products
+        );
         on_pool!(self, pool => {
             Ok(bind_range!(sqlx::query_scalar(&sql), range, pool).fetch_one(pool).await?)
         })
@@ -446,7 +538,8 @@ impl Catalog {
             return Ok(BTreeSet::new());
         }
         let sql = format!(
-            "SELECT id FROM catalog_products WHERE id IN ({})",
+            "SELECT id FROM {} WHERE id IN ({})",
+            self.queries.products,
             placeholders(ids.len())
         );
         on_pool!(self, pool => {
@@ -486,6 +579,7 @@ impl Catalog {
     /// Inserts or replaces products and their prices, all in one transaction. A product saved as
     /// it already is keeps its version (no change is captured).
     pub async fn save_products(&self, products: &[CatalogProduct]) -> Result<(), CatalogError> {
+        self.builtin_only("writing products")?;
         let upsert = "INSERT INTO catalog_products (id, name, description, active, images, url, unit_label, tax_code, metadata) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
@@ -560,7 +654,10 @@ impl Catalog {
             }
             other => return Err(CatalogError::NotWritable(other.to_string())),
         };
-        let sql = format!("UPDATE catalog_products SET {column} = $2 WHERE id = $1");
+        let sql = match &self.queries.mapped {
+            None => format!("UPDATE catalog_products SET {column} = $2 WHERE id = $1"),
+            Some(mapped) => mapped.write_back_sql(column)?,
+        };
         on_pool!(self, pool => {
             Ok(sqlx::query(&sql).bind(id).bind(&value).execute(pool).await?.rows_affected() > 0)
         })
@@ -568,11 +665,12 @@ impl Catalog {
 
     /// Soft-deletes a product (`deleted_at` set; the sync archives it in Stripe).
     pub async fn soft_delete(&self, id: &str) -> Result<bool, CatalogError> {
-        let sql = match self {
-            Catalog::Postgres(_) => {
+        self.builtin_only("deleting a product")?;
+        let sql = match &self.db {
+            Db::Postgres(_) => {
                 "UPDATE catalog_products SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL"
             }
-            Catalog::Sqlite(_) => {
+            Db::Sqlite(_) => {
                 "UPDATE catalog_products SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = $1 AND deleted_at IS NULL"
             }
         };
@@ -583,6 +681,7 @@ impl Catalog {
 
     /// Removes a product row for good (its prices go with it).
     pub async fn hard_delete(&self, id: &str) -> Result<bool, CatalogError> {
+        self.builtin_only("deleting a product")?;
         on_pool!(self, pool => {
             Ok(sqlx::query("DELETE FROM catalog_products WHERE id = $1").bind(id).execute(pool).await?.rows_affected() > 0)
         })
@@ -590,9 +689,12 @@ impl Catalog {
 
     /// Product ids in key order after `after`, at most `limit`: the paging the full sync uses.
     pub async fn product_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, CatalogError> {
-        let sql = "SELECT id FROM catalog_products WHERE id > $1 ORDER BY id LIMIT $2";
+        let sql = format!(
+            "SELECT id FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
+            self.queries.products
+        );
         on_pool!(self, pool => {
-            Ok(sqlx::query_scalar(sql).bind(after).bind(limit).fetch_all(pool).await?)
+            Ok(sqlx::query_scalar(&sql).bind(after).bind(limit).fetch_all(pool).await?)
         })
     }
 
@@ -607,9 +709,26 @@ impl Catalog {
     /// Number of product rows (including soft-deleted ones).
     pub async fn count_products(&self) -> Result<i64, CatalogError> {
         on_pool!(self, pool => {
-            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM catalog_products").fetch_one(pool).await?)
+            Ok(sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", self.queries.products)).fetch_one(pool).await?)
         })
     }
+}
+
+/// The version of a product read from tables with neither a version nor an `updated_at` column:
+/// a hash of everything catalog-sync reads of it (positive, so it never reads as "no row").
+fn content_version(product: &CatalogProduct) -> i64 {
+    let mut content = product.clone();
+    content.version = 0;
+    // Without an `updated_at` column the relation reads the time of the read.
+    content.updated_at = String::new();
+    let json = serde_json::to_string(&content).expect("products serialize");
+    // FNV-1a: stable across processes and builds (std's hasher is not).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in json.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash >> 1) as i64
 }
 
 #[allow(clippy::too_many_arguments)]

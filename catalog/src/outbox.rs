@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::PgListener;
 
-use crate::{Catalog, CatalogError, placeholders_after};
+use crate::{Catalog, CatalogError, Db, placeholders_after};
 
 /// The PostgreSQL channel the capture trigger notifies.
 pub(crate) const CHANNEL: &str = "catalog_changes";
@@ -94,8 +94,8 @@ impl Catalog {
         limit: i64,
         lease: Duration,
     ) -> Result<Vec<CapturedChange>, CatalogError> {
-        let mut claimed = match self {
-            Catalog::Postgres(pool) => {
+        let mut claimed = match &self.db {
+            Db::Postgres(pool) => {
                 let sql = format!(
                     "UPDATE catalog_sync.changes SET claimed_by = $1, attempts = attempts + 1, \
                        claimed_until = clock_timestamp() + $2 * interval '1 millisecond' \
@@ -114,7 +114,7 @@ impl Catalog {
                     .map(|row| Ok::<_, CatalogError>(decode_change!(row)))
                     .collect::<Result<Vec<_>, _>>()?
             }
-            Catalog::Sqlite(pool) => {
+            Db::Sqlite(pool) => {
                 let sql = format!(
                     "UPDATE catalog_sync.changes SET claimed_by = $1, attempts = attempts + 1, \
                        claimed_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', $2) \
@@ -164,9 +164,9 @@ impl Catalog {
         seqs: &[i64],
         error: &str,
     ) -> Result<u64, CatalogError> {
-        let now = match self {
-            Catalog::Postgres(_) => "clock_timestamp()",
-            Catalog::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        let now = match &self.db {
+            Db::Postgres(_) => "clock_timestamp()",
+            Db::Sqlite(_) => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         };
         let sql = format!(
             "UPDATE catalog_sync.changes SET claimed_by = NULL, claimed_until = NULL, failed_at = {now}, last_error = $2"
@@ -206,12 +206,12 @@ impl Catalog {
 
     /// Records that relay `relay_id` is alive (every [`RELAY_HEARTBEAT_INTERVAL`] while it runs).
     pub async fn relay_heartbeat(&self, relay_id: &str) -> Result<(), CatalogError> {
-        let sql = match self {
-            Catalog::Postgres(_) => {
+        let sql = match &self.db {
+            Db::Postgres(_) => {
                 "INSERT INTO catalog_sync.relays (relay_id) VALUES ($1) \
                  ON CONFLICT (relay_id) DO UPDATE SET seen_at = now()"
             }
-            Catalog::Sqlite(_) => {
+            Db::Sqlite(_) => {
                 "INSERT INTO catalog_sync.relays (relay_id) VALUES ($1) \
                  ON CONFLICT (relay_id) DO UPDATE SET seen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
             }
@@ -224,12 +224,12 @@ impl Catalog {
 
     /// Relays seen alive within `within` (by the database's clock).
     pub async fn live_relays(&self, within: Duration) -> Result<i64, CatalogError> {
-        let sql = match self {
-            Catalog::Postgres(_) => {
+        let sql = match &self.db {
+            Db::Postgres(_) => {
                 "SELECT COUNT(*) FROM catalog_sync.relays \
                  WHERE seen_at > now() - make_interval(secs => $1)"
             }
-            Catalog::Sqlite(_) => {
+            Db::Sqlite(_) => {
                 "SELECT COUNT(*) FROM catalog_sync.relays WHERE seen_at > \
                  strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' seconds')"
             }
@@ -241,14 +241,14 @@ impl Catalog {
 
     /// Pending and failed counts and the oldest pending change.
     pub async fn outbox_stats(&self) -> Result<OutboxStats, CatalogError> {
-        let sql = match self {
-            Catalog::Postgres(_) => {
+        let sql = match &self.db {
+            Db::Postgres(_) => {
                 "SELECT COUNT(*) FILTER (WHERE failed_at IS NULL) AS pending, \
                         COUNT(*) FILTER (WHERE failed_at IS NOT NULL) AS failed, \
                         MIN(changed_at) FILTER (WHERE failed_at IS NULL) AS oldest, \
                         clock_timestamp() AS now FROM catalog_sync.changes"
             }
-            Catalog::Sqlite(_) => {
+            Db::Sqlite(_) => {
                 "SELECT COALESCE(SUM(failed_at IS NULL), 0) AS pending, \
                         COALESCE(SUM(failed_at IS NOT NULL), 0) AS failed, \
                         MIN(CASE WHEN failed_at IS NULL THEN changed_at END) AS oldest, \
@@ -298,15 +298,15 @@ impl Catalog {
     /// Something that wakes the relay when changes are committed: `LISTEN` on PostgreSQL; on
     /// SQLite (no notifications) it only waits, and the relay polls.
     pub async fn change_listener(&self) -> Result<ChangeListener, CatalogError> {
-        match self {
-            Catalog::Postgres(pool) => {
+        match &self.db {
+            Db::Postgres(pool) => {
                 let mut listener = PgListener::connect_with(pool).await?;
                 listener.listen(CHANNEL).await?;
                 Ok(ChangeListener {
                     listener: Some(listener),
                 })
             }
-            Catalog::Sqlite(_) => Ok(ChangeListener { listener: None }),
+            Db::Sqlite(_) => Ok(ChangeListener { listener: None }),
         }
     }
 }

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use crate::{Catalog, CatalogError};
+use crate::{Catalog, CatalogError, Db};
 
 /// One step of a track.
 struct Migration {
@@ -102,9 +102,9 @@ impl Catalog {
     /// on PostgreSQL, `catalog_sync_changes` on SQLite. Queries are written with the PostgreSQL
     /// names and go through here.
     pub(crate) fn own<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
-        match self {
-            Catalog::Postgres(_) => sql.into(),
-            Catalog::Sqlite(_) => sql.replace("catalog_sync.", "catalog_sync_").into(),
+        match &self.db {
+            Db::Postgres(_) => sql.into(),
+            Db::Sqlite(_) => sql.replace("catalog_sync.", "catalog_sync_").into(),
         }
     }
 
@@ -116,8 +116,8 @@ impl Catalog {
             Tables::Builtin => vec![("own", OWN), ("builtin", BUILTIN)],
             Tables::Mapped => vec![("own", OWN)],
         };
-        match self {
-            Catalog::Postgres(pool) => {
+        match &self.db {
+            Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(MIGRATE_LOCK)
@@ -162,7 +162,7 @@ impl Catalog {
                 }
                 tx.commit().await?;
             }
-            Catalog::Sqlite(pool) => {
+            Db::Sqlite(pool) => {
                 let mut conn = pool.acquire().await?;
                 // IMMEDIATE: the write lock first, so two migrations never interleave.
                 sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
@@ -270,8 +270,8 @@ impl Catalog {
     /// The versions recorded in the ledger (0 for a track never applied).
     async fn schema_versions(&self) -> Result<Versions, CatalogError> {
         let mut versions = Versions::default();
-        match self {
-            Catalog::Postgres(pool) => {
+        match &self.db {
+            Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 if !table_exists_pg(&mut conn, "catalog_sync.migrations").await? {
                     versions.legacy = table_exists_pg(&mut conn, "public._sqlx_migrations").await?
@@ -285,7 +285,7 @@ impl Catalog {
                 .await?;
                 versions.read(rows);
             }
-            Catalog::Sqlite(pool) => {
+            Db::Sqlite(pool) => {
                 let tables: Vec<String> = sqlx::query_scalar(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN \
                      ('catalog_sync_migrations', '_sqlx_migrations', 'catalog_changes')",

@@ -23,6 +23,9 @@ struct Args {
     /// Catalog database URL.
     #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// The config file (TOML): its `[catalog]` section maps your own product and price tables.
+    #[arg(long, env = "CATALOG_SYNC_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Task queue of the workers.
     #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
@@ -118,7 +121,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let catalog = Catalog::connect(&args.database_url).await?;
+    let catalog = Catalog::connect_with(
+        &args.database_url,
+        catalog::mapping::load(args.config.as_deref())?.as_ref(),
+    )
+    .await?;
     // Changes wait in the outbox while Temporal is away.
     let (client, _) = common::temporal::connect(&args.payload, WhenUnreachable::Wait).await?;
     let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));

@@ -30,6 +30,10 @@ struct Cli {
     /// Catalog database URL (PostgreSQL takes libpq's `sslmode` and `sslrootcert`).
     #[arg(long, global = true, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
     database_url: String,
+    /// The config file (TOML): its `[catalog]` section maps your own product and price tables
+    /// (README, "Your own catalog"); without one, the built-in tables.
+    #[arg(long, global = true, env = "CATALOG_SYNC_CONFIG")]
+    config: Option<std::path::PathBuf>,
     /// Task queue of the workers.
     #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
     task_queue: String,
@@ -50,6 +54,10 @@ enum Command {
     /// Manage the catalog database.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Change capture on your own (mapped) tables: triggers that append every change to
+    /// catalog-sync's outbox in the writer's transaction.
+    #[command(subcommand)]
+    Capture(CaptureCommand),
     /// Sync products now: one ProductSync per product, started or signalled.
     Sync {
         /// Catalog ids to sync.
@@ -104,6 +112,22 @@ enum Command {
     /// or confirm them.
     #[command(subcommand)]
     Archives(ArchivesCommand),
+}
+
+#[derive(Subcommand)]
+enum CaptureCommand {
+    /// Add the capture triggers to the mapped product and price tables.
+    Install {
+        /// Print the SQL for review instead of running it.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Remove them.
+    Uninstall {
+        /// Print the SQL instead of running it.
+        #[arg(long)]
+        print: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -173,12 +197,36 @@ enum CatalogCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
-    let open_catalog =
-        || async { Ok::<_, anyhow::Error>(Catalog::connect(&cli.database_url).await?) };
+    let mapping = catalog::mapping::load(cli.config.as_deref())?;
+    let open_catalog = || async {
+        Ok::<_, anyhow::Error>(Catalog::connect_with(&cli.database_url, mapping.as_ref()).await?)
+    };
     match cli.command {
         Command::Migrate | Command::Catalog(CatalogCommand::Migrate) => {
-            let catalog = Catalog::open(&cli.database_url).await?;
-            println!("{}", catalog.migrate(catalog::Tables::Builtin).await?);
+            // A mapping is checked first: a wrong one stops here, before anything is created.
+            let catalog = Catalog::open_mapped(&cli.database_url, mapping.as_ref()).await?;
+            println!("{}", catalog.migrate(catalog.tables()).await?);
+            Ok(())
+        }
+        Command::Capture(command) => {
+            let catalog = open_catalog().await?;
+            let (action, print) = match command {
+                CaptureCommand::Install { print } => (catalog::CaptureAction::Install, print),
+                CaptureCommand::Uninstall { print } => (catalog::CaptureAction::Uninstall, print),
+            };
+            if print {
+                print!("{}", catalog.capture_sql(action)?);
+            } else {
+                let sql = catalog.capture(action).await?;
+                print!("{sql}");
+                println!(
+                    "capture {}: done",
+                    match action {
+                        catalog::CaptureAction::Install => "installed",
+                        catalog::CaptureAction::Uninstall => "removed",
+                    }
+                );
+            }
             Ok(())
         }
         Command::Catalog(cmd) => catalog_command(&open_catalog().await?, cmd).await,

@@ -10,7 +10,7 @@ use ::catalog::Catalog;
 use crate::{Tied, free_port, spawn_tied, unique, wait_for_port, which};
 
 /// Which catalog backend a test runs on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// A SQLite file.
     Sqlite,

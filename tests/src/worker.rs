@@ -66,6 +66,7 @@ impl RunningWorker {
         let mut settings = worker::Settings {
             task_queue: task_queue.clone(),
             catalog_url: catalog_url.to_string(),
+            catalog_mapping: None,
             stripe_base_url: sandbox.base.clone(),
             stripe_api_key: Secret::new(sandbox.key.clone()),
             stripe_timeout: Duration::from_secs(10),

@@ -99,7 +99,7 @@ async fn fetch_reads_products_with_prices_on_both_backends() {
 #[tokio::test]
 async fn a_corrupt_catalog_row_is_reported_with_its_column_and_never_retried() {
     let (env, catalog, _sandbox) = environment(Backend::Sqlite).await;
-    let catalog::Catalog::Sqlite(pool) = &catalog else {
+    let catalog::Db::Sqlite(pool) = catalog.db() else {
         unreachable!()
     };
     // Bad JSON, and values of the wrong type (SQLite stores anything in any column).

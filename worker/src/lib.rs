@@ -37,6 +37,9 @@ pub struct Settings {
     pub task_queue: String,
     /// Catalog database URL (`postgres://…` or `sqlite:…`).
     pub catalog_url: String,
+    /// The mapping of a team's own catalog tables (`[catalog]` in the config); `None`: the
+    /// built-in tables.
+    pub catalog_mapping: Option<catalog::Mapping>,
     /// Stripe API base URL.
     pub stripe_base_url: String,
     /// Stripe secret key.
@@ -118,7 +121,8 @@ pub async fn build_with(
     settings: &Settings,
     register: RegisterWorkflows,
 ) -> anyhow::Result<Workers> {
-    let catalog = Catalog::connect(&settings.catalog_url).await?;
+    let catalog =
+        Catalog::connect_with(&settings.catalog_url, settings.catalog_mapping.as_ref()).await?;
     let stripe = StripeClient::new(StripeConfig {
         base_url: settings.stripe_base_url.clone(),
         api_key: settings.stripe_api_key.clone(),

@@ -27,7 +27,8 @@ struct Args {
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
     stripe_timeout_secs: u64,
-    /// Activity timeouts and retry policies (TOML; see catalog-sync.example.toml).
+    /// The config file (TOML; see catalog-sync.example.toml): activity timeouts and retry
+    /// policies, and the mapping of your own catalog tables.
     #[arg(long, env = "CATALOG_SYNC_CONFIG")]
     config: Option<std::path::PathBuf>,
     /// Stripe requests per second for the whole account, all workers together (default: Stripe's
@@ -122,6 +123,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         task_queue: args.task_queue,
         catalog_url: args.database_url,
+        catalog_mapping: catalog::mapping::load(args.config.as_deref())?,
         stripe_base_url: args.stripe.base(),
         stripe_api_key: api_key,
         stripe_api_version: args.stripe.api_version.clone(),

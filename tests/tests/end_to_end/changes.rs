@@ -70,8 +70,8 @@ async fn every_write_is_captured_in_the_writers_transaction(backend: Backend) {
 
     // A transaction that rolls back leaves no change behind.
     let insert = "INSERT INTO catalog_products (id, name) VALUES ($1, 'never')";
-    match catalog {
-        Catalog::Postgres(pool) => {
+    match catalog.db() {
+        catalog::Db::Postgres(pool) => {
             let mut tx = pool.begin().await.unwrap();
             sqlx::query(insert)
                 .bind(env.id(2))
@@ -80,7 +80,7 @@ async fn every_write_is_captured_in_the_writers_transaction(backend: Backend) {
                 .unwrap();
             tx.rollback().await.unwrap();
         }
-        Catalog::Sqlite(pool) => {
+        catalog::Db::Sqlite(pool) => {
             let mut tx = pool.begin().await.unwrap();
             sqlx::query(insert)
                 .bind(env.id(2))

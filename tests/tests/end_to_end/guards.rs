@@ -215,7 +215,7 @@ async fn a_reconciliation_that_would_archive_30_percent_waits_for_confirmation()
 
     // The catalog table emptied by mistake (every row deleted, no relay running): the scheduled
     // kind of run stops at the guard and the live catalog stays.
-    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
+    let catalog::Db::Sqlite(pool) = env.catalog.db() else {
         unreachable!()
     };
     sqlx::query("DELETE FROM catalog_prices")
@@ -374,9 +374,9 @@ async fn a_burst_of_live_deletes_waits_for_confirmation(backend: Backend) {
 
     for table in ["catalog_prices", "catalog_products"] {
         let delete = format!("DELETE FROM {table}");
-        match &env.catalog {
-            catalog::Catalog::Sqlite(pool) => sqlx::query(&delete).execute(pool).await.map(drop),
-            catalog::Catalog::Postgres(pool) => sqlx::query(&delete).execute(pool).await.map(drop),
+        match env.catalog.db() {
+            catalog::Db::Sqlite(pool) => sqlx::query(&delete).execute(pool).await.map(drop),
+            catalog::Db::Postgres(pool) => sqlx::query(&delete).execute(pool).await.map(drop),
         }
         .unwrap();
     }

@@ -97,14 +97,14 @@ async fn change_ingest_authenticates_limits_and_reports_each_rejected_id() {
 /// Decisions recorded for the webhook events handled so far, by decision.
 async fn decisions(catalog: &Catalog) -> Vec<(String, i64)> {
     let sql = "SELECT decision, COUNT(*) FROM {events} GROUP BY decision ORDER BY decision";
-    match catalog {
-        Catalog::Sqlite(pool) => {
+    match catalog.db() {
+        catalog::Db::Sqlite(pool) => {
             sqlx::query_as(&sql.replace("{events}", "catalog_sync_webhook_events"))
                 .fetch_all(pool)
                 .await
                 .unwrap()
         }
-        Catalog::Postgres(pool) => {
+        catalog::Db::Postgres(pool) => {
             sqlx::query_as(&sql.replace("{events}", "catalog_sync.webhook_events"))
                 .fetch_all(pool)
                 .await

@@ -5,5 +5,6 @@ mod changes;
 mod guards;
 mod http;
 mod live_account;
+mod own_catalog;
 mod product_sync;
 mod reconcile;

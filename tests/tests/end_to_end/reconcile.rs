@@ -551,15 +551,15 @@ async fn scoped_reconciliations_touch_only_their_scope(backend: Backend) {
     // compared.
     let corrupt = env.id(25);
     let sql = "UPDATE catalog_products SET images = 'not json' WHERE id = $1";
-    match &env.catalog {
-        catalog::Catalog::Postgres(pool) => {
+    match env.catalog.db() {
+        catalog::Db::Postgres(pool) => {
             catalog::sqlx::query(sql)
                 .bind(&corrupt)
                 .execute(pool)
                 .await
                 .unwrap();
         }
-        catalog::Catalog::Sqlite(pool) => {
+        catalog::Db::Sqlite(pool) => {
             catalog::sqlx::query(sql)
                 .bind(&corrupt)
                 .execute(pool)
@@ -694,7 +694,7 @@ async fn repeated_repairs_detached_products_and_unreadable_rows() {
     assert_eq!(after - before, env.expected_requests_when_in_sync().await);
 
     // SQLite keeps whatever it is given: a value of the wrong type in each kind of column.
-    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
+    let catalog::Db::Sqlite(pool) = env.catalog.db() else {
         unreachable!()
     };
     let corrupt = [
@@ -808,7 +808,7 @@ async fn status_flags_a_reconciliation_that_makes_no_progress() {
     })
     .await);
     env.catalog.save_product(&env.sample(1)).await.unwrap();
-    let catalog::Catalog::Sqlite(pool) = &env.catalog else {
+    let catalog::Db::Sqlite(pool) = env.catalog.db() else {
         unreachable!()
     };
     sqlx::query("INSERT INTO catalog_products (id, name, active) VALUES ('c-active', 'A', 'yes')")

@@ -146,11 +146,11 @@ fn corpus(env: &TestEnv) -> Vec<(&'static str, &'static str, CatalogProduct)> {
 
 async fn corrupt_images(catalog: &Catalog, id: &str) {
     let sql = "UPDATE catalog_products SET images = 'not json' WHERE id = $1";
-    match catalog {
-        Catalog::Sqlite(pool) => {
+    match catalog.db() {
+        catalog::Db::Sqlite(pool) => {
             sqlx::query(sql).bind(id).execute(pool).await.unwrap();
         }
-        Catalog::Postgres(pool) => {
+        catalog::Db::Postgres(pool) => {
             sqlx::query(sql).bind(id).execute(pool).await.unwrap();
         }
     }

@@ -10,7 +10,7 @@ use harness::catalog::tls_postgres;
 
 /// Whether the session of `catalog`'s pool is encrypted, by the server's own account.
 async fn encrypted(catalog: &Catalog) -> bool {
-    let Catalog::Postgres(pool) = catalog else {
+    let catalog::Db::Postgres(pool) = catalog.db() else {
         panic!("not PostgreSQL")
     };
     sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
@@ -188,17 +188,17 @@ async fn a_database_of_the_earlier_layout_is_moved_by_migrate_with_its_rows() {
 }
 
 async fn execute(catalog: &Catalog, sql: &str) {
-    match catalog {
-        Catalog::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
-        Catalog::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+    match catalog.db() {
+        catalog::Db::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        catalog::Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
     }
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn count(catalog: &Catalog, sql: &str) -> i64 {
-    match catalog {
-        Catalog::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
-        Catalog::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    match catalog.db() {
+        catalog::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        catalog::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }

@@ -82,7 +82,7 @@ async fn processes_are_live_then_ready_and_not_ready_without_their_catalog() {
     assert_eq!(ready.1, "ready\n");
 
     // The catalog database goes away (dropped, its connections ended).
-    let catalog::Catalog::Postgres(pool) = &catalog else {
+    let catalog::Db::Postgres(pool) = catalog.db() else {
         unreachable!()
     };
     let name: String = sqlx::query_scalar("SELECT current_database()")

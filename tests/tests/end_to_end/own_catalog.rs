@@ -1,0 +1,471 @@
+//! A team's own catalog, through the binaries: a "foreign" schema (other table and column names, a
+//! price table keyed differently, no version column, a soft-delete flag on PostgreSQL and hard
+//! deletes on SQLite) mapped in the config file, `starter migrate` (catalog-sync's own tables
+//! only), `starter capture install`, then the worker and the relay: sync, a sale and its end
+//! (A→B→A), a deletion, a reconciliation and `verify` with 0 differences. The team's tables gain
+//! nothing but the capture triggers, and lose them again at `capture uninstall` (the test reads
+//! the catalog's DDL before and after each step).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use harness::{Backend, Running, Sandbox, eventually, unique, worker_command};
+use serde_json::Value;
+
+/// The PostgreSQL shop: its own schema, `varchar` ids, image URLs as `text[]`, attributes as
+/// `jsonb`, a `timestamp` (no time zone) of the last change, a soft-delete flag, and prices keyed
+/// by a serial id with their own order column.
+const POSTGRES_SHOP: &str = "
+CREATE SCHEMA shop;
+CREATE TABLE shop.items (
+    sku         VARCHAR(64) PRIMARY KEY,
+    title       TEXT NOT NULL,
+    blurb       TEXT,
+    listed      BOOLEAN NOT NULL DEFAULT TRUE,
+    pictures    TEXT[] NOT NULL DEFAULT '{}',
+    attrs       JSONB NOT NULL DEFAULT '{}',
+    modified_at TIMESTAMP NOT NULL DEFAULT now(),
+    removed     BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE TABLE shop.item_prices (
+    price_id     SERIAL PRIMARY KEY,
+    item_sku     VARCHAR(64) NOT NULL REFERENCES shop.items(sku) ON DELETE CASCADE,
+    ccy          CHAR(3) NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    period       TEXT,
+    label        TEXT,
+    rank         INTEGER NOT NULL DEFAULT 0
+);";
+
+const POSTGRES_MAPPING: &str = r#"
+[catalog.products]
+table = "shop.items"
+id = "sku"
+name = "title"
+description = "blurb"
+active = "listed"
+images = "pictures"
+metadata = "attrs"
+updated_at = "modified_at"
+deleted = "removed"
+
+[catalog.prices]
+table = "shop.item_prices"
+product_id = "item_sku"
+currency = "ccy"
+unit_amount = "amount_minor"
+recurring_interval = "period"
+nickname = "label"
+order_by = "rank"
+"#;
+
+/// The SQLite shop: integer ids, no version and no time of change (the version is a hash of the
+/// content), hard deletes, prices keyed by (product, currency).
+const SQLITE_SHOP: &str = "
+CREATE TABLE products (
+    product_no INTEGER PRIMARY KEY,
+    label      TEXT NOT NULL,
+    details    TEXT,
+    enabled    BOOLEAN NOT NULL DEFAULT 1
+);
+CREATE TABLE product_prices (
+    product_no INTEGER NOT NULL REFERENCES products(product_no) ON DELETE CASCADE,
+    currency   TEXT NOT NULL,
+    cents      INTEGER NOT NULL,
+    every      TEXT,
+    PRIMARY KEY (product_no, currency)
+);";
+
+const SQLITE_MAPPING: &str = r#"
+[catalog.products]
+table = "products"
+id = "product_no"
+name = "label"
+description = "details"
+active = "enabled"
+
+[catalog.prices]
+table = "product_prices"
+product_id = "product_no"
+currency = "currency"
+unit_amount = "cents"
+recurring_interval = "every"
+"#;
+
+/// One shop on one backend, and how the test edits it as the shop's application would.
+struct Shop {
+    backend: Backend,
+    url: String,
+    config: std::path::PathBuf,
+}
+
+impl Shop {
+    fn add(&self, id: &str, name: &str, amount: i64) -> String {
+        match self.backend {
+            Backend::Postgres => format!(
+                "INSERT INTO shop.items (sku, title, blurb, pictures, attrs) VALUES ('{id}', '{name}', \
+                 'Hand made', ARRAY['https://img.example/{id}.png'], '{{\"origin\": \"pt\"}}'); \
+                 INSERT INTO shop.item_prices (item_sku, ccy, amount_minor, label) VALUES ('{id}', 'usd', {amount}, 'standard')"
+            ),
+            Backend::Sqlite => format!(
+                "INSERT INTO products (product_no, label, details) VALUES ({id}, '{name}', 'Hand made'); \
+                 INSERT INTO product_prices (product_no, currency, cents) VALUES ({id}, 'usd', {amount})"
+            ),
+        }
+    }
+
+    fn edit(&self, id: &str, name: &str, amount: i64) -> String {
+        match self.backend {
+            Backend::Postgres => format!(
+                "UPDATE shop.items SET title = '{name}', modified_at = now() WHERE sku = '{id}'; \
+                 UPDATE shop.item_prices SET amount_minor = {amount} WHERE item_sku = '{id}'"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE products SET label = '{name}' WHERE product_no = {id}; \
+                 UPDATE product_prices SET cents = {amount} WHERE product_no = {id}"
+            ),
+        }
+    }
+
+    fn delete(&self, id: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!(
+                "UPDATE shop.items SET removed = TRUE, modified_at = now() WHERE sku = '{id}'"
+            ),
+            Backend::Sqlite => format!(
+                "DELETE FROM product_prices WHERE product_no = {id}; DELETE FROM products WHERE product_no = {id}"
+            ),
+        }
+    }
+
+    /// The DDL of the shop's own tables: columns, indexes and triggers.
+    async fn ddl(&self, catalog: &catalog::Catalog) -> Vec<String> {
+        match catalog.db() {
+            catalog::Db::Postgres(pool) => sqlx::query_scalar(
+                "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type \
+                   FROM information_schema.columns WHERE table_schema = 'shop' \
+                 UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'shop' \
+                 UNION ALL SELECT 'trigger ' || t.tgname || ' on ' || c.relname FROM pg_trigger t \
+                   JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                   WHERE n.nspname = 'shop' AND NOT t.tgisinternal \
+                 ORDER BY 1",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+            catalog::Db::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master \
+                 WHERE tbl_name IN ('products', 'product_prices') ORDER BY 1",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        }
+    }
+
+    /// Whether catalog-sync's built-in tables exist here (they must not, on a mapped catalog).
+    async fn has_builtin_tables(&self, catalog: &catalog::Catalog) -> bool {
+        let found: i64 = match catalog.db() {
+            catalog::Db::Postgres(pool) => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'catalog_products'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+            catalog::Db::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'catalog_products'",
+            )
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        };
+        found > 0
+    }
+}
+
+async fn execute(catalog: &catalog::Catalog, sql: &str) {
+    match catalog.db() {
+        catalog::Db::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        catalog::Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn starter(shop: &Shop, sandbox: &Sandbox, queue: &str, args: &[&str]) -> Output {
+    Command::new(harness::binary("starter"))
+        .args(args)
+        .env("TEMPORAL_ADDRESS", harness::temporal_address())
+        .env("CATALOG_DATABASE_URL", &shop.url)
+        .env("CATALOG_SYNC_CONFIG", &shop.config)
+        .env("CATALOG_SYNC_TASK_QUEUE", queue)
+        .env("STRIPE_API_BASE", &sandbox.base)
+        .env("STRIPE_API_KEY", &sandbox.key)
+        .output()
+        .expect("starter runs")
+}
+
+fn ok(out: Output, what: &str) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what}: {text}");
+    text
+}
+
+/// Stripe's view of a product: (name, active, default price amount).
+async fn in_stripe(sandbox: &Sandbox, id: &str) -> Option<(String, bool, Option<i64>)> {
+    let product = sandbox.product(id).await?;
+    Some((
+        product["name"].as_str().unwrap_or_default().to_string(),
+        product["active"].as_bool().unwrap_or_default(),
+        product["default_price"]["unit_amount"].as_i64(),
+    ))
+}
+
+async fn until_stripe_shows(sandbox: &Sandbox, id: &str, want: (&str, bool, Option<i64>)) {
+    let want = (want.0.to_string(), want.1, want.2);
+    eventually(
+        Duration::from_secs(60),
+        &format!("{id} in Stripe as {want:?}"),
+        || {
+            let want = want.clone();
+            async move { (in_stripe(sandbox, id).await.as_ref() == Some(&want)).then_some(()) }
+        },
+    )
+    .await;
+}
+
+async fn adopt_a_foreign_catalog(backend: Backend, shop_sql: &str, mapping: &str, ids: [&str; 3]) {
+    let url = harness::fresh_database(backend).await;
+    let dir = std::env::temp_dir().join(unique("own-catalog"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("catalog-sync.toml");
+    std::fs::write(&config, mapping).unwrap();
+    let shop = Shop {
+        backend,
+        url: url.clone(),
+        config,
+    };
+    let db = catalog::Catalog::open(&url).await.unwrap();
+    execute(&db, shop_sql).await;
+    execute(&db, &shop.add(ids[0], "Mug", 1200)).await;
+    execute(&db, &shop.add(ids[1], "Bowl", 1800)).await;
+    let original = shop.ddl(&db).await;
+
+    let sandbox = Sandbox::start().await;
+    let queue = unique("own-catalog");
+
+    // migrate: catalog-sync's own tables, and nothing of the shop's; no built-in tables.
+    let migrated = ok(starter(&shop, &sandbox, &queue, &["migrate"]), "migrate");
+    assert!(migrated.contains("applied own 1"), "{migrated}");
+    assert!(!migrated.contains("builtin"), "{migrated}");
+    assert_eq!(
+        shop.ddl(&db).await,
+        original,
+        "migrate touched the shop's tables"
+    );
+    assert!(!shop.has_builtin_tables(&db).await);
+
+    // --print shows the triggers and changes nothing; install adds them and only them.
+    let printed = ok(
+        starter(&shop, &sandbox, &queue, &["capture", "install", "--print"]),
+        "capture install --print",
+    );
+    assert!(printed.contains("CREATE TRIGGER"), "{printed}");
+    assert_eq!(shop.ddl(&db).await, original, "--print changed the schema");
+    ok(
+        starter(&shop, &sandbox, &queue, &["capture", "install"]),
+        "capture install",
+    );
+    let installed = shop.ddl(&db).await;
+    let added: Vec<&String> = installed.iter().filter(|l| !original.contains(l)).collect();
+    assert!(!added.is_empty(), "no trigger installed");
+    assert!(
+        added
+            .iter()
+            .all(|l| l.starts_with("trigger") && l.contains("catalog_sync_capture")),
+        "capture install added more than its triggers: {added:?}"
+    );
+    assert!(original.iter().all(|l| installed.contains(l)));
+
+    let worker = Running(
+        worker_command(&url, &sandbox, &queue)
+            .env("CATALOG_SYNC_CONFIG", &shop.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let relay = Running(
+        Command::new(harness::binary("relay"))
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("CATALOG_SYNC_CONFIG", &shop.config)
+            .env("CATALOG_SYNC_TASK_QUEUE", &queue)
+            .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    // The rows that were there before: a backfill.
+    let synced = ok(
+        starter(&shop, &sandbox, &queue, &["sync", "--all", "--wait"]),
+        "sync --all",
+    );
+    assert!(synced.contains("done: 2 synced"), "{synced}");
+    until_stripe_shows(&sandbox, ids[0], ("Mug", true, Some(1200))).await;
+    let mug = sandbox.product(ids[0]).await.unwrap();
+    assert_eq!(mug["description"], "Hand made");
+    if backend == Backend::Postgres {
+        assert_eq!(mug["images"][0], "https://img.example/p-1.png", "{mug}");
+        assert_eq!(mug["metadata"]["origin"], "pt", "{mug}");
+    }
+
+    // Captured from here on: a new product, a sale and its end (A→B→A), a deletion.
+    execute(&db, &shop.add(ids[2], "Plate", 900)).await;
+    until_stripe_shows(&sandbox, ids[2], ("Plate", true, Some(900))).await;
+    execute(&db, &shop.edit(ids[0], "Mug (sale)", 900)).await;
+    until_stripe_shows(&sandbox, ids[0], ("Mug (sale)", true, Some(900))).await;
+    execute(&db, &shop.edit(ids[0], "Mug", 1200)).await;
+    until_stripe_shows(&sandbox, ids[0], ("Mug", true, Some(1200))).await;
+    execute(&db, &shop.delete(ids[1])).await;
+    eventually(
+        Duration::from_secs(60),
+        "the deleted product archived",
+        || async {
+            let archived = in_stripe(&sandbox, ids[1])
+                .await
+                .is_some_and(|(_, active, _)| !active);
+            archived.then_some(())
+        },
+    )
+    .await;
+
+    // A reconciliation finds nothing to repair, and verify no difference.
+    let out = starter(&shop, &sandbox, &queue, &["reconcile", "--json"]);
+    let result: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{result}");
+    let totals = &result["totals"];
+    assert_eq!(totals["scanned"], totals["in_sync"], "{result}");
+    let verified = ok(starter(&shop, &sandbox, &queue, &["verify"]), "verify");
+    assert!(verified.contains(" 0 differences"), "{verified}");
+
+    // uninstall leaves the shop's schema as it was.
+    ok(
+        starter(&shop, &sandbox, &queue, &["capture", "uninstall"]),
+        "capture uninstall",
+    );
+    assert_eq!(
+        shop.ddl(&db).await,
+        original,
+        "uninstall left something behind"
+    );
+    drop((worker, relay));
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_postgres_catalog_with_soft_deletes_syncs_through_capture_triggers() {
+    adopt_a_foreign_catalog(
+        Backend::Postgres,
+        POSTGRES_SHOP,
+        POSTGRES_MAPPING,
+        ["p-1", "p-2", "p-3"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_sqlite_catalog_with_hard_deletes_syncs_through_capture_triggers() {
+    adopt_a_foreign_catalog(
+        Backend::Sqlite,
+        SQLITE_SHOP,
+        SQLITE_MAPPING,
+        ["1", "2", "3"],
+    )
+    .await;
+}
+
+/// A mapping that names a missing table or column, or a column of the wrong type, stops
+/// `starter migrate` and the worker at start with the setting's exact name, before anything is
+/// created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_mapping_is_refused_at_start_with_the_setting_named() {
+    let url = harness::fresh_database(Backend::Postgres).await;
+    let db = catalog::Catalog::open(&url).await.unwrap();
+    execute(&db, POSTGRES_SHOP).await;
+    let dir = std::env::temp_dir().join(unique("bad-mapping"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sandbox = Sandbox::start().await;
+    let cases = [
+        (
+            ("table = \"shop.items\"", "table = \"shop.itemz\""),
+            vec!["catalog.products cannot be read", "shop", "itemz"],
+        ),
+        (
+            ("name = \"title\"", "name = \"titel\""),
+            vec![
+                "catalog.products.name = \"titel\"",
+                "no such column",
+                "sku, title",
+            ],
+        ),
+        (
+            ("active = \"listed\"", "active = \"title\""),
+            vec!["catalog.products.active = \"title\"", "it needs a boolean"],
+        ),
+        (
+            ("unit_amount = \"amount_minor\"", "unit_amount = \"label\""),
+            vec![
+                "catalog.prices.unit_amount = \"label\"",
+                "it needs an integer",
+            ],
+        ),
+        (("[catalog.prices]", "[catalog.pricez]"), vec!["pricez"]),
+    ];
+    for ((from, to), expected) in cases {
+        let config = dir.join("catalog-sync.toml");
+        std::fs::write(&config, POSTGRES_MAPPING.replacen(from, to, 1)).unwrap();
+        let shop = Shop {
+            backend: Backend::Postgres,
+            url: url.clone(),
+            config: config.clone(),
+        };
+        let out = starter(&shop, &sandbox, "unused", &["migrate"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{to}: {stderr}");
+        for needle in &expected {
+            assert!(
+                stderr.contains(needle),
+                "{to}: expected {needle:?} in {stderr}"
+            );
+        }
+    }
+    // Nothing was created by any of those runs; the worker refuses the same way.
+    let own: i64 = match db.db() {
+        catalog::Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'catalog_sync'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+        catalog::Db::Sqlite(_) => unreachable!(),
+    };
+    assert_eq!(own, 0, "a refused migrate created catalog-sync's schema");
+    let out = worker_command(&url, &sandbox, "unused")
+        .env("CATALOG_SYNC_CONFIG", dir.join("catalog-sync.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("pricez"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
