@@ -378,6 +378,7 @@ mod guard;
 mod identity;
 pub mod mapping;
 mod outbox;
+mod poll;
 mod schema;
 
 pub use audit::{AuditEntry, AuditRecord};
@@ -388,6 +389,7 @@ pub use mapping::Mapping;
 pub use outbox::{
     CapturedChange, ChangeListener, FailedChange, OutboxStats, RELAY_HEARTBEAT_INTERVAL,
 };
+pub use poll::PollPass;
 pub use schema::{MigrationReport, SCHEMA_VERSION, Tables};
 
 impl Catalog {

@@ -268,6 +268,9 @@ pub(crate) struct Queries {
     pub prices: String,
     /// The product's version is a hash of its content (no version or `updated_at` column).
     pub hash_version: bool,
+    /// `SELECT product_id, MAX(updated_at) … WHERE updated_at >= $1 GROUP BY product_id` over the
+    /// prices, when their `updated_at` is known (polling capture).
+    pub price_times: Option<String>,
     /// The team's tables, for a mapped catalog.
     pub mapped: Option<MappedTables>,
 }
@@ -318,6 +321,15 @@ impl MappedTables {
 }
 
 impl Queries {
+    /// The products relation under another alias (`(SELECT …) AS p`).
+    pub(crate) fn products_as(&self, alias: &str) -> String {
+        let body = self
+            .products
+            .strip_suffix(" AS products")
+            .expect("the products relation ends with its alias");
+        format!("{body} AS {alias}")
+    }
+
     /// The built-in tables.
     pub(crate) fn builtin() -> Self {
         Self {
@@ -330,6 +342,7 @@ impl Queries {
                      FROM catalog_prices) AS prices"
                 .into(),
             hash_version: false,
+            price_times: None,
             mapped: None,
         }
     }
@@ -457,6 +470,14 @@ impl Queries {
             products: products_sql,
             prices: prices_sql,
             hash_version: p("version").is_none() && p("updated_at").is_none(),
+            price_times: q("updated_at").map(|c| {
+                let product_id = d.id(&price_columns["product_id"]);
+                let time = d.time(c);
+                format!(
+                    "SELECT {product_id} AS product_id, MAX({time}) AS updated_at FROM {prices_from} \
+                     WHERE {time} >= $1 GROUP BY {product_id}"
+                )
+            }),
             mapped: Some(MappedTables {
                 products_table,
                 products_name,

@@ -28,12 +28,20 @@ struct Migration {
 }
 
 /// catalog-sync's own tables.
-const OWN: &[Migration] = &[Migration {
-    version: 1,
-    name: "catalog-sync's own tables",
-    postgres: include_str!("../migrations/postgres/own_0001.sql"),
-    sqlite: include_str!("../migrations/sqlite/own_0001.sql"),
-}];
+const OWN: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "catalog-sync's own tables",
+        postgres: include_str!("../migrations/postgres/own_0001.sql"),
+        sqlite: include_str!("../migrations/sqlite/own_0001.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "polling capture state",
+        postgres: include_str!("../migrations/postgres/own_0002.sql"),
+        sqlite: include_str!("../migrations/sqlite/own_0002.sql"),
+    },
+];
 
 /// The built-in catalog tables.
 const BUILTIN: &[Migration] = &[Migration {

@@ -5,10 +5,12 @@
 //! - [`http`]: `POST /v1/changes` (change ingest) and `POST /stripe/webhook` (Stripe events).
 //! - [`signature`]: `Stripe-Signature` verification.
 //! - [`signal`]: signal-with-start of a product's sync, with the retryable/refused split.
+//! - [`poll`]: polling capture's loop (`CATALOG_SYNC_CAPTURE=polling`).
 #![deny(missing_docs)]
 
 pub mod http;
 pub mod outbox;
+pub mod poll;
 pub mod signal;
 pub mod signature;
 

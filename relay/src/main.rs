@@ -15,6 +15,15 @@ use stripe::identity::CatalogIdentity;
 use stripe::ownership::Ownership;
 use stripe::write_key::{self, WriteKeys};
 
+/// How catalog changes reach the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Capture {
+    /// Capture triggers write the outbox; the relay reads it.
+    Triggers,
+    /// The relay polls the catalog's tables into the outbox, and reads it.
+    Polling,
+}
+
 /// catalog-sync relay. Temporal connection settings come from `TEMPORAL_ADDRESS`,
 /// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
 #[derive(Parser)]
@@ -42,6 +51,21 @@ struct Args {
     /// notifies at commit; SQLite relies on this).
     #[arg(long, env = "CATALOG_SYNC_RELAY_POLL_MS", default_value_t = 250)]
     poll_ms: u64,
+    /// How catalog changes reach the outbox: `triggers` (the built-in tables' own, or those of
+    /// `starter capture install` on your tables), or `polling`: this relay follows the mapped
+    /// `updated_at` columns and diffs ids for hard deletes, with no trigger on your tables.
+    #[arg(long, env = "CATALOG_SYNC_CAPTURE", value_enum, default_value_t = Capture::Triggers)]
+    capture: Capture,
+    /// Polling capture: milliseconds between passes.
+    #[arg(long, env = "CATALOG_SYNC_POLL_INTERVAL_MS", default_value_t = 1000)]
+    poll_interval_ms: u64,
+    /// Polling capture: seconds after its `updated_at` a change may commit and still be seen
+    /// (longer transactions are left to the scheduled reconciliation).
+    #[arg(long, env = "CATALOG_SYNC_POLL_LOOKBACK_SECS", default_value_t = 30)]
+    poll_lookback_secs: u64,
+    /// Polling capture: seconds between id diffs (rows deleted for good).
+    #[arg(long, env = "CATALOG_SYNC_POLL_DIFF_SECS", default_value_t = 60)]
+    poll_diff_secs: u64,
     /// Serve `POST /v1/changes`, `POST /stripe/webhook` and `GET /healthz` on this address.
     #[arg(long, env = "CATALOG_SYNC_LISTEN")]
     listen: Option<SocketAddr>,
@@ -126,6 +150,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         catalog::mapping::load(args.config.as_deref())?.as_ref(),
     )
     .await?;
+    if args.capture == Capture::Polling {
+        catalog.can_poll()?;
+        if catalog.is_mapped() && catalog.captured_tables().await? > 0 {
+            tracing::warn!(
+                "capture triggers are installed on the mapped tables and polling is on: each change \
+                 is enqueued twice (harmless, but remove one: starter capture uninstall)"
+            );
+        }
+        let options = relay::poll::PollOptions {
+            interval: Duration::from_millis(args.poll_interval_ms.max(10)),
+            lookback: Duration::from_secs(args.poll_lookback_secs),
+            diff_every: Duration::from_secs(args.poll_diff_secs.max(1)),
+        };
+        tracing::info!(?options, "polling capture on");
+        tokio::spawn(relay::poll::poll_until(
+            catalog.clone(),
+            options,
+            common::shutdown_signal(),
+        ));
+    }
     // Changes wait in the outbox while Temporal is away.
     let (client, _) = common::temporal::connect(&args.payload, WhenUnreachable::Wait).await?;
     let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));

@@ -60,14 +60,16 @@ nickname = "label"
 order_by = "rank"
 "#;
 
-/// The SQLite shop: integer ids, no version and no time of change (the version is a hash of the
-/// content), hard deletes, prices keyed by (product, currency).
+/// The SQLite shop: integer ids, no version column, hard deletes, prices keyed by (product,
+/// currency). Its time of change is mapped for polling only: with triggers, the version is a
+/// hash of the content.
 const SQLITE_SHOP: &str = "
 CREATE TABLE products (
     product_no INTEGER PRIMARY KEY,
     label      TEXT NOT NULL,
     details    TEXT,
-    enabled    BOOLEAN NOT NULL DEFAULT 1
+    enabled    BOOLEAN NOT NULL DEFAULT 1,
+    changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
 );
 CREATE TABLE product_prices (
     product_no INTEGER NOT NULL REFERENCES products(product_no) ON DELETE CASCADE,
@@ -92,6 +94,18 @@ currency = "currency"
 unit_amount = "cents"
 recurring_interval = "every"
 "#;
+
+/// How changes reach the outbox in a run of the test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    /// `starter capture install`.
+    Triggers,
+    /// `CATALOG_SYNC_CAPTURE=polling` on the relay, and no trigger anywhere.
+    Polling,
+}
+
+// Each test has its own ids: a product's sync is a workflow named after the product, and every
+// test shares one Temporal server.
 
 /// One shop on one backend, and how the test edits it as the shop's application would.
 struct Shop {
@@ -122,7 +136,8 @@ impl Shop {
                  UPDATE shop.item_prices SET amount_minor = {amount} WHERE item_sku = '{id}'"
             ),
             Backend::Sqlite => format!(
-                "UPDATE products SET label = '{name}' WHERE product_no = {id}; \
+                "UPDATE products SET label = '{name}', changed_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+                 WHERE product_no = {id}; \
                  UPDATE product_prices SET cents = {amount} WHERE product_no = {id}"
             ),
         }
@@ -238,7 +253,13 @@ async fn until_stripe_shows(sandbox: &Sandbox, id: &str, want: (&str, bool, Opti
     .await;
 }
 
-async fn adopt_a_foreign_catalog(backend: Backend, shop_sql: &str, mapping: &str, ids: [&str; 3]) {
+async fn adopt_a_foreign_catalog(
+    backend: Backend,
+    capture: Capture,
+    shop_sql: &str,
+    mapping: &str,
+    ids: [&str; 3],
+) {
     let url = harness::fresh_database(backend).await;
     let dir = std::env::temp_dir().join(unique("own-catalog"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -269,27 +290,29 @@ async fn adopt_a_foreign_catalog(backend: Backend, shop_sql: &str, mapping: &str
     );
     assert!(!shop.has_builtin_tables(&db).await);
 
-    // --print shows the triggers and changes nothing; install adds them and only them.
-    let printed = ok(
-        starter(&shop, &sandbox, &queue, &["capture", "install", "--print"]),
-        "capture install --print",
-    );
-    assert!(printed.contains("CREATE TRIGGER"), "{printed}");
-    assert_eq!(shop.ddl(&db).await, original, "--print changed the schema");
-    ok(
-        starter(&shop, &sandbox, &queue, &["capture", "install"]),
-        "capture install",
-    );
-    let installed = shop.ddl(&db).await;
-    let added: Vec<&String> = installed.iter().filter(|l| !original.contains(l)).collect();
-    assert!(!added.is_empty(), "no trigger installed");
-    assert!(
-        added
-            .iter()
-            .all(|l| l.starts_with("trigger") && l.contains("catalog_sync_capture")),
-        "capture install added more than its triggers: {added:?}"
-    );
-    assert!(original.iter().all(|l| installed.contains(l)));
+    if capture == Capture::Triggers {
+        // --print shows the triggers and changes nothing; install adds them and only them.
+        let printed = ok(
+            starter(&shop, &sandbox, &queue, &["capture", "install", "--print"]),
+            "capture install --print",
+        );
+        assert!(printed.contains("CREATE TRIGGER"), "{printed}");
+        assert_eq!(shop.ddl(&db).await, original, "--print changed the schema");
+        ok(
+            starter(&shop, &sandbox, &queue, &["capture", "install"]),
+            "capture install",
+        );
+        let installed = shop.ddl(&db).await;
+        let added: Vec<&String> = installed.iter().filter(|l| !original.contains(l)).collect();
+        assert!(!added.is_empty(), "no trigger installed");
+        assert!(
+            added
+                .iter()
+                .all(|l| l.starts_with("trigger") && l.contains("catalog_sync_capture")),
+            "capture install added more than its triggers: {added:?}"
+        );
+        assert!(original.iter().all(|l| installed.contains(l)));
+    }
 
     let worker = Running(
         worker_command(&url, &sandbox, &queue)
@@ -306,12 +329,45 @@ async fn adopt_a_foreign_catalog(backend: Backend, shop_sql: &str, mapping: &str
             .env("CATALOG_SYNC_CONFIG", &shop.config)
             .env("CATALOG_SYNC_TASK_QUEUE", &queue)
             .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
+            .env(
+                "CATALOG_SYNC_CAPTURE",
+                if capture == Capture::Polling {
+                    "polling"
+                } else {
+                    "triggers"
+                },
+            )
+            .env("CATALOG_SYNC_POLL_INTERVAL_MS", "200")
+            .env("CATALOG_SYNC_POLL_DIFF_SECS", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
 
+    if capture == Capture::Polling {
+        // The poller's first pass records the catalog as it is; the backfill comes after it.
+        eventually(
+            Duration::from_secs(30),
+            "the poller's first pass",
+            || async {
+                let cursors = match db.db() {
+                    catalog::Db::Postgres(pool) => {
+                        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM catalog_sync.cursors")
+                            .fetch_one(pool)
+                            .await
+                    }
+                    catalog::Db::Sqlite(pool) => {
+                        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM catalog_sync_cursors")
+                            .fetch_one(pool)
+                            .await
+                    }
+                };
+                (cursors.unwrap_or(0) > 0).then_some(())
+            },
+        )
+        .await;
+    }
     // The rows that were there before: a backfill.
     let synced = ok(
         starter(&shop, &sandbox, &queue, &["sync", "--all", "--wait"]),
@@ -322,7 +378,11 @@ async fn adopt_a_foreign_catalog(backend: Backend, shop_sql: &str, mapping: &str
     let mug = sandbox.product(ids[0]).await.unwrap();
     assert_eq!(mug["description"], "Hand made");
     if backend == Backend::Postgres {
-        assert_eq!(mug["images"][0], "https://img.example/p-1.png", "{mug}");
+        assert_eq!(
+            mug["images"][0],
+            format!("https://img.example/{}.png", ids[0]),
+            "{mug}"
+        );
         assert_eq!(mug["metadata"]["origin"], "pt", "{mug}");
     }
 
@@ -356,16 +416,14 @@ async fn adopt_a_foreign_catalog(backend: Backend, shop_sql: &str, mapping: &str
     let verified = ok(starter(&shop, &sandbox, &queue, &["verify"]), "verify");
     assert!(verified.contains(" 0 differences"), "{verified}");
 
-    // uninstall leaves the shop's schema as it was.
-    ok(
-        starter(&shop, &sandbox, &queue, &["capture", "uninstall"]),
-        "capture uninstall",
-    );
-    assert_eq!(
-        shop.ddl(&db).await,
-        original,
-        "uninstall left something behind"
-    );
+    // uninstall leaves the shop's schema as it was; polling never touched it.
+    if capture == Capture::Triggers {
+        ok(
+            starter(&shop, &sandbox, &queue, &["capture", "uninstall"]),
+            "capture uninstall",
+        );
+    }
+    assert_eq!(shop.ddl(&db).await, original, "the shop's schema changed");
     drop((worker, relay));
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
@@ -374,9 +432,10 @@ async fn adopt_a_foreign_catalog(backend: Backend, shop_sql: &str, mapping: &str
 async fn a_foreign_postgres_catalog_with_soft_deletes_syncs_through_capture_triggers() {
     adopt_a_foreign_catalog(
         Backend::Postgres,
+        Capture::Triggers,
         POSTGRES_SHOP,
         POSTGRES_MAPPING,
-        ["p-1", "p-2", "p-3"],
+        ["own-t-1", "own-t-2", "own-t-3"],
     )
     .await;
 }
@@ -385,9 +444,39 @@ async fn a_foreign_postgres_catalog_with_soft_deletes_syncs_through_capture_trig
 async fn a_foreign_sqlite_catalog_with_hard_deletes_syncs_through_capture_triggers() {
     adopt_a_foreign_catalog(
         Backend::Sqlite,
+        Capture::Triggers,
         SQLITE_SHOP,
         SQLITE_MAPPING,
-        ["1", "2", "3"],
+        ["7101", "7102", "7103"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_postgres_catalog_syncs_through_polling_capture_without_triggers() {
+    adopt_a_foreign_catalog(
+        Backend::Postgres,
+        Capture::Polling,
+        POSTGRES_SHOP,
+        POSTGRES_MAPPING,
+        ["own-p-1", "own-p-2", "own-p-3"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_sqlite_catalog_with_hard_deletes_syncs_through_polling_capture() {
+    let mapping = SQLITE_MAPPING.replace(
+        "active = \"enabled\"\n",
+        "active = \"enabled\"\nupdated_at = \"changed_at\"\n",
+    );
+    assert_ne!(mapping, SQLITE_MAPPING);
+    adopt_a_foreign_catalog(
+        Backend::Sqlite,
+        Capture::Polling,
+        SQLITE_SHOP,
+        &mapping,
+        ["7201", "7202", "7203"],
     )
     .await;
 }
