@@ -19,7 +19,7 @@ use serde_json::Value;
 const POSTGRES_SHOP: &str = "
 CREATE SCHEMA shop;
 CREATE TABLE shop.items (
-    sku         VARCHAR(64) PRIMARY KEY,
+    sku         VARCHAR(100) PRIMARY KEY,
     title       TEXT NOT NULL,
     blurb       TEXT,
     listed      BOOLEAN NOT NULL DEFAULT TRUE,
@@ -30,7 +30,7 @@ CREATE TABLE shop.items (
 );
 CREATE TABLE shop.item_prices (
     price_id     SERIAL PRIMARY KEY,
-    item_sku     VARCHAR(64) NOT NULL REFERENCES shop.items(sku) ON DELETE CASCADE,
+    item_sku     VARCHAR(100) NOT NULL REFERENCES shop.items(sku) ON DELETE CASCADE,
     ccy          CHAR(3) NOT NULL,
     amount_minor INTEGER NOT NULL,
     period       TEXT,
@@ -405,6 +405,43 @@ async fn adopt_a_foreign_catalog(
         },
     )
     .await;
+
+    match backend {
+        // A row of the wrong type (SQLite keeps text in an integer column) is reported with its
+        // field and nothing is written; once the shop fixes it, it syncs.
+        Backend::Sqlite => {
+            let bad = format!("{}9", ids[0]);
+            execute(
+                &db,
+                &format!(
+                    "INSERT INTO products (product_no, label) VALUES ({bad}, 'Cup'); \
+                     INSERT INTO product_prices (product_no, currency, cents) VALUES ({bad}, 'usd', 'twelve')"
+                ),
+            )
+            .await;
+            let reported = ok(
+                starter(&shop, &sandbox, &queue, &["sync", &bad, "--wait"]),
+                "sync of the bad row",
+            );
+            assert!(
+                reported.contains("invalid") && reported.contains("prices[0].unit_amount"),
+                "{reported}"
+            );
+            assert!(
+                sandbox.product(&bad).await.is_none(),
+                "a bad row reached Stripe"
+            );
+            execute(&db, &shop.edit(&bad, "Cup", 1250)).await;
+            until_stripe_shows(&sandbox, &bad, ("Cup", true, Some(1250))).await;
+        }
+        // The longest id Stripe takes (100 characters) in a varchar column.
+        Backend::Postgres => {
+            let longest = format!("{}{}", &ids[0][..6], "x".repeat(94));
+            assert_eq!(longest.len(), 100);
+            execute(&db, &shop.add(&longest, "Long", 700)).await;
+            until_stripe_shows(&sandbox, &longest, ("Long", true, Some(700))).await;
+        }
+    }
 
     // A reconciliation finds nothing to repair, and verify no difference.
     let out = starter(&shop, &sandbox, &queue, &["reconcile", "--json"]);
