@@ -3,7 +3,7 @@
 //! (`[catalog.products]`, `[catalog.prices]`); without it, catalog-sync reads its built-in
 //! `catalog_products` / `catalog_prices`.
 //!
-//! A mapping is checked when a process starts ([`Catalog::connect_with`]): every table, query and
+//! A mapping is checked when a process starts ([`crate::Catalog::connect_with`]): every table, query and
 //! column it names must exist and hold a type that can give its field, or the process refuses to
 //! start with the setting's exact name. It is then compiled into two *relations*, SQL that reads
 //! the team's rows as rows of catalog-sync's model (`id, name, …, deleted` and `product_id,
