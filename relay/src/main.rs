@@ -152,10 +152,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     if args.capture == Capture::Polling {
         catalog.can_poll()?;
-        if catalog.is_mapped() && catalog.captured_tables().await? > 0 {
+        if catalog.captured_tables().await? > 0 {
             tracing::warn!(
-                "capture triggers are installed on the mapped tables and polling is on: each change \
-                 is enqueued twice (harmless, but remove one: starter capture uninstall)"
+                "capture triggers are on the catalog's tables (the built-in tables always have them) \
+                 and polling is on: each change is enqueued twice (harmless, but use one: \
+                 starter capture uninstall, or CATALOG_SYNC_CAPTURE=triggers)"
             );
         }
         let options = relay::poll::PollOptions {
