@@ -106,6 +106,11 @@ impl Params {
         self.map.contains_key(key)
     }
 
+    /// True when the key was sent as a hash (`key[field]=…`) rather than a scalar.
+    pub fn is_hash(&self, key: &str) -> bool {
+        matches!(self.map.get(key), Some(Param::Map(_)))
+    }
+
     /// A scalar string parameter.
     pub fn string(&mut self, key: &str) -> Result<Option<String>, ApiError> {
         match self.map.remove(key) {

@@ -545,12 +545,13 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
         }
         drop(stats);
         let changes = targets(sb, &key, connected.as_deref(), changes);
-        sb.webhooks.emit(
+        let events = sb.webhooks.emit(
             &key,
             connected.as_deref(),
             changes,
             Some((request_id, idempotency_key.as_deref())),
         );
+        record_events(sb, &key, connected.as_deref(), &events);
     }
     if fault == Fault::DropAfter {
         return Outcome::Drop;
@@ -593,6 +594,14 @@ fn parse_params(
     Ok(Params::new(form::parse(raw)?))
 }
 
+/// Keeps the events a write made in the account it happened in (`GET /v1/events`).
+fn record_events(sb: &Sandbox, key: &str, connected: Option<&str>, events: &[Value]) {
+    lock(&sb.accounts)
+        .entry(account_key(key, connected))
+        .or_default()
+        .record_events(events);
+}
+
 fn route(
     account: &mut Account,
     method: &Method,
@@ -614,6 +623,8 @@ fn route(
         ("GET", ["v1", "prices"]) => read(account.list_prices(params)),
         ("GET", ["v1", "prices", id]) => read(account.get_price(id, params)),
         ("POST", ["v1", "prices", id]) => account.update_price(id, params),
+        ("GET", ["v1", "events"]) => read(account.list_events(params)),
+        ("GET", ["v1", "events", id]) => read(account.get_event(id, params)),
         ("POST", ["v1", "webhook_endpoints"]) => account.create_webhook_endpoint(params),
         ("GET", ["v1", "webhook_endpoints"]) => read(account.list_webhook_endpoints(params)),
         ("GET", ["v1", "webhook_endpoints", id]) => read(account.get_webhook_endpoint(id, params)),
@@ -719,7 +730,8 @@ async fn control(sb: &Arc<Sandbox>, rest: &str, req: &Incoming<'_>) -> Response 
                 };
                 sb.dirty.store(true, Ordering::SeqCst);
                 let changes = targets(sb, &key, connected.as_deref(), changes);
-                sb.webhooks.emit(&key, connected.as_deref(), changes, None);
+                let events = sb.webhooks.emit(&key, connected.as_deref(), changes, None);
+                record_events(sb, &key, connected.as_deref(), &events);
                 Ok(value)
             }
             _ => Err(ApiError::unrecognized_url(

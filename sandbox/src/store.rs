@@ -17,7 +17,9 @@ use crate::form::Params;
 use crate::model::{self, Price, Product};
 
 mod endpoints;
+mod events;
 pub use endpoints::{EVENT_TYPES, Target};
+pub use events::RETENTION_SECS;
 
 /// A change that webhooks report: event type, the object after it, and changed attributes.
 #[derive(Debug, Clone)]
@@ -78,6 +80,9 @@ pub struct Account {
     lookup_keys: HashMap<String, String>,
     #[serde(default)]
     endpoints: Ordered<endpoints::WebhookEndpoint>,
+    /// The account's events, oldest first (`events`).
+    #[serde(default)]
+    events: Ordered<Value>,
 }
 
 /// Pagination and filters shared by list endpoints.

@@ -85,15 +85,17 @@ impl Webhooks {
     /// Records events for `changes` and queues each for delivery to its endpoints (and to the
     /// endpoint set through `/_sandbox/webhooks`, which receives every event). `connected` is the
     /// connected account the changes happened in (the event's `account`), `request` the API
-    /// request (id, idempotency key) that caused them, or `None` for a Dashboard edit.
+    /// request (id, idempotency key) that caused them, or `None` for a Dashboard edit. Returns
+    /// the events, for the account's `/v1/events`.
     pub fn emit(
         &self,
         account: &str,
         connected: Option<&str>,
         changes: Vec<(Change, Vec<Target>)>,
         request: Option<(&str, Option<&str>)>,
-    ) {
+    ) -> Vec<Value> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut events = Vec::with_capacity(changes.len());
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -135,9 +137,11 @@ impl Webhooks {
                 let _ = self.queue.send((config, event.clone()));
             }
             if let Some(config) = inner.config.clone() {
-                let _ = self.queue.send((config, event));
+                let _ = self.queue.send((config, event.clone()));
             }
+            events.push(event);
         }
+        events
     }
 }
 

@@ -807,3 +807,96 @@ async fn webhook_delivery_is_retried_until_the_endpoint_answers() {
         .unwrap();
     assert_eq!(events["data"][0]["type"], "product.created");
 }
+
+/// `GET /v1/events`: every write's event, newest first, with Stripe's filters and pagination,
+/// per account, and `GET /v1/events/{id}`.
+#[tokio::test]
+async fn events_list_newest_first_with_filters_and_pages() {
+    let api = Api::new().await;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(api.post("/v1/products", "id=ev-1&name=Mug").await.0, 200);
+    assert_eq!(api.post("/v1/products/ev-1", "name=Mug+2").await.0, 200);
+    let (status, price) = api
+        .post("/v1/prices", "product=ev-1&currency=usd&unit_amount=500")
+        .await;
+    assert_eq!(status, 200, "{price}");
+
+    let (status, all) = api.get("/v1/events").await;
+    assert_eq!(status, 200, "{all}");
+    let types: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["price.created", "product.updated", "product.created"]
+    );
+    assert_eq!(all["url"], "/v1/events");
+    let updated = &all["data"][1];
+    assert_eq!(updated["object"], "event");
+    assert_eq!(updated["data"]["object"]["name"], "Mug 2");
+    assert_eq!(updated["data"]["previous_attributes"]["name"], "Mug");
+
+    // Filters: a type, a wildcard, several types, the creation time.
+    let (_, products) = api.get("/v1/events?type=product.*").await;
+    assert_eq!(products["data"].as_array().unwrap().len(), 2);
+    let (_, one) = api.get("/v1/events?type=product.created").await;
+    assert_eq!(one["data"][0]["data"]["object"]["id"], "ev-1");
+    let (_, some) = api
+        .get("/v1/events?types[]=price.created&types[]=product.created")
+        .await;
+    assert_eq!(some["data"].as_array().unwrap().len(), 2);
+    let (_, later) = api
+        .get(&format!("/v1/events?created[gt]={}", started + 3600))
+        .await;
+    assert_eq!(later["data"].as_array().unwrap().len(), 0);
+    let (_, since) = api.get(&format!("/v1/events?created[gte]={started}")).await;
+    assert_eq!(since["data"].as_array().unwrap().len(), 3);
+
+    // Pages of one, newest first, then back.
+    let (_, first) = api.get("/v1/events?limit=1").await;
+    assert_eq!(first["has_more"], true);
+    let newest = first["data"][0]["id"].as_str().unwrap().to_string();
+    let (_, second) = api
+        .get(&format!("/v1/events?limit=1&starting_after={newest}"))
+        .await;
+    assert_eq!(second["data"][0]["type"], "product.updated");
+    let (_, back) = api
+        .get(&format!(
+            "/v1/events?limit=1&ending_before={}",
+            second["data"][0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(back["data"][0]["id"], newest.as_str());
+
+    // One event; Stripe's errors.
+    let (status, event) = api.get(&format!("/v1/events/{newest}")).await;
+    assert_eq!(
+        (status, event["type"].as_str()),
+        (200, Some("price.created"))
+    );
+    let (status, missing) = api.get("/v1/events/evt_nope").await;
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["code"], "resource_missing");
+    let (status, both) = api
+        .get("/v1/events?type=product.created&types[]=price.created")
+        .await;
+    assert_eq!(status, 400, "{both}");
+    let (status, bad) = api.get("/v1/events?created[after]=1").await;
+    assert_eq!(status, 400, "{bad}");
+    assert_eq!(bad["error"]["param"], "created[after]");
+
+    // Another key's account has its own events.
+    let other = Api {
+        base: api.base.clone(),
+        key: "sk_test_other_events".into(),
+        http: reqwest::Client::new(),
+    };
+    let (_, none) = other.get("/v1/events").await;
+    assert_eq!(none["data"].as_array().unwrap().len(), 0, "{none}");
+}

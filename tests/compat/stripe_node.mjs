@@ -57,6 +57,14 @@ assert.ok(listed.data.some((e) => e.id === we.id));
 await assert.rejects(stripe.webhookEndpoints.create({ url: 'https://x.example', enabled_events: [] }), (e) => e.statusCode === 400);
 assert.equal((await stripe.webhookEndpoints.del(we.id)).deleted, true);
 
+// Events: the writes above, newest first, filtered by type, paged with auto-pagination, retrieved.
+const events = await stripe.events.list({ types: ['product.created', 'product.updated'], limit: 100 });
+assert.ok(events.data.length > 0 && events.data.every((e) => e.type.startsWith('product.')));
+const paged = [];
+for await (const e of stripe.events.list({ limit: 2 })) paged.push(e.id);
+assert.equal(new Set(paged).size, paged.length);
+assert.equal((await stripe.events.retrieve(paged[0])).id, paged[0]);
+
 // Connect: a connected account's objects are its own.
 const sold = await stripe.products.create({ name: "Seller's mug" }, { stripeAccount: `acct_${run}` });
 assert.equal((await stripe.products.retrieve(sold.id, {}, { stripeAccount: `acct_${run}` })).name, "Seller's mug");

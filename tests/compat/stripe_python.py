@@ -112,6 +112,16 @@ except stripe.InvalidRequestError as e:
 deleted = v1.webhook_endpoints.delete(we.id)
 assert deleted.deleted is True, deleted
 
+# Events: the writes above, newest first, filtered by type, paged, retrieved.
+events = v1.events.list(params={"type": "product.*", "limit": 100})
+assert events.data and all(e.type.startswith("product.") for e in events.data), events
+assert events.data[0].created >= events.data[-1].created
+first = v1.events.list(params={"limit": 1})
+assert first.has_more and first.data[0].object == "event"
+assert v1.events.retrieve(first.data[0].id).id == first.data[0].id
+page = v1.events.list(params={"limit": 1, "starting_after": first.data[0].id})
+assert page.data[0].id != first.data[0].id
+
 # Connect: a connected account's objects are its own.
 seller = v1.products.create(params={"name": "Seller's hat"}, options={"stripe_account": f"acct_{run}"})
 assert v1.products.retrieve(seller.id, options={"stripe_account": f"acct_{run}"}).name == "Seller's hat"
