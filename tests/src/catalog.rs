@@ -163,8 +163,23 @@ fn throwaway_postgres_with(
         data.display(),
         dir.display()
     );
-    let child = spawn_tied(&format!("{start} && sleep 1000000"), &stop);
+    // `pg_ctl -w` returns once the server takes connections; the port opens earlier, while it
+    // still answers "the database system is starting up". Wait for `pg_ctl` itself.
+    let ready = dir.join("ready");
+    let child = spawn_tied(
+        &format!("{start} && touch '{}' && sleep 1000000", ready.display()),
+        &stop,
+    );
     wait_for_port(port, "throwaway PostgreSQL", Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "throwaway PostgreSQL not ready within 60 s: see {}/pg.log",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     (
         format!("postgres://postgres@127.0.0.1:{port}/postgres"),
         Tied(child),
