@@ -444,7 +444,14 @@ async fn adopt_a_foreign_catalog(
     }
 
     // A reconciliation finds nothing to repair, and verify no difference.
-    let out = starter(&shop, &sandbox, &queue, &["reconcile", "--json"]);
+    // Its own workflow id: the default (`reconcile-<ms>`) is shared by runs started in one ms.
+    let workflow_id = format!("reconcile-{queue}");
+    let out = starter(
+        &shop,
+        &sandbox,
+        &queue,
+        &["reconcile", "--json", "--id", &workflow_id],
+    );
     let result: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(0), "{result}");
