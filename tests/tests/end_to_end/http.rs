@@ -337,13 +337,24 @@ async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
         "written back as a catalog change"
     );
     assert_eq!(updated.name, product.name, "nothing else changed");
-    let history = env.catalog.audit_history(&product.id, 10).await.unwrap();
-    assert!(history.iter().any(|r| {
-        r.entry
-            .detail
-            .as_deref()
-            .is_some_and(|d| d.contains("written back to the catalog"))
-    }));
+    // The relay writes the catalog, then its ledger row: wait for the row too.
+    eventually(
+        Duration::from_secs(20),
+        "the write-back in the ledger",
+        || async {
+            let history = env.catalog.audit_history(&product.id, 10).await.unwrap();
+            history
+                .iter()
+                .any(|r| {
+                    r.entry
+                        .detail
+                        .as_deref()
+                        .is_some_and(|d| d.contains("written back to the catalog"))
+                })
+                .then_some(())
+        },
+    )
+    .await;
     // The next sync finds Stripe already right about the description.
     let after = env.sync(&product.id).await;
     assert_ne!(after.outcome, SyncOutcome::Failed);
