@@ -748,10 +748,9 @@ impl Dialect<'_> {
     }
 
     fn deleted(&self, c: &MappedColumn) -> String {
-        match (self.pg(), c.kind) {
-            (_, Kind::Bool | Kind::Integer) => self.bool(c),
-            (true, _) => format!("({} IS NOT NULL)", c.quoted),
-            (false, _) => format!("({} IS NOT NULL)", c.quoted),
+        match c.kind {
+            Kind::Bool | Kind::Integer => self.bool(c),
+            _ => format!("({} IS NOT NULL)", c.quoted),
         }
     }
 }

@@ -87,6 +87,23 @@ struct Seen {
     updated_at: Option<DateTime<Utc>>,
 }
 
+/// `(id, updated_at)` rows as [`Seen`].
+fn seen_rows<R: Row>(rows: &[R]) -> Result<Vec<Seen>, CatalogError>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<DateTime<Utc>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    rows.iter()
+        .map(|row| {
+            Ok(Seen {
+                id: row.try_get("id")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .collect()
+}
+
 impl Catalog {
     /// Whether polling capture can follow this catalog: its products' `updated_at` is known.
     pub fn can_poll(&self) -> Result<(), CatalogError> {
@@ -176,10 +193,7 @@ impl Catalog {
                     .bind(since_value(pool, since))
                     .fetch_all(&mut *tx)
                     .await?;
-                    let mut seen = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        seen.push(Seen { id: row.try_get("id")?, updated_at: row.try_get("updated_at")? });
-                    }
+                    let seen = seen_rows(&rows)?;
                     let newest = seen.iter().filter_map(|s| s.updated_at).max().unwrap_or(cursor).max(cursor);
                     enqueue!(tx, changes, &seen, "update");
                     remember!(tx, polled, pool, &seen, "updated_at");
@@ -194,10 +208,7 @@ impl Catalog {
                         .bind(since_value(pool, since))
                         .fetch_all(&mut *tx)
                         .await?;
-                        let mut seen = Vec::with_capacity(rows.len());
-                        for row in &rows {
-                            seen.push(Seen { id: row.try_get("id")?, updated_at: row.try_get("updated_at")? });
-                        }
+                        let seen = seen_rows(&rows)?;
                         enqueue!(tx, changes, &seen, "update");
                         remember!(tx, polled, pool, &seen, "prices_updated_at");
                         pass.changed += seen.len();
@@ -232,10 +243,7 @@ impl Catalog {
                         ))
                         .fetch_all(&mut *tx)
                         .await?;
-                        let mut new = Vec::with_capacity(rows.len());
-                        for row in &rows {
-                            new.push(Seen { id: row.try_get("id")?, updated_at: row.try_get("updated_at")? });
-                        }
+                        let new = seen_rows(&rows)?;
                         enqueue!(tx, changes, &new, "insert");
                         remember!(tx, polled, pool, &new, "updated_at");
                         pass.changed += new.len();
