@@ -56,10 +56,12 @@ use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
-use crate::upsert::{price_matches, product_form};
+use crate::upsert::price_marker;
 use stripe::client::{Price, PriceOfProduct, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::ownership::Ownership;
+use stripe::prices::{self, PriceChanges};
+use stripe::products::product_form;
 use stripe::transform::{self, META_HASH, META_ID, META_VERSION};
 
 /// Largest page: Stripe lists at most 100 ids per request.
@@ -165,7 +167,7 @@ pub fn classify(
             )
         };
     }
-    price_verdict(desired, current, prices)
+    price_verdict(desired, current, prices, &price_marker(identity))
 }
 
 /// `name: "Old" → "New"` for the name, field names for the rest.
@@ -182,7 +184,12 @@ fn describe(names: &str, desired: &DesiredProduct, current: &Product) -> String 
     }
 }
 
-fn price_verdict(d: &DesiredProduct, current: &Product, prices: Option<&[Price]>) -> Verdict {
+fn price_verdict(
+    d: &DesiredProduct,
+    current: &Product,
+    prices: Option<&[Price]>,
+    marker: &BTreeMap<String, String>,
+) -> Verdict {
     let drift = |why: String| Verdict::Drift(DriftKind::PriceDrift, why);
     let default = current.expanded_default_price();
     let Some(wanted) = d.prices.first() else {
@@ -191,26 +198,26 @@ fn price_verdict(d: &DesiredProduct, current: &Product, prices: Option<&[Price]>
             None => Verdict::InSync,
         };
     };
-    // The default price must hold the first lookup key with the right amount, and be active.
-    let default_ok = default.is_some_and(|p| {
-        p.lookup_key.as_deref() == Some(wanted.lookup_key.as_str())
-            && price_matches(p, wanted)
-            && p.active
-            && p.nickname == wanted.nickname
-    });
-    if !default_ok {
-        return drift(match default {
-            Some(p) => format!(
-                "default price {} is {} {} (active: {}), the catalog says {} {}",
-                p.id,
-                p.unit_amount.unwrap_or_default(),
-                p.currency,
-                p.active,
-                wanted.unit_amount,
-                wanted.currency
-            ),
-            None => "no default price".into(),
-        });
+    // The default price must hold the first lookup key and match it in every field.
+    match default {
+        None => return drift("no default price".into()),
+        Some(p) if p.lookup_key.as_deref() != Some(wanted.lookup_key.as_str()) => {
+            return drift(format!(
+                "default price {} does not hold {}",
+                p.id, wanted.lookup_key
+            ));
+        }
+        Some(p) => {
+            let changes = prices::compare(p, wanted, marker);
+            if !changes.is_empty() {
+                return drift(price_difference(
+                    &format!("default price {}", p.id),
+                    p,
+                    wanted,
+                    &changes,
+                ));
+            }
+        }
     }
     if d.prices.len() == 1 {
         return Verdict::InSync;
@@ -219,30 +226,42 @@ fn price_verdict(d: &DesiredProduct, current: &Product, prices: Option<&[Price]>
         return Verdict::NeedsPrices;
     };
     for want in &d.prices[1..] {
-        match prices
+        let Some(p) = prices
             .iter()
             .find(|p| p.lookup_key.as_deref() == Some(want.lookup_key.as_str()))
-        {
-            Some(p)
-                if p.product == d.stripe_id
-                    && price_matches(p, want)
-                    && p.active
-                    && p.nickname == want.nickname => {}
-            Some(p) => {
-                return drift(format!(
-                    "{} is {} {} (active: {}), the catalog says {} {}",
-                    want.lookup_key,
-                    p.unit_amount.unwrap_or_default(),
-                    p.currency,
-                    p.active,
-                    want.unit_amount,
-                    want.currency
-                ));
-            }
-            None => return drift(format!("no price holds {}", want.lookup_key)),
+        else {
+            return drift(format!("no price holds {}", want.lookup_key));
+        };
+        if p.product != d.stripe_id {
+            return drift(format!(
+                "{} is held by {}'s price {}",
+                want.lookup_key, p.product, p.id
+            ));
+        }
+        let changes = prices::compare(p, want, marker);
+        if !changes.is_empty() {
+            return drift(price_difference(&want.lookup_key, p, want, &changes));
         }
     }
     Verdict::InSync
+}
+
+/// `cs:sku:usd:one_time differs in unit_amount (1999 usd → 2499 usd)`.
+fn price_difference(
+    what: &str,
+    current: &Price,
+    wanted: &workflows::model::DesiredPrice,
+    changes: &PriceChanges,
+) -> String {
+    format!(
+        "{what} differs in {} ({} {} active: {} → {} {})",
+        changes.fields().join(", "),
+        current.unit_amount.unwrap_or_default(),
+        current.currency,
+        current.active,
+        wanted.unit_amount,
+        wanted.currency
+    )
 }
 
 /// The catalog range of a reconciliation's scope; a `since` that is not RFC 3339 is invalid input.
@@ -550,7 +569,7 @@ mod tests {
                     unit_amount: *amount,
                     recurring_interval: interval.map(String::from),
                     recurring_interval_count: interval.map(|_| 1),
-                    nickname: None,
+                    ..CatalogPrice::default()
                 })
                 .collect(),
             ..CatalogProduct::default()
@@ -584,8 +603,13 @@ mod tests {
                 }),
                 lookup_key: Some(p.lookup_key.clone()),
                 nickname: p.nickname.clone(),
+                tax_behavior: Some(
+                    p.tax_behavior
+                        .clone()
+                        .unwrap_or_else(|| "unspecified".into()),
+                ),
                 product: d.stripe_id.clone(),
-                metadata: [("catalog_sync_managed".to_string(), "true".to_string())].into(),
+                metadata: prices::desired_metadata(p, &price_marker(&ours())),
             })
             .collect();
         let product = Product {
@@ -598,6 +622,16 @@ mod tests {
             unit_label: d.unit_label.clone(),
             tax_code: d.tax_code.clone(),
             metadata: ours().stamp(d).metadata,
+            shippable: d.shippable,
+            statement_descriptor: d.statement_descriptor.clone(),
+            package_dimensions: d.package_dimensions,
+            marketing_features: d
+                .marketing_features
+                .iter()
+                .map(|name| stripe::products::MarketingFeature {
+                    name: Some(name.clone()),
+                })
+                .collect(),
             default_price: prices
                 .first()
                 .map(|p| Expandable::Object(Box::new(p.clone()))),

@@ -5,9 +5,10 @@
 //! an old one (see [`stripe::write_key`]):
 //! 1. read the product and its prices;
 //! 2. create the product with the chosen id if it is missing (all fields at once);
-//! 3. for each desired price: keep the price holding its lookup key if amount, currency and period
-//!    match (re-activating it if needed), otherwise create a new price that takes the lookup key
-//!    over (`transfer_lookup_key=true`);
+//! 3. for each desired price: keep the price holding its lookup key when only fields Stripe
+//!    changes in place differ, updating them (re-activation, nickname, metadata, an unspecified
+//!    tax behavior), otherwise create a new price that takes the lookup key over
+//!    (`transfer_lookup_key=true`); the rules are `stripe::prices::PRICE_FIELDS`;
 //! 4. update the product: changed fields and `default_price`, in one call;
 //! 5. archive every other active price of the product (after the default moved away): those
 //!    catalog-sync no longer wants, and any made by hand on a product the catalog owns.
@@ -15,13 +16,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use workflows::activities::UpsertReport;
-use workflows::model::{DesiredPrice, DesiredProduct, SyncPlan};
+use workflows::model::{DesiredProduct, SyncPlan};
 
 use catalog::{ArchiveBudget, ArchivePermit, Catalog};
-use stripe::client::{Form, Price, Product, StripeClient};
+use stripe::client::{Form, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::ownership::Ownership;
-use stripe::transform::{META_CATALOG, META_MANAGED, META_VERSION};
+use stripe::prices;
+use stripe::products::product_form;
+use stripe::transform::{META_CATALOG, META_MANAGED};
 use stripe::write_key::{Step, WriteKeys};
 
 use crate::error::SyncError;
@@ -154,73 +157,12 @@ async fn archive(
     Ok(w.report)
 }
 
-/// The product fields to send so that Stripe matches `d`: all of them for a new product, only the
-/// differing ones for an existing one (empty = the product's own fields match).
-pub(crate) fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
-    let mut f = Form::new();
-    let differs = |field: &dyn Fn(&Product) -> bool| current.is_none_or(|c| !field(c));
-    if differs(&|c| c.name == d.name) {
-        f.push("name", d.name.as_str());
-    }
-    if differs(&|c| c.description == d.description) {
-        f.push("description", d.description.clone().unwrap_or_default());
-    }
-    if differs(&|c| c.active == d.active) {
-        f.push("active", d.active.to_string());
-    }
-    if differs(&|c| c.images == d.images) {
-        if d.images.is_empty() {
-            if current.is_some() {
-                f.push("images", "");
-            }
-        } else {
-            for (i, image) in d.images.iter().enumerate() {
-                f.push(format!("images[{i}]"), image.as_str());
-            }
-        }
-    }
-    if differs(&|c| c.url == d.url) && (current.is_some() || d.url.is_some()) {
-        f.push("url", d.url.clone().unwrap_or_default());
-    }
-    if differs(&|c| c.unit_label == d.unit_label) && (current.is_some() || d.unit_label.is_some()) {
-        f.push("unit_label", d.unit_label.clone().unwrap_or_default());
-    }
-    if differs(&|c| c.tax_code == d.tax_code) && (current.is_some() || d.tax_code.is_some()) {
-        f.push("tax_code", d.tax_code.clone().unwrap_or_default());
-    }
-    // Metadata: compared without the version key, so a version bump alone writes nothing.
-    let without_version = |m: &BTreeMap<String, String>| {
-        m.iter()
-            .filter(|(k, _)| k.as_str() != META_VERSION)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let current_md = current.map(|c| without_version(&c.metadata));
-    let metadata_differs = current_md.as_ref() != Some(&without_version(&d.metadata));
-    if metadata_differs || !f.is_empty() {
-        for (k, v) in &d.metadata {
-            if current.is_none_or(|c| c.metadata.get(k) != Some(v)) {
-                f.push(format!("metadata[{k}]"), v.as_str());
-            }
-        }
-        if let Some(c) = current {
-            for k in c.metadata.keys().filter(|k| !d.metadata.contains_key(*k)) {
-                f.push(format!("metadata[{k}]"), "");
-            }
-        }
-    }
-    f
-}
-
-/// Amount, currency and period match (the immutable parts of a price).
-pub(crate) fn price_matches(p: &Price, d: &DesiredPrice) -> bool {
-    p.currency == d.currency
-        && p.unit_amount == Some(d.unit_amount)
-        && match (&p.recurring, &d.recurring) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.interval == b.interval && a.interval_count == b.interval_count,
-            _ => false,
-        }
+/// catalog-sync's metadata on every price it writes for `catalog`.
+pub(crate) fn price_marker(catalog: &CatalogIdentity) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (META_MANAGED.to_string(), "true".to_string()),
+        (META_CATALOG.to_string(), catalog.as_str().to_string()),
+    ])
 }
 
 async fn upsert(
@@ -279,42 +221,29 @@ async fn upsert(
         }
     };
 
-    // Prices: find or create the holder of each lookup key.
+    // Prices: keep, update in place, or replace the holder of each lookup key (the rules are
+    // `stripe::prices::PRICE_FIELDS`).
+    let marker = price_marker(intent.catalog);
     let mut wanted_ids = Vec::new();
     for dp in &d.prices {
         let holder = prices
             .iter()
             .find(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()));
-        match holder {
-            Some(p) if price_matches(p, dp) => {
-                let mut form = Form::new();
-                if !p.active {
-                    form.push("active", "true");
-                }
-                if p.nickname != dp.nickname {
-                    form.push("nickname", dp.nickname.clone().unwrap_or_default());
-                }
-                if !form.is_empty() {
+        let changes = holder.map(|p| prices::compare(p, dp, &marker));
+        match (holder, changes) {
+            // Only fields Stripe changes in place differ (or none): keep this price.
+            (Some(p), Some(changes)) if changes.new_price.is_empty() => {
+                if !changes.update.is_empty() {
+                    let form = changes.update;
                     let key = w.key(Step::UpdatePrice, &p.id, &form);
                     let r = stripe.update_price(&p.id, &form, &key).await?;
                     w.record(format!("update_price:{}", p.id), r.request_id);
                 }
                 wanted_ids.push(p.id.clone());
             }
+            // Missing, or a field Stripe fixes at creation differs: a new price takes the key.
             _ => {
-                let mut form = Form::new();
-                form.push("product", d.stripe_id.as_str())
-                    .push("currency", dp.currency.as_str())
-                    .push("unit_amount", dp.unit_amount.to_string())
-                    .push("lookup_key", dp.lookup_key.as_str())
-                    .push("transfer_lookup_key", "true")
-                    .push(format!("metadata[{META_MANAGED}]"), "true")
-                    .push(format!("metadata[{META_CATALOG}]"), intent.catalog.as_str());
-                if let Some(r) = &dp.recurring {
-                    form.push("recurring[interval]", r.interval.as_str())
-                        .push("recurring[interval_count]", r.interval_count.to_string());
-                }
-                form.push_opt("nickname", dp.nickname.as_deref());
+                let form = prices::create_form(&d.stripe_id, dp, &marker);
                 let key = w.key(Step::CreatePrice, &dp.lookup_key, &form);
                 let r = stripe.create_price(&form, &key).await?;
                 w.record(format!("create_price:{}", dp.lookup_key), r.request_id);

@@ -117,13 +117,23 @@ macro_rules! on_pool {
     };
 }
 
-/// (currency, unit_amount, recurring_interval, recurring_interval_count, nickname)
-type PriceFields = (String, i64, Option<String>, Option<i32>, Option<String>);
+/// (currency, unit_amount, recurring_interval, recurring_interval_count, nickname,
+/// tax_behavior, metadata as JSON)
+type PriceFields = (
+    String,
+    i64,
+    Option<String>,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+    String,
+);
 /// The columns of the products relation ([`mapping`]), whatever tables give them.
 const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_label, tax_code, \
-     metadata, version, updated_at, deleted";
-const PRICE_COLUMNS: &str =
-    "product_id, currency, unit_amount, recurring_interval, recurring_interval_count, nickname";
+     metadata, shippable, statement_descriptor, package_dimensions, marketing_features, version, \
+     updated_at, deleted";
+const PRICE_COLUMNS: &str = "product_id, currency, unit_amount, recurring_interval, \
+     recurring_interval_count, nickname, tax_behavior, metadata";
 
 /// Which products a reconciliation or backfill covers. All bounds are optional; the empty range is
 /// the whole catalog.
@@ -263,6 +273,12 @@ macro_rules! decode_product {
             column!(row, &id, "unit_label"),
             column!(row, &id, "tax_code"),
             column!(row, &id, "metadata"),
+            Physical {
+                shippable: column!(row, &id, "shippable"),
+                statement_descriptor: column!(row, &id, "statement_descriptor"),
+                package_dimensions: column!(row, &id, "package_dimensions"),
+                marketing_features: column!(row, &id, "marketing_features"),
+            },
             column!(row, &id, "version"),
             column!(row, &id, "updated_at"),
             column!(row, &id, "deleted"),
@@ -296,6 +312,13 @@ macro_rules! decode_price {
                 ),
                 recurring_interval_count: count.map(i64::from),
                 nickname: column!(row, &id, "nickname", field("nickname")),
+                tax_behavior: column!(row, &id, "tax_behavior", field("tax_behavior")),
+                metadata: json_column(
+                    &id,
+                    &field("metadata"),
+                    column!(row, &id, "metadata", field("metadata")),
+                    "a JSON object of strings",
+                )?,
             },
         )
     }};
@@ -582,11 +605,14 @@ impl Catalog {
     /// it already is keeps its version (no change is captured).
     pub async fn save_products(&self, products: &[CatalogProduct]) -> Result<(), CatalogError> {
         self.builtin_only("writing products")?;
-        let upsert = "INSERT INTO catalog_products (id, name, description, active, images, url, unit_label, tax_code, metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+        let upsert = "INSERT INTO catalog_products (id, name, description, active, images, url, unit_label, tax_code, metadata, \
+             shippable, statement_descriptor, package_dimensions, marketing_features) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
              active = excluded.active, images = excluded.images, url = excluded.url, \
              unit_label = excluded.unit_label, tax_code = excluded.tax_code, metadata = excluded.metadata, \
+             shippable = excluded.shippable, statement_descriptor = excluded.statement_descriptor, \
+             package_dimensions = excluded.package_dimensions, marketing_features = excluded.marketing_features, \
              deleted_at = NULL \
              WHERE catalog_products.name IS DISTINCT FROM excluded.name \
                 OR catalog_products.description IS DISTINCT FROM excluded.description \
@@ -596,25 +622,35 @@ impl Catalog {
                 OR catalog_products.unit_label IS DISTINCT FROM excluded.unit_label \
                 OR catalog_products.tax_code IS DISTINCT FROM excluded.tax_code \
                 OR catalog_products.metadata IS DISTINCT FROM excluded.metadata \
+                OR catalog_products.shippable IS DISTINCT FROM excluded.shippable \
+                OR catalog_products.statement_descriptor IS DISTINCT FROM excluded.statement_descriptor \
+                OR catalog_products.package_dimensions IS DISTINCT FROM excluded.package_dimensions \
+                OR catalog_products.marketing_features IS DISTINCT FROM excluded.marketing_features \
                 OR catalog_products.deleted_at IS NOT NULL";
         let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
-             recurring_interval, recurring_interval_count, nickname) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname \
-             FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+             recurring_interval, recurring_interval_count, nickname, tax_behavior, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname, \
+             tax_behavior, metadata FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for p in products {
                 let images = serde_json::to_string(&p.images).expect("strings serialize");
                 let metadata = serde_json::to_string(&p.metadata).expect("strings serialize");
+                let dimensions = p.package_dimensions.map(|d| serde_json::to_string(&d).expect("numbers serialize"));
+                let features = serde_json::to_string(&p.marketing_features).expect("strings serialize");
                 sqlx::query(upsert)
                     .bind(&p.id).bind(&p.name).bind(&p.description).bind(p.active).bind(&images)
                     .bind(&p.url).bind(&p.unit_label).bind(&p.tax_code).bind(&metadata)
+                    .bind(p.shippable).bind(&p.statement_descriptor).bind(&dimensions).bind(&features)
                     .execute(&mut *tx).await?;
                 let existing: Vec<PriceFields> = sqlx::query_as(select_prices)
                     .bind(&p.id).fetch_all(&mut *tx).await?;
                 let wanted: Vec<PriceFields> = p.prices.iter().map(|c| (
                     c.currency.clone(), c.unit_amount, c.recurring_interval.clone(),
                     c.recurring_interval_count.map(|n| n as i32), c.nickname.clone(),
+                    c.tax_behavior.clone(),
+                    serde_json::to_string(&c.metadata).expect("strings serialize"),
                 )).collect();
                 // Prices are replaced only when they changed, so an edit of the name alone is one version.
                 if existing != wanted {
@@ -622,7 +658,7 @@ impl Catalog {
                     for (position, price) in wanted.iter().enumerate() {
                         sqlx::query(insert_price)
                             .bind(&p.id).bind(position as i32).bind(&price.0).bind(price.1)
-                            .bind(&price.2).bind(price.3).bind(&price.4)
+                            .bind(&price.2).bind(price.3).bind(&price.4).bind(&price.5).bind(&price.6)
                             .execute(&mut *tx).await?;
                     }
                 }
@@ -733,6 +769,28 @@ fn content_version(product: &CatalogProduct) -> i64 {
     (hash >> 1) as i64
 }
 
+/// The shipping and statement columns of a product row, as stored.
+struct Physical {
+    shippable: Option<bool>,
+    statement_descriptor: Option<String>,
+    package_dimensions: Option<String>,
+    marketing_features: String,
+}
+
+/// A JSON column decoded, or [`CatalogError::Corrupt`] naming the field.
+fn json_column<T: serde::de::DeserializeOwned>(
+    id: &str,
+    field: &str,
+    raw: String,
+    shape: &str,
+) -> Result<T, CatalogError> {
+    serde_json::from_str(&raw).map_err(|e| CatalogError::Corrupt {
+        id: id.to_string(),
+        field: field.to_string(),
+        reason: format!("is not {shape}: {e}"),
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn product_from_row(
     id: String,
@@ -744,10 +802,28 @@ fn product_from_row(
     unit_label: Option<String>,
     tax_code: Option<String>,
     metadata: String,
+    physical: Physical,
     version: i64,
     updated_at: DateTime<Utc>,
     deleted: bool,
 ) -> Result<CatalogProduct, CatalogError> {
+    let package_dimensions = physical
+        .package_dimensions
+        .map(|raw| {
+            json_column(
+                &id,
+                "package_dimensions",
+                raw,
+                "a JSON object of height, length, weight and width",
+            )
+        })
+        .transpose()?;
+    let marketing_features = json_column(
+        &id,
+        "marketing_features",
+        physical.marketing_features,
+        "a JSON array of strings",
+    )?;
     let images: Vec<String> = serde_json::from_str(&images).map_err(|e| CatalogError::Corrupt {
         id: id.clone(),
         field: "images".into(),
@@ -769,6 +845,10 @@ fn product_from_row(
         unit_label,
         tax_code,
         metadata,
+        shippable: physical.shippable,
+        statement_descriptor: physical.statement_descriptor,
+        package_dimensions,
+        marketing_features,
         version,
         updated_at: updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
         deleted,

@@ -66,6 +66,15 @@ pub struct ProductsMapping {
     pub tax_code: Option<String>,
     /// Metadata: text holding a JSON object of strings, or `json`/`jsonb`.
     pub metadata: Option<String>,
+    /// Shipped as a physical good (boolean); unmapped or NULL leaves Stripe's value.
+    pub shippable: Option<String>,
+    /// Statement descriptor (text).
+    pub statement_descriptor: Option<String>,
+    /// Package dimensions: a JSON object `{"height", "length", "weight", "width"}` (inches,
+    /// ounces) as text or `json`/`jsonb`.
+    pub package_dimensions: Option<String>,
+    /// Marketing feature names: text holding a JSON array, `json`/`jsonb`, or `text[]`.
+    pub marketing_features: Option<String>,
     /// An integer that grows on every change. Unmapped: from `updated_at`, else a hash of the
     /// product's content.
     pub version: Option<String>,
@@ -97,6 +106,10 @@ pub struct PricesMapping {
     pub recurring_interval_count: Option<String>,
     /// Nickname (text).
     pub nickname: Option<String>,
+    /// `inclusive`, `exclusive` or `unspecified` (text); unmapped or NULL leaves Stripe's value.
+    pub tax_behavior: Option<String>,
+    /// Metadata of the price: text holding a JSON object of strings, or `json`/`jsonb`.
+    pub metadata: Option<String>,
     /// The order of a product's prices (the first is the default price); unmapped: by currency
     /// and amount.
     pub order_by: Option<String>,
@@ -334,12 +347,13 @@ impl Queries {
     pub(crate) fn builtin() -> Self {
         Self {
             products: "(SELECT id, name, description, active, images, url, unit_label, tax_code, \
-                       metadata, version, updated_at, deleted_at IS NOT NULL AS deleted \
+                       metadata, shippable, statement_descriptor, package_dimensions, \
+                       marketing_features, version, updated_at, deleted_at IS NOT NULL AS deleted \
                        FROM catalog_products) AS products"
                 .into(),
             prices: "(SELECT product_id, currency, unit_amount, recurring_interval, \
-                     recurring_interval_count, nickname, position, id AS tiebreak \
-                     FROM catalog_prices) AS prices"
+                     recurring_interval_count, nickname, tax_behavior, metadata, position, \
+                     id AS tiebreak FROM catalog_prices) AS prices"
                 .into(),
             hash_version: false,
             price_times: None,
@@ -359,7 +373,7 @@ impl Queries {
         let price_types = column_types(db, "catalog.prices", &prices_from).await?;
 
         let mut product_columns = BTreeMap::new();
-        let product_fields: [(&'static str, Option<&String>, Field); 12] = [
+        let product_fields: [(&'static str, Option<&String>, Field); 16] = [
             ("id", Some(&products.id), Field::Id),
             ("name", Some(&products.name), Field::Text),
             ("description", products.description.as_ref(), Field::Text),
@@ -369,6 +383,22 @@ impl Queries {
             ("unit_label", products.unit_label.as_ref(), Field::Text),
             ("tax_code", products.tax_code.as_ref(), Field::Text),
             ("metadata", products.metadata.as_ref(), Field::Metadata),
+            ("shippable", products.shippable.as_ref(), Field::Bool),
+            (
+                "statement_descriptor",
+                products.statement_descriptor.as_ref(),
+                Field::Text,
+            ),
+            (
+                "package_dimensions",
+                products.package_dimensions.as_ref(),
+                Field::Metadata,
+            ),
+            (
+                "marketing_features",
+                products.marketing_features.as_ref(),
+                Field::Images,
+            ),
             ("version", products.version.as_ref(), Field::Integer),
             ("updated_at", products.updated_at.as_ref(), Field::Time),
             ("deleted", products.deleted.as_ref(), Field::Deleted),
@@ -387,7 +417,7 @@ impl Queries {
             }
         }
         let mut price_columns = BTreeMap::new();
-        let price_fields: [(&'static str, Option<&String>, Field); 8] = [
+        let price_fields: [(&'static str, Option<&String>, Field); 10] = [
             ("product_id", Some(&prices.product_id), Field::Id),
             ("currency", Some(&prices.currency), Field::Text),
             ("unit_amount", Some(&prices.unit_amount), Field::Integer),
@@ -402,6 +432,8 @@ impl Queries {
                 Field::Integer,
             ),
             ("nickname", prices.nickname.as_ref(), Field::Text),
+            ("tax_behavior", prices.tax_behavior.as_ref(), Field::Text),
+            ("metadata", prices.metadata.as_ref(), Field::Metadata),
             ("order_by", prices.order_by.as_ref(), Field::Order),
             ("updated_at", prices.updated_at.as_ref(), Field::Time),
         ];
@@ -433,8 +465,11 @@ impl Queries {
         let products_sql = format!(
             "(SELECT {id} AS id, {name} AS name, {description} AS description, {active} AS active, \
              {images} AS images, {url} AS url, {unit_label} AS unit_label, {tax_code} AS tax_code, \
-             {metadata} AS metadata, {version} AS version, {updated_at} AS updated_at, \
-             {deleted} AS deleted FROM {products_from}) AS products",
+             {metadata} AS metadata, {shippable} AS shippable, \
+             {statement_descriptor} AS statement_descriptor, \
+             {package_dimensions} AS package_dimensions, \
+             {marketing_features} AS marketing_features, {version} AS version, \
+             {updated_at} AS updated_at, {deleted} AS deleted FROM {products_from}) AS products",
             id = d.id(&product_columns["id"]),
             name = d.text(&product_columns["name"]),
             description = p("description").map_or("NULL".into(), |c| d.text(c)),
@@ -444,6 +479,10 @@ impl Queries {
             unit_label = p("unit_label").map_or("NULL".into(), |c| d.text(c)),
             tax_code = p("tax_code").map_or("NULL".into(), |c| d.text(c)),
             metadata = p("metadata").map_or("'{}'".into(), |c| d.metadata(c)),
+            shippable = p("shippable").map_or(d.null_bool().into(), |c| d.nullable_bool(c)),
+            statement_descriptor = p("statement_descriptor").map_or("NULL".into(), |c| d.text(c)),
+            package_dimensions = p("package_dimensions").map_or("NULL".into(), |c| d.json_text(c)),
+            marketing_features = p("marketing_features").map_or("'[]'".into(), |c| d.images(c)),
             deleted = p("deleted").map_or(d.bool_const(false).into(), |c| d.deleted(c)),
         );
         let q = |f: &str| price_columns.get(f);
@@ -456,14 +495,16 @@ impl Queries {
         let prices_sql = format!(
             "(SELECT {product_id} AS product_id, {currency} AS currency, {unit_amount} AS unit_amount, \
              {interval} AS recurring_interval, {count} AS recurring_interval_count, \
-             {nickname} AS nickname, {position} AS position, {tiebreak} AS tiebreak \
-             FROM {prices_from}) AS prices",
+             {nickname} AS nickname, {tax_behavior} AS tax_behavior, {metadata} AS metadata, \
+             {position} AS position, {tiebreak} AS tiebreak FROM {prices_from}) AS prices",
             product_id = d.id(&price_columns["product_id"]),
             currency = d.text(&price_columns["currency"]),
             unit_amount = d.integer(&price_columns["unit_amount"]),
             interval = q("recurring_interval").map_or("NULL".into(), |c| d.text(c)),
             count = q("recurring_interval_count").map_or("NULL".into(), |c| d.integer32(c)),
             nickname = q("nickname").map_or("NULL".into(), |c| d.text(c)),
+            tax_behavior = q("tax_behavior").map_or("NULL".into(), |c| d.text(c)),
+            metadata = q("metadata").map_or("'{}'".into(), |c| d.metadata(c)),
             position = q("order_by").map_or("0".into(), |c| c.quoted.clone()),
         );
         let queries = Self {
@@ -690,6 +731,34 @@ impl Dialect<'_> {
             format!("COALESCE({}, FALSE)", c.quoted)
         } else {
             format!("(COALESCE({}, 0) <> 0)", c.quoted)
+        }
+    }
+
+    /// A boolean that stays NULL when the row has none (a setting left to Stripe).
+    fn nullable_bool(&self, c: &MappedColumn) -> String {
+        if self.pg() {
+            c.quoted.clone()
+        } else {
+            format!(
+                "(CASE WHEN {0} IS NULL THEN NULL ELSE ({0} <> 0) END)",
+                c.quoted
+            )
+        }
+    }
+
+    fn null_bool(&self) -> &'static str {
+        if self.pg() {
+            "CAST(NULL AS BOOLEAN)"
+        } else {
+            "NULL"
+        }
+    }
+
+    /// JSON as text, NULL when the row has none.
+    fn json_text(&self, c: &MappedColumn) -> String {
+        match c.kind {
+            Kind::Json => format!("CAST({} AS TEXT)", c.quoted),
+            _ => self.text(c),
         }
     }
 

@@ -44,12 +44,20 @@ const OWN: &[Migration] = &[
 ];
 
 /// The built-in catalog tables.
-const BUILTIN: &[Migration] = &[Migration {
-    version: 1,
-    name: "built-in catalog tables (catalog_products, catalog_prices)",
-    postgres: include_str!("../migrations/postgres/builtin_0001.sql"),
-    sqlite: include_str!("../migrations/sqlite/builtin_0001.sql"),
-}];
+const BUILTIN: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "built-in catalog tables (catalog_products, catalog_prices)",
+        postgres: include_str!("../migrations/postgres/builtin_0001.sql"),
+        sqlite: include_str!("../migrations/sqlite/builtin_0001.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "shipping, statement and tax fields of products and prices",
+        postgres: include_str!("../migrations/postgres/builtin_0002.sql"),
+        sqlite: include_str!("../migrations/sqlite/builtin_0002.sql"),
+    },
+];
 
 /// Moves the tables of a database migrated before the own schema existed (by sqlx).
 const LEGACY_POSTGRES: &str = include_str!("../migrations/postgres/legacy.sql");

@@ -1,9 +1,11 @@
 //! Deterministic sample products: the same `(count, seed)` always gives the same catalog. Several
-//! currencies (including zero-decimal JPY and KRW), one-off and recurring prices.
+//! currencies (including zero-decimal JPY and KRW), one-off and recurring prices, tax-inclusive
+//! and tax-exclusive prices, price metadata, and physical goods with shipping, package dimensions,
+//! marketing features and a statement descriptor.
 
 use std::collections::BTreeMap;
 
-use domain::model::{CatalogPrice, CatalogProduct};
+use domain::model::{CatalogPrice, CatalogProduct, PackageDimensions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -28,6 +30,14 @@ const NOUNS: &[&str] = &[
     "Candle",
     "Software Licence",
     "Support Plan",
+];
+/// Nouns that are not shipped.
+const DIGITAL: &[&str] = &["Software Licence", "Support Plan"];
+const FEATURES: &[&str] = &[
+    "Free returns",
+    "Two-year warranty",
+    "Ships in 24 hours",
+    "Recyclable packaging",
 ];
 const CATEGORIES: &[&str] = &["home", "outdoor", "kitchen", "office", "apparel", "digital"];
 
@@ -64,6 +74,7 @@ pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
             recurring_interval: Some("month".into()),
             recurring_interval_count: Some(1),
             nickname: Some("Monthly".into()),
+            ..Default::default()
         }),
         _ => prices.push(CatalogPrice {
             currency: "krw".into(),
@@ -71,6 +82,7 @@ pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
             recurring_interval: Some("year".into()),
             recurring_interval_count: Some(1),
             nickname: Some("Yearly".into()),
+            ..Default::default()
         }),
     }
     let mut metadata = BTreeMap::new();
@@ -78,7 +90,43 @@ pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
         "category".to_string(),
         CATEGORIES[rng.gen_range(0..CATEGORIES.len())].to_string(),
     );
+    // Drawn after everything above, so the catalogs seeded before these fields keep their names
+    // and amounts.
+    let tax_behavior = match rng.gen_range(0..3) {
+        0 => Some("exclusive"),
+        1 => Some("inclusive"),
+        _ => None,
+    };
+    for price in &mut prices {
+        price.tax_behavior = tax_behavior.map(str::to_string);
+    }
+    if rng.gen_range(0..4) == 0 {
+        prices[0].metadata.insert("channel".into(), "web".into());
+    }
+    let physical = !DIGITAL.contains(&noun);
+    let package_dimensions = (physical && rng.gen_range(0..2) == 0).then(|| PackageDimensions {
+        height: f64::from(rng.gen_range(1..40)),
+        length: f64::from(rng.gen_range(1..40)),
+        weight: f64::from(rng.gen_range(1..200)) / 4.0,
+        width: f64::from(rng.gen_range(1..40)),
+    });
+    let marketing_features = if rng.gen_range(0..3) == 0 {
+        let count = rng.gen_range(1..=FEATURES.len());
+        FEATURES[..count].iter().map(|f| f.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    let statement_descriptor = (rng.gen_range(0..5) == 0).then(|| {
+        format!("SAMPLE {}", adjective.to_uppercase())
+            .chars()
+            .take(22)
+            .collect()
+    });
     CatalogProduct {
+        shippable: Some(physical),
+        statement_descriptor,
+        package_dimensions,
+        marketing_features,
         name: format!("{adjective} {noun}"),
         description: Some(format!(
             "The {} {} from our sample catalog (#{n}).",
@@ -111,5 +159,18 @@ mod tests {
         assert!(
             currencies.contains("jpy") && currencies.contains("krw") && currencies.contains("eur")
         );
+        let products: Vec<CatalogProduct> = (1..200).map(|n| sample_product(n, 1)).collect();
+        let some = |f: &dyn Fn(&CatalogProduct) -> bool| products.iter().any(f);
+        assert!(some(&|p| p.shippable == Some(false)) && some(&|p| p.shippable == Some(true)));
+        assert!(some(&|p| p.package_dimensions.is_some()));
+        assert!(some(&|p| !p.marketing_features.is_empty()));
+        assert!(some(&|p| p.statement_descriptor.is_some()));
+        for behavior in ["inclusive", "exclusive"] {
+            assert!(some(
+                &|p| p.prices[0].tax_behavior.as_deref() == Some(behavior)
+            ));
+        }
+        assert!(some(&|p| p.prices[0].tax_behavior.is_none()));
+        assert!(some(&|p| !p.prices[0].metadata.is_empty()));
     }
 }

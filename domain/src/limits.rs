@@ -1,9 +1,56 @@
-//! Stripe's limits on what catalog-sync writes, checked by the transform before any request and
-//! by the CLI before an edit.
+//! Stripe's facts that more than one crate needs, written once: the currencies it accepts and its
+//! limits on what catalog-sync writes. The transform checks them before any request, the CLI
+//! before an edit, and the sandbox applies the same ones to what it is sent.
+
+/// ISO 4217 codes Stripe accepts for prices, lowercase as on the wire.
+pub const CURRENCIES: &[&str] = &[
+    "usd", "aed", "afn", "all", "amd", "ang", "aoa", "ars", "aud", "awg", "azn", "bam", "bbd",
+    "bdt", "bgn", "bhd", "bif", "bmd", "bnd", "bob", "brl", "bsd", "bwp", "byn", "bzd", "cad",
+    "cdf", "chf", "clp", "cny", "cop", "crc", "cve", "czk", "djf", "dkk", "dop", "dzd", "egp",
+    "etb", "eur", "fjd", "fkp", "gbp", "gel", "gip", "gmd", "gnf", "gtq", "gyd", "hkd", "hnl",
+    "htg", "huf", "idr", "ils", "inr", "isk", "jmd", "jod", "jpy", "kes", "kgs", "khr", "kmf",
+    "krw", "kwd", "kyd", "kzt", "lak", "lbp", "lkr", "lrd", "lsl", "mad", "mdl", "mga", "mkd",
+    "mmk", "mnt", "mop", "mur", "mvr", "mwk", "mxn", "myr", "mzn", "nad", "ngn", "nio", "nok",
+    "npr", "nzd", "omr", "pab", "pen", "pgk", "php", "pkr", "pln", "pyg", "qar", "ron", "rsd",
+    "rub", "rwf", "sar", "sbd", "scr", "sek", "sgd", "shp", "sle", "sos", "srd", "std", "szl",
+    "thb", "tjs", "tnd", "top", "try", "ttd", "twd", "tzs", "uah", "ugx", "uyu", "uzs", "vnd",
+    "vuv", "wst", "xaf", "xcd", "xof", "xpf", "yer", "zar", "zmw",
+];
 
 /// Longest product name.
 pub const MAX_NAME: usize = 250;
-/// Largest amount in minor units.
+/// Largest amount in minor units (eight digits, as Stripe's API takes).
 pub const MAX_AMOUNT: i64 = 99_999_999;
-/// Longest catalog id.
+/// Longest catalog id (catalog-sync's own limit: the id is the Stripe product id and is part of
+/// the lookup keys, which Stripe caps at [`MAX_LOOKUP_KEY`]).
 pub const MAX_ID: usize = 100;
+/// Most images on a product.
+pub const MAX_IMAGES: usize = 8;
+/// Longest unit label.
+pub const MAX_UNIT_LABEL: usize = 12;
+/// Longest statement descriptor.
+pub const MAX_STATEMENT_DESCRIPTOR: usize = 22;
+/// Most marketing features on a product.
+pub const MAX_MARKETING_FEATURES: usize = 15;
+/// Longest marketing feature name.
+pub const MAX_MARKETING_FEATURE_NAME: usize = 80;
+/// Longest price lookup key.
+pub const MAX_LOOKUP_KEY: usize = 200;
+/// Most metadata keys on an object.
+pub const METADATA_MAX_KEYS: usize = 50;
+/// Longest metadata key.
+pub const METADATA_MAX_KEY_LEN: usize = 40;
+/// Longest metadata value.
+pub const METADATA_MAX_VALUE_LEN: usize = 500;
+/// A price's `tax_behavior` values.
+pub const TAX_BEHAVIORS: &[&str] = &["inclusive", "exclusive", "unspecified"];
+/// Recurring intervals, each with the largest `interval_count` Stripe takes (three years).
+pub const INTERVALS: &[(&str, i64)] = &[("day", 1095), ("week", 156), ("month", 36), ("year", 3)];
+
+/// The largest `interval_count` of an interval, `None` for an unknown interval.
+pub fn max_interval_count(interval: &str) -> Option<i64> {
+    INTERVALS
+        .iter()
+        .find(|(name, _)| *name == interval)
+        .map(|(_, max)| *max)
+}

@@ -28,6 +28,14 @@ pub struct CatalogProduct {
     pub tax_code: Option<String>,
     /// Free-form key/values, copied to Stripe metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Shipped as a physical good (`None`: not said, Stripe's default).
+    pub shippable: Option<bool>,
+    /// What a card statement shows for this product (at most 22 characters).
+    pub statement_descriptor: Option<String>,
+    /// Size and weight of the package, for shipping rates.
+    pub package_dimensions: Option<PackageDimensions>,
+    /// Feature names shown on pricing tables, in order.
+    pub marketing_features: Vec<String>,
     /// Grows on every change of the product or its prices.
     pub version: i64,
     /// Last change, RFC 3339.
@@ -52,7 +60,28 @@ pub struct CatalogPrice {
     pub recurring_interval_count: Option<i64>,
     /// Internal name.
     pub nickname: Option<String>,
+    /// `inclusive`, `exclusive` or `unspecified` (Stripe Tax); `None` leaves Stripe's value.
+    pub tax_behavior: Option<String>,
+    /// Free-form key/values, copied to the Stripe price's metadata.
+    pub metadata: BTreeMap<String, String>,
 }
+
+/// Package dimensions of a shippable product: inches and ounces, as Stripe takes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackageDimensions {
+    /// Height, inches.
+    pub height: f64,
+    /// Length, inches.
+    pub length: f64,
+    /// Weight, ounces.
+    pub weight: f64,
+    /// Width, inches.
+    pub width: f64,
+}
+
+/// The transform refuses dimensions that are not finite and positive, so equality is total on
+/// every value that reaches a plan.
+impl Eq for PackageDimensions {}
 
 /// Billing period of a recurring price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +105,13 @@ pub struct DesiredPrice {
     pub recurring: Option<Recurring>,
     /// Nickname.
     pub nickname: Option<String>,
+    /// Tax behavior; `None` leaves Stripe's. Absent from histories recorded before it existed,
+    /// and left out of the serialized form when `None` so that content hashes stay the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_behavior: Option<String>,
+    /// The catalog's metadata for the price (catalog-sync adds its own keys when writing).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A product as Stripe should have it.
@@ -101,6 +137,19 @@ pub struct DesiredProduct {
     pub tax_code: Option<String>,
     /// Metadata, including catalog-sync's own keys (catalog id, version, content hash, marker).
     pub metadata: BTreeMap<String, String>,
+    /// Shippable; `None` leaves Stripe's value. (This and the fields below are absent from
+    /// histories recorded before they existed, hence the defaults.)
+    #[serde(default)]
+    pub shippable: Option<bool>,
+    /// Statement descriptor.
+    #[serde(default)]
+    pub statement_descriptor: Option<String>,
+    /// Package dimensions.
+    #[serde(default)]
+    pub package_dimensions: Option<PackageDimensions>,
+    /// Marketing feature names.
+    #[serde(default)]
+    pub marketing_features: Vec<String>,
     /// Prices; the first is the default price.
     pub prices: Vec<DesiredPrice>,
     /// Hash of everything above except the catalog version: equal hashes mean equal content.

@@ -900,3 +900,72 @@ async fn events_list_newest_first_with_filters_and_pages() {
     let (_, none) = other.get("/v1/events").await;
     assert_eq!(none["data"].as_array().unwrap().len(), 0, "{none}");
 }
+
+#[tokio::test]
+async fn shipping_statement_and_tax_fields_follow_stripe() {
+    let api = Api::new().await;
+    let (s, p) = api
+        .post(
+            "/v1/products",
+            "id=mug&name=Mug&shippable=true&statement_descriptor=CS+MUGS\
+             &package_dimensions[height]=4&package_dimensions[length]=3.5\
+             &package_dimensions[weight]=12.25&package_dimensions[width]=3\
+             &marketing_features[0][name]=Handmade&marketing_features[1][name]=Dishwasher+safe",
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["shippable"], true);
+    assert_eq!(p["statement_descriptor"], "CS MUGS");
+    assert_eq!(p["package_dimensions"]["weight"], 12.25);
+    assert_eq!(p["marketing_features"][1]["name"], "Dishwasher safe");
+    // Empty values unset, as Stripe's API takes them.
+    let (s, p) = api
+        .post(
+            "/v1/products/mug",
+            "package_dimensions=&marketing_features=&statement_descriptor=",
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["package_dimensions"], Value::Null);
+    assert_eq!(p["marketing_features"], json!([]));
+    assert_eq!(p["statement_descriptor"], Value::Null);
+    // Refused with the parameter named.
+    let features: String = (0..16)
+        .map(|i| format!("&marketing_features[{i}][name]=F{i}"))
+        .collect();
+    for (form, param) in [
+        ("statement_descriptor=1234", "statement_descriptor"),
+        ("statement_descriptor=NO%3CTAGS%3E", "statement_descriptor"),
+        (
+            "package_dimensions[height]=0&package_dimensions[length]=1&package_dimensions[weight]=1&package_dimensions[width]=1",
+            "package_dimensions[height]",
+        ),
+        ("package_dimensions[height]=1", "package_dimensions[length]"),
+        (&features[1..], "marketing_features"),
+    ] {
+        let (s, e) = api.post("/v1/products/mug", form).await;
+        assert_eq!(s, 400, "{form}: {e}");
+        assert_eq!(e["error"]["param"], param, "{form}: {e}");
+        assert_eq!(e["error"]["type"], "invalid_request_error");
+    }
+    // A price's tax behavior: set once while unspecified, then fixed.
+    let (_, price) = api
+        .post("/v1/prices", "product=mug&currency=usd&unit_amount=1800")
+        .await;
+    assert_eq!(price["tax_behavior"], "unspecified");
+    let path = format!("/v1/prices/{}", price["id"].as_str().unwrap());
+    let (s, p) = api.post(&path, "tax_behavior=exclusive").await;
+    assert_eq!((s, &p["tax_behavior"]), (200, &json!("exclusive")), "{p}");
+    let (s, e) = api.post(&path, "tax_behavior=inclusive").await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["param"], "tax_behavior");
+    let (s, _) = api.post(&path, "tax_behavior=exclusive").await;
+    assert_eq!(s, 200, "the same value again is no change");
+    let (s, e) = api
+        .post(
+            "/v1/prices",
+            "product=mug&currency=usd&unit_amount=1&tax_behavior=gross",
+        )
+        .await;
+    assert_eq!((s, &e["error"]["param"]), (400, &json!("tax_behavior")));
+}

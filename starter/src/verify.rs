@@ -322,8 +322,11 @@ fn listed(items: &[String]) -> String {
     }
 }
 
-/// `usd 1200 per 3 months "Launch price"`: a price as the catalog or Stripe has it.
-fn price_text((currency, amount, interval, count, nickname): &PriceKey) -> String {
+/// `usd 1200 per 3 months "Launch price" tax exclusive {channel=web}`: a price as the catalog
+/// or Stripe has it.
+fn price_text(
+    (currency, amount, interval, count, nickname, tax_behavior, metadata): &PriceKey,
+) -> String {
     let mut text = format!("{currency} {amount}");
     match (interval, count) {
         (Some(interval), 1) => text.push_str(&format!(" per {interval}")),
@@ -332,6 +335,13 @@ fn price_text((currency, amount, interval, count, nickname): &PriceKey) -> Strin
     }
     if let Some(nickname) = nickname {
         text.push_str(&format!(" \"{nickname}\""));
+    }
+    if let Some(tax_behavior) = tax_behavior {
+        text.push_str(&format!(" tax {tax_behavior}"));
+    }
+    if !metadata.is_empty() {
+        let pairs: Vec<String> = metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        text.push_str(&format!(" {{{}}}", pairs.join(", ")));
     }
     text
 }
@@ -358,8 +368,18 @@ fn opt(s: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// (currency, amount, interval, count, nickname) of a price, as the mapping table has it.
-type PriceKey = (String, i64, Option<String>, i64, Option<String>);
+/// (currency, amount, interval, count, nickname, tax behavior, metadata) of a price, as the
+/// mapping table has it. The tax behavior is compared only where the catalog sets one (unset
+/// leaves Stripe's value); the metadata without catalog-sync's own keys.
+type PriceKey = (
+    String,
+    i64,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    BTreeMap<String, String>,
+);
 
 /// What differs between a catalog product and its Stripe product and active prices.
 fn compare(
@@ -416,6 +436,11 @@ fn compare(
         opt(&product.tax_code),
         text(&s["tax_code"]).or_else(|| text(&s["tax_code"]["id"])),
     );
+    field(
+        "statement_descriptor",
+        opt(&product.statement_descriptor),
+        text(&s["statement_descriptor"]),
+    );
     let images: Vec<String> = product.images.clone();
     let stripe_images: Vec<String> = s["images"]
         .as_array()
@@ -451,43 +476,101 @@ fn compare(
             pairs(&stripe_metadata)
         ));
     }
+    if let Some(shippable) = product.shippable
+        && s["shippable"].as_bool() != Some(shippable)
+    {
+        out.push(format!(
+            "shippable: catalog {shippable}, Stripe {}",
+            s["shippable"]
+        ));
+    }
+    let dimensions = |v: &Value| {
+        ["height", "length", "weight", "width"]
+            .iter()
+            .map(|k| v[k].as_f64())
+            .collect::<Option<Vec<f64>>>()
+    };
+    let catalog_dimensions = product
+        .package_dimensions
+        .map(|d| vec![d.height, d.length, d.weight, d.width]);
+    let stripe_dimensions = dimensions(&s["package_dimensions"]);
+    if catalog_dimensions != stripe_dimensions {
+        out.push(format!(
+            "package_dimensions: catalog {catalog_dimensions:?}, Stripe {stripe_dimensions:?}"
+        ));
+    }
+    let features: Vec<String> = product
+        .marketing_features
+        .iter()
+        .map(|f| f.trim().to_string())
+        .collect();
+    let stripe_features: Vec<String> = s["marketing_features"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str().map(str::to_string))
+        .collect();
+    if features != stripe_features {
+        out.push(format!(
+            "marketing_features: catalog {}, Stripe {}",
+            listed(&features),
+            listed(&stripe_features)
+        ));
+    }
     if !live {
         return out;
     }
-    let key =
-        |currency: &str, amount: i64, interval: Option<&str>, count: i64, nick: Option<String>| {
-            (
-                currency.trim().to_ascii_lowercase(),
-                amount,
-                interval.map(str::to_string),
-                count,
-                nick,
-            )
-        };
+    // Where the catalog sets a tax behavior, by (currency, interval, count).
+    let mut catalog_tax: BTreeMap<(String, Option<String>, i64), Option<String>> = BTreeMap::new();
     let wanted: Vec<PriceKey> = product
         .prices
         .iter()
         .map(|p| {
-            key(
-                &p.currency,
+            let currency = p.currency.trim().to_ascii_lowercase();
+            let interval = p
+                .recurring_interval
+                .as_deref()
+                .map(|i| i.trim().to_string());
+            let count = p
+                .recurring_interval
+                .as_ref()
+                .map_or(0, |_| p.recurring_interval_count.unwrap_or(1));
+            let tax = opt(&p.tax_behavior);
+            catalog_tax.insert((currency.clone(), interval.clone(), count), tax.clone());
+            (
+                currency,
                 p.unit_amount,
-                p.recurring_interval.as_deref().map(str::trim),
-                p.recurring_interval
-                    .as_ref()
-                    .map_or(0, |_| p.recurring_interval_count.unwrap_or(1)),
+                interval,
+                count,
                 opt(&p.nickname),
+                tax,
+                p.metadata.clone(),
             )
         })
         .collect();
-    let price_key = |p: &Value| {
-        key(
-            p["currency"].as_str().unwrap_or_default(),
+    let price_key = |p: &Value| -> PriceKey {
+        let currency = p["currency"].as_str().unwrap_or_default().to_string();
+        let interval = p["recurring"]["interval"].as_str().map(str::to_string);
+        let count = interval.as_ref().map_or(0, |_| {
+            p["recurring"]["interval_count"].as_i64().unwrap_or(1)
+        });
+        let tax = catalog_tax
+            .get(&(currency.clone(), interval.clone(), count))
+            .cloned()
+            .flatten()
+            .and_then(|_| text(&p["tax_behavior"]));
+        let metadata = metadata(p)
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
+            .collect();
+        (
+            currency,
             p["unit_amount"].as_i64().unwrap_or(-1),
-            p["recurring"]["interval"].as_str(),
-            p["recurring"]["interval"].as_str().map_or(0, |_| {
-                p["recurring"]["interval_count"].as_i64().unwrap_or(1)
-            }),
+            interval,
+            count,
             text(&p["nickname"]),
+            tax,
+            metadata,
         )
     };
     let mut have: Vec<PriceKey> = prices.iter().map(price_key).collect();

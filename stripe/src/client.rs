@@ -1,4 +1,7 @@
-//! A thin Stripe client for Products and Prices over reqwest (rustls).
+//! The request core of a thin Stripe client over reqwest (rustls): configuration, form bodies,
+//! headers, pacing to the budget, metrics, traces and the one error mapping. The requests of each
+//! Stripe object live in that object's module ([`crate::products`], [`crate::prices`],
+//! [`crate::webhook_endpoints`]), as `impl StripeClient` blocks over its one `call`.
 //!
 //! Why not `async-stripe` 1.0: it generates the whole API (a long build on 2 cores for the four
 //! endpoints we call), and it hides the response headers catalog-sync must see (`Request-Id`,
@@ -7,9 +10,6 @@
 //!
 //! There are no hidden retries here: Temporal owns retrying.
 //!
-//! Over 500 lines with its unit tests (the code is under 450): the tests of the wire format stay
-//! beside the requests they build.
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,12 +24,12 @@ use common::metrics::endpoint_label;
 /// The API version catalog-sync is written against (`STRIPE_API_VERSION` overrides it).
 pub const API_VERSION: &str = common::settings::PINNED_API_VERSION;
 
+pub use crate::envelope::{Expandable, List, Response};
 pub use crate::error::{ApiFailure, StripeError};
 pub use crate::form::Form;
 use crate::form::encode_component;
-pub use crate::objects::{
-    Expandable, List, Price, PriceOfProduct, PriceRecurring, Product, Response,
-};
+pub use crate::prices::{Price, PriceOfProduct, PriceRecurring};
+pub use crate::products::Product;
 pub use common::settings::Secret;
 
 /// Where and how to reach Stripe.
@@ -386,170 +386,6 @@ impl StripeClient {
     /// The `Stripe-Version` this client sends.
     pub fn api_version(&self) -> &str {
         &self.config.api_version
-    }
-
-    /// `GET /v1/products/{id}`; `None` on 404.
-    pub async fn get_product(&self, id: &str) -> Result<Option<Product>, StripeError> {
-        match self
-            .call(
-                Method::GET,
-                &format!("/v1/products/{}", path_segment(id)),
-                &Form::new(),
-                None,
-            )
-            .await
-        {
-            Ok(r) => Ok(Some(r.value)),
-            Err(StripeError::Api(e)) if e.status == 404 => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// `GET /v1/products?ids[]=…&expand[]=data.default_price`: at most 100 ids, one request; the
-    /// default prices come inline, so most products need no price read of their own.
-    pub async fn list_products_by_ids(&self, ids: &[String]) -> Result<Vec<Product>, StripeError> {
-        assert!(
-            ids.len() <= 100,
-            "Stripe lists at most 100 products per page"
-        );
-        let mut form = Form::new();
-        form.push("limit", "100")
-            .push("expand[]", "data.default_price");
-        for id in ids {
-            form.push("ids[]", id.as_str());
-        }
-        let page: Response<List<Product>> =
-            self.call(Method::GET, "/v1/products", &form, None).await?;
-        Ok(page.value.data)
-    }
-
-    /// One page (100, newest first) of the account's active products, after `starting_after`.
-    pub async fn list_active_products(
-        &self,
-        starting_after: Option<&str>,
-    ) -> Result<List<Product>, StripeError> {
-        self.list_products(Some(true), starting_after).await
-    }
-
-    /// One page (100, newest first) of the account's products, active, archived (`active`
-    /// `Some(false)`) or both (`None`), after `starting_after`.
-    pub async fn list_products(
-        &self,
-        active: Option<bool>,
-        starting_after: Option<&str>,
-    ) -> Result<List<Product>, StripeError> {
-        let mut form = Form::new();
-        form.push_opt("active", active.map(|a| a.to_string()).as_deref())
-            .push("limit", "100");
-        form.push_opt("starting_after", starting_after);
-        let page: Response<List<Product>> =
-            self.call(Method::GET, "/v1/products", &form, None).await?;
-        Ok(page.value)
-    }
-
-    /// `POST /v1/products`.
-    pub async fn create_product(
-        &self,
-        form: &Form,
-        idempotency_key: &str,
-    ) -> Result<Response<Product>, StripeError> {
-        self.call(Method::POST, "/v1/products", form, Some(idempotency_key))
-            .await
-    }
-
-    /// `POST /v1/products/{id}`.
-    pub async fn update_product(
-        &self,
-        id: &str,
-        form: &Form,
-        idempotency_key: &str,
-    ) -> Result<Response<Product>, StripeError> {
-        self.call(
-            Method::POST,
-            &format!("/v1/products/{}", path_segment(id)),
-            form,
-            Some(idempotency_key),
-        )
-        .await
-    }
-
-    /// Every price of a product (all pages), and how many requests that took.
-    pub async fn list_prices_of(&self, product: &str) -> Result<(Vec<Price>, u32), StripeError> {
-        let mut requests = 0;
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut form = Form::new();
-            form.push("product", product).push("limit", "100");
-            form.push_opt("starting_after", after.as_deref());
-            let page: Response<List<Price>> =
-                self.call(Method::GET, "/v1/prices", &form, None).await?;
-            requests += 1;
-            let more = page.value.has_more;
-            after = page.value.data.last().map(|p| p.id.clone());
-            out.extend(page.value.data);
-            if !more || after.is_none() {
-                return Ok((out, requests));
-            }
-        }
-    }
-
-    /// `GET /v1/prices?lookup_keys[]=…`: the prices holding up to 10 lookup keys, in one request.
-    pub async fn list_prices_by_lookup_keys(
-        &self,
-        keys: &[String],
-    ) -> Result<Vec<Price>, StripeError> {
-        assert!(keys.len() <= 10, "Stripe takes at most 10 lookup_keys");
-        let mut form = Form::new();
-        form.push("limit", "100");
-        for key in keys {
-            form.push("lookup_keys[]", key.as_str());
-        }
-        let page: Response<List<Price>> = self.call(Method::GET, "/v1/prices", &form, None).await?;
-        Ok(page.value.data)
-    }
-
-    /// One page (100, newest first) of the account's active prices after `starting_after`, each
-    /// with its product (`expand[]=data.product`): the reconciliation's sweep for active prices
-    /// the catalog does not ask for.
-    pub async fn list_active_prices(
-        &self,
-        starting_after: Option<&str>,
-    ) -> Result<List<PriceOfProduct>, StripeError> {
-        let mut form = Form::new();
-        form.push("active", "true")
-            .push("limit", "100")
-            .push("expand[]", "data.product");
-        form.push_opt("starting_after", starting_after);
-        let page: Response<List<PriceOfProduct>> =
-            self.call(Method::GET, "/v1/prices", &form, None).await?;
-        Ok(page.value)
-    }
-
-    /// `POST /v1/prices`.
-    pub async fn create_price(
-        &self,
-        form: &Form,
-        idempotency_key: &str,
-    ) -> Result<Response<Price>, StripeError> {
-        self.call(Method::POST, "/v1/prices", form, Some(idempotency_key))
-            .await
-    }
-
-    /// `POST /v1/prices/{id}`.
-    pub async fn update_price(
-        &self,
-        id: &str,
-        form: &Form,
-        idempotency_key: &str,
-    ) -> Result<Response<Price>, StripeError> {
-        self.call(
-            Method::POST,
-            &format!("/v1/prices/{}", path_segment(id)),
-            form,
-            Some(idempotency_key),
-        )
-        .await
     }
 }
 

@@ -3,24 +3,29 @@
 //! operator CLI share one definition.
 //!
 //! # Layout
-//! - [`client`]: a thin Stripe client (no hidden retries); it re-exports the vocabulary below.
+//! - [`client`]: the request core of a thin Stripe client (no hidden retries); it re-exports the
+//!   vocabulary below.
 //! - [`error`]: Stripe's error answers and their retryability.
 //! - [`form`]: form bodies in Stripe's bracket dialect.
-//! - [`objects`]: the Product and Price fields catalog-sync reads.
+//! - [`envelope`]: lists, expandable fields and responses, shared by every object.
+//! - One module per Stripe object, each with the fields catalog-sync reads and its requests:
+//!   [`products`], [`prices`], [`webhook_endpoints`].
 //! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
 //!   keys that mark a Stripe product as catalog-sync's. Pure.
 //! - [`identity`]: whose a Stripe product is (re-exported from `domain`, which `starter` shares).
 //! - [`ownership`]: which fields the catalog owns and which Stripe owns.
-//! - [`webhook_endpoints`]: the webhook endpoint catalog-sync installs, and the events it consumes.
+//!   [`webhook_endpoints`] also names the events catalog-sync consumes.
 //! - [`write_key`]: idempotency keys of catalog-sync's writes, signed so its echoes are its own.
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod envelope;
 pub mod error;
 pub mod form;
 pub use domain::identity;
-pub mod objects;
 pub mod ownership;
+pub mod prices;
+pub mod products;
 pub mod transform;
 pub mod webhook_endpoints;
 pub mod write_key;

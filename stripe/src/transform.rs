@@ -11,6 +11,10 @@
 //! | `url` | `url` | `http(s)://` URL |
 //! | `unit_label` | `unit_label` | at most 12 characters |
 //! | `tax_code` | `tax_code` | `txcd_` followed by 8 digits |
+//! | `shippable` | `shippable` | unset leaves Stripe's value |
+//! | `statement_descriptor` | `statement_descriptor` | 5-22 Latin characters, at least one letter, none of `<>\'"*` |
+//! | `package_dimensions` | `package_dimensions` | height, length, weight, width: all four, each positive (inches, ounces) |
+//! | `marketing_features` | `marketing_features[][name]` | at most 15, each 1-80 characters |
 //! | `metadata` | `metadata` | at most 46 keys (4 are catalog-sync's), keys ≤ 40 chars without `[` `]`, values ≤ 500 chars, no `catalog_sync_` prefix |
 //! | — | `metadata.catalog_sync_managed` | `"true"`: catalog-sync owns this product |
 //! | `id` | `metadata.catalog_sync_id` | the catalog id |
@@ -22,6 +26,8 @@
 //! | `currency` | `currency` | a Stripe-supported ISO 4217 code, lowercased |
 //! | `unit_amount` | `unit_amount` | integer minor units, 0 ..= 99,999,999 |
 //! | `recurring_interval[_count]` | `recurring` | day/week/month/year; count 1..=1095 days, 156 weeks, 36 months, 3 years |
+//! | `tax_behavior` | `tax_behavior` | `inclusive`, `exclusive` or `unspecified`; unset leaves Stripe's value |
+//! | `metadata` | `metadata` | as the product's, plus catalog-sync's two marker keys |
 //! | (product, currency, period) | `lookup_key` | `cs:{id}:{currency}:{interval}x{count}` or `…:one_time`; one price per key |
 //! | first price | product `default_price` | |
 
@@ -33,25 +39,13 @@ use workflows::model::{
     CatalogProduct, DesiredPrice, DesiredProduct, Recurring, SyncPlan, ValidationIssue,
 };
 
-pub use domain::limits::{MAX_AMOUNT, MAX_ID, MAX_NAME};
+pub use domain::limits::{
+    CURRENCIES, MAX_AMOUNT, MAX_ID, MAX_IMAGES, MAX_MARKETING_FEATURE_NAME, MAX_MARKETING_FEATURES,
+    MAX_NAME, MAX_STATEMENT_DESCRIPTOR, MAX_UNIT_LABEL, TAX_BEHAVIORS,
+};
 pub use domain::metadata::{
     META_CATALOG, META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX,
 };
-
-/// ISO 4217 codes Stripe accepts for prices.
-pub const CURRENCIES: &[&str] = &[
-    "usd", "aed", "afn", "all", "amd", "ang", "aoa", "ars", "aud", "awg", "azn", "bam", "bbd",
-    "bdt", "bgn", "bhd", "bif", "bmd", "bnd", "bob", "brl", "bsd", "bwp", "byn", "bzd", "cad",
-    "cdf", "chf", "clp", "cny", "cop", "crc", "cve", "czk", "djf", "dkk", "dop", "dzd", "egp",
-    "etb", "eur", "fjd", "fkp", "gbp", "gel", "gip", "gmd", "gnf", "gtq", "gyd", "hkd", "hnl",
-    "htg", "huf", "idr", "ils", "inr", "isk", "jmd", "jod", "jpy", "kes", "kgs", "khr", "kmf",
-    "krw", "kwd", "kyd", "kzt", "lak", "lbp", "lkr", "lrd", "lsl", "mad", "mdl", "mga", "mkd",
-    "mmk", "mnt", "mop", "mur", "mvr", "mwk", "mxn", "myr", "mzn", "nad", "ngn", "nio", "nok",
-    "npr", "nzd", "omr", "pab", "pen", "pgk", "php", "pkr", "pln", "pyg", "qar", "ron", "rsd",
-    "rub", "rwf", "sar", "sbd", "scr", "sek", "sgd", "shp", "sle", "sos", "srd", "std", "szl",
-    "thb", "tjs", "tnd", "top", "try", "ttd", "twd", "tzs", "uah", "ugx", "uyu", "uzs", "vnd",
-    "vuv", "wst", "xaf", "xcd", "xof", "xpf", "yer", "zar", "zmw",
-];
 
 /// The lookup key of a price: stable across amount changes, unique per (product, currency, period).
 pub fn lookup_key(catalog_id: &str, currency: &str, recurring: Option<&Recurring>) -> String {
@@ -106,7 +100,8 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
         unit_label: product.unit_label.as_deref(),
         tax_code: product.tax_code.as_deref(),
     });
-    check_metadata(&product.metadata, &mut issues);
+    check_metadata("metadata", &product.metadata, &mut issues);
+    check_physical(product, &mut issues);
     let prices = check_prices(catalog_id, product, &mut issues);
     if !issues.is_empty() {
         return TransformOutput::Invalid(issues);
@@ -123,6 +118,14 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
         unit_label: non_empty(&product.unit_label),
         tax_code: non_empty(&product.tax_code),
         metadata: product.metadata.clone(),
+        shippable: product.shippable,
+        statement_descriptor: non_empty(&product.statement_descriptor),
+        package_dimensions: product.package_dimensions,
+        marketing_features: product
+            .marketing_features
+            .iter()
+            .map(|f| f.trim().to_string())
+            .collect(),
         prices,
         content_hash: String::new(),
         catalog_version: product.version,
@@ -171,10 +174,10 @@ pub fn check_ownable(f: &OwnableFields<'_>) -> Vec<ValidationIssue> {
             ),
         ));
     }
-    if f.images.len() > 8 {
+    if f.images.len() > MAX_IMAGES {
         issues.push(issue(
             "images",
-            format!("at most 8 images, has {}", f.images.len()),
+            format!("at most {MAX_IMAGES} images, has {}", f.images.len()),
         ));
     }
     for (i, image) in f.images.iter().enumerate() {
@@ -193,8 +196,11 @@ pub fn check_ownable(f: &OwnableFields<'_>) -> Vec<ValidationIssue> {
             format!("must be an http(s):// URL, got {url:?}"),
         ));
     }
-    if present(f.unit_label).is_some_and(|label| label.chars().count() > 12) {
-        issues.push(issue("unit_label", "must be at most 12 characters"));
+    if present(f.unit_label).is_some_and(|label| label.chars().count() > MAX_UNIT_LABEL) {
+        issues.push(issue(
+            "unit_label",
+            format!("must be at most {MAX_UNIT_LABEL} characters"),
+        ));
     }
     if let Some(code) = present(f.tax_code) {
         let ok = code
@@ -225,10 +231,72 @@ fn is_url(raw: &str, schemes: &[&str]) -> bool {
             .is_ok_and(|u| schemes.contains(&u.scheme()) && u.host_str().is_some())
 }
 
-fn check_metadata(metadata: &BTreeMap<String, String>, issues: &mut Vec<ValidationIssue>) {
+/// The shipping and statement fields of a product.
+fn check_physical(product: &CatalogProduct, issues: &mut Vec<ValidationIssue>) {
+    if let Some(text) = present(product.statement_descriptor.as_deref()) {
+        let length = text.chars().count();
+        if !(5..=MAX_STATEMENT_DESCRIPTOR).contains(&length) {
+            issues.push(issue(
+                "statement_descriptor",
+                format!("must be 5-{MAX_STATEMENT_DESCRIPTOR} characters, has {length}"),
+            ));
+        }
+        if !text.chars().any(|c| c.is_ascii_alphabetic()) {
+            issues.push(issue("statement_descriptor", "must contain a letter"));
+        }
+        if let Some(c) = text
+            .chars()
+            .find(|c| !c.is_ascii() || "<>\\'\"*".contains(*c))
+        {
+            issues.push(issue(
+                "statement_descriptor",
+                format!("must be Latin characters without < > \\ ' \" *, has {c:?}"),
+            ));
+        }
+    }
+    if let Some(d) = &product.package_dimensions {
+        for (name, value) in [
+            ("height", d.height),
+            ("length", d.length),
+            ("weight", d.weight),
+            ("width", d.width),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                issues.push(issue(
+                    format!("package_dimensions.{name}"),
+                    format!("must be a positive number, got {value}"),
+                ));
+            }
+        }
+    }
+    if product.marketing_features.len() > MAX_MARKETING_FEATURES {
+        issues.push(issue(
+            "marketing_features",
+            format!(
+                "at most {MAX_MARKETING_FEATURES}, has {}",
+                product.marketing_features.len()
+            ),
+        ));
+    }
+    for (i, feature) in product.marketing_features.iter().enumerate() {
+        let length = feature.trim().chars().count();
+        if !(1..=MAX_MARKETING_FEATURE_NAME).contains(&length) {
+            issues.push(issue(
+                format!("marketing_features[{i}]"),
+                format!("must be 1-{MAX_MARKETING_FEATURE_NAME} characters, has {length}"),
+            ));
+        }
+    }
+}
+
+fn check_metadata(
+    field: &str,
+    metadata: &BTreeMap<String, String>,
+    issues: &mut Vec<ValidationIssue>,
+) {
     if metadata.len() > 46 {
         issues.push(issue(
-            "metadata",
+            field,
             format!(
                 "at most 46 keys (Stripe allows 50, catalog-sync uses 4), has {}",
                 metadata.len()
@@ -236,7 +304,7 @@ fn check_metadata(metadata: &BTreeMap<String, String>, issues: &mut Vec<Validati
         ));
     }
     for (key, value) in metadata {
-        let field = format!("metadata.{key}");
+        let field = format!("{field}.{key}");
         if key.is_empty() || key.chars().count() > 40 {
             issues.push(issue(&field, "keys must be 1-40 characters"));
         }
@@ -282,6 +350,18 @@ fn check_prices(
             ));
             ok = false;
         }
+        if let Some(behavior) = present(price.tax_behavior.as_deref())
+            && !TAX_BEHAVIORS.contains(&behavior)
+        {
+            issues.push(issue(
+                field("tax_behavior"),
+                format!("must be inclusive, exclusive or unspecified, got {behavior:?}"),
+            ));
+            ok = false;
+        }
+        let before = issues.len();
+        check_metadata(&field("metadata"), &price.metadata, issues);
+        ok &= issues.len() == before;
         let recurring = match price
             .recurring_interval
             .as_deref()
@@ -300,13 +380,7 @@ fn check_prices(
             }
             Some(interval) => {
                 let count = price.recurring_interval_count.unwrap_or(1);
-                let max = match interval {
-                    "day" => Some(1095),
-                    "week" => Some(156),
-                    "month" => Some(36),
-                    "year" => Some(3),
-                    _ => None,
-                };
+                let max = domain::limits::max_interval_count(interval);
                 match max {
                     None => {
                         issues.push(issue(
@@ -347,6 +421,8 @@ fn check_prices(
             unit_amount: price.unit_amount,
             recurring,
             nickname: non_empty(&price.nickname),
+            tax_behavior: non_empty(&price.tax_behavior),
+            metadata: price.metadata.clone(),
         });
     }
     out
@@ -354,11 +430,33 @@ fn check_prices(
 
 /// Hash of the synced content (not the version): equal hashes mean Stripe needs no write.
 pub fn content_hash(d: &DesiredProduct) -> String {
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "name": d.name, "description": d.description, "active": d.active, "images": d.images,
         "url": d.url, "unit_label": d.unit_label, "tax_code": d.tax_code,
         "metadata": d.metadata, "prices": d.prices,
     });
+    // Fields added later join the hash only when set, so a product that does not use them keeps
+    // the hash it was synced with (and an upgrade rewrites nothing).
+    let later = [
+        ("shippable", serde_json::json!(d.shippable)),
+        (
+            "statement_descriptor",
+            serde_json::json!(d.statement_descriptor),
+        ),
+        (
+            "package_dimensions",
+            serde_json::json!(d.package_dimensions),
+        ),
+        (
+            "marketing_features",
+            serde_json::json!(d.marketing_features),
+        ),
+    ];
+    for (name, value) in later {
+        if !(value.is_null() || value.as_array().is_some_and(Vec::is_empty)) {
+            canonical[name] = value;
+        }
+    }
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     hex::encode(&digest[..16])
 }
@@ -422,6 +520,67 @@ mod tests {
         assert_eq!(plan(&p).content_hash, a.content_hash);
         p.prices[0].unit_amount = 2099;
         assert_ne!(plan(&p).content_hash, a.content_hash);
+    }
+
+    #[test]
+    fn products_without_the_later_fields_keep_the_hash_they_were_synced_with() {
+        // The hash of this product before shipping, statement, feature, tax-behavior and
+        // price-metadata fields existed: an upgrade must not make every product look stale.
+        assert_eq!(
+            plan(&product()).content_hash,
+            "56cd77dc68878f5f71b338a336d8bb67"
+        );
+        let mut p = product();
+        p.shippable = Some(true);
+        assert_ne!(plan(&p).content_hash, "56cd77dc68878f5f71b338a336d8bb67");
+        let mut p = product();
+        p.prices[0].tax_behavior = Some("exclusive".into());
+        assert_ne!(plan(&p).content_hash, "56cd77dc68878f5f71b338a336d8bb67");
+    }
+
+    #[test]
+    fn shipping_statement_and_tax_fields_are_checked() {
+        let mut p = product();
+        p.statement_descriptor = Some("1234".into());
+        p.package_dimensions = Some(workflows::model::PackageDimensions {
+            height: 1.0,
+            length: 0.0,
+            weight: f64::NAN,
+            width: 2.0,
+        });
+        p.marketing_features = vec!["ok".into(); 16];
+        p.marketing_features[3] = " ".into();
+        p.prices[0].tax_behavior = Some("gross".into());
+        p.prices[1].metadata.insert("a[b]".into(), "x".into());
+        let TransformOutput::Invalid(issues) = transform(&p.id, Some(&p)) else {
+            panic!("expected invalid")
+        };
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        for expected in [
+            "statement_descriptor",
+            "package_dimensions.length",
+            "package_dimensions.weight",
+            "marketing_features",
+            "marketing_features[3]",
+            "prices[0].tax_behavior",
+            "prices[1].metadata.a[b]",
+        ] {
+            assert!(
+                fields.contains(&expected),
+                "missing {expected} in {fields:?}"
+            );
+        }
+        assert!(!fields.contains(&"package_dimensions.height"));
+        // The longest valid values pass, and are what the plan carries.
+        let mut p = product();
+        p.statement_descriptor = Some("A".repeat(MAX_STATEMENT_DESCRIPTOR));
+        p.marketing_features = vec!["f".repeat(MAX_MARKETING_FEATURE_NAME); MAX_MARKETING_FEATURES];
+        p.shippable = Some(false);
+        p.prices[0].tax_behavior = Some("inclusive".into());
+        let d = plan(&p);
+        assert_eq!(d.shippable, Some(false));
+        assert_eq!(d.marketing_features.len(), MAX_MARKETING_FEATURES);
+        assert_eq!(d.prices[0].tax_behavior.as_deref(), Some("inclusive"));
     }
 
     #[test]

@@ -31,6 +31,18 @@ for await (const prod of stripe.products.list({ limit: 3 })) all.push(prod.id);
 assert.equal(all.length, 8);
 assert.equal(all[0], `${id}-6`);
 
+// Shipping, statement and tax fields (issue 16).
+p = await stripe.products.update(id, {
+  shippable: true, statement_descriptor: 'NODE MUGS', marketing_features: [{ name: 'Glazed' }],
+  package_dimensions: { height: 4, length: 3.5, weight: 12.25, width: 3 },
+});
+assert.equal(p.statement_descriptor, 'NODE MUGS');
+assert.deepEqual(p.marketing_features.map((f) => f.name), ['Glazed']);
+assert.equal(p.package_dimensions.weight, 12.25);
+const taxed = await stripe.prices.create({ product: id, currency: 'eur', unit_amount: 900, tax_behavior: 'exclusive', metadata: { channel: 'store' } });
+assert.equal(taxed.tax_behavior, 'exclusive');
+assert.equal(taxed.metadata.channel, 'store');
+await assert.rejects(stripe.prices.update(taxed.id, { tax_behavior: 'inclusive' }), (e) => e.statusCode === 400 && e.param === 'tax_behavior');
 await assert.rejects(stripe.products.retrieve('nope'), (e) => e.statusCode === 404 && e.code === 'resource_missing');
 await assert.rejects(stripe.prices.update(next.id, { unit_amount: 1 }), (e) => e.statusCode === 400);
 await assert.rejects(stripe.products.create({ name: 'x', bogus: 1 }), (e) => e.param === 'bogus');

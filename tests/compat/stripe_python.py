@@ -47,6 +47,28 @@ assert old.active is False and old.lookup_key is None
 p = v1.products.update(pid, params={"default_price": moved.id, "expand": ["default_price"]})
 assert p.default_price.id == moved.id and p.default_price.unit_amount == 1700
 
+# Shipping, statement and tax fields (issue 16), as the SDK sends and reads them.
+p = v1.products.update(pid, params={
+    "statement_descriptor": "PY HATS", "marketing_features": [{"name": "Wool"}, {"name": "Warm"}],
+    "package_dimensions": {"height": 2, "length": 10.5, "weight": 4.25, "width": 8},
+})
+assert p.statement_descriptor == "PY HATS" and p.shippable is True, p
+assert [f.name for f in p.marketing_features] == ["Wool", "Warm"], p
+assert p.package_dimensions.length == 10.5 and p.package_dimensions.weight == 4.25, p
+p = v1.products.update(pid, params={"package_dimensions": "", "marketing_features": ""})
+assert p.package_dimensions is None and p.marketing_features == [], p
+taxed = v1.prices.create(params={"product": pid, "currency": "gbp", "unit_amount": 900, "tax_behavior": "inclusive",
+                                 "metadata": {"channel": "web"}})
+assert taxed.tax_behavior == "inclusive" and taxed.metadata["channel"] == "web", taxed
+try:
+    v1.prices.update(taxed.id, params={"tax_behavior": "exclusive"})
+    raise AssertionError("a set tax behavior is fixed")
+except stripe.InvalidRequestError as e:
+    assert e.http_status == 400 and e.param == "tax_behavior", e
+open_tax = v1.prices.update(yen.id, params={"tax_behavior": "exclusive"})
+assert open_tax.tax_behavior == "exclusive", open_tax
+assert v1.prices.update(taxed.id, params={"active": False}).active is False
+
 listed = v1.products.list(params={"ids": [pid, "missing"], "expand": ["data.default_price"]})
 assert [x.id for x in listed.data] == [pid] and listed.data[0].default_price.unit_amount == 1700
 active = v1.prices.list(params={"product": pid, "active": True})

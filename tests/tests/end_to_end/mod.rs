@@ -8,3 +8,4 @@ mod live_account;
 mod own_catalog;
 mod product_sync;
 mod reconcile;
+mod stripe_fields;

@@ -466,7 +466,7 @@ fn price(currency: &str, unit_amount: i64, interval: Option<&str>) -> CatalogPri
         unit_amount,
         recurring_interval: interval.map(str::to_string),
         recurring_interval_count: interval.map(|_| 1),
-        nickname: None,
+        ..Default::default()
     }
 }
 

@@ -28,7 +28,7 @@ fn corpus(env: &TestEnv) -> Vec<(&'static str, &'static str, CatalogProduct)> {
             unit_amount: amount,
             recurring_interval: interval.map(String::from),
             recurring_interval_count: count,
-            nickname: None,
+            ..Default::default()
         };
     vec![
         ("empty name", "name", with(101, &|p| p.name = "  ".into())),

@@ -1,0 +1,321 @@
+//! Stripe's shipping, statement and tax fields (issue 16) through the workflow tier: each created,
+//! changed in place where Stripe allows it and replaced where it does not, with exactly the
+//! expected writes; Dashboard drift in each found by a reconciliation and by `verify`; invalid
+//! values reported with the field, nothing sent.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use harness::{Backend, TestEnv, binary, unique};
+use serde_json::{Value, json};
+use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use workflows::input::LenientInput;
+use workflows::model::{CatalogPrice, CatalogProduct, PackageDimensions};
+use workflows::{ReconcileCatalog, ReconcileInput, ReconcileResult, SyncOutcome};
+
+/// A physical product using every field: two prices, the first with metadata.
+fn mug(id: String) -> CatalogProduct {
+    CatalogProduct {
+        id,
+        name: "Stoneware Mug".into(),
+        active: true,
+        shippable: Some(true),
+        statement_descriptor: Some("CS MUGS".into()),
+        package_dimensions: Some(PackageDimensions {
+            height: 4.0,
+            length: 3.5,
+            weight: 12.25,
+            width: 3.0,
+        }),
+        marketing_features: vec!["Handmade".into(), "Dishwasher safe".into()],
+        prices: vec![
+            CatalogPrice {
+                currency: "usd".into(),
+                unit_amount: 1800,
+                nickname: Some("Regular".into()),
+                metadata: BTreeMap::from([("channel".into(), "web".into())]),
+                ..Default::default()
+            },
+            CatalogPrice {
+                currency: "eur".into(),
+                unit_amount: 1700,
+                tax_behavior: Some("inclusive".into()),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// The writes of a sync, each without the object id it names (`update_price`, not
+/// `update_price:price_…`; product updates keep their field list).
+async fn writes(env: &TestEnv, p: &CatalogProduct) -> Vec<String> {
+    env.catalog.save_product(p).await.unwrap();
+    let result = env.sync(&p.id).await;
+    assert!(
+        matches!(result.outcome, SyncOutcome::Synced | SyncOutcome::Unchanged),
+        "{result:?}"
+    );
+    result
+        .report
+        .operations
+        .iter()
+        .map(|op| match op.split_once(':') {
+            Some((kind, _)) if kind != "update_product" => kind.to_string(),
+            _ => op.clone(),
+        })
+        .collect()
+}
+
+async fn default_price(env: &TestEnv, id: &str) -> Value {
+    env.sandbox.product(id).await.expect("in Stripe")["default_price"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_field_is_created_then_changed_in_place_or_replaced() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let mut p = mug(env.id(1));
+
+    // Created with every field.
+    assert_eq!(
+        writes(&env, &p).await,
+        [
+            "create_product",
+            "create_price",
+            "create_price",
+            "update_product:default_price"
+        ]
+    );
+    let s = env.sandbox.product(&p.id).await.unwrap();
+    assert_eq!(s["shippable"], true);
+    assert_eq!(s["statement_descriptor"], "CS MUGS");
+    assert_eq!(
+        s["package_dimensions"],
+        json!({"height": 4.0, "length": 3.5, "weight": 12.25, "width": 3.0})
+    );
+    assert_eq!(
+        s["marketing_features"],
+        json!([{"name": "Handmade"}, {"name": "Dishwasher safe"}])
+    );
+    let first = s["default_price"].clone();
+    assert_eq!(
+        first["tax_behavior"], "unspecified",
+        "unset leaves Stripe's default"
+    );
+    assert_eq!(first["metadata"]["channel"], "web");
+    let eur = env
+        .sandbox
+        .prices(&p.id)
+        .await
+        .into_iter()
+        .find(|price| price["currency"] == "eur")
+        .unwrap();
+    assert_eq!(eur["tax_behavior"], "inclusive");
+    assert!(writes(&env, &p).await.is_empty(), "in sync: no write");
+
+    // Product fields change in place, in one update.
+    p.shippable = Some(false);
+    p.statement_descriptor = Some("CS MUGS SALE".into());
+    p.package_dimensions.as_mut().unwrap().weight = 13.0;
+    p.marketing_features.push("Gift wrap".into());
+    assert_eq!(
+        writes(&env, &p).await,
+        [
+            "update_product:shippable,statement_descriptor,package_dimensions,marketing_features,metadata"
+        ]
+    );
+    let s = env.sandbox.product(&p.id).await.unwrap();
+    assert_eq!(s["shippable"], false);
+    assert_eq!(s["package_dimensions"]["weight"], 13.0);
+    assert_eq!(s["marketing_features"][2]["name"], "Gift wrap");
+
+    // Nickname, metadata and a tax behavior Stripe holds as unspecified change in place: the
+    // default price keeps its id.
+    p.prices[0].nickname = Some("Launch".into());
+    p.prices[0]
+        .metadata
+        .insert("channel".into(), "store".into());
+    p.prices[0].tax_behavior = Some("exclusive".into());
+    assert_eq!(
+        writes(&env, &p).await,
+        ["update_price", "update_product:metadata"]
+    );
+    let now = default_price(&env, &p.id).await;
+    assert_eq!(now["id"], first["id"]);
+    assert_eq!(
+        (
+            &now["nickname"],
+            &now["metadata"]["channel"],
+            &now["tax_behavior"]
+        ),
+        (&json!("Launch"), &json!("store"), &json!("exclusive"))
+    );
+
+    // Once set, a tax behavior is fixed: a new price takes the lookup key over, becomes the
+    // default, and the old one is archived. And back again (a change and its undoing).
+    let mut ids = vec![first["id"].clone()];
+    for behavior in ["inclusive", "exclusive"] {
+        p.prices[0].tax_behavior = Some(behavior.into());
+        assert_eq!(
+            writes(&env, &p).await,
+            [
+                "create_price",
+                "update_product:metadata,default_price",
+                "archive_price"
+            ],
+            "{behavior}"
+        );
+        let now = default_price(&env, &p.id).await;
+        assert_eq!(now["tax_behavior"], behavior);
+        assert_eq!(
+            now["nickname"], "Launch",
+            "the new price carries every field"
+        );
+        assert_eq!(now["metadata"]["channel"], "store");
+        assert!(!ids.contains(&now["id"]), "a new price");
+        ids.push(now["id"].clone());
+    }
+    harness::assert_no_duplicate_prices(&env.sandbox, std::slice::from_ref(&p)).await;
+
+    // Unset in the catalog: Stripe's value stays.
+    p.prices[0].tax_behavior = None;
+    assert_eq!(writes(&env, &p).await, ["update_product:metadata"]);
+    assert_eq!(
+        default_price(&env, &p.id).await["tax_behavior"],
+        "exclusive"
+    );
+
+    // Removed features, dimensions and descriptor are removed in Stripe.
+    p.marketing_features.clear();
+    p.package_dimensions = None;
+    p.statement_descriptor = None;
+    assert_eq!(
+        writes(&env, &p).await,
+        ["update_product:statement_descriptor,package_dimensions,marketing_features,metadata"]
+    );
+    let s = env.sandbox.product(&p.id).await.unwrap();
+    assert_eq!(
+        (
+            &s["statement_descriptor"],
+            &s["package_dimensions"],
+            &s["marketing_features"]
+        ),
+        (&Value::Null, &Value::Null, &json!([]))
+    );
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_values_are_reported_with_the_field_and_nothing_is_sent() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let mut p = mug(env.id(1));
+    p.statement_descriptor = Some("1234".into());
+    p.package_dimensions.as_mut().unwrap().length = 0.0;
+    p.marketing_features = vec!["Feature".into(); 16];
+    p.prices[0].tax_behavior = Some("gross".into());
+    p.prices[1].metadata.insert("a[b]".into(), "x".into());
+    env.catalog.save_product(&p).await.unwrap();
+    let good = mug(env.id(2));
+    env.catalog.save_product(&good).await.unwrap();
+    let result = env.sync(&p.id).await;
+    assert_eq!(result.outcome, SyncOutcome::Invalid, "{result:?}");
+    let fields: Vec<&str> = result.issues.iter().map(|i| i.field.as_str()).collect();
+    for field in [
+        "statement_descriptor",
+        "package_dimensions.length",
+        "marketing_features",
+        "prices[0].tax_behavior",
+        "prices[1].metadata.a[b]",
+    ] {
+        assert!(fields.contains(&field), "{field} not in {fields:?}");
+    }
+    assert_eq!(env.writes().await, 0, "nothing sent for an invalid product");
+    assert!(env.sandbox.product(&p.id).await.is_none());
+    // The other product syncs.
+    assert_eq!(env.sync(&good.id).await.outcome, SyncOutcome::Synced);
+}
+
+/// `starter verify`'s report, which must find differences.
+fn verify_differences(env: &TestEnv) -> String {
+    let out = Command::new(binary("starter"))
+        .args(["verify", "--requests-per-second", "200"])
+        .env("CATALOG_DATABASE_URL", &env.catalog_url)
+        .env("STRIPE_API_BASE", &env.sandbox.base)
+        .env("STRIPE_API_KEY", &env.sandbox.key)
+        .output()
+        .expect("starter verify runs");
+    assert!(!out.status.success(), "verify must find the drift");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn reconcile(env: &TestEnv) -> ReconcileResult {
+    let id = unique("reconcile");
+    env.client
+        .start_workflow(
+            ReconcileCatalog::run,
+            ReconcileInput::from_json(json!({})),
+            WorkflowStartOptions::new(env.worker.task_queue.as_str(), &id).build(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        env.client
+            .get_workflow_handle::<ReconcileCatalog>(&id)
+            .get_result(WorkflowGetResultOptions::default()),
+    )
+    .await
+    .expect("reconciliation finished in time")
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_drift_in_each_field_is_found_and_repaired() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let mut p = mug(env.id(1));
+    p.prices[0].tax_behavior = Some("exclusive".into());
+    env.catalog.save_product(&p).await.unwrap();
+    assert_eq!(env.sync(&p.id).await.outcome, SyncOutcome::Synced);
+
+    // Product fields edited in the Dashboard.
+    env.sandbox
+        .dashboard_edit(
+            &p.id,
+            "shippable=false&statement_descriptor=EDITED+HERE&package_dimensions=&marketing_features[0][name]=Other",
+        )
+        .await;
+    let report = verify_differences(&env);
+    for field in [
+        "shippable:",
+        "statement_descriptor:",
+        "package_dimensions:",
+        "marketing_features:",
+    ] {
+        assert!(report.contains(field), "verify reports {field}\n{report}");
+    }
+    let r = reconcile(&env).await;
+    assert_eq!(r.totals.drift.edited_in_stripe, 1, "{r:?}");
+    assert_eq!(r.totals.repaired, 1, "{r:?}");
+
+    // Price fields edited in the Dashboard: found as price drift, repaired in place.
+    let price = default_price(&env, &p.id).await;
+    let price_id = price["id"].as_str().unwrap();
+    env.sandbox
+        .dashboard_edit_price(price_id, "nickname=Hand+made&metadata[channel]=pos")
+        .await;
+    let report = verify_differences(&env);
+    assert!(report.contains("active prices:"), "{report}");
+    let r = reconcile(&env).await;
+    assert_eq!(r.totals.drift.price_drift, 1, "{r:?}");
+    assert_eq!(r.totals.repaired, 1, "{r:?}");
+    let now = default_price(&env, &p.id).await;
+    assert_eq!(now["id"], price["id"], "repaired in place");
+    assert_eq!(now["metadata"]["channel"], "web");
+    assert_eq!(now["nickname"], "Regular");
+
+    // Everything matches again: nothing found, verify clean.
+    let r = reconcile(&env).await;
+    assert_eq!(r.totals.drift.total(), 0, "{r:?}");
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+}
