@@ -11,11 +11,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use harness::{Backend, Running, Sandbox, eventually, unique, worker_command};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The PostgreSQL shop: its own schema, `varchar` ids, image URLs as `text[]`, attributes as
 /// `jsonb`, a `timestamp` (no time zone) of the last change, a soft-delete flag, and prices keyed
-/// by a serial id with their own order column.
+/// by a serial id with their own order column; shipping fields (a nullable flag, dimensions as
+/// `jsonb`, features as `text[]`) and prices' tax behavior and `jsonb` attributes.
 const POSTGRES_SHOP: &str = "
 CREATE SCHEMA shop;
 CREATE TABLE shop.items (
@@ -26,7 +27,11 @@ CREATE TABLE shop.items (
     pictures    TEXT[] NOT NULL DEFAULT '{}',
     attrs       JSONB NOT NULL DEFAULT '{}',
     modified_at TIMESTAMP NOT NULL DEFAULT now(),
-    removed     BOOLEAN NOT NULL DEFAULT FALSE
+    removed     BOOLEAN NOT NULL DEFAULT FALSE,
+    ships       BOOLEAN,
+    descriptor  VARCHAR(22),
+    dims        JSONB,
+    features    TEXT[] NOT NULL DEFAULT '{}'
 );
 CREATE TABLE shop.item_prices (
     price_id     SERIAL PRIMARY KEY,
@@ -35,7 +40,9 @@ CREATE TABLE shop.item_prices (
     amount_minor INTEGER NOT NULL,
     period       TEXT,
     label        TEXT,
-    rank         INTEGER NOT NULL DEFAULT 0
+    rank         INTEGER NOT NULL DEFAULT 0,
+    tax          TEXT,
+    price_attrs  JSONB NOT NULL DEFAULT '{}'
 );";
 
 const POSTGRES_MAPPING: &str = r#"
@@ -49,6 +56,10 @@ images = "pictures"
 metadata = "attrs"
 updated_at = "modified_at"
 deleted = "removed"
+shippable = "ships"
+statement_descriptor = "descriptor"
+package_dimensions = "dims"
+marketing_features = "features"
 
 [catalog.prices]
 table = "shop.item_prices"
@@ -58,6 +69,8 @@ unit_amount = "amount_minor"
 recurring_interval = "period"
 nickname = "label"
 order_by = "rank"
+tax_behavior = "tax"
+metadata = "price_attrs"
 "#;
 
 /// The SQLite shop: integer ids, no version column, hard deletes, prices keyed by (product,
@@ -118,9 +131,12 @@ impl Shop {
     fn add(&self, id: &str, name: &str, amount: i64) -> String {
         match self.backend {
             Backend::Postgres => format!(
-                "INSERT INTO shop.items (sku, title, blurb, pictures, attrs) VALUES ('{id}', '{name}', \
-                 'Hand made', ARRAY['https://img.example/{id}.png'], '{{\"origin\": \"pt\"}}'); \
-                 INSERT INTO shop.item_prices (item_sku, ccy, amount_minor, label) VALUES ('{id}', 'usd', {amount}, 'standard')"
+                "INSERT INTO shop.items (sku, title, blurb, pictures, attrs, ships, descriptor, dims, features) \
+                 VALUES ('{id}', '{name}', 'Hand made', ARRAY['https://img.example/{id}.png'], \
+                 '{{\"origin\": \"pt\"}}', TRUE, 'SHOP POTTERY', \
+                 '{{\"height\": 4, \"length\": 3.5, \"weight\": 12.25, \"width\": 3}}', ARRAY['Glazed', 'Hand made']); \
+                 INSERT INTO shop.item_prices (item_sku, ccy, amount_minor, label, tax, price_attrs) \
+                 VALUES ('{id}', 'usd', {amount}, 'standard', 'exclusive', '{{\"channel\": \"web\"}}')"
             ),
             Backend::Sqlite => format!(
                 "INSERT INTO products (product_no, label, details) VALUES ({id}, '{name}', 'Hand made'); \
@@ -384,6 +400,19 @@ async fn adopt_a_foreign_catalog(
             "{mug}"
         );
         assert_eq!(mug["metadata"]["origin"], "pt", "{mug}");
+        assert_eq!(
+            (&mug["shippable"], &mug["statement_descriptor"]),
+            (&json!(true), &json!("SHOP POTTERY")),
+            "{mug}"
+        );
+        assert_eq!(mug["package_dimensions"]["weight"], 12.25, "{mug}");
+        assert_eq!(mug["marketing_features"][1]["name"], "Hand made", "{mug}");
+        let price = &mug["default_price"];
+        assert_eq!(
+            (&price["tax_behavior"], &price["metadata"]["channel"]),
+            (&json!("exclusive"), &json!("web")),
+            "{mug}"
+        );
     }
 
     // Captured from here on: a new product, a sale and its end (A→B→A), a deletion.
