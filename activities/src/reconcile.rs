@@ -608,6 +608,12 @@ mod tests {
                         .clone()
                         .unwrap_or_else(|| "unspecified".into()),
                 ),
+                billing_scheme: None,
+                tiers_mode: None,
+                tiers: None,
+                currency_options: None,
+                custom_unit_amount: None,
+                transform_quantity: None,
                 product: d.stripe_id.clone(),
                 metadata: prices::desired_metadata(p, &price_marker(&ours())),
             })

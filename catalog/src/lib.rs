@@ -117,8 +117,9 @@ macro_rules! on_pool {
     };
 }
 
-/// (currency, unit_amount, recurring_interval, recurring_interval_count, nickname,
-/// tax_behavior, metadata as JSON)
+/// A saved price as stored: (currency, unit_amount, recurring_interval,
+/// recurring_interval_count, nickname, tax_behavior, then as JSON text: metadata, tiers;
+/// tiers_mode, currency_options (JSON), custom_unit_amount (JSON), transform_quantity (JSON)).
 type PriceFields = (
     String,
     i64,
@@ -127,13 +128,19 @@ type PriceFields = (
     Option<String>,
     Option<String>,
     String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
 );
 /// The columns of the products relation ([`mapping`]), whatever tables give them.
 const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_label, tax_code, \
      metadata, shippable, statement_descriptor, package_dimensions, marketing_features, version, \
      updated_at, deleted";
 const PRICE_COLUMNS: &str = "product_id, currency, unit_amount, recurring_interval, \
-     recurring_interval_count, nickname, tax_behavior, metadata";
+     recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
+     currency_options, custom_unit_amount, transform_quantity";
 
 /// Which products a reconciliation or backfill covers. All bounds are optional; the empty range is
 /// the whole catalog.
@@ -318,6 +325,31 @@ macro_rules! decode_price {
                     &field("metadata"),
                     column!(row, &id, "metadata", field("metadata")),
                     "a JSON object of strings",
+                )?,
+                tiers: json_column(
+                    &id,
+                    &field("tiers"),
+                    column!(row, &id, "tiers", field("tiers")),
+                    "a JSON array of tiers ({\"up_to\", \"unit_amount\", \"flat_amount\"})",
+                )?,
+                tiers_mode: column!(row, &id, "tiers_mode", field("tiers_mode")),
+                currency_options: json_column(
+                    &id,
+                    &field("currency_options"),
+                    column!(row, &id, "currency_options", field("currency_options")),
+                    "a JSON object of currency options ({\"eur\": {\"unit_amount\"}})",
+                )?,
+                custom_unit_amount: optional_json(
+                    &id,
+                    &field("custom_unit_amount"),
+                    column!(row, &id, "custom_unit_amount", field("custom_unit_amount")),
+                    "a JSON object of minimum, maximum and preset",
+                )?,
+                transform_quantity: optional_json(
+                    &id,
+                    &field("transform_quantity"),
+                    column!(row, &id, "transform_quantity", field("transform_quantity")),
+                    "a JSON object of divide_by and round",
                 )?,
             },
         )
@@ -628,10 +660,15 @@ impl Catalog {
                 OR catalog_products.marketing_features IS DISTINCT FROM excluded.marketing_features \
                 OR catalog_products.deleted_at IS NOT NULL";
         let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
-             recurring_interval, recurring_interval_count, nickname, tax_behavior, metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+             recurring_interval, recurring_interval_count, nickname, tax_behavior, metadata, \
+             tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
         let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname, \
-             tax_behavior, metadata FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+             tax_behavior, metadata, tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity \
+             FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+        fn json<T: serde::Serialize>(value: &T) -> String {
+            serde_json::to_string(value).expect("plain data serializes")
+        }
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for p in products {
@@ -650,7 +687,12 @@ impl Catalog {
                     c.currency.clone(), c.unit_amount, c.recurring_interval.clone(),
                     c.recurring_interval_count.map(|n| n as i32), c.nickname.clone(),
                     c.tax_behavior.clone(),
-                    serde_json::to_string(&c.metadata).expect("strings serialize"),
+                    json(&c.metadata),
+                    json(&c.tiers),
+                    c.tiers_mode.clone(),
+                    json(&c.currency_options),
+                    c.custom_unit_amount.as_ref().map(json),
+                    c.transform_quantity.as_ref().map(json),
                 )).collect();
                 // Prices are replaced only when they changed, so an edit of the name alone is one version.
                 if existing != wanted {
@@ -659,6 +701,7 @@ impl Catalog {
                         sqlx::query(insert_price)
                             .bind(&p.id).bind(position as i32).bind(&price.0).bind(price.1)
                             .bind(&price.2).bind(price.3).bind(&price.4).bind(&price.5).bind(&price.6)
+                            .bind(&price.7).bind(&price.8).bind(&price.9).bind(&price.10).bind(&price.11)
                             .execute(&mut *tx).await?;
                     }
                 }
@@ -789,6 +832,17 @@ fn json_column<T: serde::de::DeserializeOwned>(
         field: field.to_string(),
         reason: format!("is not {shape}: {e}"),
     })
+}
+
+/// A JSON column that may be NULL.
+fn optional_json<T: serde::de::DeserializeOwned>(
+    id: &str,
+    field: &str,
+    raw: Option<String>,
+    shape: &str,
+) -> Result<Option<T>, CatalogError> {
+    raw.map(|raw| json_column(id, field, raw, shape))
+        .transpose()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -110,6 +110,17 @@ pub struct PricesMapping {
     pub tax_behavior: Option<String>,
     /// Metadata of the price: text holding a JSON object of strings, or `json`/`jsonb`.
     pub metadata: Option<String>,
+    /// Tiers: a JSON array of `{"up_to", "unit_amount", "flat_amount"}` (`up_to` null or absent
+    /// in the last), as text or `json`/`jsonb`.
+    pub tiers: Option<String>,
+    /// `graduated` or `volume` (text).
+    pub tiers_mode: Option<String>,
+    /// Other currencies: a JSON object `{"eur": {"unit_amount", "tiers", "tax_behavior"}}`.
+    pub currency_options: Option<String>,
+    /// Pay what you want: a JSON object `{"minimum", "maximum", "preset"}`.
+    pub custom_unit_amount: Option<String>,
+    /// Packages: a JSON object `{"divide_by", "round"}`.
+    pub transform_quantity: Option<String>,
     /// The order of a product's prices (the first is the default price); unmapped: by currency
     /// and amount.
     pub order_by: Option<String>,
@@ -221,6 +232,8 @@ enum Field {
     Time,
     Images,
     Metadata,
+    /// Structured values: JSON as text, or `json`/`jsonb`.
+    Json,
     /// Soft delete: a boolean or a timestamp.
     Deleted,
     /// Anything orderable.
@@ -240,7 +253,7 @@ impl Field {
             Field::Bool => matches!(kind, K::Bool | K::Integer),
             Field::Time => matches!(kind, K::Time | K::Text | K::Integer),
             Field::Images => matches!(kind, K::Text | K::Json | K::TextArray),
-            Field::Metadata => matches!(kind, K::Text | K::Json),
+            Field::Metadata | Field::Json => matches!(kind, K::Text | K::Json),
             Field::Deleted => matches!(kind, K::Bool | K::Integer | K::Time | K::Text),
             Field::Order => true,
         }
@@ -255,6 +268,7 @@ impl Field {
             Field::Time => "a timestamp",
             Field::Images => "text holding a JSON array, json/jsonb or text[]",
             Field::Metadata => "text holding a JSON object, or json/jsonb",
+            Field::Json => "text holding JSON, or json/jsonb",
             Field::Deleted => "a boolean or a timestamp",
             Field::Order => "any type",
         }
@@ -352,7 +366,8 @@ impl Queries {
                        FROM catalog_products) AS products"
                 .into(),
             prices: "(SELECT product_id, currency, unit_amount, recurring_interval, \
-                     recurring_interval_count, nickname, tax_behavior, metadata, position, \
+                     recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
+                     currency_options, custom_unit_amount, transform_quantity, position, \
                      id AS tiebreak FROM catalog_prices) AS prices"
                 .into(),
             hash_version: false,
@@ -392,7 +407,7 @@ impl Queries {
             (
                 "package_dimensions",
                 products.package_dimensions.as_ref(),
-                Field::Metadata,
+                Field::Json,
             ),
             (
                 "marketing_features",
@@ -417,7 +432,7 @@ impl Queries {
             }
         }
         let mut price_columns = BTreeMap::new();
-        let price_fields: [(&'static str, Option<&String>, Field); 10] = [
+        let price_fields: [(&'static str, Option<&String>, Field); 15] = [
             ("product_id", Some(&prices.product_id), Field::Id),
             ("currency", Some(&prices.currency), Field::Text),
             ("unit_amount", Some(&prices.unit_amount), Field::Integer),
@@ -434,6 +449,23 @@ impl Queries {
             ("nickname", prices.nickname.as_ref(), Field::Text),
             ("tax_behavior", prices.tax_behavior.as_ref(), Field::Text),
             ("metadata", prices.metadata.as_ref(), Field::Metadata),
+            ("tiers", prices.tiers.as_ref(), Field::Json),
+            ("tiers_mode", prices.tiers_mode.as_ref(), Field::Text),
+            (
+                "currency_options",
+                prices.currency_options.as_ref(),
+                Field::Json,
+            ),
+            (
+                "custom_unit_amount",
+                prices.custom_unit_amount.as_ref(),
+                Field::Json,
+            ),
+            (
+                "transform_quantity",
+                prices.transform_quantity.as_ref(),
+                Field::Json,
+            ),
             ("order_by", prices.order_by.as_ref(), Field::Order),
             ("updated_at", prices.updated_at.as_ref(), Field::Time),
         ];
@@ -496,6 +528,8 @@ impl Queries {
             "(SELECT {product_id} AS product_id, {currency} AS currency, {unit_amount} AS unit_amount, \
              {interval} AS recurring_interval, {count} AS recurring_interval_count, \
              {nickname} AS nickname, {tax_behavior} AS tax_behavior, {metadata} AS metadata, \
+             {tiers} AS tiers, {tiers_mode} AS tiers_mode, {currency_options} AS currency_options, \
+             {custom_unit_amount} AS custom_unit_amount, {transform_quantity} AS transform_quantity, \
              {position} AS position, {tiebreak} AS tiebreak FROM {prices_from}) AS prices",
             product_id = d.id(&price_columns["product_id"]),
             currency = d.text(&price_columns["currency"]),
@@ -505,6 +539,11 @@ impl Queries {
             nickname = q("nickname").map_or("NULL".into(), |c| d.text(c)),
             tax_behavior = q("tax_behavior").map_or("NULL".into(), |c| d.text(c)),
             metadata = q("metadata").map_or("'{}'".into(), |c| d.metadata(c)),
+            tiers = q("tiers").map_or("'[]'".into(), |c| d.images(c)),
+            tiers_mode = q("tiers_mode").map_or("NULL".into(), |c| d.text(c)),
+            currency_options = q("currency_options").map_or("'{}'".into(), |c| d.metadata(c)),
+            custom_unit_amount = q("custom_unit_amount").map_or("NULL".into(), |c| d.json_text(c)),
+            transform_quantity = q("transform_quantity").map_or("NULL".into(), |c| d.json_text(c)),
             position = q("order_by").map_or("0".into(), |c| c.quoted.clone()),
         );
         let queries = Self {

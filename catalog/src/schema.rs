@@ -57,6 +57,12 @@ const BUILTIN: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/builtin_0002.sql"),
         sqlite: include_str!("../migrations/sqlite/builtin_0002.sql"),
     },
+    Migration {
+        version: 3,
+        name: "tiered, multi-currency, pay-what-you-want and packaged prices",
+        postgres: include_str!("../migrations/postgres/builtin_0003.sql"),
+        sqlite: include_str!("../migrations/sqlite/builtin_0003.sql"),
+    },
 ];
 
 /// Moves the tables of a database migrated before the own schema existed (by sqlx).

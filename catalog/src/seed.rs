@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use domain::model::{CatalogPrice, CatalogProduct, PackageDimensions};
+use domain::model::{
+    CatalogPrice, CatalogProduct, CurrencyOption, CustomUnitAmount, PackageDimensions, PriceTier,
+    TransformQuantity,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -103,6 +106,59 @@ pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
     if rng.gen_range(0..4) == 0 {
         prices[0].metadata.insert("channel".into(), "web".into());
     }
+    // The first price's scheme: most per unit; some tiered, pay-what-you-want, packaged or in
+    // several currencies.
+    let base = prices[0].unit_amount;
+    let first = &mut prices[0];
+    match rng.gen_range(0..12) {
+        mode @ (0 | 1) => {
+            first.unit_amount = 0;
+            first.tiers_mode = Some(if mode == 0 { "graduated" } else { "volume" }.into());
+            first.tiers = vec![
+                PriceTier {
+                    up_to: Some(10),
+                    unit_amount: Some(base),
+                    flat_amount: (mode == 1).then_some(500),
+                },
+                PriceTier {
+                    up_to: Some(100),
+                    unit_amount: Some(base * 9 / 10),
+                    flat_amount: None,
+                },
+                PriceTier {
+                    up_to: None,
+                    unit_amount: Some(base * 4 / 5),
+                    flat_amount: None,
+                },
+            ];
+        }
+        2 => {
+            first.unit_amount = 0;
+            first.custom_unit_amount = Some(CustomUnitAmount {
+                minimum: Some(500),
+                maximum: Some(100_000),
+                preset: Some(base.clamp(500, 100_000)),
+            });
+        }
+        3 => {
+            first.transform_quantity = Some(TransformQuantity {
+                divide_by: 6,
+                round: "up".into(),
+            });
+        }
+        4 | 5 => {
+            for (code, share) in [("eur", 92), ("gbp", 79)] {
+                first.currency_options.insert(
+                    code.into(),
+                    CurrencyOption {
+                        unit_amount: Some(base * share / 100),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        _ => {}
+    }
     let physical = !DIGITAL.contains(&noun);
     let package_dimensions = (physical && rng.gen_range(0..2) == 0).then(|| PackageDimensions {
         height: f64::from(rng.gen_range(1..40)),
@@ -172,5 +228,12 @@ mod tests {
         }
         assert!(some(&|p| p.prices[0].tax_behavior.is_none()));
         assert!(some(&|p| !p.prices[0].metadata.is_empty()));
+        for mode in ["graduated", "volume"] {
+            assert!(some(&|p| p.prices[0].tiers_mode.as_deref() == Some(mode)));
+        }
+        assert!(some(&|p| p.prices[0].custom_unit_amount.is_some()));
+        assert!(some(&|p| p.prices[0].transform_quantity.is_some()));
+        assert!(some(&|p| !p.prices[0].currency_options.is_empty()));
+        // That each is valid is checked by the transform's tests (stripe/src/transform.rs).
     }
 }

@@ -64,6 +64,71 @@ pub struct CatalogPrice {
     pub tax_behavior: Option<String>,
     /// Free-form key/values, copied to the Stripe price's metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Tiers, lowest first (`billing_scheme=tiered`; `unit_amount` stays 0).
+    pub tiers: Vec<PriceTier>,
+    /// `graduated` or `volume`, with tiers.
+    pub tiers_mode: Option<String>,
+    /// The same price in other currencies, by lowercase ISO code.
+    pub currency_options: BTreeMap<String, CurrencyOption>,
+    /// Pay what you want (one-off prices; `unit_amount` stays 0).
+    pub custom_unit_amount: Option<CustomUnitAmount>,
+    /// Sold in packages: the quantity is divided and rounded before the amount applies.
+    pub transform_quantity: Option<TransformQuantity>,
+}
+
+/// One tier of a tiered price.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTier {
+    /// The last quantity in the tier; `None` for the final tier (Stripe's `up_to=inf`).
+    #[serde(default)]
+    pub up_to: Option<i64>,
+    /// Per unit in the tier, minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_amount: Option<i64>,
+    /// For the whole tier, minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flat_amount: Option<i64>,
+}
+
+/// A price's amount in another currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencyOption {
+    /// Minor units of that currency (per-unit prices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_amount: Option<i64>,
+    /// Tiers in that currency (tiered prices: the same quantities as the price's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<PriceTier>,
+    /// Tax behavior in that currency; unset leaves Stripe's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_behavior: Option<String>,
+}
+
+/// Bounds of a pay-what-you-want price, minor units.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomUnitAmount {
+    /// Least a customer may pay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<i64>,
+    /// Most a customer may pay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<i64>,
+    /// Where the amount starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<i64>,
+}
+
+/// Packaged quantities: `ceil` or `floor` of quantity / `divide_by`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformQuantity {
+    /// Units in a package.
+    pub divide_by: i64,
+    /// `up` or `down`.
+    pub round: String,
 }
 
 /// Package dimensions of a shippable product: inches and ounces, as Stripe takes them.
@@ -112,6 +177,29 @@ pub struct DesiredPrice {
     /// The catalog's metadata for the price (catalog-sync adds its own keys when writing).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// Tiers (then `unit_amount` is 0 and not sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<PriceTier>,
+    /// `graduated` or `volume`, with tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers_mode: Option<String>,
+    /// Amounts in other currencies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub currency_options: BTreeMap<String, CurrencyOption>,
+    /// Pay what you want (then `unit_amount` is 0 and not sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_unit_amount: Option<CustomUnitAmount>,
+    /// Packaged quantities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transform_quantity: Option<TransformQuantity>,
+}
+
+impl DesiredPrice {
+    /// A fixed amount per unit (Stripe's `billing_scheme=per_unit` with a `unit_amount`): not
+    /// tiered, not pay-what-you-want.
+    pub fn has_unit_amount(&self) -> bool {
+        self.tiers.is_empty() && self.custom_unit_amount.is_none()
+    }
 }
 
 /// A product as Stripe should have it.

@@ -101,6 +101,11 @@ impl Params {
         }
     }
 
+    /// The keys sent at this level (a hash keyed by the caller, such as `currency_options`).
+    pub fn keys(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
+    }
+
     /// True when the key was sent at all (even empty).
     pub fn has(&self, key: &str) -> bool {
         self.map.contains_key(key)

@@ -124,21 +124,21 @@ impl Account {
 
     /// Price JSON with `product` expanded on request (the product as its own JSON, its default
     /// price not expanded, as Stripe does).
-    fn render_price(&self, price: &Price, expand_product: bool) -> Value {
-        let mut out = price.to_json();
+    fn render_price(&self, price: &Price, expand_product: bool, includes: Includes) -> Value {
+        let mut out = price.to_json_with(includes);
         if expand_product && let Some(product) = self.products.get(&price.product) {
-            out["product"] = self.render_product(product, false);
+            out["product"] = self.render_product(product, false, Includes::default());
         }
         out
     }
 
     /// Product JSON with `default_price` expanded on request.
-    fn render_product(&self, product: &Product, expand_price: bool) -> Value {
+    fn render_product(&self, product: &Product, expand_price: bool, includes: Includes) -> Value {
         let expanded = expand_price
             .then_some(product.default_price.as_deref())
             .flatten()
             .and_then(|id| self.prices.get(id))
-            .map(Price::to_json);
+            .map(|price| price.to_json_with(includes));
         product.to_json(expanded)
     }
 
@@ -224,6 +224,18 @@ struct Expand {
     data_default_price: bool,
     product: bool,
     data_product: bool,
+    /// The fields of the prices shown that Stripe includes only on request.
+    includes: Includes,
+}
+
+/// A price's fields that Stripe leaves out unless expanded (`tiers`, `currency_options`, also
+/// under `data.` and `[data.]default_price.`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Includes {
+    /// `tiers`.
+    pub tiers: bool,
+    /// `currency_options`.
+    pub currency_options: bool,
 }
 
 fn expand_flags(p: &mut Params) -> Result<Expand, ApiError> {
@@ -234,7 +246,20 @@ fn expand_flags(p: &mut Params) -> Result<Expand, ApiError> {
             "data.default_price" => out.data_default_price = true,
             "product" => out.product = true,
             "data.product" => out.data_product = true,
-            "currency_options" | "tiers" => {}
+            other
+                if ["", "data.", "default_price.", "data.default_price."]
+                    .iter()
+                    .any(|prefix| other == format!("{prefix}tiers")) =>
+            {
+                out.includes.tiers = true;
+            }
+            other
+                if ["", "data.", "default_price.", "data.default_price."]
+                    .iter()
+                    .any(|prefix| other == format!("{prefix}currency_options")) =>
+            {
+                out.includes.currency_options = true;
+            }
             other => {
                 return Err(ApiError::invalid(
                     format!("This property cannot be expanded ({other})."),

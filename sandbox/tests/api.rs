@@ -969,3 +969,173 @@ async fn shipping_statement_and_tax_fields_follow_stripe() {
         .await;
     assert_eq!((s, &e["error"]["param"]), (400, &json!("tax_behavior")));
 }
+
+#[tokio::test]
+async fn tiered_multi_currency_custom_and_packaged_prices_follow_stripe() {
+    let api = Api::new().await;
+    api.post("/v1/products", "id=seat&name=Seat").await;
+    let tiers = "billing_scheme=tiered&tiers_mode=graduated\
+                 &tiers[0][up_to]=10&tiers[0][unit_amount]=1000\
+                 &tiers[1][up_to]=inf&tiers[1][unit_amount]=800&tiers[1][flat_amount]=100";
+    let (s, price) = api
+        .post(
+            "/v1/prices",
+            &format!(
+                "product=seat&currency=usd&{tiers}\
+                 &currency_options[eur][tiers][0][up_to]=10&currency_options[eur][tiers][0][unit_amount]=900\
+                 &currency_options[eur][tiers][1][up_to]=inf&currency_options[eur][tiers][1][unit_amount]=700"
+            ),
+        )
+        .await;
+    assert_eq!(s, 200, "{price}");
+    assert_eq!(price["billing_scheme"], "tiered");
+    assert_eq!(price["unit_amount"], Value::Null);
+    assert!(price.get("tiers").is_none(), "tiers only when expanded");
+    assert!(price.get("currency_options").is_none());
+    let id = price["id"].as_str().unwrap();
+    let (_, got) = api
+        .get(&format!(
+            "/v1/prices/{id}?expand[]=tiers&expand[]=currency_options"
+        ))
+        .await;
+    assert_eq!(got["tiers"][1]["up_to"], Value::Null);
+    assert_eq!(got["tiers"][1]["flat_amount"], 100);
+    assert_eq!(
+        got["currency_options"]["usd"]["tax_behavior"],
+        "unspecified"
+    );
+    assert_eq!(
+        got["currency_options"]["eur"]["tiers"][0]["unit_amount"],
+        900
+    );
+    api.post("/v1/products/seat", &format!("default_price={id}"))
+        .await;
+    let (_, listed) = api
+        .get(
+            "/v1/products?ids[]=seat&expand[]=data.default_price&expand[]=data.default_price.tiers",
+        )
+        .await;
+    assert_eq!(listed["data"][0]["default_price"]["tiers"][0]["up_to"], 10);
+    let (_, listed) = api.get("/v1/prices?product=seat&expand[]=data.tiers").await;
+    assert_eq!(listed["data"][0]["tiers"][0]["up_to"], 10);
+
+    // Currency options change in place; `currency_options=` removes them.
+    let (_, one) = api
+        .post("/v1/prices", "product=seat&currency=usd&unit_amount=500")
+        .await;
+    let path = format!("/v1/prices/{}", one["id"].as_str().unwrap());
+    let (s, p) = api
+        .post(
+            &format!("{path}?expand[]=currency_options"),
+            "currency_options[gbp][unit_amount]=400&currency_options[gbp][tax_behavior]=inclusive",
+        )
+        .await;
+    assert_eq!(s, 200, "{p}");
+    let (_, p) = api.get(&format!("{path}?expand[]=currency_options")).await;
+    assert_eq!(p["currency_options"]["gbp"]["unit_amount"], 400);
+    let (s, e) = api
+        .post(
+            &path,
+            "currency_options[gbp][unit_amount]=450&currency_options[gbp][tax_behavior]=exclusive",
+        )
+        .await;
+    assert_eq!(s, 400, "a set tax behavior is fixed: {e}");
+    let (s, _) = api
+        .post(&path, "currency_options[gbp][unit_amount]=450")
+        .await;
+    assert_eq!(
+        s, 200,
+        "the amount changes in place, the tax behavior stays"
+    );
+    let (_, p) = api.get(&format!("{path}?expand[]=currency_options")).await;
+    assert_eq!(p["currency_options"]["gbp"]["tax_behavior"], "inclusive");
+    api.post(&path, "currency_options=").await;
+    let (_, p) = api.get(&format!("{path}?expand[]=currency_options")).await;
+    assert_eq!(p["currency_options"].as_object().unwrap().len(), 1, "{p}");
+
+    // Pay what you want, and packages.
+    let (s, custom) = api
+        .post(
+            "/v1/prices",
+            "product=seat&currency=usd&custom_unit_amount[enabled]=true\
+             &custom_unit_amount[minimum]=500&custom_unit_amount[preset]=1500",
+        )
+        .await;
+    assert_eq!(s, 200, "{custom}");
+    assert_eq!(custom["custom_unit_amount"]["minimum"], 500);
+    assert_eq!(custom["unit_amount"], Value::Null);
+    let (s, packaged) = api
+        .post(
+            "/v1/prices",
+            "product=seat&currency=usd&unit_amount=1200&transform_quantity[divide_by]=6&transform_quantity[round]=up",
+        )
+        .await;
+    assert_eq!(s, 200, "{packaged}");
+    assert_eq!(
+        packaged["transform_quantity"],
+        json!({"divide_by": 6, "round": "up"})
+    );
+
+    // Refused with Stripe's parameter named, nothing stored.
+    for (form, param) in [
+        (
+            "billing_scheme=tiered&tiers_mode=volume&tiers[0][up_to]=10&tiers[0][unit_amount]=1",
+            "tiers[0][up_to]",
+        ),
+        (
+            "billing_scheme=tiered&tiers_mode=volume&tiers[0][up_to]=10&tiers[0][unit_amount]=1\
+             &tiers[1][up_to]=5&tiers[1][unit_amount]=1&tiers[2][up_to]=inf&tiers[2][unit_amount]=1",
+            "tiers[1][up_to]",
+        ),
+        (
+            "billing_scheme=tiered&tiers_mode=volume&tiers[0][up_to]=inf",
+            "tiers[0][unit_amount]",
+        ),
+        (
+            "billing_scheme=tiered&tiers[0][up_to]=inf&tiers[0][unit_amount]=1",
+            "tiers_mode",
+        ),
+        (&format!("{tiers}&unit_amount=5"), "unit_amount"),
+        ("tiers_mode=volume&unit_amount=5", "tiers_mode"),
+        (
+            "custom_unit_amount[enabled]=true&recurring[interval]=month",
+            "custom_unit_amount",
+        ),
+        (
+            "custom_unit_amount[enabled]=true&custom_unit_amount[minimum]=900&custom_unit_amount[maximum]=100",
+            "custom_unit_amount[minimum]",
+        ),
+        (
+            "unit_amount=5&transform_quantity[divide_by]=0&transform_quantity[round]=up",
+            "transform_quantity[divide_by]",
+        ),
+        (
+            "unit_amount=5&currency_options[usd][unit_amount]=5",
+            "currency_options[usd]",
+        ),
+        (
+            "unit_amount=5&currency_options[xyz][unit_amount]=5",
+            "currency_options[xyz]",
+        ),
+        (
+            "unit_amount=5&currency_options[eur][tax_behavior]=inclusive",
+            "currency_options[eur][unit_amount]",
+        ),
+    ] {
+        let (s, e) = api
+            .post("/v1/prices", &format!("product=seat&currency=usd&{form}"))
+            .await;
+        assert_eq!(s, 400, "{form}: {e}");
+        assert_eq!(e["error"]["param"], param, "{form}: {e}");
+    }
+    let (_, all) = api.get("/v1/prices?product=seat&limit=100").await;
+    assert_eq!(
+        all["data"].as_array().unwrap().len(),
+        4,
+        "refused prices are not stored"
+    );
+    let (s, e) = api
+        .post(&format!("/v1/prices/{id}"), "tiers_mode=volume")
+        .await;
+    assert_eq!((s, &e["error"]["param"]), (400, &json!("tiers_mode")));
+}

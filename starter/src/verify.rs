@@ -15,7 +15,9 @@ use common::settings::StripeSettings;
 use domain::identity::{CatalogIdentity, Claim};
 use domain::metadata::{META_MANAGED, RESERVED_PREFIX};
 use serde_json::{Value, json};
-use workflows::model::CatalogProduct;
+use workflows::model::{
+    CatalogProduct, CurrencyOption, CustomUnitAmount, PriceTier, TransformQuantity,
+};
 
 /// `starter verify`.
 #[derive(Args)]
@@ -208,6 +210,11 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
             .map(|p| ("ids[]".to_string(), p.id.clone()))
             .collect();
         query.push(("expand[]".into(), "data.default_price".into()));
+        query.push(("expand[]".into(), "data.default_price.tiers".into()));
+        query.push((
+            "expand[]".into(),
+            "data.default_price.currency_options".into(),
+        ));
         let found: BTreeMap<String, Value> = if page.products.is_empty() {
             BTreeMap::new()
         } else {
@@ -232,6 +239,8 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
                     let query = vec![
                         ("product".to_string(), product.id.clone()),
                         ("active".to_string(), "true".to_string()),
+                        ("expand[]".to_string(), "data.tiers".to_string()),
+                        ("expand[]".to_string(), "data.currency_options".to_string()),
                     ];
                     stripe.list("/v1/prices", query).await?
                 }
@@ -325,7 +334,7 @@ fn listed(items: &[String]) -> String {
 /// `usd 1200 per 3 months "Launch price" tax exclusive {channel=web}`: a price as the catalog
 /// or Stripe has it.
 fn price_text(
-    (currency, amount, interval, count, nickname, tax_behavior, metadata): &PriceKey,
+    (currency, amount, interval, count, nickname, tax_behavior, metadata, scheme): &PriceKey,
 ) -> String {
     let mut text = format!("{currency} {amount}");
     match (interval, count) {
@@ -342,6 +351,9 @@ fn price_text(
     if !metadata.is_empty() {
         let pairs: Vec<String> = metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
         text.push_str(&format!(" {{{}}}", pairs.join(", ")));
+    }
+    if !scheme.is_empty() {
+        text.push_str(&format!(" ({scheme})"));
     }
     text
 }
@@ -379,7 +391,47 @@ type PriceKey = (
     Option<String>,
     Option<String>,
     BTreeMap<String, String>,
+    String,
 );
+
+/// A price's scheme beyond its amount, as one comparable text: tiers and their mode, the
+/// customer's amount, packaging, and the other currencies (their tax behavior only where the
+/// catalog sets one).
+fn scheme_text(
+    tiers_mode: Option<&str>,
+    tiers: &[PriceTier],
+    custom: Option<&CustomUnitAmount>,
+    transform: Option<&TransformQuantity>,
+    options: &BTreeMap<String, CurrencyOption>,
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(mode) = tiers_mode {
+        parts.push(format!("{mode} tiers {}", json!(tiers)));
+    }
+    if let Some(custom) = custom {
+        parts.push(format!("customer's amount {}", json!(custom)));
+    }
+    if let Some(t) = transform {
+        parts.push(format!("per {} rounded {}", t.divide_by, t.round));
+    }
+    if !options.is_empty() {
+        parts.push(format!("also {}", json!(options)));
+    }
+    parts.join("; ")
+}
+
+/// Stripe's tiers (`up_to: null` is the last, open tier) in the catalog's shape.
+fn stripe_tiers(v: &Value) -> Vec<PriceTier> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| PriceTier {
+            up_to: t["up_to"].as_i64(),
+            unit_amount: t["unit_amount"].as_i64(),
+            flat_amount: t["flat_amount"].as_i64(),
+        })
+        .collect()
+}
 
 /// What differs between a catalog product and its Stripe product and active prices.
 fn compare(
@@ -520,8 +572,10 @@ fn compare(
     if !live {
         return out;
     }
-    // Where the catalog sets a tax behavior, by (currency, interval, count).
-    let mut catalog_tax: BTreeMap<(String, Option<String>, i64), Option<String>> = BTreeMap::new();
+    // Where the catalog sets a tax behavior (the price's own, and its currency options'), by
+    // (currency, interval, count).
+    type Taxes = (Option<String>, BTreeMap<String, Option<String>>);
+    let mut catalog_tax: BTreeMap<(String, Option<String>, i64), Taxes> = BTreeMap::new();
     let wanted: Vec<PriceKey> = product
         .prices
         .iter()
@@ -536,7 +590,32 @@ fn compare(
                 .as_ref()
                 .map_or(0, |_| p.recurring_interval_count.unwrap_or(1));
             let tax = opt(&p.tax_behavior);
-            catalog_tax.insert((currency.clone(), interval.clone(), count), tax.clone());
+            let options: BTreeMap<String, CurrencyOption> = p
+                .currency_options
+                .iter()
+                .map(|(code, o)| {
+                    let mut o = o.clone();
+                    o.tax_behavior = opt(&o.tax_behavior);
+                    (code.trim().to_ascii_lowercase(), o)
+                })
+                .collect();
+            let option_taxes = options
+                .iter()
+                .map(|(code, o)| (code.clone(), o.tax_behavior.clone()))
+                .collect();
+            catalog_tax.insert(
+                (currency.clone(), interval.clone(), count),
+                (tax.clone(), option_taxes),
+            );
+            let scheme = scheme_text(
+                opt(&p.tiers_mode)
+                    .filter(|_| !p.tiers.is_empty())
+                    .as_deref(),
+                &p.tiers,
+                p.custom_unit_amount.as_ref(),
+                p.transform_quantity.as_ref(),
+                &options,
+            );
             (
                 currency,
                 p.unit_amount,
@@ -545,6 +624,7 @@ fn compare(
                 opt(&p.nickname),
                 tax,
                 p.metadata.clone(),
+                scheme,
             )
         })
         .collect();
@@ -554,23 +634,69 @@ fn compare(
         let count = interval.as_ref().map_or(0, |_| {
             p["recurring"]["interval_count"].as_i64().unwrap_or(1)
         });
-        let tax = catalog_tax
+        let (tax, option_taxes) = catalog_tax
             .get(&(currency.clone(), interval.clone(), count))
             .cloned()
+            .unwrap_or_default();
+        let tax = tax.and_then(|_| text(&p["tax_behavior"]));
+        let options: BTreeMap<String, CurrencyOption> = p["currency_options"]
+            .as_object()
+            .into_iter()
             .flatten()
-            .and_then(|_| text(&p["tax_behavior"]));
+            .filter(|(code, _)| **code != currency)
+            .map(|(code, o)| {
+                let taxed = option_taxes.get(code).cloned().flatten().is_some();
+                (
+                    code.clone(),
+                    CurrencyOption {
+                        unit_amount: o["unit_amount"].as_i64(),
+                        tiers: stripe_tiers(&o["tiers"]),
+                        tax_behavior: taxed.then(|| text(&o["tax_behavior"])).flatten(),
+                    },
+                )
+            })
+            .collect();
+        let custom: Option<CustomUnitAmount> =
+            p["custom_unit_amount"]
+                .is_object()
+                .then(|| CustomUnitAmount {
+                    minimum: p["custom_unit_amount"]["minimum"].as_i64(),
+                    maximum: p["custom_unit_amount"]["maximum"].as_i64(),
+                    preset: p["custom_unit_amount"]["preset"].as_i64(),
+                });
+        let transform: Option<TransformQuantity> =
+            p["transform_quantity"]
+                .is_object()
+                .then(|| TransformQuantity {
+                    divide_by: p["transform_quantity"]["divide_by"]
+                        .as_i64()
+                        .unwrap_or_default(),
+                    round: p["transform_quantity"]["round"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                });
+        let scheme = scheme_text(
+            p["tiers_mode"].as_str(),
+            &stripe_tiers(&p["tiers"]),
+            custom.as_ref(),
+            transform.as_ref(),
+            &options,
+        );
         let metadata = metadata(p)
             .into_iter()
             .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
             .collect();
         (
             currency,
-            p["unit_amount"].as_i64().unwrap_or(-1),
+            // Tiered and pay-what-you-want prices have none; the catalog says 0.
+            p["unit_amount"].as_i64().unwrap_or(0),
             interval,
             count,
             text(&p["nickname"]),
             tax,
             metadata,
+            scheme,
         )
     };
     let mut have: Vec<PriceKey> = prices.iter().map(price_key).collect();

@@ -13,6 +13,10 @@
 //! | `currency` | new price |
 //! | `unit_amount` | new price |
 //! | `recurring` (interval, count) | new price |
+//! | `tiers`, `tiers_mode` (billing scheme) | new price |
+//! | `custom_unit_amount` | new price |
+//! | `transform_quantity` | new price |
+//! | `currency_options` | in place for a currency added or an amount changed; new price for a currency removed or a set tax behavior changed |
 //! | `tax_behavior` | in place while Stripe has `unspecified` (or none); new price once set |
 //! | `nickname` | in place |
 //! | `metadata` | in place (keys the catalog no longer has are removed) |
@@ -23,7 +27,7 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde::Deserialize;
 
-use domain::model::DesiredPrice;
+use domain::model::{CurrencyOption, CustomUnitAmount, DesiredPrice, PriceTier, TransformQuantity};
 
 use crate::client::{Form, StripeClient, StripeError, path_segment};
 use crate::envelope::{Expandable, List, Response};
@@ -38,6 +42,9 @@ pub enum Mutability {
     InPlaceWhileUnspecified,
     /// Fixed at creation: another value needs a new price.
     NewPrice,
+    /// Currencies are added and their amounts changed in place; a currency removed, or a tax
+    /// behavior already set changed, needs a new price.
+    InPlaceUnlessRemoved,
 }
 
 /// Every price field catalog-sync writes, with Stripe's rule for changing it (the table above).
@@ -45,6 +52,10 @@ pub const PRICE_FIELDS: &[(&str, Mutability)] = &[
     ("currency", Mutability::NewPrice),
     ("unit_amount", Mutability::NewPrice),
     ("recurring", Mutability::NewPrice),
+    ("tiers", Mutability::NewPrice),
+    ("custom_unit_amount", Mutability::NewPrice),
+    ("transform_quantity", Mutability::NewPrice),
+    ("currency_options", Mutability::InPlaceUnlessRemoved),
     ("tax_behavior", Mutability::InPlaceWhileUnspecified),
     ("nickname", Mutability::InPlace),
     ("metadata", Mutability::InPlace),
@@ -101,7 +112,18 @@ pub fn compare(
     for (field, rule) in PRICE_FIELDS {
         let differs = match *field {
             "currency" => current.currency != desired.currency,
-            "unit_amount" => current.unit_amount != Some(desired.unit_amount),
+            "unit_amount" if desired.has_unit_amount() => {
+                current.unit_amount != Some(desired.unit_amount)
+            }
+            "unit_amount" => current.unit_amount.is_some(),
+            "tiers" => {
+                current.tiers_mode != desired.tiers_mode || current.catalog_tiers() != desired.tiers
+            }
+            "custom_unit_amount" => current.custom_unit_amount != desired.custom_unit_amount,
+            "transform_quantity" => current.transform_quantity != desired.transform_quantity,
+            "currency_options" => {
+                !options_match(&current.other_currencies(), &desired.currency_options)
+            }
             "recurring" => {
                 current
                     .recurring
@@ -131,6 +153,9 @@ pub fn compare(
                 .as_deref()
                 .is_none_or(|t| t == "unspecified"),
             Mutability::NewPrice => false,
+            Mutability::InPlaceUnlessRemoved => {
+                options_in_place(&current.other_currencies(), &desired.currency_options)
+            }
         };
         if !in_place {
             changes.new_price.push(field);
@@ -161,10 +186,96 @@ pub fn compare(
             "active" => {
                 form.push("active", "true");
             }
+            "currency_options" => {
+                let current = current.other_currencies();
+                for (code, option) in &desired.currency_options {
+                    if current.get(code).is_none_or(|c| !option_matches(c, option)) {
+                        push_option(form, code, option);
+                    }
+                }
+            }
             _ => {}
         }
     }
     changes
+}
+
+/// Asks for [`PRICE_EXPANSIONS`] of the prices at `prefix` (`data.`, `data.default_price.`).
+pub fn expand_prices(form: &mut Form, prefix: &str) {
+    for field in PRICE_EXPANSIONS {
+        form.push("expand[]", format!("{prefix}{field}"));
+    }
+}
+
+fn push_tiers(form: &mut Form, prefix: &str, tiers: &[PriceTier]) {
+    for (i, tier) in tiers.iter().enumerate() {
+        let up_to = tier
+            .up_to
+            .map_or_else(|| "inf".to_string(), |n| n.to_string());
+        form.push(format!("{prefix}[{i}][up_to]"), up_to);
+        if let Some(amount) = tier.unit_amount {
+            form.push(format!("{prefix}[{i}][unit_amount]"), amount.to_string());
+        }
+        if let Some(amount) = tier.flat_amount {
+            form.push(format!("{prefix}[{i}][flat_amount]"), amount.to_string());
+        }
+    }
+}
+
+fn push_option(form: &mut Form, code: &str, option: &CurrencyOption) {
+    if let Some(amount) = option.unit_amount {
+        form.push(
+            format!("currency_options[{code}][unit_amount]"),
+            amount.to_string(),
+        );
+    }
+    push_tiers(
+        form,
+        &format!("currency_options[{code}][tiers]"),
+        &option.tiers,
+    );
+    form.push_opt(
+        &format!("currency_options[{code}][tax_behavior]"),
+        option.tax_behavior.as_deref(),
+    );
+}
+
+/// A currency option as Stripe has it matches the catalog's (an unset tax behavior matches any).
+fn option_matches(current: &CurrencyOption, desired: &CurrencyOption) -> bool {
+    current.unit_amount == desired.unit_amount
+        && current.tiers == desired.tiers
+        && desired
+            .tax_behavior
+            .as_ref()
+            .is_none_or(|t| current.tax_behavior.as_ref() == Some(t))
+}
+
+fn options_match(
+    current: &BTreeMap<String, CurrencyOption>,
+    desired: &BTreeMap<String, CurrencyOption>,
+) -> bool {
+    current.len() == desired.len()
+        && desired
+            .iter()
+            .all(|(code, o)| current.get(code).is_some_and(|c| option_matches(c, o)))
+}
+
+/// The difference can be written in place: no currency removed, no set tax behavior changed.
+fn options_in_place(
+    current: &BTreeMap<String, CurrencyOption>,
+    desired: &BTreeMap<String, CurrencyOption>,
+) -> bool {
+    current.keys().all(|code| desired.contains_key(code))
+        && desired.iter().all(|(code, o)| {
+            let fixed = current
+                .get(code)
+                .and_then(|c| c.tax_behavior.as_deref())
+                .filter(|t| *t != "unspecified");
+            match (fixed, o.tax_behavior.as_deref()) {
+                (Some(was), Some(wanted)) => was == wanted,
+                _ => true,
+            }
+        })
 }
 
 /// The form of `POST /v1/prices` for `desired` on `product`, taking the lookup key over.
@@ -175,10 +286,36 @@ pub fn create_form(
 ) -> Form {
     let mut form = Form::new();
     form.push("product", product)
-        .push("currency", desired.currency.as_str())
-        .push("unit_amount", desired.unit_amount.to_string())
-        .push("lookup_key", desired.lookup_key.as_str())
+        .push("currency", desired.currency.as_str());
+    if desired.has_unit_amount() {
+        form.push("unit_amount", desired.unit_amount.to_string());
+    }
+    form.push("lookup_key", desired.lookup_key.as_str())
         .push("transfer_lookup_key", "true");
+    if !desired.tiers.is_empty() {
+        form.push("billing_scheme", "tiered");
+        form.push_opt("tiers_mode", desired.tiers_mode.as_deref());
+        push_tiers(&mut form, "tiers", &desired.tiers);
+    }
+    if let Some(custom) = &desired.custom_unit_amount {
+        form.push("custom_unit_amount[enabled]", "true");
+        for (name, amount) in [
+            ("minimum", custom.minimum),
+            ("maximum", custom.maximum),
+            ("preset", custom.preset),
+        ] {
+            if let Some(amount) = amount {
+                form.push(format!("custom_unit_amount[{name}]"), amount.to_string());
+            }
+        }
+    }
+    if let Some(t) = &desired.transform_quantity {
+        form.push("transform_quantity[divide_by]", t.divide_by.to_string())
+            .push("transform_quantity[round]", t.round.as_str());
+    }
+    for (code, option) in &desired.currency_options {
+        push_option(&mut form, code, option);
+    }
     for (k, v) in desired_metadata(desired, marker) {
         form.push(format!("metadata[{k}]"), v);
     }
@@ -225,11 +362,98 @@ pub struct Price<P = String> {
     /// `inclusive`, `exclusive` or `unspecified`.
     #[serde(default)]
     pub tax_behavior: Option<String>,
+    /// `per_unit` or `tiered`.
+    #[serde(default)]
+    pub billing_scheme: Option<String>,
+    /// `graduated` or `volume` for tiered prices.
+    #[serde(default)]
+    pub tiers_mode: Option<String>,
+    /// Tiers: only in answers that expand them ([`PRICE_EXPANSIONS`]).
+    #[serde(default)]
+    pub tiers: Option<Vec<StripeTier>>,
+    /// Every currency of the price, its own included: only when expanded.
+    #[serde(default)]
+    pub currency_options: Option<BTreeMap<String, StripeCurrencyOption>>,
+    /// Pay-what-you-want bounds.
+    #[serde(default)]
+    pub custom_unit_amount: Option<CustomUnitAmount>,
+    /// Packaged quantities.
+    #[serde(default)]
+    pub transform_quantity: Option<TransformQuantity>,
     /// Owning product.
     pub product: P,
     /// Metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+}
+
+/// A tier as Stripe returns it (`up_to: null` is `inf`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct StripeTier {
+    /// Last quantity of the tier.
+    #[serde(default)]
+    pub up_to: Option<i64>,
+    /// Per unit.
+    #[serde(default)]
+    pub unit_amount: Option<i64>,
+    /// For the tier.
+    #[serde(default)]
+    pub flat_amount: Option<i64>,
+}
+
+impl From<&StripeTier> for PriceTier {
+    fn from(t: &StripeTier) -> Self {
+        PriceTier {
+            up_to: t.up_to,
+            unit_amount: t.unit_amount,
+            flat_amount: t.flat_amount,
+        }
+    }
+}
+
+/// A currency option as Stripe returns it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct StripeCurrencyOption {
+    /// Per unit.
+    #[serde(default)]
+    pub unit_amount: Option<i64>,
+    /// Tax behavior in this currency.
+    #[serde(default)]
+    pub tax_behavior: Option<String>,
+    /// Tiers in this currency.
+    #[serde(default)]
+    pub tiers: Option<Vec<StripeTier>>,
+}
+
+/// The expansions every price read asks for, so that tiers and currency options (which
+/// Stripe leaves out unless asked) can be compared: for a list, prefix them with `data.`; for a
+/// product's expanded default price, with `data.default_price.`.
+pub const PRICE_EXPANSIONS: &[&str] = &["tiers", "currency_options"];
+
+impl<P> Price<P> {
+    /// The tiers in the catalog's shape (empty when per unit).
+    pub fn catalog_tiers(&self) -> Vec<PriceTier> {
+        self.tiers.iter().flatten().map(PriceTier::from).collect()
+    }
+
+    /// The other currencies than the price's own, in the catalog's shape.
+    pub fn other_currencies(&self) -> BTreeMap<String, CurrencyOption> {
+        self.currency_options
+            .iter()
+            .flatten()
+            .filter(|(code, _)| **code != self.currency)
+            .map(|(code, o)| {
+                (
+                    code.clone(),
+                    CurrencyOption {
+                        unit_amount: o.unit_amount,
+                        tiers: o.tiers.iter().flatten().map(PriceTier::from).collect(),
+                        tax_behavior: o.tax_behavior.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
 }
 
 /// A price listed with its product expanded (`expand[]=data.product`).
@@ -255,6 +479,7 @@ impl StripeClient {
             let mut form = Form::new();
             form.push("product", product).push("limit", "100");
             form.push_opt("starting_after", after.as_deref());
+            expand_prices(&mut form, "data.");
             let page: Response<List<Price>> =
                 self.call(Method::GET, "/v1/prices", &form, None).await?;
             requests += 1;
@@ -278,6 +503,7 @@ impl StripeClient {
         for key in keys {
             form.push("lookup_keys[]", key.as_str());
         }
+        expand_prices(&mut form, "data.");
         let page: Response<List<Price>> = self.call(Method::GET, "/v1/prices", &form, None).await?;
         Ok(page.value.data)
     }
@@ -347,6 +573,11 @@ mod tests {
             nickname: Some("Monthly".into()),
             tax_behavior: Some("exclusive".into()),
             metadata: BTreeMap::from([("channel".to_string(), "web".to_string())]),
+            tiers: Vec::new(),
+            tiers_mode: None,
+            currency_options: BTreeMap::new(),
+            custom_unit_amount: None,
+            transform_quantity: None,
         }
     }
 
@@ -365,6 +596,12 @@ mod tests {
             lookup_key: Some(d.lookup_key.clone()),
             nickname: d.nickname.clone(),
             tax_behavior: d.tax_behavior.clone(),
+            billing_scheme: None,
+            tiers_mode: None,
+            tiers: None,
+            currency_options: None,
+            custom_unit_amount: None,
+            transform_quantity: None,
             product: "sku".into(),
             metadata: desired_metadata(&d, &marker()),
         }
@@ -391,6 +628,20 @@ mod tests {
             p.nickname = None;
             p.metadata.clear();
             p.active = false;
+            p.tiers_mode = Some("volume".into());
+            p.custom_unit_amount = Some(CustomUnitAmount::default());
+            p.transform_quantity = Some(TransformQuantity {
+                divide_by: 2,
+                round: "down".into(),
+            });
+            p.currency_options = Some(BTreeMap::from([(
+                "gbp".to_string(),
+                StripeCurrencyOption {
+                    unit_amount: Some(1),
+                    tax_behavior: None,
+                    tiers: None,
+                },
+            )]));
         });
         for (field, rule) in PRICE_FIELDS {
             let new_price = all.new_price.contains(field);
@@ -400,6 +651,9 @@ mod tests {
                     assert!(new_price && !in_place, "{field}: a new price")
                 }
                 Mutability::InPlace => assert!(in_place && !new_price, "{field}: in place"),
+                Mutability::InPlaceUnlessRemoved => {
+                    assert!(new_price != in_place, "{field}: one or the other")
+                }
             }
         }
     }
@@ -461,6 +715,154 @@ mod tests {
         assert!(c.new_price.is_empty());
         let c = changes(|p| p.active = false);
         assert_eq!(c.update.encode(), "active=true");
+    }
+
+    fn tier(up_to: Option<i64>, unit_amount: i64) -> PriceTier {
+        PriceTier {
+            up_to,
+            unit_amount: Some(unit_amount),
+            flat_amount: None,
+        }
+    }
+
+    /// `desired()` with tiers, and the Stripe price it makes (tiers expanded).
+    fn tiered() -> (DesiredPrice, Price) {
+        let mut d = desired();
+        d.unit_amount = 0;
+        d.tiers = vec![tier(Some(10), 1000), tier(None, 800)];
+        d.tiers_mode = Some("graduated".into());
+        let mut p = synced();
+        p.unit_amount = None;
+        p.billing_scheme = Some("tiered".into());
+        p.tiers_mode = d.tiers_mode.clone();
+        p.tiers = Some(
+            d.tiers
+                .iter()
+                .map(|t| StripeTier {
+                    up_to: t.up_to,
+                    unit_amount: t.unit_amount,
+                    flat_amount: t.flat_amount,
+                })
+                .collect(),
+        );
+        (d, p)
+    }
+
+    #[test]
+    fn tiers_custom_amounts_and_packages_make_a_new_price() {
+        let (d, p) = tiered();
+        assert!(
+            compare(&p, &d, &marker()).is_empty(),
+            "a synced tiered price matches"
+        );
+        let mut changed = d.clone();
+        changed.tiers[0].unit_amount = Some(900);
+        assert_eq!(compare(&p, &changed, &marker()).new_price, vec!["tiers"]);
+        let mut changed = d.clone();
+        changed.tiers_mode = Some("volume".into());
+        assert_eq!(compare(&p, &changed, &marker()).new_price, vec!["tiers"]);
+        // From per unit to tiered: both the amount and the tiers differ.
+        assert_eq!(
+            compare(&synced(), &d, &marker()).new_price,
+            vec!["unit_amount", "tiers"]
+        );
+        let mut custom = desired();
+        custom.recurring = None;
+        custom.unit_amount = 0;
+        custom.custom_unit_amount = Some(CustomUnitAmount {
+            minimum: Some(500),
+            maximum: None,
+            preset: None,
+        });
+        let c = changes(|p| p.recurring = None);
+        assert!(c.new_price.contains(&"recurring"));
+        let mut current = synced();
+        current.recurring = None;
+        assert_eq!(
+            compare(&current, &custom, &marker()).new_price,
+            vec!["unit_amount", "custom_unit_amount"]
+        );
+        let mut packaged = desired();
+        packaged.transform_quantity = Some(TransformQuantity {
+            divide_by: 6,
+            round: "up".into(),
+        });
+        assert_eq!(
+            compare(&synced(), &packaged, &marker()).new_price,
+            vec!["transform_quantity"]
+        );
+    }
+
+    #[test]
+    fn currency_options_change_in_place_unless_one_is_removed_or_a_set_tax_changes() {
+        let option = |amount: i64, tax: Option<&str>| StripeCurrencyOption {
+            unit_amount: Some(amount),
+            tax_behavior: tax.map(str::to_string),
+            tiers: None,
+        };
+        let mut current = synced();
+        // Stripe lists the price's own currency among its options.
+        current.currency_options = Some(BTreeMap::from([
+            ("usd".to_string(), option(1000, Some("exclusive"))),
+            ("eur".to_string(), option(900, Some("exclusive"))),
+        ]));
+        let mut d = desired();
+        let wanted = |amount: i64, tax: Option<&str>| CurrencyOption {
+            unit_amount: Some(amount),
+            tiers: Vec::new(),
+            tax_behavior: tax.map(str::to_string),
+        };
+        d.currency_options = BTreeMap::from([("eur".to_string(), wanted(900, None))]);
+        assert!(
+            compare(&current, &d, &marker()).is_empty(),
+            "unset tax matches any"
+        );
+        // A changed amount and an added currency: in place, only what differs.
+        d.currency_options.insert("eur".into(), wanted(950, None));
+        d.currency_options
+            .insert("gbp".into(), wanted(800, Some("inclusive")));
+        let c = compare(&current, &d, &marker());
+        assert!(c.new_price.is_empty());
+        assert_eq!(
+            c.update.encode(),
+            "currency_options[eur][unit_amount]=950&currency_options[gbp][unit_amount]=800\
+             &currency_options[gbp][tax_behavior]=inclusive"
+        );
+        // A set tax behavior changed, or a currency removed: a new price.
+        d.currency_options = BTreeMap::from([("eur".to_string(), wanted(900, Some("inclusive")))]);
+        assert_eq!(
+            compare(&current, &d, &marker()).new_price,
+            vec!["currency_options"]
+        );
+        d.currency_options.clear();
+        assert_eq!(
+            compare(&current, &d, &marker()).new_price,
+            vec!["currency_options"]
+        );
+    }
+
+    #[test]
+    fn a_tiered_price_in_two_currencies_is_one_request() {
+        let (mut d, _) = tiered();
+        d.currency_options = BTreeMap::from([(
+            "eur".to_string(),
+            CurrencyOption {
+                unit_amount: None,
+                tiers: vec![tier(Some(10), 900), tier(None, 700)],
+                tax_behavior: None,
+            },
+        )]);
+        let form = create_form("sku", &d, &marker()).encode();
+        assert!(!form.contains("&unit_amount="), "{form}");
+        for part in [
+            "billing_scheme=tiered",
+            "tiers_mode=graduated",
+            "tiers[0][up_to]=10&tiers[0][unit_amount]=1000&tiers[1][up_to]=inf&tiers[1][unit_amount]=800",
+            "currency_options[eur][tiers][0][up_to]=10&currency_options[eur][tiers][0][unit_amount]=900",
+            "currency_options[eur][tiers][1][up_to]=inf",
+        ] {
+            assert!(form.contains(part), "{part} in {form}");
+        }
     }
 
     #[test]

@@ -214,6 +214,7 @@ impl StripeClient {
         let mut form = Form::new();
         form.push("limit", "100")
             .push("expand[]", "data.default_price");
+        crate::prices::expand_prices(&mut form, "data.default_price.");
         for id in ids {
             form.push("ids[]", id.as_str());
         }

@@ -27,6 +27,10 @@
 //! | `unit_amount` | `unit_amount` | integer minor units, 0 ..= 99,999,999 |
 //! | `recurring_interval[_count]` | `recurring` | day/week/month/year; count 1..=1095 days, 156 weeks, 36 months, 3 years |
 //! | `tax_behavior` | `tax_behavior` | `inclusive`, `exclusive` or `unspecified`; unset leaves Stripe's value |
+//! | `tiers`, `tiers_mode` | `billing_scheme=tiered`, `tiers`, `tiers_mode` | `graduated` or `volume`; `up_to` increasing, the last unset (`inf`); each tier a unit or flat amount; `unit_amount` 0 |
+//! | `currency_options` | `currency_options` | other supported currencies than the price's; each a `unit_amount` (or the same tiers' amounts), optional tax behavior |
+//! | `custom_unit_amount` | `custom_unit_amount[enabled]=true` | one-off prices only; minimum ≤ preset ≤ maximum; `unit_amount` 0 |
+//! | `transform_quantity` | `transform_quantity` | `divide_by` ≥ 1, `round` up or down; not with tiers |
 //! | `metadata` | `metadata` | as the product's, plus catalog-sync's two marker keys |
 //! | (product, currency, period) | `lookup_key` | `cs:{id}:{currency}:{interval}x{count}` or `…:one_time`; one price per key |
 //! | first price | product `default_price` | |
@@ -36,7 +40,8 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use workflows::activities::TransformOutput;
 use workflows::model::{
-    CatalogProduct, DesiredPrice, DesiredProduct, Recurring, SyncPlan, ValidationIssue,
+    CatalogPrice, CatalogProduct, DesiredPrice, DesiredProduct, PriceTier, Recurring, SyncPlan,
+    ValidationIssue,
 };
 
 pub use domain::limits::{
@@ -361,6 +366,7 @@ fn check_prices(
         }
         let before = issues.len();
         check_metadata(&field("metadata"), &price.metadata, issues);
+        check_price_scheme(i, price, &currency, issues);
         ok &= issues.len() == before;
         let recurring = match price
             .recurring_interval
@@ -423,9 +429,215 @@ fn check_prices(
             nickname: non_empty(&price.nickname),
             tax_behavior: non_empty(&price.tax_behavior),
             metadata: price.metadata.clone(),
+            tiers: price.tiers.clone(),
+            tiers_mode: non_empty(&price.tiers_mode),
+            currency_options: price
+                .currency_options
+                .iter()
+                .map(|(c, o)| {
+                    let mut o = o.clone();
+                    o.tax_behavior = non_empty(&o.tax_behavior);
+                    (c.trim().to_ascii_lowercase(), o)
+                })
+                .collect(),
+            custom_unit_amount: price.custom_unit_amount.clone(),
+            transform_quantity: price.transform_quantity.clone(),
         });
     }
     out
+}
+
+fn amount_ok(amount: i64) -> bool {
+    (0..=MAX_AMOUNT).contains(&amount)
+}
+
+/// Tiers, lowest first: increasing `up_to`, the last one open (`up_to` unset, Stripe's `inf`),
+/// each with a unit or a flat amount.
+fn check_tiers(field: &str, tiers: &[PriceTier], issues: &mut Vec<ValidationIssue>) {
+    let mut previous = 0;
+    for (t, tier) in tiers.iter().enumerate() {
+        let at = |f: &str| format!("{field}[{t}].{f}");
+        let last = t + 1 == tiers.len();
+        match (tier.up_to, last) {
+            (None, true) => {}
+            (None, false) => issues.push(issue(
+                at("up_to"),
+                "only the last tier is open-ended (up_to unset means inf)",
+            )),
+            (Some(_), true) => issues.push(issue(
+                at("up_to"),
+                "the last tier must be open-ended: leave up_to unset (inf)",
+            )),
+            (Some(up_to), false) if up_to <= previous => issues.push(issue(
+                at("up_to"),
+                format!("must be greater than the previous tier's ({previous}), got {up_to}"),
+            )),
+            (Some(up_to), false) => previous = up_to,
+        }
+        if tier.unit_amount.is_none() && tier.flat_amount.is_none() {
+            issues.push(issue(
+                at("unit_amount"),
+                "a tier needs unit_amount or flat_amount",
+            ));
+        }
+        for (name, amount) in [
+            ("unit_amount", tier.unit_amount),
+            ("flat_amount", tier.flat_amount),
+        ] {
+            if let Some(amount) = amount
+                && !amount_ok(amount)
+            {
+                issues.push(issue(
+                    at(name),
+                    format!("must be between 0 and {MAX_AMOUNT} minor units, got {amount}"),
+                ));
+            }
+        }
+    }
+}
+
+/// Tiers, pay-what-you-want, packages and currency options of price `i` (in `currency`).
+fn check_price_scheme(
+    i: usize,
+    price: &CatalogPrice,
+    currency: &str,
+    issues: &mut Vec<ValidationIssue>,
+) {
+    let field = |f: &str| format!("prices[{i}].{f}");
+    let tiered = !price.tiers.is_empty();
+    let mode = present(price.tiers_mode.as_deref());
+    match (tiered, mode) {
+        (true, Some("graduated" | "volume")) | (false, None) => {}
+        (true, None) => issues.push(issue(
+            field("tiers_mode"),
+            "graduated or volume is required with tiers",
+        )),
+        (true, Some(other)) => issues.push(issue(
+            field("tiers_mode"),
+            format!("must be graduated or volume, got {other:?}"),
+        )),
+        (false, Some(_)) => issues.push(issue(field("tiers_mode"), "set without tiers")),
+    }
+    check_tiers(&field("tiers"), &price.tiers, issues);
+    if (tiered || price.custom_unit_amount.is_some()) && price.unit_amount != 0 {
+        issues.push(issue(
+            field("unit_amount"),
+            "must be 0 for a tiered or pay-what-you-want price (the tiers or the customer set the amount)",
+        ));
+    }
+    if let Some(custom) = &price.custom_unit_amount {
+        if tiered {
+            issues.push(issue(
+                field("custom_unit_amount"),
+                "cannot be combined with tiers",
+            ));
+        }
+        if present(price.recurring_interval.as_deref()).is_some() {
+            issues.push(issue(
+                field("custom_unit_amount"),
+                "only one-off prices take a customer's amount",
+            ));
+        }
+        for (name, amount) in [
+            ("minimum", custom.minimum),
+            ("maximum", custom.maximum),
+            ("preset", custom.preset),
+        ] {
+            if let Some(amount) = amount
+                && !amount_ok(amount)
+            {
+                issues.push(issue(
+                    field(&format!("custom_unit_amount.{name}")),
+                    format!("must be between 0 and {MAX_AMOUNT} minor units, got {amount}"),
+                ));
+            }
+        }
+        let (low, high) = (
+            custom.minimum.unwrap_or(0),
+            custom.maximum.unwrap_or(MAX_AMOUNT),
+        );
+        if low > high {
+            issues.push(issue(
+                field("custom_unit_amount.minimum"),
+                "is above the maximum",
+            ));
+        }
+        if custom.preset.is_some_and(|p| p < low || p > high) {
+            issues.push(issue(
+                field("custom_unit_amount.preset"),
+                "must lie between the minimum and the maximum",
+            ));
+        }
+    }
+    if let Some(transform) = &price.transform_quantity {
+        if tiered {
+            issues.push(issue(
+                field("transform_quantity"),
+                "cannot be combined with tiers",
+            ));
+        }
+        if transform.divide_by < 1 {
+            issues.push(issue(
+                field("transform_quantity.divide_by"),
+                format!("must be at least 1, got {}", transform.divide_by),
+            ));
+        }
+        if !["up", "down"].contains(&transform.round.as_str()) {
+            issues.push(issue(
+                field("transform_quantity.round"),
+                format!("must be up or down, got {:?}", transform.round),
+            ));
+        }
+    }
+    for (code, option) in &price.currency_options {
+        let at = |f: &str| field(&format!("currency_options.{code}{f}"));
+        let lower = code.trim().to_ascii_lowercase();
+        if !CURRENCIES.contains(&lower.as_str()) {
+            issues.push(issue(
+                at(""),
+                format!("{code:?} is not a currency Stripe supports"),
+            ));
+        } else if lower == currency {
+            issues.push(issue(at(""), "is the price's own currency"));
+        }
+        if tiered {
+            if option.unit_amount.is_some() || option.tiers.len() != price.tiers.len() {
+                issues.push(issue(
+                    at(".tiers"),
+                    format!("a tiered price needs the same {} tiers in every currency, and no unit_amount", price.tiers.len()),
+                ));
+            }
+            check_tiers(&at(".tiers"), &option.tiers, issues);
+            for (t, (theirs, ours)) in option.tiers.iter().zip(&price.tiers).enumerate() {
+                if theirs.up_to != ours.up_to {
+                    issues.push(issue(
+                        at(&format!(".tiers[{t}].up_to")),
+                        "must equal the price's own tier's up_to",
+                    ));
+                }
+            }
+        } else if price.custom_unit_amount.is_none() {
+            match option.unit_amount {
+                Some(amount) if amount_ok(amount) => {}
+                Some(amount) => issues.push(issue(
+                    at(".unit_amount"),
+                    format!("must be between 0 and {MAX_AMOUNT} minor units, got {amount}"),
+                )),
+                None => issues.push(issue(at(".unit_amount"), "is required")),
+            }
+            if !option.tiers.is_empty() {
+                issues.push(issue(at(".tiers"), "only a tiered price has tiers"));
+            }
+        }
+        if let Some(behavior) = present(option.tax_behavior.as_deref())
+            && !TAX_BEHAVIORS.contains(&behavior)
+        {
+            issues.push(issue(
+                at(".tax_behavior"),
+                format!("must be inclusive, exclusive or unspecified, got {behavior:?}"),
+            ));
+        }
+    }
 }
 
 /// Hash of the synced content (not the version): equal hashes mean Stripe needs no write.
@@ -581,6 +793,16 @@ mod tests {
         assert_eq!(d.shippable, Some(false));
         assert_eq!(d.marketing_features.len(), MAX_MARKETING_FEATURES);
         assert_eq!(d.prices[0].tax_behavior.as_deref(), Some("inclusive"));
+    }
+
+    #[test]
+    fn every_sample_product_is_valid() {
+        for n in 1..=500 {
+            let p = catalog::seed::sample_product(n, 7);
+            if let TransformOutput::Invalid(issues) = transform(&p.id, Some(&p)) {
+                panic!("sample {n} is invalid: {issues:?}\n{p:?}");
+            }
+        }
     }
 
     #[test]

@@ -43,6 +43,21 @@ const taxed = await stripe.prices.create({ product: id, currency: 'eur', unit_am
 assert.equal(taxed.tax_behavior, 'exclusive');
 assert.equal(taxed.metadata.channel, 'store');
 await assert.rejects(stripe.prices.update(taxed.id, { tax_behavior: 'inclusive' }), (e) => e.statusCode === 400 && e.param === 'tax_behavior');
+// Tiered and multi-currency prices through the SDK.
+const tiered = await stripe.prices.create({
+  product: id, currency: 'usd', billing_scheme: 'tiered', tiers_mode: 'graduated',
+  tiers: [{ up_to: 5, unit_amount: 500 }, { up_to: 'inf', unit_amount: 400 }],
+  currency_options: { gbp: { tiers: [{ up_to: 5, unit_amount: 450 }, { up_to: 'inf', unit_amount: 350 }] } },
+});
+const tieredGot = await stripe.prices.retrieve(tiered.id, { expand: ['tiers', 'currency_options'] });
+assert.deepEqual(tieredGot.tiers.map((t) => t.up_to), [5, null]);
+assert.equal(tieredGot.currency_options.gbp.tiers[1].unit_amount, 350);
+const multi = await stripe.prices.create({ product: id, currency: 'usd', unit_amount: 700, currency_options: { eur: { unit_amount: 650 } } });
+const multiNow = await stripe.prices.update(multi.id, { currency_options: { eur: { unit_amount: 640 } }, expand: ['currency_options'] });
+assert.equal(multiNow.currency_options.eur.unit_amount, 640);
+const listedTiers = [];
+for await (const x of stripe.prices.list({ product: id, expand: ['data.tiers'] })) if (x.id === tiered.id) listedTiers.push(x.tiers.length);
+assert.deepEqual(listedTiers, [2]);
 await assert.rejects(stripe.products.retrieve('nope'), (e) => e.statusCode === 404 && e.code === 'resource_missing');
 await assert.rejects(stripe.prices.update(next.id, { unit_amount: 1 }), (e) => e.statusCode === 400);
 await assert.rejects(stripe.products.create({ name: 'x', bogus: 1 }), (e) => e.param === 'bogus');

@@ -69,6 +69,27 @@ open_tax = v1.prices.update(yen.id, params={"tax_behavior": "exclusive"})
 assert open_tax.tax_behavior == "exclusive", open_tax
 assert v1.prices.update(taxed.id, params={"active": False}).active is False
 
+# Tiered prices in two currencies: created, read and listed with their tiers, updated in place.
+tiered = v1.prices.create(params={
+    "product": pid, "currency": "usd", "billing_scheme": "tiered", "tiers_mode": "volume",
+    "recurring": {"interval": "month"},
+    "tiers": [{"up_to": 10, "unit_amount": 1000}, {"up_to": "inf", "unit_amount": 800, "flat_amount": 100}],
+    "currency_options": {"eur": {"tiers": [{"up_to": 10, "unit_amount": 900}, {"up_to": "inf", "unit_amount": 700}]}},
+})
+assert tiered.billing_scheme == "tiered" and tiered.unit_amount is None, tiered
+got = v1.prices.retrieve(tiered.id, params={"expand": ["tiers", "currency_options"]})
+assert [t.up_to for t in got.tiers] == [10, None] and got.tiers[1].flat_amount == 100, got
+assert got.currency_options["eur"].tiers[0].unit_amount == 900, got
+page = v1.prices.list(params={"product": pid, "type": "recurring", "active": True, "expand": ["data.tiers"]})
+assert any(x.id == tiered.id and x.tiers[0].up_to == 10 for x in page.data), page
+multi = v1.prices.create(params={"product": pid, "currency": "usd", "unit_amount": 400,
+                                 "currency_options": {"eur": {"unit_amount": 370}}})
+multi = v1.prices.update(multi.id, params={"currency_options": {"eur": {"unit_amount": 380}, "gbp": {"unit_amount": 320}},
+                                           "expand": ["currency_options"]})
+assert multi.currency_options["eur"].unit_amount == 380 and multi.currency_options["gbp"].unit_amount == 320, multi
+for price in (tiered, multi):
+    v1.prices.update(price.id, params={"active": False})
+
 listed = v1.products.list(params={"ids": [pid, "missing"], "expand": ["data.default_price"]})
 assert [x.id for x in listed.data] == [pid] and listed.data[0].default_price.unit_amount == 1700
 active = v1.prices.list(params={"product": pid, "active": True})

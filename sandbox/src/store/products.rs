@@ -292,7 +292,12 @@ impl Account {
                     product: id.clone(),
                     recurring,
                     tax_behavior: tax_behavior.unwrap_or_else(|| "unspecified".into()),
-                    unit_amount,
+                    unit_amount: Some(unit_amount),
+                    tiers: Vec::new(),
+                    tiers_mode: None,
+                    currency_options: BTreeMap::new(),
+                    custom_unit_amount: None,
+                    transform_quantity: None,
                 })
             }
             None => None,
@@ -328,7 +333,10 @@ impl Account {
             self.prices.insert(seq, price.id.clone(), price);
         }
         let product = self.products.get(&id).expect("just inserted");
-        Ok((self.render_product(product, expand.default_price), changes))
+        Ok((
+            self.render_product(product, expand.default_price, expand.includes),
+            changes,
+        ))
     }
 
     /// `GET /v1/products/{id}`.
@@ -339,7 +347,7 @@ impl Account {
             .products
             .get(id)
             .ok_or_else(|| ApiError::not_found("product", id))?;
-        Ok(self.render_product(product, expand.default_price))
+        Ok(self.render_product(product, expand.default_price, expand.includes))
     }
 
     /// `POST /v1/products/{id}`.
@@ -391,7 +399,10 @@ impl Account {
             });
         }
         *self.products.get_mut(id).expect("exists") = product.clone();
-        Ok((self.render_product(&product, expand.default_price), changes))
+        Ok((
+            self.render_product(&product, expand.default_price, expand.includes),
+            changes,
+        ))
     }
 
     /// `DELETE /v1/products/{id}`.
@@ -458,7 +469,7 @@ impl Account {
         };
         let data = items
             .into_iter()
-            .map(|prod| self.render_product(prod, expand.data_default_price))
+            .map(|prod| self.render_product(prod, expand.data_default_price, expand.includes))
             .collect();
         Ok(Self::list_json("/v1/products", data, has_more))
     }

@@ -11,7 +11,10 @@ use harness::{Backend, TestEnv, binary, unique};
 use serde_json::{Value, json};
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use workflows::input::LenientInput;
-use workflows::model::{CatalogPrice, CatalogProduct, PackageDimensions};
+use workflows::model::{
+    CatalogPrice, CatalogProduct, CurrencyOption, CustomUnitAmount, PackageDimensions, PriceTier,
+    TransformQuantity,
+};
 use workflows::{ReconcileCatalog, ReconcileInput, ReconcileResult, SyncOutcome};
 
 /// A physical product using every field: two prices, the first with metadata.
@@ -215,6 +218,8 @@ async fn invalid_values_are_reported_with_the_field_and_nothing_is_sent() {
     p.marketing_features = vec!["Feature".into(); 16];
     p.prices[0].tax_behavior = Some("gross".into());
     p.prices[1].metadata.insert("a[b]".into(), "x".into());
+    p.prices[1].tiers = vec![tier(Some(5), 100), tier(Some(9), 90)];
+    p.prices[0].currency_options = BTreeMap::from([("usd".into(), option(1))]);
     env.catalog.save_product(&p).await.unwrap();
     let good = mug(env.id(2));
     env.catalog.save_product(&good).await.unwrap();
@@ -227,6 +232,10 @@ async fn invalid_values_are_reported_with_the_field_and_nothing_is_sent() {
         "marketing_features",
         "prices[0].tax_behavior",
         "prices[1].metadata.a[b]",
+        "prices[1].tiers_mode",
+        "prices[1].tiers[1].up_to",
+        "prices[1].unit_amount",
+        "prices[0].currency_options.usd",
     ] {
         assert!(fields.contains(&field), "{field} not in {fields:?}");
     }
@@ -317,5 +326,197 @@ async fn dashboard_drift_in_each_field_is_found_and_repaired() {
     // Everything matches again: nothing found, verify clean.
     let r = reconcile(&env).await;
     assert_eq!(r.totals.drift.total(), 0, "{r:?}");
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+}
+
+fn tier(up_to: Option<i64>, unit_amount: i64) -> PriceTier {
+    PriceTier {
+        up_to,
+        unit_amount: Some(unit_amount),
+        flat_amount: None,
+    }
+}
+
+fn option(unit_amount: i64) -> CurrencyOption {
+    CurrencyOption {
+        unit_amount: Some(unit_amount),
+        ..Default::default()
+    }
+}
+
+/// A seat plan with graduated tiers in two currencies (the default price), a pay-what-you-want
+/// tip in euros, and a six-pack priced in pounds and Swedish kronor.
+fn plan(id: String) -> CatalogProduct {
+    CatalogProduct {
+        id,
+        name: "Team plan".into(),
+        active: true,
+        prices: vec![
+            CatalogPrice {
+                currency: "usd".into(),
+                recurring_interval: Some("month".into()),
+                tiers_mode: Some("graduated".into()),
+                tiers: vec![tier(Some(10), 1000), tier(None, 800)],
+                currency_options: BTreeMap::from([(
+                    "eur".into(),
+                    CurrencyOption {
+                        tiers: vec![tier(Some(10), 900), tier(None, 700)],
+                        ..Default::default()
+                    },
+                )]),
+                ..Default::default()
+            },
+            CatalogPrice {
+                currency: "eur".into(),
+                custom_unit_amount: Some(CustomUnitAmount {
+                    minimum: Some(500),
+                    maximum: None,
+                    preset: Some(1500),
+                }),
+                ..Default::default()
+            },
+            CatalogPrice {
+                currency: "gbp".into(),
+                unit_amount: 1200,
+                transform_quantity: Some(TransformQuantity {
+                    divide_by: 6,
+                    round: "up".into(),
+                }),
+                currency_options: BTreeMap::from([("sek".into(), option(14_000))]),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// The product's active prices by currency, with tiers and currency options.
+async fn active_prices(env: &TestEnv, id: &str) -> BTreeMap<String, Value> {
+    let (status, list) = env
+        .sandbox
+        .get(&format!(
+            "/v1/prices?product={id}&active=true&limit=100&expand[]=data.tiers&expand[]=data.currency_options"
+        ))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["currency"].as_str().unwrap().to_string(), p.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiers_currencies_custom_amounts_and_packages_follow_the_mutability_rules() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let mut p = plan(env.id(1));
+    assert_eq!(
+        writes(&env, &p).await,
+        [
+            "create_product",
+            "create_price",
+            "create_price",
+            "create_price",
+            "update_product:default_price"
+        ]
+    );
+    let prices = active_prices(&env, &p.id).await;
+    let usd = &prices["usd"];
+    assert_eq!(
+        (&usd["billing_scheme"], &usd["tiers_mode"]),
+        (&json!("tiered"), &json!("graduated"))
+    );
+    assert_eq!(
+        usd["tiers"][1]["up_to"],
+        Value::Null,
+        "the last tier is inf"
+    );
+    assert_eq!(
+        usd["currency_options"]["eur"]["tiers"][0]["unit_amount"],
+        900
+    );
+    assert_eq!(prices["eur"]["custom_unit_amount"]["preset"], 1500);
+    assert_eq!(prices["gbp"]["transform_quantity"]["divide_by"], 6);
+    assert_eq!(
+        prices["gbp"]["currency_options"]["sek"]["unit_amount"],
+        14_000
+    );
+    assert_eq!(default_price(&env, &p.id).await["id"], usd["id"]);
+    assert!(writes(&env, &p).await.is_empty(), "in sync: no write");
+
+    // A currency's amount changed and a currency added: in place.
+    let packaged = p.prices[2].currency_options.clone();
+    p.prices[2]
+        .currency_options
+        .insert("sek".into(), option(15_000));
+    p.prices[2]
+        .currency_options
+        .insert("nok".into(), option(14_500));
+    assert_eq!(
+        writes(&env, &p).await,
+        ["update_price", "update_product:metadata"]
+    );
+    let now = active_prices(&env, &p.id).await;
+    assert_eq!(now["gbp"]["id"], prices["gbp"]["id"]);
+    assert_eq!(now["gbp"]["currency_options"]["nok"]["unit_amount"], 14_500);
+
+    // A currency removed: a new price (A→B→A over the three states).
+    p.prices[2].currency_options = packaged;
+    assert_eq!(
+        writes(&env, &p).await,
+        ["create_price", "update_product:metadata", "archive_price"]
+    );
+    let now = active_prices(&env, &p.id).await;
+    assert_ne!(now["gbp"]["id"], prices["gbp"]["id"]);
+    assert!(now["gbp"]["currency_options"].get("nok").is_none());
+
+    // Tiers, a customer's amount and a package are fixed: each change is a new price, and a
+    // change of the default price moves the default. The sale and its end: A→B→A.
+    for amount in [950, 1000] {
+        p.prices[0].tiers[0].unit_amount = Some(amount);
+        assert_eq!(
+            writes(&env, &p).await,
+            [
+                "create_price",
+                "update_product:metadata,default_price",
+                "archive_price"
+            ],
+            "tier amount {amount}"
+        );
+        let usd = &active_prices(&env, &p.id).await["usd"];
+        assert_eq!(usd["tiers"][0]["unit_amount"], amount);
+        assert_eq!(default_price(&env, &p.id).await["id"], usd["id"]);
+    }
+    p.prices[1].custom_unit_amount.as_mut().unwrap().minimum = Some(300);
+    p.prices[2].transform_quantity.as_mut().unwrap().divide_by = 12;
+    assert_eq!(
+        writes(&env, &p).await,
+        [
+            "create_price",
+            "create_price",
+            "update_product:metadata",
+            "archive_price",
+            "archive_price"
+        ]
+    );
+    harness::assert_no_duplicate_prices(&env.sandbox, std::slice::from_ref(&p)).await;
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+
+    // A Dashboard edit of a currency's amount is drift, found and put back in place.
+    let gbp = active_prices(&env, &p.id).await["gbp"].clone();
+    env.sandbox
+        .dashboard_edit_price(
+            gbp["id"].as_str().unwrap(),
+            "currency_options[sek][unit_amount]=99",
+        )
+        .await;
+    let report = verify_differences(&env);
+    assert!(report.contains("active prices:"), "{report}");
+    let r = reconcile(&env).await;
+    assert_eq!(r.totals.drift.price_drift, 1, "{r:?}");
+    let now = active_prices(&env, &p.id).await;
+    assert_eq!(now["gbp"]["id"], gbp["id"], "repaired in place");
+    assert_eq!(now["gbp"]["currency_options"]["sek"]["unit_amount"], 14_000);
     harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
 }
