@@ -600,6 +600,8 @@ mod tests {
                 recurring: p.recurring.as_ref().map(|r| PriceRecurring {
                     interval: r.interval.clone(),
                     interval_count: r.interval_count,
+                    usage_type: None,
+                    meter: None,
                 }),
                 lookup_key: Some(p.lookup_key.clone()),
                 nickname: p.nickname.clone(),

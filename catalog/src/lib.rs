@@ -118,8 +118,7 @@ macro_rules! on_pool {
 }
 
 /// A saved price as stored: (currency, unit_amount, recurring_interval,
-/// recurring_interval_count, nickname, tax_behavior, then as JSON text: metadata, tiers;
-/// tiers_mode, currency_options (JSON), custom_unit_amount (JSON), transform_quantity (JSON)).
+/// recurring_interval_count, nickname, tax_behavior, metadata as JSON).
 type PriceFields = (
     String,
     i64,
@@ -128,9 +127,15 @@ type PriceFields = (
     Option<String>,
     Option<String>,
     String,
+);
+/// Its scheme as stored: (tiers as JSON, tiers_mode, currency_options, custom_unit_amount and
+/// transform_quantity as JSON, usage_type, meter).
+type SchemeFields = (
     String,
     Option<String>,
     String,
+    Option<String>,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -140,7 +145,7 @@ const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_
      updated_at, deleted";
 const PRICE_COLUMNS: &str = "product_id, currency, unit_amount, recurring_interval, \
      recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
-     currency_options, custom_unit_amount, transform_quantity";
+     currency_options, custom_unit_amount, transform_quantity, usage_type, meter";
 
 /// Which products a reconciliation or backfill covers. All bounds are optional; the empty range is
 /// the whole catalog.
@@ -351,6 +356,8 @@ macro_rules! decode_price {
                     column!(row, &id, "transform_quantity", field("transform_quantity")),
                     "a JSON object of divide_by and round",
                 )?,
+                usage_type: column!(row, &id, "usage_type", field("usage_type")),
+                meter: column!(row, &id, "meter", field("meter")),
             },
         )
     }};
@@ -661,11 +668,12 @@ impl Catalog {
                 OR catalog_products.deleted_at IS NOT NULL";
         let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
              recurring_interval, recurring_interval_count, nickname, tax_behavior, metadata, \
-             tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+             tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, usage_type, meter) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
         let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname, \
-             tax_behavior, metadata, tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity \
-             FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+             tax_behavior, metadata FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+        let select_schemes = "SELECT tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, \
+             usage_type, meter FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
         fn json<T: serde::Serialize>(value: &T) -> String {
             serde_json::to_string(value).expect("plain data serializes")
         }
@@ -681,27 +689,29 @@ impl Catalog {
                     .bind(&p.url).bind(&p.unit_label).bind(&p.tax_code).bind(&metadata)
                     .bind(p.shippable).bind(&p.statement_descriptor).bind(&dimensions).bind(&features)
                     .execute(&mut *tx).await?;
-                let existing: Vec<PriceFields> = sqlx::query_as(select_prices)
+                let prices: Vec<PriceFields> = sqlx::query_as(select_prices)
                     .bind(&p.id).fetch_all(&mut *tx).await?;
-                let wanted: Vec<PriceFields> = p.prices.iter().map(|c| (
+                let schemes: Vec<SchemeFields> = sqlx::query_as(select_schemes)
+                    .bind(&p.id).fetch_all(&mut *tx).await?;
+                let existing: Vec<(PriceFields, SchemeFields)> = prices.into_iter().zip(schemes).collect();
+                let wanted: Vec<(PriceFields, SchemeFields)> = p.prices.iter().map(|c| ((
                     c.currency.clone(), c.unit_amount, c.recurring_interval.clone(),
                     c.recurring_interval_count.map(|n| n as i32), c.nickname.clone(),
-                    c.tax_behavior.clone(),
-                    json(&c.metadata),
-                    json(&c.tiers),
-                    c.tiers_mode.clone(),
-                    json(&c.currency_options),
-                    c.custom_unit_amount.as_ref().map(json),
-                    c.transform_quantity.as_ref().map(json),
-                )).collect();
+                    c.tax_behavior.clone(), json(&c.metadata),
+                ), (
+                    json(&c.tiers), c.tiers_mode.clone(), json(&c.currency_options),
+                    c.custom_unit_amount.as_ref().map(json), c.transform_quantity.as_ref().map(json),
+                    c.usage_type.clone(), c.meter.clone(),
+                ))).collect();
                 // Prices are replaced only when they changed, so an edit of the name alone is one version.
                 if existing != wanted {
                     sqlx::query("DELETE FROM catalog_prices WHERE product_id = $1").bind(&p.id).execute(&mut *tx).await?;
-                    for (position, price) in wanted.iter().enumerate() {
+                    for (position, (price, scheme)) in wanted.iter().enumerate() {
                         sqlx::query(insert_price)
                             .bind(&p.id).bind(position as i32).bind(&price.0).bind(price.1)
                             .bind(&price.2).bind(price.3).bind(&price.4).bind(&price.5).bind(&price.6)
-                            .bind(&price.7).bind(&price.8).bind(&price.9).bind(&price.10).bind(&price.11)
+                            .bind(&scheme.0).bind(&scheme.1).bind(&scheme.2).bind(&scheme.3).bind(&scheme.4)
+                            .bind(&scheme.5).bind(&scheme.6)
                             .execute(&mut *tx).await?;
                     }
                 }

@@ -121,6 +121,10 @@ pub struct PricesMapping {
     pub custom_unit_amount: Option<String>,
     /// Packages: a JSON object `{"divide_by", "round"}`.
     pub transform_quantity: Option<String>,
+    /// `licensed` or `metered` (text).
+    pub usage_type: Option<String>,
+    /// The Billing Meter id (`mtr_…`) of a metered price (text).
+    pub meter: Option<String>,
     /// The order of a product's prices (the first is the default price); unmapped: by currency
     /// and amount.
     pub order_by: Option<String>,
@@ -367,7 +371,7 @@ impl Queries {
                 .into(),
             prices: "(SELECT product_id, currency, unit_amount, recurring_interval, \
                      recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
-                     currency_options, custom_unit_amount, transform_quantity, position, \
+                     currency_options, custom_unit_amount, transform_quantity, usage_type, meter, position, \
                      id AS tiebreak FROM catalog_prices) AS prices"
                 .into(),
             hash_version: false,
@@ -432,7 +436,7 @@ impl Queries {
             }
         }
         let mut price_columns = BTreeMap::new();
-        let price_fields: [(&'static str, Option<&String>, Field); 15] = [
+        let price_fields: [(&'static str, Option<&String>, Field); 17] = [
             ("product_id", Some(&prices.product_id), Field::Id),
             ("currency", Some(&prices.currency), Field::Text),
             ("unit_amount", Some(&prices.unit_amount), Field::Integer),
@@ -466,6 +470,8 @@ impl Queries {
                 prices.transform_quantity.as_ref(),
                 Field::Json,
             ),
+            ("usage_type", prices.usage_type.as_ref(), Field::Text),
+            ("meter", prices.meter.as_ref(), Field::Text),
             ("order_by", prices.order_by.as_ref(), Field::Order),
             ("updated_at", prices.updated_at.as_ref(), Field::Time),
         ];
@@ -530,6 +536,7 @@ impl Queries {
              {nickname} AS nickname, {tax_behavior} AS tax_behavior, {metadata} AS metadata, \
              {tiers} AS tiers, {tiers_mode} AS tiers_mode, {currency_options} AS currency_options, \
              {custom_unit_amount} AS custom_unit_amount, {transform_quantity} AS transform_quantity, \
+             {usage_type} AS usage_type, {meter} AS meter, \
              {position} AS position, {tiebreak} AS tiebreak FROM {prices_from}) AS prices",
             product_id = d.id(&price_columns["product_id"]),
             currency = d.text(&price_columns["currency"]),
@@ -544,6 +551,8 @@ impl Queries {
             currency_options = q("currency_options").map_or("'{}'".into(), |c| d.metadata(c)),
             custom_unit_amount = q("custom_unit_amount").map_or("NULL".into(), |c| d.json_text(c)),
             transform_quantity = q("transform_quantity").map_or("NULL".into(), |c| d.json_text(c)),
+            usage_type = q("usage_type").map_or("NULL".into(), |c| d.text(c)),
+            meter = q("meter").map_or("NULL".into(), |c| d.text(c)),
             position = q("order_by").map_or("0".into(), |c| c.quoted.clone()),
         );
         let queries = Self {

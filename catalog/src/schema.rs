@@ -59,7 +59,7 @@ const BUILTIN: &[Migration] = &[
     },
     Migration {
         version: 3,
-        name: "tiered, multi-currency, pay-what-you-want and packaged prices",
+        name: "tiered, multi-currency, pay-what-you-want, packaged and metered prices",
         postgres: include_str!("../migrations/postgres/builtin_0003.sql"),
         sqlite: include_str!("../migrations/sqlite/builtin_0003.sql"),
     },

@@ -201,6 +201,29 @@ pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
     }
 }
 
+/// `product` (sample `n`) with a metered usage price on `meter` added, for every fourth sample:
+/// `usd`, per unit of usage, monthly (sample data cannot hold a meter id of its own: meters live
+/// in Stripe, see `starter meters ensure`).
+pub fn with_usage_price(mut product: CatalogProduct, n: usize, meter: &str) -> CatalogProduct {
+    let monthly_usd = product
+        .prices
+        .iter()
+        .any(|p| p.currency == "usd" && p.recurring_interval.as_deref() == Some("month"));
+    if n.is_multiple_of(4) && !monthly_usd {
+        product.prices.push(CatalogPrice {
+            currency: "usd".into(),
+            unit_amount: 5,
+            recurring_interval: Some("month".into()),
+            recurring_interval_count: Some(1),
+            nickname: Some("Usage".into()),
+            usage_type: Some("metered".into()),
+            meter: Some(meter.to_string()),
+            ..Default::default()
+        });
+    }
+    product
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,10 @@ pub struct CatalogPrice {
     pub custom_unit_amount: Option<CustomUnitAmount>,
     /// Sold in packages: the quantity is divided and rounded before the amount applies.
     pub transform_quantity: Option<TransformQuantity>,
+    /// `licensed` (the default) or `metered` (recurring prices billed on usage).
+    pub usage_type: Option<String>,
+    /// The Billing Meter id (`mtr_…`) a metered price reports usage to.
+    pub meter: Option<String>,
 }
 
 /// One tier of a tiered price.
@@ -155,6 +159,10 @@ pub struct Recurring {
     pub interval: String,
     /// Number of intervals between charges.
     pub interval_count: i64,
+    /// The Billing Meter (`mtr_…`) of a metered price (`usage_type=metered`); `None` for a
+    /// licensed one. Left out of the serialized form when `None`, so content hashes stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter: Option<String>,
 }
 
 /// A price as Stripe should have it.

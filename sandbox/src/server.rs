@@ -362,6 +362,9 @@ fn endpoint_label(method: &Method, path: &str) -> String {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let pattern = match segments.as_slice() {
         ["v1", kind] => format!("/v1/{kind}"),
+        ["v1", "billing", kind] => format!("/v1/billing/{kind}"),
+        ["v1", "billing", kind, _] => format!("/v1/billing/{kind}/{{id}}"),
+        ["v1", "billing", kind, _, action] => format!("/v1/billing/{kind}/{{id}}/{action}"),
         ["v1", kind, _] => format!("/v1/{kind}/{{id}}"),
         _ => path.to_string(),
     };
@@ -623,6 +626,15 @@ fn route(
         ("GET", ["v1", "prices"]) => read(account.list_prices(params)),
         ("GET", ["v1", "prices", id]) => read(account.get_price(id, params)),
         ("POST", ["v1", "prices", id]) => account.update_price(id, params),
+        ("POST", ["v1", "billing", "meters"]) => account.create_meter(params),
+        ("GET", ["v1", "billing", "meters"]) => read(account.list_meters(params)),
+        ("GET", ["v1", "billing", "meters", id]) => read(account.get_meter(id, params)),
+        ("POST", ["v1", "billing", "meters", id, "deactivate"]) => {
+            account.set_meter_status(id, false, params)
+        }
+        ("POST", ["v1", "billing", "meters", id, "reactivate"]) => {
+            account.set_meter_status(id, true, params)
+        }
         ("GET", ["v1", "events"]) => read(account.list_events(params)),
         ("GET", ["v1", "events", id]) => read(account.get_event(id, params)),
         ("POST", ["v1", "webhook_endpoints"]) => account.create_webhook_endpoint(params),

@@ -17,6 +17,7 @@ use crate::form::Params;
 
 mod endpoints;
 mod events;
+mod meters;
 mod prices;
 mod products;
 pub use endpoints::{EVENT_TYPES, Target};
@@ -86,6 +87,9 @@ pub struct Account {
     /// The account's events, oldest first (`events`).
     #[serde(default)]
     events: Ordered<Value>,
+    /// Billing Meters (`billing.meter`).
+    #[serde(default)]
+    meters: Ordered<meters::Meter>,
 }
 
 /// Pagination and filters shared by list endpoints.

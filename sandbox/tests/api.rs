@@ -1139,3 +1139,68 @@ async fn tiered_multi_currency_custom_and_packaged_prices_follow_stripe() {
         .await;
     assert_eq!((s, &e["error"]["param"]), (400, &json!("tiers_mode")));
 }
+
+#[tokio::test]
+async fn billing_meters_and_metered_prices_follow_stripe() {
+    let api = Api::new().await;
+    api.post("/v1/products", "id=api&name=API").await;
+    let (s, meter) = api
+        .post(
+            "/v1/billing/meters",
+            "display_name=API+calls&event_name=api_calls&default_aggregation[formula]=sum",
+        )
+        .await;
+    assert_eq!(s, 200, "{meter}");
+    assert_eq!(meter["object"], "billing.meter");
+    let id = meter["id"].as_str().unwrap();
+    assert!(id.starts_with("mtr_"));
+    let (s, e) = api
+        .post(
+            "/v1/billing/meters",
+            "display_name=Again&event_name=api_calls&default_aggregation[formula]=sum",
+        )
+        .await;
+    assert_eq!(
+        (s, &e["error"]["param"]),
+        (400, &json!("event_name")),
+        "{e}"
+    );
+    let (_, listed) = api.get("/v1/billing/meters?status=active").await;
+    assert_eq!(listed["data"][0]["id"], id);
+    let metered = format!(
+        "product=api&currency=usd&unit_amount=2&recurring[interval]=month&recurring[usage_type]=metered&recurring[meter]={id}"
+    );
+    let (s, price) = api.post("/v1/prices", &metered).await;
+    assert_eq!(s, 200, "{price}");
+    assert_eq!(price["recurring"]["usage_type"], "metered");
+    assert_eq!(price["recurring"]["meter"], id);
+    for (form, param) in [
+        (
+            "product=api&currency=usd&unit_amount=2&recurring[interval]=month&recurring[usage_type]=metered",
+            "recurring[meter]",
+        ),
+        (
+            "product=api&currency=usd&unit_amount=2&recurring[interval]=month&recurring[usage_type]=metered&recurring[meter]=mtr_nope",
+            "recurring[meter]",
+        ),
+        (
+            &format!(
+                "product=api&currency=usd&unit_amount=2&recurring[interval]=month&recurring[meter]={id}"
+            ),
+            "recurring[meter]",
+        ),
+    ] {
+        let (s, e) = api.post("/v1/prices", form).await;
+        assert_eq!(
+            (s, &e["error"]["param"]),
+            (400, &json!(param)),
+            "{form}: {e}"
+        );
+    }
+    let (s, _) = api
+        .post(&format!("/v1/billing/meters/{id}/deactivate"), "")
+        .await;
+    assert_eq!(s, 200);
+    let (s, e) = api.post("/v1/prices", &metered).await;
+    assert_eq!(s, 400, "an inactive meter takes no new price: {e}");
+}

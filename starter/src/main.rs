@@ -108,6 +108,9 @@ enum Command {
     /// The Stripe webhook endpoint the relay receives Dashboard edits at.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Billing Meters, which metered prices name (`prices.meter`).
+    #[command(subcommand)]
+    Meters(webhooks::MetersCommand),
     /// Archives the live archive guard held back (more than the budget per window): list them,
     /// or confirm them.
     #[command(subcommand)]
@@ -163,6 +166,10 @@ enum CatalogCommand {
         /// Seed of the generator: the same seed gives the same catalog.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// A Billing Meter id (`mtr_…`, from `starter meters ensure`): with it, some samples get
+        /// a metered usage price on that meter.
+        #[arg(long)]
+        meter: Option<String>,
     },
     /// Print one product as JSON.
     Show {
@@ -271,6 +278,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
         Command::Adopt(args) => adopt::run(&open_catalog().await?, args).await,
         Command::Webhooks(cmd) => webhooks::run(&open_catalog().await?, cmd).await,
+        Command::Meters(cmd) => webhooks::meters(cmd).await,
         Command::Archives(ArchivesCommand::List { limit }) => {
             let held = open_catalog().await?.held_archives(limit).await?;
             for h in &held {
@@ -350,10 +358,20 @@ async fn all_ids(catalog: &Catalog) -> anyhow::Result<Vec<String>> {
 async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Result<()> {
     match cmd {
         CatalogCommand::Migrate => unreachable!("handled before the catalog is opened"),
-        CatalogCommand::Seed { products, seed } => {
+        CatalogCommand::Seed {
+            products,
+            seed,
+            meter,
+        } => {
             for chunk_start in (1..=products).step_by(1000) {
                 let chunk: Vec<_> = (chunk_start..=(chunk_start + 999).min(products))
-                    .map(|n| catalog::seed::sample_product(n, seed))
+                    .map(|n| {
+                        let product = catalog::seed::sample_product(n, seed);
+                        match &meter {
+                            Some(meter) => catalog::seed::with_usage_price(product, n, meter),
+                            None => product,
+                        }
+                    })
                     .collect();
                 catalog.save_products(&chunk).await?;
             }

@@ -398,6 +398,7 @@ type PriceKey = (
 /// customer's amount, packaging, and the other currencies (their tax behavior only where the
 /// catalog sets one).
 fn scheme_text(
+    meter: Option<&str>,
     tiers_mode: Option<&str>,
     tiers: &[PriceTier],
     custom: Option<&CustomUnitAmount>,
@@ -405,6 +406,9 @@ fn scheme_text(
     options: &BTreeMap<String, CurrencyOption>,
 ) -> String {
     let mut parts = Vec::new();
+    if let Some(meter) = meter {
+        parts.push(format!("metered on {meter}"));
+    }
     if let Some(mode) = tiers_mode {
         parts.push(format!("{mode} tiers {}", json!(tiers)));
     }
@@ -607,7 +611,9 @@ fn compare(
                 (currency.clone(), interval.clone(), count),
                 (tax.clone(), option_taxes),
             );
+            let metered = opt(&p.usage_type).as_deref() == Some("metered");
             let scheme = scheme_text(
+                metered.then(|| opt(&p.meter)).flatten().as_deref(),
                 opt(&p.tiers_mode)
                     .filter(|_| !p.tiers.is_empty())
                     .as_deref(),
@@ -677,6 +683,9 @@ fn compare(
                         .to_string(),
                 });
         let scheme = scheme_text(
+            (p["recurring"]["usage_type"] == "metered")
+                .then(|| p["recurring"]["meter"].as_str())
+                .flatten(),
             p["tiers_mode"].as_str(),
             &stripe_tiers(&p["tiers"]),
             custom.as_ref(),

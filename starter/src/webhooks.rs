@@ -19,6 +19,62 @@ use domain::metadata::META_CATALOG;
 use stripe::client::{Form, StripeClient, StripeConfig};
 use stripe::webhook_endpoints::{EVENTS, WebhookEndpoint};
 
+/// `starter meters`.
+#[derive(Subcommand)]
+pub(crate) enum MetersCommand {
+    /// Print the id of the active Billing Meter counting `--event-name`, making it (a sum of the
+    /// events' `value` per customer) when there is none.
+    Ensure(EnsureMeterArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct EnsureMeterArgs {
+    #[command(flatten)]
+    stripe: StripeArgs,
+    /// The usage events' name, e.g. `api_requests`.
+    #[arg(long)]
+    event_name: String,
+    /// What people see (default: the event name).
+    #[arg(long)]
+    display_name: Option<String>,
+}
+
+/// `starter meters ensure`: one meter per event name, found or made.
+pub(crate) async fn meters(command: MetersCommand) -> anyhow::Result<()> {
+    let MetersCommand::Ensure(args) = command;
+    let settings = &args.stripe.stripe;
+    settings.check().map_err(anyhow::Error::msg)?;
+    let stripe = StripeClient::new(StripeConfig {
+        base_url: settings.base(),
+        api_key: settings.api_key.clone(),
+        api_version: settings.api_version.clone(),
+        account: settings.account().map(str::to_string),
+        timeout: std::time::Duration::from_secs(30),
+        requests_per_second: 0,
+        metrics: None,
+    })?;
+    let found = stripe
+        .list_active_meters()
+        .await
+        .context("listing Billing Meters")?
+        .into_iter()
+        .find(|m| m.event_name == args.event_name);
+    let meter = match found {
+        Some(meter) => meter,
+        None => {
+            let name = args.display_name.as_deref().unwrap_or(&args.event_name);
+            // One key per event name: two runs at once make one meter.
+            let key = format!("catalog-sync-meter-{}", args.event_name);
+            stripe
+                .create_meter(name, &args.event_name, &key)
+                .await
+                .context("creating the Billing Meter")?
+        }
+    };
+    println!("{}", meter.id);
+    Ok(())
+}
+
 #[derive(Subcommand)]
 pub(crate) enum WebhooksCommand {
     /// Create (or bring up to date) the webhook endpoint and print its signing secret once.

@@ -9,7 +9,7 @@
 //! - [`form`]: form bodies in Stripe's bracket dialect.
 //! - [`envelope`]: lists, expandable fields and responses, shared by every object.
 //! - One module per Stripe object, each with the fields catalog-sync reads and its requests:
-//!   [`products`], [`prices`], [`webhook_endpoints`].
+//!   [`products`], [`prices`], [`meters`] (Billing Meters), [`webhook_endpoints`].
 //! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
 //!   keys that mark a Stripe product as catalog-sync's. Pure.
 //! - [`identity`]: whose a Stripe product is (re-exported from `domain`, which `starter` shares).
@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod error;
 pub mod form;
 pub use domain::identity;
+pub mod meters;
 pub mod ownership;
 pub mod prices;
 pub mod products;

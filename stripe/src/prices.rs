@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `currency` | new price |
 //! | `unit_amount` | new price |
-//! | `recurring` (interval, count) | new price |
+//! | `recurring` (interval, count, usage type and meter) | new price |
 //! | `tiers`, `tiers_mode` (billing scheme) | new price |
 //! | `custom_unit_amount` | new price |
 //! | `transform_quantity` | new price |
@@ -125,14 +125,17 @@ pub fn compare(
                 !options_match(&current.other_currencies(), &desired.currency_options)
             }
             "recurring" => {
+                fn metered(r: &PriceRecurring) -> Option<Option<&String>> {
+                    (r.usage_type.as_deref() == Some("metered")).then_some(r.meter.as_ref())
+                }
                 current
                     .recurring
                     .as_ref()
-                    .map(|r| (&r.interval, r.interval_count))
+                    .map(|r| (&r.interval, r.interval_count, metered(r)))
                     != desired
                         .recurring
                         .as_ref()
-                        .map(|r| (&r.interval, r.interval_count))
+                        .map(|r| (&r.interval, r.interval_count, r.meter.as_ref().map(Some)))
             }
             "tax_behavior" => desired
                 .tax_behavior
@@ -322,6 +325,10 @@ pub fn create_form(
     if let Some(r) = &desired.recurring {
         form.push("recurring[interval]", r.interval.as_str())
             .push("recurring[interval_count]", r.interval_count.to_string());
+        if let Some(meter) = &r.meter {
+            form.push("recurring[usage_type]", "metered")
+                .push("recurring[meter]", meter.as_str());
+        }
     }
     form.push_opt("nickname", desired.nickname.as_deref());
     form.push_opt("tax_behavior", desired.tax_behavior.as_deref());
@@ -335,6 +342,12 @@ pub struct PriceRecurring {
     pub interval: String,
     /// Interval count.
     pub interval_count: i64,
+    /// `licensed` or `metered`.
+    #[serde(default)]
+    pub usage_type: Option<String>,
+    /// The Billing Meter of a metered price.
+    #[serde(default)]
+    pub meter: Option<String>,
 }
 
 /// The price fields catalog-sync reads. `P` is how the owning product comes: its id (the
@@ -569,6 +582,7 @@ mod tests {
             recurring: Some(Recurring {
                 interval: "month".into(),
                 interval_count: 1,
+                meter: None,
             }),
             nickname: Some("Monthly".into()),
             tax_behavior: Some("exclusive".into()),
@@ -592,6 +606,8 @@ mod tests {
             recurring: Some(PriceRecurring {
                 interval: "month".into(),
                 interval_count: 1,
+                usage_type: Some("licensed".into()),
+                meter: None,
             }),
             lookup_key: Some(d.lookup_key.clone()),
             nickname: d.nickname.clone(),

@@ -31,6 +31,7 @@
 //! | `currency_options` | `currency_options` | other supported currencies than the price's; each a `unit_amount` (or the same tiers' amounts), optional tax behavior |
 //! | `custom_unit_amount` | `custom_unit_amount[enabled]=true` | one-off prices only; minimum ≤ preset ≤ maximum; `unit_amount` 0 |
 //! | `transform_quantity` | `transform_quantity` | `divide_by` ≥ 1, `round` up or down; not with tiers |
+//! | `usage_type`, `meter` | `recurring[usage_type]=metered`, `recurring[meter]` | metered prices are recurring and name their Billing Meter (`mtr_…`) |
 //! | `metadata` | `metadata` | as the product's, plus catalog-sync's two marker keys |
 //! | (product, currency, period) | `lookup_key` | `cs:{id}:{currency}:{interval}x{count}` or `…:one_time`; one price per key |
 //! | first price | product `default_price` | |
@@ -407,6 +408,9 @@ fn check_prices(
                 Some(Recurring {
                     interval: interval.to_string(),
                     interval_count: count,
+                    meter: (present(price.usage_type.as_deref()) == Some("metered"))
+                        .then(|| non_empty(&price.meter))
+                        .flatten(),
                 })
             }
         };
@@ -568,6 +572,40 @@ fn check_price_scheme(
                 "must lie between the minimum and the maximum",
             ));
         }
+    }
+    let recurring = present(price.recurring_interval.as_deref()).is_some();
+    match (
+        present(price.usage_type.as_deref()),
+        present(price.meter.as_deref()),
+    ) {
+        (None | Some("licensed"), None) => {}
+        (None | Some("licensed"), Some(_)) => issues.push(issue(
+            field("meter"),
+            "only a metered price (usage_type metered) has a meter",
+        )),
+        (Some("metered"), _) if !recurring => issues.push(issue(
+            field("usage_type"),
+            "a metered price must be recurring (set recurring_interval)",
+        )),
+        (Some("metered"), None) => issues.push(issue(
+            field("meter"),
+            "a metered price needs its Billing Meter id (mtr_…)",
+        )),
+        (Some("metered"), Some(meter)) => {
+            let ok = meter.strip_prefix("mtr_").is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+            if !ok {
+                issues.push(issue(
+                    field("meter"),
+                    format!("must be a Billing Meter id like mtr_61Q…, got {meter:?}"),
+                ));
+            }
+        }
+        (Some(other), _) => issues.push(issue(
+            field("usage_type"),
+            format!("must be licensed or metered, got {other:?}"),
+        )),
     }
     if let Some(transform) = &price.transform_quantity {
         if tiered {
@@ -798,7 +836,11 @@ mod tests {
     #[test]
     fn every_sample_product_is_valid() {
         for n in 1..=500 {
-            let p = catalog::seed::sample_product(n, 7);
+            let p = catalog::seed::with_usage_price(
+                catalog::seed::sample_product(n, 7),
+                n,
+                "mtr_61Qsample0000",
+            );
             if let TransformOutput::Invalid(issues) = transform(&p.id, Some(&p)) {
                 panic!("sample {n} is invalid: {issues:?}\n{p:?}");
             }

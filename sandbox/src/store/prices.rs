@@ -51,6 +51,9 @@ pub struct Price {
     /// `(divide_by, round)`.
     #[serde(default)]
     pub transform_quantity: Option<(i64, String)>,
+    /// The Billing Meter of a metered recurring price (`usage_type=metered`).
+    #[serde(default)]
+    pub meter: Option<String>,
 }
 
 /// One tier.
@@ -160,9 +163,9 @@ impl Price {
             "recurring": self.recurring.as_ref().map(|(interval, count)| json!({
                 "interval": interval,
                 "interval_count": count,
-                "meter": null,
+                "meter": self.meter,
                 "trial_period_days": null,
-                "usage_type": "licensed",
+                "usage_type": if self.meter.is_some() { "metered" } else { "licensed" },
             })),
             "tax_behavior": self.tax_behavior,
             "tiers_mode": self.tiers_mode,
@@ -197,7 +200,18 @@ pub(super) fn unit_amount(amount: i64, param: &str) -> Result<i64, ApiError> {
 }
 
 /// Parses `recurring[interval|interval_count]`.
-pub(super) fn recurring(mut r: Params, param: &str) -> Result<(String, i64), ApiError> {
+/// `recurring[…]` of a new price.
+pub(super) struct RecurringParams {
+    /// `(interval, interval_count)`.
+    pub(super) period: (String, i64),
+    /// `metered` or `None` (licensed).
+    pub(super) metered: bool,
+    /// The Billing Meter of a metered price.
+    pub(super) meter: Option<String>,
+}
+
+/// Parses `recurring[interval|interval_count|usage_type|meter]`.
+pub(super) fn recurring(mut r: Params, param: &str) -> Result<RecurringParams, ApiError> {
     let interval = r
         .string("interval")?
         .ok_or_else(|| ApiError::missing(&format!("{param}[interval]")))?;
@@ -216,8 +230,38 @@ pub(super) fn recurring(mut r: Params, param: &str) -> Result<(String, i64), Api
             Some(format!("{param}[interval_count]")),
         ));
     }
+    let metered = match r.string("usage_type")?.as_deref() {
+        None | Some("licensed") => false,
+        Some("metered") => true,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("Invalid {param}[usage_type]: must be one of licensed or metered"),
+                Some(format!("{param}[usage_type]")),
+            ));
+        }
+    };
+    let meter = r.string("meter")?;
     r.finish()?;
-    Ok((interval, count))
+    match (metered, &meter) {
+        (true, None) => {
+            return Err(ApiError::invalid(
+                "Metered prices must be backed by a meter: set recurring[meter].",
+                Some(format!("{param}[meter]")),
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(ApiError::invalid(
+                "A meter can only be set on a price with recurring[usage_type]=metered.",
+                Some(format!("{param}[meter]")),
+            ));
+        }
+        _ => {}
+    }
+    Ok(RecurringParams {
+        period: (interval, count),
+        metered,
+        meter,
+    })
 }
 
 /// Parses `tax_behavior`.
@@ -597,6 +641,17 @@ impl Account {
             .map(|r| recurring(r, "recurring"))
             .transpose()?;
         let scheme = Scheme::parse(&mut p, &currency, recurring.is_some())?;
+        let meter = recurring.as_ref().and_then(|r| r.meter.clone());
+        if let Some(id) = &meter
+            && self.active_meter(id).is_none()
+        {
+            return Err(ApiError::invalid(
+                format!("No such active billing meter: '{id}'"),
+                Some("recurring[meter]".into()),
+            )
+            .with_code("resource_missing"));
+        }
+        let recurring = recurring.map(|r| r.period);
         let lookup_key = p.nullable_string("lookup_key")?.flatten();
         if lookup_key.as_ref().is_some_and(|k| k.chars().count() > 200) {
             return Err(ApiError::invalid(
@@ -637,6 +692,7 @@ impl Account {
             currency_options: scheme.currency_options,
             custom_unit_amount: scheme.custom_unit_amount,
             transform_quantity: scheme.transform_quantity,
+            meter,
         };
         if let Some(key) = lookup_key {
             self.lookup_keys.insert(key, price.id.clone());

@@ -272,6 +272,13 @@ impl Account {
                     .hash("recurring")?
                     .map(|r| prices::recurring(r, "default_price_data[recurring]"))
                     .transpose()?;
+                if recurring.as_ref().is_some_and(|r| r.metered) {
+                    return Err(ApiError::invalid(
+                        "default_price_data cannot make a metered price: create it with POST /v1/prices.",
+                        Some("default_price_data[recurring][usage_type]".into()),
+                    ));
+                }
+                let recurring = recurring.map(|r| r.period);
                 let tax_behavior = d
                     .string("tax_behavior")?
                     .map(prices::tax_behavior)
@@ -298,6 +305,7 @@ impl Account {
                     currency_options: BTreeMap::new(),
                     custom_unit_amount: None,
                     transform_quantity: None,
+                    meter: None,
                 })
             }
             None => None,

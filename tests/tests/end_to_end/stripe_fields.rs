@@ -520,3 +520,92 @@ async fn tiers_currencies_custom_amounts_and_packages_follow_the_mutability_rule
     assert_eq!(now["gbp"]["currency_options"]["sek"]["unit_amount"], 14_000);
     harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metered_price_names_its_meter_and_a_new_meter_is_a_new_price() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let meter = |event: &'static str| {
+        let env = &env;
+        async move {
+            let (status, m) = env
+                .sandbox
+                .api_post(
+                    "/v1/billing/meters",
+                    &format!(
+                        "display_name={event}&event_name={event}&default_aggregation[formula]=sum"
+                    ),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{m}");
+            m["id"].as_str().unwrap().to_string()
+        }
+    };
+    let (calls, tokens) = (meter("api_calls").await, meter("tokens").await);
+    let mut p = CatalogProduct {
+        id: env.id(1),
+        name: "API".into(),
+        active: true,
+        prices: vec![
+            CatalogPrice {
+                currency: "usd".into(),
+                unit_amount: 2900,
+                recurring_interval: Some("month".into()),
+                ..Default::default()
+            },
+            CatalogPrice {
+                currency: "eur".into(),
+                unit_amount: 2,
+                recurring_interval: Some("month".into()),
+                usage_type: Some("metered".into()),
+                meter: Some(calls.clone()),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    assert_eq!(
+        writes(&env, &p).await,
+        [
+            "create_product",
+            "create_price",
+            "create_price",
+            "update_product:default_price"
+        ]
+    );
+    let eur = &active_prices(&env, &p.id).await["eur"];
+    assert_eq!(eur["recurring"]["usage_type"], "metered");
+    assert_eq!(eur["recurring"]["meter"], calls.as_str());
+    assert!(writes(&env, &p).await.is_empty(), "in sync: no write");
+
+    // Another meter, then licensed: each a new price holding the same lookup key.
+    p.prices[1].meter = Some(tokens.clone());
+    assert_eq!(
+        writes(&env, &p).await,
+        ["create_price", "update_product:metadata", "archive_price"]
+    );
+    assert_eq!(
+        active_prices(&env, &p.id).await["eur"]["recurring"]["meter"],
+        tokens.as_str()
+    );
+    p.prices[1].usage_type = None;
+    p.prices[1].meter = None;
+    assert_eq!(
+        writes(&env, &p).await,
+        ["create_price", "update_product:metadata", "archive_price"]
+    );
+    let eur = &active_prices(&env, &p.id).await["eur"];
+    assert_eq!(eur["recurring"]["usage_type"], "licensed");
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+
+    // A metered price without a meter is invalid; nothing is sent.
+    let mut bad = p.clone();
+    bad.id = env.id(2);
+    bad.prices[1].usage_type = Some("metered".into());
+    env.catalog.save_product(&bad).await.unwrap();
+    let before = env.writes().await;
+    let result = env.sync(&bad.id).await;
+    assert_eq!(result.outcome, SyncOutcome::Invalid, "{result:?}");
+    assert_eq!(result.issues[0].field, "prices[1].meter", "{result:?}");
+    assert_eq!(env.writes().await, before);
+}
