@@ -731,9 +731,32 @@ impl Catalog {
         value: &serde_json::Value,
     ) -> Result<bool, CatalogError> {
         let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        if field == "shippable" {
+            let sql = match &self.queries.mapped {
+                None => "UPDATE catalog_products SET shippable = $2 WHERE id = $1".to_string(),
+                Some(mapped) => mapped.write_back_sql(field)?,
+            };
+            return on_pool!(self, pool => {
+                Ok(sqlx::query(&sql).bind(id).bind(value.as_bool()).execute(pool).await?.rows_affected() > 0)
+            });
+        }
         let (column, value): (&str, Option<String>) = match field {
             "name" => ("name", Some(text(value).unwrap_or_default())),
-            "description" | "url" | "unit_label" => (field, text(value)),
+            "description" | "url" | "unit_label" | "statement_descriptor" => (field, text(value)),
+            // Stripe's `[{"name": …}]`, kept as the catalog's list of names.
+            "marketing_features" => {
+                let names: Vec<&str> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f["name"].as_str())
+                    .collect();
+                (
+                    field,
+                    Some(serde_json::to_string(&names).expect("strings serialize")),
+                )
+            }
+            "package_dimensions" => (field, value.is_object().then(|| value.to_string())),
             // An expanded tax code is an object with its id.
             "tax_code" => ("tax_code", text(value).or_else(|| text(&value["id"]))),
             "images" => {

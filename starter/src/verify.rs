@@ -533,6 +533,7 @@ fn compare(
         ));
     }
     if let Some(shippable) = product.shippable
+        && !stripe_owned.contains("shippable")
         && s["shippable"].as_bool() != Some(shippable)
     {
         out.push(format!(
@@ -550,7 +551,7 @@ fn compare(
         .package_dimensions
         .map(|d| vec![d.height, d.length, d.weight, d.width]);
     let stripe_dimensions = dimensions(&s["package_dimensions"]);
-    if catalog_dimensions != stripe_dimensions {
+    if !stripe_owned.contains("package_dimensions") && catalog_dimensions != stripe_dimensions {
         out.push(format!(
             "package_dimensions: catalog {catalog_dimensions:?}, Stripe {stripe_dimensions:?}"
         ));
@@ -566,7 +567,7 @@ fn compare(
         .flatten()
         .filter_map(|f| f["name"].as_str().map(str::to_string))
         .collect();
-    if features != stripe_features {
+    if !stripe_owned.contains("marketing_features") && features != stripe_features {
         out.push(format!(
             "marketing_features: catalog {}, Stripe {}",
             listed(&features),

@@ -22,6 +22,10 @@ pub const OWNABLE_FIELDS: &[&str] = &[
     "url",
     "unit_label",
     "tax_code",
+    "shippable",
+    "statement_descriptor",
+    "package_dimensions",
+    "marketing_features",
 ];
 
 /// Who owns which field.
@@ -98,6 +102,12 @@ impl Ownership {
                 "url" => d.url = current.url.clone(),
                 "unit_label" => d.unit_label = current.unit_label.clone(),
                 "tax_code" => d.tax_code = current.tax_code.clone(),
+                "shippable" => d.shippable = current.shippable,
+                "statement_descriptor" => {
+                    d.statement_descriptor = current.statement_descriptor.clone()
+                }
+                "package_dimensions" => d.package_dimensions = current.package_dimensions,
+                "marketing_features" => d.marketing_features = current.marketing_feature_names(),
                 _ => {}
             }
         }

@@ -364,6 +364,79 @@ async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
     );
 }
 
+/// The shipping fields under field ownership: Stripe owns the marketing features, shipping flag
+/// and dimensions (a merchandiser edits them in the Dashboard), the catalog the statement
+/// descriptor. Dashboard edits of the first are kept and written back; of the second, reverted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_owned_shipping_fields_are_kept_and_written_back_and_catalog_owned_ones_reverted() {
+    let ownership =
+        Ownership::parse("marketing_features,shippable,package_dimensions", true).unwrap();
+    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.ownership = ownership.clone()).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            webhook_secrets: vec!["whsec_ship".into()],
+            ownership,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    env.sandbox
+        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_ship")
+        .await;
+    let mut product = env.sample(1);
+    product.statement_descriptor = Some("SAMPLE SHOP".into());
+    product.shippable = Some(true);
+    product.marketing_features = vec!["Free returns".into()];
+    env.catalog.save_product(&product).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
+
+    env.sandbox
+        .dashboard_edit(
+            &product.id,
+            "marketing_features[0][name]=Gift+wrap&marketing_features[1][name]=Engraving\
+             &shippable=false&package_dimensions[height]=2&package_dimensions[length]=3\
+             &package_dimensions[weight]=4&package_dimensions[width]=5\
+             &statement_descriptor=DASHBOARD+EDIT",
+        )
+        .await;
+    let written = eventually(
+        Duration::from_secs(20),
+        "the Stripe-owned fields written back",
+        || async {
+            env.catalog
+                .fetch_product(&product.id)
+                .await
+                .unwrap()
+                .filter(|p| p.marketing_features.len() == 2 && p.package_dimensions.is_some())
+                .filter(|p| p.shippable == Some(false))
+        },
+    )
+    .await;
+    assert_eq!(written.marketing_features, ["Gift wrap", "Engraving"]);
+    assert_eq!(written.package_dimensions.unwrap().weight, 4.0);
+    assert_eq!(
+        written.statement_descriptor.as_deref(),
+        Some("SAMPLE SHOP"),
+        "a catalog-owned field is not written back"
+    );
+    // The catalog-owned descriptor is put back; the kept fields stay as edited.
+    let stripe = eventually(
+        Duration::from_secs(20),
+        "the descriptor reverted",
+        || async {
+            env.sandbox
+                .product(&product.id)
+                .await
+                .filter(|p| p["statement_descriptor"] == "SAMPLE SHOP")
+        },
+    )
+    .await;
+    assert_eq!(stripe["marketing_features"][1]["name"], "Engraving");
+    assert_eq!(stripe["shippable"], false);
+    assert_eq!(stripe["package_dimensions"]["width"], 5.0);
+}
+
 /// xorshift64: a reproducible stream of pseudo-random numbers for the fuzz-style test.
 fn next(seed: &mut u64) -> u64 {
     *seed ^= *seed << 13;
