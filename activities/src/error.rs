@@ -8,6 +8,7 @@
 //! | Stripe 409, 429, 5xx, transport, or `Stripe-Should-Retry: true` | `StripeUnavailable` | yes, after `Retry-After` if sent |
 //! | other Stripe 4xx, or `Stripe-Should-Retry: false` | `StripeRejected` | no |
 //! | unusable activity input (e.g. a `since` that is not RFC 3339) | `InvalidInput` | no |
+//! | a write refused before it is sent (a lookup key another product's price holds) | `StripeRejected` | no |
 
 use std::time::Duration;
 
@@ -30,6 +31,10 @@ pub enum SyncError {
     /// The activity's input cannot be used (a workflow bug or a hand-made start).
     #[error("invalid activity input: {0}")]
     InvalidInput(String),
+    /// A write catalog-sync will not make, with the reason and what to change (a lookup key
+    /// another product's price holds).
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// Longest wait honoured from a server's back-off hint.
@@ -71,6 +76,8 @@ impl SyncError {
             ),
             SyncError::Stripe(_) => (failure_types::STRIPE_REJECTED, None),
             SyncError::InvalidInput(_) => (failure_types::INVALID_INPUT, None),
+            // Final: retrying cannot change the account's state, a person must.
+            SyncError::Refused(_) => (failure_types::STRIPE_REJECTED, None),
         }
     }
 }
@@ -140,6 +147,8 @@ mod tests {
         assert_eq!(mapped(corrupt), ("CatalogCorrupt".into(), true, None));
         let down = SyncError::Catalog(CatalogError::Unavailable(sqlx_error()));
         assert_eq!(mapped(down), ("CatalogUnavailable".into(), false, None));
+        let refused = SyncError::Refused("lookup key taken".into());
+        assert_eq!(mapped(refused), ("StripeRejected".into(), true, None));
     }
 
     fn sqlx_error() -> catalog::sqlx::Error {

@@ -205,19 +205,50 @@ async fn upsert(
     // Every write carries the catalog's identity.
     let stamped = intent.catalog.stamp(d);
     let d = &stamped;
-    let (current, prices) = match current {
-        Some(c) => {
+    let prices = match &current {
+        Some(_) => {
             let (prices, requests) = stripe.list_prices_of(&d.stripe_id).await?;
             w.report.stripe_requests += requests;
-            (c, prices)
+            prices
         }
+        None => Vec::new(),
+    };
+    // The catalog's own lookup keys may be held by a price of any product in the account, and
+    // Stripe would move them from anyone's: before any write, refuse one another product holds.
+    let unheld: Vec<String> = d
+        .prices
+        .iter()
+        .filter(|dp| dp.has_own_lookup_key())
+        .filter(|dp| {
+            !prices
+                .iter()
+                .any(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()))
+        })
+        .map(|dp| dp.lookup_key.clone())
+        .collect();
+    for keys in unheld.chunks(10) {
+        let held = stripe.list_prices_by_lookup_keys(keys).await?;
+        w.report.stripe_requests += 1;
+        if let Some(other) = held.iter().find(|p| p.product != d.stripe_id) {
+            return Err(SyncError::Refused(format!(
+                "lookup key {:?} is held by price {} of product {}: lookup keys are unique in a \
+                 Stripe account; give this price another lookup_key in the catalog, or none for \
+                 catalog-sync's own",
+                other.lookup_key.as_deref().unwrap_or_default(),
+                other.id,
+                other.product
+            )));
+        }
+    }
+    let current = match current {
+        Some(c) => c,
         None => {
             let mut form = product_form(d, None);
             form.push("id", d.stripe_id.as_str());
             let key = w.key(Step::CreateProduct, "", &form);
             let r = stripe.create_product(&form, &key).await?;
             w.record("create_product".into(), r.request_id);
-            (r.value, Vec::new())
+            r.value
         }
     };
 

@@ -129,11 +129,12 @@ type PriceFields = (
     String,
 );
 /// Its scheme as stored: (tiers as JSON, tiers_mode, currency_options, custom_unit_amount and
-/// transform_quantity as JSON, usage_type, meter).
+/// transform_quantity as JSON, usage_type, meter, lookup_key).
 type SchemeFields = (
     String,
     Option<String>,
     String,
+    Option<String>,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -145,7 +146,7 @@ const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_
      updated_at, deleted";
 const PRICE_COLUMNS: &str = "product_id, currency, unit_amount, recurring_interval, \
      recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
-     currency_options, custom_unit_amount, transform_quantity, usage_type, meter";
+     currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key";
 
 /// Which products a reconciliation or backfill covers. All bounds are optional; the empty range is
 /// the whole catalog.
@@ -358,6 +359,7 @@ macro_rules! decode_price {
                 )?,
                 usage_type: column!(row, &id, "usage_type", field("usage_type")),
                 meter: column!(row, &id, "meter", field("meter")),
+                lookup_key: column!(row, &id, "lookup_key", field("lookup_key")),
             },
         )
     }};
@@ -668,12 +670,12 @@ impl Catalog {
                 OR catalog_products.deleted_at IS NOT NULL";
         let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
              recurring_interval, recurring_interval_count, nickname, tax_behavior, metadata, \
-             tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, usage_type, meter) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+             tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
         let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname, \
              tax_behavior, metadata FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
         let select_schemes = "SELECT tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, \
-             usage_type, meter FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+             usage_type, meter, lookup_key FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
         fn json<T: serde::Serialize>(value: &T) -> String {
             serde_json::to_string(value).expect("plain data serializes")
         }
@@ -701,7 +703,7 @@ impl Catalog {
                 ), (
                     json(&c.tiers), c.tiers_mode.clone(), json(&c.currency_options),
                     c.custom_unit_amount.as_ref().map(json), c.transform_quantity.as_ref().map(json),
-                    c.usage_type.clone(), c.meter.clone(),
+                    c.usage_type.clone(), c.meter.clone(), c.lookup_key.clone(),
                 ))).collect();
                 // Prices are replaced only when they changed, so an edit of the name alone is one version.
                 if existing != wanted {
@@ -711,7 +713,7 @@ impl Catalog {
                             .bind(&p.id).bind(position as i32).bind(&price.0).bind(price.1)
                             .bind(&price.2).bind(price.3).bind(&price.4).bind(&price.5).bind(&price.6)
                             .bind(&scheme.0).bind(&scheme.1).bind(&scheme.2).bind(&scheme.3).bind(&scheme.4)
-                            .bind(&scheme.5).bind(&scheme.6)
+                            .bind(&scheme.5).bind(&scheme.6).bind(&scheme.7)
                             .execute(&mut *tx).await?;
                     }
                 }

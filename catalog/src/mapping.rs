@@ -125,6 +125,8 @@ pub struct PricesMapping {
     pub usage_type: Option<String>,
     /// The Billing Meter id (`mtr_…`) of a metered price (text).
     pub meter: Option<String>,
+    /// The price's own Stripe lookup key (text); unmapped or NULL, catalog-sync derives one.
+    pub lookup_key: Option<String>,
     /// The order of a product's prices (the first is the default price); unmapped: by currency
     /// and amount.
     pub order_by: Option<String>,
@@ -371,7 +373,7 @@ impl Queries {
                 .into(),
             prices: "(SELECT product_id, currency, unit_amount, recurring_interval, \
                      recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
-                     currency_options, custom_unit_amount, transform_quantity, usage_type, meter, position, \
+                     currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key, position, \
                      id AS tiebreak FROM catalog_prices) AS prices"
                 .into(),
             hash_version: false,
@@ -436,7 +438,7 @@ impl Queries {
             }
         }
         let mut price_columns = BTreeMap::new();
-        let price_fields: [(&'static str, Option<&String>, Field); 17] = [
+        let price_fields: [(&'static str, Option<&String>, Field); 18] = [
             ("product_id", Some(&prices.product_id), Field::Id),
             ("currency", Some(&prices.currency), Field::Text),
             ("unit_amount", Some(&prices.unit_amount), Field::Integer),
@@ -472,6 +474,7 @@ impl Queries {
             ),
             ("usage_type", prices.usage_type.as_ref(), Field::Text),
             ("meter", prices.meter.as_ref(), Field::Text),
+            ("lookup_key", prices.lookup_key.as_ref(), Field::Text),
             ("order_by", prices.order_by.as_ref(), Field::Order),
             ("updated_at", prices.updated_at.as_ref(), Field::Time),
         ];
@@ -536,7 +539,7 @@ impl Queries {
              {nickname} AS nickname, {tax_behavior} AS tax_behavior, {metadata} AS metadata, \
              {tiers} AS tiers, {tiers_mode} AS tiers_mode, {currency_options} AS currency_options, \
              {custom_unit_amount} AS custom_unit_amount, {transform_quantity} AS transform_quantity, \
-             {usage_type} AS usage_type, {meter} AS meter, \
+             {usage_type} AS usage_type, {meter} AS meter, {lookup_key} AS lookup_key, \
              {position} AS position, {tiebreak} AS tiebreak FROM {prices_from}) AS prices",
             product_id = d.id(&price_columns["product_id"]),
             currency = d.text(&price_columns["currency"]),
@@ -553,6 +556,7 @@ impl Queries {
             transform_quantity = q("transform_quantity").map_or("NULL".into(), |c| d.json_text(c)),
             usage_type = q("usage_type").map_or("NULL".into(), |c| d.text(c)),
             meter = q("meter").map_or("NULL".into(), |c| d.text(c)),
+            lookup_key = q("lookup_key").map_or("NULL".into(), |c| d.text(c)),
             position = q("order_by").map_or("0".into(), |c| c.quoted.clone()),
         );
         let queries = Self {

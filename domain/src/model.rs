@@ -78,6 +78,8 @@ pub struct CatalogPrice {
     pub usage_type: Option<String>,
     /// The Billing Meter id (`mtr_…`) a metered price reports usage to.
     pub meter: Option<String>,
+    /// The price's own lookup key; unset, catalog-sync's (`cs:{id}:{currency}:{period}`).
+    pub lookup_key: Option<String>,
 }
 
 /// One tier of a tiered price.
@@ -202,7 +204,16 @@ pub struct DesiredPrice {
     pub transform_quantity: Option<TransformQuantity>,
 }
 
+/// The prefix of the lookup keys catalog-sync derives (a catalog's own keys may not use it).
+pub const DERIVED_LOOKUP_KEY_PREFIX: &str = "cs:";
+
 impl DesiredPrice {
+    /// The lookup key is the catalog's own, not derived by catalog-sync: it may be held by a
+    /// price of any product in the account, so it is checked before it is taken over.
+    pub fn has_own_lookup_key(&self) -> bool {
+        !self.lookup_key.starts_with(DERIVED_LOOKUP_KEY_PREFIX)
+    }
+
     /// A fixed amount per unit (Stripe's `billing_scheme=per_unit` with a `unit_amount`): not
     /// tiered, not pay-what-you-want.
     pub fn has_unit_amount(&self) -> bool {

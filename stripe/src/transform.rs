@@ -33,7 +33,7 @@
 //! | `transform_quantity` | `transform_quantity` | `divide_by` ≥ 1, `round` up or down; not with tiers |
 //! | `usage_type`, `meter` | `recurring[usage_type]=metered`, `recurring[meter]` | metered prices are recurring and name their Billing Meter (`mtr_…`) |
 //! | `metadata` | `metadata` | as the product's, plus catalog-sync's two marker keys |
-//! | (product, currency, period) | `lookup_key` | `cs:{id}:{currency}:{interval}x{count}` or `…:one_time`; one price per key |
+//! | `lookup_key`, or (product, currency, period) | `lookup_key` | the catalog's own key (at most 200 characters, not `cs:…`; refused at sync time if a price of another product holds it), else `cs:{id}:{currency}:{interval}x{count}` or `…:one_time`; one price per key |
 //! | first price | product `default_price` | |
 
 use std::collections::BTreeMap;
@@ -41,13 +41,13 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use workflows::activities::TransformOutput;
 use workflows::model::{
-    CatalogPrice, CatalogProduct, DesiredPrice, DesiredProduct, PriceTier, Recurring, SyncPlan,
-    ValidationIssue,
+    CatalogPrice, CatalogProduct, DERIVED_LOOKUP_KEY_PREFIX, DesiredPrice, DesiredProduct,
+    PriceTier, Recurring, SyncPlan, ValidationIssue,
 };
 
 pub use domain::limits::{
-    CURRENCIES, MAX_AMOUNT, MAX_ID, MAX_IMAGES, MAX_MARKETING_FEATURE_NAME, MAX_MARKETING_FEATURES,
-    MAX_NAME, MAX_STATEMENT_DESCRIPTOR, MAX_UNIT_LABEL, TAX_BEHAVIORS,
+    CURRENCIES, MAX_AMOUNT, MAX_ID, MAX_IMAGES, MAX_LOOKUP_KEY, MAX_MARKETING_FEATURE_NAME,
+    MAX_MARKETING_FEATURES, MAX_NAME, MAX_STATEMENT_DESCRIPTOR, MAX_UNIT_LABEL, TAX_BEHAVIORS,
 };
 pub use domain::metadata::{
     META_CATALOG, META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX,
@@ -414,14 +414,39 @@ fn check_prices(
                 })
             }
         };
+        let own_key = present(price.lookup_key.as_deref());
+        if let Some(key) = own_key {
+            if key.chars().count() > MAX_LOOKUP_KEY {
+                issues.push(issue(
+                    field("lookup_key"),
+                    format!("must be at most {MAX_LOOKUP_KEY} characters"),
+                ));
+                ok = false;
+            }
+            if key.starts_with(DERIVED_LOOKUP_KEY_PREFIX) {
+                issues.push(issue(
+                    field("lookup_key"),
+                    format!("the prefix {DERIVED_LOOKUP_KEY_PREFIX} is catalog-sync's own"),
+                ));
+                ok = false;
+            }
+        }
         if !ok {
             continue;
         }
-        let key = lookup_key(catalog_id, &currency, recurring.as_ref());
+        let key = match own_key {
+            Some(key) => key.to_string(),
+            None => lookup_key(catalog_id, &currency, recurring.as_ref()),
+        };
         if out.iter().any(|p| p.lookup_key == key) {
+            let at = if own_key.is_some() {
+                "lookup_key"
+            } else {
+                "currency"
+            };
             issues.push(issue(
-                field("currency"),
-                format!("another price already has this currency and billing period ({key})"),
+                field(at),
+                format!("another price of the product already has the lookup key {key:?}"),
             ));
             continue;
         }
@@ -831,6 +856,40 @@ mod tests {
         assert_eq!(d.shippable, Some(false));
         assert_eq!(d.marketing_features.len(), MAX_MARKETING_FEATURES);
         assert_eq!(d.prices[0].tax_behavior.as_deref(), Some("inclusive"));
+    }
+
+    #[test]
+    fn a_catalogs_own_lookup_keys_are_checked() {
+        let mut p = product();
+        p.prices[0].lookup_key = Some("hat-usd".into());
+        assert_eq!(plan(&p).prices[0].lookup_key, "hat-usd");
+        assert!(plan(&p).prices[0].has_own_lookup_key());
+        assert!(!plan(&p).prices[1].has_own_lookup_key());
+        p.prices[1].lookup_key = Some("hat-usd".into());
+        p.prices.push(CatalogPrice {
+            currency: "eur".into(),
+            unit_amount: 1,
+            lookup_key: Some("cs:other:eur:one_time".into()),
+            ..Default::default()
+        });
+        p.prices.push(CatalogPrice {
+            currency: "gbp".into(),
+            unit_amount: 1,
+            lookup_key: Some("k".repeat(MAX_LOOKUP_KEY + 1)),
+            ..Default::default()
+        });
+        let TransformOutput::Invalid(issues) = transform(&p.id, Some(&p)) else {
+            panic!("expected invalid")
+        };
+        let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "prices[1].lookup_key",
+                "prices[2].lookup_key",
+                "prices[3].lookup_key"
+            ]
+        );
     }
 
     #[test]

@@ -8,4 +8,5 @@ ALTER TABLE catalog_prices
     ADD COLUMN IF NOT EXISTS custom_unit_amount TEXT,                        -- {"minimum", "maximum", "preset"}
     ADD COLUMN IF NOT EXISTS transform_quantity TEXT,                        -- {"divide_by", "round"}
     ADD COLUMN IF NOT EXISTS usage_type         TEXT,                        -- licensed | metered
-    ADD COLUMN IF NOT EXISTS meter              TEXT;                        -- mtr_… of a metered price
+    ADD COLUMN IF NOT EXISTS meter              TEXT,                        -- mtr_… of a metered price
+    ADD COLUMN IF NOT EXISTS lookup_key         TEXT;                        -- the price's own; NULL: catalog-sync's

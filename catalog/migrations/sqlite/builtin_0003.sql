@@ -6,3 +6,4 @@ ALTER TABLE catalog_prices ADD COLUMN custom_unit_amount TEXT;
 ALTER TABLE catalog_prices ADD COLUMN transform_quantity TEXT;
 ALTER TABLE catalog_prices ADD COLUMN usage_type TEXT;
 ALTER TABLE catalog_prices ADD COLUMN meter TEXT;
+ALTER TABLE catalog_prices ADD COLUMN lookup_key TEXT;

@@ -609,3 +609,71 @@ async fn a_metered_price_names_its_meter_and_a_new_meter_is_a_new_price() {
     assert_eq!(result.issues[0].field, "prices[1].meter", "{result:?}");
     assert_eq!(env.writes().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalogs_own_lookup_key_is_used_and_never_taken_from_another_product() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let key = format!("team-monthly-{}", env.id(0));
+    let priced = |id: String| CatalogProduct {
+        id,
+        name: "Team".into(),
+        active: true,
+        prices: vec![CatalogPrice {
+            currency: "usd".into(),
+            unit_amount: 4900,
+            recurring_interval: Some("month".into()),
+            lookup_key: Some(key.clone()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut first = priced(env.id(1));
+    // The key is checked once, before the first write; the sync is otherwise as usual.
+    assert_eq!(
+        writes(&env, &first).await,
+        [
+            "create_product",
+            "create_price",
+            "update_product:default_price"
+        ]
+    );
+    let price = default_price(&env, &first.id).await;
+    assert_eq!(price["lookup_key"], key.as_str());
+    assert!(writes(&env, &first).await.is_empty(), "in sync: no write");
+    // A new amount: the new price takes the catalog's key over from the old one.
+    first.prices[0].unit_amount = 5900;
+    assert_eq!(
+        writes(&env, &first).await,
+        [
+            "create_price",
+            "update_product:metadata,default_price",
+            "archive_price"
+        ]
+    );
+    let (_, held) = env
+        .sandbox
+        .get(&format!("/v1/prices?lookup_keys[]={key}"))
+        .await;
+    assert_eq!(held["data"][0]["unit_amount"], 5900);
+
+    // Another product asking for the same key is refused before any write, with the reason.
+    let second = priced(env.id(2));
+    env.catalog.save_product(&second).await.unwrap();
+    let before = env.writes().await;
+    let result = env.sync(&second.id).await;
+    assert_eq!(result.outcome, SyncOutcome::Failed, "{result:?}");
+    let error = result.error.unwrap_or_default();
+    assert!(
+        error.contains("is held by price")
+            && error.contains(&first.id)
+            && error.contains("lookup_key"),
+        "{error}"
+    );
+    assert_eq!(env.writes().await, before, "nothing written");
+    assert!(env.sandbox.product(&second.id).await.is_none());
+    assert_eq!(
+        default_price(&env, &first.id).await["lookup_key"],
+        key.as_str(),
+        "the first product keeps its key"
+    );
+}
