@@ -148,7 +148,7 @@ fn register_v2(options: &mut WorkerOptions, settings: &worker::Settings) -> anyh
 /// polled), then waited on until it has reached every task queue (as the runbook does).
 async fn route(client: &Client, deployment: &str, args: &[&str]) {
     deployment_command(args).await;
-    eventually(Duration::from_secs(90), "routing propagated", || async {
+    eventually(Duration::from_secs(180), "routing propagated", || async {
         let done = worker::deployment::routing_propagated(client, deployment)
             .await
             .unwrap();
