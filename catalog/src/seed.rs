@@ -51,6 +51,17 @@ pub fn sample_id(n: usize) -> String {
 
 /// Sample product number `n` (1-based) of a catalog seeded with `seed`.
 pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
+    generate(n, seed, true)
+}
+
+/// Sample product number `n` with every price per unit (no tiers, customer's amounts, packages
+/// or other currencies), otherwise the same as [`sample_product`]'s: for tests and benchmarks
+/// whose expectations are written for per-unit prices.
+pub fn per_unit_sample(n: usize, seed: u64) -> CatalogProduct {
+    generate(n, seed, false)
+}
+
+fn generate(n: usize, seed: u64, schemes: bool) -> CatalogProduct {
     let mut rng = StdRng::seed_from_u64(seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let adjective = ADJECTIVES[rng.gen_range(0..ADJECTIVES.len())];
     let noun = NOUNS[rng.gen_range(0..NOUNS.len())];
@@ -110,7 +121,8 @@ pub fn sample_product(n: usize, seed: u64) -> CatalogProduct {
     // several currencies.
     let base = prices[0].unit_amount;
     let first = &mut prices[0];
-    match rng.gen_range(0..12) {
+    let scheme = rng.gen_range(0..12);
+    match if schemes { scheme } else { usize::MAX } {
         mode @ (0 | 1) => {
             first.unit_amount = 0;
             first.tiers_mode = Some(if mode == 0 { "graduated" } else { "volume" }.into());

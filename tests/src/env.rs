@@ -129,11 +129,12 @@ impl TestEnv {
         format!("{}-{n:04}", self.prefix)
     }
 
-    /// Sample product `n`, with this test's id.
+    /// Sample product `n` with per-unit prices (the kinds of pricing have their own tests in
+    /// `end_to_end::stripe_fields`), with this test's id.
     pub fn sample(&self, n: usize) -> CatalogProduct {
         CatalogProduct {
             id: self.id(n),
-            ..catalog::seed::sample_product(n, 7)
+            ..catalog::seed::per_unit_sample(n, 7)
         }
     }
 

@@ -12,7 +12,7 @@
 use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt};
-use harness::temporal::temporal_cli;
+use harness::temporal::{RestartableTemporal, temporal_cli};
 use harness::{Backend, RunningWorker, TestEnv, assert_verify_clean, eventually, unique};
 use serde_json::json;
 use temporalio_client::tonic;
@@ -146,8 +146,8 @@ fn register_v2(options: &mut WorkerOptions, settings: &worker::Settings) -> anyh
 /// A routing change (`set-current-version`, `set-ramping-version`) with the `temporal` CLI, retried
 /// while the server does not know the version yet (it registers a version once its workers have
 /// polled), then waited on until it has reached every task queue (as the runbook does).
-async fn route(client: &Client, deployment: &str, args: &[&str]) {
-    deployment_command(args).await;
+async fn route(client: &Client, address: &str, deployment: &str, args: &[&str]) {
+    deployment_command(address, args).await;
     eventually(Duration::from_secs(180), "routing propagated", || async {
         let done = worker::deployment::routing_propagated(client, deployment)
             .await
@@ -161,13 +161,13 @@ async fn route(client: &Client, deployment: &str, args: &[&str]) {
 }
 
 /// `temporal worker deployment …`, retried while the server does not know the version yet.
-async fn deployment_command(args: &[&str]) {
+async fn deployment_command(address: &str, args: &[&str]) {
     let what = args.join(" ");
     eventually(Duration::from_secs(60), &what, || async {
         let out = tokio::process::Command::new(temporal_cli())
             .args(["worker", "deployment"])
             .args(args)
-            .args(["--address", &harness::temporal_address(), "--yes"])
+            .args(["--address", address, "--yes"])
             .output()
             .await
             .unwrap();
@@ -282,13 +282,18 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     let deployment = unique("catalog-sync");
     let version = |build: &str| Deployment::from_settings(Some(&deployment), Some(build)).unwrap();
     let v1 = version("v1");
-    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.deployment = v1).await;
+    // A server of the test's own: routing changes propagate through every task queue of the
+    // server, and on the shared one, under the whole suite's load, that took minutes.
+    let temporal = RestartableTemporal::start_new();
+    let address = temporal.address();
+    let env = TestEnv::start_on(&address, Backend::Sqlite, |s| s.deployment = v1).await;
     let task_queue = env.worker.task_queue.clone();
     let n = 24;
     let products: Vec<_> = (1..=n).map(|i| env.sample(i)).collect();
     env.catalog.save_products(&products).await.unwrap();
     route(
         &env.client,
+        &address,
         &deployment,
         &[
             "set-current-version",
@@ -323,7 +328,7 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     // v2 beside v1, ramping, then current.
     let v2_started = SystemTime::now();
     let v2_worker = RunningWorker::start_build(
-        &harness::temporal_address(),
+        &address,
         &env.catalog_url,
         &env.sandbox,
         |s| {
@@ -335,6 +340,7 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     .await;
     route(
         &env.client,
+        &address,
         &deployment,
         &[
             "set-ramping-version",
@@ -352,6 +358,7 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     }
     route(
         &env.client,
+        &address,
         &deployment,
         &[
             "set-current-version",
@@ -395,6 +402,7 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     // Rolled back: v1 current again; new syncs run on v1 while v2's runs finish on v2.
     route(
         &env.client,
+        &address,
         &deployment,
         &[
             "set-current-version",
