@@ -10,6 +10,7 @@ use super::{Account, Change, Includes, diff, expand_flags, now, random_id};
 use crate::error::ApiError;
 use crate::form::Params;
 use crate::model::{self, MAX_UNIT_AMOUNT};
+use domain::limits::MAX_LOOKUP_KEY;
 
 /// A Stripe Price.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -653,9 +654,12 @@ impl Account {
         }
         let recurring = recurring.map(|r| r.period);
         let lookup_key = p.nullable_string("lookup_key")?.flatten();
-        if lookup_key.as_ref().is_some_and(|k| k.chars().count() > 200) {
+        if lookup_key
+            .as_ref()
+            .is_some_and(|k| k.chars().count() > MAX_LOOKUP_KEY)
+        {
             return Err(ApiError::invalid(
-                "The lookup_key must be at most 200 characters.",
+                format!("The lookup_key must be at most {MAX_LOOKUP_KEY} characters."),
                 Some("lookup_key".into()),
             ));
         }
