@@ -3,7 +3,9 @@
 //! Steps, each with an idempotency key unique to (this activity execution, product, step,
 //! parameters), so a retried attempt replays instead of writing twice and a new sync never replays
 //! an old one (see [`stripe::write_key`]):
-//! 1. read the product and its prices;
+//! 1. read the product and its prices; a lookup key of the catalog's own that none of them holds
+//!    is looked up (10 a request), and one a price of another product holds refuses the sync
+//!    before any write;
 //! 2. create the product with the chosen id if it is missing (all fields at once);
 //! 3. for each desired price: keep the price holding its lookup key when only fields Stripe
 //!    changes in place differ, updating them (re-activation, nickname, metadata, an unspecified
