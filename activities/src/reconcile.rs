@@ -246,7 +246,7 @@ fn price_verdict(
     Verdict::InSync
 }
 
-/// `cs:sku:usd:one_time differs in unit_amount (1999 usd → 2499 usd)`.
+/// `cs:sku:usd:one_time differs in unit_amount (1999 usd active: true → 2499 usd)`.
 fn price_difference(
     what: &str,
     current: &Price,
