@@ -150,6 +150,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         catalog::mapping::load(args.config.as_deref())?.as_ref(),
     )
     .await?;
+    if ownership.write_back {
+        for field in ownership.stripe_owned() {
+            catalog.check_write_back(field).map_err(|e| {
+                anyhow::anyhow!(
+                    "CATALOG_SYNC_WRITE_BACK=true, but {e}: map {field} to a text column of a table, \
+                     take it out of CATALOG_SYNC_STRIPE_OWNED_FIELDS, or set \
+                     CATALOG_SYNC_WRITE_BACK=false"
+                )
+            })?;
+        }
+    }
     if args.capture == Capture::Polling {
         catalog.can_poll()?;
         if catalog.captured_tables().await? > 0 {

@@ -277,4 +277,38 @@ unit_amount = "cents"
         refused.contains("CATALOG_SYNC_CAPTURE=polling"),
         "{refused}"
     );
+    // Write-back has no table to write a query's rows to: the relay refuses to start with it,
+    // naming the settings, instead of failing every Dashboard edit's webhook.
+    let refused = catalog.check_write_back("name").unwrap_err().to_string();
+    assert!(refused.contains("products come from a query"), "{refused}");
+    let config = std::env::temp_dir().join(format!("{}.toml", harness::unique("query-mapping")));
+    std::fs::write(
+        &config,
+        "[catalog.products]\nquery = \"SELECT sku, title FROM items\"\nid = \"sku\"\nname = \"title\"\n\
+         [catalog.prices]\ntable = \"item_prices\"\nproduct_id = \"sku\"\ncurrency = \"ccy\"\nunit_amount = \"cents\"\n",
+    )
+    .unwrap();
+    let out = Command::new(harness::binary("relay"))
+        .env("CATALOG_DATABASE_URL", &url)
+        .env("CATALOG_SYNC_CONFIG", &config)
+        .env("CATALOG_SYNC_STRIPE_OWNED_FIELDS", "description,name")
+        .env("CATALOG_SYNC_WRITE_BACK", "true")
+        .env("TEMPORAL_ADDRESS", harness::temporal_address())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    for part in [
+        "CATALOG_SYNC_WRITE_BACK=true",
+        "products come from a query",
+        "CATALOG_SYNC_STRIPE_OWNED_FIELDS",
+    ] {
+        assert!(stderr.contains(part), "{part} in {stderr}");
+    }
+    let builtin = Catalog::open(&harness::fresh_database(harness::Backend::Sqlite).await)
+        .await
+        .unwrap();
+    for field in Catalog::WRITABLE_FIELDS {
+        builtin.check_write_back(field).unwrap();
+    }
 }
