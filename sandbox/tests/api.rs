@@ -918,17 +918,22 @@ async fn shipping_statement_and_tax_fields_follow_stripe() {
     assert_eq!(p["statement_descriptor"], "CS MUGS");
     assert_eq!(p["package_dimensions"]["weight"], 12.25);
     assert_eq!(p["marketing_features"][1]["name"], "Dishwasher safe");
-    // Empty values unset, as Stripe's API takes them.
+    // Empty values unset where Stripe's API takes them; a statement descriptor cannot be unset.
     let (s, p) = api
         .post(
             "/v1/products/mug",
-            "package_dimensions=&marketing_features=&statement_descriptor=",
+            "package_dimensions=&marketing_features=",
         )
         .await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["package_dimensions"], Value::Null);
     assert_eq!(p["marketing_features"], json!([]));
-    assert_eq!(p["statement_descriptor"], Value::Null);
+    let (s, e) = api.post("/v1/products/mug", "statement_descriptor=").await;
+    assert_eq!(
+        (s, &e["error"]["param"]),
+        (400, &json!("statement_descriptor")),
+        "{e}"
+    );
     // Refused with the parameter named.
     let features: String = (0..16)
         .map(|i| format!("&marketing_features[{i}][name]=F{i}"))

@@ -492,11 +492,14 @@ fn compare(
         opt(&product.tax_code),
         text(&s["tax_code"]).or_else(|| text(&s["tax_code"]["id"])),
     );
-    field(
-        "statement_descriptor",
-        opt(&product.statement_descriptor),
-        text(&s["statement_descriptor"]),
-    );
+    // Unset in the catalog leaves Stripe's (Stripe cannot unset it).
+    if product.statement_descriptor.is_some() {
+        field(
+            "statement_descriptor",
+            opt(&product.statement_descriptor),
+            text(&s["statement_descriptor"]),
+        );
+    }
     let images: Vec<String> = product.images.clone();
     let stripe_images: Vec<String> = s["images"]
         .as_array()

@@ -129,13 +129,12 @@ pub fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
     {
         f.push("shippable", shippable.to_string());
     }
-    if differs(&|c| c.statement_descriptor == d.statement_descriptor)
-        && (current.is_some() || d.statement_descriptor.is_some())
+    // Stripe cannot unset a statement descriptor (an empty value is refused): unset in the
+    // catalog leaves Stripe's, like `shippable`.
+    if let Some(descriptor) = &d.statement_descriptor
+        && current.is_none_or(|c| c.statement_descriptor.as_ref() != Some(descriptor))
     {
-        f.push(
-            "statement_descriptor",
-            d.statement_descriptor.clone().unwrap_or_default(),
-        );
+        f.push("statement_descriptor", descriptor.as_str());
     }
     if differs(&|c| c.package_dimensions == d.package_dimensions)
         && (current.is_some() || d.package_dimensions.is_some())

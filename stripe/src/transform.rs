@@ -12,7 +12,7 @@
 //! | `unit_label` | `unit_label` | at most 12 characters |
 //! | `tax_code` | `tax_code` | `txcd_` followed by 8 digits |
 //! | `shippable` | `shippable` | unset leaves Stripe's value |
-//! | `statement_descriptor` | `statement_descriptor` | 5-22 Latin characters, at least one letter, none of `<>\'"*` |
+//! | `statement_descriptor` | `statement_descriptor` | 5-22 Latin characters, at least one letter, none of `<>\'"*`; unset leaves Stripe's value (Stripe cannot unset it) |
 //! | `package_dimensions` | `package_dimensions` | height, length, weight, width: all four, each positive (inches, ounces) |
 //! | `marketing_features` | `marketing_features[][name]` | at most 15, each 1-80 characters |
 //! | `metadata` | `metadata` | at most 46 keys (4 are catalog-sync's), keys ≤ 40 chars without `[` `]`, values ≤ 500 chars, no `catalog_sync_` prefix |

@@ -165,11 +165,10 @@ fn apply_product_fields(product: &mut Product, p: &mut Params) -> Result<(), Api
     if let Some(v) = p.boolean("shippable")? {
         product.shippable = Some(v);
     }
-    if let Some(v) = p.nullable_string("statement_descriptor")? {
-        if let Some(text) = &v {
-            statement_descriptor(text)?;
-        }
-        product.statement_descriptor = v;
+    // Not emptyable: Stripe refuses `statement_descriptor=` (it cannot be unset).
+    if let Some(text) = p.string("statement_descriptor")? {
+        statement_descriptor(&text)?;
+        product.statement_descriptor = Some(text);
     }
     if let Some(v) = p.nullable_string("tax_code")? {
         product.tax_code = v;
