@@ -723,26 +723,12 @@ impl Catalog {
         })
     }
 
-    /// The fields [`Catalog::write_back_field`] can write: the Stripe-owned product fields.
-    pub const WRITABLE_FIELDS: &'static [&'static str] = &[
-        "name",
-        "description",
-        "images",
-        "url",
-        "unit_label",
-        "tax_code",
-        "shippable",
-        "statement_descriptor",
-        "package_dimensions",
-        "marketing_features",
-    ];
-
     /// Whether write-back of `field` can succeed here, checked at start so that a field it
     /// cannot write is refused then, with the reason, and not on each Dashboard edit (the
-    /// webhook would fail and Stripe retry it for days): built-in tables take every field of
-    /// [`Catalog::WRITABLE_FIELDS`]; a mapping, a text column of a table.
+    /// webhook would fail and Stripe retry it for days): built-in tables take every ownable
+    /// field ([`domain::model::OWNABLE_FIELDS`]); a mapping, a text column of a table.
     pub fn check_write_back(&self, field: &str) -> Result<(), CatalogError> {
-        if !Self::WRITABLE_FIELDS.contains(&field) {
+        if !domain::model::OWNABLE_FIELDS.contains(&field) {
             return Err(CatalogError::NotWritable(field.to_string()));
         }
         match &self.queries.mapped {

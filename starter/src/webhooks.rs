@@ -63,8 +63,13 @@ pub(crate) async fn meters(command: MetersCommand) -> anyhow::Result<()> {
         Some(meter) => meter,
         None => {
             let name = args.display_name.as_deref().unwrap_or(&args.event_name);
-            // One key per event name: two runs at once make one meter.
-            let key = format!("catalog-sync-meter-{}", args.event_name);
+            // A key of this run's own: a fixed one would replay, for 24 hours, a meter made and
+            // deactivated since. Two runs at once still make one meter: Stripe refuses a second
+            // active meter for an event name.
+            let nonce = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let key = format!("catalog-sync-meter-{}-{nonce:x}", args.event_name);
             stripe
                 .create_meter(name, &args.event_name, &key)
                 .await

@@ -14,19 +14,7 @@ use workflows::model::{DesiredProduct, ValidationIssue};
 use crate::client::Product;
 use crate::transform::{OwnableFields, check_ownable};
 
-/// The product fields whose owner can be configured.
-pub const OWNABLE_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "images",
-    "url",
-    "unit_label",
-    "tax_code",
-    "shippable",
-    "statement_descriptor",
-    "package_dimensions",
-    "marketing_features",
-];
+pub use domain::model::OWNABLE_FIELDS;
 
 /// Who owns which field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -308,7 +308,7 @@ unit_amount = "cents"
     let builtin = Catalog::open(&harness::fresh_database(harness::Backend::Sqlite).await)
         .await
         .unwrap();
-    for field in Catalog::WRITABLE_FIELDS {
+    for field in workflows::model::OWNABLE_FIELDS {
         builtin.check_write_back(field).unwrap();
     }
 }
