@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`upsert`]: make Stripe match, writing only the difference.
-//! - [`reconcile`]: compare catalog pages with Stripe.
+//! - [`reconcile`]: compare catalog pages with Stripe, or with the mirror of Stripe's state.
+//! - [`mirror`]: keep the mirror of Stripe's state current (upserts, events, scans).
 //! - [`error`]: the retryable / non-retryable mapping.
 //!
 //! The Stripe client, the transform, field ownership and write keys are the `stripe` crate's;
@@ -11,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod mirror;
 pub mod reconcile;
 pub mod upsert;
 

@@ -49,15 +49,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use catalog::{Catalog, IdRange};
 use chrono::{DateTime, Utc};
 use workflows::activities::{
-    CountInput, OrphanPageInput, OrphanPageOutput, PricePageInput, PricePageOutput,
-    ReconcilePageInput, ReconcilePageOutput, TransformOutput,
+    CountInput, OrphanPageInput, OrphanPageOutput, PlanInput, PlanOutput, PricePageInput,
+    PricePageOutput, ReconcilePageInput, ReconcilePageOutput, TransformOutput,
 };
+use workflows::reconcile::method::{self, MethodBasis, ReconcileMethod};
 use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
 use crate::upsert::price_marker;
 use stripe::client::{Price, PriceOfProduct, Product, StripeClient};
+use stripe::mirror;
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::ownership::Ownership;
 use stripe::prices::{self, PriceChanges};
@@ -292,14 +294,19 @@ pub async fn count(catalog: &Catalog, input: &CountInput) -> Result<u64, SyncErr
     Ok(catalog.count_in_range(&range).await?.max(0) as u64)
 }
 
-/// `ReconcilePage`.
-pub async fn page(
+/// A catalog page read and transformed: the output so far (counts, invalid rows) and the plans
+/// of the valid products, with their Stripe ids.
+struct PlannedPage {
+    out: ReconcilePageOutput,
+    plans: Vec<SyncPlan>,
+    ids: Vec<String>,
+}
+
+/// Reads one catalog page and transforms it; every invalid or unreadable row is reported.
+async fn plan_page(
     catalog: &Catalog,
-    stripe: &StripeClient,
     input: &ReconcilePageInput,
-    identity: &CatalogIdentity,
-    ownership: &Ownership,
-) -> Result<ReconcilePageOutput, SyncError> {
+) -> Result<PlannedPage, SyncError> {
     let limit = match input.limit {
         0 => PAGE_LIMIT,
         n => n.min(PAGE_LIMIT),
@@ -342,17 +349,82 @@ pub async fn page(
             }
         }
     }
-    if plans.is_empty() {
-        return Ok(out);
-    }
-
-    let ids: Vec<String> = plans
+    let ids = plans
         .iter()
         .map(|p| match p {
             SyncPlan::Upsert(d) => d.stripe_id.clone(),
             SyncPlan::Archive { stripe_id, .. } => stripe_id.clone(),
         })
         .collect();
+    Ok(PlannedPage { out, plans, ids })
+}
+
+/// Counts each final verdict into the page's output.
+fn tally(out: &mut ReconcilePageOutput, plans: &[SyncPlan], verdicts: Vec<Verdict>) {
+    for (plan, verdict) in plans.iter().zip(verdicts) {
+        match verdict {
+            Verdict::InSync => out.in_sync += 1,
+            Verdict::Unmanaged => out.unmanaged += 1,
+            Verdict::OtherCatalog => out.other_catalog += 1,
+            Verdict::Drift(kind, detail) => out.drift.push(Drift {
+                catalog_id: plan.catalog_id().to_string(),
+                kind,
+                detail,
+            }),
+            Verdict::NeedsPrices => unreachable!("prices were given"),
+        }
+    }
+}
+
+/// `PlanReconcile`: counts the scope, the catalog and the mirror, and chooses the method.
+pub async fn plan(catalog: &Catalog, input: &PlanInput) -> Result<PlanOutput, SyncError> {
+    let in_scope = count(catalog, &input.scope).await?;
+    let whole = input.scope.from.is_none() && input.scope.to.is_none() && input.scope.since.is_none();
+    let catalog_total = if whole {
+        in_scope
+    } else {
+        catalog.count_products().await?.max(0) as u64
+    };
+    let mirrored = catalog.mirror_counts().await?;
+    let basis = MethodBasis {
+        in_scope,
+        catalog_total,
+        mirror_products: mirrored.products,
+        mirror_prices: mirrored.prices,
+        sweeps: input.scope.since.is_none(),
+        event_cursor_age_secs: None,
+    };
+    let cursor = crate::mirror::stored_cursor(catalog).await?;
+    let now = chrono::Utc::now().timestamp();
+    let basis = MethodBasis {
+        event_cursor_age_secs: cursor.as_ref().map(|c| now - c.created),
+        ..basis
+    };
+    let (method, reason) = method::choose(input.method, &basis);
+    Ok(PlanOutput {
+        basis,
+        method,
+        reason,
+        cursor: cursor.filter(|_| method == ReconcileMethod::Events),
+    })
+}
+
+/// `ReconcilePage`.
+pub async fn page(
+    catalog: &Catalog,
+    stripe: &StripeClient,
+    input: &ReconcilePageInput,
+    identity: &CatalogIdentity,
+    ownership: &Ownership,
+) -> Result<ReconcilePageOutput, SyncError> {
+    let PlannedPage {
+        mut out,
+        plans,
+        ids,
+    } = plan_page(catalog, input).await?;
+    if plans.is_empty() {
+        return Ok(out);
+    }
     let listed = stripe.list_products_by_ids(&ids).await?;
     out.stripe_requests += 1;
     let by_id: BTreeMap<&str, &Product> = listed.iter().map(|p| (p.id.as_str(), p)).collect();
@@ -393,43 +465,204 @@ pub async fn page(
                 ownership,
             );
         }
-        match verdict {
-            Verdict::InSync => out.in_sync += 1,
-            Verdict::Unmanaged => out.unmanaged += 1,
-            Verdict::OtherCatalog => out.other_catalog += 1,
-            Verdict::Drift(kind, detail) => out.drift.push(Drift {
-                catalog_id: plan.catalog_id().to_string(),
-                kind: *kind,
-                detail: std::mem::take(detail),
-            }),
-            Verdict::NeedsPrices => unreachable!("prices were given"),
-        }
     }
+    tally(&mut out, &plans, verdicts);
     Ok(out)
 }
 
-/// `id` lies in the inclusive id range of a reconciliation's scope.
-fn within(id: &str, from: Option<&str>, to: Option<&str>) -> bool {
-    from.is_none_or(|from| id >= from) && to.is_none_or(|to| id <= to)
+/// `ReconcileMirrorPage`: the catalog page against the mirror of Stripe's state, with the same
+/// classification as [`page`] and no Stripe request. Every price of a product is in the mirror, so
+/// an active price holding none of the catalog's lookup keys is found here too (`price_drift`),
+/// which the `ids` method leaves to its extra-price phase. A mirror row that cannot be read counts
+/// as not mirrored: the product's repair reads Stripe before it writes.
+pub async fn mirror_page(
+    catalog: &Catalog,
+    input: &ReconcilePageInput,
+    identity: &CatalogIdentity,
+    ownership: &Ownership,
+) -> Result<ReconcilePageOutput, SyncError> {
+    let PlannedPage {
+        mut out,
+        plans,
+        ids,
+    } = plan_page(catalog, input).await?;
+    let verdicts = compare_with_mirror(catalog, &plans, &ids, identity, ownership).await?;
+    tally(&mut out, &plans, verdicts);
+    Ok(out)
 }
 
-/// `ReconcileOrphanPage`.
-pub async fn orphan_page(
+/// The verdicts of `plans` (Stripe ids `ids`) against the mirror.
+async fn compare_with_mirror(
     catalog: &Catalog,
-    stripe: &StripeClient,
+    plans: &[SyncPlan],
+    ids: &[String],
+    identity: &CatalogIdentity,
+    ownership: &Ownership,
+) -> Result<Vec<Verdict>, SyncError> {
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let product_rows = catalog.mirror_products(ids).await?;
+    let price_rows = catalog.mirror_prices_of(ids).await?;
+    let mut prices_of: BTreeMap<&str, Vec<Price>> = BTreeMap::new();
+    for row in &price_rows {
+        match mirror::price_of(row) {
+            Ok(price) => prices_of.entry(row.product_id.as_str()).or_default().push(price),
+            Err(e) => tracing::warn!(price = %row.id, error = %e, "mirror row unreadable; ignored"),
+        }
+    }
+    let mut products: BTreeMap<&str, Product> = BTreeMap::new();
+    for row in &product_rows {
+        let prices = prices_of.get(row.id.as_str()).map_or(&[][..], Vec::as_slice);
+        match mirror::product_of(row, prices) {
+            Ok(product) => {
+                products.insert(row.id.as_str(), product);
+            }
+            Err(e) => tracing::warn!(product = %row.id, error = %e, "mirror row unreadable; ignored"),
+        }
+    }
+    Ok(plans
+        .iter()
+        .zip(ids)
+        .map(|(plan, id)| {
+            let prices = prices_of.get(id.as_str()).map_or(&[][..], Vec::as_slice);
+            match classify(plan, products.get(id.as_str()), Some(prices), identity, ownership) {
+                Verdict::InSync => extra_prices(plan, prices).unwrap_or(Verdict::InSync),
+                verdict => verdict,
+            }
+        })
+        .collect())
+}
+
+/// The products of `ids` (catalog ids the events touched) against the mirror: a product whose
+/// row is gone is compared as deleted; one updated at or after `skip_since` is left out (the
+/// run's catalog phase checks it).
+pub async fn compare_ids_with_mirror(
+    catalog: &Catalog,
+    ids: &[String],
+    skip_since: Option<DateTime<chrono::FixedOffset>>,
+    identity: &CatalogIdentity,
+    ownership: &Ownership,
+) -> Result<ReconcilePageOutput, SyncError> {
+    let rows = catalog.products_by_ids(ids).await?;
+    let mut out = ReconcilePageOutput {
+        scanned: ids.len() as u32,
+        ..ReconcilePageOutput::default()
+    };
+    let mut plans = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(corrupt) = rows.corrupt.iter().find(|c| &c.id == id) {
+            out.invalid.push(InvalidProduct {
+                catalog_id: id.clone(),
+                issues: vec![ValidationIssue {
+                    reason: format!("row unreadable: {} {}", corrupt.field, corrupt.reason),
+                    field: corrupt.field.clone(),
+                }],
+            });
+            continue;
+        }
+        let product = rows.products.iter().find(|p| &p.id == id);
+        let updated = product.and_then(|p| DateTime::parse_from_rfc3339(&p.updated_at).ok());
+        if let (Some(updated), Some(since)) = (updated, skip_since)
+            && updated >= since
+        {
+            out.scanned -= 1;
+            continue;
+        }
+        match transform::transform(id, product) {
+            TransformOutput::Plan(plan) => plans.push(*plan),
+            TransformOutput::Invalid(issues) => out.invalid.push(InvalidProduct {
+                catalog_id: id.clone(),
+                issues,
+            }),
+        }
+    }
+    let ids: Vec<String> = plans.iter().map(|p| p.catalog_id().to_string()).collect();
+    let verdicts = compare_with_mirror(catalog, &plans, &ids, identity, ownership).await?;
+    tally(&mut out, &plans, verdicts);
+    Ok(out)
+}
+
+/// `price_drift` when one of the product's active prices holds none of the lookup keys the
+/// catalog asks for (made by hand, or no longer wanted).
+fn extra_prices(plan: &SyncPlan, prices: &[Price]) -> Option<Verdict> {
+    let SyncPlan::Upsert(desired) = plan else {
+        return None;
+    };
+    let strays = stray_prices(desired, prices.iter());
+    (!strays.is_empty()).then(|| {
+        Verdict::Drift(
+            DriftKind::PriceDrift,
+            format!(
+                "active price the catalog does not ask for: {}",
+                strays.join(", ")
+            ),
+        )
+    })
+}
+
+/// The active prices among `prices` that hold none of `desired`'s lookup keys, described.
+fn stray_prices<'a, P: 'a>(
+    desired: &DesiredProduct,
+    prices: impl Iterator<Item = &'a Price<P>>,
+) -> Vec<String> {
+    let wanted: BTreeSet<&str> = desired
+        .prices
+        .iter()
+        .map(|p| p.lookup_key.as_str())
+        .collect();
+    prices
+        .filter(|p| p.active && p.lookup_key.as_deref().is_none_or(|k| !wanted.contains(k)))
+        .map(|p| {
+            format!(
+                "{} ({} {})",
+                p.id,
+                p.unit_amount.unwrap_or_default(),
+                p.currency
+            )
+        })
+        .collect()
+}
+
+/// `ReconcileMirrorOrphanPage`: this catalog's active products in the mirror, a page in id order,
+/// whose catalog row is gone. Their repair reads Stripe before it archives anything.
+pub async fn mirror_orphan_page(
+    catalog: &Catalog,
     input: &OrphanPageInput,
     identity: &CatalogIdentity,
 ) -> Result<OrphanPageOutput, SyncError> {
-    let list = stripe
-        .list_active_products(input.starting_after.as_deref())
+    let rows = catalog
+        .mirror_active_products(
+            input.starting_after.as_deref().unwrap_or(""),
+            input.from.as_deref(),
+            input.to.as_deref(),
+            i64::from(PAGE_LIMIT),
+        )
         .await?;
-    let in_scope = |id: &str| within(id, input.from.as_deref(), input.to.as_deref());
+    let products: Vec<Product> = rows
+        .iter()
+        .filter_map(|row| mirror::product_of(row, &[]).ok())
+        .collect();
+    let mut out = orphans_among(catalog, &products, identity).await?;
+    out.scanned = rows.len() as u32;
+    out.next = (rows.len() == PAGE_LIMIT as usize)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    Ok(out)
+}
+
+/// Of `products`, this catalog's managed ones without a catalog row (orphans), and how many are
+/// another catalog's.
+async fn orphans_among(
+    catalog: &Catalog,
+    products: &[Product],
+    identity: &CatalogIdentity,
+) -> Result<OrphanPageOutput, SyncError> {
     // Only this catalog's products can be its orphans: another catalog's (or one not adopted yet)
     // is counted and left alone, whatever this catalog holds.
-    let (managed, other): (Vec<&Product>, Vec<&Product>) = list
-        .data
+    let (managed, other): (Vec<&Product>, Vec<&Product>) = products
         .iter()
-        .filter(|p| stripe::identity::is_managed(&p.metadata) && in_scope(&p.id))
+        .filter(|p| stripe::identity::is_managed(&p.metadata))
         .partition(|p| identity.owns(&p.metadata));
     let ids: Vec<String> = managed.iter().map(|p| p.id.clone()).collect();
     let existing = catalog.existing_ids(&ids).await?;
@@ -448,14 +681,40 @@ pub async fn orphan_page(
     Ok(OrphanPageOutput {
         orphans,
         other_catalog: other.len() as u32,
-        next: if list.has_more {
-            list.data.last().map(|p| p.id.clone())
-        } else {
-            None
-        },
-        scanned: list.data.len() as u32,
-        stripe_requests: 1,
+        ..OrphanPageOutput::default()
     })
+}
+
+/// `id` lies in the inclusive id range of a reconciliation's scope.
+fn within(id: &str, from: Option<&str>, to: Option<&str>) -> bool {
+    from.is_none_or(|from| id >= from) && to.is_none_or(|to| id <= to)
+}
+
+/// `ReconcileOrphanPage`.
+pub async fn orphan_page(
+    catalog: &Catalog,
+    stripe: &StripeClient,
+    input: &OrphanPageInput,
+    identity: &CatalogIdentity,
+) -> Result<OrphanPageOutput, SyncError> {
+    let list = stripe
+        .list_active_products(input.starting_after.as_deref())
+        .await?;
+    let in_scope: Vec<Product> = list
+        .data
+        .iter()
+        .filter(|p| within(&p.id, input.from.as_deref(), input.to.as_deref()))
+        .cloned()
+        .collect();
+    let mut out = orphans_among(catalog, &in_scope, identity).await?;
+    out.next = if list.has_more {
+        list.data.last().map(|p| p.id.clone())
+    } else {
+        None
+    };
+    out.scanned = list.data.len() as u32;
+    out.stripe_requests = 1;
+    Ok(out)
 }
 
 /// `ReconcilePricePage`: one page of the account's active prices, products expanded. A managed
@@ -496,23 +755,7 @@ pub async fn price_page(
         let SyncPlan::Upsert(desired) = *plan else {
             continue;
         };
-        let wanted: BTreeSet<&str> = desired
-            .prices
-            .iter()
-            .map(|p| p.lookup_key.as_str())
-            .collect();
-        let strays: Vec<String> = prices
-            .iter()
-            .filter(|p| p.lookup_key.as_deref().is_none_or(|k| !wanted.contains(k)))
-            .map(|p| {
-                format!(
-                    "{} ({} {})",
-                    p.id,
-                    p.unit_amount.unwrap_or_default(),
-                    p.currency
-                )
-            })
-            .collect();
+        let strays = stray_prices(&desired, prices.iter().copied());
         if !strays.is_empty() {
             extra.push(Drift {
                 catalog_id: product_id.to_string(),
@@ -625,6 +868,7 @@ mod tests {
             name: d.name.clone(),
             description: d.description.clone(),
             active: d.active,
+            updated: None,
             images: d.images.clone(),
             url: d.url.clone(),
             unit_label: d.unit_label.clone(),

@@ -7,9 +7,11 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 use workflows::activities::{
-    CountInput, FetchInput, FetchOutput, OrphanPageInput, OrphanPageOutput, PricePageInput,
-    PricePageOutput, ReconcilePageInput, ReconcilePageOutput, TransformInput, TransformOutput,
-    UpsertInput, UpsertReport, definitions as sync_activities,
+    CountInput, EventCursor, EventsPageInput, EventsPageOutput, FetchInput, FetchOutput,
+    OrphanPageInput, OrphanPageOutput, PlanInput, PlanOutput,
+    PricePageInput, PricePageOutput, ReconcilePageInput, ReconcilePageOutput, ScanPageInput,
+    ScanPageOutput, TransformInput, TransformOutput, UpsertInput, UpsertReport,
+    definitions as sync_activities,
 };
 
 use catalog::{ArchiveBudget, AuditEntry, Catalog, CatalogError};
@@ -18,7 +20,7 @@ use workflows::model::{SyncPlan, ValidationIssue};
 use workflows::reconcile::DriftKind;
 
 use crate::error::SyncError;
-use crate::{reconcile, upsert};
+use crate::{mirror, reconcile, upsert};
 use common::metrics::Metrics;
 use stripe::client::StripeClient;
 use stripe::identity::CatalogIdentity;
@@ -229,7 +231,11 @@ impl SyncActivitiesImpl {
                 id: &intent_id,
             };
             match upsert::apply(&self.stripe, intent, &input.plan, &self.ownership).await {
-                Ok(report) => {
+                Ok((report, seen)) => {
+                    // A cache: a sync never fails for it (the next scan rewrites it).
+                    if let Err(e) = mirror::record(&self.catalog, &seen).await {
+                        tracing::warn!(error = %e, "mirror of Stripe's state not updated");
+                    }
                     let outcome = report.outcome(archiving);
                     self.count_outcome(outcome);
                     if let Some(why) = &report.other_catalog {
@@ -305,6 +311,136 @@ impl SyncActivitiesImpl {
                 stripe_requests = out.stripe_requests,
                 "reconciled a catalog page"
             );
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `PlanReconcile`.
+    #[activity(definition = sync_activities::PlanReconcile)]
+    pub async fn plan_reconcile(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: PlanInput,
+    ) -> Result<PlanOutput, ActivityError> {
+        let span = activity_span(&ctx, "plan");
+        async {
+            let out = reconcile::plan(&self.catalog, &input)
+                .await
+                .map_err(failed)?;
+            tracing::info!(method = out.method.as_str(), reason = %out.reason, "reconciliation method");
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `ScanStripePage`.
+    #[activity(definition = sync_activities::ScanStripePage)]
+    pub async fn scan_stripe_page(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ScanPageInput,
+    ) -> Result<ScanPageOutput, ActivityError> {
+        let span = activity_span(&ctx, "scan");
+        async {
+            mirror::scan_page(&self.catalog, &self.stripe, &input)
+                .await
+                .map_err(failed)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `ReconcileEventsPage`.
+    #[activity(definition = sync_activities::ReconcileEventsPage)]
+    pub async fn reconcile_events_page(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: EventsPageInput,
+    ) -> Result<EventsPageOutput, ActivityError> {
+        let span = activity_span(&ctx, &format!("events after {}", input.after));
+        async {
+            let out = mirror::events_page(
+                &self.catalog,
+                &self.stripe,
+                &input,
+                &self.identity,
+                &self.ownership,
+            )
+            .await
+            .map_err(failed)?;
+            if let Some(m) = &self.metrics {
+                for d in &out.drift {
+                    m.drift(d.kind.as_str(), 1);
+                }
+            }
+            tracing::info!(
+                events = out.events,
+                touched = out.scanned,
+                drift = out.drift.len(),
+                expired = out.expired,
+                "applied a page of Stripe events"
+            );
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `SaveEventCursor`.
+    #[activity(definition = sync_activities::SaveEventCursor)]
+    pub async fn save_event_cursor(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: EventCursor,
+    ) -> Result<(), ActivityError> {
+        mirror::save_cursor(&self.catalog, &input)
+            .await
+            .map_err(failed)
+    }
+
+    /// `ReconcileMirrorPage`.
+    #[activity(definition = sync_activities::ReconcileMirrorPage)]
+    pub async fn reconcile_mirror_page(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: ReconcilePageInput,
+    ) -> Result<ReconcilePageOutput, ActivityError> {
+        let span = activity_span(&ctx, &format!("after {:?}", input.after));
+        async {
+            let mut out =
+                reconcile::mirror_page(&self.catalog, &input, &self.identity, &self.ownership)
+                    .await
+                    .map_err(failed)?;
+            out.search_attributes = self.search_attributes.load(Ordering::Relaxed);
+            if let Some(m) = &self.metrics {
+                for d in &out.drift {
+                    m.drift(d.kind.as_str(), 1);
+                }
+            }
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `ReconcileMirrorOrphanPage`.
+    #[activity(definition = sync_activities::ReconcileMirrorOrphanPage)]
+    pub async fn reconcile_mirror_orphan_page(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: OrphanPageInput,
+    ) -> Result<OrphanPageOutput, ActivityError> {
+        let span = activity_span(&ctx, "orphans");
+        async {
+            let out = reconcile::mirror_orphan_page(&self.catalog, &input, &self.identity)
+                .await
+                .map_err(failed)?;
+            if let Some(m) = &self.metrics {
+                m.drift(DriftKind::Orphan.as_str(), out.orphans.len() as u64);
+            }
             Ok(out)
         }
         .instrument(span)

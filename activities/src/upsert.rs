@@ -14,6 +14,10 @@
 //! 4. update the product: changed fields and `default_price`, in one call;
 //! 5. archive every other active price of the product (after the default moved away): those
 //!    catalog-sync no longer wants, and any made by hand on a product the catalog owns.
+//!
+//! What it read and what Stripe answered to its writes is the product's newest state: the caller
+//! writes it to the mirror of Stripe's state ([`Seen`], `catalog::mirror`). Price writes expand
+//! tiers and currency options, so the answers hold every field the mirror keeps.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,7 +25,7 @@ use workflows::activities::UpsertReport;
 use workflows::model::{DesiredProduct, SyncPlan};
 
 use catalog::{ArchiveBudget, ArchivePermit, Catalog};
-use stripe::client::{Form, StripeClient};
+use stripe::client::{Form, Price, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::ownership::Ownership;
 use stripe::prices;
@@ -73,20 +77,50 @@ impl ArchiveGate<'_> {
     }
 }
 
-/// Applies the plan; returns what was written.
+/// The Stripe state an upsert read and wrote, newest last: for the mirror.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    /// The product, with where it was seen (`read:…` or the write's `req_…`).
+    pub products: Vec<(Product, String)>,
+    /// Its prices, likewise.
+    pub prices: Vec<(Price, String)>,
+}
+
+impl Seen {
+    fn product(&mut self, product: &Product, seen_in: String) {
+        self.products.push((product.clone(), seen_in));
+    }
+
+    /// A price from a write's answer, with the fields it left out taken from the price as read.
+    fn price(&mut self, mut price: Price, seen_in: String) {
+        let last = self.prices.iter().rev().find(|(p, _)| p.id == price.id);
+        stripe::mirror::keep_unexpanded(&mut price, last.map(|(p, _)| p));
+        self.prices.push((price, seen_in));
+    }
+}
+
+/// Applies the plan; returns what was written and what Stripe holds now.
 pub async fn apply(
     stripe: &StripeClient,
     intent: Intent<'_>,
     plan: &SyncPlan,
     ownership: &Ownership,
-) -> Result<UpsertReport, SyncError> {
+) -> Result<(UpsertReport, Seen), SyncError> {
+    let mut w = Writer {
+        stripe,
+        intent,
+        product_id: match plan {
+            SyncPlan::Upsert(d) => &d.stripe_id,
+            SyncPlan::Archive { stripe_id, .. } => stripe_id,
+        },
+        report: UpsertReport::default(),
+        seen: Seen::default(),
+    };
     match plan {
-        SyncPlan::Upsert(desired) => upsert(stripe, intent, desired, ownership).await,
-        SyncPlan::Archive {
-            catalog_id,
-            stripe_id,
-        } => archive(stripe, intent, catalog_id, stripe_id).await,
+        SyncPlan::Upsert(desired) => upsert(&mut w, desired, ownership).await?,
+        SyncPlan::Archive { catalog_id, .. } => archive(&mut w, catalog_id).await?,
     }
+    Ok((w.report, w.seen))
 }
 
 struct Writer<'a> {
@@ -94,6 +128,7 @@ struct Writer<'a> {
     intent: Intent<'a>,
     product_id: &'a str,
     report: UpsertReport,
+    seen: Seen,
 }
 
 impl Writer<'_> {
@@ -102,6 +137,11 @@ impl Writer<'_> {
         self.intent
             .keys
             .key(self.intent.id, self.product_id, step, target, form)
+    }
+
+    /// Where a read of this upsert saw an object.
+    fn read_here(&self) -> String {
+        format!("read:{}", self.intent.id)
     }
 
     fn record(&mut self, op: String, request_id: Option<String>) {
@@ -114,20 +154,13 @@ impl Writer<'_> {
     }
 }
 
-async fn archive(
-    stripe: &StripeClient,
-    intent: Intent<'_>,
-    catalog_id: &str,
-    id: &str,
-) -> Result<UpsertReport, SyncError> {
-    let mut w = Writer {
-        stripe,
-        intent,
-        product_id: id,
-        report: UpsertReport::default(),
-    };
+async fn archive(w: &mut Writer<'_>, catalog_id: &str) -> Result<(), SyncError> {
+    let (stripe, intent, id) = (w.stripe, w.intent, w.product_id);
     let current = stripe.get_product(id).await?;
     w.report.stripe_requests += 1;
+    if let Some(p) = &current {
+        w.seen.product(p, w.read_here());
+    }
     let claim = current
         .as_ref()
         .map(|p| intent.catalog.claim(&p.metadata, catalog_id));
@@ -146,17 +179,23 @@ async fn archive(
             if let ArchivePermit::Held(why) = intent.archives.permit(catalog_id).await? {
                 tracing::warn!(reason = %why, "archive held for confirmation");
                 w.report.archive_held = Some(why);
-                return Ok(w.report);
+                return Ok(());
             }
             let mut form = Form::new();
             form.push("active", "false");
             let key = w.key(Step::ArchiveProduct, "", &form);
             let r = w.stripe.update_product(id, &form, &key).await?;
+            w.seen.product(&r.value, seen_in(&r.request_id));
             w.record("archive_product".into(), r.request_id);
             w.report.archived = true;
         }
     }
-    Ok(w.report)
+    Ok(())
+}
+
+/// Where a write's answer was seen: its `Request-Id`.
+fn seen_in(request_id: &Option<String>) -> String {
+    request_id.clone().unwrap_or_else(|| "req_unknown".into())
 }
 
 /// catalog-sync's metadata on every price it writes for `catalog`.
@@ -168,19 +207,16 @@ pub(crate) fn price_marker(catalog: &CatalogIdentity) -> BTreeMap<String, String
 }
 
 async fn upsert(
-    stripe: &StripeClient,
-    intent: Intent<'_>,
+    w: &mut Writer<'_>,
     d: &DesiredProduct,
     ownership: &Ownership,
-) -> Result<UpsertReport, SyncError> {
-    let mut w = Writer {
-        stripe,
-        intent,
-        product_id: &d.stripe_id,
-        report: UpsertReport::default(),
-    };
+) -> Result<(), SyncError> {
+    let (stripe, intent) = (w.stripe, w.intent);
     let current = stripe.get_product(&d.stripe_id).await?;
     w.report.stripe_requests += 1;
+    if let Some(p) = &current {
+        w.seen.product(p, w.read_here());
+    }
     match current
         .as_ref()
         .map(|c| intent.catalog.claim(&c.metadata, &d.catalog_id))
@@ -188,11 +224,11 @@ async fn upsert(
         None | Some(Claim::Ours | Claim::Detached) => {}
         Some(Claim::Unmanaged) => {
             w.report.skipped_unmanaged = true;
-            return Ok(w.report);
+            return Ok(());
         }
         Some(claim @ (Claim::OtherCatalog(_) | Claim::Unadopted)) => {
             w.report.other_catalog = claim.refusal(intent.catalog);
-            return Ok(w.report);
+            return Ok(());
         }
     }
     // Deactivating a live product archives it: the guard decides first, before any write.
@@ -202,7 +238,7 @@ async fn upsert(
     {
         tracing::warn!(reason = %why, "archive held for confirmation");
         w.report.archive_held = Some(why);
-        return Ok(w.report);
+        return Ok(());
     }
     // Every write carries the catalog's identity.
     let stamped = intent.catalog.stamp(d);
@@ -211,6 +247,9 @@ async fn upsert(
         Some(_) => {
             let (prices, requests) = stripe.list_prices_of(&d.stripe_id).await?;
             w.report.stripe_requests += requests;
+            for p in &prices {
+                w.seen.price(p.clone(), w.read_here());
+            }
             prices
         }
         None => Vec::new(),
@@ -249,6 +288,7 @@ async fn upsert(
             form.push("id", d.stripe_id.as_str());
             let key = w.key(Step::CreateProduct, "", &form);
             let r = stripe.create_product(&form, &key).await?;
+            w.seen.product(&r.value, seen_in(&r.request_id));
             w.record("create_product".into(), r.request_id);
             r.value
         }
@@ -267,20 +307,30 @@ async fn upsert(
             // Only fields Stripe changes in place differ (or none): keep this price.
             (Some(p), Some(changes)) if changes.new_price.is_empty() => {
                 if !changes.update.is_empty() {
-                    let form = changes.update;
+                    let mut form = changes.update;
+                    prices::expand_prices(&mut form, "");
                     let key = w.key(Step::UpdatePrice, &p.id, &form);
                     let r = stripe.update_price(&p.id, &form, &key).await?;
+                    w.seen.price(r.value, seen_in(&r.request_id));
                     w.record(format!("update_price:{}", p.id), r.request_id);
                 }
                 wanted_ids.push(p.id.clone());
             }
             // Missing, or a field Stripe fixes at creation differs: a new price takes the key.
             _ => {
-                let form = prices::create_form(&d.stripe_id, dp, &marker);
+                let mut form = prices::create_form(&d.stripe_id, dp, &marker);
+                prices::expand_prices(&mut form, "");
                 let key = w.key(Step::CreatePrice, &dp.lookup_key, &form);
                 let r = stripe.create_price(&form, &key).await?;
+                wanted_ids.push(r.value.id.clone());
+                w.seen.price(r.value, seen_in(&r.request_id));
                 w.record(format!("create_price:{}", dp.lookup_key), r.request_id);
-                wanted_ids.push(r.value.id);
+                // Taking the key over removed it from the price that held it.
+                if let Some(old) = holder {
+                    let mut old = old.clone();
+                    old.lookup_key = None;
+                    w.seen.price(old, w.read_here());
+                }
             }
         }
     }
@@ -295,6 +345,7 @@ async fn upsert(
     if !form.is_empty() {
         let key = w.key(Step::UpdateProduct, "", &form);
         let r = stripe.update_product(&d.stripe_id, &form, &key).await?;
+        w.seen.product(&r.value, seen_in(&r.request_id));
         w.record(
             format!("update_product:{}", form.field_names().join(",")),
             r.request_id,
@@ -310,9 +361,10 @@ async fn upsert(
         form.push("active", "false");
         let key = w.key(Step::ArchivePrice, &p.id, &form);
         let r = stripe.update_price(&p.id, &form, &key).await?;
+        w.seen.price(r.value, seen_in(&r.request_id));
         w.record(format!("archive_price:{}", p.id), r.request_id);
     }
     w.report.unchanged = w.report.operations.is_empty();
     w.report.archived = !d.active;
-    Ok(w.report)
+    Ok(())
 }

@@ -27,7 +27,7 @@ use temporalio_client::{
 };
 use workflows::activities::TransformOutput;
 use workflows::model::SyncPlan;
-use workflows::reconcile::{MAX_PAGE_SIZE, ReconcileMode};
+use workflows::reconcile::{MAX_PAGE_SIZE, ReconcileMethod, ReconcileMode};
 use workflows::{ReconcileCatalog, ReconcileInput};
 
 use crate::usage::process_usage;
@@ -55,6 +55,12 @@ pub(crate) struct ReconcileBenchArgs {
     /// The worker process to measure (CPU, peak RSS).
     #[arg(long)]
     worker_pid: Option<u32>,
+    /// How the reconciliation reads Stripe (`auto`: a scan, for a whole catalog).
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    method: Method,
+    /// Most Stripe reads per product a scan may make (repairs not counted).
+    #[arg(long, default_value_t = 0.03)]
+    target_scan_reads_per_product: f64,
     /// Most Stripe requests allowed, as a multiple of the formula.
     #[arg(long, default_value_t = 1.05)]
     target_requests_ratio: f64,
@@ -67,6 +73,14 @@ pub(crate) struct ReconcileBenchArgs {
     /// The sandbox (its faults and request counter are sandbox-only).
     #[command(flatten)]
     stripe: common::settings::StripeSettings,
+}
+
+/// `--method`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Method {
+    Auto,
+    Scan,
+    Ids,
 }
 
 /// Catalog products one page at a time, in id order (the reconciliation's order).
@@ -220,6 +234,7 @@ pub(crate) async fn run(
     let mut active_prices = 0u64;
     let mut lookups = 0u64;
     let mut pages = 0u64;
+    let mut all_prices = 0u64;
     for_each_page(catalog, i64::from(MAX_PAGE_SIZE), async |page| {
         pages += 1;
         let mut k = 0u64;
@@ -234,6 +249,7 @@ pub(crate) async fn run(
             if args.stripe_empty {
                 continue;
             }
+            all_prices += desired.prices.len() as u64;
             active += u64::from(desired.active);
             active_prices += desired.prices.len() as u64;
             if n.is_multiple_of(every) {
@@ -262,13 +278,19 @@ pub(crate) async fn run(
     let orphan_pages = active.div_ceil(100).max(1);
     // The extra-price phase: every active price of the account, 100 a page.
     let price_pages = active_prices.div_ceil(100).max(1);
-    let reads = pages + lookups + orphan_pages + price_pages;
+    let ids_reads = pages + lookups + orphan_pages + price_pages;
+    // A scan: every product and price of the account once, 100 a page, and the newest event
+    // (where the next events run starts).
+    let stripe_products = if args.stripe_empty { 0 } else { n };
+    let scan_reads = stripe_products.div_ceil(100).max(1) + all_prices.div_ceil(100).max(1) + 1;
     // A repair reads the product and its prices again (it may run long after the scan), then
     // writes the one difference.
-    let (formula, lower_bound) = if args.dry_run {
-        (reads, reads)
-    } else {
-        (reads + 3 * drifted, reads + drifted)
+    let formula_for = |reads: u64| {
+        if args.dry_run {
+            (reads, reads)
+        } else {
+            (reads + 3 * drifted, reads + drifted)
+        }
     };
 
     let id = format!("bench-reconcile-{}", chrono::Utc::now().format("%H%M%S"));
@@ -277,6 +299,11 @@ pub(crate) async fn run(
             ReconcileMode::DryRun
         } else {
             ReconcileMode::Apply
+        },
+        method: match args.method {
+            Method::Auto => ReconcileMethod::Auto,
+            Method::Scan => ReconcileMethod::Scan,
+            Method::Ids => ReconcileMethod::Ids,
         },
         ..ReconcileInput::default()
     };
@@ -334,20 +361,27 @@ pub(crate) async fn run(
     let (repairs, repair_events) = events(client, repairs_query).await?;
 
     let t = &result.totals;
+    let scanned = result.method == ReconcileMethod::Scan;
+    let (formula, lower_bound) = formula_for(if scanned { scan_reads } else { ids_reads });
     let ratio = requests as f64 / formula as f64;
+    let reads_per_product = t.stripe_requests.saturating_sub(t.repair_stripe_requests) as f64
+        / products as f64;
+    let reads_pass = !scanned || reads_per_product <= args.target_scan_reads_per_product;
     let events_per_product = reconcile_events as f64 / products as f64;
     let requests_pass = ratio <= args.target_requests_ratio;
     let events_pass = events_per_product <= args.target_events_per_product;
     let rss_pass = worker.is_none_or(|(_, rss)| rss <= args.target_rss_mib);
     let expected_drift = if args.stripe_empty { n } else { drifted };
     let found_pass = t.drift.total() == expected_drift && t.scanned == products;
-    let pass = requests_pass && events_pass && rss_pass && found_pass;
+    let pass = requests_pass && events_pass && rss_pass && found_pass && reads_pass;
     println!(
         "{}",
         json!({
             "bench": "reconcile", "products": products, "mode": if args.dry_run { "dry_run" } else { "apply" },
             "drift_made": drifted, "drift_found": t.drift.total(), "repaired": t.repaired,
             "seconds": took.as_secs_f64(), "products_per_second": products as f64 / took.as_secs_f64(),
+            "method": result.method.as_str(), "method_reason": result.method_reason,
+            "reads_per_product": reads_per_product,
             "stripe_requests": requests, "formula": formula, "lower_bound": lower_bound,
             "requests_over_formula": ratio, "requests_over_lower_bound": requests as f64 / lower_bound as f64,
             "runs": runs, "reconcile_history_events": reconcile_events,
@@ -355,6 +389,7 @@ pub(crate) async fn run(
             "repairs": repairs, "events_per_repair": if repairs > 0 { repair_events as f64 / repairs as f64 } else { 0.0 },
             "worker_cpu_seconds": worker.map(|w| w.0), "worker_peak_rss_mib": worker.map(|w| w.1),
             "targets": { "requests_over_formula": args.target_requests_ratio,
+                         "scan_reads_per_product": args.target_scan_reads_per_product,
                          "events_per_product": args.target_events_per_product,
                          "worker_peak_rss_mib": args.target_rss_mib },
             "pass": pass,
@@ -370,9 +405,26 @@ pub(crate) async fn run(
         verdict(found_pass)
     );
     println!(
+        "           method {}: {}",
+        result.method.as_str(),
+        result.method_reason
+    );
+    println!(
         "           Stripe requests {requests} = {ratio:.3} × the formula ({formula}; lower bound {lower_bound}), target ≤ {}: {}",
         args.target_requests_ratio,
         verdict(requests_pass)
+    );
+    println!(
+        "           {reads_per_product:.4} Stripe reads per product{}",
+        if scanned {
+            format!(
+                ", target ≤ {}: {}",
+                args.target_scan_reads_per_product,
+                verdict(reads_pass)
+            )
+        } else {
+            String::new()
+        }
     );
     println!(
         "           {reconcile_events} history events = {events_per_product:.3} per product, target ≤ {}: {}; {repairs} repairs",

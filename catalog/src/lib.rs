@@ -11,6 +11,7 @@
 //! - `audit`: the audit ledger of syncs and the de-duplication of Stripe webhook events.
 //! - `identity`: the catalog's identity, which every Stripe object it creates carries.
 //! - `guard`: the live archive budget, and the archives held for confirmation.
+//! - `mirror`: the mirror of Stripe's state (products and prices as last seen).
 //! - [`seed`]: deterministic sample products for demos and benchmarks.
 //!
 //! Over 500 lines: connecting, migrating, and the product reads and writes for both backends side
@@ -441,6 +442,7 @@ mod connect;
 mod guard;
 mod identity;
 pub mod mapping;
+mod mirror;
 mod outbox;
 mod poll;
 mod schema;
@@ -450,6 +452,7 @@ pub use capture::CaptureAction;
 pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
 pub use mapping::Mapping;
+pub use mirror::{MirrorCounts, MirrorKind};
 pub use outbox::{
     CapturedChange, ChangeListener, FailedChange, OutboxStats, RELAY_HEARTBEAT_INTERVAL,
 };

@@ -6,7 +6,7 @@
 //! Two tracks of migrations, each a list of steps numbered from 1 and recorded in
 //! `catalog_sync.migrations` (SQLite: `catalog_sync_migrations`):
 //! - `own`: catalog-sync's tables (outbox, audit ledger, webhook events, secrets, identity, archive
-//!   guard, relay heartbeats): on PostgreSQL in the `catalog_sync` schema, on SQLite prefixed
+//!   guard, relay heartbeats, the mirror of Stripe's state): on PostgreSQL in the `catalog_sync` schema, on SQLite prefixed
 //!   `catalog_sync_` in the one file (a capture trigger can write only to its own file);
 //! - `builtin`: the built-in catalog tables (`catalog_products`, `catalog_prices`), applied only
 //!   when the catalog uses them (the default). A mapped catalog's tables are the team's: no step
@@ -40,6 +40,12 @@ const OWN: &[Migration] = &[
         name: "polling capture state",
         postgres: include_str!("../migrations/postgres/own_0002.sql"),
         sqlite: include_str!("../migrations/sqlite/own_0002.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "the mirror of Stripe's state",
+        postgres: include_str!("../migrations/postgres/own_0003.sql"),
+        sqlite: include_str!("../migrations/sqlite/own_0003.sql"),
     },
 ];
 

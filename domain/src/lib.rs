@@ -6,6 +6,7 @@
 //! - [`metadata`]: the metadata keys that mark a Stripe object as catalog-sync's.
 //! - [`identity`]: whose a Stripe product is (this catalog's, another catalog's, nobody's).
 //! - [`limits`]: Stripe's limits on names, amounts and ids.
+//! - [`mirror`]: one Stripe object as catalog-sync last saw it.
 //! - [`drift`]: what a reconciliation finds (kinds of drift, one product's difference, an invalid
 //!   product, counts by kind).
 #![deny(missing_docs)]
@@ -14,4 +15,5 @@ pub mod drift;
 pub mod identity;
 pub mod limits;
 pub mod metadata;
+pub mod mirror;
 pub mod model;

@@ -36,6 +36,8 @@ pub const MAX_MARKETING_FEATURES: usize = 15;
 pub const MAX_MARKETING_FEATURE_NAME: usize = 80;
 /// Longest price lookup key.
 pub const MAX_LOOKUP_KEY: usize = 200;
+/// How long Stripe keeps events (`GET /v1/events`): 30 days, in seconds.
+pub const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 /// Most metadata keys on an object.
 pub const METADATA_MAX_KEYS: usize = 50;
 /// Longest metadata key.

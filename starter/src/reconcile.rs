@@ -17,7 +17,7 @@ use temporalio_client::{
 };
 use workflows::ReconcileCatalog;
 use workflows::reconcile::{
-    OrphanPolicy, ReconcileInput, ReconcileMode, ReconcilePhase, ReconcileResult,
+    OrphanPolicy, ReconcileInput, ReconcileMethod, ReconcileMode, ReconcilePhase, ReconcileResult,
 };
 
 #[derive(Args)]
@@ -51,6 +51,12 @@ pub(crate) struct ReconcileArgs {
     /// See `--archive-limit-percent`.
     #[arg(long, default_value_t = workflows::reconcile::DEFAULT_ARCHIVE_LIMIT_MIN)]
     archive_limit_min: u64,
+    /// How Stripe is read: `scan` its lists into the mirror of Stripe's state, read the scope's
+    /// products by `ids`, `auto`: the cheaper of the two for the scope, or `events`: Stripe's
+    /// events since the last run's cursor and the catalog's updates since the last run (a scan
+    /// when there is no cursor, or one older than Stripe's 30 days).
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    method: Method,
     /// Catalog pages (of 100) per workflow run before continue-as-new.
     #[arg(long, default_value_t = 20)]
     pages_per_run: u32,
@@ -63,6 +69,26 @@ pub(crate) struct ReconcileArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `--method`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Method {
+    Auto,
+    Scan,
+    Ids,
+    Events,
+}
+
+impl From<Method> for ReconcileMethod {
+    fn from(m: Method) -> Self {
+        match m {
+            Method::Auto => ReconcileMethod::Auto,
+            Method::Scan => ReconcileMethod::Scan,
+            Method::Ids => ReconcileMethod::Ids,
+            Method::Events => ReconcileMethod::Events,
+        }
+    }
 }
 
 /// Exit code of a dry run that found drift.
@@ -95,6 +121,7 @@ pub(crate) async fn run(
         allow_mass_archive: args.allow_mass_archive,
         archive_limit_percent: Some(args.archive_limit_percent),
         archive_limit_min: Some(args.archive_limit_min),
+        method: args.method.into(),
         ..ReconcileInput::default()
     };
     // The workflow checks the same again; refusing here starts nothing.
@@ -134,6 +161,9 @@ pub(crate) async fn run(
                     bar.set_length(p.estimated_total.max(p.totals.scanned));
                     bar.set_position(p.totals.scanned);
                     let phase = match p.phase {
+                        ReconcilePhase::Events => "events",
+                        ReconcilePhase::ScanProducts => "scan products",
+                        ReconcilePhase::ScanPrices => "scan prices",
                         ReconcilePhase::Catalog => "catalog",
                         ReconcilePhase::Orphans => "orphans",
                         ReconcilePhase::ExtraPrices => "extra prices",
@@ -184,6 +214,20 @@ fn print_summary(id: &str, r: &ReconcileResult) {
         r.duration_ms as f64 / 1000.0,
         if r.stopped { ", stopped early" } else { "" }
     );
+    println!(
+        "  method               {} ({})",
+        r.method.as_str(),
+        r.method_reason
+    );
+    if r.method == ReconcileMethod::Scan {
+        println!(
+            "  Stripe listed        {} objects, {} mirrored, {} gone",
+            t.scan_listed, t.scan_mirrored, t.scan_pruned
+        );
+    }
+    if r.method == ReconcileMethod::Events {
+        println!("  Stripe events        {}", t.events);
+    }
     println!("  scanned              {}", t.scanned);
     println!("  in sync              {}", t.in_sync);
     println!(

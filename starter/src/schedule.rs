@@ -86,6 +86,10 @@ pub(crate) struct ApplyArgs {
     /// See `--archive-limit-percent`.
     #[arg(long, default_value_t = workflows::reconcile::DEFAULT_ARCHIVE_LIMIT_MIN)]
     archive_limit_min: u64,
+    /// How each run reads Stripe (see `starter reconcile --help`): e.g. `events` hourly, with a
+    /// second schedule (`--id …`) running `scan` daily.
+    #[arg(long, value_enum, default_value_t = crate::reconcile::Method::Auto)]
+    method: crate::reconcile::Method,
     /// Create the schedule paused (an existing schedule keeps its state).
     #[arg(long)]
     paused: bool,
@@ -196,6 +200,7 @@ async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Re
         max_in_flight: args.max_in_flight,
         archive_limit_percent: Some(args.archive_limit_percent),
         archive_limit_min: Some(args.archive_limit_min),
+        method: args.method.into(),
         ..ReconcileInput::default()
     };
     input

@@ -1,10 +1,10 @@
 //! What every Stripe object comes in: lists, expandable fields, and a response with its
 //! `Request-Id`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A field Stripe returns as an id, or as the object when the request expanded it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum Expandable<T> {
     /// Not expanded.

@@ -9,21 +9,25 @@
 //! - [`form`]: form bodies in Stripe's bracket dialect.
 //! - [`envelope`]: lists, expandable fields and responses, shared by every object.
 //! - One module per Stripe object, each with the fields catalog-sync reads and its requests:
-//!   [`products`], [`prices`], [`meters`] (Billing Meters), [`webhook_endpoints`].
+//!   [`products`], [`prices`], [`meters`] (Billing Meters), [`webhook_endpoints`], [`events`].
 //! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
 //!   keys that mark a Stripe product as catalog-sync's. Pure.
 //! - [`identity`]: whose a Stripe product is (re-exported from `domain`, which `starter` shares).
 //! - [`ownership`]: which fields the catalog owns and which Stripe owns.
 //!   [`webhook_endpoints`] also names the events catalog-sync consumes.
+//! - [`mirror`]: Stripe's objects as rows of the mirror of Stripe's state, and what an event
+//!   tells it.
 //! - [`write_key`]: idempotency keys of catalog-sync's writes, signed so its echoes are its own.
 #![deny(missing_docs)]
 
 pub mod client;
 pub mod envelope;
 pub mod error;
+pub mod events;
 pub mod form;
 pub use domain::identity;
 pub mod meters;
+pub mod mirror;
 pub mod ownership;
 pub mod prices;
 pub mod products;

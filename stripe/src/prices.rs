@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use domain::model::{CurrencyOption, CustomUnitAmount, DesiredPrice, PriceTier, TransformQuantity};
 
@@ -336,7 +336,7 @@ pub fn create_form(
 }
 
 /// Recurring settings of a price.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PriceRecurring {
     /// Interval.
     pub interval: String,
@@ -352,7 +352,7 @@ pub struct PriceRecurring {
 
 /// The price fields catalog-sync reads. `P` is how the owning product comes: its id (the
 /// default), or the product itself when the request expanded it ([`PriceOfProduct`]).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Price<P = String> {
     /// Id.
     pub id: String,
@@ -401,7 +401,7 @@ pub struct Price<P = String> {
 }
 
 /// A tier as Stripe returns it (`up_to: null` is `inf`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StripeTier {
     /// Last quantity of the tier.
     #[serde(default)]
@@ -425,7 +425,7 @@ impl From<&StripeTier> for PriceTier {
 }
 
 /// A currency option as Stripe returns it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StripeCurrencyOption {
     /// Per unit.
     #[serde(default)]
@@ -535,6 +535,20 @@ impl StripeClient {
         form.push_opt("starting_after", starting_after);
         let page: Response<List<PriceOfProduct>> =
             self.call(Method::GET, "/v1/prices", &form, None).await?;
+        Ok(page.value)
+    }
+
+    /// One page (100, newest first) of the account's prices, active and archived, after
+    /// `starting_after`, tiers and currency options expanded: a scan of the account's prices.
+    pub async fn list_prices(
+        &self,
+        starting_after: Option<&str>,
+    ) -> Result<List<Price>, StripeError> {
+        let mut form = Form::new();
+        form.push("limit", "100");
+        form.push_opt("starting_after", starting_after);
+        expand_prices(&mut form, "data.");
+        let page: Response<List<Price>> = self.call(Method::GET, "/v1/prices", &form, None).await?;
         Ok(page.value)
     }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use domain::metadata::META_VERSION;
 use domain::model::{DesiredProduct, PackageDimensions};
@@ -15,7 +15,7 @@ use crate::envelope::{Expandable, List, Response};
 use crate::prices::Price;
 
 /// The product fields catalog-sync reads.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Product {
     /// Id.
     pub id: String,
@@ -26,6 +26,10 @@ pub struct Product {
     pub description: Option<String>,
     /// Active.
     pub active: bool,
+    /// When Stripe last changed it (Unix seconds): orders the mirror's writes
+    /// (`catalog::mirror`).
+    #[serde(default)]
+    pub updated: Option<i64>,
     /// Images.
     #[serde(default)]
     pub images: Vec<String>,
@@ -59,7 +63,7 @@ pub struct Product {
 }
 
 /// One marketing feature of a product.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MarketingFeature {
     /// Its name.
     #[serde(default)]

@@ -7,6 +7,7 @@ use temporalio_sdk::activities::ActivityError;
 
 use crate::drift::{Drift, InvalidProduct};
 use crate::model::{CatalogProduct, SyncPlan, ValidationIssue};
+use crate::reconcile::method::{MethodBasis, ReconcileMethod};
 
 /// Input of `FetchProduct`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -191,14 +192,136 @@ pub struct PricePageOutput {
     pub stripe_requests: u32,
 }
 
+/// Input of `PlanReconcile`: the scope, and the method asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanInput {
+    /// The scope (as `CountCatalog`'s).
+    pub scope: CountInput,
+    /// `auto` unless the input named one.
+    pub method: ReconcileMethod,
+}
+
+/// Where incremental reconciliation stands: the last Stripe event applied and checked, and the
+/// update time from which the catalog's own changes are checked next.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventCursor {
+    /// `evt_…`.
+    pub event: String,
+    /// Its creation time (Unix seconds): a cursor older than Stripe's retention is useless.
+    pub created: i64,
+    /// Catalog products updated at or after this RFC 3339 time are checked by the next run.
+    pub catalog_since: Option<String>,
+}
+
+/// What `PlanReconcile` decided.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanOutput {
+    /// What the choice was made from (the products in scope among them).
+    pub basis: MethodBasis,
+    /// `scan` or `ids`.
+    pub method: ReconcileMethod,
+    /// Why, with the estimated costs.
+    pub reason: String,
+    /// The stored event cursor, when the method is `events`.
+    pub cursor: Option<EventCursor>,
+}
+
+/// Which of Stripe's lists a scan page reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanObject {
+    /// `GET /v1/products` (active and archived).
+    #[default]
+    Products,
+    /// `GET /v1/prices` (active and archived, tiers and currency options expanded).
+    Prices,
+}
+
+/// Input of `ScanStripePage`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScanPageInput {
+    /// The list.
+    pub object: ScanObject,
+    /// Stripe's `starting_after`: the last object of the previous page.
+    pub starting_after: Option<String>,
+    /// The scan's name, which every row it writes carries (`scan:…`).
+    pub scan: String,
+    /// When the scan started (milliseconds since the epoch): the last page deletes the rows of
+    /// its list that neither this scan nor anything after its start has written.
+    pub started_at_ms: u64,
+    /// Also read the newest product or price event (one request): where incremental
+    /// reconciliation starts after this scan.
+    pub mark_events: bool,
+}
+
+/// What `ScanStripePage` did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ScanPageOutput {
+    /// Objects Stripe listed.
+    pub listed: u32,
+    /// Of them, written to the mirror (catalog-sync's, or a product with a catalog id).
+    pub mirrored: u32,
+    /// Rows deleted after the last page: gone from Stripe since they were written.
+    pub pruned: u64,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<String>,
+    /// The newest product or price event when `mark_events` asked (none if the account has
+    /// none).
+    pub newest_event: Option<EventCursor>,
+    /// Stripe requests made.
+    pub stripe_requests: u32,
+}
+
+/// Input of `ReconcileEventsPage`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsPageInput {
+    /// The last event already applied: the page holds the events after it.
+    pub after: String,
+    /// The run's catalog phase checks the products updated at or after this RFC 3339 time: the
+    /// page leaves them to it, so that no product is checked (and repaired) twice.
+    pub catalog_since: Option<String>,
+}
+
+/// What `ReconcileEventsPage` found.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventsPageOutput {
+    /// Product and price events read (and applied to the mirror).
+    pub events: u32,
+    /// The newest of them: the cursor after this page (`None` when there were none).
+    pub last: Option<EventCursor>,
+    /// More events follow.
+    pub has_more: bool,
+    /// Stripe no longer has the `after` event (past its retention): nothing was read, and only a
+    /// full scan can tell what changed.
+    pub expired: bool,
+    /// Catalog products the events touched, compared with the mirror.
+    pub scanned: u32,
+    /// Of them, in sync.
+    pub in_sync: u32,
+    /// Of them, different.
+    pub drift: Vec<Drift>,
+    /// Of them, invalid in the catalog.
+    pub invalid: Vec<InvalidProduct>,
+    /// Stripe requests made.
+    pub stripe_requests: u32,
+}
+
 /// Declarations of catalog-sync's activities.
 pub struct SyncActivities;
 
 /// The marker types of the activities, for `#[activity(definition = …)]` in implementations.
 pub mod definitions {
     pub use super::sync_activities::{
-        CountCatalog, FetchProduct, ReconcileOrphanPage, ReconcilePage, ReconcilePricePage,
-        TransformProduct, UpsertProduct,
+        CountCatalog, FetchProduct, PlanReconcile, ReconcileEventsPage, ReconcileMirrorOrphanPage,
+        ReconcileMirrorPage, ReconcileOrphanPage, ReconcilePage, ReconcilePricePage,
+        SaveEventCursor, ScanStripePage, TransformProduct, UpsertProduct,
     };
 }
 
@@ -225,6 +348,52 @@ impl SyncActivities {
     /// Counts the catalog products in a reconciliation's scope (for progress).
     #[activity(name = "CountCatalog")]
     pub fn count_catalog(input: CountInput) -> Result<u64, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Counts the scope, the catalog and the mirror, and chooses how the reconciliation reads
+    /// Stripe (see [`crate::reconcile::method`]).
+    #[activity(name = "PlanReconcile")]
+    pub fn plan_reconcile(input: PlanInput) -> Result<PlanOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Reads one page of Stripe's products or prices into the mirror of Stripe's state.
+    #[activity(name = "ScanStripePage")]
+    pub fn scan_stripe_page(input: ScanPageInput) -> Result<ScanPageOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Reads one page of Stripe's product and price events after a cursor, applies them to the
+    /// mirror, and compares the products they touch with the catalog.
+    #[activity(name = "ReconcileEventsPage")]
+    pub fn reconcile_events_page(
+        input: EventsPageInput,
+    ) -> Result<EventsPageOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Stores where incremental reconciliation goes on from (never moving it back).
+    #[activity(name = "SaveEventCursor")]
+    pub fn save_event_cursor(input: EventCursor) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Compares one catalog page with the mirror of Stripe's state (no Stripe request) and
+    /// classifies every product, extra active prices included.
+    #[activity(name = "ReconcileMirrorPage")]
+    pub fn reconcile_mirror_page(
+        input: ReconcilePageInput,
+    ) -> Result<ReconcilePageOutput, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Finds this catalog's active products in the mirror without a catalog row, one page in id
+    /// order (`starting_after` is the last mirror id of the previous page).
+    #[activity(name = "ReconcileMirrorOrphanPage")]
+    pub fn reconcile_mirror_orphan_page(
+        input: OrphanPageInput,
+    ) -> Result<OrphanPageOutput, ActivityError> {
         unimplemented!()
     }
 

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::form::Params;
 
 /// How long Stripe keeps events: 30 days.
-pub const RETENTION_SECS: i64 = 30 * 24 * 3600;
+pub const RETENTION_SECS: i64 = domain::limits::EVENT_RETENTION_SECS;
 
 /// The most `types[]` Stripe takes.
 const MAX_TYPES: usize = 20;

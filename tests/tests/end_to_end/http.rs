@@ -210,6 +210,17 @@ async fn dashboard_edits_are_reverted_or_kept_by_ownership_and_echoes_cost_nothi
         (count_of(&env.catalog, "kept").await == 1).then_some(())
     })
     .await;
+    // Every event tells the mirror of Stripe's state: the Dashboard edit is there, from its event.
+    eventually(Duration::from_secs(20), "the edit mirrored", || async {
+        let rows = env
+            .catalog
+            .mirror_products(std::slice::from_ref(&two.id))
+            .await
+            .unwrap();
+        rows.into_iter()
+            .find(|r| r.seen_in.starts_with("evt_") && r.object.contains("Written by marketing"))
+    })
+    .await;
     let writes = env.writes().await;
     let again = env.sync(&two.id).await;
     assert_eq!(again.outcome, SyncOutcome::Unchanged, "{again:?}");

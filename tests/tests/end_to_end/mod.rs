@@ -5,6 +5,7 @@ mod changes;
 mod guards;
 mod http;
 mod live_account;
+mod mirror;
 mod own_catalog;
 mod product_sync;
 mod reconcile;

@@ -17,7 +17,7 @@ use workflows::reconcile::{ReconcilePhase, SetMaxInFlight, StopRequest};
 use workflows::{ReconcileCatalog, ReconcileInput, ReconcileProgress, ReconcileResult};
 
 /// The workflow-test world plus the reconciliation's own helpers.
-struct Env(TestEnv);
+pub(super) struct Env(TestEnv);
 
 impl std::ops::Deref for Env {
     type Target = TestEnv;
@@ -27,7 +27,7 @@ impl std::ops::Deref for Env {
 }
 
 impl Env {
-    async fn start(backend: Backend) -> Self {
+    pub(super) async fn start(backend: Backend) -> Self {
         Self(TestEnv::start(backend).await)
     }
 
@@ -57,7 +57,7 @@ impl Env {
     }
 
     /// Runs a reconciliation with `input` (JSON, as the `temporal` CLI would send it) to the end.
-    async fn reconcile(&self, input: Value) -> ReconcileResult {
+    pub(super) async fn reconcile(&self, input: Value) -> ReconcileResult {
         self.reconcile_as(&unique("reconcile"), input).await
     }
 
@@ -74,7 +74,7 @@ impl Env {
         .unwrap()
     }
 
-    async fn stats(&self) -> (u64, u64) {
+    pub(super) async fn stats(&self) -> (u64, u64) {
         let s = self.sandbox.stats().await;
         (
             s["total_requests"].as_u64().unwrap(),
@@ -82,7 +82,7 @@ impl Env {
         )
     }
 
-    async fn stripe_name(&self, id: &str) -> String {
+    pub(super) async fn stripe_name(&self, id: &str) -> String {
         let p = self.sandbox.product(id).await.expect("in Stripe");
         p["name"].as_str().unwrap().to_string()
     }

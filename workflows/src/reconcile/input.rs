@@ -6,6 +6,7 @@ use crate::input::{LenientInput, invalid_workflow_input};
 use temporalio_sdk::WorkflowResult;
 
 use super::ReconcileCarry;
+use super::method::ReconcileMethod;
 
 /// Products per catalog page: Stripe lists at most 100 ids per request.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -84,9 +85,17 @@ pub struct ReconcileInput {
     /// Carried over continue-as-new; absent on the first run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub carry: Option<ReconcileCarry>,
+    /// How Stripe is read: `auto` (the default) chooses the cheaper of `scan` and `ids` (see
+    /// [`super::method`]).
+    #[serde(skip_serializing_if = "is_auto")]
+    pub method: ReconcileMethod,
     /// Why the input could not be decoded, if it could not (never serialized).
     #[serde(skip)]
     pub invalid_input: Option<String>,
+}
+
+fn is_auto(method: &ReconcileMethod) -> bool {
+    *method == ReconcileMethod::Auto
 }
 
 impl Serialize for ReconcileInput {

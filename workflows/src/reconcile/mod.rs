@@ -2,7 +2,26 @@
 //! difference it finds. Started by a Temporal Schedule, by `starter reconcile`, or by
 //! `temporal workflow start --type ReconcileCatalog`.
 //!
-//! # How it walks
+//! # How it reads Stripe
+//! By the cheaper of two methods for the scope, chosen at the start and reported with the reason
+//! (`method`, `method_reason`; see [`method`]):
+//! - **scan** (a whole catalog, an id range): first the *scan phases* read Stripe's product and
+//!   price lists, 100 a page, into the mirror of Stripe's state (`catalog::mirror`); then the
+//!   catalog phase compares each catalog page with the mirror in the database
+//!   (`ReconcileMirrorPage`, no Stripe request, extra active prices included) and the orphan phase
+//!   walks the mirror. Stripe requests: (products + prices in the account) / 100.
+//! - **ids** (a `since` backfill, a small range): the phases below, reading Stripe per page.
+//! - **events** (asked for by the schedule's regular run): the *events phase* reads Stripe's
+//!   product and price events after the stored cursor, 100 a page (`ReconcileEventsPage`), applies
+//!   them to the mirror and checks the products they touch; then the catalog phase checks the
+//!   catalog's products updated since the previous run against the mirror. No orphan phase. With
+//!   no cursor, or one past Stripe's 30-day retention, the run scans instead.
+//!
+//! A scan or events run in apply mode that finishes stores the event cursor (the newest event
+//! when the scan began, or the last one applied) with its start time, where the next events run
+//! goes on.
+//!
+//! # How it walks (ids)
 //! 1. **Catalog phase**: pages of up to 100 products in id order. One `ReconcilePage` activity per
 //!    page reads the page from the catalog, lists the same ids from Stripe in one request
 //!    (`GET /v1/products?ids[]=…&expand[]=data.default_price`), reads prices only for products
@@ -42,17 +61,20 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
 use crate::activities::{
-    CountInput, OrphanPageInput, PricePageInput, ReconcilePageInput, SyncActivities,
+    CountInput, EventCursor, EventsPageInput, OrphanPageInput, PlanInput, PricePageInput,
+    ReconcilePageInput, ScanObject, ScanPageInput, SyncActivities,
 };
 pub use crate::drift::{Drift, DriftCounts, DriftKind, InvalidProduct};
 use crate::queues;
 use crate::retry::RetryConfig;
 
 mod input;
+pub mod method;
 mod repair;
 mod totals;
 mod window;
 
+pub use method::ReconcileMethod;
 pub use input::{
     DEFAULT_ARCHIVE_LIMIT_MIN, DEFAULT_ARCHIVE_LIMIT_PERCENT, MAX_IN_FLIGHT, MAX_PAGE_SIZE,
     MAX_PAGES_PER_RUN, MAX_SAMPLE_SIZE, OrphanPolicy, ReconcileInput, ReconcileMode,
@@ -70,6 +92,11 @@ const EXTRA_PRICES_PATCH: &str = "extra-price-phase";
 /// Reconciliations recorded before the archive guard replay without it (archives repaired as
 /// found).
 const ARCHIVE_GUARD_PATCH: &str = "archive-guard";
+/// Reconciliations recorded before the scan method read Stripe by ids only.
+const SCAN_METHOD_PATCH: &str = "scan-method";
+/// The next events run checks the catalog's products updated since this run started, less this
+/// margin for the difference between Temporal's clock and the catalog database's.
+const CATALOG_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 /// Continue as new before a run's history grows past this many events, even if the server has
 /// not suggested it yet.
 const HISTORY_EVENTS_LIMIT: u32 = 10_000;
@@ -125,22 +152,49 @@ impl ReconcileCatalog {
         let mut carry = match input.carry.clone() {
             Some(carry) => carry,
             None => {
-                let estimated_total = ctx
-                    .execute_activity(
-                        SyncActivities::count_catalog,
-                        CountInput {
-                            from: input.from.clone(),
-                            to: input.to.clone(),
-                            since: input.since.clone(),
-                        },
-                        retry.reconcile_options(),
-                    )
-                    .await?;
-                ReconcileCarry {
+                let scope = CountInput {
+                    from: input.from.clone(),
+                    to: input.to.clone(),
+                    since: input.since.clone(),
+                };
+                let mut carry = ReconcileCarry {
                     started_at_ms: workflow_millis(ctx.workflow_time()),
-                    estimated_total,
                     ..ReconcileCarry::default()
+                };
+                if ctx.patched(SCAN_METHOD_PATCH) {
+                    let plan = ctx
+                        .execute_activity(
+                            SyncActivities::plan_reconcile,
+                            PlanInput {
+                                scope,
+                                method: input.method,
+                            },
+                            retry.reconcile_options(),
+                        )
+                        .await?;
+                    carry.estimated_total = plan.basis.in_scope;
+                    carry.method = plan.method;
+                    carry.method_reason = plan.reason;
+                    carry.phase = match plan.method {
+                        ReconcileMethod::Scan => ReconcilePhase::ScanProducts,
+                        ReconcileMethod::Events => ReconcilePhase::Events,
+                        _ => ReconcilePhase::Catalog,
+                    };
+                    if let Some(cursor) = plan.cursor {
+                        carry.catalog_since = cursor.catalog_since.clone();
+                        carry.event_cursor = Some(cursor);
+                    }
+                } else {
+                    carry.method = ReconcileMethod::Ids;
+                    carry.estimated_total = ctx
+                        .execute_activity(
+                            SyncActivities::count_catalog,
+                            scope,
+                            retry.reconcile_options(),
+                        )
+                        .await?;
                 }
+                carry
             }
         };
         carry.runs += 1;
@@ -169,21 +223,125 @@ impl ReconcileCatalog {
             if stop || carry.phase == ReconcilePhase::Done {
                 break;
             }
+            // Compare with the mirror (scan, events) or with Stripe itself (ids).
+            let scanning = carry.method != ReconcileMethod::Ids
+                && carry.method != ReconcileMethod::Auto;
             let found = match carry.phase {
-                ReconcilePhase::Catalog => {
+                ReconcilePhase::Events => {
+                    let after = carry.event_cursor.as_ref().map(|c| c.event.clone());
                     let page = repairs
                         .alongside(ctx.execute_activity(
-                            SyncActivities::reconcile_page,
-                            ReconcilePageInput {
-                                after: carry.cursor.clone(),
-                                from: input.from.clone(),
-                                to: input.to.clone(),
-                                since: input.since.clone(),
-                                limit: input.page_size(),
+                            SyncActivities::reconcile_events_page,
+                            EventsPageInput {
+                                after: after.clone().unwrap_or_default(),
+                                catalog_since: carry.catalog_since.clone(),
                             },
                             stripe_options(),
                         ))
                         .await?;
+                    let totals = &mut carry.totals;
+                    totals.stripe_requests += u64::from(page.stripe_requests);
+                    totals.events += u64::from(page.events);
+                    totals.scanned += u64::from(page.scanned);
+                    totals.in_sync += u64::from(page.in_sync);
+                    totals.invalid += page.invalid.len() as u64;
+                    let room = input
+                        .sample_size()
+                        .saturating_sub(totals.invalid_samples.len());
+                    totals
+                        .invalid_samples
+                        .extend(page.invalid.into_iter().take(room));
+                    if page.expired {
+                        // Stripe forgot the cursor's event: only a scan can tell what changed.
+                        carry.method = ReconcileMethod::Scan;
+                        carry.method_reason = format!(
+                            "the event cursor {} is no longer among Stripe's events (kept 30 \
+                             days): a full scan",
+                            after.unwrap_or_default()
+                        );
+                        carry.event_cursor = None;
+                        carry.phase = ReconcilePhase::ScanProducts;
+                    } else {
+                        if let Some(last) = page.last {
+                            let since = carry.catalog_since.clone();
+                            carry.event_cursor = Some(EventCursor {
+                                catalog_since: since,
+                                ..last
+                            });
+                        }
+                        if !page.has_more {
+                            carry.phase = ReconcilePhase::Catalog;
+                        }
+                    }
+                    page.drift
+                }
+                ReconcilePhase::ScanProducts | ReconcilePhase::ScanPrices => {
+                    let products = carry.phase == ReconcilePhase::ScanProducts;
+                    let page = repairs
+                        .alongside(ctx.execute_activity(
+                            SyncActivities::scan_stripe_page,
+                            ScanPageInput {
+                                object: if products {
+                                    ScanObject::Products
+                                } else {
+                                    ScanObject::Prices
+                                },
+                                starting_after: carry.scan_cursor.clone(),
+                                scan: format!("scan:{}", carry.started_at_ms),
+                                started_at_ms: carry.started_at_ms,
+                                mark_events: products && carry.scan_cursor.is_none(),
+                            },
+                            stripe_options(),
+                        ))
+                        .await?;
+                    let totals = &mut carry.totals;
+                    totals.stripe_requests += u64::from(page.stripe_requests);
+                    totals.scan_listed += u64::from(page.listed);
+                    totals.scan_mirrored += u64::from(page.mirrored);
+                    totals.scan_pruned += page.pruned;
+                    if page.newest_event.is_some() {
+                        carry.scan_mark = page.newest_event;
+                    }
+                    carry.scan_cursor = page.next;
+                    if carry.scan_cursor.is_none() {
+                        carry.phase = if products {
+                            ReconcilePhase::ScanPrices
+                        } else {
+                            ReconcilePhase::Catalog
+                        };
+                    }
+                    Vec::new()
+                }
+                ReconcilePhase::Catalog => {
+                    let since = match carry.method {
+                        ReconcileMethod::Events => carry.catalog_since.clone(),
+                        _ => input.since.clone(),
+                    };
+                    let page_input = ReconcilePageInput {
+                        after: carry.cursor.clone(),
+                        from: input.from.clone(),
+                        to: input.to.clone(),
+                        since,
+                        limit: input.page_size(),
+                    };
+                    let page = if scanning {
+                        // The mirror is in the catalog database: no Stripe request, any queue.
+                        repairs
+                            .alongside(ctx.execute_activity(
+                                SyncActivities::reconcile_mirror_page,
+                                page_input,
+                                retry.reconcile_options(),
+                            ))
+                            .await?
+                    } else {
+                        repairs
+                            .alongside(ctx.execute_activity(
+                                SyncActivities::reconcile_page,
+                                page_input,
+                                stripe_options(),
+                            ))
+                            .await?
+                    };
                     let totals = &mut carry.totals;
                     totals.scanned += u64::from(page.scanned);
                     totals.in_sync += u64::from(page.in_sync);
@@ -202,7 +360,9 @@ impl ReconcileCatalog {
                         carry.cursor = last;
                     }
                     if page.done {
-                        carry.phase = if input.sweeps_orphans() {
+                        carry.phase = if input.sweeps_orphans()
+                            && carry.method != ReconcileMethod::Events
+                        {
                             ReconcilePhase::Orphans
                         } else {
                             ReconcilePhase::Done
@@ -211,23 +371,35 @@ impl ReconcileCatalog {
                     page.drift
                 }
                 ReconcilePhase::Orphans => {
-                    let page = repairs
-                        .alongside(ctx.execute_activity(
-                            SyncActivities::reconcile_orphan_page,
-                            OrphanPageInput {
-                                starting_after: carry.orphan_cursor.clone(),
-                                from: input.from.clone(),
-                                to: input.to.clone(),
-                            },
-                            stripe_options(),
-                        ))
-                        .await?;
+                    let orphan_input = OrphanPageInput {
+                        starting_after: carry.orphan_cursor.clone(),
+                        from: input.from.clone(),
+                        to: input.to.clone(),
+                    };
+                    let page = if scanning {
+                        repairs
+                            .alongside(ctx.execute_activity(
+                                SyncActivities::reconcile_mirror_orphan_page,
+                                orphan_input,
+                                retry.reconcile_options(),
+                            ))
+                            .await?
+                    } else {
+                        repairs
+                            .alongside(ctx.execute_activity(
+                                SyncActivities::reconcile_orphan_page,
+                                orphan_input,
+                                stripe_options(),
+                            ))
+                            .await?
+                    };
                     carry.totals.stripe_requests += u64::from(page.stripe_requests);
                     carry.totals.other_catalog += u64::from(page.other_catalog);
                     carry.orphan_cursor = page.next.clone();
                     if page.next.is_none() {
-                        // Runs recorded before the extra-price phase existed end here on replay.
-                        carry.phase = if ctx.patched(EXTRA_PRICES_PATCH) {
+                        // A scan's catalog phase found the extra prices already; runs recorded
+                        // before the extra-price phase existed end here on replay.
+                        carry.phase = if !scanning && ctx.patched(EXTRA_PRICES_PATCH) {
                             ReconcilePhase::ExtraPrices
                         } else {
                             ReconcilePhase::Done
@@ -333,11 +505,37 @@ impl ReconcileCatalog {
                 crate::search::SYNC_OUTCOME.value_set("needs_confirmation".to_string()),
             ]);
         }
+        // Every product the run covered was checked and its repairs are done: the next events
+        // run goes on from here. (Not after a stop, a dry run, or archives held back.)
+        let mark = match carry.method {
+            ReconcileMethod::Events => carry.event_cursor.clone(),
+            ReconcileMethod::Scan => carry.scan_mark.clone(),
+            _ => None,
+        };
+        if let Some(mark) = mark
+            && !stopped
+            && !needs_confirmation
+            && input.mode == ReconcileMode::Apply
+        {
+            let since = carry.started_at_ms.saturating_sub(CATALOG_CLOCK_SKEW_MS);
+            ctx.execute_activity(
+                SyncActivities::save_event_cursor,
+                EventCursor {
+                    catalog_since: chrono::DateTime::from_timestamp_millis(since as i64)
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    ..mark
+                },
+                retry.reconcile_options(),
+            )
+            .await?;
+        }
         carry.phase = ReconcilePhase::Done;
         publish(ctx, &carry, 0);
         let end_ms = workflow_millis(ctx.workflow_time());
         Ok(ReconcileResult {
             mode: input.mode,
+            method: carry.method,
+            method_reason: carry.method_reason,
             totals: carry.totals,
             runs: carry.runs,
             duration_ms: end_ms.saturating_sub(carry.started_at_ms),

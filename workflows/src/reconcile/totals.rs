@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::drift::{Drift, DriftCounts, InvalidProduct};
 
 use super::ReconcileMode;
+use super::method::ReconcileMethod;
+use crate::activities::EventCursor;
 
 /// A repair that did not succeed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +52,14 @@ pub struct ReconcileTotals {
     pub stripe_requests: u64,
     /// Stripe requests made by repairs (a part of `stripe_requests`).
     pub repair_stripe_requests: u64,
+    /// Objects a scan read from Stripe's lists (products and prices).
+    pub scan_listed: u64,
+    /// Objects a scan wrote to the mirror.
+    pub scan_mirrored: u64,
+    /// Mirror rows a scan deleted (gone from Stripe).
+    pub scan_pruned: u64,
+    /// Stripe events read (events method).
+    pub events: u64,
     /// A sample of the differences found (at most `sample_size`).
     pub samples: Vec<Drift>,
     /// A sample of the invalid products, with reasons.
@@ -62,6 +72,12 @@ pub struct ReconcileTotals {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReconcilePhase {
+    /// Reading Stripe's events since the cursor into the mirror (events method).
+    Events,
+    /// Reading Stripe's products into the mirror (scan method).
+    ScanProducts,
+    /// Reading Stripe's prices into the mirror (scan method).
+    ScanPrices,
     /// Walking the catalog.
     #[default]
     Catalog,
@@ -99,6 +115,19 @@ pub struct ReconcileCarry {
     pub started_at_ms: u64,
     /// Catalog products in scope when the first run started.
     pub estimated_total: u64,
+    /// How Stripe is read (`ids` for runs recorded before the scan method).
+    pub method: ReconcileMethod,
+    /// Why.
+    pub method_reason: String,
+    /// Last Stripe id of the scan phase (Stripe's `starting_after`).
+    pub scan_cursor: Option<String>,
+    /// Events method: the last event applied (stored when the run ends).
+    pub event_cursor: Option<EventCursor>,
+    /// Events method: the catalog phase checks products updated at or after this time.
+    pub catalog_since: Option<String>,
+    /// Scan method: the newest event when the scan began, stored as the event cursor when the
+    /// run ends.
+    pub scan_mark: Option<EventCursor>,
 }
 
 /// The `progress` query's answer.
@@ -129,6 +158,10 @@ pub struct ReconcileProgress {
 pub struct ReconcileResult {
     /// `apply` or `dry_run`.
     pub mode: ReconcileMode,
+    /// How Stripe was read: `scan` or `ids`.
+    pub method: ReconcileMethod,
+    /// Why that method (the estimated costs of both).
+    pub method_reason: String,
     /// Everything counted.
     pub totals: ReconcileTotals,
     /// Runs (1 + continue-as-new count).
