@@ -90,7 +90,9 @@ pub async fn apply_event(catalog: &Catalog, event: &Value) -> Result<Option<Stri
                 return Ok(None);
             }
             // Events leave tiers and currency options out: keep what was seen of them.
-            let stored = catalog.mirror_prices(std::slice::from_ref(&price.id)).await?;
+            let stored = catalog
+                .mirror_prices(std::slice::from_ref(&price.id))
+                .await?;
             let last = stored.first().and_then(|row| mirror::price_of(row).ok());
             mirror::keep_unexpanded(&mut price, last.as_ref());
             let row = mirror::price_row(&price, event_id);
@@ -143,14 +145,19 @@ pub async fn scan_page(
             let rows: Vec<_> = page
                 .data
                 .iter()
-                .filter(|p| {
-                    stripe::identity::is_managed(&p.metadata) || in_catalog.contains(&p.id)
-                })
+                .filter(|p| stripe::identity::is_managed(&p.metadata) || in_catalog.contains(&p.id))
                 .map(|p| mirror::product_row(p, &input.scan))
                 .collect();
             catalog.mirror_put(MirrorKind::Products, &rows, now).await?;
-            let next = page.has_more.then(|| page.data.last().map(|p| p.id.clone()));
-            (MirrorKind::Products, page.data.len(), rows.len(), next.flatten())
+            let next = page
+                .has_more
+                .then(|| page.data.last().map(|p| p.id.clone()));
+            (
+                MirrorKind::Products,
+                page.data.len(),
+                rows.len(),
+                next.flatten(),
+            )
         }
         ScanObject::Prices => {
             let page = stripe.list_prices(input.starting_after.as_deref()).await?;
@@ -163,8 +170,15 @@ pub async fn scan_page(
                 .map(|p| mirror::price_row(p, &input.scan))
                 .collect();
             catalog.mirror_put(MirrorKind::Prices, &rows, now).await?;
-            let next = page.has_more.then(|| page.data.last().map(|p| p.id.clone()));
-            (MirrorKind::Prices, page.data.len(), rows.len(), next.flatten())
+            let next = page
+                .has_more
+                .then(|| page.data.last().map(|p| p.id.clone()));
+            (
+                MirrorKind::Prices,
+                page.data.len(),
+                rows.len(),
+                next.flatten(),
+            )
         }
     };
     let pruned = match next {

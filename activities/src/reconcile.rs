@@ -52,15 +52,15 @@ use workflows::activities::{
     CountInput, OrphanPageInput, OrphanPageOutput, PlanInput, PlanOutput, PricePageInput,
     PricePageOutput, ReconcilePageInput, ReconcilePageOutput, TransformOutput,
 };
-use workflows::reconcile::method::{self, MethodBasis, ReconcileMethod};
 use workflows::model::{DesiredProduct, SyncPlan, ValidationIssue};
+use workflows::reconcile::method::{self, MethodBasis, ReconcileMethod};
 use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
 use crate::upsert::price_marker;
 use stripe::client::{Price, PriceOfProduct, Product, StripeClient};
-use stripe::mirror;
 use stripe::identity::{CatalogIdentity, Claim};
+use stripe::mirror;
 use stripe::ownership::Ownership;
 use stripe::prices::{self, PriceChanges};
 use stripe::products::product_form;
@@ -379,7 +379,8 @@ fn tally(out: &mut ReconcilePageOutput, plans: &[SyncPlan], verdicts: Vec<Verdic
 /// `PlanReconcile`: counts the scope, the catalog and the mirror, and chooses the method.
 pub async fn plan(catalog: &Catalog, input: &PlanInput) -> Result<PlanOutput, SyncError> {
     let in_scope = count(catalog, &input.scope).await?;
-    let whole = input.scope.from.is_none() && input.scope.to.is_none() && input.scope.since.is_none();
+    let whole =
+        input.scope.from.is_none() && input.scope.to.is_none() && input.scope.since.is_none();
     let catalog_total = if whole {
         in_scope
     } else {
@@ -507,18 +508,25 @@ async fn compare_with_mirror(
     let mut prices_of: BTreeMap<&str, Vec<Price>> = BTreeMap::new();
     for row in &price_rows {
         match mirror::price_of(row) {
-            Ok(price) => prices_of.entry(row.product_id.as_str()).or_default().push(price),
+            Ok(price) => prices_of
+                .entry(row.product_id.as_str())
+                .or_default()
+                .push(price),
             Err(e) => tracing::warn!(price = %row.id, error = %e, "mirror row unreadable; ignored"),
         }
     }
     let mut products: BTreeMap<&str, Product> = BTreeMap::new();
     for row in &product_rows {
-        let prices = prices_of.get(row.id.as_str()).map_or(&[][..], Vec::as_slice);
+        let prices = prices_of
+            .get(row.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
         match mirror::product_of(row, prices) {
             Ok(product) => {
                 products.insert(row.id.as_str(), product);
             }
-            Err(e) => tracing::warn!(product = %row.id, error = %e, "mirror row unreadable; ignored"),
+            Err(e) => {
+                tracing::warn!(product = %row.id, error = %e, "mirror row unreadable; ignored")
+            }
         }
     }
     Ok(plans
@@ -526,7 +534,13 @@ async fn compare_with_mirror(
         .zip(ids)
         .map(|(plan, id)| {
             let prices = prices_of.get(id.as_str()).map_or(&[][..], Vec::as_slice);
-            match classify(plan, products.get(id.as_str()), Some(prices), identity, ownership) {
+            match classify(
+                plan,
+                products.get(id.as_str()),
+                Some(prices),
+                identity,
+                ownership,
+            ) {
                 Verdict::InSync => extra_prices(plan, prices).unwrap_or(Verdict::InSync),
                 verdict => verdict,
             }

@@ -8,10 +8,9 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
 use workflows::activities::{
     CountInput, EventCursor, EventsPageInput, EventsPageOutput, FetchInput, FetchOutput,
-    OrphanPageInput, OrphanPageOutput, PlanInput, PlanOutput,
-    PricePageInput, PricePageOutput, ReconcilePageInput, ReconcilePageOutput, ScanPageInput,
-    ScanPageOutput, TransformInput, TransformOutput, UpsertInput, UpsertReport,
-    definitions as sync_activities,
+    OrphanPageInput, OrphanPageOutput, PlanInput, PlanOutput, PricePageInput, PricePageOutput,
+    ReconcilePageInput, ReconcilePageOutput, ScanPageInput, ScanPageOutput, TransformInput,
+    TransformOutput, UpsertInput, UpsertReport, definitions as sync_activities,
 };
 
 use catalog::{ArchiveBudget, AuditEntry, Catalog, CatalogError};

@@ -364,8 +364,8 @@ pub(crate) async fn run(
     let scanned = result.method == ReconcileMethod::Scan;
     let (formula, lower_bound) = formula_for(if scanned { scan_reads } else { ids_reads });
     let ratio = requests as f64 / formula as f64;
-    let reads_per_product = t.stripe_requests.saturating_sub(t.repair_stripe_requests) as f64
-        / products as f64;
+    let reads_per_product =
+        t.stripe_requests.saturating_sub(t.repair_stripe_requests) as f64 / products as f64;
     let reads_pass = !scanned || reads_per_product <= args.target_scan_reads_per_product;
     let events_per_product = reconcile_events as f64 / products as f64;
     let requests_pass = ratio <= args.target_requests_ratio;

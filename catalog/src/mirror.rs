@@ -161,12 +161,14 @@ impl Catalog {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = self.own(&format!(
-            "SELECT {} FROM {} WHERE {column} IN ({}) ORDER BY id",
-            columns(kind),
-            kind.table(),
-            placeholders(ids.len())
-        )).into_owned();
+        let sql = self
+            .own(&format!(
+                "SELECT {} FROM {} WHERE {column} IN ({}) ORDER BY id",
+                columns(kind),
+                kind.table(),
+                placeholders(ids.len())
+            ))
+            .into_owned();
         on_pool!(self, pool => {
             let mut query = sqlx::query(&sql);
             for id in ids {
@@ -199,11 +201,13 @@ impl Catalog {
             next += 1;
             filter.push_str(&format!(" AND id <= ${next}"));
         }
-        let sql = self.own(&format!(
-            "SELECT {} FROM {} WHERE active AND id > $1{filter} ORDER BY id LIMIT {limit}",
-            columns(MirrorKind::Products),
-            MirrorKind::Products.table(),
-        )).into_owned();
+        let sql = self
+            .own(&format!(
+                "SELECT {} FROM {} WHERE active AND id > $1{filter} ORDER BY id LIMIT {limit}",
+                columns(MirrorKind::Products),
+                MirrorKind::Products.table(),
+            ))
+            .into_owned();
         on_pool!(self, pool => {
             let mut query = sqlx::query(&sql).bind(after);
             for bound in [from, to].into_iter().flatten() {
@@ -225,11 +229,13 @@ impl Catalog {
         if ids.is_empty() {
             return Ok(BTreeSet::new());
         }
-        let sql = self.own(&format!(
-            "SELECT id FROM {} WHERE id IN ({})",
-            MirrorKind::Products.table(),
-            placeholders(ids.len())
-        )).into_owned();
+        let sql = self
+            .own(&format!(
+                "SELECT id FROM {} WHERE id IN ({})",
+                MirrorKind::Products.table(),
+                placeholders(ids.len())
+            ))
+            .into_owned();
         on_pool!(self, pool => {
             let mut query = sqlx::query_scalar::<_, String>(&sql);
             for id in ids {
@@ -246,10 +252,9 @@ impl Catalog {
         kind: MirrorKind,
         seen_before_ms: i64,
     ) -> Result<u64, CatalogError> {
-        let sql = self.own(&format!(
-            "DELETE FROM {} WHERE seen_at < $1",
-            kind.table()
-        )).into_owned();
+        let sql = self
+            .own(&format!("DELETE FROM {} WHERE seen_at < $1", kind.table()))
+            .into_owned();
         on_pool!(self, pool => {
             Ok(sqlx::query(&sql).bind(seen_before_ms).execute(pool).await?.rows_affected())
         })
@@ -257,7 +262,9 @@ impl Catalog {
 
     /// Deletes one row (an object Stripe deleted).
     pub async fn mirror_delete(&self, kind: MirrorKind, id: &str) -> Result<(), CatalogError> {
-        let sql = self.own(&format!("DELETE FROM {} WHERE id = $1", kind.table())).into_owned();
+        let sql = self
+            .own(&format!("DELETE FROM {} WHERE id = $1", kind.table()))
+            .into_owned();
         on_pool!(self, pool => {
             sqlx::query(&sql).bind(id).execute(pool).await?;
             Ok(())

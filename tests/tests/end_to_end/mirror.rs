@@ -133,14 +133,22 @@ async fn upserts_and_scans_keep_the_mirror_equal_to_stripe() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_reads_each_stripe_object_once_and_finds_what_ids_reads_find() {
     let env = Env::start(Backend::Postgres).await;
-    let products = synced(&env, 130).await;
+    let products: Vec<CatalogProduct> = (1..=130).map(|i| env.sample(i)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    // The first scan finds an empty account: every product missing, and made.
+    let first = reconcile(&env, json!({})).await;
+    assert_eq!(first.totals.drift.missing, 130, "{first:#?}");
     let prices: usize = products.iter().map(|p| p.prices.len()).sum();
     // In sync: a scan costs the list pages (and one event read to set the cursor) and nothing
     // else, against the ids[] method's reads.
     let (before, _) = env.stats().await;
     let scan = reconcile(&env, json!({})).await;
     assert_eq!(scan.method, ReconcileMethod::Scan, "{scan:#?}");
-    assert!(scan.method_reason.contains("cheaper"), "{}", scan.method_reason);
+    assert!(
+        scan.method_reason.contains("cheaper"),
+        "{}",
+        scan.method_reason
+    );
     let pages = 130_u64.div_ceil(100) + (prices as u64).div_ceil(100);
     assert_eq!(scan.totals.stripe_requests, pages + 1, "{scan:#?}");
     assert_eq!(env.stats().await.0 - before, pages + 1);
@@ -173,13 +181,21 @@ async fn a_scan_reads_each_stripe_object_once_and_finds_what_ids_reads_find() {
     env.catalog.save_product(&env.sample(131)).await.unwrap();
     let kinds = |r: &ReconcileResult| {
         let d = &r.totals.drift;
-        (d.edited_in_stripe, d.stale, d.price_drift, d.orphan, d.missing)
+        (
+            d.edited_in_stripe,
+            d.stale,
+            d.price_drift,
+            d.orphan,
+            d.missing,
+        )
     };
     let dry_ids = reconcile(&env, json!({"method": "ids", "mode": "dry_run"})).await;
     let dry_scan = reconcile(&env, json!({"method": "scan", "mode": "dry_run"})).await;
     assert_eq!(kinds(&dry_ids), (1, 1, 1, 1, 1), "{dry_ids:#?}");
     assert_eq!(kinds(&dry_scan), kinds(&dry_ids), "{dry_scan:#?}");
-    let repaired = reconcile(&env, json!({"method": "scan"})).await;
+    let scan_id = harness::unique("reconcile-scan");
+    let repaired = env.reconcile_as(&scan_id, json!({"method": "scan"})).await;
+    env.record_history(&scan_id, "reconcile_scan").await;
     assert_eq!(repaired.totals.repaired, 5, "{repaired:#?}");
     let after = reconcile(&env, json!({"method": "scan"})).await;
     assert_eq!(after.totals.drift.total(), 0, "{after:#?}");
@@ -193,14 +209,20 @@ async fn events_runs_repair_stripe_edits_and_catalog_updates_from_the_cursor() {
     // No cursor yet: the events run scans, and the scan sets the cursor.
     let first = reconcile(&env, json!({"method": "events"})).await;
     assert_eq!(first.method, ReconcileMethod::Scan, "{first:#?}");
-    assert!(first.method_reason.contains("no event cursor"), "{first:#?}");
+    assert!(
+        first.method_reason.contains("no event cursor"),
+        "{first:#?}"
+    );
     let cursor = mirror::stored_cursor(&env.catalog).await.unwrap().unwrap();
     assert!(cursor.event.starts_with("evt_"), "{cursor:?}");
 
     // Three Dashboard edits (a sale and its end on one of them: A→B→A) and a catalog change.
     env.sandbox.dashboard_edit(&products[0].id, "name=B").await;
     env.sandbox
-        .dashboard_edit(&products[0].id, &format!("name={}", products[0].name.replace(' ', "+")))
+        .dashboard_edit(
+            &products[0].id,
+            &format!("name={}", products[0].name.replace(' ', "+")),
+        )
         .await;
     env.sandbox.dashboard_edit(&products[1].id, "name=B").await;
     env.sandbox
@@ -211,7 +233,11 @@ async fn events_runs_repair_stripe_edits_and_catalog_updates_from_the_cursor() {
     env.catalog.save_product(&stale).await.unwrap();
 
     let (before, _) = env.stats().await;
-    let run = reconcile(&env, json!({"method": "events"})).await;
+    let events_id = harness::unique("reconcile-events");
+    let run = env
+        .reconcile_as(&events_id, json!({"method": "events"}))
+        .await;
+    env.record_history(&events_id, "reconcile_events").await;
     assert_eq!(run.method, ReconcileMethod::Events, "{run:#?}");
     assert_eq!(run.totals.events, 4, "{run:#?}");
     let d = &run.totals.drift;
@@ -257,7 +283,10 @@ async fn a_cursor_past_stripes_retention_or_forgotten_falls_back_to_a_full_scan(
     assert!(old.method_reason.contains("31 days old"), "{old:#?}");
     assert_eq!(old.totals.drift.edited_in_stripe, 1, "{old:#?}");
     let fresh = mirror::stored_cursor(&env.catalog).await.unwrap().unwrap();
-    assert!(fresh.created > month_ago, "the scan set a new cursor: {fresh:?}");
+    assert!(
+        fresh.created > month_ago,
+        "the scan set a new cursor: {fresh:?}"
+    );
 
     // A recent cursor Stripe does not have (forgotten early): found out on the first page.
     env.catalog

@@ -61,7 +61,7 @@ impl Env {
         self.reconcile_as(&unique("reconcile"), input).await
     }
 
-    async fn reconcile_as(&self, id: &str, input: Value) -> ReconcileResult {
+    pub(super) async fn reconcile_as(&self, id: &str, input: Value) -> ReconcileResult {
         self.start_reconcile(id, input).await;
         tokio::time::timeout(
             Duration::from_secs(300),
@@ -136,6 +136,29 @@ impl Env {
         expected + active.div_ceil(100).max(1) + prices.div_ceil(100).max(1)
     }
 
+    /// The Stripe requests a scan makes (see `workflows::reconcile::method`): every product and
+    /// price of the account, active and archived, 100 a page, and the newest event.
+    async fn expected_scan_requests(&self) -> u64 {
+        let mut pages = 1;
+        for kind in ["products", "prices"] {
+            let mut after: Option<String> = None;
+            loop {
+                let path = match &after {
+                    Some(a) => format!("/v1/{kind}?limit=100&starting_after={a}"),
+                    None => format!("/v1/{kind}?limit=100"),
+                };
+                let (_, list) = self.sandbox.get(&path).await;
+                pages += 1;
+                if list["has_more"] != true {
+                    break;
+                }
+                let data = list["data"].as_array().unwrap();
+                after = data.last().map(|p| p["id"].as_str().unwrap().to_string());
+            }
+        }
+        pages
+    }
+
     /// Active Stripe objects of a kind (`products`, `prices`), counted page by page.
     async fn count_active(&self, kind: &str) -> u64 {
         let mut count = 0;
@@ -156,13 +179,19 @@ impl Env {
     }
 }
 
+/// The same drift, found and repaired by each way of reading Stripe (`ids` on SQLite, `scan` on
+/// PostgreSQL).
 async fn reconciliation_repairs_every_kind_of_drift(backend: Backend) {
+    let method = match backend {
+        Backend::Sqlite => "ids",
+        Backend::Postgres => "scan",
+    };
     let env = Env::start(backend).await;
     let n = 120;
     let products: Vec<CatalogProduct> = (1..=n).map(|i| env.sample(i)).collect();
     env.catalog.save_products(&products).await.unwrap();
     // Small pages and few pages per run, so that one reconciliation spans several runs.
-    let small = json!({"page_size": 20, "pages_per_run": 2});
+    let small = json!({"page_size": 20, "pages_per_run": 2, "method": method});
 
     // 1. Nothing is in Stripe yet: everything is missing, and one reconciliation creates it.
     let first = env.reconcile(small.clone()).await;
@@ -232,7 +261,9 @@ async fn reconciliation_repairs_every_kind_of_drift(backend: Backend) {
     // 3. A dry run reports all of it and writes nothing.
     let (_, writes_before) = env.stats().await;
     let dry = env
-        .reconcile(json!({"mode": "dry_run", "page_size": 20, "pages_per_run": 2}))
+        .reconcile(
+            json!({"mode": "dry_run", "page_size": 20, "pages_per_run": 2, "method": method}),
+        )
         .await;
     let d = &dry.totals.drift;
     assert_eq!(
@@ -339,9 +370,13 @@ async fn reconciliation_repairs_every_kind_of_drift(backend: Backend) {
 
     // 5. A second reconciliation finds nothing, writes nothing, and its Stripe requests are
     //    exactly the documented formula.
-    let expected = env.expected_requests_when_in_sync().await;
+    let expected = match method {
+        "ids" => env.expected_requests_when_in_sync().await,
+        _ => env.expected_scan_requests().await,
+    };
     let (requests_before, writes_before) = env.stats().await;
-    let again = env.reconcile(json!({})).await;
+    let again = env.reconcile(json!({"method": method})).await;
+    assert_eq!(again.method.as_str(), method, "{again:#?}");
     let (requests_after, writes_after) = env.stats().await;
     assert_eq!(again.totals.drift.total(), 0, "{again:#?}");
     assert_eq!((again.totals.invalid, again.totals.unmanaged), (1, 1));
@@ -688,7 +723,9 @@ async fn repeated_repairs_detached_products_and_unreadable_rows() {
     harness::assert_verify_clean(&env.catalog_url, &env.sandbox, 4);
     // A dry run of the repaired catalog finds nothing, at the formula's request count.
     let (before, _) = env.stats().await;
-    let clean = env.reconcile(json!({"mode": "dry_run"})).await;
+    let clean = env
+        .reconcile(json!({"mode": "dry_run", "method": "ids"}))
+        .await;
     assert_eq!(clean.totals.drift.total(), 0, "{clean:?}");
     let (after, _) = env.stats().await;
     assert_eq!(after - before, env.expected_requests_when_in_sync().await);
@@ -850,7 +887,7 @@ async fn status_flags_a_reconciliation_that_makes_no_progress() {
     assert_eq!(report["last_reconciliation"]["workflow_id"], json!(id));
     let problems = report["problems"].to_string();
     assert!(
-        problems.contains("makes no progress") && problems.contains("ReconcilePage"),
+        problems.contains("makes no progress") && problems.contains("ScanStripePage"),
         "{report:#}"
     );
     let invalid = report["invalid"].as_array().unwrap();

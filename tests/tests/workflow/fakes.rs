@@ -13,12 +13,13 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{Worker, WorkerOptions};
 use workflows::activities::{
-    CountInput, FetchInput, FetchOutput, OrphanPageInput, OrphanPageOutput, PricePageInput,
-    PricePageOutput, ReconcilePageInput, ReconcilePageOutput, TransformInput, TransformOutput,
-    UpsertInput, UpsertReport, definitions as sync_activities,
+    CountInput, FetchInput, FetchOutput, OrphanPageInput, OrphanPageOutput, PlanInput, PlanOutput,
+    PricePageInput, PricePageOutput, ReconcilePageInput, ReconcilePageOutput, TransformInput,
+    TransformOutput, UpsertInput, UpsertReport, definitions as sync_activities,
 };
 use workflows::drift::{Drift, DriftKind};
 use workflows::model::{CatalogProduct, SyncPlan};
+use workflows::reconcile::method::{MethodBasis, ReconcileMethod};
 use workflows::retry::{RetryConfig, failure_types};
 use workflows::{ProductSync, ReconcileCatalog};
 
@@ -207,6 +208,27 @@ mod implementation {
             input: CountInput,
         ) -> Result<u64, ActivityError> {
             Ok(self.ids_in(input.from.as_ref(), input.to.as_ref()).len() as u64)
+        }
+
+        /// The fake Stripe is read by ids (the scan's reads are the end-to-end tier's).
+        #[activity(definition = sync_activities::PlanReconcile)]
+        async fn plan_reconcile(
+            self: Arc<Self>,
+            _ctx: ActivityContext,
+            input: PlanInput,
+        ) -> Result<PlanOutput, ActivityError> {
+            let in_scope = self
+                .ids_in(input.scope.from.as_ref(), input.scope.to.as_ref())
+                .len() as u64;
+            Ok(PlanOutput {
+                basis: MethodBasis {
+                    in_scope,
+                    ..MethodBasis::default()
+                },
+                method: ReconcileMethod::Ids,
+                reason: "the fake Stripe is read by ids".into(),
+                cursor: None,
+            })
         }
 
         /// One page in id order; the ids marked drifted are reported missing from Stripe.

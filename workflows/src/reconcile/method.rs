@@ -157,11 +157,17 @@ mod tests {
         assert!(why.contains("a scan reads about 2500"), "{why}");
         // A day's changes: 1 % of the catalog.
         let recent = basis(1_000, 100_000, (100_000, 150_000), false);
-        assert_eq!(choose(ReconcileMethod::Auto, &recent).0, ReconcileMethod::Ids);
+        assert_eq!(
+            choose(ReconcileMethod::Auto, &recent).0,
+            ReconcileMethod::Ids
+        );
         // Before any scan the catalog's size stands in for the account's.
         let first = basis(2_000, 2_000, (0, 0), true);
         assert_eq!(first.estimates(), (50, 170));
-        assert_eq!(choose(ReconcileMethod::Auto, &first).0, ReconcileMethod::Scan);
+        assert_eq!(
+            choose(ReconcileMethod::Auto, &first).0,
+            ReconcileMethod::Scan
+        );
     }
 
     #[test]
@@ -170,7 +176,10 @@ mod tests {
         let (method, why) = choose(ReconcileMethod::Ids, &whole);
         assert_eq!(method, ReconcileMethod::Ids);
         assert!(why.starts_with("asked for ids"), "{why}");
-        assert_eq!(choose(ReconcileMethod::Scan, &whole).0, ReconcileMethod::Scan);
+        assert_eq!(
+            choose(ReconcileMethod::Scan, &whole).0,
+            ReconcileMethod::Scan
+        );
     }
 
     #[test]
@@ -180,7 +189,10 @@ mod tests {
         assert_eq!(method, ReconcileMethod::Scan);
         assert!(why.contains("no event cursor"), "{why}");
         b.event_cursor_age_secs = Some(3_600);
-        assert_eq!(choose(ReconcileMethod::Events, &b).0, ReconcileMethod::Events);
+        assert_eq!(
+            choose(ReconcileMethod::Events, &b).0,
+            ReconcileMethod::Events
+        );
         b.event_cursor_age_secs = Some(31 * 86_400);
         let (method, why) = choose(ReconcileMethod::Events, &b);
         assert_eq!(method, ReconcileMethod::Scan);

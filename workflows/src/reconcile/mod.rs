@@ -74,13 +74,13 @@ mod repair;
 mod totals;
 mod window;
 
-pub use method::ReconcileMethod;
 pub use input::{
     DEFAULT_ARCHIVE_LIMIT_MIN, DEFAULT_ARCHIVE_LIMIT_PERCENT, MAX_IN_FLIGHT, MAX_PAGE_SIZE,
     MAX_PAGES_PER_RUN, MAX_SAMPLE_SIZE, OrphanPolicy, ReconcileInput, ReconcileMode,
     SetMaxInFlight, StopRequest,
 };
 use input::{clamp_in_flight, validate};
+pub use method::ReconcileMethod;
 pub use totals::{
     ReconcileCarry, ReconcilePhase, ReconcileProgress, ReconcileResult, ReconcileTotals,
     RepairFailure,
@@ -224,8 +224,8 @@ impl ReconcileCatalog {
                 break;
             }
             // Compare with the mirror (scan, events) or with Stripe itself (ids).
-            let scanning = carry.method != ReconcileMethod::Ids
-                && carry.method != ReconcileMethod::Auto;
+            let scanning =
+                carry.method != ReconcileMethod::Ids && carry.method != ReconcileMethod::Auto;
             let found = match carry.phase {
                 ReconcilePhase::Events => {
                     let after = carry.event_cursor.as_ref().map(|c| c.event.clone());
@@ -360,13 +360,12 @@ impl ReconcileCatalog {
                         carry.cursor = last;
                     }
                     if page.done {
-                        carry.phase = if input.sweeps_orphans()
-                            && carry.method != ReconcileMethod::Events
-                        {
-                            ReconcilePhase::Orphans
-                        } else {
-                            ReconcilePhase::Done
-                        };
+                        carry.phase =
+                            if input.sweeps_orphans() && carry.method != ReconcileMethod::Events {
+                                ReconcilePhase::Orphans
+                            } else {
+                                ReconcilePhase::Done
+                            };
                     }
                     page.drift
                 }
