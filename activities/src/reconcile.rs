@@ -12,9 +12,13 @@
 //!                                   Stripe products (skipped for `since` backfills)
 //!       + max(1, ⌈P / 100⌉)         extra-price phase: GET /v1/prices?active=true&expand[]=data.product
 //!                                   pages, P = active Stripe prices (skipped for `since` backfills)
-//! repairs = Σ over drifted products of (1 product read + 1 price list if the product exists
-//!                                      + the writes that product needs)
+//! repairs = Σ over drifted products of (1 price list with the product expanded, + 1 product
+//!                                      read if it has no price, + the writes that product needs)
 //! ```
+//!
+//! These are the `ids` method's reads. The `scan` and `events` methods compare with the mirror of
+//! Stripe's state instead ([`mirror_page`], [`compare_ids_with_mirror`]; no Stripe request), after
+//! `crate::mirror` read Stripe's lists or events into it.
 //!
 //! A product with one price needs no price read: its default price comes inline with the list.
 //! A second reconciliation of a repaired catalog makes `reads` requests and no writes.

@@ -219,7 +219,14 @@ impl SyncActivitiesImpl {
                 info.workflow_run_id.as_deref().unwrap_or("-"),
                 info.activity_id
             );
+            // Only the order of the upsert's reads depends on the mirror.
+            let likely_in_stripe = self
+                .catalog
+                .mirror_known_products(std::slice::from_ref(&input.plan.catalog_id().to_string()))
+                .await
+                .is_ok_and(|known| !known.is_empty());
             let intent = upsert::Intent {
+                likely_in_stripe,
                 catalog: &self.identity,
                 archives: if input.archive_approved {
                     upsert::ArchiveGate::Approved(&self.catalog)

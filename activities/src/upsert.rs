@@ -3,7 +3,9 @@
 //! Steps, each with an idempotency key unique to (this activity execution, product, step,
 //! parameters), so a retried attempt replays instead of writing twice and a new sync never replays
 //! an old one (see [`stripe::write_key`]):
-//! 1. read the product and its prices; a lookup key of the catalog's own that none of them holds
+//! 1. read the product and its prices: one request for a product with prices that the mirror of
+//!    Stripe's state knows (the prices, the product expanded in each) and for a new one (the
+//!    product, 404); a lookup key of the catalog's own that none of them holds
 //!    is looked up (10 a request), and one a price of another product holds refuses the sync
 //!    before any write;
 //! 2. create the product with the chosen id if it is missing (all fields at once);
@@ -48,6 +50,10 @@ pub struct Intent<'a> {
     pub keys: &'a WriteKeys,
     /// `{workflow id}/{run id}/{activity id}` in an activity; a value unique to the run elsewhere.
     pub id: &'a str,
+    /// The mirror of Stripe's state has the product: its prices are read first, with the product
+    /// expanded in them (one request); otherwise the product is read first (one request when it
+    /// is new). Only the order of the reads depends on it.
+    pub likely_in_stripe: bool,
 }
 
 /// Asks before a write that takes a live Stripe product to archived (see `catalog::guard`).
@@ -193,6 +199,33 @@ async fn archive(w: &mut Writer<'_>, catalog_id: &str) -> Result<(), SyncError> 
     Ok(())
 }
 
+/// The product and its prices as Stripe has them now, in one request where the guess of
+/// `likely_in_stripe` is right (two where it is wrong).
+async fn read_current(
+    w: &mut Writer<'_>,
+    id: &str,
+) -> Result<(Option<Product>, Vec<Price>), SyncError> {
+    let stripe = w.stripe;
+    if !w.intent.likely_in_stripe {
+        w.report.stripe_requests += 1;
+        let Some(product) = stripe.get_product(id).await? else {
+            return Ok((None, Vec::new()));
+        };
+        let (_, prices, requests) = stripe.list_prices_with_product(id).await?;
+        w.report.stripe_requests += requests;
+        return Ok((Some(product), prices));
+    }
+    let (listed, prices, requests) = stripe.list_prices_with_product(id).await?;
+    w.report.stripe_requests += requests;
+    match listed {
+        Some(product) => Ok((Some(product), prices)),
+        None => {
+            w.report.stripe_requests += 1;
+            Ok((stripe.get_product(id).await?, prices))
+        }
+    }
+}
+
 /// Where a write's answer was seen: its `Request-Id`.
 fn seen_in(request_id: &Option<String>) -> String {
     request_id.clone().unwrap_or_else(|| "req_unknown".into())
@@ -212,10 +245,12 @@ async fn upsert(
     ownership: &Ownership,
 ) -> Result<(), SyncError> {
     let (stripe, intent) = (w.stripe, w.intent);
-    let current = stripe.get_product(&d.stripe_id).await?;
-    w.report.stripe_requests += 1;
+    let (current, prices) = read_current(w, &d.stripe_id).await?;
     if let Some(p) = &current {
         w.seen.product(p, w.read_here());
+    }
+    for p in &prices {
+        w.seen.price(p.clone(), w.read_here());
     }
     match current
         .as_ref()
@@ -243,17 +278,6 @@ async fn upsert(
     // Every write carries the catalog's identity.
     let stamped = intent.catalog.stamp(d);
     let d = &stamped;
-    let prices = match &current {
-        Some(_) => {
-            let (prices, requests) = stripe.list_prices_of(&d.stripe_id).await?;
-            w.report.stripe_requests += requests;
-            for p in &prices {
-                w.seen.price(p.clone(), w.read_here());
-            }
-            prices
-        }
-        None => Vec::new(),
-    };
     // The catalog's own lookup keys may be held by a price of any product in the account, and
     // Stripe would move them from anyone's: before any write, refuse one another product holds.
     let unheld: Vec<String> = d

@@ -141,6 +141,10 @@ impl Sandbox {
             }
             _ => HashMap::new(),
         };
+        let mut accounts = accounts;
+        for account in accounts.values_mut() {
+            account.reindex();
+        }
         let webhooks = Webhooks::new(config.webhook.clone());
         Ok(Arc::new(Self {
             config: Mutex::new(config),

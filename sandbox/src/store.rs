@@ -5,7 +5,7 @@
 //! product's default price is one of its prices; lookup keys are unique across all prices); split
 //! by object, each such rule would live in two files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::http::StatusCode;
 use rand::Rng;
@@ -81,6 +81,10 @@ pub struct Account {
     next_seq: u64,
     products: Ordered<Product>,
     prices: Ordered<Price>,
+    /// Each product's prices (sequence numbers), for `GET /v1/prices?product=…` without a scan of
+    /// the account; rebuilt on load ([`Account::reindex`]).
+    #[serde(skip)]
+    prices_by_product: HashMap<String, BTreeSet<u64>>,
     lookup_keys: HashMap<String, String>,
     #[serde(default)]
     endpoints: Ordered<endpoints::WebhookEndpoint>,
@@ -116,6 +120,26 @@ fn random_id(prefix: &str) -> String {
 }
 
 impl Account {
+    /// Rebuilds the indexes a state file does not keep.
+    pub fn reindex(&mut self) {
+        self.prices_by_product.clear();
+        for (&seq, price) in &self.prices.by_seq {
+            self.prices_by_product
+                .entry(price.product.clone())
+                .or_default()
+                .insert(seq);
+        }
+    }
+
+    /// Adds a new price (a price never changes its product).
+    fn insert_price(&mut self, seq: u64, price: Price) {
+        self.prices_by_product
+            .entry(price.product.clone())
+            .or_default()
+            .insert(seq);
+        self.prices.insert(seq, price.id.clone(), price);
+    }
+
     fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq

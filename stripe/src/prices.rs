@@ -472,6 +472,49 @@ impl<P> Price<P> {
 /// A price listed with its product expanded (`expand[]=data.product`).
 pub type PriceOfProduct = Price<Product>;
 
+impl PriceOfProduct {
+    /// The price with its product's id, and the product.
+    pub fn split_product(self) -> (Price, Product) {
+        let Price {
+            id,
+            active,
+            currency,
+            unit_amount,
+            recurring,
+            lookup_key,
+            nickname,
+            tax_behavior,
+            billing_scheme,
+            tiers_mode,
+            tiers,
+            currency_options,
+            custom_unit_amount,
+            transform_quantity,
+            product,
+            metadata,
+        } = self;
+        let price = Price {
+            id,
+            active,
+            currency,
+            unit_amount,
+            recurring,
+            lookup_key,
+            nickname,
+            tax_behavior,
+            billing_scheme,
+            tiers_mode,
+            tiers,
+            currency_options,
+            custom_unit_amount,
+            transform_quantity,
+            product: product.id.clone(),
+            metadata,
+        };
+        (price, product)
+    }
+}
+
 impl Expandable<Price> {
     /// The object's id.
     pub fn id(&self) -> &str {
@@ -501,6 +544,41 @@ impl StripeClient {
             out.extend(page.value.data);
             if !more || after.is_none() {
                 return Ok((out, requests));
+            }
+        }
+    }
+
+    /// Every price of a product (all pages) with the product itself, expanded into each price
+    /// (`expand[]=data.product`): a sync's read of what it may change, in one request for a
+    /// product with up to 100 prices. The product is `None` when it has no price (read it on its
+    /// own then). Also returns how many requests that took.
+    pub async fn list_prices_with_product(
+        &self,
+        product: &str,
+    ) -> Result<(Option<Product>, Vec<Price>, u32), StripeError> {
+        let mut requests = 0;
+        let mut owner = None;
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut form = Form::new();
+            form.push("product", product)
+                .push("limit", "100")
+                .push("expand[]", "data.product");
+            form.push_opt("starting_after", after.as_deref());
+            expand_prices(&mut form, "data.");
+            let page: Response<List<PriceOfProduct>> =
+                self.call(Method::GET, "/v1/prices", &form, None).await?;
+            requests += 1;
+            let more = page.value.has_more;
+            after = page.value.data.last().map(|p| p.id.clone());
+            for price in page.value.data {
+                let (price, product) = price.split_product();
+                owner.get_or_insert(product);
+                out.push(price);
+            }
+            if !more || after.is_none() {
+                return Ok((owner, out, requests));
             }
         }
     }

@@ -712,7 +712,7 @@ impl Account {
             },
         );
         let out = price.to_json_with(expand.includes);
-        self.prices.insert(seq, price.id.clone(), price);
+        self.insert_price(seq, price);
         Ok((out, changes))
     }
 
@@ -906,7 +906,21 @@ impl Account {
                 let (items, more) = Self::paginate(&subset, &page, |price| keep(price));
                 (items.into_iter().copied().collect::<Vec<_>>(), more)
             }
-            None => Self::paginate(&self.prices.by_seq, &page, keep),
+            // A product's prices come from its index rather than a scan of the account.
+            None => match &product {
+                Some(id) => {
+                    let subset: BTreeMap<u64, &Price> = self
+                        .prices_by_product
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|&seq| self.prices.by_seq.get(&seq).map(|price| (seq, price)))
+                        .collect();
+                    let (items, more) = Self::paginate(&subset, &page, |price| keep(price));
+                    (items.into_iter().copied().collect::<Vec<_>>(), more)
+                }
+                None => Self::paginate(&self.prices.by_seq, &page, keep),
+            },
         };
         let data = items
             .into_iter()

@@ -337,7 +337,7 @@ impl Account {
                 previous_attributes: None,
                 object_id: price.id.clone(),
             });
-            self.prices.insert(seq, price.id.clone(), price);
+            self.insert_price(seq, price);
         }
         let product = self.products.get(&id).expect("just inserted");
         Ok((

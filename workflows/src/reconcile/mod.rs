@@ -96,7 +96,7 @@ const ARCHIVE_GUARD_PATCH: &str = "archive-guard";
 const SCAN_METHOD_PATCH: &str = "scan-method";
 /// The next events run checks the catalog's products updated since this run started, less this
 /// margin for the difference between Temporal's clock and the catalog database's.
-const CATALOG_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+const CATALOG_CLOCK_SKEW_MS: u64 = 60 * 1000;
 /// Continue as new before a run's history grows past this many events, even if the server has
 /// not suggested it yet.
 const HISTORY_EVENTS_LIMIT: u32 = 10_000;
