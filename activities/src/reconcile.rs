@@ -325,15 +325,9 @@ async fn plan_page(
         done: page.rows < limit as usize,
         ..ReconcilePageOutput::default()
     };
-    for corrupt in page.corrupt {
+    for corrupt in &page.corrupt {
         tracing::warn!(product = %corrupt.id, reason = %corrupt.reason, "catalog row cannot be read; not synced");
-        out.invalid.push(InvalidProduct {
-            catalog_id: corrupt.id,
-            issues: vec![ValidationIssue {
-                reason: format!("row unreadable: {} {}", corrupt.field, corrupt.reason),
-                field: corrupt.field,
-            }],
-        });
+        out.invalid.push(unreadable(corrupt));
     }
 
     let mut plans = Vec::with_capacity(page.products.len());
@@ -361,6 +355,17 @@ async fn plan_page(
         })
         .collect();
     Ok(PlannedPage { out, plans, ids })
+}
+
+/// A catalog row that cannot be decoded, as an invalid product.
+fn unreadable(corrupt: &catalog::CorruptRow) -> InvalidProduct {
+    InvalidProduct {
+        catalog_id: corrupt.id.clone(),
+        issues: vec![ValidationIssue {
+            reason: format!("row unreadable: {} {}", corrupt.field, corrupt.reason),
+            field: corrupt.field.clone(),
+        }],
+    }
 }
 
 /// Counts each final verdict into the page's output.
@@ -570,13 +575,7 @@ pub async fn compare_ids_with_mirror(
     let mut plans = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(corrupt) = rows.corrupt.iter().find(|c| &c.id == id) {
-            out.invalid.push(InvalidProduct {
-                catalog_id: id.clone(),
-                issues: vec![ValidationIssue {
-                    reason: format!("row unreadable: {} {}", corrupt.field, corrupt.reason),
-                    field: corrupt.field.clone(),
-                }],
-            });
+            out.invalid.push(unreadable(corrupt));
             continue;
         }
         let product = rows.products.iter().find(|p| &p.id == id);

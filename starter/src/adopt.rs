@@ -112,7 +112,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
                     continue;
                 }
             }
-            let (prices, _) = stripe.list_prices_of(&product.id).await?;
+            let (_, prices, _) = stripe.list_prices_with_product(&product.id).await?;
             let unclaimed: Vec<_> = prices
                 .iter()
                 .filter(|p| {

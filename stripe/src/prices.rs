@@ -526,28 +526,6 @@ impl Expandable<Price> {
 }
 
 impl StripeClient {
-    /// Every price of a product (all pages), and how many requests that took.
-    pub async fn list_prices_of(&self, product: &str) -> Result<(Vec<Price>, u32), StripeError> {
-        let mut requests = 0;
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut form = Form::new();
-            form.push("product", product).push("limit", "100");
-            form.push_opt("starting_after", after.as_deref());
-            expand_prices(&mut form, "data.");
-            let page: Response<List<Price>> =
-                self.call(Method::GET, "/v1/prices", &form, None).await?;
-            requests += 1;
-            let more = page.value.has_more;
-            after = page.value.data.last().map(|p| p.id.clone());
-            out.extend(page.value.data);
-            if !more || after.is_none() {
-                return Ok((out, requests));
-            }
-        }
-    }
-
     /// Every price of a product (all pages) with the product itself, expanded into each price
     /// (`expand[]=data.product`): a sync's read of what it may change, in one request for a
     /// product with up to 100 prices. The product is `None` when it has no price (read it on its
