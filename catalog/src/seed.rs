@@ -236,6 +236,19 @@ pub fn with_usage_price(mut product: CatalogProduct, n: usize, meter: &str) -> C
     product
 }
 
+/// `product` (sample `n`) with its prices thinned so that a catalog seeded this way holds
+/// `mean` prices per product (1.0 to 2.0; every sample has 2): sample `n` keeps its second price
+/// when ⌊n·(mean − 1)⌋ grows at `n`, so the first `k` samples keep ⌊k·(mean − 1)⌋ second prices,
+/// spread evenly (1.5 keeps every even-numbered sample's).
+pub fn with_mean_prices(mut product: CatalogProduct, n: usize, mean: f64) -> CatalogProduct {
+    let share = (mean - 1.0).clamp(0.0, 1.0);
+    let kept = |k: usize| (k as f64 * share).floor();
+    if product.prices.len() > 1 && kept(n) == kept(n.saturating_sub(1)) {
+        product.prices.truncate(1);
+    }
+    product
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +283,31 @@ mod tests {
         assert!(some(&|p| p.prices[0].transform_quantity.is_some()));
         assert!(some(&|p| !p.prices[0].currency_options.is_empty()));
         // That each is valid is checked by the transform's tests (stripe/src/transform.rs).
+    }
+
+    #[test]
+    fn mean_prices_per_product() {
+        let total = |mean: f64, k: usize| -> usize {
+            (1..=k)
+                .map(|n| with_mean_prices(sample_product(n, 1), n, mean).prices.len())
+                .sum()
+        };
+        assert_eq!(total(2.0, 1000), 2000);
+        assert_eq!(total(1.5, 1000), 1500);
+        assert_eq!(total(1.25, 1000), 1250);
+        assert_eq!(total(1.0, 1000), 1000);
+        assert_eq!(
+            with_mean_prices(sample_product(2, 1), 2, 1.5).prices.len(),
+            2
+        );
+        assert_eq!(
+            with_mean_prices(sample_product(3, 1), 3, 1.5).prices.len(),
+            1
+        );
+        // The first price, the product's default, is the one kept.
+        assert_eq!(
+            with_mean_prices(sample_product(3, 1), 3, 1.0).prices[0],
+            sample_product(3, 1).prices[0]
+        );
     }
 }

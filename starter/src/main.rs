@@ -170,6 +170,10 @@ enum CatalogCommand {
         /// a metered usage price on that meter.
         #[arg(long)]
         meter: Option<String>,
+        /// Prices per product on average, from 1.0 to 2.0 (the samples have 2 each): some
+        /// samples keep only their first price, spread evenly (1.5: every odd-numbered one).
+        #[arg(long, value_parser = mean_prices)]
+        prices_per_product: Option<f64>,
     },
     /// Print one product as JSON.
     Show {
@@ -355,6 +359,16 @@ async fn all_ids(catalog: &Catalog) -> anyhow::Result<Vec<String>> {
     }
 }
 
+/// `--prices-per-product`: a mean from 1.0 to 2.0.
+fn mean_prices(arg: &str) -> Result<f64, String> {
+    match arg.parse::<f64>() {
+        Ok(mean) if (1.0..=2.0).contains(&mean) => Ok(mean),
+        _ => Err(format!(
+            "{arg:?} is not a mean from 1.0 to 2.0 (the samples have 1 or 2 prices each)"
+        )),
+    }
+}
+
 async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Result<()> {
     match cmd {
         CatalogCommand::Migrate => unreachable!("handled before the catalog is opened"),
@@ -362,11 +376,15 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
             products,
             seed,
             meter,
+            prices_per_product,
         } => {
             for chunk_start in (1..=products).step_by(1000) {
                 let chunk: Vec<_> = (chunk_start..=(chunk_start + 999).min(products))
                     .map(|n| {
-                        let product = catalog::seed::sample_product(n, seed);
+                        let mut product = catalog::seed::sample_product(n, seed);
+                        if let Some(mean) = prices_per_product {
+                            product = catalog::seed::with_mean_prices(product, n, mean);
+                        }
                         match &meter {
                             Some(meter) => catalog::seed::with_usage_price(product, n, meter),
                             None => product,
