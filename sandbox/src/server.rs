@@ -49,10 +49,12 @@ impl Default for Config {
     }
 }
 
+/// A response kept for its idempotency key; the body as compact JSON (a parsed `Value` takes
+/// several times the memory, and every write with a key is kept).
 struct IdempotentResponse {
     fingerprint: String,
     status: StatusCode,
-    body: Value,
+    body: Box<str>,
 }
 
 struct Bucket {
@@ -520,7 +522,8 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
                 "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{ik}' if you meant to execute a different request."
             )));
         }
-        return Outcome::Json(saved.status, saved.body.clone(), true);
+        let body = serde_json::from_str(&saved.body).expect("a kept response is JSON");
+        return Outcome::Json(saved.status, body, true);
     }
     let result = {
         let mut accounts = lock(&sb.accounts);
@@ -539,7 +542,7 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
             IdempotentResponse {
                 fingerprint,
                 status,
-                body: value.clone(),
+                body: value.to_string().into_boxed_str(),
             },
         );
     }

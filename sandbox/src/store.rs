@@ -90,7 +90,7 @@ pub struct Account {
     endpoints: Ordered<endpoints::WebhookEndpoint>,
     /// The account's events, oldest first (`events`).
     #[serde(default)]
-    events: Ordered<Value>,
+    events: Ordered<events::StoredEvent>,
     /// Billing Meters (`billing.meter`).
     #[serde(default)]
     meters: Ordered<meters::Meter>,

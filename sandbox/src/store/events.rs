@@ -4,6 +4,7 @@
 //! `created` (a timestamp or `gt`/`gte`/`lt`/`lte`), and `starting_after` / `ending_before` /
 //! `limit` pagination.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Account, now};
@@ -16,16 +17,54 @@ pub const RETENTION_SECS: i64 = domain::limits::EVENT_RETENTION_SECS;
 /// The most `types[]` Stripe takes.
 const MAX_TYPES: usize = 20;
 
+/// An event as the account keeps it: what the filters need, and the event as compact JSON. A
+/// parsed `Value` takes several times the memory of its text, and an account keeps every write's
+/// events for 30 days (a million seeded products are millions of events). State files hold the
+/// event itself, as before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub(crate) struct StoredEvent {
+    id: String,
+    kind: String,
+    created: i64,
+    json: Box<str>,
+}
+
+impl StoredEvent {
+    fn value(&self) -> Value {
+        serde_json::from_str(&self.json).expect("a stored event is JSON")
+    }
+}
+
+impl TryFrom<Value> for StoredEvent {
+    type Error = String;
+
+    fn try_from(event: Value) -> Result<Self, String> {
+        let id = event["id"].as_str().ok_or("an event without an id")?;
+        Ok(Self {
+            id: id.to_string(),
+            kind: event["type"].as_str().unwrap_or_default().to_string(),
+            created: event["created"].as_i64().unwrap_or_default(),
+            json: event.to_string().into_boxed_str(),
+        })
+    }
+}
+
+impl From<StoredEvent> for Value {
+    fn from(event: StoredEvent) -> Value {
+        event.value()
+    }
+}
+
 impl Account {
     /// Keeps `events` (in the order they happened) and forgets those past the retention.
     pub fn record_events(&mut self, events: &[Value]) {
         for event in events {
-            let Some(id) = event["id"].as_str() else {
+            let Ok(stored) = StoredEvent::try_from(event.clone()) else {
                 continue;
             };
             self.next_seq += 1;
-            self.events
-                .insert(self.next_seq, id.to_string(), event.clone());
+            self.events.insert(self.next_seq, stored.id.clone(), stored);
         }
         self.forget_events_before(now() - RETENTION_SECS);
     }
@@ -33,10 +72,10 @@ impl Account {
     /// Forgets the events created before `cutoff` (Unix seconds); the oldest come first.
     pub(crate) fn forget_events_before(&mut self, cutoff: i64) {
         while let Some((_, oldest)) = self.events.by_seq.first_key_value() {
-            if oldest["created"].as_i64().unwrap_or(i64::MAX) >= cutoff {
+            if oldest.created >= cutoff {
                 break;
             }
-            let id = oldest["id"].as_str().unwrap_or_default().to_string();
+            let id = oldest.id.clone();
             self.events.remove(&id);
         }
     }
@@ -46,7 +85,7 @@ impl Account {
         p.finish()?;
         self.events
             .get(id)
-            .cloned()
+            .map(StoredEvent::value)
             .ok_or_else(|| ApiError::not_found("event", id))
     }
 
@@ -75,16 +114,16 @@ impl Account {
         let _ = p.boolean("delivery_success")?;
         let page = self.page(&mut p, &self.events.seq_of, "event")?;
         p.finish()?;
-        let keep = |event: &Value| {
-            let kind = event["type"].as_str().unwrap_or_default();
-            let at = event["created"].as_i64().unwrap_or_default();
-            (patterns.is_empty() || patterns.iter().any(|p| type_matches(p, kind)))
-                && created.iter().all(|(op, bound)| op.holds(at, *bound))
+        let keep = |event: &StoredEvent| {
+            (patterns.is_empty() || patterns.iter().any(|p| type_matches(p, &event.kind)))
+                && created
+                    .iter()
+                    .all(|(op, bound)| op.holds(event.created, *bound))
         };
         let (items, has_more) = Self::paginate(&self.events.by_seq, &page, keep);
         Ok(Self::list_json(
             "/v1/events",
-            items.into_iter().cloned().collect(),
+            items.into_iter().map(StoredEvent::value).collect(),
             has_more,
         ))
     }
@@ -162,6 +201,18 @@ mod tests {
         ]);
         assert!(account.events.get("evt_old").is_none());
         assert!(account.events.get("evt_new").is_some());
+        // Kept as text, shown as the event; a state file holds the event itself.
+        let shown = account
+            .get_event("evt_new", Params::new(Default::default()))
+            .unwrap();
+        assert_eq!(shown["type"], "product.updated");
+        let saved = serde_json::to_value(&account).unwrap();
+        assert_eq!(saved["events"]["by_seq"]["2"]["id"], "evt_new");
+        let loaded: Account = serde_json::from_value(saved).unwrap();
+        assert_eq!(
+            loaded.events.get("evt_new").unwrap().kind,
+            "product.updated"
+        );
         assert!(type_matches("product.*", "product.updated"));
         assert!(!type_matches("product.*", "price.created"));
     }
