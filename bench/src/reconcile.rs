@@ -261,19 +261,7 @@ pub(crate) async fn run(
             active += u64::from(desired.active);
             active_prices += desired.prices.len() as u64;
             if n.is_multiple_of(every) {
-                let response = http
-                    .post(format!("{base}/v1/products/{}", product.id))
-                    .basic_auth(args.stripe.api_key.expose(), None::<&str>)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body("name=Edited+in+the+Dashboard")
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "drifting {}: {}",
-                    product.id,
-                    response.status()
-                );
+                rename_in_stripe(&http, &args, &product.id, "Edited in the Dashboard").await?;
                 drifted += 1;
             } else {
                 k += desired.prices.len().saturating_sub(1) as u64;
@@ -317,42 +305,12 @@ pub(crate) async fn run(
     };
     let requests_before = sandbox_requests(&http, &base).await?;
     let usage_before = args.worker_pid.map(process_usage).transpose()?;
-    let started_at = chrono::Utc::now();
-    let started = Instant::now();
-    client
-        .start_workflow(
-            ReconcileCatalog::run,
-            input,
-            WorkflowStartOptions::new(task_queue, &id).build(),
-        )
-        .await
-        .context("starting the reconciliation")?;
-    let result = client
-        .get_workflow_handle::<ReconcileCatalog>(&id)
-        .get_result(WorkflowGetResultOptions::default())
-        .await
-        .context("the reconciliation's result")?;
-    let took = started.elapsed();
-    // Repairs run on after the parent's last page; wait for them too.
-    let repairs_query = format!(
-        "WorkflowType = 'ProductSync' AND TaskQueue = '{task_queue}' AND StartTime >= '{}'",
-        started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    if !args.dry_run {
-        loop {
-            let running = client
-                .count_workflows(
-                    format!("{repairs_query} AND ExecutionStatus = 'Running'"),
-                    Default::default(),
-                )
-                .await?
-                .count();
-            if running == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
+    let Finished {
+        result,
+        to_result: took,
+        repairs_query,
+        ..
+    } = run_to_end(client, task_queue, &id, input).await?;
     let requests = sandbox_requests(&http, &base).await? - requests_before;
     let worker = match (args.worker_pid, usage_before) {
         (Some(pid), Some((cpu_before, _))) => {
@@ -457,13 +415,25 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// Starts a reconciliation and waits for its result and its repairs: (result, seconds).
+/// A reconciliation run to its end.
+struct Finished {
+    result: workflows::ReconcileResult,
+    /// From the start to the reconciliation's result.
+    to_result: Duration,
+    /// From the start to the end of its last repair.
+    to_end: Duration,
+    /// The visibility query of the repairs it started (`ProductSync` runs since its start).
+    repairs_query: String,
+}
+
+/// Starts a reconciliation and waits for its result, then for its repairs (they run on after
+/// the parent's last page).
 async fn run_to_end(
     client: &Client,
     task_queue: &str,
     id: &str,
     input: ReconcileInput,
-) -> anyhow::Result<(workflows::ReconcileResult, f64)> {
+) -> anyhow::Result<Finished> {
     let started_at = chrono::Utc::now();
     let started = Instant::now();
     client
@@ -479,20 +449,47 @@ async fn run_to_end(
         .get_result(WorkflowGetResultOptions::default())
         .await
         .context("the reconciliation's result")?;
-    let query = format!(
-        "WorkflowType = 'ProductSync' AND TaskQueue = '{task_queue}' AND StartTime >= '{}' AND \
-         ExecutionStatus = 'Running'",
+    let to_result = started.elapsed();
+    let repairs_query = format!(
+        "WorkflowType = 'ProductSync' AND TaskQueue = '{task_queue}' AND StartTime >= '{}'",
         started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
+    let running = format!("{repairs_query} AND ExecutionStatus = 'Running'");
     while client
-        .count_workflows(query.clone(), Default::default())
+        .count_workflows(running.clone(), Default::default())
         .await?
         .count()
         > 0
     {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Ok((result, started.elapsed().as_secs_f64()))
+    Ok(Finished {
+        result,
+        to_result,
+        to_end: started.elapsed(),
+        repairs_query,
+    })
+}
+
+/// Renames a product in Stripe as the Dashboard would (no idempotency key, no catalog write key).
+async fn rename_in_stripe(
+    http: &reqwest::Client,
+    args: &ReconcileBenchArgs,
+    id: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let response = http
+        .post(format!("{}/v1/products/{id}", args.stripe.base()))
+        .basic_auth(args.stripe.api_key.expose(), None::<&str>)
+        .form(&[("name", name)])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "renaming {id} in Stripe: {}",
+        response.status()
+    );
+    Ok(())
 }
 
 /// `--then-events`: an events run after a scan, with `every`-th other product edited in Stripe.
@@ -511,16 +508,17 @@ async fn incremental(
     };
     let stamp = chrono::Utc::now().format("%H%M%S");
     // The scan's own window of catalog updates is checked by a first, quiet run.
-    let (quiet, quiet_took) = run_to_end(
+    let quiet = run_to_end(
         client,
         task_queue,
         &format!("bench-events-quiet-{stamp}"),
         events(),
     )
     .await?;
+    let (quiet_took, quiet) = (quiet.to_end, quiet.result);
     println!(
         "events (quiet): {} s, {} events, {} catalog products checked, {} drift, method {}",
-        quiet_took.round(),
+        quiet_took.as_secs_f64().round(),
         quiet.totals.events,
         quiet.totals.scanned,
         quiet.totals.drift.total(),
@@ -539,14 +537,7 @@ async fn incremental(
             }
             n += 1;
             if n % every == every / 2 {
-                let response = http
-                    .post(format!("{base}/v1/products/{}", product.id))
-                    .basic_auth(args.stripe.api_key.expose(), None::<&str>)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body("name=Edited+since+the+last+run")
-                    .send()
-                    .await?;
-                anyhow::ensure!(response.status().is_success(), "editing {}", product.id);
+                rename_in_stripe(http, args, &product.id, "Edited since the last run").await?;
                 edited += 1;
             }
         }
@@ -555,7 +546,8 @@ async fn incremental(
     .await?;
     let before = sandbox_requests(http, &base).await?;
     let id = format!("bench-events-{stamp}");
-    let (result, took) = run_to_end(client, task_queue, &id, events()).await?;
+    let Finished { result, to_end, .. } = run_to_end(client, task_queue, &id, events()).await?;
+    let took = to_end.as_secs_f64();
     let requests = sandbox_requests(http, &base).await? - before;
     let (runs, history) = self::events(client, format!("WorkflowId = '{id}'")).await?;
     let t = &result.totals;
