@@ -64,17 +64,17 @@ impl Catalog {
         Ok(sql)
     }
 
-    /// How many of the mapped tables carry catalog-sync's capture triggers (0 on a catalog that
-    /// never ran `capture install`; the built-in tables count as captured).
-    pub async fn captured_tables(&self) -> Result<usize, CatalogError> {
+    /// Which of the mapped tables carry catalog-sync's capture triggers (the built-in tables
+    /// always do). `Err` when a mapping reads a query, which triggers cannot follow.
+    pub async fn capture_state(&self) -> Result<CaptureState, CatalogError> {
         let Some(mapped) = &self.queries.mapped else {
-            return Ok(2);
+            return Ok(CaptureState {
+                captured: vec!["built-in products".into(), "built-in prices".into()],
+                missing: Vec::new(),
+            });
         };
-        let Ok(tables) = capture_tables(mapped) else {
-            return Ok(0);
-        };
-        let mut found = 0;
-        for table in &tables {
+        let mut state = CaptureState::default();
+        for table in &capture_tables(mapped)? {
             let present: i64 = match &self.db {
                 Db::Postgres(pool) => {
                     sqlx::query_scalar(
@@ -94,10 +94,23 @@ impl Catalog {
                     .await?
                 }
             };
-            found += usize::from(present > 0);
+            if present > 0 {
+                state.captured.push(table.quoted.clone());
+            } else {
+                state.missing.push(table.quoted.clone());
+            }
         }
-        Ok(found)
+        Ok(state)
     }
+}
+
+/// Which mapped tables have catalog-sync's capture triggers ([`Catalog::capture_state`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureState {
+    /// Tables with the triggers.
+    pub captured: Vec<String>,
+    /// Tables without: their changes reach the outbox only by polling.
+    pub missing: Vec<String>,
 }
 
 /// One table that gets triggers.

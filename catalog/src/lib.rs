@@ -448,7 +448,7 @@ mod poll;
 mod schema;
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use capture::CaptureAction;
+pub use capture::{CaptureAction, CaptureState};
 pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
 pub use mapping::Mapping;

@@ -16,6 +16,10 @@
 //! - **The first pass** records the catalog as it is and enqueues nothing: the first sync of an
 //!   existing catalog is a backfill (`starter sync --all` or a reconciliation).
 //!
+//! - **The clock.** The cursor never passes the database's own `now()`: a row whose `updated_at`
+//!   lies in the future is enqueued and reported (`PollPass::from_the_future`), and edits after
+//!   it are still seen.
+//!
 //! Passes of several relays serialize (an advisory lock on PostgreSQL, where a relay finding it
 //! taken skips its pass; SQLite's one writer), so a change is enqueued once.
 
@@ -79,6 +83,10 @@ pub struct PollPass {
     pub changed: usize,
     /// Products enqueued as deleted (the id diff).
     pub deleted: usize,
+    /// Products seen with an `updated_at` after the database's own clock, with that time: they
+    /// are enqueued like any other, but the cursor stays at the database's `now()` (a row from
+    /// the future would otherwise move it past every later edit).
+    pub from_the_future: Vec<(String, DateTime<Utc>)>,
 }
 
 /// A product a pass saw change: its id, its `updated_at` (products) or its prices' newest one.
@@ -147,6 +155,11 @@ impl Catalog {
                     return Ok(pass);
                 }
             }
+            // The cursor never passes the database's own clock (SQLite's is this machine's).
+            let db_now: DateTime<Utc> = match &self.db {
+                Db::Postgres(_) => sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?,
+                Db::Sqlite(_) => Utc::now(),
+            };
             let cursor: Option<String> =
                 sqlx::query_scalar(&format!("SELECT value FROM {cursors} WHERE name = 'products'"))
                     .fetch_optional(&mut *tx)
@@ -179,7 +192,7 @@ impl Catalog {
                     ))
                     .fetch_one(&mut *tx)
                     .await?;
-                    newest.unwrap_or_else(Utc::now)
+                    newest.unwrap_or(db_now)
                 }
                 Some(cursor) => {
                     let since = cursor - TimeDelta::from_std(lookback).unwrap_or_default();
@@ -195,6 +208,10 @@ impl Catalog {
                     .await?;
                     let seen = seen_rows(&rows)?;
                     let newest = seen.iter().filter_map(|s| s.updated_at).max().unwrap_or(cursor).max(cursor);
+                    pass.from_the_future = seen
+                        .iter()
+                        .filter_map(|s| Some((s.id.clone(), s.updated_at.filter(|t| *t > db_now)?)))
+                        .collect();
                     enqueue!(tx, changes, &seen, "update");
                     remember!(tx, polled, pool, &seen, "updated_at");
                     pass.changed += seen.len();
@@ -251,6 +268,7 @@ impl Catalog {
                     newest
                 }
             };
+            let newest = newest.min(db_now);
             sqlx::query(&format!(
                 "INSERT INTO {cursors} (name, value) VALUES ('products', $1) \
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value"

@@ -11,10 +11,11 @@ use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, NamespacedClient, tonic,
 };
+use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
 use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
-    DescribeTaskQueueRequest, DescribeTaskQueueResponse,
+    DescribeTaskQueueRequest, DescribeTaskQueueResponse, DescribeWorkflowExecutionRequest,
 };
 
 /// What to do while Temporal cannot be reached.
@@ -49,12 +50,19 @@ pub async fn connect(
             .plugin(crate::traces::temporal_plugin())
             .build();
     }
-    let connection = match when_unreachable {
-        WhenUnreachable::Fail => Connection::connect(connection_options)
-            .await
-            .context("connecting to Temporal (TEMPORAL_ADDRESS, default localhost:7233)")?,
-        WhenUnreachable::Wait => connect_waiting(connection_options).await,
-    };
+    let address = connection_options.target.to_string();
+    let connection =
+        match when_unreachable {
+            WhenUnreachable::Fail => Connection::connect(connection_options).await.with_context(
+                || {
+                    format!(
+                        "connecting to Temporal at {address} (TEMPORAL_ADDRESS, or the profile of \
+                     TEMPORAL_PROFILE / temporal.toml)"
+                    )
+                },
+            )?,
+            WhenUnreachable::Wait => connect_waiting(connection_options).await,
+        };
     Ok((Client::new(connection, client_options)?, key_id))
 }
 
@@ -64,7 +72,7 @@ async fn connect_waiting(options: ConnectionOptions) -> Connection {
         match Connection::connect(options.clone()).await {
             Ok(connection) => return connection,
             Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "Temporal not reachable yet (TEMPORAL_ADDRESS, default localhost:7233)");
+                tracing::warn!(error = %e, address = %options.target, retry_in_ms = pause.as_millis() as u64, "Temporal not reachable yet (TEMPORAL_ADDRESS)");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(10));
             }
@@ -97,4 +105,40 @@ pub async fn describe_task_queue(
         }))
         .await?;
     Ok(response.into_inner())
+}
+
+/// The task queue a workflow run was started on. A run never changes queue: a run started on a
+/// queue no worker polls waits there, and every signal sent to its workflow id reaches it.
+pub async fn run_task_queue(
+    client: &Client,
+    workflow_id: &str,
+    run_id: &str,
+) -> Result<String, tonic::Status> {
+    let response = client
+        .connection()
+        .workflow_service()
+        .describe_workflow_execution(tonic::Request::new(DescribeWorkflowExecutionRequest {
+            namespace: client.namespace(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.to_string(),
+                run_id: run_id.to_string(),
+            }),
+        }))
+        .await?
+        .into_inner();
+    Ok(response
+        .workflow_execution_info
+        .map(|info| info.task_queue)
+        .unwrap_or_default())
+}
+
+/// How many workers poll `task_queue` for workflow tasks (catalog-sync's workers poll it for
+/// workflows and activities alike).
+pub async fn workflow_pollers(client: &Client, task_queue: &str) -> Result<usize, tonic::Status> {
+    Ok(
+        describe_task_queue(client, task_queue, TaskQueueType::Workflow, false)
+            .await?
+            .pollers
+            .len(),
+    )
 }

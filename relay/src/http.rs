@@ -219,7 +219,7 @@ async fn ingest(State(app): State<Arc<AppState>>, headers: HeaderMap, body: Byte
             Err(SignalError::Rejected(reason)) => {
                 rejected.push(json!({ "product_id": id, "reason": reason }))
             }
-            Err(e @ SignalError::Unavailable(_)) => waiting.push((id, e)),
+            Err(e) => waiting.push((id, e)),
         }
     }
     accepted.sort();

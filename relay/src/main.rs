@@ -161,9 +161,38 @@ async fn run(args: Args) -> anyhow::Result<()> {
             })?;
         }
     }
+    if args.capture == Capture::Triggers {
+        // Triggers mode on tables without catalog-sync's triggers relays nothing, for ever.
+        let state = catalog
+            .capture_state()
+            .await
+            .map_err(|e| anyhow::anyhow!("CATALOG_SYNC_CAPTURE=triggers (the default), but {e}"))?;
+        anyhow::ensure!(
+            state.missing.is_empty(),
+            "CATALOG_SYNC_CAPTURE=triggers (the default), but {} {} no catalog-sync capture \
+             triggers: changes to {} would never reach Stripe. Run `starter capture install` \
+             (`--print` shows the SQL to review first), or set CATALOG_SYNC_CAPTURE=polling",
+            state.missing.join(" and "),
+            if state.missing.len() == 1 {
+                "has"
+            } else {
+                "have"
+            },
+            if state.missing.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        );
+        tracing::info!(tables = ?state.captured, "trigger capture on");
+    }
     if args.capture == Capture::Polling {
         catalog.can_poll()?;
-        if catalog.captured_tables().await? > 0 {
+        if catalog
+            .capture_state()
+            .await
+            .is_ok_and(|state| !state.captured.is_empty())
+        {
             tracing::warn!(
                 "capture triggers are on the catalog's tables (the built-in tables always have them) \
                  and polling is on: each change is enqueued twice (harmless, but use one: \

@@ -97,6 +97,9 @@ pub struct BatchReport {
     pub rejected: Vec<(String, String)>,
     /// Changes held (claimed, not yet signalled) because their product is hot, after this batch.
     pub held: usize,
+    /// Changes kept claimed until their lease ends because the product's run is on another
+    /// task queue ([`SignalError::Stranded`]).
+    pub stranded: usize,
 }
 
 /// Errors of the relay loop: only the catalog's (a signal failure is a result, not an error).
@@ -256,6 +259,12 @@ impl Relay {
                     report.rejected.push((changes.product_id, reason.clone()));
                     rejected.entry(reason).or_default().extend(changes.seqs);
                 }
+                // Neither acknowledged nor given back: the claim keeps it out of the next batches
+                // (which go on for other products) and its lease's end brings it back.
+                Err(e @ SignalError::Stranded { .. }) => {
+                    tracing::warn!(product = %changes.product_id, error = %e, retry_in_s = self.options.lease.as_secs(), "change not delivered");
+                    report.stranded += changes.seqs.len();
+                }
             }
         }
         report.held = lock(&self.hot).signalled(signalled, Instant::now(), self.options.hot);
@@ -271,6 +280,7 @@ impl Relay {
         if let Some(m) = &self.metrics {
             m.relay_changes("relayed", report.relayed.len() as u64);
             m.relay_changes("released", report.released as u64);
+            m.relay_changes("stranded", report.stranded as u64);
             m.relay_changes(
                 "rejected",
                 rejected.values().map(Vec::len).sum::<usize>() as u64,

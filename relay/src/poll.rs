@@ -55,6 +55,15 @@ pub async fn poll_until(
                         "polling capture: changes enqueued"
                     );
                 }
+                for (product, updated_at) in &pass.from_the_future {
+                    tracing::warn!(
+                        %product,
+                        %updated_at,
+                        "polling capture: the row's updated_at is later than the database's clock; \
+                         it is synced, and the cursor stays at the database's now() so later edits \
+                         are still seen. Fix the clock of whatever wrote it"
+                    );
+                }
             }
             Err(e) => tracing::warn!(error = %e, "polling capture: pass failed; retrying"),
         }

@@ -2,6 +2,8 @@
 //! running sync takes one more pass and an idle product gets a new sync. The one way every change
 //! source (outbox, HTTP ingest, Stripe webhooks) reaches Temporal.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use temporalio_client::errors::WorkflowStartError;
@@ -18,12 +20,27 @@ pub enum SignalError {
     /// Temporal refused this change for good (e.g. the id makes an invalid workflow id).
     #[error("Temporal refused the change: {0}")]
     Rejected(String),
+    /// The product's sync runs on another task queue (started there by hand or by another
+    /// deployment): the signal reached that run, which this deployment's workers never see. The
+    /// change is not taken as delivered; it waits until that run is ended.
+    #[error(
+        "{workflow_id} runs on task queue {run_queue}, not on this relay's {task_queue}: the \
+         change waits until that run ends (`starter status` lists such runs and how to end them)"
+    )]
+    Stranded {
+        /// The product's workflow id.
+        workflow_id: String,
+        /// The queue its running run was started on.
+        run_queue: String,
+        /// The relay's queue.
+        task_queue: String,
+    },
 }
 
 impl SignalError {
     /// Retrying later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable(_))
+        !matches!(self, Self::Rejected(_))
     }
 }
 
@@ -33,7 +50,13 @@ pub struct Signaller {
     client: Client,
     task_queue: String,
     timeout: Duration,
+    /// Runs already seen on this relay's task queue (a run never changes queue): a signal to one
+    /// of them needs no second look.
+    on_queue: Arc<Mutex<HashSet<String>>>,
 }
+
+/// Runs remembered as being on the relay's queue before the memory starts over.
+const RUNS_REMEMBERED: usize = 10_000;
 
 impl Signaller {
     /// Temporal answers for the task queue (readiness): `Err` with the reason when it does not
@@ -62,6 +85,7 @@ impl Signaller {
             client,
             task_queue: task_queue.into(),
             timeout,
+            on_queue: Arc::default(),
         }
     }
 
@@ -123,15 +147,55 @@ impl Signaller {
             )
             .build(),
         );
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(classify(e)),
-            Err(_) => Err(SignalError::Unavailable(format!(
-                "no answer within {:?}",
-                self.timeout
-            ))),
-        }
+        let handle = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(e)) => return Err(classify(e)),
+            Err(_) => return Err(self.no_answer()),
+        };
+        let run_id = handle.run_id().unwrap_or_default();
+        self.check_queue(&handle.info().workflow_id, run_id).await
     }
+
+    /// Temporal accepts a signal for a run on any task queue. Taking that as delivered would drop
+    /// the change when the run is on a queue this deployment's workers do not poll: the run that
+    /// got it may never run (a queue nobody polls) or belongs to another deployment.
+    async fn check_queue(&self, workflow_id: &str, run_id: &str) -> Result<(), SignalError> {
+        if lock(&self.on_queue).contains(run_id) {
+            return Ok(());
+        }
+        let described = tokio::time::timeout(
+            self.timeout,
+            common::temporal::run_task_queue(&self.client, workflow_id, run_id),
+        )
+        .await;
+        let run_queue = match described {
+            Ok(Ok(queue)) => queue,
+            Ok(Err(status)) => return Err(SignalError::Unavailable(status.message().to_string())),
+            Err(_) => return Err(self.no_answer()),
+        };
+        if run_queue != self.task_queue {
+            return Err(SignalError::Stranded {
+                workflow_id: workflow_id.to_string(),
+                run_queue,
+                task_queue: self.task_queue.clone(),
+            });
+        }
+        let mut seen = lock(&self.on_queue);
+        if seen.len() >= RUNS_REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(run_id.to_string());
+        Ok(())
+    }
+
+    fn no_answer(&self) -> SignalError {
+        SignalError::Unavailable(format!("no answer within {:?}", self.timeout))
+    }
+}
+
+fn lock(runs: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    runs.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Only an invalid request is refused for good; every other error (unavailable, overloaded,

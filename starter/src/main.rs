@@ -6,6 +6,8 @@
 
 mod adopt;
 mod changes;
+mod exit;
+mod queue;
 mod reconcile;
 mod schedule;
 mod status;
@@ -13,11 +15,13 @@ mod verify;
 mod webhooks;
 
 use std::collections::BTreeMap;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use catalog::Catalog;
 use clap::{Parser, Subcommand};
 use common::temporal::WhenUnreachable;
+use exit::Exit;
 use futures::{StreamExt, TryStreamExt};
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, SyncOutcome};
@@ -205,9 +209,23 @@ enum CatalogCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    // `starter … | head` ends quietly, as other command-line tools do, instead of panicking on
+    // the closed pipe.
+    sigpipe::reset();
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
+    match run(cli).await {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            Exit::Failed.into()
+        }
+    }
+}
+
+/// Runs the command; `Err` is a command that could not do its work ([`Exit::Failed`]).
+async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let mapping = catalog::mapping::load(cli.config.as_deref())?;
     let open_catalog = || async {
         Ok::<_, anyhow::Error>(Catalog::connect_with(&cli.database_url, mapping.as_ref()).await?)
@@ -217,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             // A mapping is checked first: a wrong one stops here, before anything is created.
             let catalog = Catalog::open_mapped(&cli.database_url, mapping.as_ref()).await?;
             println!("{}", catalog.migrate(catalog.tables()).await?);
-            Ok(())
+            Ok(Exit::Ok)
         }
         Command::Capture(command) => {
             let catalog = open_catalog().await?;
@@ -238,9 +256,12 @@ async fn main() -> anyhow::Result<()> {
                     }
                 );
             }
-            Ok(())
+            Ok(Exit::Ok)
         }
-        Command::Catalog(cmd) => catalog_command(&open_catalog().await?, cmd).await,
+        Command::Catalog(cmd) => {
+            catalog_command(&open_catalog().await?, cmd).await?;
+            Ok(Exit::Ok)
+        }
         Command::Sync {
             ids,
             all,
@@ -249,11 +270,13 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
             let client = connect(&cli.payload).await?;
-            let started = signal(&client, &cli.task_queue, ids, concurrency.max(1)).await?;
+            let signalled = signal(&client, &cli.task_queue, ids, concurrency.max(1)).await?;
             if !wait {
-                return Ok(());
+                return Ok(signalled.exit());
             }
-            results(&client, started, concurrency.max(1)).await
+            let stranded = signalled.exit();
+            let exit = results(&client, signalled.started, concurrency.max(1)).await?;
+            Ok(exit.worst(stranded))
         }
         Command::Results {
             ids,
@@ -261,28 +284,47 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
-            results(&connect(&cli.payload).await?, ids, concurrency.max(1)).await
+            let client = connect(&cli.payload).await?;
+            // The runs waited for are on the workers' queue: a queue nobody polls would hang.
+            queue::ensure_polled(&client, &cli.task_queue).await?;
+            results(&client, ids, concurrency.max(1)).await
         }
         Command::Reconcile(args) => {
-            match reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await? {
-                0 => Ok(()),
-                code => std::process::exit(code),
-            }
+            reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await
         }
         Command::Schedule(cmd) => {
-            schedule::run(&connect(&cli.payload).await?, &cli.task_queue, cmd).await
+            schedule::run(&connect(&cli.payload).await?, &cli.task_queue, cmd).await?;
+            Ok(Exit::Ok)
         }
-        Command::Setup => status::setup(&connect(&cli.payload).await?).await,
+        Command::Setup => {
+            status::setup(&connect(&cli.payload).await?).await?;
+            Ok(Exit::Ok)
+        }
         Command::Status(args) => {
             let (client, catalog) = (connect(&cli.payload).await?, open_catalog().await?);
             status::status(&client, &catalog, &cli.task_queue, args).await
         }
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
-        Command::Audit(args) => changes::audit(&open_catalog().await?, args).await,
-        Command::Outbox(args) => changes::outbox(&open_catalog().await?, args).await,
-        Command::Adopt(args) => adopt::run(&open_catalog().await?, args).await,
-        Command::Webhooks(cmd) => webhooks::run(&open_catalog().await?, cmd).await,
-        Command::Meters(cmd) => webhooks::meters(cmd).await,
+        Command::Audit(args) => {
+            changes::audit(&open_catalog().await?, args).await?;
+            Ok(Exit::Ok)
+        }
+        Command::Outbox(args) => {
+            changes::outbox(&open_catalog().await?, args).await?;
+            Ok(Exit::Ok)
+        }
+        Command::Adopt(args) => {
+            adopt::run(&open_catalog().await?, args).await?;
+            Ok(Exit::Ok)
+        }
+        Command::Webhooks(cmd) => {
+            webhooks::run(&open_catalog().await?, cmd).await?;
+            Ok(Exit::Ok)
+        }
+        Command::Meters(cmd) => {
+            webhooks::meters(cmd).await?;
+            Ok(Exit::Ok)
+        }
         Command::Archives(ArchivesCommand::List { limit }) => {
             let held = open_catalog().await?.held_archives(limit).await?;
             for h in &held {
@@ -295,7 +337,7 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             println!("{} archives held or confirmed", held.len());
-            Ok(())
+            Ok(Exit::Ok)
         }
         Command::Archives(ArchivesCommand::Confirm { ids, all, wait }) => {
             anyhow::ensure!(all || !ids.is_empty(), "name the products, or pass --all");
@@ -308,14 +350,16 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("confirmed {} archives", confirmed.len());
             if confirmed.is_empty() {
-                return Ok(());
+                return Ok(Exit::Ok);
             }
             let client = connect(&cli.payload).await?;
-            let started = signal(&client, &cli.task_queue, confirmed, 32).await?;
-            if wait {
-                results(&client, started, 32).await?;
+            let signalled = signal(&client, &cli.task_queue, confirmed, 32).await?;
+            if !wait {
+                return Ok(signalled.exit());
             }
-            Ok(())
+            let stranded = signalled.exit();
+            let exit = results(&client, signalled.started, 32).await?;
+            Ok(exit.worst(stranded))
         }
     }
 }
@@ -470,18 +514,38 @@ pub(crate) fn progress_bar(total: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// Signal-with-start of each product's sync; returns the ids.
+/// What `signal` did: the products whose sync now runs on the task queue, and those whose
+/// running sync was found on another queue (the signal reached that run, not this queue's
+/// workers).
+struct Signalled {
+    started: Vec<String>,
+    stranded: Vec<(String, String)>,
+}
+
+impl Signalled {
+    /// Stranded products did not sync.
+    fn exit(&self) -> Exit {
+        if self.stranded.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::NotSynced
+        }
+    }
+}
+
+/// Signal-with-start of each product's sync on `task_queue`, refused when no worker polls it.
 async fn signal(
     client: &Client,
     task_queue: &str,
     ids: Vec<String>,
     concurrency: usize,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Signalled> {
+    queue::ensure_polled(client, task_queue).await?;
     let total = ids.len();
     let bar = &progress(total, "signalled");
-    let started: Vec<String> = futures::stream::iter(ids)
+    let signalled: Vec<(String, String)> = futures::stream::iter(ids)
         .map(|id| async move {
-            client
+            let handle = client
                 .signal_with_start_workflow(
                     ProductSync::run,
                     ProductSyncInput {
@@ -497,19 +561,61 @@ async fn signal(
                 )
                 .await
                 .with_context(|| format!("starting the sync of {id}"))?;
+            // A sync already running on another queue got the signal; its queue says whether
+            // this queue's workers will ever see it.
+            let run_queue = common::temporal::run_task_queue(
+                client,
+                &handle.info().workflow_id,
+                handle.run_id().unwrap_or_default(),
+            )
+            .await
+            .with_context(|| format!("describing the sync of {id}"))?;
             bar.inc(1);
-            anyhow::Ok(id)
+            anyhow::Ok((id, run_queue))
         })
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
     bar.finish_and_clear();
-    println!("signalled {total} product syncs on task queue {task_queue}");
-    Ok(started)
+    let (started, mut stranded): (Vec<_>, Vec<_>) = signalled
+        .into_iter()
+        .partition(|(_, run_queue)| run_queue == task_queue);
+    stranded.sort();
+    for (id, run_queue) in &stranded {
+        println!(
+            "{:<OUTCOME_WIDTH$} {id}: its sync {} runs on task queue {run_queue}, not \
+             {task_queue}; the change waits there. End it (`temporal workflow terminate \
+             --workflow-id {}`) and sync again",
+            "stranded",
+            workflows::product_sync_id(id),
+            workflows::product_sync_id(id),
+        );
+    }
+    println!(
+        "signalled {} product syncs on task queue {task_queue}{}",
+        started.len(),
+        if stranded.is_empty() {
+            String::new()
+        } else {
+            format!(", {} stranded on other queues", stranded.len())
+        }
+    );
+    Ok(Signalled {
+        started: started.into_iter().map(|(id, _)| id).collect(),
+        stranded,
+    })
 }
 
-/// Waits for the latest sync of each product and prints the outcomes; fails if any failed.
-async fn results(client: &Client, started: Vec<String>, concurrency: usize) -> anyhow::Result<()> {
+/// Width of the outcome column: `unchanged` fits, longer outcomes keep one space before the id.
+const OUTCOME_WIDTH: usize = 9;
+
+/// Waits for the latest sync of each product and prints the outcomes; the exit code is the
+/// worst of them ([`Exit::of_outcome`]).
+async fn results(
+    client: &Client,
+    started: Vec<String>,
+    concurrency: usize,
+) -> anyhow::Result<Exit> {
     let total = started.len();
     let bar = &progress(total, "finished");
     let results: Vec<(String, anyhow::Result<ProductSyncResult>)> = futures::stream::iter(started)
@@ -527,56 +633,66 @@ async fn results(client: &Client, started: Vec<String>, concurrency: usize) -> a
         .await;
     bar.finish_and_clear();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut failed = 0;
+    let mut exit = Exit::Ok;
     let mut sorted = results;
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     for (id, result) in &sorted {
-        match result {
+        let (outcome, detail) = match result {
             Ok(r) => {
+                exit = exit.worst(Exit::of_outcome(r.outcome));
                 *counts.entry(r.outcome.as_str()).or_default() += 1;
-                if r.outcome == SyncOutcome::Invalid {
-                    let reasons: Vec<String> = r.issues.iter().map(ToString::to_string).collect();
-                    println!("{:<10}{id}: {}", "invalid", reasons.join("; "));
-                } else if r.outcome == SyncOutcome::Failed {
-                    println!(
-                        "{:<10}{id}: {}",
-                        "failed",
-                        r.error.as_deref().unwrap_or("unknown")
-                    );
-                } else if let Some(why) = r
-                    .report
-                    .other_catalog
-                    .as_ref()
-                    .or(r.report.archive_held.as_ref())
-                {
-                    println!("{:<10}{id}: {why}", r.outcome.as_str());
-                } else if total <= 50 {
-                    println!(
-                        "{:<10}{id} (version {}, {} writes)",
-                        r.outcome.as_str(),
-                        r.catalog_version,
-                        r.report.operations.len()
-                    );
-                }
+                (r.outcome.as_str(), outcome_detail(r, total))
             }
             Err(e) => {
-                failed += 1;
-                println!("{:<10}{id}: {e:#}", "failed");
+                // The run itself failed (terminated, timed out): not a product outcome.
+                exit = exit.worst(Exit::NotSynced);
+                *counts.entry("run failed").or_default() += 1;
+                ("failed", Some(format!(": {e:#}")))
             }
+        };
+        if let Some(detail) = detail {
+            println!("{outcome:<OUTCOME_WIDTH$} {id}{detail}");
         }
     }
     let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    println!(
-        "done: {}{}",
-        summary.join(", "),
-        if failed > 0 {
-            format!(", {failed} failed")
-        } else {
-            String::new()
-        }
-    );
-    if failed > 0 {
-        anyhow::bail!("{failed} syncs failed");
+    println!("done: {}", summary.join(", "));
+    if exit != Exit::Ok {
+        eprintln!(
+            "not every product synced: exit code {} (README, \"Exit codes\")",
+            exit as u8
+        );
     }
-    Ok(())
+    Ok(exit)
+}
+
+/// What is printed after a product's outcome: the reason for any outcome that is not in sync,
+/// and the version and writes of the others when few products were asked for.
+fn outcome_detail(r: &ProductSyncResult, total: usize) -> Option<String> {
+    match r.outcome {
+        SyncOutcome::Invalid => {
+            let reasons: Vec<String> = r.issues.iter().map(ToString::to_string).collect();
+            Some(format!(": {}", reasons.join("; ")))
+        }
+        SyncOutcome::Failed => Some(format!(": {}", r.error.as_deref().unwrap_or("unknown"))),
+        SyncOutcome::SkippedUnmanaged => Some(
+            ": a Stripe product with this id exists and was not made by catalog-sync: it is \
+             left alone"
+                .to_string(),
+        ),
+        _ => match r
+            .report
+            .other_catalog
+            .as_ref()
+            .or(r.report.archive_held.as_ref())
+        {
+            Some(why) => Some(format!(": {why}")),
+            None => (total <= 50).then(|| {
+                format!(
+                    " (version {}, {} writes)",
+                    r.catalog_version,
+                    r.report.operations.len()
+                )
+            }),
+        },
+    }
 }

@@ -1,15 +1,17 @@
 //! `starter reconcile`: start a `ReconcileCatalog` now, follow it across continue-as-new with a
 //! progress bar (the `progress` query on the latest run), and print the summary.
 //!
-//! Exit codes, for scripts and CI (as `terraform plan -detailed-exitcode`):
+//! Exit codes ([`Exit`], as `terraform plan -detailed-exitcode`):
 //! - `0`: done; in a dry run, the catalog and Stripe agree;
 //! - `1`: the command or the workflow failed;
 //! - `2`: a dry run found drift (or invalid products);
 //! - `3`: stopped at the archive guard: more archives than the limit, none applied; rerun with
-//!   `--allow-mass-archive` once the planned archives are right (a dry run says it too, with 2).
+//!   `--allow-mass-archive` once the planned archives are right (a dry run says it too, with 2);
+//! - `4`: applied, but some products could not be repaired (failed or invalid, with reasons).
 
 use std::time::Duration;
 
+use crate::exit::Exit;
 use anyhow::Context;
 use clap::Args;
 use temporalio_client::{
@@ -91,17 +93,12 @@ impl From<Method> for ReconcileMethod {
     }
 }
 
-/// Exit code of a dry run that found drift.
-pub(crate) const EXIT_DRIFT: i32 = 2;
-/// Exit code of a run that stopped at the archive guard.
-pub(crate) const EXIT_NEEDS_CONFIRMATION: i32 = 3;
-
 /// Starts and follows the reconciliation; returns the exit code (see the module's docs).
 pub(crate) async fn run(
     client: &Client,
     task_queue: &str,
     args: ReconcileArgs,
-) -> anyhow::Result<i32> {
+) -> anyhow::Result<Exit> {
     let input = ReconcileInput {
         mode: if args.dry_run {
             ReconcileMode::DryRun
@@ -128,6 +125,7 @@ pub(crate) async fn run(
     input
         .check()
         .map_err(|why| anyhow::anyhow!("reconcile: {why}"))?;
+    crate::queue::ensure_polled(client, task_queue).await?;
     let id = args.id.unwrap_or_else(|| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -145,7 +143,7 @@ pub(crate) async fn run(
     eprintln!("started {id} on task queue {task_queue}");
     if args.no_wait {
         println!("{id}");
-        return Ok(0);
+        return Ok(Exit::Ok);
     }
 
     // No run id: queries and the result follow the newest run of the chain.
@@ -190,15 +188,12 @@ pub(crate) async fn run(
 }
 
 /// The exit code of a finished run (see the module's docs).
-fn exit_code(r: &ReconcileResult) -> i32 {
-    if r.needs_confirmation && r.mode == ReconcileMode::Apply {
-        EXIT_NEEDS_CONFIRMATION
-    } else if r.mode == ReconcileMode::DryRun
-        && (r.totals.drift.total() > 0 || r.totals.invalid > 0)
-    {
-        EXIT_DRIFT
-    } else {
-        0
+fn exit_code(r: &ReconcileResult) -> Exit {
+    match r.mode {
+        ReconcileMode::Apply if r.needs_confirmation => Exit::NeedsConfirmation,
+        ReconcileMode::Apply if r.totals.failed > 0 || r.totals.invalid > 0 => Exit::NotSynced,
+        ReconcileMode::DryRun if r.totals.drift.total() > 0 || r.totals.invalid > 0 => Exit::Drift,
+        _ => Exit::Ok,
     }
 }
 

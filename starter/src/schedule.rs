@@ -15,6 +15,7 @@ use temporalio_client::schedules::{
     UnpauseScheduleOptions,
 };
 use temporalio_common::protos::temporal::api::enums::v1::ScheduleOverlapPolicy as ProtoOverlapPolicy;
+use temporalio_common::protos::temporal::api::schedule::v1::{Range, StructuredCalendarSpec};
 use workflows::ReconcileCatalog;
 use workflows::reconcile::{OrphanPolicy, ReconcileInput, ReconcileMode};
 
@@ -276,6 +277,46 @@ fn time(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// A calendar as cron's fields (second, minute, hour, day of month, month, day of week), as
+/// `schedule apply --cron` takes them (a cron is stored as a calendar).
+fn cron_fields(calendar: &StructuredCalendarSpec) -> String {
+    let field = |ranges: &[Range], full: (i32, i32)| -> String {
+        if ranges.is_empty()
+            || ranges
+                .iter()
+                .any(|r| (r.start, r.end.max(r.start), r.step.max(1)) == (full.0, full.1, 1))
+        {
+            return "*".into();
+        }
+        ranges
+            .iter()
+            .map(|r| {
+                let end = r.end.max(r.start);
+                let span = if end == r.start {
+                    r.start.to_string()
+                } else {
+                    format!("{}-{end}", r.start)
+                };
+                if r.step > 1 {
+                    format!("{span}/{}", r.step)
+                } else {
+                    span
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    [
+        field(&calendar.second, (0, 59)),
+        field(&calendar.minute, (0, 59)),
+        field(&calendar.hour, (0, 23)),
+        field(&calendar.day_of_month, (1, 31)),
+        field(&calendar.month, (1, 12)),
+        field(&calendar.day_of_week, (0, 6)),
+    ]
+    .join(" ")
+}
+
 async fn describe(client: &Client, id: &str) -> anyhow::Result<()> {
     let d = client
         .get_schedule_handle(id)
@@ -295,22 +336,35 @@ async fn describe(client: &Client, id: &str) -> anyhow::Result<()> {
     if let Some(spec) = spec {
         for interval in &spec.interval {
             if let Some(every) = &interval.interval {
-                println!("every      {}s", every.seconds);
+                let seconds = u64::try_from(every.seconds).unwrap_or_default();
+                println!(
+                    "every      {}",
+                    humantime::format_duration(Duration::from_secs(seconds))
+                );
             }
         }
         for cron in &spec.cron_string {
             println!("cron       {cron}");
         }
         for calendar in &spec.structured_calendar {
-            println!("calendar   {calendar:?}");
+            println!("calendar   {}", cron_fields(calendar));
         }
     }
     if let Some(p) = policies {
-        let overlap =
-            ProtoOverlapPolicy::try_from(p.overlap_policy).map_or("?", |p| p.as_str_name());
+        // `SCHEDULE_OVERLAP_POLICY_BUFFER_ONE` as `schedule apply --overlap` takes it.
+        let overlap = ProtoOverlapPolicy::try_from(p.overlap_policy).map_or("?".into(), |p| {
+            p.as_str_name()
+                .trim_start_matches("SCHEDULE_OVERLAP_POLICY_")
+                .to_lowercase()
+                .replace('_', "-")
+        });
         println!("overlap    {overlap}");
         if let Some(w) = &p.catchup_window {
-            println!("catch-up   {}s", w.seconds);
+            let seconds = u64::try_from(w.seconds).unwrap_or_default();
+            println!(
+                "catch-up   {}",
+                humantime::format_duration(Duration::from_secs(seconds))
+            );
         }
     }
     println!(

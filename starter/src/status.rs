@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::exit::Exit;
 use anyhow::Context;
 use catalog::Catalog;
 use clap::Args;
@@ -105,7 +106,7 @@ pub(crate) async fn status(
     catalog: &Catalog,
     task_queue: &str,
     args: StatusArgs,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Exit> {
     let mut problems = Vec::new();
 
     let mut queues = serde_json::Map::new();
@@ -150,6 +151,10 @@ pub(crate) async fn status(
             }),
         );
     }
+
+    // Runs no worker will ever take: they hold their products' changes.
+    let stranded = crate::queue::stranded_runs(client, catalog, task_queue).await?;
+    problems.extend(stranded.iter().map(crate::queue::StrandedRuns::problem));
 
     // This deployment's syncs: other deployments may share the namespace on other task queues.
     let running = client
@@ -260,6 +265,11 @@ pub(crate) async fn status(
         "invalid": invalid.iter().take(args.limit).map(product).collect::<Vec<_>>(),
         "invalid_count": invalid.len(),
         "held_archives": waiting,
+        "stranded_runs": stranded.iter().map(|s| json!({
+            "task_queue": s.task_queue,
+            "runs": s.runs,
+            "examples": s.examples,
+        })).collect::<Vec<_>>(),
         "last_reconciliation": reconcile,
         "healthy": healthy,
         "problems": problems,
@@ -270,9 +280,10 @@ pub(crate) async fn status(
         print_report(&report);
     }
     if !healthy {
-        anyhow::bail!("unhealthy: {}", problems.join("; "));
+        eprintln!("unhealthy: {}", problems.join("; "));
+        return Ok(Exit::Failed);
     }
-    Ok(())
+    Ok(Exit::Ok)
 }
 
 fn round(d: Duration) -> Duration {
@@ -402,6 +413,13 @@ fn print_report(r: &Value) {
         }
     }
     println!("  held archives     {}", r["held_archives"]);
+    for s in r["stranded_runs"].as_array().into_iter().flatten() {
+        println!(
+            "  stranded runs     {} on task queue {} (no worker polls it)",
+            s["runs"],
+            s["task_queue"].as_str().unwrap_or("?")
+        );
+    }
     let rec = &r["last_reconciliation"];
     if rec.is_null() {
         println!("  reconciliation    none yet");

@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
+
+use crate::exit::Exit;
 use catalog::{Catalog, IdRange};
 use clap::Args;
 use common::settings::StripeSettings;
@@ -145,7 +147,7 @@ struct Difference {
 }
 
 /// Runs the comparison; fails when anything differs.
-pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<Exit> {
     anyhow::ensure!(
         args.requests_per_second.is_finite() && args.requests_per_second >= 0.1,
         "--requests-per-second must be at least 0.1, got {}",
@@ -309,12 +311,14 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<(
             stripe.requests
         );
     }
-    anyhow::ensure!(
-        differences.is_empty(),
+    if differences.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    eprintln!(
         "{} differences between the catalog and Stripe",
         differences.len()
     );
-    Ok(())
+    Ok(Exit::Drift)
 }
 
 /// A value as a person reads it: quoted, or `(none)`.

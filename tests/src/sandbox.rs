@@ -45,6 +45,20 @@ impl Sandbox {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
+    /// `POST` a form to a `/v1` path, as Stripe's Dashboard or another integration would; the
+    /// status and the JSON answer.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
     /// A product, or `None` on 404.
     pub async fn product(&self, id: &str) -> Option<Value> {
         match self

@@ -159,6 +159,21 @@ impl Shop {
         }
     }
 
+    /// A rename whose `updated_at` is a day ahead of the database's clock (a writer with a wrong
+    /// clock or time zone).
+    fn rename_a_day_ahead(&self, id: &str, name: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!(
+                "UPDATE shop.items SET title = '{name}', modified_at = now() + interval '1 day' \
+                 WHERE sku = '{id}'"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE products SET label = '{name}', \
+                 changed_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 day') WHERE product_no = {id}"
+            ),
+        }
+    }
+
     fn delete(&self, id: &str) -> String {
         match self.backend {
             Backend::Postgres => format!(
@@ -307,6 +322,24 @@ async fn adopt_a_foreign_catalog(
     assert!(!shop.has_builtin_tables(&db).await);
 
     if capture == Capture::Triggers {
+        // A relay in triggers mode before `capture install` would relay nothing: it refuses to
+        // start, naming the tables and the command.
+        let refused = Command::new(harness::binary("relay"))
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("CATALOG_SYNC_CONFIG", &shop.config)
+            .env("CATALOG_SYNC_TASK_QUEUE", &queue)
+            .env("CATALOG_SYNC_CAPTURE", "triggers")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{said}");
+        assert!(
+            said.contains("no catalog-sync capture triggers")
+                && said.contains("starter capture install")
+                && said.contains("CATALOG_SYNC_CAPTURE=polling"),
+            "{said}"
+        );
         // --print shows the triggers and changes nothing; install adds them and only them.
         let printed = ok(
             starter(&shop, &sandbox, &queue, &["capture", "install", "--print"]),
@@ -422,6 +455,16 @@ async fn adopt_a_foreign_catalog(
     until_stripe_shows(&sandbox, ids[0], ("Mug (sale)", true, Some(900))).await;
     execute(&db, &shop.edit(ids[0], "Mug", 1200)).await;
     until_stripe_shows(&sandbox, ids[0], ("Mug", true, Some(1200))).await;
+    if capture == Capture::Polling {
+        // A row whose clock runs a day ahead syncs, and does not blind the poller to the edits
+        // after it (the cursor stays at the database's own now()).
+        execute(&db, &shop.rename_a_day_ahead(ids[2], "Plate (tomorrow)")).await;
+        until_stripe_shows(&sandbox, ids[2], ("Plate (tomorrow)", true, Some(900))).await;
+        execute(&db, &shop.edit(ids[0], "Mug (after tomorrow)", 1200)).await;
+        until_stripe_shows(&sandbox, ids[0], ("Mug (after tomorrow)", true, Some(1200))).await;
+        execute(&db, &shop.edit(ids[0], "Mug", 1200)).await;
+        until_stripe_shows(&sandbox, ids[0], ("Mug", true, Some(1200))).await;
+    }
     execute(&db, &shop.delete(ids[1])).await;
     eventually(
         Duration::from_secs(60),
@@ -448,10 +491,14 @@ async fn adopt_a_foreign_catalog(
                 ),
             )
             .await;
-            let reported = ok(
-                starter(&shop, &sandbox, &queue, &["sync", &bad, "--wait"]),
-                "sync of the bad row",
+            let out = starter(&shop, &sandbox, &queue, &["sync", &bad, "--wait"]);
+            let reported = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
             );
+            // A product that did not sync fails the command (a deploy step stops here).
+            assert_eq!(out.status.code(), Some(4), "{reported}");
             assert!(
                 reported.contains("invalid") && reported.contains("prices[0].unit_amount"),
                 "{reported}"

@@ -211,7 +211,7 @@ async fn every_bad_row_is_reported_with_its_reason_and_none_blocks_the_others() 
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(out.status.code(), Some(2), "{report:#}");
     assert_eq!(report["invalid_not_synced"], bad.len(), "{report:#}");
     assert_eq!(report["compared"], good.len(), "{report:#}");
     assert_eq!(report["differences"], 1, "{report:#}");

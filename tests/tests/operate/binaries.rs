@@ -263,7 +263,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(2), "differences are drift: {text}");
     assert!(text.contains("differs  sku-000003: name:"), "{text}");
     assert!(text.contains("1 differences"), "{text}");
     setup.run(bin("starter"), &["sync", "sku-000003", "--wait"]);
@@ -480,9 +480,9 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     }
     let out = setup.run(bin("starter"), &["schedule", "describe", "--id", &schedule]);
     let text = stdout(&out);
-    assert!(text.contains("every      3600s"), "{text}");
-    assert!(text.contains("SCHEDULE_OVERLAP_POLICY_SKIP"), "{text}");
-    assert!(text.contains("catch-up   3600s"), "{text}");
+    assert!(text.contains("every      1h"), "{text}");
+    assert!(text.contains("overlap    skip"), "{text}");
+    assert!(text.contains("catch-up   1h"), "{text}");
 
     // `temporal schedule trigger` starts a run now; `temporal schedule backfill` runs the ones
     // a time range would have had.
@@ -568,7 +568,8 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     );
     let text = stdout(&setup.run(bin("starter"), &["schedule", "describe", "--id", &schedule]));
     assert!(text.contains("paused     false"), "{text}");
-    assert!(text.contains("BUFFER_ONE"), "{text}");
+    assert!(text.contains("overlap    buffer-one"), "{text}");
+    assert!(text.contains("calendar   0 0 3 * * *"), "{text}");
     setup.run(bin("starter"), &["schedule", "delete", "--id", &schedule]);
     // Gone at once for the schedule's own reads; the list (visibility) follows within moments.
     let out = setup.temporal(&["schedule", "describe", "--schedule-id", &schedule]);

@@ -8,5 +8,6 @@ mod logs;
 mod payload_codec;
 mod rollout;
 mod scale;
+mod silent_failures;
 mod traces;
 mod webui;

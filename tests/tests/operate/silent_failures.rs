@@ -1,0 +1,250 @@
+//! No silent failure, through the binaries as an operator meets it: a task queue nobody polls is
+//! refused before anything starts; a product's run stranded on such a queue is named by `sync`,
+//! `status` and the relay, which keeps the change instead of dropping it; exit codes follow the
+//! products' outcomes.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use harness::{Backend, TestEnv, eventually, unique};
+use relay::{RelayOptions, SignalError};
+use serde_json::Value;
+use temporalio_client::{WorkflowStartOptions, WorkflowTerminateOptions};
+use workflows::{ProductSync, ProductSyncInput, SyncOutcome};
+
+/// `starter {args}` on the test's catalog and sandbox, on `task_queue`.
+fn starter(env: &TestEnv, task_queue: &str, args: &[&str]) -> Output {
+    Command::new(harness::binary("starter"))
+        .args(args)
+        .env("TEMPORAL_ADDRESS", harness::temporal_address())
+        .env("CATALOG_DATABASE_URL", &env.catalog_url)
+        .env("CATALOG_SYNC_TASK_QUEUE", task_queue)
+        .env("STRIPE_API_BASE", &env.sandbox.base)
+        .env("STRIPE_API_KEY", &env.sandbox.key)
+        .output()
+        .expect("starter runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A mistyped task queue: refused within seconds with nothing started. A run stranded there by
+/// hand (as `temporal workflow start` on the wrong queue would) holds the product's changes:
+/// `sync` says so and fails, `status` lists it with the command that ends it, and the relay keeps
+/// the change in the outbox until the run is ended, then delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_nobody_polls_is_refused_and_a_stranded_run_never_swallows_a_change() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let queue = env.worker.task_queue.clone();
+    let product = env.sample(1);
+    let id = product.id.clone();
+    let workflow_id = workflows::product_sync_id(&id);
+    env.catalog.save_product(&product).await.unwrap();
+    assert_eq!(env.sync(&id).await.outcome, SyncOutcome::Synced);
+
+    // 1. The wrong queue: refused, nothing started or signalled.
+    let typo = unique("catalog_sync_typo");
+    let asked = Instant::now();
+    let out = starter(&env, &typo, &["sync", &id, "--wait"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("no worker polls task queue {typo}"))
+            && said.contains("CATALOG_SYNC_TASK_QUEUE")
+            && said.contains("Nothing was started"),
+        "{said}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        asked.elapsed()
+    );
+    for command in [
+        &["results", id.as_str()][..],
+        &["reconcile", "--dry-run"][..],
+    ] {
+        let out = starter(&env, &typo, command);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no worker polls task queue"),
+            "{command:?}"
+        );
+    }
+    let latest = env
+        .client
+        .get_workflow_handle::<ProductSync>(workflow_id.as_str())
+        .describe(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        latest
+            .raw_description
+            .workflow_execution_info
+            .unwrap()
+            .task_queue,
+        queue,
+        "the product's latest run is still the worker's"
+    );
+
+    // 2. A run stranded on the dead queue by hand.
+    env.client
+        .start_workflow(
+            ProductSync::run,
+            ProductSyncInput {
+                catalog_id: id.clone(),
+                ..Default::default()
+            },
+            WorkflowStartOptions::new(typo.as_str(), workflow_id.as_str()).build(),
+        )
+        .await
+        .unwrap();
+    let out = starter(&env, &queue, &["sync", &id, "--wait"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains(&format!(
+            "stranded  {id}: its sync {workflow_id} runs on task queue {typo}"
+        )) && said.contains("temporal workflow terminate"),
+        "{said}"
+    );
+
+    let status = starter(
+        &env,
+        &queue,
+        &["status", "--json", "--max-relay-lag", "1000d"],
+    );
+    let report: Value =
+        serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&status)));
+    assert_eq!(status.status.code(), Some(1), "{report:#}");
+    assert_eq!(
+        report["stranded_runs"][0]["task_queue"],
+        typo.as_str(),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["stranded_runs"][0]["examples"][0],
+        workflow_id.as_str()
+    );
+    assert!(
+        report["problems"]
+            .to_string()
+            .contains("temporal workflow terminate"),
+        "{report:#}"
+    );
+
+    // 3. The relay: Temporal accepts the signal, but the change is not taken as delivered.
+    match env.signaller().product_changed(&id, None, "test").await {
+        Err(SignalError::Stranded { run_queue, .. }) => assert_eq!(run_queue, typo),
+        other => panic!("{other:?}"),
+    }
+    let renamed = workflows::model::CatalogProduct {
+        name: "Renamed while stranded".into(),
+        ..product.clone()
+    };
+    env.catalog.save_product(&renamed).await.unwrap();
+    let relay = env.relay(RelayOptions {
+        lease: Duration::from_secs(1),
+        ..RelayOptions::default()
+    });
+    let report = relay.relay_batch().await.unwrap();
+    assert!(
+        report.stranded > 0 && report.relayed.is_empty(),
+        "{report:?}"
+    );
+    assert_eq!(
+        env.catalog.outbox_stats().await.unwrap().pending as usize,
+        report.stranded,
+        "the changes are kept"
+    );
+
+    // Ended as `status` says; the kept change then reaches a run on the right queue.
+    env.client
+        .get_workflow_handle::<ProductSync>(workflow_id.as_str())
+        .terminate(WorkflowTerminateOptions::default())
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the kept change relayed",
+        || async {
+            let report = relay.relay_batch().await.unwrap();
+            (!report.relayed.is_empty()).then_some(())
+        },
+    )
+    .await;
+    let result = env.result(&id).await;
+    assert_eq!(result.outcome, SyncOutcome::Synced, "{result:?}");
+    let in_stripe = env.sandbox.product(&id).await.unwrap();
+    assert_eq!(in_stripe["name"], "Renamed while stranded");
+    let status = starter(
+        &env,
+        &queue,
+        &["status", "--json", "--max-relay-lag", "1000d"],
+    );
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["stranded_runs"], serde_json::json!([]), "{report:#}");
+}
+
+/// `sync --wait` and `results` exit 4 when a product ends invalid or skipped, with the reason
+/// on the product's own line (the outcome and the id apart), and 0 when all synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_follow_the_products_outcomes() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let queue = env.worker.task_queue.clone();
+    let good = env.sample(1);
+    let invalid = workflows::model::CatalogProduct {
+        name: String::new(),
+        ..env.sample(2)
+    };
+    let unmanaged = env.sample(3);
+    env.catalog
+        .save_products(&[good.clone(), invalid.clone(), unmanaged.clone()])
+        .await
+        .unwrap();
+    // A product made by hand in the Dashboard under the catalog id: not catalog-sync's.
+    let (status, made) = env
+        .sandbox
+        .post(
+            "/v1/products",
+            &[("id", unmanaged.id.as_str()), ("name", "Made by hand")],
+        )
+        .await;
+    assert_eq!(status, 200, "{made}");
+
+    let out = starter(&env, &queue, &["sync", "--wait", &good.id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let all = [good.id.as_str(), invalid.id.as_str(), unmanaged.id.as_str()];
+    let mut args = vec!["sync", "--wait"];
+    args.extend(all);
+    let out = starter(&env, &queue, &args);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains(&format!("invalid   {}: name", invalid.id)),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "skipped_unmanaged {}: a Stripe product",
+            unmanaged.id
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("not every product synced: exit code 4"),
+        "{said}"
+    );
+
+    let mut args = vec!["results"];
+    args.extend(all);
+    let out = starter(&env, &queue, &args);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let out = starter(&env, &queue, &["results", &good.id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
