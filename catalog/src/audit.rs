@@ -111,13 +111,15 @@ impl Catalog {
         Ok(records)
     }
 
-    /// Products whose latest sync (by the ledger; conflict decisions aside) failed or found them
-    /// invalid, newest first, at most `limit`.
+    /// Products whose latest sync (by the ledger; conflict decisions aside) failed, found them
+    /// invalid, or left them alone (`skipped_unmanaged`, `skipped_other_catalog`: Stripe holds a
+    /// product with their id that catalog-sync may not touch), newest first, at most `limit`.
     pub async fn sync_problems(&self, limit: i64) -> Result<Vec<AuditRecord>, CatalogError> {
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM catalog_sync.audit WHERE seq IN ( \
                SELECT MAX(seq) FROM catalog_sync.audit WHERE outcome <> 'conflict' GROUP BY product_id) \
-             AND outcome IN ('failed', 'invalid') ORDER BY seq DESC LIMIT $1"
+             AND outcome IN ('failed', 'invalid', 'skipped_unmanaged', 'skipped_other_catalog') \
+             ORDER BY seq DESC LIMIT $1"
         );
         on_pool!(self, pool => {
             let rows = sqlx::query(&self.own(&sql)).bind(limit).fetch_all(pool).await?;

@@ -89,9 +89,19 @@ pub(crate) struct StatusArgs {
     /// Unhealthy when the oldest catalog change not yet relayed is older than this.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     max_relay_lag: Duration,
-    /// Unhealthy when the oldest task waiting in the task queue is older than this.
+    /// A backlog whose oldest task is older than this is looked at: unhealthy when nothing is
+    /// being dispatched from it, or when it would take longer than `--max-drain-time` to drain at
+    /// the rate it is dispatched (a bulk load draining at the Stripe budget is healthy).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     max_backlog_age: Duration,
+    /// Unhealthy when a backlog older than `--max-backlog-age` would take longer than this to
+    /// drain at its current dispatch rate.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    max_drain_time: Duration,
+    /// Unhealthy when a running sync's activity has failed this many attempts in a row (Stripe
+    /// or the catalog unreachable, a setting wrong): it is retrying, not progressing.
+    #[arg(long, default_value_t = 5)]
+    max_attempts: i32,
     /// Count invalid products as unhealthy (by default only failed syncs are).
     #[arg(long)]
     fail_on_invalid: bool,
@@ -124,12 +134,31 @@ pub(crate) async fn status(
             .approximate_backlog_age
             .and_then(|d| Duration::try_from(d).ok())
             .unwrap_or_default();
+        // A backlog is judged by the time it takes to drain, not by its oldest task's age: a bulk
+        // load dispatched at the Stripe budget is old and healthy.
+        let drain = (stats.tasks_dispatch_rate > 0.0).then(|| {
+            Duration::from_secs_f64(
+                stats.approximate_backlog_count as f64 / f64::from(stats.tasks_dispatch_rate),
+            )
+        });
         if age > args.max_backlog_age {
-            problems.push(format!(
-                "{name} tasks wait {} in the backlog (over {})",
-                humantime::format_duration(round(age)),
-                humantime::format_duration(args.max_backlog_age)
-            ));
+            match drain {
+                None => problems.push(format!(
+                    "{name} tasks wait {} in the backlog (over {}) and none is being dispatched: \
+                     are the workers stuck or gone?",
+                    humantime::format_duration(round(age)),
+                    humantime::format_duration(args.max_backlog_age)
+                )),
+                Some(drain) if drain > args.max_drain_time => problems.push(format!(
+                    "{name} tasks: {} in the backlog drain at {:.1}/s, in about {} (over {}): add \
+                     workers, or raise CATALOG_SYNC_STRIPE_BUDGET if Stripe allows",
+                    stats.approximate_backlog_count,
+                    stats.tasks_dispatch_rate,
+                    humantime::format_duration(round(drain)),
+                    humantime::format_duration(args.max_drain_time)
+                )),
+                Some(_) => {}
+            }
         }
         if response.pollers.is_empty() {
             problems.push(format!("no worker polls {task_queue} for {name} tasks"));
@@ -139,6 +168,7 @@ pub(crate) async fn status(
             json!({
                 "backlog": stats.approximate_backlog_count,
                 "backlog_age_seconds": age.as_secs_f64(),
+                "drain_seconds": drain.map(|d| d.as_secs_f64()),
                 "tasks_added_per_second": stats.tasks_add_rate,
                 "tasks_dispatched_per_second": stats.tasks_dispatch_rate,
                 "pollers": response.pollers.len(),
@@ -204,6 +234,23 @@ pub(crate) async fn status(
         ));
     }
 
+    // Syncs retrying instead of progressing: Stripe or the catalog away, a setting wrong.
+    let retrying = retrying_syncs(client, task_queue, args.max_attempts).await?;
+    if let Some(worst) = retrying.first() {
+        problems.push(format!(
+            "{} running syncs are retrying (at attempt {} or more); the worst, {}, is at attempt \
+             {} of {}: {}",
+            retrying.len(),
+            args.max_attempts,
+            worst["workflow_id"].as_str().unwrap_or("?"),
+            worst["attempt"],
+            worst["activity"].as_str().unwrap_or("?"),
+            worst["last_failure"]
+                .as_str()
+                .unwrap_or("no failure recorded")
+        ));
+    }
+
     let latest = catalog.sync_problems(10_000).await?;
     let failed: Vec<_> = latest
         .iter()
@@ -213,8 +260,20 @@ pub(crate) async fn status(
         .iter()
         .filter(|r| r.entry.outcome == "invalid")
         .collect();
+    let skipped: Vec<_> = latest
+        .iter()
+        .filter(|r| r.entry.outcome.starts_with("skipped_"))
+        .collect();
     if !failed.is_empty() {
         problems.push(format!("{} products failed to sync", failed.len()));
+    }
+    if !skipped.is_empty() {
+        problems.push(format!(
+            "{} products were left alone: Stripe holds a product with their id that \
+             catalog-sync may not touch (made by hand, or another catalog's; `starter results` \
+             names each)",
+            skipped.len()
+        ));
     }
     if args.fail_on_invalid && !invalid.is_empty() {
         problems.push(format!("{} products are invalid", invalid.len()));
@@ -264,6 +323,10 @@ pub(crate) async fn status(
         "failed_count": failed.len(),
         "invalid": invalid.iter().take(args.limit).map(product).collect::<Vec<_>>(),
         "invalid_count": invalid.len(),
+        "skipped": skipped.iter().take(args.limit).map(product).collect::<Vec<_>>(),
+        "skipped_count": skipped.len(),
+        "retrying": retrying.iter().take(args.limit).collect::<Vec<_>>(),
+        "retrying_count": retrying.len(),
         "held_archives": waiting,
         "stranded_runs": stranded.iter().map(|s| json!({
             "task_queue": s.task_queue,
@@ -288,6 +351,58 @@ pub(crate) async fn status(
 
 fn round(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs())
+}
+
+/// Running syncs (at most this many, the newest) looked at for retrying activities.
+const SYNCS_INSPECTED: usize = 100;
+
+/// Running syncs on `task_queue` whose activity has failed at least `min_attempts` attempts in
+/// a row, the highest attempt first: the workflow id, the activity, its attempt and last failure.
+async fn retrying_syncs(
+    client: &Client,
+    task_queue: &str,
+    min_attempts: i32,
+) -> anyhow::Result<Vec<Value>> {
+    let query = format!(
+        "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running' AND TaskQueue = '{}'",
+        task_queue.replace('\'', "")
+    );
+    let ids: Vec<String> = client
+        .list_workflows(
+            query.as_str(),
+            WorkflowListOptions::builder()
+                .limit(SYNCS_INSPECTED)
+                .build(),
+        )
+        .filter_map(|run| async move { run.ok().map(|r| r.id().to_string()) })
+        .collect()
+        .await;
+    let mut retrying: Vec<Value> = futures::stream::iter(ids)
+        .map(|id| async move {
+            let handle = client.get_workflow_handle::<workflows::ProductSync>(id.as_str());
+            let description = handle
+                .describe(WorkflowDescribeOptions::default())
+                .await
+                .ok()?;
+            let stuck = description
+                .raw_description
+                .pending_activities
+                .iter()
+                .filter(|a| a.attempt >= min_attempts)
+                .max_by_key(|a| a.attempt)?;
+            Some(json!({
+                "workflow_id": id,
+                "activity": stuck.activity_type.as_ref().map(|t| t.name.clone()),
+                "attempt": stuck.attempt,
+                "last_failure": stuck.last_failure.as_ref().map(|f| f.message.clone()),
+            }))
+        })
+        .buffer_unordered(8)
+        .filter_map(|found| async move { found })
+        .collect()
+        .await;
+    retrying.sort_by_key(|r| std::cmp::Reverse(r["attempt"].as_i64()));
+    Ok(retrying)
 }
 
 /// A running reconciliation's activity failing this many attempts in a row is reported as
@@ -400,10 +515,24 @@ fn print_report(r: &Value) {
         r["outbox"]["relays"]
     );
     println!(
-        "  products          {} failed, {} invalid (latest sync of each)",
-        r["failed_count"], r["invalid_count"]
+        "  products          {} failed, {} invalid, {} skipped (latest sync of each)",
+        r["failed_count"], r["invalid_count"], r["skipped_count"]
     );
-    for (label, key) in [("failed", "failed"), ("invalid", "invalid")] {
+    println!("  syncs retrying    {}", r["retrying_count"]);
+    for s in r["retrying"].as_array().into_iter().flatten() {
+        println!(
+            "    {} at attempt {} of {}: {}",
+            s["workflow_id"].as_str().unwrap_or("?"),
+            s["attempt"],
+            s["activity"].as_str().unwrap_or("?"),
+            s["last_failure"].as_str().unwrap_or("-")
+        );
+    }
+    for (label, key) in [
+        ("failed", "failed"),
+        ("invalid", "invalid"),
+        ("skipped", "skipped"),
+    ] {
         for p in r[key].as_array().into_iter().flatten() {
             println!(
                 "    {label:<8} {}: {}",

@@ -247,4 +247,87 @@ async fn exit_codes_follow_the_products_outcomes() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     let out = starter(&env, &queue, &["results", &good.id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // `status` counts both as problems, each with its reason.
+    let out = starter(
+        &env,
+        &queue,
+        &["status", "--json", "--max-relay-lag", "1000d"],
+    );
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(
+        (&report["invalid_count"], &report["skipped_count"]),
+        (&serde_json::json!(1), &serde_json::json!(1)),
+        "{report:#}"
+    );
+    assert_eq!(report["skipped"][0]["product_id"], unmanaged.id.as_str());
+    assert!(
+        report["problems"].to_string().contains("left alone"),
+        "{report:#}"
+    );
+}
+
+/// `status` while Stripe answers nothing but 503: unhealthy, naming the retrying sync, its
+/// attempt and Stripe's answer; healthy again once Stripe is back and the sync finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_unhealthy_while_syncs_retry_and_healthy_after() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let queue = env.worker.task_queue.clone();
+    let product = env.sample(1);
+    env.catalog.save_product(&product).await.unwrap();
+    env.sandbox
+        .faults(serde_json::json!({"error_rate": 1.0, "error_statuses": [503]}))
+        .await;
+    // The catalog change reaches the sync through a relay, as in production.
+    let _relay = env.spawn_relay(RelayOptions::default());
+    let status = || {
+        let out = starter(
+            &env,
+            &queue,
+            &[
+                "status",
+                "--json",
+                "--max-relay-lag",
+                "1000d",
+                "--max-attempts",
+                "3",
+            ],
+        );
+        let report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        (out.status.code(), report)
+    };
+    let (code, report) = eventually(
+        Duration::from_secs(90),
+        "status sees the retrying sync",
+        || async {
+            let (code, report) = tokio::task::block_in_place(status);
+            (report["retrying_count"] == 1).then_some((code, report))
+        },
+    )
+    .await;
+    assert_eq!(code, Some(1), "{report:#}");
+    let retrying = &report["retrying"][0];
+    assert_eq!(
+        retrying["workflow_id"],
+        workflows::product_sync_id(&product.id).as_str()
+    );
+    assert!(retrying["attempt"].as_i64().unwrap() >= 3, "{report:#}");
+    let problems = report["problems"].to_string();
+    assert!(problems.contains("retrying"), "{report:#}");
+    assert!(
+        retrying["last_failure"]
+            .to_string()
+            .to_lowercase()
+            .contains("stripe"),
+        "the failure names Stripe: {report:#}"
+    );
+
+    env.sandbox.clear_faults().await;
+    assert_eq!(env.result(&product.id).await.outcome, SyncOutcome::Synced);
+    let (code, report) = tokio::task::block_in_place(status);
+    assert_eq!(report["retrying_count"], 0, "{report:#}");
+    assert_eq!(code, Some(0), "{report:#}");
 }
