@@ -503,15 +503,53 @@ fn progress(total: usize, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// A progress bar on stderr (drawn only on a terminal); the caller sets (and pads) its message.
+/// How often a long operation prints a progress line when stderr is not a terminal.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A progress bar on stderr; the caller sets (and pads) its message. On a terminal it is drawn;
+/// elsewhere (a CI log, a pipe) a line with the same figures is printed every few seconds until
+/// it finishes, so a long operation never looks hung.
 pub(crate) fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
             .expect("a valid template")
             .progress_chars("=> "),
     );
+    if !std::io::stderr().is_terminal() {
+        let watched = bar.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROGRESS_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if watched.is_finished() {
+                    return;
+                }
+                eprintln!("{}", progress_line(&watched));
+            }
+        });
+    }
     bar
+}
+
+/// `finished 509/2005 (24.1/s, eta 1m 2s)`: the bar's figures as one line.
+fn progress_line(bar: &indicatif::ProgressBar) -> String {
+    let (done, total) = (bar.position(), bar.length().unwrap_or_default());
+    let rate = bar.per_sec();
+    let eta = if rate > 0.0 && total > done {
+        humantime::format_duration(std::time::Duration::from_secs(
+            ((total - done) as f64 / rate) as u64,
+        ))
+        .to_string()
+    } else {
+        "-".into()
+    };
+    format!(
+        "{} {done}/{total} ({rate:.1}/s, eta {eta})",
+        bar.message().trim()
+    )
 }
 
 /// What `signal` did: the products whose sync now runs on the task queue, and those whose

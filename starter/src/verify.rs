@@ -187,6 +187,8 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
     let (mut compared, mut skipped_invalid, mut unreadable) = (0u64, 0u64, 0u64);
     let mut live_ids = BTreeSet::new();
     let mut after = String::new();
+    let bar = crate::progress_bar(u64::try_from(catalog.count_products().await?).unwrap_or(0));
+    bar.set_message("verified");
     loop {
         let page = catalog
             .products_page(&after, &IdRange::default(), 100)
@@ -194,6 +196,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
         let Some(last) = page.last_id.clone() else {
             break;
         };
+        bar.inc((page.products.len() + page.corrupt.len()) as u64);
         for corrupt in &page.corrupt {
             // Reported here once, not again as an orphan.
             live_ids.insert(corrupt.id.clone());
@@ -289,6 +292,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
         }
     }
 
+    bar.finish_and_clear();
     let report = json!({
         "compared": compared,
         "invalid_not_synced": skipped_invalid,

@@ -263,6 +263,16 @@ async fn exit_codes_follow_the_products_outcomes() {
         "{report:#}"
     );
     assert_eq!(report["skipped"][0]["product_id"], unmanaged.id.as_str());
+
+    // A long operation on a pipe (a CI log) prints progress lines instead of nothing.
+    let out = starter(&env, &queue, &["verify", "--requests-per-second", "0.5"]);
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress
+            .lines()
+            .any(|l| l.starts_with("verified ") && l.contains("/3 (")),
+        "{progress}"
+    );
     assert!(
         report["problems"].to_string().contains("left alone"),
         "{report:#}"
