@@ -19,8 +19,13 @@ use common::temporal::WhenUnreachable;
 #[command(version)]
 struct Cli {
     /// Catalog database URL.
-    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
-    database_url: String,
+    #[arg(
+        long,
+        global = true,
+        env = "CATALOG_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// The config file (TOML): its `[catalog]` section maps your own product and price tables.
     #[arg(long, global = true, env = "CATALOG_SYNC_CONFIG")]
     config: Option<std::path::PathBuf>,
@@ -52,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
     let catalog = Catalog::connect_with(
-        &cli.database_url,
+        catalog::required_url(cli.database_url.as_deref())?,
         catalog::mapping::load(cli.config.as_deref())?.as_ref(),
     )
     .await?;

@@ -211,7 +211,7 @@ pub(crate) async fn run(
     let http = reqwest::Client::new();
     let stripe = StripeClient::new(StripeConfig {
         base_url: base.clone(),
-        api_key: args.stripe.api_key.clone(),
+        api_key: args.stripe.api_key().map_err(anyhow::Error::msg)?,
         api_version: args.stripe.api_version.clone(),
         account: args.stripe.account().map(str::to_string),
         timeout: Duration::from_secs(30),
@@ -484,7 +484,10 @@ async fn rename_in_stripe(
 ) -> anyhow::Result<()> {
     let response = http
         .post(format!("{}/v1/products/{id}", args.stripe.base()))
-        .basic_auth(args.stripe.api_key.expose(), None::<&str>)
+        .basic_auth(
+            args.stripe.api_key().map_err(anyhow::Error::msg)?.expose(),
+            None::<&str>,
+        )
         .form(&[("name", name)])
         .send()
         .await?;

@@ -26,6 +26,15 @@ pub const DATABASE_URL_SETTING: &str = "CATALOG_DATABASE_URL";
 /// How long the first connection may take before the catalog counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The catalog URL a binary was given (`--database-url` / `CATALOG_DATABASE_URL`), trimmed;
+/// [`CatalogError::NoUrl`] when unset or blank.
+pub fn required_url(url: Option<&str>) -> Result<&str, CatalogError> {
+    match url.map(str::trim) {
+        Some(url) if !url.is_empty() => Ok(url),
+        _ => Err(CatalogError::NoUrl),
+    }
+}
+
 /// `url` with the password (if any) replaced by `***`: the form every message and log line uses.
 /// Also redacts a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
@@ -176,6 +185,15 @@ fn redact_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unset_or_blank_url_is_refused_naming_the_setting() {
+        for given in [None, Some(""), Some("  \n")] {
+            let error = required_url(given).unwrap_err().to_string();
+            assert!(error.contains(DATABASE_URL_SETTING), "{error}");
+        }
+        assert_eq!(required_url(Some(" sqlite:x.db\n")).unwrap(), "sqlite:x.db");
+    }
 
     #[test]
     fn passwords_are_redacted() {

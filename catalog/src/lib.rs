@@ -33,9 +33,6 @@ use sqlx::Row;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-/// The embedded default: a SQLite file in the working directory.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite:catalog-sync.db";
-
 /// Errors of the catalog layer.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -83,6 +80,16 @@ pub enum CatalogError {
     /// The database URL is not one catalog-sync knows.
     #[error("unsupported catalog URL {0:?}: use postgres://… or sqlite:…")]
     UnsupportedUrl(String),
+    /// No database URL was given: none is assumed, so that no command reads, or migrates, a
+    /// database nobody meant.
+    #[error(
+        "{setting} is not set (nor --database-url): set it to the catalog database, \
+         postgres://USER@HOST/DB or sqlite:PATH (scripts/quickstart uses \
+         sqlite:.quickstart/catalog.db). No default is assumed, so that no command reads or \
+         migrates a database nobody meant",
+        setting = connect::DATABASE_URL_SETTING
+    )]
+    NoUrl,
 }
 
 impl From<sqlx::Error> for CatalogError {
@@ -431,6 +438,19 @@ macro_rules! page_from_rows {
                     product.version = content_version(product);
                 }
             }
+            // Too large to carry through Temporal: reported like an unreadable row.
+            let mut too_large = Vec::new();
+            page.products.retain(|p| match check_size(p) {
+                Ok(()) => true,
+                Err(row) => {
+                    too_large.push(row);
+                    false
+                }
+            });
+            if !too_large.is_empty() {
+                page.corrupt.extend(too_large);
+                page.corrupt.sort_by(|a, b| a.id.cmp(&b.id));
+            }
         }
         page
     }};
@@ -449,7 +469,7 @@ mod schema;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use capture::{CaptureAction, CaptureState};
-pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url};
+pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url, required_url};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
 pub use mapping::Mapping;
 pub use mirror::{MirrorCounts, MirrorKind};
@@ -539,6 +559,9 @@ impl Catalog {
             }
             if q.hash_version {
                 product.version = content_version(&product);
+            }
+            if let Err(row) = check_size(&product) {
+                return Err(CatalogError::Corrupt { id: row.id, field: row.field, reason: row.reason });
             }
             Ok(Some(product))
         })
@@ -870,6 +893,39 @@ struct Physical {
     statement_descriptor: Option<String>,
     package_dimensions: Option<String>,
     marketing_features: String,
+}
+
+/// A product larger, as JSON, than a sync may carry through Temporal
+/// ([`domain::limits::MAX_PRODUCT_JSON_BYTES`]), as a row that cannot be synced, naming its
+/// largest field: the sync reports it invalid instead of failing its workflow with a payload
+/// Temporal refuses, and a row brought back under the limit syncs again.
+fn check_size(product: &CatalogProduct) -> Result<(), CorruptRow> {
+    use domain::limits::{MAX_DESCRIPTION, MAX_PRODUCT_JSON_BYTES};
+    let size = serde_json::to_vec(product).map_or(0, |json| json.len());
+    if size <= MAX_PRODUCT_JSON_BYTES {
+        return Ok(());
+    }
+    let (field, field_size) = serde_json::to_value(product)
+        .ok()
+        .and_then(|value| {
+            value.as_object().and_then(|fields| {
+                fields
+                    .iter()
+                    .map(|(name, v)| (name.clone(), v.to_string().len()))
+                    .max_by_key(|(_, n)| *n)
+            })
+        })
+        .unwrap_or_default();
+    Err(CorruptRow {
+        id: product.id.clone(),
+        field,
+        reason: format!(
+            "is {field_size} bytes, which makes the product {size} bytes as JSON: over the \
+             {MAX_PRODUCT_JSON_BYTES} a sync carries through Temporal (whose payload limit is \
+             2 MB). Stripe takes far less (a description of at most {MAX_DESCRIPTION} \
+             characters): shorten it"
+        ),
+    })
 }
 
 /// A JSON column decoded, or [`CatalogError::Corrupt`] naming the field.

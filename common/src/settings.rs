@@ -5,11 +5,9 @@
 
 use std::fmt;
 
-/// The Stripe sandbox's address when nothing else is configured (`stripe-sandbox`'s default).
-pub const SANDBOX_API_BASE: &str = "http://127.0.0.1:12111";
-
-/// The key used with the sandbox when none is configured (the sandbox takes any `sk_test_…`).
-pub const SANDBOX_API_KEY: &str = "sk_test_catalog_sync_sandbox";
+/// Stripe's API, the default `STRIPE_API_BASE` (as in Stripe's own SDKs); the quickstart and the
+/// tests point it at the sandbox.
+pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
 
 /// The Stripe API version catalog-sync is built and tested against (sent as `Stripe-Version` on
 /// every request unless `STRIPE_API_VERSION` says otherwise).
@@ -52,24 +50,24 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Where Stripe is and the key to it: `--stripe-api-base` / `STRIPE_API_BASE` and
-/// `--stripe-api-key` / `STRIPE_API_KEY`, the sandbox by default; the API version
+/// Where Stripe is and the key to it: `--stripe-api-base` / `STRIPE_API_BASE` (Stripe's API by
+/// default) and `--stripe-api-key` / `STRIPE_API_KEY` (required: no key is assumed); the API version
 /// (`STRIPE_API_VERSION`, pinned by default) and whether a live account is expected
 /// (`CATALOG_SYNC_EXPECT_LIVE`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct StripeSettings {
-    /// Stripe API base URL: the sandbox by default, `https://api.stripe.com` in production.
-    #[arg(long = "stripe-api-base", env = "STRIPE_API_BASE", default_value = SANDBOX_API_BASE)]
+    /// Stripe API base URL: Stripe's API by default; the sandbox's address (e.g.
+    /// `http://127.0.0.1:12111`) in development and tests.
+    #[arg(long = "stripe-api-base", env = "STRIPE_API_BASE", default_value = STRIPE_API_BASE)]
     pub api_base: String,
-    /// Stripe secret key (the sandbox accepts any `sk_test_…`).
+    /// Stripe secret key (`sk_…`) or restricted key (`rk_…`); required (the sandbox accepts any
+    /// `sk_test_…`).
     #[arg(
         long = "stripe-api-key",
         env = "STRIPE_API_KEY",
-        hide_env_values = true,
-        default_value = SANDBOX_API_KEY,
-        hide_default_value = true
+        hide_env_values = true
     )]
-    pub api_key: Secret,
+    pub api_key: Option<Secret>,
     /// Stripe API version sent on every request (`Stripe-Version`). Move to a new one only as the
     /// README's "Moving to a new Stripe API version" says.
     #[arg(long = "stripe-api-version", env = "STRIPE_API_VERSION", default_value = PINNED_API_VERSION)]
@@ -102,10 +100,27 @@ impl StripeSettings {
             .filter(|a| !a.is_empty())
     }
 
+    /// The key; `Err` naming the setting when none (or a blank one) was given. No key is
+    /// assumed: a placeholder sent to Stripe, or a real key sent to the sandbox, fails in ways
+    /// that point somewhere else.
+    pub fn api_key(&self) -> Result<Secret, String> {
+        match &self.api_key {
+            Some(key) if !key.expose().trim().is_empty() => Ok(key.clone()),
+            _ => Err(format!(
+                "STRIPE_API_KEY is not set (nor --stripe-api-key): set it to your Stripe secret \
+                 key (sk_test_… or sk_live_…, or a restricted rk_…) for {}; the sandbox takes \
+                 any sk_test_… (scripts/quickstart uses sk_test_quickstart)",
+                self.base()
+            )),
+        }
+    }
+
     /// The key is a live-mode key (`sk_live_…`, `rk_live_…`).
     pub fn is_live_key(&self) -> bool {
-        let key = self.api_key.expose();
-        key.starts_with("sk_live_") || key.starts_with("rk_live_")
+        self.api_key.as_ref().is_some_and(|key| {
+            let key = key.expose();
+            key.starts_with("sk_live_") || key.starts_with("rk_live_")
+        })
     }
 
     /// STRIPE_API_BASE is Stripe itself (`https://api.stripe.com`).
@@ -115,8 +130,8 @@ impl StripeSettings {
             .is_some_and(|host| host == STRIPE_HOST || host.starts_with(&format!("{STRIPE_HOST}:")))
     }
 
-    /// Refuses combinations that are mistakes, before any request: Stripe itself with the
-    /// sandbox's placeholder key (a missing setting), a live key sent anywhere but Stripe (the
+    /// Refuses combinations that are mistakes, before any request: no key at all, a live key
+    /// sent anywhere but Stripe (the
     /// key would leak to whatever listens there), and, with `CATALOG_SYNC_EXPECT_LIVE=true`,
     /// anything but a live key against Stripe. Each message names the setting to change.
     pub fn check(&self) -> Result<(), String> {
@@ -131,13 +146,7 @@ impl StripeSettings {
                  sync into the key's own account"
             ));
         }
-        if self.is_stripe() && self.api_key.expose() == SANDBOX_API_KEY {
-            return Err(
-                "STRIPE_API_KEY must be set to your Stripe secret key when STRIPE_API_BASE is \
-                 Stripe itself"
-                    .into(),
-            );
-        }
+        self.api_key()?;
         if self.is_live_key() && !self.is_stripe() {
             return Err(format!(
                 "STRIPE_API_KEY is a live key but STRIPE_API_BASE is {base}, not \
@@ -242,9 +251,24 @@ mod tests {
 
     #[test]
     fn defaults_redaction_and_the_live_check() {
+        // No key is assumed; the base is Stripe's, and the error names both.
         let cli = Cli::try_parse_from(["x"]).unwrap();
-        assert_eq!(cli.stripe.base(), SANDBOX_API_BASE);
-        assert_eq!(cli.stripe.api_key.expose(), SANDBOX_API_KEY);
+        assert_eq!(cli.stripe.base(), STRIPE_API_BASE);
+        let error = cli.stripe.check().unwrap_err();
+        assert!(
+            error.contains("STRIPE_API_KEY is not set") && error.contains(STRIPE_API_BASE),
+            "{error}"
+        );
+        let cli = Cli::try_parse_from(["x", "--stripe-api-key", " "]).unwrap();
+        assert!(cli.stripe.check().unwrap_err().contains("STRIPE_API_KEY"));
+        let cli = Cli::try_parse_from([
+            "x",
+            "--stripe-api-base",
+            "http://127.0.0.1:12111",
+            "--stripe-api-key",
+            "sk_test_x",
+        ])
+        .unwrap();
         assert!(cli.stripe.check().is_ok());
 
         let cli = Cli::try_parse_from([
@@ -272,8 +296,9 @@ mod tests {
             all.extend(args);
             Cli::try_parse_from(all).unwrap().stripe.check()
         };
+        let sandbox = ["--stripe-api-base", "http://127.0.0.1:12111"];
         for key in ["sk_live_abc", "rk_live_abc"] {
-            let err = check(&["--stripe-api-key", key]).unwrap_err();
+            let err = check(&["--stripe-api-key", key, sandbox[0], sandbox[1]]).unwrap_err();
             assert!(
                 err.contains("STRIPE_API_BASE") && err.contains("live key"),
                 "{err}"
@@ -296,11 +321,20 @@ mod tests {
                 .is_ok()
             );
         }
-        let err = check(&["--expect-live"]).unwrap_err();
+        let err = check(&["--expect-live", "--stripe-api-key", "sk_test_abc"]).unwrap_err();
         assert!(
-            err.contains("CATALOG_SYNC_EXPECT_LIVE") && err.contains("STRIPE_API_BASE"),
+            err.contains("CATALOG_SYNC_EXPECT_LIVE") && err.contains("test key"),
             "{err}"
         );
+        let err = check(&[
+            "--expect-live",
+            "--stripe-api-key",
+            "sk_live_abc",
+            sandbox[0],
+            sandbox[1],
+        ])
+        .unwrap_err();
+        assert!(err.contains("STRIPE_API_BASE"), "{err}");
         let err = check(&[
             "--expect-live",
             "--stripe-api-key",

@@ -19,6 +19,13 @@ pub const CURRENCIES: &[&str] = &[
 
 /// Longest product name.
 pub const MAX_NAME: usize = 250;
+/// Longest product description (the `maxLength` of Stripe's API for it).
+pub const MAX_DESCRIPTION: usize = 40_000;
+/// The largest catalog product, with its prices, as JSON, that a sync carries through Temporal.
+/// Temporal refuses a payload over 2 MB (warning past 512 KB) and fails the workflow that
+/// carries one; any product Stripe takes fits in far less. A larger row is reported invalid
+/// when it is read, naming its largest field, and never enters a workflow's history.
+pub const MAX_PRODUCT_JSON_BYTES: usize = 256 * 1024;
 /// Largest amount in minor units (eight digits, as Stripe's API takes).
 pub const MAX_AMOUNT: i64 = 99_999_999;
 /// Longest catalog id (catalog-sync's own limit: the id is the Stripe product id and is part of

@@ -30,8 +30,8 @@ enum Capture {
 #[command(version)]
 struct Args {
     /// Catalog database URL.
-    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
-    database_url: String,
+    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// The config file (TOML): its `[catalog]` section maps your own product and price tables.
     #[arg(long, env = "CATALOG_SYNC_CONFIG")]
     config: Option<std::path::PathBuf>,
@@ -146,7 +146,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let catalog = Catalog::connect_with(
-        &args.database_url,
+        catalog::required_url(args.database_url.as_deref())?,
         catalog::mapping::load(args.config.as_deref())?.as_ref(),
     )
     .await?;

@@ -55,7 +55,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     let identity = CatalogIdentity::new(catalog.identity().await?);
     let stripe = StripeClient::new(StripeConfig {
         base_url: args.stripe.base(),
-        api_key: args.stripe.api_key.clone(),
+        api_key: args.stripe.api_key().map_err(anyhow::Error::msg)?,
         api_version: args.stripe.api_version.clone(),
         account: args.stripe.account().map(str::to_string),
         timeout: std::time::Duration::from_secs(30),

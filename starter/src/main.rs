@@ -32,8 +32,13 @@ use workflows::{ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult
 #[command(version)]
 struct Cli {
     /// Catalog database URL (PostgreSQL takes libpq's `sslmode` and `sslrootcert`).
-    #[arg(long, global = true, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
-    database_url: String,
+    #[arg(
+        long,
+        global = true,
+        env = "CATALOG_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// The config file (TOML): its `[catalog]` section maps your own product and price tables
     /// (README, "Your own catalog"); without one, the built-in tables.
     #[arg(long, global = true, env = "CATALOG_SYNC_CONFIG")]
@@ -228,12 +233,14 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let mapping = catalog::mapping::load(cli.config.as_deref())?;
     let open_catalog = || async {
-        Ok::<_, anyhow::Error>(Catalog::connect_with(&cli.database_url, mapping.as_ref()).await?)
+        let url = catalog::required_url(cli.database_url.as_deref())?;
+        Ok::<_, anyhow::Error>(Catalog::connect_with(url, mapping.as_ref()).await?)
     };
     match cli.command {
         Command::Migrate | Command::Catalog(CatalogCommand::Migrate) => {
             // A mapping is checked first: a wrong one stops here, before anything is created.
-            let catalog = Catalog::open_mapped(&cli.database_url, mapping.as_ref()).await?;
+            let url = catalog::required_url(cli.database_url.as_deref())?;
+            let catalog = Catalog::open_mapped(url, mapping.as_ref()).await?;
             println!("{}", catalog.migrate(catalog.tables()).await?);
             Ok(Exit::Ok)
         }

@@ -163,7 +163,12 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
     let mut stripe = Stripe {
         http: reqwest::Client::new(),
         base: args.stripe.base(),
-        key: args.stripe.api_key.expose().to_string(),
+        key: args
+            .stripe
+            .api_key()
+            .map_err(anyhow::Error::msg)?
+            .expose()
+            .to_string(),
         version: args.stripe.api_version.clone(),
         account: args.stripe.account().map(str::to_string),
         requests: 0,

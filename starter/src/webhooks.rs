@@ -46,7 +46,7 @@ pub(crate) async fn meters(command: MetersCommand) -> anyhow::Result<()> {
     settings.check().map_err(anyhow::Error::msg)?;
     let stripe = StripeClient::new(StripeConfig {
         base_url: settings.base(),
-        api_key: settings.api_key.clone(),
+        api_key: settings.api_key().map_err(anyhow::Error::msg)?,
         api_version: settings.api_version.clone(),
         account: settings.account().map(str::to_string),
         timeout: std::time::Duration::from_secs(30),
@@ -147,7 +147,7 @@ fn platform_client(settings: &StripeSettings) -> anyhow::Result<(StripeClient, b
     settings.check().map_err(anyhow::Error::msg)?;
     let stripe = StripeClient::new(StripeConfig {
         base_url: settings.base(),
-        api_key: settings.api_key.clone(),
+        api_key: settings.api_key().map_err(anyhow::Error::msg)?,
         api_version: settings.api_version.clone(),
         account: None,
         timeout: std::time::Duration::from_secs(30),

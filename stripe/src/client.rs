@@ -278,7 +278,7 @@ impl StripeClient {
         let resp = req
             .send()
             .await
-            .map_err(|e| StripeError::Transport(without_url(e)))?;
+            .map_err(|e| StripeError::Transport(without_url(e, &self.config.base_url)))?;
         let status = resp.status();
         let header = |name: &str| {
             resp.headers()
@@ -295,7 +295,7 @@ impl StripeClient {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| StripeError::Transport(without_url(e)))?;
+            .map_err(|e| StripeError::Transport(without_url(e, &self.config.base_url)))?;
         if status.is_success() {
             let value = serde_json::from_slice(&body).map_err(|e| StripeError::Decode {
                 status: status.as_u16(),
@@ -394,8 +394,9 @@ pub(crate) fn path_segment(id: &str) -> String {
     encode_component(id, false)
 }
 
-/// reqwest errors print the URL; keep messages short and free of query strings.
-fn without_url(e: reqwest::Error) -> String {
+/// reqwest errors print the URL; keep messages short and free of query strings, naming only the
+/// base they were sent to (its scheme, host and port: whatever else it holds stays out).
+fn without_url(e: reqwest::Error, base: &str) -> String {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -405,7 +406,21 @@ fn without_url(e: reqwest::Error) -> String {
     } else {
         "request"
     };
-    format!("{kind} error: {}", e.without_url())
+    let base = url::Url::parse(base).map_or_else(
+        |_| "an unparsable URL".to_string(),
+        |u| {
+            format!(
+                "{}://{}{}",
+                u.scheme(),
+                u.host_str().unwrap_or_default(),
+                u.port().map(|p| format!(":{p}")).unwrap_or_default()
+            )
+        },
+    );
+    format!(
+        "{kind} error at {base} (STRIPE_API_BASE): {}",
+        e.without_url()
+    )
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ impl Ownership {
     pub fn refused(&self, current: &Product) -> Vec<ValidationIssue> {
         check_ownable(&OwnableFields {
             name: &current.name,
+            description: current.description.as_deref(),
             images: &current.images,
             url: current.url.as_deref(),
             unit_label: current.unit_label.as_deref(),

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `id` | `id` | verbatim; letters, digits, `_`, `-`; at most 100 characters |
 //! | `name` | `name` | required, at most 250 characters |
-//! | `description` | `description` | empty → unset |
+//! | `description` | `description` | empty → unset; at most 40,000 characters |
 //! | `active` and not deleted | `active` | soft-deleted or missing rows archive the product |
 //! | `images` | `images` | at most 8, each an `https://` URL |
 //! | `url` | `url` | `http(s)://` URL |
@@ -46,8 +46,9 @@ use workflows::model::{
 };
 
 pub use domain::limits::{
-    CURRENCIES, MAX_AMOUNT, MAX_ID, MAX_IMAGES, MAX_LOOKUP_KEY, MAX_MARKETING_FEATURE_NAME,
-    MAX_MARKETING_FEATURES, MAX_NAME, MAX_STATEMENT_DESCRIPTOR, MAX_UNIT_LABEL, TAX_BEHAVIORS,
+    CURRENCIES, MAX_AMOUNT, MAX_DESCRIPTION, MAX_ID, MAX_IMAGES, MAX_LOOKUP_KEY,
+    MAX_MARKETING_FEATURE_NAME, MAX_MARKETING_FEATURES, MAX_NAME, MAX_STATEMENT_DESCRIPTOR,
+    MAX_UNIT_LABEL, TAX_BEHAVIORS,
 };
 pub use domain::metadata::{
     META_CATALOG, META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX,
@@ -101,6 +102,7 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
     let name = product.name.trim();
     let mut issues = check_ownable(&OwnableFields {
         name,
+        description: product.description.as_deref(),
         images: &product.images,
         url: product.url.as_deref(),
         unit_label: product.unit_label.as_deref(),
@@ -154,6 +156,8 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
 pub struct OwnableFields<'a> {
     /// Name (trimmed).
     pub name: &'a str,
+    /// Description.
+    pub description: Option<&'a str>,
     /// Image URLs.
     pub images: &'a [String],
     /// Product page.
@@ -178,6 +182,16 @@ pub fn check_ownable(f: &OwnableFields<'_>) -> Vec<ValidationIssue> {
                 "must be at most {MAX_NAME} characters, has {}",
                 name.chars().count()
             ),
+        ));
+    }
+    if let Some(length) = f
+        .description
+        .map(|d| d.chars().count())
+        .filter(|n| *n > MAX_DESCRIPTION)
+    {
+        issues.push(issue(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION} characters, has {length}"),
         ));
     }
     if f.images.len() > MAX_IMAGES {

@@ -16,8 +16,8 @@ use worker::Settings;
 #[command(version)]
 struct Args {
     /// Catalog database URL.
-    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true, default_value = catalog::DEFAULT_DATABASE_URL)]
-    database_url: String,
+    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     #[command(flatten)]
     stripe: StripeSettings,
     #[command(flatten)]
@@ -97,8 +97,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let catalog_url = catalog::required_url(args.database_url.as_deref())?.to_string();
     args.stripe.check().map_err(|e| anyhow::anyhow!(e))?;
-    let api_key = args.stripe.api_key.clone();
+    let api_key = args.stripe.api_key().map_err(anyhow::Error::msg)?;
     let (telemetry, metrics) = match args.metrics_addr {
         Some(addr) => {
             let (meter, metrics) =
@@ -122,7 +123,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             })?,
         },
         task_queue: args.task_queue,
-        catalog_url: args.database_url,
+        catalog_url,
         catalog_mapping: catalog::mapping::load(args.config.as_deref())?,
         stripe_base_url: args.stripe.base(),
         stripe_api_key: api_key,

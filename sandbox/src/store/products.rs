@@ -11,7 +11,8 @@ use crate::form::Params;
 use crate::model::{self, MAX_IMAGES};
 use crate::store::prices::{self, Price};
 use domain::limits::{
-    MAX_MARKETING_FEATURE_NAME, MAX_MARKETING_FEATURES, MAX_STATEMENT_DESCRIPTOR, MAX_UNIT_LABEL,
+    MAX_DESCRIPTION, MAX_MARKETING_FEATURE_NAME, MAX_MARKETING_FEATURES, MAX_STATEMENT_DESCRIPTOR,
+    MAX_UNIT_LABEL,
 };
 
 /// A Stripe Product.
@@ -94,6 +95,14 @@ fn apply_product_fields(product: &mut Product, p: &mut Params) -> Result<(), Api
         product.active = v;
     }
     if let Some(v) = p.nullable_string("description")? {
+        if v.as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_DESCRIPTION)
+        {
+            return Err(ApiError::invalid(
+                format!("The description must be at most {MAX_DESCRIPTION} characters."),
+                Some("description".into()),
+            ));
+        }
         product.description = v;
     }
     if let Some(images) = p.string_list("images")? {

@@ -82,6 +82,8 @@ fn connection_errors_are_quick_name_the_setting_and_hide_the_password() {
             .args(args)
             .env("CATALOG_DATABASE_URL", &url)
             .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("STRIPE_API_BASE", "http://127.0.0.1:9")
+            .env("STRIPE_API_KEY", "sk_test_catalog_db")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -109,6 +111,64 @@ fn connection_errors_are_quick_name_the_setting_and_hide_the_password() {
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(help.contains("CATALOG_DATABASE_URL"), "{program}: {help}");
         assert!(!help.contains("hunter2"), "{program}: {help}");
+    }
+}
+
+/// No silent defaults: without `CATALOG_DATABASE_URL` every binary refuses, naming the setting,
+/// and creates no file where it runs (it used to open `sqlite:catalog-sync.db` there, and
+/// `starter migrate` migrated that stray file); without `STRIPE_API_KEY` the binaries that talk
+/// to Stripe refuse, naming the setting and the Stripe base they would have used.
+#[test]
+fn an_unset_database_or_stripe_key_is_refused_naming_the_setting() {
+    let cwd = std::env::temp_dir().join(harness::unique("no-defaults"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let run = |program: &str, args: &[&str], database: Option<&str>| {
+        let mut command = Command::new(harness::binary(program));
+        command
+            .args(args)
+            .current_dir(&cwd)
+            .env_remove("CATALOG_DATABASE_URL")
+            .env_remove("STRIPE_API_KEY")
+            .env_remove("STRIPE_API_BASE")
+            .env("TEMPORAL_ADDRESS", harness::temporal_address());
+        if let Some(url) = database {
+            command.env("CATALOG_DATABASE_URL", url);
+        }
+        let out = command.output().unwrap();
+        assert!(!out.status.success(), "{program} {args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (program, args) in [
+        ("starter", &["migrate"][..]),
+        ("starter", &["status"][..]),
+        ("starter", &["catalog", "seed", "--products", "1"][..]),
+        ("worker", &[][..]),
+        ("relay", &[][..]),
+    ] {
+        let said = run(program, args, None);
+        assert!(
+            said.contains("CATALOG_DATABASE_URL is not set"),
+            "{program} {args:?}: {said}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&cwd).unwrap().count(),
+        0,
+        "a binary created a file where it ran"
+    );
+    let database = format!("sqlite:{}", cwd.join("catalog.db").display());
+    let migrated = Command::new(harness::binary("starter"))
+        .arg("migrate")
+        .env("CATALOG_DATABASE_URL", &database)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success(), "{migrated:?}");
+    for (program, args) in [("worker", &[][..]), ("starter", &["verify"][..])] {
+        let said = run(program, args, Some(&database));
+        assert!(
+            said.contains("STRIPE_API_KEY is not set") && said.contains("https://api.stripe.com"),
+            "{program} {args:?}: {said}"
+        );
     }
 }
 

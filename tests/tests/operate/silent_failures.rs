@@ -341,3 +341,46 @@ async fn status_is_unhealthy_while_syncs_retry_and_healthy_after() {
     assert_eq!(report["retrying_count"], 0, "{report:#}");
     assert_eq!(code, Some(0), "{report:#}");
 }
+
+/// Rows too large for Stripe or for Temporal end `invalid` naming the field, and sync once fixed:
+/// a 10 MB description never enters a workflow's history (Temporal refuses payloads over 2 MB),
+/// a 50,000-character one is over Stripe's 40,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_rows_are_invalid_naming_the_field_and_sync_once_fixed() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let product = env.sample(1);
+    for (description, said) in [
+        (
+            "x".repeat(10 << 20),
+            "over the 262144 a sync carries through Temporal",
+        ),
+        (
+            "y".repeat(50_000),
+            "must be at most 40000 characters, has 50000",
+        ),
+    ] {
+        let oversized = workflows::model::CatalogProduct {
+            description: Some(description),
+            ..product.clone()
+        };
+        env.catalog.save_product(&oversized).await.unwrap();
+        let result = env.sync(&product.id).await;
+        assert_eq!(result.outcome, SyncOutcome::Invalid, "{result:?}");
+        let issues: Vec<String> = result.issues.iter().map(ToString::to_string).collect();
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.contains("description") && i.contains(said)),
+            "{issues:?}"
+        );
+        assert!(
+            env.sandbox.product(&product.id).await.is_none(),
+            "nothing sent"
+        );
+    }
+    // Fixed: the same product syncs.
+    env.catalog.save_product(&product).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
+    env.assert_no_failed_workflow_tasks(&workflows::product_sync_id(&product.id))
+        .await;
+}
