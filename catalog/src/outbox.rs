@@ -17,6 +17,11 @@ use crate::{Catalog, CatalogError, Db, placeholders_after};
 /// The PostgreSQL channel the capture trigger notifies.
 pub(crate) const CHANNEL: &str = "catalog_changes";
 
+/// The cursor (`catalog_sync.cursors`) naming the capture mode the last relay started with.
+const CAPTURE_MODE: &str = "capture_mode";
+/// The cursor holding when a relay last handed a change to Temporal.
+const LAST_RELAYED: &str = "last_relayed";
+
 /// One captured change of a product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturedChange {
@@ -202,6 +207,35 @@ impl Catalog {
             }
             Ok(query.execute(pool).await?.rows_affected())
         })
+    }
+
+    /// Records how changes are captured (`triggers` or `polling`), as a starting relay does, for
+    /// `starter status`.
+    pub async fn record_capture_mode(&self, mode: &str) -> Result<(), CatalogError> {
+        self.set_cursor(CAPTURE_MODE, mode).await
+    }
+
+    /// Records when a relay last handed a change to Temporal, for `starter status`.
+    pub async fn record_relayed_at(&self, at: DateTime<Utc>) -> Result<(), CatalogError> {
+        self.set_cursor(
+            LAST_RELAYED,
+            &at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )
+        .await
+    }
+
+    /// What the relays recorded of capture: the mode the last one started with, and when a
+    /// change was last relayed.
+    pub async fn capture_record(
+        &self,
+    ) -> Result<(Option<String>, Option<DateTime<Utc>>), CatalogError> {
+        let mode = self.cursor(CAPTURE_MODE).await?;
+        let relayed = self
+            .cursor(LAST_RELAYED)
+            .await?
+            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| at.with_timezone(&Utc));
+        Ok((mode, relayed))
     }
 
     /// Records that relay `relay_id` is alive (every [`RELAY_HEARTBEAT_INTERVAL`] while it runs).

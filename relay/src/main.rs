@@ -211,6 +211,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             common::shutdown_signal(),
         ));
     }
+    // `starter status` shows how changes are captured.
+    catalog
+        .record_capture_mode(match args.capture {
+            Capture::Triggers => "triggers",
+            Capture::Polling => "polling",
+        })
+        .await?;
     // Changes wait in the outbox while Temporal is away.
     let (client, _) = common::temporal::connect(&args.payload, WhenUnreachable::Wait).await?;
     let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));

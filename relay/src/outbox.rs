@@ -112,6 +112,8 @@ pub struct Relay {
     options: RelayOptions,
     metrics: Option<Metrics>,
     hot: Mutex<HotProducts>,
+    /// When this relay last handed a change to Temporal, not yet recorded in the catalog.
+    last_relayed: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// What the relay remembers between batches: when it last signalled each product, and the changes
@@ -198,6 +200,7 @@ impl Relay {
             options,
             metrics: None,
             hot: Mutex::new(HotProducts::default()),
+            last_relayed: Mutex::new(None),
         }
     }
 
@@ -274,6 +277,9 @@ impl Relay {
         for (reason, seqs) in &rejected {
             self.catalog.fail_changes(id, seqs, reason).await?;
         }
+        if !accepted.is_empty() {
+            *lock(&self.last_relayed) = Some(chrono::Utc::now());
+        }
         accepted.sort_unstable();
         report.relayed = accepted;
         report.released = unavailable.len();
@@ -332,6 +338,13 @@ impl Relay {
                 // `starter status` tells a stalled outbox from a busy one by this.
                 if let Err(e) = self.catalog.relay_heartbeat(&self.options.id).await {
                     tracing::debug!(error = %e, "relay heartbeat not recorded");
+                }
+                // With the heartbeat, not per batch: one write every few seconds at most.
+                let relayed = lock(&self.last_relayed).take();
+                if let Some(at) = relayed
+                    && let Err(e) = self.catalog.record_relayed_at(at).await
+                {
+                    tracing::debug!(error = %e, "time of the last relayed change not recorded");
                 }
                 last_heartbeat = tokio::time::Instant::now();
             }
@@ -406,8 +419,8 @@ impl ProductChanges {
     }
 }
 
-fn lock(hot: &Mutex<HotProducts>) -> std::sync::MutexGuard<'_, HotProducts> {
-    hot.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn group_by_product(changes: Vec<CapturedChange>) -> Vec<ProductChanges> {

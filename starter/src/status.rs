@@ -218,6 +218,33 @@ pub(crate) async fn status(
             humantime::format_duration(args.max_relay_lag)
         ));
     }
+    // How changes are captured, as the relays recorded it, and whether it can still work.
+    let (capture_mode, last_relayed) = catalog.capture_record().await?;
+    let capture_tables = catalog.capture_state().await.ok();
+    if capture_mode.as_deref() == Some("triggers")
+        && let Some(missing) = capture_tables.as_ref().map(|t| &t.missing)
+        && !missing.is_empty()
+    {
+        problems.push(format!(
+            "the relay captures with triggers, but {} {} no catalog-sync capture triggers: \
+             changes to {} are not captured. Run `starter capture install`, or set \
+             CATALOG_SYNC_CAPTURE=polling on the relay",
+            missing.join(" and "),
+            if missing.len() == 1 { "has" } else { "have" },
+            if missing.len() == 1 { "it" } else { "them" },
+        ));
+    }
+    if capture_mode.is_none() && relays == 0 {
+        problems.push(
+            "no relay has ever run against this catalog: catalog changes reach Temporal only \
+             through `relay` (or `starter sync`)"
+                .to_string(),
+        );
+    }
+    let last_relayed_age = last_relayed
+        .and_then(|at| (outbox.now - at).to_std().ok())
+        .map(|age| age.as_secs_f64());
+
     if outbox.failed > 0 {
         problems.push(format!(
             "{} catalog changes were refused by Temporal (`starter outbox`)",
@@ -313,6 +340,13 @@ pub(crate) async fn status(
         "task_queue": task_queue,
         "task_queues": queues,
         "syncs_running": running,
+        "capture": {
+            "mode": capture_mode,
+            "tables_with_triggers": capture_tables.as_ref().map(|t| &t.captured),
+            "tables_without_triggers": capture_tables.as_ref().map(|t| &t.missing),
+            "last_relayed": last_relayed.map(|at| at.to_rfc3339()),
+            "last_relayed_age_seconds": last_relayed_age,
+        },
         "outbox": {
             "relays": relays,
             "pending": outbox.pending,
@@ -507,6 +541,28 @@ fn print_report(r: &Value) {
         );
     }
     println!("  syncs running     {}", r["syncs_running"]);
+    let capture = &r["capture"];
+    let tables: Vec<&str> = capture["tables_with_triggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    println!(
+        "  capture           {}{}, last change relayed {}",
+        capture["mode"].as_str().unwrap_or("no relay has run yet"),
+        if tables.is_empty() {
+            String::new()
+        } else {
+            format!(" (triggers on {})", tables.join(", "))
+        },
+        capture["last_relayed_age_seconds"]
+            .as_f64()
+            .map_or("never".to_string(), |s| format!(
+                "{} ago",
+                humantime::format_duration(Duration::from_secs(s as u64))
+            ))
+    );
     println!(
         "  outbox            {} pending, lag {:.1} s, {} refused, {} relays alive",
         r["outbox"]["pending"],

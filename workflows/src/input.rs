@@ -34,6 +34,8 @@ pub const INVALID_WORKFLOW_INPUT: &str = "InvalidWorkflowInput";
 
 /// An input decoded from JSON that records, rather than fails on, what it cannot use.
 pub trait LenientInput: Sized {
+    /// A smallest input that works, as the temporal CLI's `--input` takes it.
+    const EXAMPLE: &'static str;
     /// The input from a JSON value of any shape.
     fn from_json(value: Value) -> Self;
     /// The input that fails the workflow with `why`.
@@ -63,7 +65,9 @@ fn json_value(payload: &Payload) -> Result<Value, String> {
 pub(crate) fn decode<T: LenientInput>(workflow: &str, payloads: &[Payload]) -> T {
     match payloads {
         [] => T::invalid(format!(
-            "{workflow} was started without an input: pass one, e.g. `--input '{{}}'` with the temporal CLI"
+            "{workflow} was started without an input: pass one, e.g. `--input '{}'` with the \
+             temporal CLI",
+            T::EXAMPLE
         )),
         [payload] => json_value(payload).map_or_else(T::invalid, T::from_json),
         more => T::invalid(format!("{workflow} takes one input, got {}", more.len())),

@@ -56,6 +56,8 @@ pub struct ProductSyncInput {
 }
 
 impl LenientInput for ProductSyncInput {
+    const EXAMPLE: &'static str = r#"{"catalog_id": "sku-000001"}"#;
+
     fn invalid(why: String) -> Self {
         Self {
             invalid_input: Some(why),

@@ -536,11 +536,57 @@ async fn adopt_a_foreign_catalog(
     let verified = ok(starter(&shop, &sandbox, &queue, &["verify"]), "verify");
     assert!(verified.contains(" 0 differences"), "{verified}");
 
-    // uninstall leaves the shop's schema as it was; polling never touched it.
+    // `status` shows how changes are captured and when one was last relayed (recorded with
+    // the relay's heartbeat, every 5 s).
+    let status = || {
+        let out = starter(
+            &shop,
+            &sandbox,
+            &queue,
+            &["status", "--json", "--max-relay-lag", "1000d"],
+        );
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), report)
+    };
+    let report = eventually(
+        Duration::from_secs(30),
+        "a relayed change recorded",
+        || async {
+            let (_, report) = tokio::task::block_in_place(status);
+            report["capture"]["last_relayed_age_seconds"]
+                .is_number()
+                .then_some(report)
+        },
+    )
+    .await;
+    let recorded = &report["capture"];
+    let mode = if capture == Capture::Polling {
+        "polling"
+    } else {
+        "triggers"
+    };
+    assert_eq!(recorded["mode"], mode, "{report:#}");
+    assert_eq!(
+        recorded["tables_with_triggers"].as_array().map(Vec::len),
+        Some(if capture == Capture::Triggers { 2 } else { 0 }),
+        "{report:#}"
+    );
+
+    // uninstall leaves the shop's schema as it was; polling never touched it. A relay still
+    // capturing with triggers then captures nothing: status says so.
     if capture == Capture::Triggers {
         ok(
             starter(&shop, &sandbox, &queue, &["capture", "uninstall"]),
             "capture uninstall",
+        );
+        let (code, report) = tokio::task::block_in_place(status);
+        assert_eq!(code, Some(1), "{report:#}");
+        let problems = report["problems"].to_string();
+        assert!(
+            problems.contains("no catalog-sync capture triggers")
+                && problems.contains("starter capture install"),
+            "{report:#}"
         );
     }
     assert_eq!(shop.ddl(&db).await, original, "the shop's schema changed");

@@ -106,6 +106,8 @@ impl Serialize for ReconcileInput {
 }
 
 impl LenientInput for ReconcileInput {
+    const EXAMPLE: &'static str = r#"{}"#;
+
     fn invalid(why: String) -> Self {
         Self {
             invalid_input: Some(why),
