@@ -79,6 +79,9 @@ pub(crate) struct OutboxArgs {
     /// Put the changes Temporal refused back in line (after fixing the cause).
     #[arg(long)]
     retry_failed: bool,
+    /// Print the outbox's state as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Prints the outbox's state; exits non-zero when changes were refused.
@@ -105,18 +108,37 @@ pub(crate) async fn outbox(catalog: &Catalog, args: OutboxArgs) -> anyhow::Resul
         }
     }
     let stats = catalog.outbox_stats().await?;
-    println!(
-        "outbox: {} pending (lag {:.1} s), {} refused",
-        stats.pending,
-        stats.lag().as_secs_f64(),
-        stats.failed
-    );
     let failed = catalog.failed_changes(50).await?;
-    for f in &failed {
+    if args.json {
+        let refused: Vec<_> = failed
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "product_id": f.change.product_id, "seq": f.change.seq,
+                    "op": f.change.op, "error": f.error,
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "pending": stats.pending,
+            "lag_seconds": stats.lag().as_secs_f64(),
+            "refused": stats.failed,
+            "refused_changes": refused,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
         println!(
-            "  refused  {} (change {}, {}): {}",
-            f.change.product_id, f.change.seq, f.change.op, f.error
+            "outbox: {} pending (lag {:.1} s), {} refused",
+            stats.pending,
+            stats.lag().as_secs_f64(),
+            stats.failed
         );
+        for f in &failed {
+            println!(
+                "  refused  {} (change {}, {}): {}",
+                f.change.product_id, f.change.seq, f.change.op, f.error
+            );
+        }
     }
     if stats.failed > 0 {
         return Err(anyhow::anyhow!(

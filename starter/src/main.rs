@@ -80,6 +80,9 @@ enum Command {
         /// Requests to Temporal in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// With `--wait`: one JSON object per product (id, outcome, version, writes, reason).
+        #[arg(long, requires = "wait")]
+        json: bool,
     },
     /// Wait for the latest sync of each product (started by the relay, a webhook or `sync`) and
     /// print its outcome, without starting anything.
@@ -92,6 +95,9 @@ enum Command {
         /// Requests to Temporal in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// One JSON object per product (id, outcome, version, writes, reason).
+        #[arg(long)]
+        json: bool,
     },
     /// Reconcile the catalog with Stripe now (or a part of it) and follow the run.
     Reconcile(reconcile::ReconcileArgs),
@@ -149,6 +155,9 @@ enum ArchivesCommand {
         /// Most listed.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// One JSON object per archive.
+        #[arg(long)]
+        json: bool,
     },
     /// Confirm held archives and start the syncs that make them.
     Confirm {
@@ -274,27 +283,29 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             all,
             wait,
             concurrency,
+            json,
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
             let client = connect(&cli.payload).await?;
-            let signalled = signal(&client, &cli.task_queue, ids, concurrency.max(1)).await?;
+            let signalled = signal(&client, &cli.task_queue, ids, concurrency.max(1), json).await?;
             if !wait {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(&client, signalled.started, concurrency.max(1)).await?;
+            let exit = results(&client, signalled.started, concurrency.max(1), json).await?;
             Ok(exit.worst(stranded))
         }
         Command::Results {
             ids,
             all,
             concurrency,
+            json,
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
             let client = connect(&cli.payload).await?;
             // The runs waited for are on the workers' queue: a queue nobody polls would hang.
             queue::ensure_polled(&client, &cli.task_queue).await?;
-            results(&client, ids, concurrency.max(1)).await
+            results(&client, ids, concurrency.max(1), json).await
         }
         Command::Reconcile(args) => {
             reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await
@@ -332,10 +343,20 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             webhooks::meters(cmd).await?;
             Ok(Exit::Ok)
         }
-        Command::Archives(ArchivesCommand::List { limit }) => {
+        Command::Archives(ArchivesCommand::List { limit, json }) => {
             let held = open_catalog().await?.held_archives(limit).await?;
             for h in &held {
                 let state = if h.confirmed { "confirmed" } else { "held" };
+                if json {
+                    let line = serde_json::json!({
+                        "product_id": h.product_id,
+                        "state": state,
+                        "held_at": h.held_at,
+                        "reason": h.reason,
+                    });
+                    println!("{line}");
+                    continue;
+                }
                 println!(
                     "{state:<10}{} (since {}): {}",
                     h.product_id,
@@ -343,7 +364,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                     h.reason
                 );
             }
-            println!("{} archives held or confirmed", held.len());
+            if !json {
+                println!("{} archives held or confirmed", held.len());
+            }
             Ok(Exit::Ok)
         }
         Command::Archives(ArchivesCommand::Confirm { ids, all, wait }) => {
@@ -360,12 +383,12 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 return Ok(Exit::Ok);
             }
             let client = connect(&cli.payload).await?;
-            let signalled = signal(&client, &cli.task_queue, confirmed, 32).await?;
+            let signalled = signal(&client, &cli.task_queue, confirmed, 32, false).await?;
             if !wait {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(&client, signalled.started, 32).await?;
+            let exit = results(&client, signalled.started, 32, false).await?;
             Ok(exit.worst(stranded))
         }
     }
@@ -579,11 +602,14 @@ impl Signalled {
 }
 
 /// Signal-with-start of each product's sync on `task_queue`, refused when no worker polls it.
+/// With `json`, stranded products are JSON lines as `results` prints them, and the summary goes
+/// to stderr.
 async fn signal(
     client: &Client,
     task_queue: &str,
     ids: Vec<String>,
     concurrency: usize,
+    json: bool,
 ) -> anyhow::Result<Signalled> {
     queue::ensure_polled(client, task_queue).await?;
     let total = ids.len();
@@ -627,16 +653,22 @@ async fn signal(
         .partition(|(_, run_queue)| run_queue == task_queue);
     stranded.sort();
     for (id, run_queue) in &stranded {
-        println!(
-            "{:<OUTCOME_WIDTH$} {id}: its sync {} runs on task queue {run_queue}, not \
-             {task_queue}; the change waits there. End it (`temporal workflow terminate \
-             --workflow-id {}`) and sync again",
-            "stranded",
+        let reason = format!(
+            "its sync {} runs on task queue {run_queue}, not {task_queue}; the change waits \
+             there. End it (`temporal workflow terminate --workflow-id {}`) and sync again",
             workflows::product_sync_id(id),
             workflows::product_sync_id(id),
         );
+        if json {
+            let line = serde_json::json!({
+                "product_id": id, "outcome": "stranded", "reason": reason,
+            });
+            println!("{line}");
+        } else {
+            println!("{:<OUTCOME_WIDTH$} {id}: {reason}", "stranded");
+        }
     }
-    println!(
+    let summary = format!(
         "signalled {} product syncs on task queue {task_queue}{}",
         started.len(),
         if stranded.is_empty() {
@@ -645,6 +677,11 @@ async fn signal(
             format!(", {} stranded on other queues", stranded.len())
         }
     );
+    if json {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(Signalled {
         started: started.into_iter().map(|(id, _)| id).collect(),
         stranded,
@@ -660,6 +697,7 @@ async fn results(
     client: &Client,
     started: Vec<String>,
     concurrency: usize,
+    json: bool,
 ) -> anyhow::Result<Exit> {
     let total = started.len();
     let bar = &progress(total, "finished");
@@ -695,12 +733,26 @@ async fn results(
                 ("failed", Some(format!(": {e:#}")))
             }
         };
-        if let Some(detail) = detail {
+        if json {
+            let ok = result.as_ref().ok();
+            let line = serde_json::json!({
+                "product_id": id,
+                "outcome": outcome,
+                "catalog_version": ok.map(|r| r.catalog_version),
+                "writes": ok.map(|r| r.report.operations.len()),
+                "reason": detail.as_deref().and_then(|d| d.strip_prefix(": ")),
+            });
+            println!("{line}");
+        } else if let Some(detail) = detail {
             println!("{outcome:<OUTCOME_WIDTH$} {id}{detail}");
         }
     }
     let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    println!("done: {}", summary.join(", "));
+    if json {
+        eprintln!("done: {}", summary.join(", "));
+    } else {
+        println!("done: {}", summary.join(", "));
+    }
     if exit != Exit::Ok {
         eprintln!(
             "not every product synced: exit code {} (README, \"Exit codes\")",

@@ -27,7 +27,7 @@ pub(crate) enum ScheduleCommand {
     /// Create the schedule, or bring an existing one up to date.
     Apply(ApplyArgs),
     /// Print the schedule: spec, policies, state, recent and next runs.
-    Describe(IdArg),
+    Describe(DescribeArgs),
     /// Stop starting runs (runs in progress go on).
     Pause(NoteArgs),
     /// Start runs again.
@@ -36,6 +36,16 @@ pub(crate) enum ScheduleCommand {
     Trigger(IdArg),
     /// Remove the schedule (runs in progress go on).
     Delete(IdArg),
+}
+
+#[derive(Args)]
+pub(crate) struct DescribeArgs {
+    /// Schedule id.
+    #[arg(long, default_value = DEFAULT_SCHEDULE_ID)]
+    id: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -126,7 +136,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         ScheduleCommand::Apply(args) => apply(client, task_queue, args).await,
-        ScheduleCommand::Describe(IdArg { id }) => describe(client, &id).await,
+        ScheduleCommand::Describe(args) => describe(client, args).await,
         ScheduleCommand::Pause(NoteArgs { id, note }) => {
             let note = note.unwrap_or_else(|| "paused with starter".into());
             client
@@ -317,7 +327,9 @@ fn cron_fields(calendar: &StructuredCalendarSpec) -> String {
     .join(" ")
 }
 
-async fn describe(client: &Client, id: &str) -> anyhow::Result<()> {
+/// The schedule as `describe` prints it: one field a line, or the same facts as JSON.
+async fn describe(client: &Client, args: DescribeArgs) -> anyhow::Result<()> {
+    let id = &args.id;
     let d = client
         .get_schedule_handle(id)
         .describe(Default::default())
@@ -327,45 +339,91 @@ async fn describe(client: &Client, id: &str) -> anyhow::Result<()> {
     let schedule = raw.schedule.as_ref();
     let spec = schedule.and_then(|s| s.spec.as_ref());
     let policies = schedule.and_then(|s| s.policies.as_ref());
+    let seconds = |secs: i64| {
+        humantime::format_duration(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+            .to_string()
+    };
+    let every: Vec<String> = spec
+        .into_iter()
+        .flat_map(|s| &s.interval)
+        .filter_map(|i| i.interval.as_ref().map(|d| seconds(d.seconds)))
+        .collect();
+    let cron: Vec<String> = spec
+        .into_iter()
+        .flat_map(|s| s.cron_string.clone())
+        .collect();
+    let calendars: Vec<String> = spec
+        .into_iter()
+        .flat_map(|s| &s.structured_calendar)
+        .map(cron_fields)
+        .collect();
+    // `SCHEDULE_OVERLAP_POLICY_BUFFER_ONE` as `schedule apply --overlap` takes it.
+    let overlap = policies.map(|p| {
+        ProtoOverlapPolicy::try_from(p.overlap_policy).map_or("?".into(), |p| {
+            p.as_str_name()
+                .trim_start_matches("SCHEDULE_OVERLAP_POLICY_")
+                .to_lowercase()
+                .replace('_', "-")
+        })
+    });
+    let catch_up = policies.and_then(|p| p.catchup_window.as_ref().map(|d| seconds(d.seconds)));
+    let recent: Vec<(String, String)> = d
+        .recent_actions()
+        .iter()
+        .map(|a| {
+            (
+                a.schedule_time.map(time).unwrap_or_default(),
+                a.workflow_id.clone(),
+            )
+        })
+        .collect();
+    let next: Vec<String> = d
+        .future_action_times()
+        .into_iter()
+        .take(3)
+        .map(time)
+        .collect();
+    if args.json {
+        let report = serde_json::json!({
+            "id": id,
+            "paused": d.paused(),
+            "note": d.note(),
+            "every": every,
+            "cron": cron,
+            "calendar": calendars,
+            "overlap": overlap,
+            "catch_up_window": catch_up,
+            "runs_started": d.action_count(),
+            "skipped_for_overlap": d.overlap_skipped(),
+            "missed_catch_up_window": d.missed_catchup_window(),
+            "recent": recent.iter().map(|(at, workflow_id)| serde_json::json!({
+                "scheduled_at": at, "workflow_id": workflow_id,
+            })).collect::<Vec<_>>(),
+            "next": next,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     println!("schedule   {id}");
     println!(
         "paused     {}{}",
         d.paused(),
         d.note().map(|n| format!(" ({n})")).unwrap_or_default()
     );
-    if let Some(spec) = spec {
-        for interval in &spec.interval {
-            if let Some(every) = &interval.interval {
-                let seconds = u64::try_from(every.seconds).unwrap_or_default();
-                println!(
-                    "every      {}",
-                    humantime::format_duration(Duration::from_secs(seconds))
-                );
-            }
-        }
-        for cron in &spec.cron_string {
-            println!("cron       {cron}");
-        }
-        for calendar in &spec.structured_calendar {
-            println!("calendar   {}", cron_fields(calendar));
-        }
+    for e in &every {
+        println!("every      {e}");
     }
-    if let Some(p) = policies {
-        // `SCHEDULE_OVERLAP_POLICY_BUFFER_ONE` as `schedule apply --overlap` takes it.
-        let overlap = ProtoOverlapPolicy::try_from(p.overlap_policy).map_or("?".into(), |p| {
-            p.as_str_name()
-                .trim_start_matches("SCHEDULE_OVERLAP_POLICY_")
-                .to_lowercase()
-                .replace('_', "-")
-        });
+    for c in &cron {
+        println!("cron       {c}");
+    }
+    for c in &calendars {
+        println!("calendar   {c}");
+    }
+    if let Some(overlap) = &overlap {
         println!("overlap    {overlap}");
-        if let Some(w) = &p.catchup_window {
-            let seconds = u64::try_from(w.seconds).unwrap_or_default();
-            println!(
-                "catch-up   {}",
-                humantime::format_duration(Duration::from_secs(seconds))
-            );
-        }
+    }
+    if let Some(catch_up) = &catch_up {
+        println!("catch-up   {catch_up}");
     }
     println!(
         "runs       {} started, {} skipped for overlap, {} missed the catch-up window",
@@ -373,15 +431,11 @@ async fn describe(client: &Client, id: &str) -> anyhow::Result<()> {
         d.overlap_skipped(),
         d.missed_catchup_window()
     );
-    for a in d.recent_actions() {
-        println!(
-            "recent     {} {}",
-            a.schedule_time.map(time).unwrap_or_default(),
-            a.workflow_id
-        );
+    for (at, workflow_id) in &recent {
+        println!("recent     {at} {workflow_id}");
     }
-    for t in d.future_action_times().into_iter().take(3) {
-        println!("next       {}", time(t));
+    for t in &next {
+        println!("next       {t}");
     }
     Ok(())
 }

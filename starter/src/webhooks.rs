@@ -87,7 +87,16 @@ pub(crate) enum WebhooksCommand {
     /// Delete the webhook endpoints catalog-sync made for this catalog.
     Uninstall(StripeArgs),
     /// The webhook endpoints catalog-sync made for this catalog.
-    List(StripeArgs),
+    List(ListArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    stripe: StripeArgs,
+    /// One JSON object per endpoint.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -124,8 +133,18 @@ pub(crate) async fn run(catalog: &Catalog, command: WebhooksCommand) -> anyhow::
             Ok(())
         }
         WebhooksCommand::List(args) => {
-            let (stripe, _) = platform_client(&args.stripe)?;
+            let (stripe, _) = platform_client(&args.stripe.stripe)?;
             let ours = ours(&stripe, &identity).await?;
+            if args.json {
+                for e in &ours {
+                    let line = serde_json::json!({
+                        "id": e.id, "status": e.status, "url": e.url,
+                        "enabled_events": e.enabled_events,
+                    });
+                    println!("{line}");
+                }
+                return Ok(());
+            }
             for e in &ours {
                 println!(
                     "{}  {}  {}  {}",

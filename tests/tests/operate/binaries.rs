@@ -529,6 +529,16 @@ fn reconcile_from_the_clis(setup: &Setup, task_queue: &str) {
     assert!(text.contains("every      1h"), "{text}");
     assert!(text.contains("overlap    skip"), "{text}");
     assert!(text.contains("catch-up   1h"), "{text}");
+    let out = setup.run(
+        bin("starter"),
+        &["schedule", "describe", "--id", &schedule, "--json"],
+    );
+    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&described["every"][0], &described["overlap"]),
+        (&serde_json::json!("1h"), &serde_json::json!("skip")),
+        "{described:#}"
+    );
 
     // `temporal schedule trigger` starts a run now.
     setup.temporal_ok(&["schedule", "trigger", "--schedule-id", &schedule]);

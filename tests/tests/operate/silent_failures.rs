@@ -245,6 +245,38 @@ async fn exit_codes_follow_the_products_outcomes() {
     args.extend(all);
     let out = starter(&env, &queue, &args);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    // The same as JSON lines, one per product, for scripts.
+    args.push("--json");
+    let out = starter(&env, &queue, &args);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let outcomes: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["product_id"].as_str().unwrap(),
+                l["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (good.id.as_str(), "unchanged"),
+            (invalid.id.as_str(), "invalid"),
+            (unmanaged.id.as_str(), "skipped_unmanaged"),
+        ]
+    );
+    assert!(
+        lines[1]["reason"].as_str().unwrap().starts_with("name"),
+        "{lines:?}"
+    );
+    let out = starter(&env, &queue, &["outbox", "--json"]);
+    let outbox: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outbox["refused"], 0, "{outbox}");
     let out = starter(&env, &queue, &["results", &good.id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
