@@ -278,6 +278,20 @@ pub(crate) async fn status(
         ));
     }
 
+    // Syncs whose latest run ended without an outcome (terminated by an operator or by the
+    // server at one of its limits, timed out): the change it carried may not be in Stripe.
+    let ended = ended_without_outcome(client, task_queue).await?;
+    if let Some(first) = ended.first() {
+        problems.push(format!(
+            "{} products' latest sync ended without an outcome (e.g. {} {}): the changes they \
+             carried may not be in Stripe. The next reconciliation repairs them, or `starter \
+             sync ID` now",
+            ended.len(),
+            first["workflow_id"].as_str().unwrap_or("?"),
+            first["status"].as_str().unwrap_or("?").to_lowercase()
+        ));
+    }
+
     let latest = catalog.sync_problems(10_000).await?;
     let failed: Vec<_> = latest
         .iter()
@@ -360,6 +374,8 @@ pub(crate) async fn status(
         "skipped": skipped.iter().take(args.limit).map(product).collect::<Vec<_>>(),
         "skipped_count": skipped.len(),
         "retrying": retrying.iter().take(args.limit).collect::<Vec<_>>(),
+        "ended_without_outcome": ended.iter().take(args.limit).collect::<Vec<_>>(),
+        "ended_without_outcome_count": ended.len(),
         "retrying_count": retrying.len(),
         "held_archives": waiting,
         "stranded_runs": stranded.iter().map(|s| json!({
@@ -437,6 +453,67 @@ async fn retrying_syncs(
         .await;
     retrying.sort_by_key(|r| std::cmp::Reverse(r["attempt"].as_i64()));
     Ok(retrying)
+}
+
+/// How far back `status` looks for syncs that ended without an outcome.
+const ENDED_WITHIN: Duration = Duration::from_secs(24 * 3600);
+
+/// Products on `task_queue` whose latest sync run, closed within [`ENDED_WITHIN`], was
+/// terminated, timed out or failed as a workflow (a product's refusal by Stripe is an outcome,
+/// `failed`, not this): their workflow id, status and close time.
+async fn ended_without_outcome(client: &Client, task_queue: &str) -> anyhow::Result<Vec<Value>> {
+    let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now() - ENDED_WITHIN);
+    let query = format!(
+        "WorkflowType = 'ProductSync' AND TaskQueue = '{}' AND ExecutionStatus IN \
+         ('Terminated', 'TimedOut', 'Failed') AND CloseTime > '{since}'",
+        task_queue.replace('\'', "")
+    );
+    let runs: Vec<(String, String, String, Option<String>)> = client
+        .list_workflows(
+            query.as_str(),
+            WorkflowListOptions::builder()
+                .limit(SYNCS_INSPECTED)
+                .build(),
+        )
+        .filter_map(|run| async move {
+            // A product's runs only (a run started by hand under another id names no product).
+            let run = run
+                .ok()
+                .filter(|r| workflows::product_of_sync_id(r.id()).is_some())?;
+            Some((
+                run.id().to_string(),
+                run.run_id().to_string(),
+                format!("{:?}", run.status()),
+                run.close_time()
+                    .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            ))
+        })
+        .collect()
+        .await;
+    // Only where that run is still the product's latest: a later sync has put things right.
+    let mut ended: Vec<Value> = futures::stream::iter(runs)
+        .map(|(id, run_id, status, closed)| async move {
+            let latest = client
+                .get_workflow_handle::<workflows::ProductSync>(id.as_str())
+                .describe(WorkflowDescribeOptions::default())
+                .await
+                .ok()?;
+            let latest_run = latest
+                .raw_description
+                .workflow_execution_info
+                .as_ref()
+                .and_then(|i| i.execution.as_ref())
+                .map(|e| e.run_id.clone());
+            (latest_run.as_deref() == Some(run_id.as_str()))
+                .then(|| json!({"workflow_id": id, "status": status, "closed": closed}))
+        })
+        .buffer_unordered(8)
+        .filter_map(|found| async move { found })
+        .collect()
+        .await;
+    ended.sort_by(|a, b| a["workflow_id"].as_str().cmp(&b["workflow_id"].as_str()));
+    ended.dedup_by(|a, b| a["workflow_id"] == b["workflow_id"]);
+    Ok(ended)
 }
 
 /// A running reconciliation's activity failing this many attempts in a row is reported as
@@ -575,6 +652,15 @@ fn print_report(r: &Value) {
         r["failed_count"], r["invalid_count"], r["skipped_count"]
     );
     println!("  syncs retrying    {}", r["retrying_count"]);
+    println!("  ended, no outcome {}", r["ended_without_outcome_count"]);
+    for e in r["ended_without_outcome"].as_array().into_iter().flatten() {
+        println!(
+            "    {} {} at {}",
+            e["workflow_id"].as_str().unwrap_or("?"),
+            e["status"].as_str().unwrap_or("?").to_lowercase(),
+            e["closed"].as_str().unwrap_or("?")
+        );
+    }
     for s in r["retrying"].as_array().into_iter().flatten() {
         println!(
             "    {} at attempt {} of {}: {}",

@@ -367,10 +367,43 @@ async fn status_is_unhealthy_while_syncs_retry_and_healthy_after() {
         "the failure names Stripe: {report:#}"
     );
 
+    // An operator stops the retrying run: the product's latest sync ended without an outcome,
+    // and status says so until a reconciliation has synced it again.
+    let workflow_id = workflows::product_sync_id(&product.id);
+    env.client
+        .get_workflow_handle::<ProductSync>(workflow_id.as_str())
+        .terminate(WorkflowTerminateOptions::default())
+        .await
+        .unwrap();
     env.sandbox.clear_faults().await;
+    let (code, report) = eventually(
+        Duration::from_secs(30),
+        "status sees the terminated sync",
+        || async {
+            let (code, report) = tokio::task::block_in_place(status);
+            (report["ended_without_outcome_count"] == 1).then_some((code, report))
+        },
+    )
+    .await;
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(
+        report["ended_without_outcome"][0]["workflow_id"],
+        workflow_id.as_str()
+    );
+    assert_eq!(report["retrying_count"], 0, "{report:#}");
+
+    let out = starter(
+        &env,
+        &queue,
+        &["reconcile", "--json", "--id", &unique("reconcile")],
+    );
+    let result: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(out.status.code(), Some(0), "{result:#}");
+    assert_eq!(result["totals"]["repaired"], 1, "{result:#}");
     assert_eq!(env.result(&product.id).await.outcome, SyncOutcome::Synced);
     let (code, report) = tokio::task::block_in_place(status);
-    assert_eq!(report["retrying_count"], 0, "{report:#}");
+    assert_eq!(report["ended_without_outcome_count"], 0, "{report:#}");
     assert_eq!(code, Some(0), "{report:#}");
 }
 
@@ -415,4 +448,52 @@ async fn oversized_rows_are_invalid_naming_the_field_and_sync_once_fixed() {
     assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
     env.assert_no_failed_workflow_tasks(&workflows::product_sync_id(&product.id))
         .await;
+}
+
+/// A bulk load held to the Stripe budget leaves an old backlog that drains: `status` judges it
+/// by its time to drain and does not page (it used to, on the oldest task's age alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_that_drains_at_the_budget_is_healthy() {
+    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.stripe_budget = 4).await;
+    let queue = env.worker.task_queue.clone();
+    let products: Vec<_> = (1..=40).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    let _relay = env.spawn_relay(RelayOptions::default());
+    let status = || {
+        let out = starter(
+            &env,
+            &queue,
+            &[
+                "status",
+                "--json",
+                "--max-relay-lag",
+                "1000d",
+                "--max-backlog-age",
+                "1s",
+            ],
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    };
+    let report = eventually(
+        Duration::from_secs(60),
+        "an aged backlog on the Stripe queue",
+        || async {
+            let report = tokio::task::block_in_place(status);
+            let stripe = &report["task_queues"]["stripe"];
+            (stripe["backlog_age_seconds"].as_f64().unwrap_or(0.0) > 1.0
+                && stripe["drain_seconds"].is_number())
+            .then_some(report)
+        },
+    )
+    .await;
+    let problems = report["problems"].to_string();
+    assert!(!problems.contains("backlog"), "{report:#}");
+    assert!(
+        report["task_queues"]["stripe"]["drain_seconds"]
+            .as_f64()
+            .unwrap()
+            < 30.0 * 60.0,
+        "{report:#}"
+    );
 }
