@@ -76,11 +76,19 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     let (mut adopted, mut prices_adopted, mut not_in_catalog, mut other_catalogs) = (0, 0, 0, 0);
     let mut changed = 0;
     let mut after: Option<String> = None;
+    // How far through the account's products: most are passed over without a line.
+    let bar = crate::progress_bar(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {pos} Stripe products ({per_sec})")
+            .expect("a valid template"),
+    );
+    bar.set_message("looked at");
     loop {
         let page = stripe
             .list_products(None, after.as_deref())
             .await
             .context("listing Stripe products")?;
+        bar.inc(page.data.len() as u64);
         let mut candidates = Vec::new();
         for product in &page.data {
             match identity.claim(&product.metadata, &product.id) {
@@ -151,6 +159,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
             _ => break,
         }
     }
+    bar.finish_and_clear();
     println!(
         "adopt: catalog {identity}: {verb} {adopted} products and {prices_adopted} prices; \
          {not_in_catalog} unadopted products have no row in this catalog (left alone); \

@@ -564,9 +564,13 @@ pub(crate) fn progress_bar(total: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// `finished 509/2005 (24.1/s, eta 1m 2s)`: the bar's figures as one line.
+/// `finished 509/2005 (24.1/s, eta 1m 2s)`: the bar's figures as one line (`looked at 300
+/// (12.0/s)` when the total is not known).
 fn progress_line(bar: &indicatif::ProgressBar) -> String {
     let (done, total) = (bar.position(), bar.length().unwrap_or_default());
+    if total == 0 {
+        return format!("{} {done} ({:.1}/s)", bar.message().trim(), bar.per_sec());
+    }
     let rate = bar.per_sec();
     let eta = if rate > 0.0 && total > done {
         humantime::format_duration(std::time::Duration::from_secs(

@@ -25,6 +25,32 @@ fn starter(env: &TestEnv, task_queue: &str, args: &[&str]) -> Output {
         .expect("starter runs")
 }
 
+/// `command` split as a POSIX shell would, for the quoting `status` uses (single and double
+/// quotes, no escapes).
+fn shell_words(command: &str) -> Vec<String> {
+    let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
+    for c in command.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => (quote, started) = (Some(c), true),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (_, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -130,12 +156,18 @@ async fn a_queue_nobody_polls_is_refused_and_a_stranded_run_never_swallows_a_cha
         report["stranded_runs"][0]["examples"][0],
         workflow_id.as_str()
     );
-    assert!(
-        report["problems"]
-            .to_string()
-            .contains("temporal workflow terminate"),
-        "{report:#}"
-    );
+    // The command that ends them, as status prints it.
+    let terminate = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|p| {
+            p.split('`')
+                .find(|part| part.starts_with("temporal workflow terminate"))
+        })
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .to_string();
 
     // 3. The relay: Temporal accepts the signal, but the change is not taken as delivered.
     match env.signaller().product_changed(&id, None, "test").await {
@@ -162,12 +194,34 @@ async fn a_queue_nobody_polls_is_refused_and_a_stranded_run_never_swallows_a_cha
         "the changes are kept"
     );
 
-    // Ended as `status` says; the kept change then reaches a run on the right queue.
-    env.client
-        .get_workflow_handle::<ProductSync>(workflow_id.as_str())
-        .terminate(WorkflowTerminateOptions::default())
-        .await
+    // Ended with the command `status` printed (`--yes`: no terminal to confirm at); the kept
+    // change then reaches a run on the right queue.
+    let words = shell_words(&terminate);
+    assert_eq!(
+        &words[..3],
+        ["temporal", "workflow", "terminate"],
+        "{terminate}"
+    );
+    let ended = Command::new(harness::temporal_cli())
+        .args(&words[1..])
+        .args(["--yes", "--address", &harness::temporal_address()])
+        .output()
         .unwrap();
+    assert!(ended.status.success(), "{terminate}: {}", text(&ended));
+    eventually(
+        Duration::from_secs(30),
+        "the stranded run ended",
+        || async {
+            let run = env
+                .client
+                .get_workflow_handle::<ProductSync>(workflow_id.as_str())
+                .describe(Default::default())
+                .await
+                .unwrap();
+            (run.status() != temporalio_client::WorkflowExecutionStatus::Running).then_some(())
+        },
+    )
+    .await;
     eventually(
         Duration::from_secs(30),
         "the kept change relayed",
