@@ -45,6 +45,24 @@ async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
     )
     .await;
 
+    // The README's CLI form of the same filter lists it too.
+    let listed = std::process::Command::new(harness::temporal_cli())
+        .args(["workflow", "list", "--query", r#"SyncOutcome = "failed""#])
+        .args([
+            "--address",
+            &harness::temporal_address(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let failed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{failed}");
+    assert!(
+        failed.contains(&workflows::product_sync_id(&refused.id)),
+        "{failed}"
+    );
+
     // What an operator types into the Web UI's search box, narrowed to this test's task queue:
     // other tests share the server, and their failed syncs must not push this one off the page.
     let filter = format!(
