@@ -292,7 +292,14 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(&client, signalled.started, concurrency.max(1), json).await?;
+            let exit = results(
+                &client,
+                &cli.task_queue,
+                signalled.started,
+                concurrency.max(1),
+                json,
+            )
+            .await?;
             Ok(exit.worst(stranded))
         }
         Command::Results {
@@ -305,7 +312,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let client = connect(&cli.payload).await?;
             // The runs waited for are on the workers' queue: a queue nobody polls would hang.
             queue::ensure_polled(&client, &cli.task_queue).await?;
-            results(&client, ids, concurrency.max(1), json).await
+            results(&client, &cli.task_queue, ids, concurrency.max(1), json).await
         }
         Command::Reconcile(args) => {
             reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await
@@ -388,7 +395,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(&client, signalled.started, 32, false).await?;
+            let exit = results(&client, &cli.task_queue, signalled.started, 32, false).await?;
             Ok(exit.worst(stranded))
         }
     }
@@ -699,12 +706,18 @@ const OUTCOME_WIDTH: usize = 9;
 /// worst of them ([`Exit::of_outcome`]).
 async fn results(
     client: &Client,
+    task_queue: &str,
     started: Vec<String>,
     concurrency: usize,
     json: bool,
 ) -> anyhow::Result<Exit> {
     let total = started.len();
     let bar = &progress(total, "finished");
+    // The results are fetched a few at a time, in id order, while syncs finish in any order: the
+    // count fetched lags the count finished. The syncs that closed on the queue since now (one
+    // count every 2 s) keep the bar and its ETA honest.
+    let closed = closed_syncs(client, task_queue, total, bar.clone());
+    let fetched = &std::sync::atomic::AtomicU64::new(0);
     let results: Vec<(String, anyhow::Result<ProductSyncResult>)> = futures::stream::iter(started)
         .map(|id| async move {
             let handle = client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(&id));
@@ -712,12 +725,14 @@ async fn results(
                 .get_result(WorkflowGetResultOptions::default())
                 .await
                 .map_err(anyhow::Error::from);
-            bar.inc(1);
+            let done = fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            raise(bar, done);
             (id, result)
         })
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    closed.abort();
     bar.finish_and_clear();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut exit = Exit::Ok;
@@ -764,6 +779,43 @@ async fn results(
         );
     }
     Ok(exit)
+}
+
+/// Moves `bar` up to the number of syncs that closed on `task_queue` since it was called (at most
+/// `total`), every 2 s until aborted.
+fn closed_syncs(
+    client: &Client,
+    task_queue: &str,
+    total: usize,
+    bar: indicatif::ProgressBar,
+) -> tokio::task::JoinHandle<()> {
+    let since = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+    let query = format!(
+        "WorkflowType = 'ProductSync' AND TaskQueue = '{}' AND CloseTime >= '{since}'",
+        task_queue.replace('\'', "")
+    );
+    let client = client.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            if let Ok(count) = client
+                .count_workflows(
+                    query.as_str(),
+                    temporalio_client::WorkflowCountOptions::default(),
+                )
+                .await
+            {
+                raise(&bar, (count.count() as u64).min(total as u64));
+            }
+        }
+    })
+}
+
+/// Moves `bar` to `done` unless it is already further.
+fn raise(bar: &indicatif::ProgressBar, done: u64) {
+    if done > bar.position() {
+        bar.set_position(done);
+    }
 }
 
 /// What is printed after a product's outcome: the reason for any outcome that is not in sync,

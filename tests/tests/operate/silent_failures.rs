@@ -505,12 +505,13 @@ async fn oversized_rows_are_invalid_naming_the_field_and_sync_once_fixed() {
 }
 
 /// A bulk load held to the Stripe budget leaves an old backlog that drains: `status` judges it
-/// by its time to drain and does not page (it used to, on the oldest task's age alone).
+/// by its time to drain and does not page (it used to, on the oldest task's age alone); waiting
+/// for it on a pipe prints progress lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_that_drains_at_the_budget_is_healthy() {
     let env = TestEnv::start_configured(Backend::Sqlite, |s| s.stripe_budget = 4).await;
     let queue = env.worker.task_queue.clone();
-    let products: Vec<_> = (1..=40).map(|n| env.sample(n)).collect();
+    let products: Vec<_> = (1..=24).map(|n| env.sample(n)).collect();
     env.catalog.save_products(&products).await.unwrap();
     let _relay = env.spawn_relay(RelayOptions::default());
     let status = || {
@@ -550,4 +551,17 @@ async fn a_backlog_that_drains_at_the_budget_is_healthy() {
             < 30.0 * 60.0,
         "{report:#}"
     );
+
+    // Waiting for the load on a pipe (a CI log): progress lines, never going back.
+    let mut args = vec!["results"];
+    args.extend(products.iter().map(|p| p.id.as_str()));
+    let out = starter(&env, &queue, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let progress: Vec<u64> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("finished "))
+        .filter_map(|l| l.split('/').next()?.parse().ok())
+        .collect();
+    assert!(!progress.is_empty(), "{}", text(&out));
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
 }
