@@ -331,6 +331,7 @@ async fn exit_codes_follow_the_products_outcomes() {
     let out = starter(&env, &queue, &["outbox", "--json"]);
     let outbox: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(outbox["refused"], 0, "{outbox}");
+
     let out = starter(&env, &queue, &["results", &good.id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
@@ -358,6 +359,23 @@ async fn exit_codes_follow_the_products_outcomes() {
             .lines()
             .any(|l| l.starts_with("verified ") && l.contains("/3 (")),
         "{progress}"
+    );
+
+    // A product Stripe refuses for good (a 400): failed, with Stripe's reason, exit 4.
+    let refused = env.sample(4);
+    env.catalog.save_product(&refused).await.unwrap();
+    env.sandbox
+        .faults(serde_json::json!({
+            "error_rate": 1.0, "error_statuses": [400], "endpoints": ["POST /v1/products"],
+        }))
+        .await;
+    let out = starter(&env, &queue, &["sync", "--wait", &refused.id]);
+    env.sandbox.clear_faults().await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains(&format!("failed    {}: ", refused.id)),
+        "{said}"
     );
     assert!(
         report["problems"].to_string().contains("left alone"),
