@@ -132,6 +132,34 @@ pub async fn run_task_queue(
         .unwrap_or_default())
 }
 
+/// The task queue of the workflow's running run, `None` when no run of it is running (or it
+/// never ran).
+pub async fn running_task_queue(
+    client: &Client,
+    workflow_id: &str,
+) -> Result<Option<String>, tonic::Status> {
+    use temporalio_common::protos::temporal::api::enums::v1::WorkflowExecutionStatus;
+    let described = client
+        .connection()
+        .workflow_service()
+        .describe_workflow_execution(tonic::Request::new(DescribeWorkflowExecutionRequest {
+            namespace: client.namespace(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.to_string(),
+                run_id: String::new(),
+            }),
+        }))
+        .await;
+    let info = match described {
+        Ok(response) => response.into_inner().workflow_execution_info,
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => return Err(status),
+    };
+    Ok(info
+        .filter(|i| i.status == WorkflowExecutionStatus::Running as i32)
+        .map(|i| i.task_queue))
+}
+
 /// How many workers poll `task_queue` for workflow tasks (catalog-sync's workers poll it for
 /// workflows and activities alike).
 pub async fn workflow_pollers(client: &Client, task_queue: &str) -> Result<usize, tonic::Status> {

@@ -612,7 +612,8 @@ impl Signalled {
     }
 }
 
-/// Signal-with-start of each product's sync on `task_queue`, refused when no worker polls it.
+/// Signal-with-start of each product's sync on `task_queue`, refused when no worker polls it;
+/// a product whose sync runs on another queue is reported stranded, not signalled.
 /// With `json`, stranded products are JSON lines as `results` prints them, and the summary goes
 /// to stderr.
 async fn signal(
@@ -627,7 +628,17 @@ async fn signal(
     let bar = &progress(total, "signalled");
     let signalled: Vec<(String, String)> = futures::stream::iter(ids)
         .map(|id| async move {
-            let handle = client
+            let workflow_id = workflows::product_sync_id(&id);
+            // A sync already running on another queue would get the signal, and this queue's
+            // workers would never see it: say so instead of signalling it.
+            let running = common::temporal::running_task_queue(client, &workflow_id)
+                .await
+                .with_context(|| format!("describing the sync of {id}"))?;
+            if let Some(run_queue) = running.filter(|q| q != task_queue) {
+                bar.inc(1);
+                return anyhow::Ok((id, run_queue));
+            }
+            client
                 .signal_with_start_workflow(
                     ProductSync::run,
                     ProductSyncInput {
@@ -639,21 +650,12 @@ async fn signal(
                         catalog_version: None,
                         source: "starter".into(),
                     },
-                    WorkflowStartOptions::new(task_queue, workflows::product_sync_id(&id)).build(),
+                    WorkflowStartOptions::new(task_queue, workflow_id).build(),
                 )
                 .await
                 .with_context(|| format!("starting the sync of {id}"))?;
-            // A sync already running on another queue got the signal; its queue says whether
-            // this queue's workers will ever see it.
-            let run_queue = common::temporal::run_task_queue(
-                client,
-                &handle.info().workflow_id,
-                handle.run_id().unwrap_or_default(),
-            )
-            .await
-            .with_context(|| format!("describing the sync of {id}"))?;
             bar.inc(1);
-            anyhow::Ok((id, run_queue))
+            anyhow::Ok((id, task_queue.to_string()))
         })
         .buffer_unordered(concurrency)
         .try_collect()
@@ -665,8 +667,9 @@ async fn signal(
     stranded.sort();
     for (id, run_queue) in &stranded {
         let reason = format!(
-            "its sync {} runs on task queue {run_queue}, not {task_queue}; the change waits \
-             there. End it (`temporal workflow terminate --workflow-id {}`) and sync again",
+            "its sync {} runs on task queue {run_queue}, not {task_queue}, where this queue's \
+             workers never see it: not signalled. End it (`temporal workflow terminate \
+             --workflow-id {}`) and sync again",
             workflows::product_sync_id(id),
             workflows::product_sync_id(id),
         );
