@@ -212,7 +212,7 @@ pub(crate) async fn run(
     let stripe = StripeClient::new(StripeConfig {
         base_url: base.clone(),
         api_key: args.stripe.api_key().map_err(anyhow::Error::msg)?,
-        api_version: args.stripe.api_version.clone(),
+        api_version: args.stripe.api_version(),
         account: args.stripe.account().map(str::to_string),
         timeout: Duration::from_secs(30),
         requests_per_second: 0,

@@ -39,8 +39,9 @@ pub fn required_url(url: Option<&str>) -> Result<&str, CatalogError> {
 /// Also redacts a `password=` query parameter.
 pub fn redact_url(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
-        // Not a URL (a bare path): nothing that looks like a password can be told apart.
-        return url.to_string();
+        // Not a URL the parser takes (no host, a port out of range, libpq's `key=value` form):
+        // the password is found by its place in the text instead.
+        return redact_text(url);
     };
     if parsed.password().is_some() {
         let _ = parsed.set_password(Some("***"));
@@ -58,6 +59,35 @@ pub fn redact_url(url: &str) -> String {
     }
     // `url` prints `sqlite:x` as given; `postgres://` URLs come back with the password replaced.
     parsed.to_string()
+}
+
+/// [`redact_url`] for text no URL parser takes: the part after `user:` and before `@` in
+/// `scheme://user:password@…`, and the value of every `password=`, become `***`.
+fn redact_text(text: &str) -> String {
+    let mut out = text.to_string();
+    if let Some(start) = out.find("://").map(|i| i + 3) {
+        let authority_end = out[start..]
+            .find(['/', '?'])
+            .map_or(out.len(), |i| start + i);
+        if let Some(at) = out[start..authority_end].rfind('@').map(|i| start + i)
+            && let Some(colon) = out[start..at].find(':').map(|i| start + i)
+        {
+            out.replace_range(colon + 1..at, "***");
+        }
+    }
+    let mut redacted = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.to_ascii_lowercase().find("password=") {
+        let value = i + "password=".len();
+        redacted.push_str(&rest[..value]);
+        redacted.push_str("***");
+        let end = rest[value..]
+            .find(|c: char| c.is_whitespace() || c == '&')
+            .map_or(rest.len(), |e| value + e);
+        rest = &rest[end..];
+    }
+    redacted.push_str(rest);
+    redacted
 }
 
 impl Catalog {
@@ -193,6 +223,34 @@ mod tests {
             assert!(error.contains(DATABASE_URL_SETTING), "{error}");
         }
         assert_eq!(required_url(Some(" sqlite:x.db\n")).unwrap(), "sqlite:x.db");
+    }
+
+    #[test]
+    fn passwords_are_redacted_whatever_the_form() {
+        for (given, shown) in [
+            // No host, a port out of range: no URL parser takes them.
+            (
+                "postgres://shop:hunter2@/catalog",
+                "postgres://shop:***@/catalog",
+            ),
+            (
+                "postgres://shop:hunter2@db:99999/catalog",
+                "postgres://shop:***@db:99999/catalog",
+            ),
+            // libpq's key=value form.
+            (
+                "host=db user=shop password=hunter2 dbname=catalog",
+                "host=db user=shop password=*** dbname=catalog",
+            ),
+            (
+                "postgres://db/catalog?password=hunter2",
+                "postgres://db/catalog?password=***",
+            ),
+        ] {
+            let redacted = redact_url(given);
+            assert_eq!(redacted, shown);
+            assert!(!redacted.contains("hunter2"), "{redacted}");
+        }
     }
 
     #[test]

@@ -78,7 +78,11 @@ pub enum CatalogError {
     #[error("the catalog does not take {0:?} from Stripe")]
     NotWritable(String),
     /// The database URL is not one catalog-sync knows.
-    #[error("unsupported catalog URL {0:?}: use postgres://… or sqlite:…")]
+    #[error(
+        "{setting}={0:?} is not a catalog URL catalog-sync takes: use postgres://… (libpq's \
+         key=value form is not taken) or sqlite:…",
+        setting = connect::DATABASE_URL_SETTING
+    )]
     UnsupportedUrl(String),
     /// No database URL was given: none is assumed, so that no command reads, or migrates, a
     /// database nobody meant.

@@ -30,6 +30,32 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The secret as a setting gives it, checked: surrounding whitespace dropped (a secret file
+    /// mounted with its trailing newline), `None` when nothing is left, and `Err` naming
+    /// `setting` (never the value) when whitespace or a control character is left inside.
+    pub fn checked(&self, setting: &str) -> Result<Option<Secret>, String> {
+        let value = self.0.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "{setting} holds whitespace or a control character inside it (two values pasted \
+                 together, a line break?): set it to the value alone"
+            ));
+        }
+        Ok(Some(Secret(value.to_string())))
+    }
+}
+
+/// A comma-separated list of secrets (`whsec_old, whsec_new`): each checked as
+/// [`Secret::checked`], blanks dropped.
+pub fn checked_secrets(values: &[Secret], setting: &str) -> Result<Vec<Secret>, String> {
+    values
+        .iter()
+        .filter_map(|v| v.checked(setting).transpose())
+        .collect()
 }
 
 impl From<String> for Secret {
@@ -87,9 +113,18 @@ pub struct StripeSettings {
 }
 
 impl StripeSettings {
-    /// The base URL without a trailing slash.
+    /// The base URL without surrounding whitespace or a trailing slash.
     pub fn base(&self) -> String {
-        self.api_base.trim_end_matches('/').to_string()
+        self.api_base.trim().trim_end_matches('/').to_string()
+    }
+
+    /// `Stripe-Version`: `STRIPE_API_VERSION` trimmed, the pinned version when it is unset or
+    /// blank ([`check`](Self::check) refuses one with whitespace or control characters inside).
+    pub fn api_version(&self) -> String {
+        match self.api_version.trim() {
+            "" => PINNED_API_VERSION.to_string(),
+            version => version.to_string(),
+        }
     }
 
     /// The connected account, when one is set (empty counts as unset).
@@ -104,9 +139,13 @@ impl StripeSettings {
     /// assumed: a placeholder sent to Stripe, or a real key sent to the sandbox, fails in ways
     /// that point somewhere else.
     pub fn api_key(&self) -> Result<Secret, String> {
-        match &self.api_key {
-            Some(key) if !key.expose().trim().is_empty() => Ok(key.clone()),
-            _ => Err(format!(
+        let key = match &self.api_key {
+            Some(key) => key.checked("STRIPE_API_KEY")?,
+            None => None,
+        };
+        match key {
+            Some(key) => Ok(key),
+            None => Err(format!(
                 "STRIPE_API_KEY is not set (nor --stripe-api-key): set it to your Stripe secret \
                  key (sk_test_… or sk_live_…, or a restricted rk_…) for {}; the sandbox takes \
                  any sk_test_… (scripts/quickstart uses sk_test_quickstart)",
@@ -115,19 +154,29 @@ impl StripeSettings {
         }
     }
 
-    /// The key is a live-mode key (`sk_live_…`, `rk_live_…`).
+    /// The key is a live-mode key (`sk_live_…`, `rk_live_…`), however it is padded.
     pub fn is_live_key(&self) -> bool {
         self.api_key.as_ref().is_some_and(|key| {
-            let key = key.expose();
+            let key = key.expose().trim();
             key.starts_with("sk_live_") || key.starts_with("rk_live_")
         })
     }
 
     /// STRIPE_API_BASE is Stripe itself (`https://api.stripe.com`).
+    /// Parsed as a URL, not compared as text: scheme `https`, host exactly `api.stripe.com`,
+    /// port 443, and no user, password, path, query or fragment (`https://api.stripe.com:@evil`
+    /// and `https://api.stripe.com.evil` are elsewhere).
     pub fn is_stripe(&self) -> bool {
-        let base = self.base();
-        base.strip_prefix("https://")
-            .is_some_and(|host| host == STRIPE_HOST || host.starts_with(&format!("{STRIPE_HOST}:")))
+        url::Url::parse(&self.base()).is_ok_and(|u| {
+            u.scheme() == "https"
+                && u.host_str() == Some(STRIPE_HOST)
+                && u.port_or_known_default() == Some(443)
+                && u.username().is_empty()
+                && u.password().is_none()
+                && matches!(u.path(), "" | "/")
+                && u.query().is_none()
+                && u.fragment().is_none()
+        })
     }
 
     /// Refuses combinations that are mistakes, before any request: no key at all, a live key
@@ -147,6 +196,28 @@ impl StripeSettings {
             ));
         }
         self.api_key()?;
+        let parsed = url::Url::parse(&base).map_err(|e| {
+            format!("STRIPE_API_BASE={base:?} is not a URL ({e}): e.g. https://{STRIPE_HOST}")
+        })?;
+        if !matches!(parsed.scheme(), "https" | "http")
+            || parsed.host_str().is_none()
+            || !parsed.username().is_empty()
+            || parsed.password().is_some()
+        {
+            return Err(format!(
+                "STRIPE_API_BASE must be an http(s) URL of a host, with no user or password in \
+                 it; got {}://{}",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or("(no host)")
+            ));
+        }
+        let version = self.api_version.trim();
+        if version.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "STRIPE_API_VERSION={version:?} holds whitespace or a control character: set it \
+                 to a version such as {PINNED_API_VERSION}, or unset it for that one"
+            ));
+        }
         if self.is_live_key() && !self.is_stripe() {
             return Err(format!(
                 "STRIPE_API_KEY is a live key but STRIPE_API_BASE is {base}, not \
@@ -354,6 +425,87 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    #[test]
+    fn settings_are_parsed_strictly_not_taken_as_typed() {
+        let cli = |args: &[&str]| {
+            let mut all = vec!["x"];
+            all.extend(args);
+            Cli::try_parse_from(all).unwrap().stripe
+        };
+        // A user part before the host passed a prefix check; parsed, it is another host.
+        for base in [
+            "https://api.stripe.com:@127.0.0.1:9",
+            "https://api.stripe.com@127.0.0.1",
+            "https://api.stripe.com.evil.example",
+            "https://api.stripe.com/v1",
+            "https://api.stripe.com:8443",
+            "http://api.stripe.com",
+        ] {
+            let settings = cli(&["--stripe-api-base", base, "--stripe-api-key", "sk_live_x"]);
+            assert!(!settings.is_stripe(), "{base}");
+            assert!(settings.check().is_err(), "{base}");
+        }
+        assert!(cli(&["--stripe-api-base", " https://api.stripe.com/ "]).is_stripe());
+        // A padded live key is still a live key.
+        let padded = cli(&[
+            "--stripe-api-base",
+            "http://127.0.0.1:9",
+            "--stripe-api-key",
+            " sk_live_x",
+        ]);
+        assert!(padded.check().unwrap_err().contains("live key"));
+        // A secret file's trailing newline is dropped; two values pasted together are refused
+        // without printing them.
+        let newline = cli(&[
+            "--stripe-api-base",
+            "http://127.0.0.1:9",
+            "--stripe-api-key",
+            "sk_test_x\n",
+        ]);
+        assert_eq!(newline.api_key().unwrap().expose(), "sk_test_x");
+        let two = cli(&[
+            "--stripe-api-base",
+            "http://127.0.0.1:9",
+            "--stripe-api-key",
+            "sk_test_a sk_test_b",
+        ]);
+        let error = two.check().unwrap_err();
+        assert!(
+            error.contains("STRIPE_API_KEY") && !error.contains("sk_test_a"),
+            "{error}"
+        );
+        // The API version: trimmed, blank means the pinned one, inner control characters refused.
+        let sandbox = [
+            "--stripe-api-base",
+            "http://127.0.0.1:9",
+            "--stripe-api-key",
+            "sk_test_x",
+        ];
+        let version = |v: &str| {
+            let mut args = sandbox.to_vec();
+            args.extend(["--stripe-api-version", v]);
+            cli(&args)
+        };
+        assert_eq!(
+            version("2026-09-30.endive\r\n").api_version(),
+            "2026-09-30.endive"
+        );
+        assert_eq!(version("").api_version(), PINNED_API_VERSION);
+        assert!(version("2026-09-30\r\nX-Evil: 1").check().is_err());
+        // Lists of secrets: each trimmed, blanks dropped, inner whitespace refused.
+        let secrets = [
+            Secret::new("whsec_old"),
+            Secret::new(" whsec_new\n"),
+            Secret::new(" "),
+        ];
+        let checked = checked_secrets(&secrets, "STRIPE_WEBHOOK_SECRET").unwrap();
+        assert_eq!(
+            checked.iter().map(Secret::expose).collect::<Vec<_>>(),
+            ["whsec_old", "whsec_new"]
+        );
+        assert!(checked_secrets(&[Secret::new("a\tb")], "X").is_err());
     }
 
     #[test]

@@ -122,6 +122,13 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
+    // Checked at start: a secret with a stray space would refuse every request, for days.
+    let ingest_tokens =
+        common::settings::checked_secrets(&args.ingest_tokens, "CATALOG_SYNC_INGEST_TOKENS")
+            .map_err(anyhow::Error::msg)?;
+    let webhook_secrets =
+        common::settings::checked_secrets(&args.webhook_secret, "STRIPE_WEBHOOK_SECRET")
+            .map_err(anyhow::Error::msg)?;
     if let Some(account) = args
         .stripe_account
         .as_deref()
@@ -225,16 +232,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let http = match args.listen {
         Some(addr) => {
             let config = HttpConfig {
-                ingest_tokens: args
-                    .ingest_tokens
-                    .into_iter()
-                    .filter(|t| !t.expose().is_empty())
-                    .collect(),
-                webhook_secrets: args
-                    .webhook_secret
-                    .into_iter()
-                    .filter(|s| !s.expose().is_empty())
-                    .collect(),
+                ingest_tokens,
+                webhook_secrets,
                 webhook_tolerance: Duration::from_secs(args.webhook_tolerance_secs),
                 ownership,
                 own_writes: Some(WriteKeys::new(

@@ -56,7 +56,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     let stripe = StripeClient::new(StripeConfig {
         base_url: args.stripe.base(),
         api_key: args.stripe.api_key().map_err(anyhow::Error::msg)?,
-        api_version: args.stripe.api_version.clone(),
+        api_version: args.stripe.api_version(),
         account: args.stripe.account().map(str::to_string),
         timeout: std::time::Duration::from_secs(30),
         requests_per_second: args.requests_per_second,

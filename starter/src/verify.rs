@@ -169,7 +169,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
             .map_err(anyhow::Error::msg)?
             .expose()
             .to_string(),
-        version: args.stripe.api_version.clone(),
+        version: args.stripe.api_version(),
         account: args.stripe.account().map(str::to_string),
         requests: 0,
         pace: tokio::time::interval(std::time::Duration::from_secs_f64(

@@ -47,7 +47,7 @@ pub(crate) async fn meters(command: MetersCommand) -> anyhow::Result<()> {
     let stripe = StripeClient::new(StripeConfig {
         base_url: settings.base(),
         api_key: settings.api_key().map_err(anyhow::Error::msg)?,
-        api_version: settings.api_version.clone(),
+        api_version: settings.api_version(),
         account: settings.account().map(str::to_string),
         timeout: std::time::Duration::from_secs(30),
         requests_per_second: 0,
@@ -167,7 +167,7 @@ fn platform_client(settings: &StripeSettings) -> anyhow::Result<(StripeClient, b
     let stripe = StripeClient::new(StripeConfig {
         base_url: settings.base(),
         api_key: settings.api_key().map_err(anyhow::Error::msg)?,
-        api_version: settings.api_version.clone(),
+        api_version: settings.api_version(),
         account: None,
         timeout: std::time::Duration::from_secs(30),
         requests_per_second: 0,
@@ -233,7 +233,7 @@ async fn install(identity: &str, settings: &StripeSettings, url: &str) -> anyhow
                     "description",
                     format!("catalog-sync relay of catalog {identity}"),
                 )
-                .push("api_version", settings.api_version.as_str());
+                .push("api_version", settings.api_version().as_str());
             if connect {
                 form.push("connect", "true");
             }

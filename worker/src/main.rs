@@ -96,6 +96,9 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
+/// The shortest window the live archive guard takes.
+const MIN_ARCHIVE_WINDOW: Duration = Duration::from_secs(60);
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let catalog_url = catalog::required_url(args.database_url.as_deref())?.to_string();
     args.stripe.check().map_err(|e| anyhow::anyhow!(e))?;
@@ -127,7 +130,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         catalog_mapping: catalog::mapping::load(args.config.as_deref())?,
         stripe_base_url: args.stripe.base(),
         stripe_api_key: api_key,
-        stripe_api_version: args.stripe.api_version.clone(),
+        stripe_api_version: args.stripe.api_version(),
         stripe_account: args.stripe.account().map(str::to_string),
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
@@ -138,6 +141,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 (0.0..=100.0).contains(&args.archive_limit_percent),
                 "CATALOG_SYNC_ARCHIVE_LIMIT_PERCENT={}: expected a percentage between 0 and 100",
                 args.archive_limit_percent
+            );
+            // A window of seconds would let a `DELETE` through a few archives at a time.
+            anyhow::ensure!(
+                args.archive_window >= MIN_ARCHIVE_WINDOW,
+                "CATALOG_SYNC_ARCHIVE_WINDOW={}: the live archive guard counts archives per \
+                 window, and one shorter than {} turns it off; expected e.g. 1h",
+                humantime::format_duration(args.archive_window),
+                humantime::format_duration(MIN_ARCHIVE_WINDOW)
             );
             catalog::ArchiveBudget {
                 percent: args.archive_limit_percent,

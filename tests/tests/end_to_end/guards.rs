@@ -469,53 +469,102 @@ fn exit_of(mut command: Command) -> (Option<i32>, String) {
 }
 
 /// Settings that would fail every sync fail the process at start, naming the setting: a key
-/// Stripe refuses, a live key aimed at anything but Stripe, an API version Stripe does not know,
-/// `CATALOG_SYNC_EXPECT_LIVE` with a test setup. `starter verify` says the same.
+/// Stripe refuses, a live key aimed at anything but Stripe (however the base or the key is
+/// dressed), a key or API version holding whitespace, an API version Stripe does not know,
+/// `CATALOG_SYNC_EXPECT_LIVE` with a test setup, an archive window that turns the guard off.
+/// `starter verify` says the same of the Stripe settings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misconfigured_processes_fail_fast_naming_the_setting() {
     let sandbox = Sandbox::start().await;
     let (url, _catalog) = fresh_catalog(Backend::Sqlite).await;
     let queue = unique("misconfigured");
-    let cases: [(&str, &str, &str); 4] = [
+    let base_with_a_user = format!(
+        "https://api.stripe.com:@{}",
+        sandbox.base.trim_start_matches("http://")
+    );
+    // The settings, what the process must say, and whether `starter verify` takes them too.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, bool);
+    let cases: Vec<Case> = vec![
         (
-            "STRIPE_API_KEY",
-            "sk_wrong_key",
+            vec![("STRIPE_API_KEY", "sk_wrong_key")],
             "Stripe refused STRIPE_API_KEY (401",
+            true,
         ),
         (
-            "STRIPE_API_KEY",
-            "sk_live_abc",
+            vec![("STRIPE_API_KEY", "sk_live_abc")],
             "live key but STRIPE_API_BASE",
+            true,
+        ),
+        // Parsed, not compared as text: a user part before the host, a padded live key.
+        (
+            vec![
+                ("STRIPE_API_KEY", "sk_live_abc"),
+                ("STRIPE_API_BASE", &base_with_a_user),
+            ],
+            "STRIPE_API_BASE must be an http(s) URL of a host, with no user",
+            true,
         ),
         (
-            "STRIPE_API_VERSION",
-            "2019-2-19",
+            vec![("STRIPE_API_KEY", " sk_live_abc")],
+            "live key but STRIPE_API_BASE",
+            true,
+        ),
+        (
+            vec![("STRIPE_API_KEY", "sk_test_a sk_test_b")],
+            "STRIPE_API_KEY holds whitespace",
+            true,
+        ),
+        (
+            vec![("STRIPE_API_VERSION", "2019-2-19")],
             "Stripe refused STRIPE_API_VERSION=2019-2-19",
+            true,
         ),
         (
-            "CATALOG_SYNC_EXPECT_LIVE",
-            "true",
+            vec![("STRIPE_API_VERSION", "2026-09-30.endive\r\nX-Evil: 1")],
+            "holds whitespace or a control character",
+            true,
+        ),
+        (
+            vec![("CATALOG_SYNC_EXPECT_LIVE", "true")],
             "CATALOG_SYNC_EXPECT_LIVE=true",
+            true,
+        ),
+        (
+            vec![("CATALOG_SYNC_ARCHIVE_WINDOW", "0s")],
+            "CATALOG_SYNC_ARCHIVE_WINDOW=0s",
+            false,
         ),
     ];
-    for (name, value, says) in cases {
+    for (settings, says, verify_too) in cases {
         let mut worker = worker_command(&url, &sandbox, &queue);
-        worker.env(name, value);
+        worker.envs(settings.iter().copied());
         let (code, said) = tokio::task::block_in_place(|| exit_of(worker));
-        assert_eq!(code, Some(1), "worker with {name}={value}: {said}");
-        assert!(said.contains(says), "worker with {name}={value}: {said}");
-
+        assert_eq!(code, Some(1), "worker with {settings:?}: {said}");
+        assert!(said.contains(says), "worker with {settings:?}: {said}");
+        assert!(!said.contains("sk_test_a"), "a key in a message: {said}");
+        if !verify_too {
+            continue;
+        }
         let mut verify = Command::new(harness::binary("starter"));
         verify
             .args(["verify"])
             .env("CATALOG_DATABASE_URL", &url)
             .env("STRIPE_API_BASE", &sandbox.base)
             .env("STRIPE_API_KEY", &sandbox.key)
-            .env(name, value);
+            .envs(settings.iter().copied());
         let (code, said) = tokio::task::block_in_place(|| exit_of(verify));
-        assert_eq!(code, Some(1), "verify with {name}={value}: {said}");
-        assert!(said.contains(says), "verify with {name}={value}: {said}");
+        assert_eq!(code, Some(1), "verify with {settings:?}: {said}");
+        assert!(said.contains(says), "verify with {settings:?}: {said}");
     }
+    // A secret file's trailing newline is no mistake: the key works.
+    let out = Command::new(harness::binary("starter"))
+        .args(["verify"])
+        .env("CATALOG_DATABASE_URL", &url)
+        .env("STRIPE_API_BASE", &sandbox.base)
+        .env("STRIPE_API_KEY", format!("{}\n", sandbox.key))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
     // The same settings, well set, start: the worker runs until stopped (here with a restricted
     // key, which is all catalog-sync needs).
     let mut worker = Running(

@@ -101,6 +101,24 @@ fn connection_errors_are_quick_name_the_setting_and_hide_the_password() {
         assert!(stderr.contains("shop:***@"), "{program}: {stderr}");
         assert!(!stderr.contains("hunter2"), "{program}: {stderr}");
     }
+    // URLs no parser takes (no host, a port out of range, libpq's key=value form): refused
+    // naming the setting, the password still hidden.
+    for url in [
+        "postgres://shop:hunter2@/catalog".to_string(),
+        format!("postgres://shop:hunter2@127.0.0.1:{}99/catalog", port),
+        "host=127.0.0.1 user=shop password=hunter2 dbname=catalog".to_string(),
+    ] {
+        let out = Command::new(harness::binary("starter"))
+            .arg("status")
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}");
+        assert!(stderr.contains("CATALOG_DATABASE_URL"), "{url}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{url}: {stderr}");
+    }
     // `--help` shows where the setting comes from, never its value.
     for program in ["starter", "worker", "relay"] {
         let out = Command::new(harness::binary(program))
