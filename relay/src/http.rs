@@ -281,6 +281,15 @@ pub enum Decision {
         /// The Stripe-owned fields edited.
         kept: Vec<&'static str>,
     },
+    /// A product whose `catalog_sync_id` metadata names another catalog id than its own id (an
+    /// edit in the Dashboard, or a forgery): nothing is written back to either catalog row, the
+    /// conflict is recorded, and the product is repaired by its own id.
+    IdMismatch {
+        /// The product's own id: the catalog id it is repaired as.
+        catalog_id: String,
+        /// The catalog id its metadata claims.
+        claimed: String,
+    },
     /// Make Stripe match the catalog again.
     Repair {
         /// Catalog id.
@@ -302,6 +311,7 @@ impl Decision {
             Self::OtherAccount => "other_account",
             Self::Echo => "echo",
             Self::Kept { .. } => "kept",
+            Self::IdMismatch { .. } => "id_mismatch",
             Self::Repair { .. } => "repair",
         }
     }
@@ -330,10 +340,9 @@ pub fn decide(event: &Value, config: &HttpConfig) -> Decision {
     let was_managed =
         event["data"]["previous_attributes"]["metadata"][META_MANAGED].as_str() == Some("true");
     let managed = object["metadata"][META_MANAGED].as_str() == Some("true") || was_managed;
+    // A product is its catalog row by its own id, never by metadata a Dashboard user can edit.
     let catalog_id = if event_type.starts_with("product.") {
-        object["metadata"][META_ID]
-            .as_str()
-            .or_else(|| object["id"].as_str())
+        object["id"].as_str()
     } else if event_type.starts_with("price.") {
         object["product"]
             .as_str()
@@ -355,6 +364,15 @@ pub fn decide(event: &Value, config: &HttpConfig) -> Decision {
             None if product_event => return Decision::OtherCatalog,
             _ => {}
         }
+    }
+    if event_type.starts_with("product.")
+        && let Some(claimed) = object["metadata"][META_ID].as_str()
+        && claimed != catalog_id
+    {
+        return Decision::IdMismatch {
+            catalog_id: catalog_id.to_string(),
+            claimed: claimed.to_string(),
+        };
     }
     let own_write = match (
         event["request"]["idempotency_key"].as_str(),
@@ -490,6 +508,22 @@ async fn stripe_webhook(
 /// [`Ownership::refused`]) is not kept: it is reported, the catalog stays as it is, and the repair
 /// puts the catalog's value back in Stripe.
 async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), String> {
+    if let Decision::IdMismatch {
+        catalog_id,
+        claimed,
+    } = decision
+    {
+        app.signaller
+            .product_changed(catalog_id, None, "stripe_webhook")
+            .await
+            .map_err(|e| e.to_string())?;
+        let detail = format!(
+            "{META_ID}={claimed:?} in Stripe disagrees with the product's own id: refused \
+             (nothing written back to {claimed:?} or {catalog_id:?}); {catalog_id} is repaired"
+        );
+        tracing::warn!(product = %catalog_id, %claimed, "webhook: identity metadata edited");
+        return record_conflict(app, catalog_id, detail, event).await;
+    }
     let (catalog_id, reverted, kept, repair) = match decision {
         Decision::Repair {
             catalog_id,
@@ -636,6 +670,43 @@ mod tests {
         assert_eq!(
             decide(&metadata_edit, &rules(&owned, None, None)).label(),
             "repair"
+        );
+    }
+
+    #[test]
+    fn a_product_is_its_catalog_row_by_its_own_id_not_by_editable_metadata() {
+        // The Dashboard edit of sku-1 that also sets `catalog_sync_id=sku-2`: nothing goes to
+        // sku-2's row, even for a Stripe-owned field with write-back on.
+        let owned = Ownership::parse("description", true).unwrap();
+        let mut forged = managed_product();
+        forged["metadata"]["catalog_sync_id"] = json!("sku-2");
+        let edit = event(
+            "product.updated",
+            forged,
+            Some(json!({"description": "Old", "metadata": {"catalog_sync_id": "sku-1"}})),
+            None,
+        );
+        assert_eq!(
+            decide(&edit, &rules(&owned, None, None)),
+            Decision::IdMismatch {
+                catalog_id: "sku-1".into(),
+                claimed: "sku-2".into()
+            }
+        );
+        // Without the metadata, the product's own id decides.
+        let mut bare = managed_product();
+        bare["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("catalog_sync_id");
+        let edit = event("product.updated", bare, Some(json!({"name": "Old"})), None);
+        assert_eq!(
+            decide(&edit, &rules(&owned, None, None)),
+            Decision::Repair {
+                catalog_id: "sku-1".into(),
+                reverted: vec!["name"],
+                kept: vec![]
+            }
         );
     }
 

@@ -373,6 +373,58 @@ async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
         env.sandbox.product(&product.id).await.unwrap()["description"],
         "Marketing copy"
     );
+
+    // A Dashboard edit that also points `catalog_sync_id` at another product: nothing is
+    // written back to that product's row (nor to this one's), the conflict is recorded, and
+    // this product is repaired by its own id, its identity metadata restored.
+    let other = env.sample(2);
+    env.catalog.save_product(&other).await.unwrap();
+    env.sandbox
+        .dashboard_edit(
+            &product.id,
+            &format!("description=Forged&metadata[catalog_sync_id]={}", other.id),
+        )
+        .await;
+    eventually(Duration::from_secs(30), "the forged id refused", || async {
+        let history = env.catalog.audit_history(&product.id, 10).await.unwrap();
+        history
+            .iter()
+            .any(|r| {
+                r.entry
+                    .detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("disagrees with the product's own id"))
+            })
+            .then_some(())
+    })
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "the product repaired by its own id",
+        || async {
+            env.sandbox
+                .product(&product.id)
+                .await
+                .filter(|p| p["metadata"]["catalog_sync_id"] == json!(product.id))
+        },
+    )
+    .await;
+    let untouched = env.catalog.fetch_product(&other.id).await.unwrap().unwrap();
+    assert_eq!(
+        untouched.description, other.description,
+        "nothing written to the other row"
+    );
+    let own = env
+        .catalog
+        .fetch_product(&product.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        own.description.as_deref(),
+        Some("Marketing copy"),
+        "nor to its own"
+    );
 }
 
 /// The shipping fields under field ownership: Stripe owns the marketing features, shipping flag
