@@ -74,7 +74,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     };
 
     let (mut adopted, mut prices_adopted, mut not_in_catalog, mut other_catalogs) = (0, 0, 0, 0);
-    let mut changed = 0;
+    let (mut changed, mut mismatched) = (0, 0);
     let mut after: Option<String> = None;
     // How far through the account's products: most are passed over without a line.
     let bar = crate::progress_bar(0);
@@ -97,7 +97,22 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
                 _ => {}
             }
         }
-        let catalog_ids: Vec<String> = candidates.iter().map(|p| catalog_id(p)).collect();
+        let mut forged = Vec::new();
+        candidates.retain(|p| {
+            let ok = catalog_id(p).is_some();
+            if !ok {
+                forged.push(p.id.clone());
+            }
+            ok
+        });
+        for id in forged {
+            mismatched += 1;
+            println!(
+                "left     {id}: its catalog_sync_id metadata names another id than its own (edited \
+                 by hand?); catalog-sync adopts a product only as its own id"
+            );
+        }
+        let catalog_ids: Vec<String> = candidates.iter().filter_map(|p| catalog_id(p)).collect();
         let rows = catalog.products_by_ids(&catalog_ids).await?;
         for (product, catalog_id) in candidates.into_iter().zip(catalog_ids) {
             let Some(row) = rows.products.iter().find(|r| r.id == catalog_id) else {
@@ -163,8 +178,8 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     println!(
         "adopt: catalog {identity}: {verb} {adopted} products and {prices_adopted} prices; \
          {not_in_catalog} unadopted products have no row in this catalog (left alone); \
-         {changed} differ from their row ({}); {other_catalogs} belong to other catalogs (left \
-         alone)",
+         {changed} differ from their row ({}); {mismatched} name another id than their own (left \
+         alone); {other_catalogs} belong to other catalogs (left alone)",
         if args.include_changed {
             "included"
         } else {
@@ -196,10 +211,12 @@ fn synced_from(row: &CatalogProduct, stripe_hash: Option<&str>) -> bool {
 }
 
 /// The catalog id a Stripe product was made for.
-fn catalog_id(product: &stripe::client::Product) -> String {
-    product
-        .metadata
-        .get(META_ID)
-        .cloned()
-        .unwrap_or_else(|| product.id.clone())
+/// The catalog id a product is adopted as: its own id, the only one catalog-sync gives the
+/// products it makes. `None` when its `catalog_sync_id` metadata, which anybody can edit, names
+/// another: such a product is left alone.
+fn catalog_id(product: &stripe::client::Product) -> Option<String> {
+    match product.metadata.get(META_ID) {
+        Some(claimed) if *claimed != product.id => None,
+        _ => Some(product.id.clone()),
+    }
 }

@@ -261,6 +261,21 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
                 .await;
         }
     }
+    // An unadopted product whose `catalog_sync_id` was pointed at another row by hand (its own
+    // row is gone): adopt never claims it as that row.
+    let forged = env.sample(5);
+    env.catalog.save_product(&forged).await.unwrap();
+    assert_eq!(env.sync(&forged.id).await.outcome, SyncOutcome::Synced);
+    assert!(env.catalog.hard_delete(&forged.id).await.unwrap());
+    env.sandbox
+        .dashboard_edit(
+            &forged.id,
+            &format!(
+                "metadata[catalog_sync_catalog]=&metadata[catalog_sync_id]={}",
+                products[1].id
+            ),
+        )
+        .await;
     let mut renamed = products[0].clone();
     renamed.name = "Renamed after the upgrade".into();
     env.catalog.save_product(&renamed).await.unwrap();
@@ -286,6 +301,13 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
     );
     assert!(
         said.contains(&format!("left     {}: its content", renamed.id)),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "left     {}: its catalog_sync_id metadata names another id",
+            forged.id
+        )),
         "{said}"
     );
     let out = starter(
@@ -325,11 +347,13 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
             );
         }
     }
-    let left = env.sandbox.product(&products[3].id).await.unwrap();
-    assert!(
-        left["metadata"].get("catalog_sync_catalog").is_none(),
-        "{left:#}"
-    );
+    for id in [&products[3].id, &forged.id] {
+        let left = env.sandbox.product(id).await.unwrap();
+        assert!(
+            left["metadata"].get("catalog_sync_catalog").is_none(),
+            "{left:#}"
+        );
+    }
     assert_eq!(env.sync(&renamed.id).await.outcome, SyncOutcome::Synced);
     let out = starter(&env.catalog_url, &env.sandbox, queue, &["adopt"]);
     assert!(text(&out).contains("adopted 0 products"), "{}", text(&out));
