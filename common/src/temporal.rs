@@ -14,6 +14,7 @@ use temporalio_client::{
 use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
 use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflow::v1::WorkflowExecutionInfo;
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
     DescribeTaskQueueRequest, DescribeTaskQueueResponse, DescribeWorkflowExecutionRequest,
 };
@@ -114,20 +115,8 @@ pub async fn run_task_queue(
     workflow_id: &str,
     run_id: &str,
 ) -> Result<String, tonic::Status> {
-    let response = client
-        .connection()
-        .workflow_service()
-        .describe_workflow_execution(tonic::Request::new(DescribeWorkflowExecutionRequest {
-            namespace: client.namespace(),
-            execution: Some(WorkflowExecution {
-                workflow_id: workflow_id.to_string(),
-                run_id: run_id.to_string(),
-            }),
-        }))
+    Ok(describe_execution(client, workflow_id, run_id)
         .await?
-        .into_inner();
-    Ok(response
-        .workflow_execution_info
         .map(|info| info.task_queue)
         .unwrap_or_default())
 }
@@ -139,25 +128,34 @@ pub async fn running_task_queue(
     workflow_id: &str,
 ) -> Result<Option<String>, tonic::Status> {
     use temporalio_common::protos::temporal::api::enums::v1::WorkflowExecutionStatus;
-    let described = client
+    let info = match describe_execution(client, workflow_id, "").await {
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        other => other?,
+    };
+    Ok(info
+        .filter(|i| i.status == WorkflowExecutionStatus::Running as i32)
+        .map(|i| i.task_queue))
+}
+
+/// `DescribeWorkflowExecution` of one run (the latest with an empty `run_id`).
+async fn describe_execution(
+    client: &Client,
+    workflow_id: &str,
+    run_id: &str,
+) -> Result<Option<WorkflowExecutionInfo>, tonic::Status> {
+    Ok(client
         .connection()
         .workflow_service()
         .describe_workflow_execution(tonic::Request::new(DescribeWorkflowExecutionRequest {
             namespace: client.namespace(),
             execution: Some(WorkflowExecution {
                 workflow_id: workflow_id.to_string(),
-                run_id: String::new(),
+                run_id: run_id.to_string(),
             }),
         }))
-        .await;
-    let info = match described {
-        Ok(response) => response.into_inner().workflow_execution_info,
-        Err(status) if status.code() == tonic::Code::NotFound => None,
-        Err(status) => return Err(status),
-    };
-    Ok(info
-        .filter(|i| i.status == WorkflowExecutionStatus::Running as i32)
-        .map(|i| i.task_queue))
+        .await?
+        .into_inner()
+        .workflow_execution_info)
 }
 
 /// How many workers poll `task_queue` for workflow tasks (catalog-sync's workers poll it for

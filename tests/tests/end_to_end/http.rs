@@ -113,6 +113,18 @@ async fn decisions(catalog: &Catalog) -> Vec<(String, i64)> {
     }
 }
 
+/// Waits (at most 30 s) until a row of the product's ledger says `text`.
+async fn ledger_says(catalog: &Catalog, product: &str, text: &str) {
+    eventually(Duration::from_secs(30), text, || async {
+        let history = catalog.audit_history(product, 10).await.unwrap();
+        history
+            .iter()
+            .any(|r| r.entry.detail.as_deref().is_some_and(|d| d.contains(text)))
+            .then_some(())
+    })
+    .await;
+}
+
 async fn count_of(catalog: &Catalog, decision: &str) -> i64 {
     decisions(catalog)
         .await
@@ -349,23 +361,7 @@ async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
     );
     assert_eq!(updated.name, product.name, "nothing else changed");
     // The relay writes the catalog, then its ledger row: wait for the row too.
-    eventually(
-        Duration::from_secs(20),
-        "the write-back in the ledger",
-        || async {
-            let history = env.catalog.audit_history(&product.id, 10).await.unwrap();
-            history
-                .iter()
-                .any(|r| {
-                    r.entry
-                        .detail
-                        .as_deref()
-                        .is_some_and(|d| d.contains("written back to the catalog"))
-                })
-                .then_some(())
-        },
-    )
-    .await;
+    ledger_says(&env.catalog, &product.id, "written back to the catalog").await;
     // The next sync finds Stripe already right about the description.
     let after = env.sync(&product.id).await;
     assert_ne!(after.outcome, SyncOutcome::Failed);
@@ -385,18 +381,11 @@ async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
             &format!("description=Forged&metadata[catalog_sync_id]={}", other.id),
         )
         .await;
-    eventually(Duration::from_secs(30), "the forged id refused", || async {
-        let history = env.catalog.audit_history(&product.id, 10).await.unwrap();
-        history
-            .iter()
-            .any(|r| {
-                r.entry
-                    .detail
-                    .as_deref()
-                    .is_some_and(|d| d.contains("disagrees with the product's own id"))
-            })
-            .then_some(())
-    })
+    ledger_says(
+        &env.catalog,
+        &product.id,
+        "disagrees with the product's own id",
+    )
     .await;
     eventually(
         Duration::from_secs(30),

@@ -51,6 +51,17 @@ fn shell_words(command: &str) -> Vec<String> {
     words
 }
 
+/// `starter status --json` (relay lag aside: the tests' relays come and go) with `extra`: the exit
+/// code and the report.
+fn status(env: &TestEnv, task_queue: &str, extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["status", "--json", "--max-relay-lag", "1000d"];
+    args.extend(extra);
+    let out = starter(env, task_queue, &args);
+    let report =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (out.status.code(), report)
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -139,14 +150,8 @@ async fn a_queue_nobody_polls_is_refused_and_a_stranded_run_never_swallows_a_cha
         "{said}"
     );
 
-    let status = starter(
-        &env,
-        &queue,
-        &["status", "--json", "--max-relay-lag", "1000d"],
-    );
-    let report: Value =
-        serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&status)));
-    assert_eq!(status.status.code(), Some(1), "{report:#}");
+    let (code, report) = status(&env, &queue, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
     assert_eq!(
         report["stranded_runs"][0]["task_queue"],
         typo.as_str(),
@@ -235,12 +240,7 @@ async fn a_queue_nobody_polls_is_refused_and_a_stranded_run_never_swallows_a_cha
     assert_eq!(result.outcome, SyncOutcome::Synced, "{result:?}");
     let in_stripe = env.sandbox.product(&id).await.unwrap();
     assert_eq!(in_stripe["name"], "Renamed while stranded");
-    let status = starter(
-        &env,
-        &queue,
-        &["status", "--json", "--max-relay-lag", "1000d"],
-    );
-    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let (_, report) = status(&env, &queue, &[]);
     assert_eq!(report["stranded_runs"], serde_json::json!([]), "{report:#}");
 }
 
@@ -261,14 +261,14 @@ async fn exit_codes_follow_the_products_outcomes() {
         .await
         .unwrap();
     // A product made by hand in the Dashboard under the catalog id: not catalog-sync's.
-    let (status, made) = env
+    let (answer, made) = env
         .sandbox
         .post(
             "/v1/products",
             &[("id", unmanaged.id.as_str()), ("name", "Made by hand")],
         )
         .await;
-    assert_eq!(status, 200, "{made}");
+    assert_eq!(answer, 200, "{made}");
 
     let out = starter(&env, &queue, &["sync", "--wait", &good.id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -336,14 +336,8 @@ async fn exit_codes_follow_the_products_outcomes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // `status` counts both as problems, each with its reason.
-    let out = starter(
-        &env,
-        &queue,
-        &["status", "--json", "--max-relay-lag", "1000d"],
-    );
-    let report: Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let (code, report) = status(&env, &queue, &[]);
+    assert_eq!(code, Some(1), "{report:#}");
     assert_eq!(
         (&report["invalid_count"], &report["skipped_count"]),
         (&serde_json::json!(1), &serde_json::json!(1)),
@@ -396,23 +390,7 @@ async fn status_is_unhealthy_while_syncs_retry_and_healthy_after() {
         .await;
     // The catalog change reaches the sync through a relay, as in production.
     let _relay = env.spawn_relay(RelayOptions::default());
-    let status = || {
-        let out = starter(
-            &env,
-            &queue,
-            &[
-                "status",
-                "--json",
-                "--max-relay-lag",
-                "1000d",
-                "--max-attempts",
-                "3",
-            ],
-        );
-        let report: Value =
-            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
-        (out.status.code(), report)
-    };
+    let status = || status(&env, &queue, &["--max-attempts", "3"]);
     let (code, report) = eventually(
         Duration::from_secs(90),
         "status sees the retrying sync",
@@ -532,22 +510,7 @@ async fn a_backlog_that_drains_at_the_budget_is_healthy() {
     let products: Vec<_> = (1..=24).map(|n| env.sample(n)).collect();
     env.catalog.save_products(&products).await.unwrap();
     let _relay = env.spawn_relay(RelayOptions::default());
-    let status = || {
-        let out = starter(
-            &env,
-            &queue,
-            &[
-                "status",
-                "--json",
-                "--max-relay-lag",
-                "1000d",
-                "--max-backlog-age",
-                "1s",
-            ],
-        );
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
-    };
+    let status = || status(&env, &queue, &["--max-backlog-age", "1s"]).1;
     let report = eventually(
         Duration::from_secs(60),
         "an aged backlog on the Stripe queue",
