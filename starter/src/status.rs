@@ -234,12 +234,20 @@ pub(crate) async fn status(
             if missing.len() == 1 { "it" } else { "them" },
         ));
     }
-    if capture_mode.is_none() && relays == 0 {
-        problems.push(
+    match (&capture_mode, relays, outbox.pending) {
+        (None, 0, _) => problems.push(
             "no relay has ever run against this catalog: catalog changes reach Temporal only \
              through `relay` (or `starter sync`)"
                 .to_string(),
-        );
+        ),
+        // With changes waiting, the outbox's own problem above says it. Without: polling
+        // captures nothing while no relay runs, and the next trigger-captured change waits.
+        (Some(mode), 0, 0) => problems.push(format!(
+            "no relay has been seen in the last {} (capture: {mode}): catalog changes are not \
+             reaching Temporal; start `relay`",
+            humantime::format_duration(catalog::RELAY_HEARTBEAT_INTERVAL * 6)
+        )),
+        _ => {}
     }
     let last_relayed_age = last_relayed
         .and_then(|at| (outbox.now - at).to_std().ok())

@@ -590,7 +590,18 @@ async fn adopt_a_foreign_catalog(
         );
     }
     assert_eq!(shop.ddl(&db).await, original, "the shop's schema changed");
-    drop((worker, relay));
+    // A relay that stopped captures nothing: status says so once its heartbeat is stale, even
+    // with no change waiting (polling leaves none behind).
+    drop(relay);
+    if capture == Capture::Polling && backend == Backend::Postgres {
+        eventually(Duration::from_secs(60), "status sees no relay", || async {
+            let (code, report) = tokio::task::block_in_place(status);
+            let said = report["problems"].to_string();
+            (code == Some(1) && said.contains("no relay has been seen")).then_some(())
+        })
+        .await;
+    }
+    drop(worker);
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }
 
