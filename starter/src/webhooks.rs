@@ -176,6 +176,24 @@ fn platform_client(settings: &StripeSettings) -> anyhow::Result<(StripeClient, b
     Ok((stripe, settings.account().is_some()))
 }
 
+/// The metadata key naming which events an endpoint catalog-sync made receives: [`KIND_ACCOUNT`]
+/// (the key's own account's) or [`KIND_CONNECT`] (its connected accounts'). Stripe's endpoint
+/// object does not say whether it was made with `connect=true`.
+const META_ENDPOINT_KIND: &str = "catalog_sync_endpoint";
+/// An endpoint of the account's own events.
+const KIND_ACCOUNT: &str = "account";
+/// An endpoint of connected accounts' events.
+const KIND_CONNECT: &str = "connect";
+
+/// What an endpoint receives ([`META_ENDPOINT_KIND`]); one made before the key was written is
+/// taken for an account endpoint.
+fn endpoint_kind(endpoint: &WebhookEndpoint) -> &str {
+    endpoint
+        .metadata
+        .get(META_ENDPOINT_KIND)
+        .map_or(KIND_ACCOUNT, String::as_str)
+}
+
 /// The endpoints this catalog made.
 async fn ours(stripe: &StripeClient, identity: &str) -> anyhow::Result<Vec<WebhookEndpoint>> {
     Ok(stripe
@@ -203,12 +221,23 @@ async fn install(identity: &str, settings: &StripeSettings, url: &str) -> anyhow
     for (i, event) in EVENTS.iter().enumerate() {
         form.push(format!("enabled_events[{i}]"), *event);
     }
+    let kind = if connect { KIND_CONNECT } else { KIND_ACCOUNT };
     let existing = ours(&stripe, identity).await?;
+    // Only an endpoint of the same kind is updated in place: Stripe cannot turn an account's
+    // endpoint into a Connect one (or back), and one of the other kind would never receive the
+    // events this relay is for.
+    let (same, other): (Vec<&WebhookEndpoint>, Vec<&WebhookEndpoint>) =
+        existing.iter().partition(|e| endpoint_kind(e) == kind);
+    for e in &other {
+        eprintln!(
+            "left     {} ({}): a {} endpoint; this install is for {kind} events",
+            e.id,
+            e.url,
+            endpoint_kind(e)
+        );
+    }
     // The one with this URL, else any of ours (the relay moved): update it in place.
-    let found = existing
-        .iter()
-        .find(|e| e.url == url)
-        .or_else(|| existing.first());
+    let found = same.iter().find(|e| e.url == url).or_else(|| same.first());
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -229,6 +258,7 @@ async fn install(identity: &str, settings: &StripeSettings, url: &str) -> anyhow
         }
         None => {
             form.push(format!("metadata[{META_CATALOG}]"), identity)
+                .push(format!("metadata[{META_ENDPOINT_KIND}]"), kind)
                 .push(
                     "description",
                     format!("catalog-sync relay of catalog {identity}"),

@@ -225,10 +225,44 @@ async fn a_connect_sync_lands_in_the_connected_account_only() {
             .env("STRIPE_ACCOUNT", account);
         command.output().unwrap()
     };
+    // An endpoint of the platform's own events at the same URL, made first, is not turned into
+    // the Connect one (Stripe cannot change its kind): a Connect endpoint is made beside it.
+    let account_only = tokio::task::block_in_place(|| {
+        let mut command = Command::new(harness::binary("starter"));
+        command
+            .args(["webhooks", "install", "--url"])
+            .arg(format!("http://127.0.0.1:{port}/stripe/webhook"))
+            .env("CATALOG_DATABASE_URL", &env.catalog_url)
+            .env("STRIPE_API_BASE", &env.sandbox.base)
+            .env("STRIPE_API_KEY", &env.sandbox.key);
+        command.output().unwrap()
+    });
+    let said = text(&account_only);
+    assert!(account_only.status.success(), "{said}");
+    let account_endpoint = said
+        .split_whitespace()
+        .find(|w| w.starts_with("we_"))
+        .unwrap()
+        .to_string();
     let out = tokio::task::block_in_place(|| install(&env.catalog_url, port, SELLER));
     let said = text(&out);
     assert!(said.contains("Connect"), "{said}");
+    assert!(
+        said.contains(&format!("left     {account_endpoint}")) && said.contains("created"),
+        "{said}"
+    );
     let secret = secret_of(&said);
+    // The account endpoint has served its purpose here: its events would reach the relay signed
+    // with another secret.
+    let (status, _) = sandbox_request(
+        &env.sandbox,
+        reqwest::Method::DELETE,
+        &format!("/v1/webhook_endpoints/{account_endpoint}"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
     let out = tokio::task::block_in_place(|| install(&other_url, other_port, "acct_seller2"));
     let other_secret = secret_of(&text(&out));
     let (_, on_platform) = sandbox_request(
