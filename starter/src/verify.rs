@@ -15,7 +15,7 @@ use catalog::{Catalog, IdRange};
 use clap::Args;
 use common::settings::StripeSettings;
 use domain::identity::{CatalogIdentity, Claim};
-use domain::metadata::{META_MANAGED, RESERVED_PREFIX};
+use domain::metadata::{META_ID, META_MANAGED, RESERVED_PREFIX};
 use serde_json::{Value, json};
 use workflows::model::{
     CatalogProduct, CurrencyOption, CustomUnitAmount, PriceTier, TransformQuantity,
@@ -469,6 +469,14 @@ fn compare(
         return vec!["a Stripe product with this id is not managed by catalog-sync".into()];
     }
     let mut out = Vec::new();
+    // catalog-sync's own metadata names the product by its own id; a hand edit is a difference.
+    if let Some(claimed) = s["metadata"][META_ID].as_str()
+        && claimed != product.id
+    {
+        out.push(format!(
+            "{META_ID}: Stripe {claimed:?}, not the product's own id (edited by hand?)"
+        ));
+    }
     if s["active"].as_bool() != Some(live) {
         out.push(format!("active: catalog {live}, Stripe {}", s["active"]));
     }

@@ -252,6 +252,8 @@ fn the_binaries_sync_a_catalog_end_to_end() {
             "sk_test_e2e:",
             "-d",
             "name=Edited+in+the+Dashboard",
+            "-d",
+            "metadata[catalog_sync_id]=sku-000004",
         ])
         .arg(format!("{base}/_sandbox/dashboard/products/sku-000003"))
         .output()
@@ -265,7 +267,11 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(2), "differences are drift: {text}");
     assert!(text.contains("differs  sku-000003: name:"), "{text}");
-    assert!(text.contains("1 differences"), "{text}");
+    assert!(
+        text.contains("differs  sku-000003: catalog_sync_id: Stripe \"sku-000004\""),
+        "{text}"
+    );
+    assert!(text.contains("2 differences"), "{text}");
     setup.run(bin("starter"), &["sync", "sku-000003", "--wait"]);
     setup.run(bin("starter"), &["verify"]);
 
