@@ -61,8 +61,8 @@ pub struct Intent<'a> {
 pub enum ArchiveGate<'a> {
     /// Archive without asking: a caller that is not a live sync (benchmark seeding).
     Open,
-    /// Archive without asking, approved by a reconciliation's own guard: any hold the live guard
-    /// put on the product is settled by this archive.
+    /// Approved by a reconciliation's own guard: archive, unless the live guard holds the
+    /// product's archive for confirmation (a confirmed hold is settled by this archive).
     Approved(&'a Catalog),
     /// Take a share of the catalog's live archive budget, or hold the archive.
     Budget(&'a Catalog, &'a ArchiveBudget),
@@ -72,10 +72,7 @@ impl ArchiveGate<'_> {
     async fn permit(self, product_id: &str) -> Result<ArchivePermit, SyncError> {
         match self {
             ArchiveGate::Open => Ok(ArchivePermit::Granted),
-            ArchiveGate::Approved(catalog) => {
-                catalog.settle_held_archive(product_id).await?;
-                Ok(ArchivePermit::Granted)
-            }
+            ArchiveGate::Approved(catalog) => Ok(catalog.approve_archive(product_id).await?),
             ArchiveGate::Budget(catalog, budget) => {
                 Ok(catalog.permit_archive(product_id, budget).await?)
             }

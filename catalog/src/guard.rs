@@ -155,17 +155,31 @@ impl Catalog {
         })
     }
 
-    /// An approved archive (a reconciliation's, within its own guard) is being made: a hold the
-    /// live guard put on the product is settled by it, so that it is neither listed nor confirmed
-    /// later. Approved archives take no share of the live budget.
-    pub async fn settle_held_archive(&self, product_id: &str) -> Result<(), CatalogError> {
+    /// May an approved archive (a reconciliation's, within its own guard) be made? Approved
+    /// archives take no share of the live budget, but a hold the live guard put on the product
+    /// stays until a person confirms it, whichever path meets it next: two guards with separate
+    /// budgets would otherwise let a `DELETE` of twice the limit through unconfirmed. A confirmed
+    /// hold is settled by the archive.
+    pub async fn approve_archive(&self, product_id: &str) -> Result<ArchivePermit, CatalogError> {
+        let settle = "DELETE FROM catalog_sync.held_archives \
+                      WHERE product_id = $1 AND confirmed_at IS NOT NULL";
+        let held = "SELECT reason FROM catalog_sync.held_archives WHERE product_id = $1";
         on_pool!(self, pool => {
-            sqlx::query(&self.own("DELETE FROM catalog_sync.held_archives WHERE product_id = $1"))
+            let mut tx = pool.begin().await?;
+            sqlx::query(&self.own(settle)).bind(product_id).execute(&mut *tx).await?;
+            let reason: Option<String> = sqlx::query_scalar(&self.own(held))
                 .bind(product_id)
-                .execute(pool)
+                .fetch_optional(&mut *tx)
                 .await?;
-        });
-        Ok(())
+            tx.commit().await?;
+            Ok(match reason {
+                None => ArchivePermit::Granted,
+                Some(reason) => ArchivePermit::Held(format!(
+                    "held by the live archive guard ({reason}); a reconciliation does not archive \
+                     it before `starter archives confirm`"
+                )),
+            })
+        })
     }
 
     /// The archives waiting for confirmation (and those confirmed but not yet made), oldest first.

@@ -451,6 +451,21 @@ async fn a_burst_of_live_deletes_waits_for_confirmation(backend: Backend) {
         text(&out)
     );
 
+    // One archive budget: a reconciliation, whose own guard would let all of them go, meets the
+    // same holds and leaves them for a person to confirm.
+    let (code, result) = reconcile(&env, &["--archive-limit-min", "100"]);
+    assert_eq!(code, Some(4), "{result:#}");
+    assert!(
+        result
+            .to_string()
+            .contains("held by the live archive guard"),
+        "{result:#}"
+    );
+    assert_eq!(env.catalog.held_archives(100).await.unwrap().len(), 17);
+    for p in &active {
+        assert_eq!(env.sandbox.product(&p.id).await.unwrap()["active"], true);
+    }
+
     // Five rows come back (restored from a backup); the other twelve were meant to go.
     env.catalog.save_products(&active[..5]).await.unwrap();
     let out = starter(
@@ -607,8 +622,8 @@ async fn misconfigured_processes_fail_fast_naming_the_setting() {
 }
 
 /// The live archive budget in the database, on both backends: a product counts once per window (a
-/// retried attempt takes no second share), the archive past the budget is held, and a confirmed
-/// hold is granted once.
+/// retried attempt takes no second share), the archive past the budget is held, a confirmed hold
+/// is granted once, and a reconciliation's approved archive waits for the same confirmation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_budget_counts_each_product_once() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -639,9 +654,22 @@ async fn the_archive_budget_counts_each_product_once() {
         );
         assert_eq!(permit("c").await, Granted, "{backend:?}: confirmed");
         assert!(catalog.held_archives(10).await.unwrap().is_empty());
-        // A hold settled by an approved archive (a reconciliation's) is gone too.
+        // One budget: a reconciliation's approved archive does not release a live hold; once a
+        // person confirms it, the approved archive goes ahead and settles it.
         assert!(matches!(permit("d").await, Held(_)), "{backend:?}");
-        catalog.settle_held_archive("d").await.unwrap();
+        let approved = catalog.approve_archive("d").await.unwrap();
+        assert!(matches!(&approved, Held(why) if why.contains("starter archives confirm")));
+        assert_eq!(
+            catalog.held_archives(10).await.unwrap().len(),
+            1,
+            "{backend:?}"
+        );
+        catalog.confirm_held_archives(None).await.unwrap();
+        assert_eq!(
+            catalog.approve_archive("d").await.unwrap(),
+            Granted,
+            "{backend:?}"
+        );
         assert!(
             catalog.held_archives(10).await.unwrap().is_empty(),
             "{backend:?}"
