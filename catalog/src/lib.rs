@@ -96,6 +96,19 @@ pub enum CatalogError {
     NoUrl,
 }
 
+impl CatalogError {
+    /// The database refused a value for what it is (PostgreSQL's SQLSTATE class 22, data
+    /// exception: a NUL byte, a string too long for its `varchar`, a number out of range): the
+    /// same value is refused again, so retrying is pointless.
+    pub fn is_data_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(sqlx::Error::Database(e))
+                if e.code().is_some_and(|code| code.starts_with("22"))
+        )
+    }
+}
+
 impl From<sqlx::Error> for CatalogError {
     fn from(e: sqlx::Error) -> Self {
         Self::Unavailable(e)

@@ -559,11 +559,22 @@ async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), S
         }
         let mut detail = format!("{field}: Stripe edit kept (Stripe owns it)");
         if app.config.ownership.write_back {
-            app.catalog
+            match app
+                .catalog
                 .write_back_field(catalog_id, field, &object[*field])
                 .await
-                .map_err(|e| format!("writing {field} back to the catalog: {e}"))?;
-            detail.push_str("; written back to the catalog");
+            {
+                Ok(_) => detail.push_str("; written back to the catalog"),
+                // The same value would be refused on each of Stripe's retries, for three days:
+                // recorded, and the event answered.
+                Err(e) if e.is_data_error() => {
+                    tracing::warn!(product = %catalog_id, %field, error = %e, "write-back refused by the catalog");
+                    detail.push_str(&format!(
+                        "; not written back: the catalog database refused the value ({e})"
+                    ));
+                }
+                Err(e) => return Err(format!("writing {field} back to the catalog: {e}")),
+            }
         }
         record_conflict(app, catalog_id, detail, event).await?;
     }

@@ -675,3 +675,46 @@ async fn write_back_refuses_a_value_the_catalog_would_refuse_and_reverts_stripe(
         "Renamed after the refusal"
     );
 }
+
+/// A Stripe-owned value the catalog database refuses for what it is (a NUL byte: PostgreSQL's
+/// SQLSTATE 22021) is recorded as a conflict and the event answered, instead of a 503 that Stripe
+/// would retry for three days; the catalog keeps its value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_back_the_database_refuses_is_recorded_not_retried() {
+    let ownership = Ownership::parse("description", true).unwrap();
+    let env =
+        TestEnv::start_configured(Backend::Postgres, |s| s.ownership = ownership.clone()).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            webhook_secrets: vec!["whsec_nul".into()],
+            ownership,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    env.sandbox
+        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_nul")
+        .await;
+    let product = env.sample(1);
+    env.catalog.save_product(&product).await.unwrap();
+    assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
+
+    env.sandbox
+        .dashboard_edit(&product.id, "description=Before%00After")
+        .await;
+    ledger_says(
+        &env.catalog,
+        &product.id,
+        "not written back: the catalog database refused the value",
+    )
+    .await;
+    let row = env
+        .catalog
+        .fetch_product(&product.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.description, product.description);
+    assert_eq!(count_of(&env.catalog, "kept").await, 1);
+}
