@@ -274,10 +274,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             Ok(Exit::Ok)
         }
-        Command::Catalog(cmd) => {
-            catalog_command(&open_catalog().await?, cmd).await?;
-            Ok(Exit::Ok)
-        }
+        Command::Catalog(cmd) => catalog_command(&open_catalog().await?, cmd)
+            .await
+            .map(|()| Exit::Ok),
         Command::Sync {
             ids,
             all,
@@ -318,38 +317,31 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await
         }
         Command::Schedule(cmd) => {
-            schedule::run(&connect(&cli.payload).await?, &cli.task_queue, cmd).await?;
-            Ok(Exit::Ok)
+            schedule::run(&connect(&cli.payload).await?, &cli.task_queue, cmd)
+                .await
+                .map(|()| Exit::Ok)
         }
-        Command::Setup => {
-            status::setup(&connect(&cli.payload).await?).await?;
-            Ok(Exit::Ok)
-        }
+        Command::Setup => status::setup(&connect(&cli.payload).await?)
+            .await
+            .map(|()| Exit::Ok),
         Command::Status(args) => {
             let (client, catalog) = (connect(&cli.payload).await?, open_catalog().await?);
             status::status(&client, &catalog, &cli.task_queue, args).await
         }
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
-        Command::Audit(args) => {
-            changes::audit(&open_catalog().await?, args).await?;
-            Ok(Exit::Ok)
-        }
-        Command::Outbox(args) => {
-            changes::outbox(&open_catalog().await?, args).await?;
-            Ok(Exit::Ok)
-        }
-        Command::Adopt(args) => {
-            adopt::run(&open_catalog().await?, args).await?;
-            Ok(Exit::Ok)
-        }
-        Command::Webhooks(cmd) => {
-            webhooks::run(&open_catalog().await?, cmd).await?;
-            Ok(Exit::Ok)
-        }
-        Command::Meters(cmd) => {
-            webhooks::meters(cmd).await?;
-            Ok(Exit::Ok)
-        }
+        Command::Audit(args) => changes::audit(&open_catalog().await?, args)
+            .await
+            .map(|()| Exit::Ok),
+        Command::Outbox(args) => changes::outbox(&open_catalog().await?, args)
+            .await
+            .map(|()| Exit::Ok),
+        Command::Adopt(args) => adopt::run(&open_catalog().await?, args)
+            .await
+            .map(|()| Exit::Ok),
+        Command::Webhooks(cmd) => webhooks::run(&open_catalog().await?, cmd)
+            .await
+            .map(|()| Exit::Ok),
+        Command::Meters(cmd) => webhooks::meters(cmd).await.map(|()| Exit::Ok),
         Command::Archives(ArchivesCommand::List { limit, json }) => {
             let held = open_catalog().await?.held_archives(limit).await?;
             for h in &held {

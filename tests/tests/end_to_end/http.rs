@@ -125,6 +125,26 @@ async fn ledger_says(catalog: &Catalog, product: &str, text: &str) {
     .await;
 }
 
+/// A test environment whose relay serves Stripe's signed webhooks, with `stripe_owned` fields
+/// owned by Stripe and written back to the catalog.
+async fn writing_back(backend: Backend, stripe_owned: &str) -> TestEnv {
+    let ownership = Ownership::parse(stripe_owned, true).unwrap();
+    let env = TestEnv::start_configured(backend, |s| s.ownership = ownership.clone()).await;
+    let base = serve(
+        &env,
+        HttpConfig {
+            webhook_secrets: vec!["whsec_write_back".into()],
+            ownership,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    env.sandbox
+        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_write_back")
+        .await;
+    env
+}
+
 async fn count_of(catalog: &Catalog, decision: &str) -> i64 {
     decisions(catalog)
         .await
@@ -314,20 +334,7 @@ async fn dashboard_edits_are_reverted_or_kept_by_ownership_and_echoes_cost_nothi
 
 #[tokio::test]
 async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
-    let ownership = Ownership::parse("description,images", true).unwrap();
-    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.ownership = ownership.clone()).await;
-    let base = serve(
-        &env,
-        HttpConfig {
-            webhook_secrets: vec!["whsec_wb".into()],
-            ownership,
-            ..HttpConfig::default()
-        },
-    )
-    .await;
-    env.sandbox
-        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_wb")
-        .await;
+    let env = writing_back(Backend::Sqlite, "description,images").await;
     let product = env.sample(1);
     env.catalog.save_product(&product).await.unwrap();
     assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
@@ -421,21 +428,11 @@ async fn a_kept_dashboard_edit_is_written_back_to_the_catalog() {
 /// descriptor. Dashboard edits of the first are kept and written back; of the second, reverted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_owned_shipping_fields_are_kept_and_written_back_and_catalog_owned_ones_reverted() {
-    let ownership =
-        Ownership::parse("marketing_features,shippable,package_dimensions", true).unwrap();
-    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.ownership = ownership.clone()).await;
-    let base = serve(
-        &env,
-        HttpConfig {
-            webhook_secrets: vec!["whsec_ship".into()],
-            ownership,
-            ..HttpConfig::default()
-        },
+    let env = writing_back(
+        Backend::Sqlite,
+        "marketing_features,shippable,package_dimensions",
     )
     .await;
-    env.sandbox
-        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_ship")
-        .await;
     let mut product = env.sample(1);
     product.statement_descriptor = Some("SAMPLE SHOP".into());
     product.shippable = Some(true);
@@ -604,20 +601,7 @@ async fn hostile_requests_get_a_4xx_and_never_panic_the_relay() {
 
 #[tokio::test]
 async fn write_back_refuses_a_value_the_catalog_would_refuse_and_reverts_stripe() {
-    let ownership = Ownership::parse("url", true).unwrap();
-    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.ownership = ownership.clone()).await;
-    let base = serve(
-        &env,
-        HttpConfig {
-            webhook_secrets: vec!["whsec_refuse".into()],
-            ownership,
-            ..HttpConfig::default()
-        },
-    )
-    .await;
-    env.sandbox
-        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_refuse")
-        .await;
+    let env = writing_back(Backend::Sqlite, "url").await;
     let product = env.sample(1);
     env.catalog.save_product(&product).await.unwrap();
     assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
@@ -681,21 +665,7 @@ async fn write_back_refuses_a_value_the_catalog_would_refuse_and_reverts_stripe(
 /// would retry for three days; the catalog keeps its value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_back_the_database_refuses_is_recorded_not_retried() {
-    let ownership = Ownership::parse("description", true).unwrap();
-    let env =
-        TestEnv::start_configured(Backend::Postgres, |s| s.ownership = ownership.clone()).await;
-    let base = serve(
-        &env,
-        HttpConfig {
-            webhook_secrets: vec!["whsec_nul".into()],
-            ownership,
-            ..HttpConfig::default()
-        },
-    )
-    .await;
-    env.sandbox
-        .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_nul")
-        .await;
+    let env = writing_back(Backend::Postgres, "description").await;
     let product = env.sample(1);
     env.catalog.save_product(&product).await.unwrap();
     assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
