@@ -174,6 +174,8 @@ pub struct RestartableTemporal {
     db: PathBuf,
     /// The server's output, read when it fails to start.
     log: PathBuf,
+    /// `--dynamic-config-value` options, one per value.
+    dynamic_config: String,
     server: Mutex<Option<Tied>>,
 }
 
@@ -181,6 +183,11 @@ impl RestartableTemporal {
     /// Starts a server of the test's own (not the shared one), to kill and start again; it stops
     /// when dropped.
     pub fn start_new() -> Self {
+        Self::start_new_with(&[])
+    }
+
+    /// [`RestartableTemporal::start_new`] with dynamic config values (`key=value`).
+    pub fn start_new_with(dynamic_config: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(unique("catalog-sync-temporal"));
         std::fs::create_dir_all(&dir).unwrap();
         // A port picked free can be taken before the server binds it: try new ones.
@@ -189,6 +196,10 @@ impl RestartableTemporal {
                 port: free_port(),
                 db: dir.join("temporal.db"),
                 log: dir.join("temporal.log"),
+                dynamic_config: dynamic_config
+                    .iter()
+                    .map(|v| format!(" --dynamic-config-value '{v}'"))
+                    .collect(),
                 server: Mutex::new(None),
             };
             if server.try_start(Duration::from_secs(45)) {
@@ -226,10 +237,11 @@ impl RestartableTemporal {
         assert!(server.is_none(), "the server is running");
         let script = format!(
             "exec '{}' server start-dev --headless --ip 127.0.0.1 --port {} --db-filename '{}' \
-             --log-level error >>'{}' 2>&1",
+             --log-level error{} >>'{}' 2>&1",
             temporal_cli().display(),
             self.port,
             self.db.display(),
+            self.dynamic_config,
             self.log.display()
         );
         let child = spawn_tied(&script, "true");

@@ -29,7 +29,8 @@
 use temporalio_client::tonic;
 use temporalio_client::{Client, NamespacedClient};
 use temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentInfo;
-use temporalio_common::protos::temporal::api::enums::v1::RoutingConfigUpdateState;
+use temporalio_common::protos::temporal::api::deployment::v1::WorkerDeploymentVersion as WorkerDeploymentVersionProto;
+use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeWorkerDeploymentRequest;
 use temporalio_common::worker::{
     VersioningBehavior, WorkerDeploymentOptions, WorkerDeploymentVersion,
@@ -187,15 +188,35 @@ pub async fn routing(client: &Client, deployment_name: &str) -> Result<Routing, 
     })
 }
 
-/// Whether the deployment's latest routing change (current or ramping version) has reached every
-/// task queue: until then, some new workflows may still be routed by the previous configuration.
-pub async fn routing_propagated(
+/// How one task queue routes new workflows and tasks, as the queue itself holds it: the
+/// deployment's routing reaches each queue after `set-current-version` or `set-ramping-version`
+/// returns. The deployment's own "propagation complete" flag can stay in progress after every
+/// queue has the change (temporalio/temporal#11842), so a rollout waits on its queues instead.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueRouting {
+    /// The build new work goes to (`None`: unversioned workers).
+    pub current: Option<String>,
+    /// The build ramping, and its percentage.
+    pub ramping: Option<(String, f32)>,
+}
+
+/// [`QueueRouting`] of `task_queue`, as its root partition holds it.
+pub async fn queue_routing(
     client: &Client,
-    deployment_name: &str,
-) -> Result<bool, tonic::Status> {
-    Ok(describe(client, deployment_name).await?.is_some_and(|i| {
-        i.routing_config_update_state == RoutingConfigUpdateState::Completed as i32
-    }))
+    task_queue: &str,
+    kind: TaskQueueType,
+) -> Result<QueueRouting, tonic::Status> {
+    let response = common::temporal::describe_task_queue(client, task_queue, kind, false).await?;
+    let Some(info) = response.versioning_info else {
+        return Ok(QueueRouting::default());
+    };
+    let build =
+        |v: Option<WorkerDeploymentVersionProto>| v.map(|v| v.build_id).filter(|b| !b.is_empty());
+    Ok(QueueRouting {
+        current: build(info.current_deployment_version),
+        ramping: build(info.ramping_deployment_version)
+            .map(|b| (b, info.ramping_version_percentage)),
+    })
 }
 
 /// Logs, once the worker's pollers have registered its version, whether new workflows reach this

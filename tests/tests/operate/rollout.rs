@@ -20,7 +20,7 @@ use temporalio_client::{Client, NamespacedClient, WorkflowGetResultOptions, Work
 use temporalio_common::error::ActivityExecutionError;
 use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_common::protos::temporal::api::enums::v1::{
-    VersioningBehavior, WorkflowTaskFailedCause,
+    TaskQueueType, VersioningBehavior, WorkflowTaskFailedCause,
 };
 use temporalio_common::protos::temporal::api::history::v1::{HistoryEvent, history_event};
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
@@ -143,19 +143,67 @@ fn register_v2(options: &mut WorkerOptions, settings: &worker::Settings) -> anyh
     Ok(())
 }
 
-/// A routing change (`set-current-version`, `set-ramping-version`) with the `temporal` CLI, retried
-/// while the server does not know the version yet (it registers a version once its workers have
-/// polled), then waited on until it has reached every task queue (as the runbook does).
-async fn route(client: &Client, address: &str, deployment: &str, args: &[&str]) {
-    deployment_command(address, args).await;
-    eventually(Duration::from_secs(180), "routing propagated", || async {
-        let done = worker::deployment::routing_propagated(client, deployment)
-            .await
-            .unwrap();
-        if !done {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+/// A routing change: a build made current, or ramping at a percentage.
+#[derive(Clone, Copy)]
+enum Route<'a> {
+    Current(&'a str),
+    Ramping(&'a str, u8),
+}
+
+/// A routing change with the `temporal` CLI, retried while the server does not know the version
+/// yet (it registers a version once its workers have polled), then waited on until both of the
+/// deployment's task queues route by it (as the runbook does). The test's server has one
+/// partition per queue, so the queue's view is every partition's.
+async fn route(client: &Client, address: &str, deployment: &str, task_queue: &str, to: Route<'_>) {
+    let percentage;
+    let args: Vec<&str> = match to {
+        Route::Current(build) => vec![
+            "set-current-version",
+            "--deployment-name",
+            deployment,
+            "--build-id",
+            build,
+        ],
+        Route::Ramping(build, percent) => {
+            percentage = percent.to_string();
+            vec![
+                "set-ramping-version",
+                "--deployment-name",
+                deployment,
+                "--build-id",
+                build,
+                "--percentage",
+                &percentage,
+            ]
         }
-        done.then_some(())
+    };
+    deployment_command(address, &args).await;
+    let stripe_queue = queues::stripe_task_queue(task_queue);
+    let queues = [
+        (task_queue, TaskQueueType::Workflow),
+        (stripe_queue.as_str(), TaskQueueType::Activity),
+    ];
+    let what = format!("{} reached both task queues", args.join(" "));
+    eventually(Duration::from_secs(120), &what, || async {
+        for (queue, kind) in queues {
+            let routing = worker::deployment::queue_routing(client, queue, kind)
+                .await
+                .unwrap();
+            let routed = match to {
+                Route::Current(build) => {
+                    routing.current.as_deref() == Some(build) && routing.ramping.is_none()
+                }
+                Route::Ramping(build, percent) => routing
+                    .ramping
+                    .as_ref()
+                    .is_some_and(|(b, p)| b == build && *p == f32::from(percent)),
+            };
+            if !routed {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return None;
+            }
+        }
+        Some(())
     })
     .await;
 }
@@ -282,9 +330,13 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     let deployment = unique("catalog-sync");
     let version = |build: &str| Deployment::from_settings(Some(&deployment), Some(build)).unwrap();
     let v1 = version("v1");
-    // A server of the test's own: routing changes propagate through every task queue of the
-    // server, and on the shared one, under the whole suite's load, that took minutes.
-    let temporal = RestartableTemporal::start_new();
+    // A server of the test's own, one partition per task queue: routing changes propagate
+    // through every queue of the server (on the shared one, under the whole suite's load, that
+    // took minutes), and with one partition the queue's own view is the whole of it.
+    let temporal = RestartableTemporal::start_new_with(&[
+        "matching.numTaskqueueReadPartitions=1",
+        "matching.numTaskqueueWritePartitions=1",
+    ]);
     let address = temporal.address();
     let env = TestEnv::start_on(&address, Backend::Sqlite, |s| s.deployment = v1).await;
     let task_queue = env.worker.task_queue.clone();
@@ -295,13 +347,8 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
         &env.client,
         &address,
         &deployment,
-        &[
-            "set-current-version",
-            "--deployment-name",
-            &deployment,
-            "--build-id",
-            "v1",
-        ],
+        &task_queue,
+        Route::Current("v1"),
     )
     .await;
 
@@ -342,15 +389,8 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
         &env.client,
         &address,
         &deployment,
-        &[
-            "set-ramping-version",
-            "--deployment-name",
-            &deployment,
-            "--build-id",
-            "v2",
-            "--percentage",
-            "50",
-        ],
+        &task_queue,
+        Route::Ramping("v2", 50),
     )
     .await;
     for i in 5..=8 {
@@ -360,13 +400,8 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
         &env.client,
         &address,
         &deployment,
-        &[
-            "set-current-version",
-            "--deployment-name",
-            &deployment,
-            "--build-id",
-            "v2",
-        ],
+        &task_queue,
+        Route::Current("v2"),
     )
     .await;
     let v2_current = SystemTime::now();
@@ -404,13 +439,8 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
         &env.client,
         &address,
         &deployment,
-        &[
-            "set-current-version",
-            "--deployment-name",
-            &deployment,
-            "--build-id",
-            "v1",
-        ],
+        &task_queue,
+        Route::Current("v1"),
     )
     .await;
     let rolled_back = SystemTime::now();
