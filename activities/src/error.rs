@@ -9,6 +9,7 @@
 //! | other Stripe 4xx, or `Stripe-Should-Retry: false` | `StripeRejected` | no |
 //! | unusable activity input (e.g. a `since` that is not RFC 3339) | `InvalidInput` | no |
 //! | a write refused before it is sent (a lookup key another product's price holds) | `StripeRejected` | no |
+//! | a sync that may not run here yet (its legacy run still runs; another catalog's run) | `SyncWaiting` | yes, after the wait it names |
 
 use std::time::Duration;
 
@@ -35,6 +36,10 @@ pub enum SyncError {
     /// another product's price holds).
     #[error("refused: {0}")]
     Refused(String),
+    /// The sync may not run on this worker yet, with why and for how long at least (see
+    /// `failure_types::SYNC_WAITING`).
+    #[error("waiting: {0}")]
+    Waiting(String, Duration),
 }
 
 /// Longest wait honoured from a server's back-off hint.
@@ -78,6 +83,7 @@ impl SyncError {
             SyncError::InvalidInput(_) => (failure_types::INVALID_INPUT, None),
             // Final: retrying cannot change the account's state, a person must.
             SyncError::Refused(_) => (failure_types::STRIPE_REJECTED, None),
+            SyncError::Waiting(_, delay) => (failure_types::SYNC_WAITING, Some(*delay)),
         }
     }
 }

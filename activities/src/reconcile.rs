@@ -416,6 +416,7 @@ pub async fn plan(catalog: &Catalog, input: &PlanInput) -> Result<PlanOutput, Sy
         method,
         reason,
         cursor: cursor.filter(|_| method == ReconcileMethod::Events),
+        catalog: None,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -20,6 +21,7 @@ use workflows::reconcile::DriftKind;
 
 use crate::error::SyncError;
 use crate::{mirror, reconcile, upsert};
+use common::legacy_syncs::LegacySyncs;
 use common::metrics::Metrics;
 use stripe::client::StripeClient;
 use stripe::identity::CatalogIdentity;
@@ -38,6 +40,7 @@ pub struct SyncActivitiesImpl {
     write_keys: WriteKeys,
     archive_budget: ArchiveBudget,
     search_attributes: Arc<AtomicBool>,
+    legacy: Option<LegacySyncs>,
 }
 
 impl SyncActivitiesImpl {
@@ -59,6 +62,66 @@ impl SyncActivitiesImpl {
             metrics: None,
             ownership: Ownership::default(),
             search_attributes: Arc::new(AtomicBool::new(false)),
+            legacy: None,
+        }
+    }
+
+    /// Holds each product's scoped sync back while its legacy run still runs (the move to
+    /// catalog-scoped workflow ids, see [`common::legacy_syncs`]).
+    pub fn with_legacy_syncs(mut self, legacy: LegacySyncs) -> Self {
+        self.legacy = Some(legacy);
+        self
+    }
+
+    /// `Err` when the sync whose activity this is may not run on this worker now: a run of
+    /// another catalog (two catalogs' workers on one task queue), or a scoped run whose product's
+    /// legacy run still runs. Retried, so the run waits instead of writing beside another.
+    async fn may_run_here(&self, ctx: &ActivityContext) -> Result<(), SyncError> {
+        let Some(workflow_id) = ctx.info().workflow_id.clone() else {
+            return Ok(());
+        };
+        let Some(sync) = workflows::SyncId::parse(&workflow_id) else {
+            return Ok(());
+        };
+        match sync.catalog {
+            Some(catalog) if catalog != self.identity.as_str() => {
+                tracing::warn!(
+                    workflow_id = %workflow_id,
+                    catalog = %self.identity,
+                    "handed back a sync of another catalog: two catalogs' workers poll this task queue"
+                );
+                return Err(SyncError::Waiting(
+                    format!(
+                        "{workflow_id} is a sync of catalog {catalog}, and this worker serves \
+                         catalog {}: two catalogs' workers poll one task queue. Give each catalog \
+                         its own CATALOG_SYNC_TASK_QUEUE",
+                        self.identity
+                    ),
+                    Duration::from_secs(30),
+                ));
+            }
+            Some(_) => {}
+            None => return Ok(()),
+        }
+        let Some(legacy) = &self.legacy else {
+            return Ok(());
+        };
+        match legacy.live_run(sync.product_id).await {
+            Ok(None) => Ok(()),
+            Ok(Some(run)) => Err(SyncError::Waiting(
+                format!(
+                    "{run}, this product's sync under its legacy workflow id, still runs: this \
+                     sync starts when it ends"
+                ),
+                Duration::from_secs(5),
+            )),
+            Err(status) => Err(SyncError::Waiting(
+                format!(
+                    "could not ask Temporal whether this product's legacy sync still runs: {}",
+                    status.message()
+                ),
+                Duration::from_secs(5),
+            )),
         }
     }
 
@@ -143,6 +206,7 @@ impl SyncActivitiesImpl {
     ) -> Result<FetchOutput, ActivityError> {
         let span = activity_span(&ctx, &input.catalog_id);
         async {
+            self.may_run_here(&ctx).await.map_err(failed)?;
             let search_attributes = self.search_attributes.load(Ordering::Relaxed);
             match self.catalog.fetch_product(&input.catalog_id).await {
                 Ok(product) => Ok(FetchOutput {
@@ -332,9 +396,11 @@ impl SyncActivitiesImpl {
     ) -> Result<PlanOutput, ActivityError> {
         let span = activity_span(&ctx, "plan");
         async {
-            let out = reconcile::plan(&self.catalog, &input)
+            let mut out = reconcile::plan(&self.catalog, &input)
                 .await
                 .map_err(failed)?;
+            // The repairs run under this catalog's workflow ids.
+            out.catalog = Some(self.identity.as_str().to_string());
             tracing::info!(method = out.method.as_str(), reason = %out.reason, "reconciliation method");
             Ok(out)
         }

@@ -7,8 +7,10 @@
 //! - [`shutdown`]: Ctrl-C or SIGTERM.
 //! - [`settings`]: the Stripe settings binaries share, and the redacting `Secret`.
 //! - [`metrics`]: catalog-sync's Prometheus instruments and exporter.
+//! - [`legacy_syncs`]: the move from legacy product sync ids to catalog-scoped ones.
 #![deny(missing_docs)]
 
+pub mod legacy_syncs;
 pub mod metrics;
 pub mod settings;
 pub mod shutdown;

@@ -137,6 +137,18 @@ pub async fn running_task_queue(
         .map(|i| i.task_queue))
 }
 
+/// The task queue of the workflow's latest run, running or closed (and retained); `None` when
+/// the server knows no run of it.
+pub async fn latest_task_queue(
+    client: &Client,
+    workflow_id: &str,
+) -> Result<Option<String>, tonic::Status> {
+    match describe_execution(client, workflow_id, "").await {
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+        other => Ok(other?.map(|info| info.task_queue)),
+    }
+}
+
 /// `DescribeWorkflowExecution` of one run (the latest with an empty `run_id`).
 async fn describe_execution(
     client: &Client,

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`model`]: catalog products and the Stripe state they ask for.
 //! - [`metadata`]: the metadata keys that mark a Stripe object as catalog-sync's.
+//! - [`ids`]: the workflow and schedule ids catalog-sync gives a catalog's runs in Temporal.
 //! - [`identity`]: whose a Stripe product is (this catalog's, another catalog's, nobody's).
 //! - [`limits`]: Stripe's limits on names, amounts and ids.
 //! - [`mirror`]: one Stripe object as catalog-sync last saw it.
@@ -13,6 +14,7 @@
 
 pub mod drift;
 pub mod identity;
+pub mod ids;
 pub mod limits;
 pub mod metadata;
 pub mod mirror;

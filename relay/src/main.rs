@@ -227,7 +227,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
     // Changes wait in the outbox while Temporal is away.
     let (client, _) = common::temporal::connect(&args.payload, WhenUnreachable::Wait).await?;
-    let signaller = Signaller::new(client, args.task_queue.clone(), Duration::from_secs(10));
+    let signaller = Signaller::new(
+        client,
+        catalog.identity().await?,
+        args.task_queue.clone(),
+        Duration::from_secs(10),
+    );
 
     let http = match args.listen {
         Some(addr) => {

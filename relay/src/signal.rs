@@ -48,6 +48,8 @@ impl SignalError {
 #[derive(Clone)]
 pub struct Signaller {
     client: Client,
+    /// The catalog's identity: its syncs' workflow ids carry it.
+    catalog: String,
     task_queue: String,
     timeout: Duration,
     /// Runs already seen on this relay's task queue (a run never changes queue): a signal to one
@@ -79,10 +81,17 @@ impl Signaller {
         }
     }
 
-    /// Signals on `task_queue`; each call gives up after `timeout` (Temporal unavailable).
-    pub fn new(client: Client, task_queue: impl Into<String>, timeout: Duration) -> Self {
+    /// Signals the syncs of `catalog` (its identity) on `task_queue`; each call gives up after
+    /// `timeout` (Temporal unavailable).
+    pub fn new(
+        client: Client,
+        catalog: impl Into<String>,
+        task_queue: impl Into<String>,
+        timeout: Duration,
+    ) -> Self {
         Self {
             client,
+            catalog: catalog.into(),
             task_queue: task_queue.into(),
             timeout,
             on_queue: Arc::default(),
@@ -143,7 +152,7 @@ impl Signaller {
             },
             WorkflowStartOptions::new(
                 self.task_queue.as_str(),
-                workflows::product_sync_id(catalog_id),
+                workflows::product_sync_id(&self.catalog, catalog_id),
             )
             .build(),
         );

@@ -193,6 +193,10 @@ enum CatalogCommand {
         #[arg(long, value_parser = mean_prices)]
         prices_per_product: Option<f64>,
     },
+    /// Print the catalog's identity: what its workflow ids (`{identity}:product-sync:{id}`) and
+    /// schedule id (`{identity}:reconcile`) start with, and what its Stripe objects carry in
+    /// `catalog_sync_catalog`.
+    Identity,
     /// Print one product as JSON.
     Show {
         /// Catalog id.
@@ -285,20 +289,18 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             json,
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
-            let client = connect(&cli.payload).await?;
-            let signalled = signal(&client, &cli.task_queue, ids, concurrency.max(1), json).await?;
+            let syncs = Syncs::of(
+                open_catalog().await?,
+                connect(&cli.payload).await?,
+                &cli.task_queue,
+            )
+            .await?;
+            let signalled = signal(&syncs, ids, concurrency.max(1), json).await?;
             if !wait {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(
-                &client,
-                &cli.task_queue,
-                signalled.started,
-                concurrency.max(1),
-                json,
-            )
-            .await?;
+            let exit = results(&syncs, signalled.started, concurrency.max(1), json).await?;
             Ok(exit.worst(stranded))
         }
         Command::Results {
@@ -308,18 +310,36 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             json,
         } => {
             let ids = chosen_ids(ids, all, open_catalog).await?;
-            let client = connect(&cli.payload).await?;
+            let syncs = Syncs::of(
+                open_catalog().await?,
+                connect(&cli.payload).await?,
+                &cli.task_queue,
+            )
+            .await?;
             // The runs waited for are on the workers' queue: a queue nobody polls would hang.
-            queue::ensure_polled(&client, &cli.task_queue).await?;
-            results(&client, &cli.task_queue, ids, concurrency.max(1), json).await
+            queue::ensure_polled(&syncs.client, &cli.task_queue).await?;
+            results(&syncs, ids, concurrency.max(1), json).await
         }
         Command::Reconcile(args) => {
-            reconcile::run(&connect(&cli.payload).await?, &cli.task_queue, args).await
+            let catalog = open_catalog().await?.identity().await?;
+            reconcile::run(
+                &connect(&cli.payload).await?,
+                &catalog,
+                &cli.task_queue,
+                args,
+            )
+            .await
         }
         Command::Schedule(cmd) => {
-            schedule::run(&connect(&cli.payload).await?, &cli.task_queue, cmd)
-                .await
-                .map(|()| Exit::Ok)
+            let catalog = open_catalog().await?.identity().await?;
+            schedule::run(
+                &connect(&cli.payload).await?,
+                &catalog,
+                &cli.task_queue,
+                cmd,
+            )
+            .await
+            .map(|()| Exit::Ok)
         }
         Command::Setup => status::setup(&connect(&cli.payload).await?)
             .await
@@ -381,15 +401,52 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             if confirmed.is_empty() {
                 return Ok(Exit::Ok);
             }
-            let client = connect(&cli.payload).await?;
-            let signalled = signal(&client, &cli.task_queue, confirmed, 32, false).await?;
+            let syncs = Syncs::of(catalog, connect(&cli.payload).await?, &cli.task_queue).await?;
+            let signalled = signal(&syncs, confirmed, 32, false).await?;
             if !wait {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(&client, &cli.task_queue, signalled.started, 32, false).await?;
+            let exit = results(&syncs, signalled.started, 32, false).await?;
             Ok(exit.worst(stranded))
         }
+    }
+}
+
+/// Where one catalog's product syncs run: the Temporal client, the catalog's identity (its syncs'
+/// workflow ids carry it) and the workers' task queue.
+struct Syncs {
+    client: Client,
+    catalog: String,
+    task_queue: String,
+}
+
+impl Syncs {
+    async fn of(catalog: Catalog, client: Client, task_queue: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            client,
+            catalog: catalog.identity().await?,
+            task_queue: task_queue.to_string(),
+        })
+    }
+
+    /// The product's sync id in this catalog.
+    fn id(&self, product_id: &str) -> String {
+        workflows::product_sync_id(&self.catalog, product_id)
+    }
+
+    /// The id of the product's latest sync: its scoped id, or its legacy id on this queue while
+    /// the product has synced only under that (a deployment moving to catalog-scoped ids).
+    async fn latest_id(&self, product_id: &str) -> anyhow::Result<String> {
+        use common::temporal::latest_task_queue;
+        let scoped = self.id(product_id);
+        if latest_task_queue(&self.client, &scoped).await?.is_some() {
+            return Ok(scoped);
+        }
+        let legacy = workflows::legacy_product_sync_id(product_id);
+        let legacy_queue = latest_task_queue(&self.client, &legacy).await?;
+        let legacy_ours = legacy_queue.as_deref() == Some(self.task_queue.as_str());
+        Ok(if legacy_ours { legacy } else { scoped })
     }
 }
 
@@ -471,6 +528,7 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
                 catalog.count_products().await?
             );
         }
+        CatalogCommand::Identity => println!("{}", catalog.identity().await?),
         CatalogCommand::Show { id } => match catalog.fetch_product(&id).await? {
             Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
             None => anyhow::bail!("no product {id} in the catalog"),
@@ -609,18 +667,18 @@ impl Signalled {
 /// With `json`, stranded products are JSON lines as `results` prints them, and the summary goes
 /// to stderr.
 async fn signal(
-    client: &Client,
-    task_queue: &str,
+    syncs: &Syncs,
     ids: Vec<String>,
     concurrency: usize,
     json: bool,
 ) -> anyhow::Result<Signalled> {
+    let (client, task_queue) = (&syncs.client, syncs.task_queue.as_str());
     queue::ensure_polled(client, task_queue).await?;
     let total = ids.len();
     let bar = &progress(total, "signalled");
     let signalled: Vec<(String, String)> = futures::stream::iter(ids)
         .map(|id| async move {
-            let workflow_id = workflows::product_sync_id(&id);
+            let workflow_id = syncs.id(&id);
             // A sync already running on another queue would get the signal, and this queue's
             // workers would never see it: say so instead of signalling it.
             let running = common::temporal::running_task_queue(client, &workflow_id)
@@ -662,8 +720,8 @@ async fn signal(
             "its sync {} runs on task queue {run_queue}, not {task_queue}, where this queue's \
              workers never see it: not signalled. End it (`temporal workflow terminate \
              --workflow-id {}`) and sync again",
-            workflows::product_sync_id(id),
-            workflows::product_sync_id(id),
+            syncs.id(id),
+            syncs.id(id),
         );
         if json {
             let line = serde_json::json!({
@@ -700,12 +758,12 @@ const OUTCOME_WIDTH: usize = 9;
 /// Waits for the latest sync of each product and prints the outcomes; the exit code is the
 /// worst of them ([`Exit::of_outcome`]).
 async fn results(
-    client: &Client,
-    task_queue: &str,
+    syncs: &Syncs,
     started: Vec<String>,
     concurrency: usize,
     json: bool,
 ) -> anyhow::Result<Exit> {
+    let (client, task_queue) = (&syncs.client, syncs.task_queue.as_str());
     let total = started.len();
     let bar = &progress(total, "finished");
     // The results are fetched a few at a time, in id order, while syncs finish in any order: the
@@ -715,11 +773,14 @@ async fn results(
     let fetched = &std::sync::atomic::AtomicU64::new(0);
     let results: Vec<(String, anyhow::Result<ProductSyncResult>)> = futures::stream::iter(started)
         .map(|id| async move {
-            let handle = client.get_workflow_handle::<ProductSync>(workflows::product_sync_id(&id));
-            let result = handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await
-                .map_err(anyhow::Error::from);
+            let result = match syncs.latest_id(&id).await {
+                Ok(workflow_id) => client
+                    .get_workflow_handle::<ProductSync>(workflow_id)
+                    .get_result(WorkflowGetResultOptions::default())
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(e) => Err(e),
+            };
             let done = fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             raise(bar, done);
             (id, result)

@@ -130,14 +130,23 @@ pub(crate) async fn stranded_runs(
         let run = run.context("listing running syncs")?;
         elsewhere.push((run.task_queue().to_string(), run.id().to_string()));
     }
-    let product_ids: Vec<String> = elsewhere
+    // A scoped id names its catalog; a legacy one is this catalog's if the catalog holds the
+    // product.
+    let identity = catalog.identity().await?;
+    let legacy_products: Vec<String> = elsewhere
         .iter()
-        .filter_map(|(_, id)| workflows::product_of_sync_id(id).map(str::to_string))
+        .filter_map(|(_, id)| workflows::SyncId::parse(id))
+        .filter(|sync| sync.catalog.is_none())
+        .map(|sync| sync.product_id.to_string())
         .collect();
-    let ours = catalog.existing_ids(&product_ids).await?;
+    let held = catalog.existing_ids(&legacy_products).await?;
     let mut by_queue: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (queue, id) in elsewhere {
-        if workflows::product_of_sync_id(&id).is_some_and(|product| ours.contains(product)) {
+        let ours = workflows::SyncId::parse(&id).is_some_and(|sync| match sync.catalog {
+            Some(catalog) => catalog == identity,
+            None => held.contains(sync.product_id),
+        });
+        if ours {
             by_queue.entry(queue).or_default().push(id);
         }
     }

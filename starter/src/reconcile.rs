@@ -62,7 +62,7 @@ pub(crate) struct ReconcileArgs {
     /// Catalog pages (of 100) per workflow run before continue-as-new.
     #[arg(long, default_value_t = 20)]
     pages_per_run: u32,
-    /// Workflow id (default: reconcile-{unix time}).
+    /// Workflow id (default: {catalog identity}:reconcile-{unix ms}).
     #[arg(long)]
     id: Option<String>,
     /// Start and print the workflow id without following it.
@@ -96,6 +96,7 @@ impl From<Method> for ReconcileMethod {
 /// Starts and follows the reconciliation; returns the exit code (see the module's docs).
 pub(crate) async fn run(
     client: &Client,
+    catalog: &str,
     task_queue: &str,
     args: ReconcileArgs,
 ) -> anyhow::Result<Exit> {
@@ -130,7 +131,7 @@ pub(crate) async fn run(
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        format!("reconcile-{}", now.as_millis())
+        domain::ids::reconcile_id(catalog, now.as_millis())
     });
     client
         .start_workflow(

@@ -19,9 +19,6 @@ use temporalio_common::protos::temporal::api::schedule::v1::{Range, StructuredCa
 use workflows::ReconcileCatalog;
 use workflows::reconcile::{OrphanPolicy, ReconcileInput, ReconcileMode};
 
-/// The schedule's id unless `--id` says otherwise.
-pub(crate) const DEFAULT_SCHEDULE_ID: &str = "catalog-sync-reconcile";
-
 #[derive(Subcommand)]
 pub(crate) enum ScheduleCommand {
     /// Create the schedule, or bring an existing one up to date.
@@ -40,9 +37,9 @@ pub(crate) enum ScheduleCommand {
 
 #[derive(Args)]
 pub(crate) struct DescribeArgs {
-    /// Schedule id.
-    #[arg(long, default_value = DEFAULT_SCHEDULE_ID)]
-    id: String,
+    /// Schedule id (default: `{catalog identity}:reconcile`, this catalog's).
+    #[arg(long)]
+    id: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -50,9 +47,9 @@ pub(crate) struct DescribeArgs {
 
 #[derive(Args)]
 pub(crate) struct IdArg {
-    /// Schedule id.
-    #[arg(long, default_value = DEFAULT_SCHEDULE_ID)]
-    id: String,
+    /// Schedule id (default: `{catalog identity}:reconcile`, this catalog's).
+    #[arg(long)]
+    id: Option<String>,
 }
 
 #[derive(Args)]
@@ -129,35 +126,55 @@ impl From<Overlap> for ScheduleOverlapPolicy {
     }
 }
 
+/// Runs `cmd` on the schedule of `catalog` (its identity) unless `--id` names another.
 pub(crate) async fn run(
     client: &Client,
+    catalog: &str,
     task_queue: &str,
     cmd: ScheduleCommand,
 ) -> anyhow::Result<()> {
+    let ours = || domain::ids::schedule_id(catalog);
     match cmd {
-        ScheduleCommand::Apply(args) => apply(client, task_queue, args).await,
-        ScheduleCommand::Describe(args) => describe(client, args).await,
+        ScheduleCommand::Apply(args) => {
+            let id = args.id.id.clone().unwrap_or_else(ours);
+            apply(client, &id, task_queue, args).await?;
+            if id == ours() {
+                replace_legacy(client, &id, task_queue).await?;
+            }
+            Ok(())
+        }
+        ScheduleCommand::Describe(args) => {
+            let id = args.id.clone().unwrap_or_else(ours);
+            describe(client, &id, args.json).await
+        }
         ScheduleCommand::Pause(NoteArgs { id, note }) => {
+            let id = IdArg {
+                id: Some(id.id.unwrap_or_else(ours)),
+            };
             let note = note.unwrap_or_else(|| "paused with starter".into());
             client
-                .get_schedule_handle(&id.id)
+                .get_schedule_handle(id.name())
                 .pause(Some(note), PauseScheduleOptions::default())
                 .await
-                .with_context(|| format!("pausing schedule {}", id.id))?;
-            println!("schedule {} paused", id.id);
+                .with_context(|| format!("pausing schedule {}", id.name()))?;
+            println!("schedule {} paused", id.name());
             Ok(())
         }
         ScheduleCommand::Unpause(NoteArgs { id, note }) => {
+            let id = IdArg {
+                id: Some(id.id.unwrap_or_else(ours)),
+            };
             let note = note.unwrap_or_else(|| "unpaused with starter".into());
             client
-                .get_schedule_handle(&id.id)
+                .get_schedule_handle(id.name())
                 .unpause(Some(note), UnpauseScheduleOptions::default())
                 .await
-                .with_context(|| format!("unpausing schedule {}", id.id))?;
-            println!("schedule {} unpaused", id.id);
+                .with_context(|| format!("unpausing schedule {}", id.name()))?;
+            println!("schedule {} unpaused", id.name());
             Ok(())
         }
         ScheduleCommand::Trigger(IdArg { id }) => {
+            let id = id.unwrap_or_else(ours);
             client
                 .get_schedule_handle(&id)
                 .trigger(
@@ -170,6 +187,7 @@ pub(crate) async fn run(
             Ok(())
         }
         ScheduleCommand::Delete(IdArg { id }) => {
+            let id = id.unwrap_or_else(ours);
             client
                 .get_schedule_handle(&id)
                 .delete(DeleteScheduleOptions::default())
@@ -188,8 +206,51 @@ fn rpc_code(e: &ScheduleError) -> Option<temporalio_client::tonic::Code> {
     }
 }
 
-async fn apply(client: &Client, task_queue: &str, args: ApplyArgs) -> anyhow::Result<()> {
-    let id = args.id.id.clone();
+impl IdArg {
+    /// The id, once the default has been filled in.
+    fn name(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
+}
+
+/// The schedule of earlier releases (`catalog-sync-reconcile`, one per namespace) is deleted once
+/// this catalog's own schedule is in place, when it starts its reconciliations on this catalog's
+/// task queue: two schedules would reconcile the catalog twice. One on another queue is another
+/// catalog's, and stays.
+async fn replace_legacy(client: &Client, id: &str, task_queue: &str) -> anyhow::Result<()> {
+    use temporalio_client::tonic::Code;
+    use temporalio_common::protos::temporal::api::schedule::v1::schedule_action::Action;
+    let legacy = domain::ids::LEGACY_SCHEDULE_ID;
+    let handle = client.get_schedule_handle(legacy);
+    let described = match handle.describe(Default::default()).await {
+        Ok(d) => d,
+        Err(e) if rpc_code(&e) == Some(Code::NotFound) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading schedule {legacy}")),
+    };
+    let queue = described
+        .raw()
+        .schedule
+        .as_ref()
+        .and_then(|s| s.action.as_ref())
+        .and_then(|a| a.action.as_ref())
+        .and_then(|Action::StartWorkflow(start)| start.task_queue.as_ref())
+        .map(|q| q.name.clone());
+    if queue.as_deref() != Some(task_queue) {
+        return Ok(());
+    }
+    handle
+        .delete(DeleteScheduleOptions::default())
+        .await
+        .with_context(|| format!("deleting the legacy schedule {legacy}"))?;
+    println!(
+        "schedule {legacy} deleted: {id} replaces it (it reconciled this catalog, on task queue \
+         {task_queue}, under the id every catalog of the namespace shared)"
+    );
+    Ok(())
+}
+
+async fn apply(client: &Client, id: &str, task_queue: &str, args: ApplyArgs) -> anyhow::Result<()> {
+    let id = id.to_string();
     let spec = match (&args.every, &args.cron) {
         (Some(every), _) => ScheduleSpec::from_interval(*every),
         (None, Some(cron)) => ScheduleSpec::builder()
@@ -328,8 +389,7 @@ fn cron_fields(calendar: &StructuredCalendarSpec) -> String {
 }
 
 /// The schedule as `describe` prints it: one field a line, or the same facts as JSON.
-async fn describe(client: &Client, args: DescribeArgs) -> anyhow::Result<()> {
-    let id = &args.id;
+async fn describe(client: &Client, id: &str, json: bool) -> anyhow::Result<()> {
     let d = client
         .get_schedule_handle(id)
         .describe(Default::default())
@@ -383,7 +443,7 @@ async fn describe(client: &Client, args: DescribeArgs) -> anyhow::Result<()> {
         .take(3)
         .map(time)
         .collect();
-    if args.json {
+    if json {
         let report = serde_json::json!({
             "id": id,
             "paused": d.paused(),

@@ -2,7 +2,7 @@
 //! (is catalog-sync keeping up: backlog, running syncs, failed and invalid products, the last
 //! reconciliation, relay lag), with an exit code for cron and monitoring.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::exit::Exit;
@@ -185,6 +185,13 @@ pub(crate) async fn status(
     // Runs no worker will ever take: they hold their products' changes.
     let stranded = crate::queue::stranded_runs(client, catalog, task_queue).await?;
     problems.extend(stranded.iter().map(crate::queue::StrandedRuns::problem));
+
+    // Another catalog's syncs on this queue: two catalogs' workers share it, and each worker
+    // hands the other's syncs back (they retry with `SyncWaiting`).
+    let identity = catalog.identity().await?;
+    if let Some(problem) = foreign_syncs(client, &identity, task_queue).await? {
+        problems.push(problem);
+    }
 
     // This deployment's syncs: other deployments may share the namespace on other task queues.
     let running = client
@@ -463,6 +470,52 @@ async fn retrying_syncs(
     Ok(retrying)
 }
 
+/// Running syncs of other catalogs than `identity` on `task_queue` (among the first
+/// [`SYNCS_INSPECTED`]), as the problem `status` reports.
+async fn foreign_syncs(
+    client: &Client,
+    identity: &str,
+    task_queue: &str,
+) -> anyhow::Result<Option<String>> {
+    let query = format!(
+        "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running' AND TaskQueue = '{}'",
+        task_queue.replace('\'', "")
+    );
+    let mut foreign: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut runs = client.list_workflows(
+        query.as_str(),
+        WorkflowListOptions::builder()
+            .limit(SYNCS_INSPECTED)
+            .build(),
+    );
+    while let Some(run) = runs.next().await {
+        let run = run.context("listing running syncs")?;
+        if let Some(workflows::SyncId {
+            catalog: Some(other),
+            ..
+        }) = workflows::SyncId::parse(run.id())
+            && other != identity
+        {
+            foreign
+                .entry(other.to_string())
+                .or_default()
+                .push(run.id().to_string());
+        }
+    }
+    Ok((!foreign.is_empty()).then(|| {
+        let catalogs: Vec<String> = foreign
+            .iter()
+            .map(|(catalog, ids)| format!("{} of catalog {catalog} (e.g. {})", ids.len(), ids[0]))
+            .collect();
+        format!(
+            "syncs of other catalogs run on this catalog's task queue {task_queue}: {}. Two \
+             catalogs' workers poll one queue and each hands the other's syncs back, so they wait; \
+             give each catalog its own CATALOG_SYNC_TASK_QUEUE (README, \"Several catalogs\")",
+            catalogs.join(", ")
+        )
+    }))
+}
+
 /// How far back `status` looks for syncs that ended without an outcome.
 const ENDED_WITHIN: Duration = Duration::from_secs(24 * 3600);
 
@@ -487,7 +540,7 @@ async fn ended_without_outcome(client: &Client, task_queue: &str) -> anyhow::Res
             // A product's runs only (a run started by hand under another id names no product).
             let run = run
                 .ok()
-                .filter(|r| workflows::product_of_sync_id(r.id()).is_some())?;
+                .filter(|r| workflows::SyncId::parse(r.id()).is_some())?;
             Some((
                 run.id().to_string(),
                 run.run_id().to_string(),

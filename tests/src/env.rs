@@ -29,6 +29,8 @@ pub struct TestEnv {
     pub worker: RunningWorker,
     /// The catalog's URL (for binaries started by the test).
     pub catalog_url: String,
+    /// The catalog's identity (its syncs' workflow ids carry it).
+    pub identity: String,
     prefix: String,
 }
 
@@ -83,7 +85,9 @@ impl TestEnv {
         let (url, catalog) = fresh_catalog(backend).await;
         let sandbox = Sandbox::start().await;
         let worker = RunningWorker::start_on(temporal, &url, &sandbox, configure).await;
+        let identity = catalog.identity().await.unwrap();
         Self {
+            identity,
             client,
             catalog,
             sandbox,
@@ -97,6 +101,7 @@ impl TestEnv {
     pub fn signaller(&self) -> Signaller {
         Signaller::new(
             self.client.clone(),
+            self.identity.as_str(),
             self.worker.task_queue.as_str(),
             Duration::from_secs(10),
         )
@@ -122,6 +127,11 @@ impl TestEnv {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// The workflow id of the product's sync in the test's catalog.
+    pub fn sync_id(&self, id: &str) -> String {
+        workflows::product_sync_id(&self.identity, id)
     }
 
     /// The test's `n`-th catalog id; ids sort in `n` order.
@@ -152,11 +162,8 @@ impl TestEnv {
                     catalog_version: None,
                     source: "test".into(),
                 },
-                WorkflowStartOptions::new(
-                    self.worker.task_queue.as_str(),
-                    workflows::product_sync_id(id),
-                )
-                .build(),
+                WorkflowStartOptions::new(self.worker.task_queue.as_str(), self.sync_id(id))
+                    .build(),
             )
             .await
             .unwrap();
@@ -166,7 +173,7 @@ impl TestEnv {
     pub async fn result(&self, id: &str) -> ProductSyncResult {
         let handle = self
             .client
-            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(id));
+            .get_workflow_handle::<ProductSync>(self.sync_id(id));
         tokio::time::timeout(
             Duration::from_secs(120),
             handle.get_result(WorkflowGetResultOptions::default()),

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use activities::SyncActivitiesImpl;
 use catalog::{ArchiveBudget, Catalog};
+use common::legacy_syncs::LegacySyncs;
 use common::metrics::Metrics;
 use stripe::client::{AccessRefused, Secret, StripeClient, StripeConfig};
 use stripe::identity::CatalogIdentity;
@@ -150,11 +151,21 @@ pub async fn build_with(
     let catalog_identity = CatalogIdentity::new(catalog.identity().await?);
     tracing::info!(catalog = %catalog_identity, "serving catalog");
     let readiness_catalog = catalog.clone();
-    let activities = SyncActivitiesImpl::new(catalog, catalog_identity, stripe.clone(), write_keys)
-        .with_metrics(settings.metrics.clone())
-        .with_ownership(settings.ownership.clone())
-        .with_archive_budget(settings.archive_budget.clone())
-        .with_search_attributes(registered);
+    let activities = SyncActivitiesImpl::new(
+        catalog,
+        catalog_identity.clone(),
+        stripe.clone(),
+        write_keys,
+    )
+    .with_metrics(settings.metrics.clone())
+    .with_ownership(settings.ownership.clone())
+    .with_archive_budget(settings.archive_budget.clone())
+    .with_search_attributes(registered)
+    .with_legacy_syncs(LegacySyncs::new(
+        client.clone(),
+        catalog_identity.as_str(),
+        settings.task_queue.as_str(),
+    ));
 
     let stripe_queue = stripe_task_queue(&settings.task_queue);
     let identity = budget::stripe_identity();

@@ -227,6 +227,9 @@ pub struct PlanOutput {
     pub reason: String,
     /// The stored event cursor, when the method is `events`.
     pub cursor: Option<EventCursor>,
+    /// The identity of the catalog the worker serves: the reconciliation's repairs run under
+    /// this catalog's workflow ids (`None` from workers before catalog-scoped ids).
+    pub catalog: Option<String>,
 }
 
 /// Which of Stripe's lists a scan page reads.

@@ -52,14 +52,4 @@ pub(crate) fn next_run_options(versioned: bool) -> temporalio_sdk::ContinueAsNew
 /// Task queue of the workflows and the catalog-side activities.
 pub const TASK_QUEUE: &str = "catalog-sync";
 
-/// The workflow id of a product's sync: one per product, so writers never overlap.
-pub fn product_sync_id(catalog_id: &str) -> String {
-    format!("{PRODUCT_SYNC_PREFIX}{catalog_id}")
-}
-
-/// The catalog id a product's sync is named after ([`product_sync_id`]'s inverse).
-pub fn product_of_sync_id(workflow_id: &str) -> Option<&str> {
-    workflow_id.strip_prefix(PRODUCT_SYNC_PREFIX)
-}
-
-const PRODUCT_SYNC_PREFIX: &str = "product-sync-";
+pub use domain::ids::{SyncId, legacy_product_sync_id, product_sync_id};

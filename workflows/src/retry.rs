@@ -34,6 +34,10 @@ pub mod failure_types {
     pub const CATALOG_CORRUPT: &str = "CatalogCorrupt";
     /// An activity's input cannot be used: retrying cannot help.
     pub const INVALID_INPUT: &str = "InvalidInput";
+    /// The sync may not run here yet: the product's legacy run still runs, or the run belongs to
+    /// another catalog than the worker's (two catalogs on one task queue). Retried: the wait ends
+    /// when the legacy run does, or when the run reaches its own catalog's worker.
+    pub const SYNC_WAITING: &str = "SyncWaiting";
 
     /// The failure types that are final: the activities mark their failures of these types
     /// non-retryable (`activities::error` maps every error to a type and takes its retryability

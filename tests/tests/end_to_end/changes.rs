@@ -247,7 +247,7 @@ async fn relayed_changes_reach_stripe_with_an_audit_trail(backend: Backend) {
     assert_eq!(last.entry.request_ids.len(), last.entry.operations.len());
     assert_eq!(
         last.entry.workflow_id.as_deref(),
-        Some(workflows::product_sync_id(&edited.id).as_str())
+        Some(env.sync_id(&edited.id).as_str())
     );
     assert!(last.entry.run_id.is_some() && last.entry.content_hash.is_some());
     assert!(history.iter().all(|r| r.entry.product_id == edited.id));
@@ -371,14 +371,11 @@ async fn a_burst_of_edits_costs_two_writes(backend: Backend) {
         writes <= 2,
         "100 edits in {took:?} caused {writes} Stripe writes; last pass: {last:?}"
     );
-    env.assert_no_failed_workflow_tasks(&workflows::product_sync_id(&product.id))
+    env.assert_no_failed_workflow_tasks(&env.sync_id(&product.id))
         .await;
     if matches!(backend, Backend::Sqlite) {
-        env.record_history(
-            &workflows::product_sync_id(&product.id),
-            "product_sync_settled_burst",
-        )
-        .await;
+        env.record_history(&env.sync_id(&product.id), "product_sync_settled_burst")
+            .await;
     }
     relay.stop().await;
 }

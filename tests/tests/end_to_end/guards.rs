@@ -429,7 +429,7 @@ async fn a_burst_of_live_deletes_waits_for_confirmation(backend: Backend) {
         "{held:?}"
     );
     env.record_history(
-        &workflows::product_sync_id(&held[0].product_id),
+        &env.sync_id(&held[0].product_id),
         "product_sync_archive_held",
     )
     .await;

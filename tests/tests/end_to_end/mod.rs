@@ -9,4 +9,5 @@ mod mirror;
 mod own_catalog;
 mod product_sync;
 mod reconcile;
+mod several_catalogs;
 mod stripe_fields;

@@ -57,11 +57,8 @@ async fn new_product_reaches_stripe_and_a_second_run_writes_nothing(backend: Bac
         result.report.operations.len()
     );
     if matches!(backend, Backend::Sqlite) {
-        env.record_history(
-            &workflows::product_sync_id(&product.id),
-            "product_sync_new_product",
-        )
-        .await;
+        env.record_history(&env.sync_id(&product.id), "product_sync_new_product")
+            .await;
     }
 
     let writes = env.writes().await;
@@ -186,7 +183,7 @@ async fn invalid_products_are_reported_and_do_not_block_others() {
     );
     assert_eq!(env.result(&good.id).await.outcome, SyncOutcome::Synced);
     assert!(env.sandbox.product(&bad.id).await.is_none());
-    env.record_history(&workflows::product_sync_id(&bad.id), "product_sync_invalid")
+    env.record_history(&env.sync_id(&bad.id), "product_sync_invalid")
         .await;
     env.worker.stop().await;
 }
@@ -222,11 +219,8 @@ async fn a_burst_of_signals_coalesces_into_few_passes() {
     // 30 change notifications at once, as a burst of webhooks or relayed changes would arrive.
     futures::future::join_all((0..30).map(|_| env.signal(&product.id))).await;
     let r = env.result(&product.id).await;
-    env.record_history(
-        &workflows::product_sync_id(&product.id),
-        "product_sync_burst",
-    )
-    .await;
+    env.record_history(&env.sync_id(&product.id), "product_sync_burst")
+        .await;
     assert!(
         r.passes <= 3,
         "30 signals must coalesce, took {} passes",
@@ -320,7 +314,7 @@ async fn the_api_key_is_in_no_workflow_history() {
     env.sync(&product.id).await;
     let handle = env
         .client
-        .get_workflow_handle::<ProductSync>(workflows::product_sync_id(&product.id));
+        .get_workflow_handle::<ProductSync>(env.sync_id(&product.id));
     let history = handle
         .fetch_history(Default::default())
         .to_json()
@@ -408,14 +402,12 @@ async fn failed_and_invalid_syncs_are_found_by_search_attributes() {
             (!ids.is_empty()).then_some(ids)
         })
         .await;
-        assert_eq!(found, vec![workflows::product_sync_id(&product.id)]);
+        assert_eq!(found, vec![env.sync_id(&product.id)]);
     }
     // One history event for all of them, in the run's last workflow task.
     let events: Vec<_> = env
         .client
-        .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflows::product_sync_id(
-            &good.id,
-        ))
+        .get_workflow_handle::<temporalio_client::UntypedWorkflow>(env.sync_id(&good.id))
         .fetch_history(Default::default())
         .try_collect()
         .await

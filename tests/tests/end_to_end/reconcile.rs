@@ -789,11 +789,8 @@ async fn repeated_repairs_detached_products_and_unreadable_rows() {
     for (id, field, _) in &corrupt {
         let result = env.sync(id).await;
         if *id == "c-active" {
-            env.record_history(
-                &workflows::product_sync_id(id),
-                "product_sync_unreadable_row",
-            )
-            .await;
+            env.record_history(&env.sync_id(id), "product_sync_unreadable_row")
+                .await;
         }
         assert_eq!(
             result.outcome,

@@ -302,7 +302,11 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         "{text}"
     );
 
-    // The README's signal-with-start, then its result.
+    // The README's signal-with-start, under the catalog's own workflow id, then its result.
+    let out = setup.run(bin("starter"), &["catalog", "identity"]);
+    let identity = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(identity.starts_with("cat_"), "{identity:?}");
+    let workflow_id = format!("{identity}:product-sync:sku-000004");
     setup.temporal_ok(&[
         "workflow",
         "signal-with-start",
@@ -311,7 +315,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         "--task-queue",
         &task_queue,
         "--workflow-id",
-        "product-sync-sku-000004",
+        &workflow_id,
         "--input",
         r#"{"catalog_id": "sku-000004"}"#,
         "--signal-name",
@@ -323,7 +327,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
         "workflow",
         "result",
         "--workflow-id",
-        "product-sync-sku-000004",
+        &workflow_id,
         "--output",
         "json",
     ]);

@@ -11,7 +11,7 @@ use harness::{
 };
 use serde_json::Value;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
-use workflows::{ProductChanged, ProductSync, ProductSyncInput, SyncOutcome, product_sync_id};
+use workflows::{ProductChanged, ProductSync, ProductSyncInput, SyncOutcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_activity_span_and_text_logs_have_no_colour_in_files() {
@@ -25,6 +25,8 @@ async fn json_logs_carry_the_activity_span_and_text_logs_have_no_colour_in_files
         .save_products(std::slice::from_ref(&product))
         .await
         .unwrap();
+    let identity = catalog.identity().await.unwrap();
+    let sync_id = workflows::product_sync_id(&identity, &product.id);
     let dir = std::env::temp_dir().join(unique("catalog-sync-logs"));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -53,14 +55,14 @@ async fn json_logs_carry_the_activity_span_and_text_logs_have_no_colour_in_files
                 catalog_version: None,
                 source: "test".into(),
             },
-            WorkflowStartOptions::new(task_queue.as_str(), product_sync_id(&product.id)).build(),
+            WorkflowStartOptions::new(task_queue.as_str(), sync_id.as_str()).build(),
         )
         .await
         .unwrap();
     let result = tokio::time::timeout(
         Duration::from_secs(60),
         client
-            .get_workflow_handle::<ProductSync>(product_sync_id(&product.id))
+            .get_workflow_handle::<ProductSync>(sync_id.as_str())
             .get_result(WorkflowGetResultOptions::default()),
     )
     .await
@@ -87,11 +89,7 @@ async fn json_logs_carry_the_activity_span_and_text_logs_have_no_colour_in_files
     assert_eq!(span["name"], "activity", "{write:#}");
     assert_eq!(span["kind"], "UpsertProduct", "{write:#}");
     assert_eq!(span["product"], product.id.as_str(), "{write:#}");
-    assert_eq!(
-        span["workflow_id"],
-        product_sync_id(&product.id).as_str(),
-        "{write:#}"
-    );
+    assert_eq!(span["workflow_id"], sync_id.as_str(), "{write:#}");
     assert!(
         span["run_id"].as_str().is_some_and(|r| r.len() > 8),
         "{write:#}"

@@ -26,7 +26,7 @@ use temporalio_common::protos::temporal::api::enums::v1::EventType;
 use temporalio_common::protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use workflows::model::CatalogProduct;
-use workflows::{ProductSyncResult, SyncOutcome, product_sync_id};
+use workflows::{ProductSyncResult, SyncOutcome};
 
 fn succeeded(what: &str, out: Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -211,6 +211,8 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
 
     let sandbox = Sandbox::start().await;
     let (catalog_url, catalog) = fresh_catalog(Backend::Sqlite).await;
+    let identity = catalog.identity().await.unwrap();
+    let product_sync_id = |id: &str| workflows::product_sync_id(&identity, id);
     let product = CatalogProduct {
         id: unique("enc"),
         name: format!("Confidential linen {}", unique("shirt")),

@@ -80,7 +80,7 @@ async fn a_queue_nobody_polls_is_refused_and_a_stranded_run_never_swallows_a_cha
     let queue = env.worker.task_queue.clone();
     let product = env.sample(1);
     let id = product.id.clone();
-    let workflow_id = workflows::product_sync_id(&id);
+    let workflow_id = env.sync_id(&id);
     env.catalog.save_product(&product).await.unwrap();
     assert_eq!(env.sync(&id).await.outcome, SyncOutcome::Synced);
 
@@ -402,10 +402,7 @@ async fn status_is_unhealthy_while_syncs_retry_and_healthy_after() {
     .await;
     assert_eq!(code, Some(1), "{report:#}");
     let retrying = &report["retrying"][0];
-    assert_eq!(
-        retrying["workflow_id"],
-        workflows::product_sync_id(&product.id).as_str()
-    );
+    assert_eq!(retrying["workflow_id"], env.sync_id(&product.id).as_str());
     assert!(retrying["attempt"].as_i64().unwrap() >= 3, "{report:#}");
     let problems = report["problems"].to_string();
     assert!(problems.contains("retrying"), "{report:#}");
@@ -419,7 +416,7 @@ async fn status_is_unhealthy_while_syncs_retry_and_healthy_after() {
 
     // An operator stops the retrying run: the product's latest sync ended without an outcome,
     // and status says so until a reconciliation has synced it again.
-    let workflow_id = workflows::product_sync_id(&product.id);
+    let workflow_id = env.sync_id(&product.id);
     env.client
         .get_workflow_handle::<ProductSync>(workflow_id.as_str())
         .terminate(WorkflowTerminateOptions::default())
@@ -496,7 +493,7 @@ async fn oversized_rows_are_invalid_naming_the_field_and_sync_once_fixed() {
     // Fixed: the same product syncs.
     env.catalog.save_product(&product).await.unwrap();
     assert_eq!(env.sync(&product.id).await.outcome, SyncOutcome::Synced);
-    env.assert_no_failed_workflow_tasks(&workflows::product_sync_id(&product.id))
+    env.assert_no_failed_workflow_tasks(&env.sync_id(&product.id))
         .await;
 }
 

@@ -58,10 +58,7 @@ async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
         .unwrap();
     let failed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.status.success(), "{failed}");
-    assert!(
-        failed.contains(&workflows::product_sync_id(&refused.id)),
-        "{failed}"
-    );
+    assert!(failed.contains(&env.sync_id(&refused.id)), "{failed}");
 
     // What an operator types into the Web UI's search box, narrowed to this test's task queue:
     // other tests share the server, and their failed syncs must not push this one off the page.
@@ -74,7 +71,7 @@ async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
         temporal_ui_address(),
         url::form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
     );
-    let failed_id = workflows::product_sync_id(&refused.id);
+    let failed_id = env.sync_id(&refused.id);
     let dom = eventually(
         Duration::from_secs(60),
         "the Web UI lists the failed sync",
@@ -85,7 +82,7 @@ async fn the_web_ui_lists_failed_syncs_by_search_attribute() {
     )
     .await;
     assert!(
-        !dom.contains(&workflows::product_sync_id(&fine.id)),
+        !dom.contains(&env.sync_id(&fine.id)),
         "the filter shows only failed syncs"
     );
     if let Ok(path) = std::env::var("CATALOG_SYNC_SCREENSHOT") {

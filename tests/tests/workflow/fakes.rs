@@ -228,6 +228,7 @@ mod implementation {
                 method: ReconcileMethod::Ids,
                 reason: "the fake Stripe is read by ids".into(),
                 cursor: None,
+                catalog: Some(crate::workflow::CATALOG.into()),
             })
         }
 

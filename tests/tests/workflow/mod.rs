@@ -12,7 +12,7 @@ use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 use workflows::model::CatalogProduct;
 use workflows::{
     ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, ReconcileCatalog,
-    ReconcileInput, ReconcileResult, SyncOutcome, product_sync_id,
+    ReconcileInput, ReconcileResult, SyncOutcome,
 };
 
 fn product(id: &str, name: &str) -> CatalogProduct {
@@ -22,6 +22,9 @@ fn product(id: &str, name: &str) -> CatalogProduct {
         ..catalog::seed::sample_product(1, 7)
     }
 }
+
+/// The fake catalog's identity: its syncs' workflow ids carry it.
+const CATALOG: &str = "cat_workflowtier";
 
 /// A live change of `id`, as the relay sends it (signal-with-start).
 async fn changed(client: &Client, task_queue: &str, id: &str) {
@@ -37,7 +40,7 @@ async fn changed(client: &Client, task_queue: &str, id: &str) {
                 catalog_version: None,
                 source: "test".into(),
             },
-            WorkflowStartOptions::new(task_queue, product_sync_id(id)).build(),
+            WorkflowStartOptions::new(task_queue, workflows::product_sync_id(CATALOG, id)).build(),
         )
         .await
         .unwrap();
@@ -47,7 +50,7 @@ async fn sync_result(client: &Client, id: &str) -> ProductSyncResult {
     tokio::time::timeout(
         Duration::from_secs(60),
         client
-            .get_workflow_handle::<ProductSync>(product_sync_id(id))
+            .get_workflow_handle::<ProductSync>(workflows::product_sync_id(CATALOG, id))
             .get_result(WorkflowGetResultOptions::default()),
     )
     .await

@@ -175,6 +175,7 @@ impl ReconcileCatalog {
                     carry.estimated_total = plan.basis.in_scope;
                     carry.method = plan.method;
                     carry.method_reason = plan.reason;
+                    carry.catalog = plan.catalog;
                     carry.phase = match plan.method {
                         ReconcileMethod::Scan => ReconcilePhase::ScanProducts,
                         ReconcileMethod::Events => ReconcilePhase::Events,
@@ -216,7 +217,7 @@ impl ReconcileCatalog {
             };
         });
 
-        let mut repairs = Repairs::new(ctx, guarded);
+        let mut repairs = Repairs::new(ctx, guarded, carry.catalog.clone());
         let mut pages_this_run = 0;
         loop {
             let stop = ctx.state(|s| s.stop_requested);

@@ -26,14 +26,19 @@ pub(super) enum RepairOutcome {
     },
 }
 
-/// One repair: a `ProductSync` child under the product's own workflow id, or a signal to the live
-/// one that holds that id.
+/// One repair: a `ProductSync` child under the product's own workflow id in `catalog` (the
+/// legacy id for reconciliations planned before catalog-scoped ids), or a signal to the live one
+/// that holds that id.
 pub(super) async fn repair(
     ctx: &WorkflowContext<ReconcileCatalog>,
     drift: Drift,
+    catalog: Option<String>,
     approve_archives: bool,
 ) -> RepairOutcome {
-    let workflow_id = crate::product_sync_id(&drift.catalog_id);
+    let workflow_id = match catalog {
+        Some(catalog) => crate::product_sync_id(&catalog, &drift.catalog_id),
+        None => crate::legacy_product_sync_id(&drift.catalog_id),
+    };
     let options = ChildWorkflowOptions::builder()
         .workflow_id(workflow_id.clone())
         .parent_close_policy(ParentClosePolicy::Abandon)

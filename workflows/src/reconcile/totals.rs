@@ -128,6 +128,10 @@ pub struct ReconcileCarry {
     /// Scan method: the newest event when the scan began, stored as the event cursor when the
     /// run ends.
     pub scan_mark: Option<EventCursor>,
+    /// The catalog's identity, as the plan read it: repairs run under its workflow ids. `None`
+    /// for reconciliations planned before catalog-scoped ids, whose repairs keep the legacy ids
+    /// their histories hold.
+    pub catalog: Option<String>,
 }
 
 /// The `progress` query's answer.

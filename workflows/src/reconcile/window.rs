@@ -24,16 +24,23 @@ pub(super) struct Repairs<'a> {
     ctx: &'a WorkflowContext<ReconcileCatalog>,
     /// The run's archive guard applies: the archives it queues have passed it.
     approve_archives: bool,
+    /// The catalog whose workflow ids the repairs take (`None`: legacy ids).
+    catalog: Option<String>,
     pub(super) queue: VecDeque<Drift>,
     pub(super) running: Vec<Repair<'a>>,
     finished: Vec<RepairOutcome>,
 }
 
 impl<'a> Repairs<'a> {
-    pub(super) fn new(ctx: &'a WorkflowContext<ReconcileCatalog>, approve_archives: bool) -> Self {
+    pub(super) fn new(
+        ctx: &'a WorkflowContext<ReconcileCatalog>,
+        approve_archives: bool,
+        catalog: Option<String>,
+    ) -> Self {
         Self {
             ctx,
             approve_archives,
+            catalog,
             queue: VecDeque::new(),
             running: Vec::new(),
             finished: Vec::new(),
@@ -50,8 +57,12 @@ impl<'a> Repairs<'a> {
                     break;
                 };
                 let approve = self.approve_archives;
-                self.running
-                    .push(Box::pin(repair(self.ctx, drift, approve)));
+                self.running.push(Box::pin(repair(
+                    self.ctx,
+                    drift,
+                    self.catalog.clone(),
+                    approve,
+                )));
             }
             let before = self.finished.len();
             let mut i = 0;
