@@ -477,8 +477,37 @@ pub async fn page(
             );
         }
     }
+    relabelled(catalog, &plans, &mut verdicts).await?;
     tally(&mut out, &plans, verdicts);
     Ok(out)
+}
+
+/// Products that Stripe says are another catalog's (or nobody's yet) but that this catalog's
+/// ledger records writing: their `catalog_sync_catalog` was edited by hand. That is drift, which
+/// the repair restores (the upsert checks the same ledger), not another catalog's product.
+async fn relabelled(
+    catalog: &Catalog,
+    plans: &[SyncPlan],
+    verdicts: &mut [Verdict],
+) -> Result<(), SyncError> {
+    let claimed: Vec<String> = plans
+        .iter()
+        .zip(verdicts.iter())
+        .filter(|(_, v)| **v == Verdict::OtherCatalog)
+        .map(|(p, _)| p.catalog_id().to_string())
+        .collect();
+    let written = catalog.written_products(&claimed).await?;
+    for (plan, verdict) in plans.iter().zip(verdicts.iter_mut()) {
+        if *verdict == Verdict::OtherCatalog && written.contains(plan.catalog_id()) {
+            *verdict = Verdict::Drift(
+                DriftKind::EditedInStripe,
+                "catalog-sync's identity metadata (catalog_sync_catalog) was edited in Stripe \
+                 on a product this catalog wrote"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `ReconcileMirrorPage`: the catalog page against the mirror of Stripe's state, with the same
@@ -539,7 +568,7 @@ async fn compare_with_mirror(
             }
         }
     }
-    Ok(plans
+    let mut verdicts: Vec<Verdict> = plans
         .iter()
         .zip(ids)
         .map(|(plan, id)| {
@@ -555,7 +584,9 @@ async fn compare_with_mirror(
                 verdict => verdict,
             }
         })
-        .collect())
+        .collect();
+    relabelled(catalog, plans, &mut verdicts).await?;
+    Ok(verdicts)
 }
 
 /// The products of `ids` (catalog ids the events touched) against the mirror: a product whose
@@ -678,10 +709,17 @@ async fn orphans_among(
 ) -> Result<OrphanPageOutput, SyncError> {
     // Only this catalog's products can be its orphans: another catalog's (or one not adopted yet)
     // is counted and left alone, whatever this catalog holds.
-    let (managed, other): (Vec<&Product>, Vec<&Product>) = products
+    let (mut managed, claimed): (Vec<&Product>, Vec<&Product>) = products
         .iter()
         .filter(|p| stripe::identity::is_managed(&p.metadata))
         .partition(|p| identity.owns(&p.metadata));
+    // Except what this catalog's ledger records writing: its identity metadata was edited by
+    // hand, and it is still this catalog's (see `relabelled`).
+    let claimed_ids: Vec<String> = claimed.iter().map(|p| p.id.clone()).collect();
+    let written = catalog.written_products(&claimed_ids).await?;
+    let (relabelled, other): (Vec<&Product>, Vec<&Product>) =
+        claimed.into_iter().partition(|p| written.contains(&p.id));
+    managed.extend(relabelled);
     let ids: Vec<String> = managed.iter().map(|p| p.id.clone()).collect();
     let existing = catalog.existing_ids(&ids).await?;
     let orphans = managed

@@ -291,6 +291,7 @@ impl SyncActivitiesImpl {
                 .is_ok_and(|known| !known.is_empty());
             let intent = upsert::Intent {
                 likely_in_stripe,
+                ledger: Some(&self.catalog),
                 catalog: &self.identity,
                 archives: if input.archive_approved {
                     upsert::ArchiveGate::Approved(&self.catalog)

@@ -54,6 +54,32 @@ pub struct Intent<'a> {
     /// expanded in them (one request); otherwise the product is read first (one request when it
     /// is new). Only the order of the reads depends on it.
     pub likely_in_stripe: bool,
+    /// The catalog's ledger: a product it records writing stays its own when its identity
+    /// metadata is edited in Stripe (drift, restored). `None`: no ledger (benchmark seeding).
+    pub ledger: Option<&'a Catalog>,
+}
+
+impl Intent<'_> {
+    /// Whether `claim`, which names another catalog or none, is a hand edit of a product this
+    /// catalog wrote (its ledger says so): then the product is still this catalog's.
+    async fn relabelled(&self, claim: &Claim, product_id: &str) -> Result<bool, SyncError> {
+        let (Claim::OtherCatalog(_) | Claim::Unadopted, Some(ledger)) = (claim, self.ledger) else {
+            return Ok(false);
+        };
+        let written = ledger
+            .written_products(std::slice::from_ref(&product_id.to_string()))
+            .await?;
+        if written.is_empty() {
+            return Ok(false);
+        }
+        tracing::warn!(
+            product = product_id,
+            claim = ?claim,
+            "catalog-sync's identity metadata was edited in Stripe on a product this catalog \
+             wrote: restoring it"
+        );
+        Ok(true)
+    }
 }
 
 /// Asks before a write that takes a live Stripe product to archived (see `catalog::guard`).
@@ -167,6 +193,10 @@ async fn archive(w: &mut Writer<'_>, catalog_id: &str) -> Result<(), SyncError> 
     let claim = current
         .as_ref()
         .map(|p| intent.catalog.claim(&p.metadata, catalog_id));
+    let claim = match claim {
+        Some(c) if intent.relabelled(&c, catalog_id).await? => Some(Claim::Ours),
+        other => other,
+    };
     match (current, claim) {
         (None, _) => w.report.unchanged = true,
         (Some(_), Some(claim @ (Claim::OtherCatalog(_) | Claim::Unadopted))) => {
@@ -259,8 +289,10 @@ async fn upsert(
             return Ok(());
         }
         Some(claim @ (Claim::OtherCatalog(_) | Claim::Unadopted)) => {
-            w.report.other_catalog = claim.refusal(intent.catalog);
-            return Ok(());
+            if !intent.relabelled(&claim, &d.catalog_id).await? {
+                w.report.other_catalog = claim.refusal(intent.catalog);
+                return Ok(());
+            }
         }
     }
     // Deactivating a live product archives it: the guard decides first, before any write.

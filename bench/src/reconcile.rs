@@ -138,6 +138,7 @@ async fn seed_stripe(
                     id: &intent_id,
                     // Seeding makes new products: read each product first.
                     likely_in_stripe: false,
+                    ledger: None,
                 };
                 async move {
                     match transform(&product.id, Some(&product)) {

@@ -111,6 +111,31 @@ impl Catalog {
         Ok(records)
     }
 
+    /// Those of `ids` this catalog has written to Stripe, by its ledger (a pass that synced or
+    /// archived them). Such a product is this catalog's whatever its identity metadata in Stripe
+    /// says now: a hand edit of `catalog_sync_catalog` is drift to restore, not another catalog.
+    pub async fn written_products(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::BTreeSet<String>, CatalogError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql = format!(
+            "SELECT DISTINCT product_id FROM catalog_sync.audit WHERE product_id IN ({}) \
+             AND outcome IN ('synced', 'archived')",
+            crate::placeholders(ids.len())
+        );
+        on_pool!(self, pool => {
+            let sql = self.own(&sql);
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            Ok(query.fetch_all(pool).await?.into_iter().collect())
+        })
+    }
+
     /// Products whose latest sync (by the ledger; conflict decisions aside) failed, found them
     /// invalid, or left them alone (`skipped_unmanaged`, `skipped_other_catalog`: Stripe holds a
     /// product with their id that catalog-sync may not touch), newest first, at most `limit`.

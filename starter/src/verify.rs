@@ -15,7 +15,7 @@ use catalog::{Catalog, IdRange};
 use clap::Args;
 use common::settings::StripeSettings;
 use domain::identity::{CatalogIdentity, Claim};
-use domain::metadata::{META_ID, META_MANAGED, RESERVED_PREFIX};
+use domain::metadata::{META_CATALOG, META_ID, META_MANAGED, RESERVED_PREFIX};
 use serde_json::{Value, json};
 use workflows::model::{
     CatalogProduct, CurrencyOption, CustomUnitAmount, PriceTier, TransformQuantity,
@@ -259,9 +259,26 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
             let stripe_product = found.get(&product.id);
             let claim = stripe_product.map(|s| identity.claim(&metadata(s), &product.id));
             if let Some(why) = claim.as_ref().and_then(|c| c.refusal(&identity)) {
+                // A product this catalog wrote whose identity metadata was edited by hand: the
+                // next sync or reconciliation restores it.
+                let wrote = !catalog
+                    .written_products(std::slice::from_ref(&product.id))
+                    .await?
+                    .is_empty();
+                let what = if wrote {
+                    let edited = stripe_product
+                        .and_then(|s| s["metadata"][META_CATALOG].as_str())
+                        .unwrap_or("(removed)");
+                    format!(
+                        "{META_CATALOG}: Stripe {edited:?}, not this catalog's {identity}, on a \
+                         product this catalog wrote (edited by hand?): the next sync restores it"
+                    )
+                } else {
+                    format!("the Stripe product with this id {why}")
+                };
                 differences.push(Difference {
                     product: product.id.clone(),
-                    what: format!("the Stripe product with this id {why}"),
+                    what,
                 });
                 continue;
             }

@@ -139,6 +139,69 @@ async fn workers_on_other_catalogs_leave_this_ones_products_alone() {
     assert_eq!(stripe_products(&env.sandbox).await, before);
 }
 
+/// catalog-sync's identity metadata edited by hand in the Dashboard (`catalog_sync_catalog` set
+/// to another catalog's or removed, `catalog_sync_id` changed) on products this catalog wrote is
+/// drift: a live sync and a reconciliation restore it, instead of leaving the product as
+/// "another catalog's" while Stripe keeps the edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_metadata_edited_by_hand_is_drift_and_restored() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let products: Vec<_> = (1..=3).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    for p in &products {
+        assert_eq!(env.sync(&p.id).await.outcome, SyncOutcome::Synced);
+    }
+    let edits = [
+        "metadata[catalog_sync_catalog]=cat_00000000000000ff",
+        "metadata[catalog_sync_catalog]=",
+        "metadata[catalog_sync_id]=someone-else",
+    ];
+    for (p, edit) in products.iter().zip(edits) {
+        env.sandbox.dashboard_edit(&p.id, edit).await;
+    }
+    // `verify` sees all three.
+    let out = starter(
+        &env.catalog_url,
+        &env.sandbox,
+        &env.worker.task_queue,
+        &["verify"],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert_eq!(
+        said.matches("on a product this catalog wrote").count(),
+        2,
+        "{said}"
+    );
+    assert!(
+        said.contains("catalog_sync_id: Stripe \"someone-else\""),
+        "{said}"
+    );
+    // A live sync restores the first.
+    assert_eq!(env.sync(&products[0].id).await.outcome, SyncOutcome::Synced);
+    // A reconciliation finds the other two as drift and repairs them.
+    let (code, result) = reconcile(&env, &[]);
+    assert_eq!(code, Some(0), "{result:#}");
+    let t = &result["totals"];
+    assert_eq!(
+        (&t["repaired"], &t["other_catalog"], &t["failed"]),
+        (&json!(2), &json!(0), &json!(0)),
+        "{result:#}"
+    );
+    for p in &products {
+        let stripe = env.sandbox.product(&p.id).await.unwrap();
+        assert_eq!(
+            (
+                &stripe["metadata"]["catalog_sync_catalog"],
+                &stripe["metadata"]["catalog_sync_id"]
+            ),
+            (&json!(env.identity), &json!(p.id)),
+            "{stripe:#}"
+        );
+    }
+    harness::assert_verify_clean(&env.catalog_url, &env.sandbox, products.len());
+}
+
 /// The archive guard: 12 of 40 products (30 %) deleted from the catalog is above the limit of 10.
 /// The dry run exits 2 and says an apply run would stop; the apply run exits 3, archives nothing,
 /// marks the run `needs_confirmation` (search attribute, `starter status`); the rerun with
