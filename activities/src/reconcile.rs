@@ -477,7 +477,7 @@ pub async fn page(
             );
         }
     }
-    relabelled(catalog, &plans, &mut verdicts).await?;
+    relabelled(catalog, identity, &plans, &mut verdicts).await?;
     tally(&mut out, &plans, verdicts);
     Ok(out)
 }
@@ -487,6 +487,7 @@ pub async fn page(
 /// the repair restores (the upsert checks the same ledger), not another catalog's product.
 async fn relabelled(
     catalog: &Catalog,
+    identity: &CatalogIdentity,
     plans: &[SyncPlan],
     verdicts: &mut [Verdict],
 ) -> Result<(), SyncError> {
@@ -496,7 +497,9 @@ async fn relabelled(
         .filter(|(_, v)| **v == Verdict::OtherCatalog)
         .map(|(p, _)| p.catalog_id().to_string())
         .collect();
-    let written = catalog.written_products(&claimed).await?;
+    let written = catalog
+        .written_products(identity.as_str(), &claimed)
+        .await?;
     for (plan, verdict) in plans.iter().zip(verdicts.iter_mut()) {
         if *verdict == Verdict::OtherCatalog && written.contains(plan.catalog_id()) {
             *verdict = Verdict::Drift(
@@ -585,7 +588,7 @@ async fn compare_with_mirror(
             }
         })
         .collect();
-    relabelled(catalog, plans, &mut verdicts).await?;
+    relabelled(catalog, identity, plans, &mut verdicts).await?;
     Ok(verdicts)
 }
 
@@ -716,7 +719,9 @@ async fn orphans_among(
     // Except what this catalog's ledger records writing: its identity metadata was edited by
     // hand, and it is still this catalog's (see `relabelled`).
     let claimed_ids: Vec<String> = claimed.iter().map(|p| p.id.clone()).collect();
-    let written = catalog.written_products(&claimed_ids).await?;
+    let written = catalog
+        .written_products(identity.as_str(), &claimed_ids)
+        .await?;
     let (relabelled, other): (Vec<&Product>, Vec<&Product>) =
         claimed.into_iter().partition(|p| written.contains(&p.id));
     managed.extend(relabelled);

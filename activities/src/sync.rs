@@ -300,6 +300,7 @@ impl SyncActivitiesImpl {
                 },
                 keys: &self.write_keys,
                 id: &intent_id,
+                minted: info.scheduled_time.unwrap_or_else(std::time::SystemTime::now),
             };
             match upsert::apply(&self.stripe, intent, &input.plan, &self.ownership).await {
                 Ok((report, seen)) => {

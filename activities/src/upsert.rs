@@ -50,6 +50,8 @@ pub struct Intent<'a> {
     pub keys: &'a WriteKeys,
     /// `{workflow id}/{run id}/{activity id}` in an activity; a value unique to the run elsewhere.
     pub id: &'a str,
+    /// When the intent began (the activity's first scheduling): its keys' minting time.
+    pub minted: std::time::SystemTime,
     /// The mirror of Stripe's state has the product: its prices are read first, with the product
     /// expanded in them (one request); otherwise the product is read first (one request when it
     /// is new). Only the order of the reads depends on it.
@@ -67,7 +69,10 @@ impl Intent<'_> {
             return Ok(false);
         };
         let written = ledger
-            .written_products(std::slice::from_ref(&product_id.to_string()))
+            .written_products(
+                self.catalog.as_str(),
+                std::slice::from_ref(&product_id.to_string()),
+            )
             .await?;
         if written.is_empty() {
             return Ok(false);
@@ -163,9 +168,14 @@ struct Writer<'a> {
 impl Writer<'_> {
     /// The idempotency key of one write (`target`: the price id or lookup key it is about).
     fn key(&self, step: Step, target: &str, form: &Form) -> String {
-        self.intent
-            .keys
-            .key(self.intent.id, self.product_id, step, target, form)
+        self.intent.keys.key(
+            self.intent.id,
+            self.intent.minted,
+            self.product_id,
+            step,
+            target,
+            form,
+        )
     }
 
     /// Where a read of this upsert saw an object.

@@ -136,6 +136,7 @@ async fn seed_stripe(
                     archives: activities::upsert::ArchiveGate::Open,
                     keys: &keys,
                     id: &intent_id,
+                    minted: std::time::SystemTime::now(),
                     // Seeding makes new products: read each product first.
                     likely_in_stripe: false,
                     ledger: None,

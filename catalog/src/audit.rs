@@ -111,24 +111,32 @@ impl Catalog {
         Ok(records)
     }
 
-    /// Those of `ids` this catalog has written to Stripe, by its ledger (a pass that synced or
-    /// archived them). Such a product is this catalog's whatever its identity metadata in Stripe
-    /// says now: a hand edit of `catalog_sync_catalog` is drift to restore, not another catalog.
+    /// Those of `ids` that `identity` has written to Stripe, by the ledger: a pass of one of its
+    /// own syncs (workflow ids `{identity}:…`, which only releases that stamp every write with the
+    /// identity use) synced or archived them. Such a product is this catalog's whatever its
+    /// identity metadata in Stripe says now: a hand edit of `catalog_sync_catalog` is drift to
+    /// restore, not another catalog. Writes of legacy workflow ids prove nothing (products made
+    /// before identities are claimed by `starter adopt`), nor do an earlier identity's (a copy
+    /// that took a new one).
     pub async fn written_products(
         &self,
+        identity: &str,
         ids: &[String],
     ) -> Result<std::collections::BTreeSet<String>, CatalogError> {
         if ids.is_empty() {
             return Ok(Default::default());
         }
+        let prefix = domain::ids::catalog_prefix(identity);
         let sql = format!(
-            "SELECT DISTINCT product_id FROM catalog_sync.audit WHERE product_id IN ({}) \
-             AND outcome IN ('synced', 'archived')",
-            crate::placeholders(ids.len())
+            "SELECT DISTINCT product_id FROM catalog_sync.audit \
+             WHERE substr(workflow_id, 1, {}) = $1 AND outcome IN ('synced', 'archived') \
+             AND product_id IN ({})",
+            prefix.len(),
+            crate::placeholders_after(1, ids.len())
         );
         on_pool!(self, pool => {
             let sql = self.own(&sql);
-            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(&prefix);
             for id in ids {
                 query = query.bind(id);
             }

@@ -2,8 +2,33 @@
 //! it migrates it (`cat_` and 16 random hex digits), kept in `catalog_sync.identity`. Every Stripe
 //! object catalog-sync creates carries it in its metadata, and a process touches only the objects
 //! that carry its own catalog's identity: see `stripe::identity`.
+//!
+//! A copy of the database (a staging database restored from production's backup) would carry the
+//! same identity, and its workers would rename and archive production's Stripe products. So the
+//! identity is bound to where the database is, which a copy does not share: on PostgreSQL the
+//! cluster's system identifier and the database's oid, on SQLite the file's path. The first
+//! process to read the identity binds it; every later read checks it, and a mismatch refuses
+//! until the operator decides with `starter catalog identity --new` (a new catalog: a new
+//! identity, its own write key, and no claim on what the old identity wrote) or `--moved` (the
+//! same catalog, restored in place or upgraded: bound to where it is now).
+//!
+//! What it cannot see: a physical clone of a PostgreSQL cluster (`pg_basebackup`, a snapshot of
+//! its disk) keeps the system identifier and the oids, and a copy made before this binding was
+//! first recorded binds to itself.
 
 use crate::{Catalog, CatalogError};
+
+/// The cursor holding where the identity is bound.
+const BOUND_TO: &str = "identity_bound_to";
+
+/// What an operator decides about a database whose identity is bound elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityDecision {
+    /// A new catalog (a copy): a new identity, a new write key, no claim on the old one's writes.
+    New,
+    /// The same catalog, moved: bind the identity to where the database is now.
+    Moved,
+}
 
 impl Catalog {
     /// Gives the catalog its identity if it has none yet (part of [`Catalog::migrate`]); `true`
@@ -19,14 +44,82 @@ impl Catalog {
         }))
     }
 
-    /// The catalog's identity.
+    /// The catalog's identity, once this database is the one it is bound to (bound now if it
+    /// was not yet).
     pub async fn identity(&self) -> Result<String, CatalogError> {
+        let identity = self.stored_identity().await?;
+        let here = self.whereabouts().await?;
+        match self.cursor(BOUND_TO).await? {
+            None => self.set_cursor(BOUND_TO, &here).await?,
+            Some(bound) if bound == here => {}
+            Some(bound) => {
+                return Err(CatalogError::Schema(format!(
+                    "this catalog database carries the identity {identity} of the database at \
+                     {bound}, but it is {here}: a restored copy or a clone. Its workers would \
+                     sync into the Stripe products of that catalog. Nothing was done. If it is \
+                     another catalog (staging restored from a backup), run `starter catalog \
+                     identity --new`; if it is the same catalog moved (restored in place, a new \
+                     server, pg_upgrade), run `starter catalog identity --moved`"
+                )));
+            }
+        }
+        Ok(identity)
+    }
+
+    /// Settles a database whose identity is bound elsewhere (see [`IdentityDecision`]); the
+    /// identity it has afterwards.
+    pub async fn decide_identity(
+        &self,
+        decision: IdentityDecision,
+    ) -> Result<String, CatalogError> {
+        let here = self.whereabouts().await?;
+        if decision == IdentityDecision::New {
+            // The ledger's writes were the old identity's (`Catalog::written_products`).
+            let fresh = format!("cat_{}", hex::encode(rand::random::<[u8; 8]>()));
+            on_pool!(self, pool => {
+                sqlx::query(&self.own("UPDATE catalog_sync.identity SET catalog = $1 WHERE only_row"))
+                    .bind(&fresh)
+                    .execute(pool)
+                    .await?;
+                // The copy's own writes must not pass for the original's echoes.
+                sqlx::query(&self.own("DELETE FROM catalog_sync.secrets WHERE name = 'write_key'"))
+                    .execute(pool)
+                    .await?;
+            });
+        }
+        self.set_cursor(BOUND_TO, &here).await?;
+        self.stored_identity().await
+    }
+
+    async fn stored_identity(&self) -> Result<String, CatalogError> {
         let select = self.own("SELECT catalog FROM catalog_sync.identity WHERE only_row");
         let stored: Option<String> = on_pool!(self, pool => {
             sqlx::query_scalar(&select).fetch_optional(pool).await?
         });
         stored.ok_or_else(|| {
             CatalogError::Schema("the catalog has no identity yet: run `starter migrate`".into())
+        })
+    }
+
+    /// Where this database is, in terms a copy does not share.
+    async fn whereabouts(&self) -> Result<String, CatalogError> {
+        Ok(match &self.db {
+            crate::Db::Postgres(pool) => {
+                let (system, oid, name): (String, String, String) = sqlx::query_as(
+                    "SELECT (SELECT system_identifier::text FROM pg_control_system()), \
+                     oid::text, datname::text FROM pg_database WHERE datname = current_database()",
+                )
+                .fetch_one(pool)
+                .await?;
+                format!("PostgreSQL system {system}, database {name} (oid {oid})")
+            }
+            crate::Db::Sqlite(pool) => {
+                let file: String =
+                    sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                        .fetch_one(pool)
+                        .await?;
+                format!("SQLite file {file}")
+            }
         })
     }
 }

@@ -488,6 +488,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use capture::{CaptureAction, CaptureState};
 pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url, required_url};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
+pub use identity::IdentityDecision;
 pub use mapping::Mapping;
 pub use mirror::{MirrorCounts, MirrorKind};
 pub use outbox::{

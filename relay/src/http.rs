@@ -378,7 +378,10 @@ pub fn decide(event: &Value, config: &HttpConfig) -> Decision {
         event["request"]["idempotency_key"].as_str(),
         own_writes.as_ref(),
     ) {
-        (Some(key), Some(keys)) => keys.is_own(key),
+        // Ours only as a write to this product, applied within the key's window.
+        (Some(key), Some(keys)) => {
+            keys.is_own(key, catalog_id, event["created"].as_i64().unwrap_or(0))
+        }
         _ => false,
     };
     if own_write {
@@ -628,7 +631,11 @@ mod tests {
         if let Some(p) = previous {
             data["previous_attributes"] = p;
         }
-        json!({ "id": "evt_1", "type": kind, "data": data,
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        json!({ "id": "evt_1", "type": kind, "data": data, "created": created,
                 "request": { "id": "req_1", "idempotency_key": key } })
     }
 
@@ -728,7 +735,8 @@ mod tests {
         let mut form = stripe::client::Form::new();
         form.push("name", "New");
         let own_key = keys.key(
-            "product-sync-sku-1/run/3",
+            "cat_00:product-sync:sku-1/run/3",
+            std::time::SystemTime::now(),
             "sku-1",
             stripe::write_key::Step::UpdateProduct,
             "",
@@ -741,6 +749,40 @@ mod tests {
             Some(&own_key),
         );
         assert_eq!(decide(&echo, &rules(&o, Some(&keys), None)), Decision::Echo);
+        // Our key on another product's event, or minted two days before the event: an edit.
+        let mut elsewhere = managed_product();
+        elsewhere["id"] = json!("sku-2");
+        elsewhere["metadata"]["catalog_sync_id"] = json!("sku-2");
+        let moved = event(
+            "product.updated",
+            elsewhere,
+            Some(json!({"name": "Old"})),
+            Some(&own_key),
+        );
+        assert_eq!(
+            decide(&moved, &rules(&o, Some(&keys), None)).label(),
+            "repair"
+        );
+        let two_days_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        let stale_key = keys.key(
+            "cat_00:product-sync:sku-1/run/3",
+            two_days_ago,
+            "sku-1",
+            stripe::write_key::Step::UpdateProduct,
+            "",
+            &form,
+        );
+        let stale = event(
+            "product.updated",
+            managed_product(),
+            Some(json!({"name": "Old"})),
+            Some(&stale_key),
+        );
+        assert_eq!(
+            decide(&stale, &rules(&o, Some(&keys), None)).label(),
+            "repair"
+        );
         // Without the secret nothing is an echo; a key that only looks like ours is an edit.
         assert_eq!(decide(&echo, &rules(&o, None, None)).label(), "repair");
         for spoof in [

@@ -63,7 +63,8 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
         metrics: None,
     })?;
     let keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
-    let started_ns = std::time::SystemTime::now()
+    let minted = std::time::SystemTime::now();
+    let started_ns = minted
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let intent = format!("adopt-{}-{started_ns}", std::process::id());
@@ -147,14 +148,21 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
                 let mut form = Form::new();
                 form.push(format!("metadata[{META_CATALOG}]"), identity.as_str());
                 for price in &unclaimed {
-                    let key = keys.key(&intent, &product.id, Step::UpdatePrice, &price.id, &form);
+                    let key = keys.key(
+                        &intent,
+                        minted,
+                        &product.id,
+                        Step::UpdatePrice,
+                        &price.id,
+                        &form,
+                    );
                     stripe
                         .update_price(&price.id, &form, &key)
                         .await
                         .with_context(|| format!("adopting price {}", price.id))?;
                 }
                 // The product last: a rerun after a failure finds it unadopted and finishes.
-                let key = keys.key(&intent, &product.id, Step::UpdateProduct, "", &form);
+                let key = keys.key(&intent, minted, &product.id, Step::UpdateProduct, "", &form);
                 stripe
                     .update_product(&product.id, &form, &key)
                     .await

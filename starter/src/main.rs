@@ -195,8 +195,18 @@ enum CatalogCommand {
     },
     /// Print the catalog's identity: what its workflow ids (`{identity}:product-sync:{id}`) and
     /// schedule id (`{identity}:reconcile`) start with, and what its Stripe objects carry in
-    /// `catalog_sync_catalog`.
-    Identity,
+    /// `catalog_sync_catalog`. A database whose identity is bound to another (a restored copy)
+    /// is refused everywhere until one of the flags decides.
+    Identity {
+        /// This database is another catalog (e.g. staging restored from production's backup):
+        /// give it a new identity and write key; it claims nothing the old identity wrote.
+        #[arg(long, conflicts_with = "moved")]
+        new: bool,
+        /// This database is the same catalog, moved (restored in place, a new server,
+        /// pg_upgrade): bind its identity to where it is now.
+        #[arg(long)]
+        moved: bool,
+    },
     /// Print one product as JSON.
     Show {
         /// Catalog id.
@@ -528,7 +538,30 @@ async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Resu
                 catalog.count_products().await?
             );
         }
-        CatalogCommand::Identity => println!("{}", catalog.identity().await?),
+        CatalogCommand::Identity { new, moved } => {
+            let decision = match (new, moved) {
+                (true, _) => Some(catalog::IdentityDecision::New),
+                (_, true) => Some(catalog::IdentityDecision::Moved),
+                _ => None,
+            };
+            match decision {
+                None => println!("{}", catalog.identity().await?),
+                Some(decision) => {
+                    let identity = catalog.decide_identity(decision).await?;
+                    match decision {
+                        catalog::IdentityDecision::New => eprintln!(
+                            "a new catalog: identity {identity}, with a new write key; the Stripe \
+                             products of the database it was copied from are another catalog's \
+                             to it now"
+                        ),
+                        catalog::IdentityDecision::Moved => eprintln!(
+                            "the same catalog: identity {identity}, bound to this database now"
+                        ),
+                    }
+                    println!("{identity}");
+                }
+            }
+        }
         CatalogCommand::Show { id } => match catalog.fetch_product(&id).await? {
             Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
             None => anyhow::bail!("no product {id} in the catalog"),

@@ -262,7 +262,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
                 // A product this catalog wrote whose identity metadata was edited by hand: the
                 // next sync or reconciliation restores it.
                 let wrote = !catalog
-                    .written_products(std::slice::from_ref(&product.id))
+                    .written_products(identity.as_str(), std::slice::from_ref(&product.id))
                     .await?
                     .is_empty();
                 let what = if wrote {

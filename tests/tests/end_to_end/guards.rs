@@ -311,6 +311,13 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
         assert_eq!(env.sync(&p.id).await.outcome, SyncOutcome::Synced);
     }
     assert!(env.catalog.hard_delete(&products[3].id).await.unwrap());
+    // As an earlier release left them: no identity in Stripe, and a ledger of legacy workflow ids
+    // (which prove no identity's writes).
+    let ledger = sqlx::SqlitePool::connect(&env.catalog_url).await.unwrap();
+    sqlx::query("UPDATE catalog_sync_audit SET workflow_id = 'product-sync-' || product_id")
+        .execute(&ledger)
+        .await
+        .unwrap();
     for p in &products {
         env.sandbox
             .dashboard_edit(&p.id, "metadata[catalog_sync_catalog]=")
@@ -329,6 +336,10 @@ async fn products_made_before_identities_are_adopted_only_on_request() {
     let forged = env.sample(5);
     env.catalog.save_product(&forged).await.unwrap();
     assert_eq!(env.sync(&forged.id).await.outcome, SyncOutcome::Synced);
+    sqlx::query("UPDATE catalog_sync_audit SET workflow_id = 'product-sync-' || product_id")
+        .execute(&ledger)
+        .await
+        .unwrap();
     assert!(env.catalog.hard_delete(&forged.id).await.unwrap());
     env.sandbox
         .dashboard_edit(

@@ -422,3 +422,115 @@ async fn upsert_times(client: &Client, workflow_id: &str) -> Vec<SystemTime> {
     assert!(!times.is_empty(), "{workflow_id} wrote nothing");
     times
 }
+
+/// A copy of a catalog database (staging restored from production's backup) carries the
+/// original's identity: every binary refuses it, naming the decision to make, before it writes
+/// anything. `starter catalog identity --new` makes it another catalog, which leaves the
+/// original's Stripe products alone (its ledger's writes were the original's); `--moved` keeps
+/// the identity (the same catalog, moved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_copy_is_refused_until_the_operator_decides() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let products: Vec<_> = (1..=3).map(|n| env.sample(n)).collect();
+    env.catalog.save_products(&products).await.unwrap();
+    for p in &products {
+        assert_eq!(env.sync(&p.id).await.outcome, SyncOutcome::Synced);
+    }
+    let before = env.sandbox.get("/v1/products?limit=100").await;
+    let writes = env.writes().await;
+    // Two copies, as a backup restored elsewhere makes them.
+    let copy = |name: &str| {
+        let path = std::env::temp_dir()
+            .join("catalog-sync-tests")
+            .join(format!("{}.db", harness::unique(name)));
+        (
+            path.display().to_string(),
+            format!("sqlite:{}", path.display()),
+        )
+    };
+    let (staging_path, staging) = copy("staging");
+    let (moved_path, moved) = copy("moved");
+    let original = sqlx::SqlitePool::connect(&env.catalog_url).await.unwrap();
+    for path in [&staging_path, &moved_path] {
+        sqlx::query(&format!("VACUUM INTO '{path}'"))
+            .execute(&original)
+            .await
+            .unwrap();
+    }
+    let run = |url: &str, args: &[&str]| -> Output {
+        tokio::task::block_in_place(|| {
+            Command::new(harness::binary("starter"))
+                .args(args)
+                .env("TEMPORAL_ADDRESS", harness::temporal_address())
+                .env("CATALOG_DATABASE_URL", url)
+                .env("CATALOG_SYNC_TASK_QUEUE", &env.worker.task_queue)
+                .env("STRIPE_API_BASE", &env.sandbox.base)
+                .env("STRIPE_API_KEY", &env.sandbox.key)
+                .output()
+                .expect("starter runs")
+        })
+    };
+    for args in [
+        &["sync", "--all", "--wait"][..],
+        &["migrate"][..],
+        &["reconcile"][..],
+    ] {
+        let out = run(&staging, args);
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {said}");
+        assert!(
+            said.contains("a restored copy or a clone"),
+            "{args:?}: {said}"
+        );
+        assert!(said.contains("starter catalog identity --new"), "{said}");
+    }
+    let worker = tokio::task::block_in_place(|| {
+        harness::worker_command(&staging, &env.sandbox, &harness::unique("staging"))
+            .output()
+            .unwrap()
+    });
+    assert!(!worker.status.success());
+    assert!(
+        text(&worker).contains("a restored copy or a clone"),
+        "{}",
+        text(&worker)
+    );
+    assert_eq!(env.writes().await, writes);
+
+    // The same catalog moved: its identity stays.
+    let out = run(&moved, &["catalog", "identity", "--moved"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), env.identity);
+
+    // Staging becomes a catalog of its own; its syncs leave the original's products alone.
+    let out = run(&staging, &["catalog", "identity", "--new"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new_identity = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(new_identity.starts_with("cat_") && new_identity != env.identity);
+    let queue = harness::unique("staging");
+    let _worker = Running(
+        harness::worker_command(&staging, &env.sandbox, &queue)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = tokio::task::block_in_place(|| {
+        Command::new(harness::binary("starter"))
+            .args(["sync", "--all", "--wait"])
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &staging)
+            .env("CATALOG_SYNC_TASK_QUEUE", &queue)
+            .output()
+            .unwrap()
+    });
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(said.contains("3 skipped_other_catalog"), "{said}");
+    assert_eq!(
+        env.writes().await,
+        writes,
+        "staging wrote into the original's products"
+    );
+    assert_eq!(env.sandbox.get("/v1/products?limit=100").await, before);
+}
