@@ -762,6 +762,28 @@ fn compare(
             prices(&have)
         ));
     }
+    // The catalog's own lookup keys (checkout links and apps find prices by them): each held by
+    // the active price of this product that the catalog's price describes.
+    for (p, want) in product.prices.iter().zip(&wanted) {
+        let Some(key) = opt(&p.lookup_key) else {
+            continue;
+        };
+        match prices
+            .iter()
+            .find(|sp| sp["lookup_key"].as_str() == Some(key.as_str()))
+        {
+            None => out.push(format!(
+                "lookup key {key:?}: no active price of this product holds it"
+            )),
+            Some(sp) if price_key(sp) != *want => out.push(format!(
+                "lookup key {key:?}: held by {} ({}), not the catalog's {}",
+                sp["id"].as_str().unwrap_or("?"),
+                price_text(&price_key(sp)),
+                price_text(want)
+            )),
+            Some(_) => {}
+        }
+    }
     let default = s["default_price"]
         .is_object()
         .then(|| price_key(&s["default_price"]));

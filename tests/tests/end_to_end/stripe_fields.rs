@@ -677,4 +677,29 @@ async fn a_catalogs_own_lookup_key_is_used_and_never_taken_from_another_product(
         key.as_str(),
         "the first product keeps its key"
     );
+
+    // `verify` compares the catalog's own lookup keys: one moved off by hand is a difference.
+    env.catalog.hard_delete(&second.id).await.unwrap();
+    let held_by = default_price(&env, &first.id).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.sandbox
+        .dashboard_edit_price(&held_by, &format!("lookup_key=hand-{key}"))
+        .await;
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(harness::binary("starter"))
+            .arg("verify")
+            .env("CATALOG_DATABASE_URL", &env.catalog_url)
+            .env("STRIPE_API_BASE", &env.sandbox.base)
+            .env("STRIPE_API_KEY", &env.sandbox.key)
+            .output()
+            .unwrap()
+    });
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!("lookup key {key:?}: no active price of this product holds it")),
+        "{said}"
+    );
 }
