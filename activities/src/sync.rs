@@ -171,6 +171,10 @@ impl SyncActivitiesImpl {
 }
 
 /// The ledger row of an upsert (its outcome filled in by the caller).
+/// The ledger's outcome of an attempt that failed after writing (or sending a write): the next
+/// attempt goes on, and may find those writes done.
+const INTERRUPTED: &str = "interrupted";
+
 fn audit_entry(plan: &SyncPlan, outcome: SyncOutcome) -> AuditEntry {
     let (catalog_version, content_hash) = match plan {
         SyncPlan::Upsert(d) => (Some(d.catalog_version), Some(d.content_hash.clone())),
@@ -302,8 +306,11 @@ impl SyncActivitiesImpl {
                 id: &intent_id,
                 minted: info.scheduled_time.unwrap_or_else(std::time::SystemTime::now),
             };
-            match upsert::apply(&self.stripe, intent, &input.plan, &self.ownership).await {
-                Ok((report, seen)) => {
+            let (applied, result) =
+                upsert::apply_recorded(&self.stripe, intent, &input.plan, &self.ownership).await;
+            match result {
+                Ok(()) => {
+                    let (report, seen) = (applied.report, applied.seen);
                     // A cache: a sync never fails for it (the next scan rewrites it).
                     if let Err(e) = mirror::record(&self.catalog, &seen).await {
                         tracing::warn!(error = %e, "mirror of Stripe's state not updated");
@@ -323,10 +330,29 @@ impl SyncActivitiesImpl {
                     Ok(report)
                 }
                 Err(e) => {
-                    if is_final_attempt(&ctx, e.is_retryable()) {
+                    // What the attempt wrote before it failed is in Stripe (a retry finds it done
+                    // and writes nothing): the ledger records it with this attempt.
+                    let (report, seen) = (&applied.report, &applied.seen);
+                    if let Err(e) = mirror::record(&self.catalog, seen).await {
+                        tracing::warn!(error = %e, "mirror of Stripe's state not updated");
+                    }
+                    let unanswered = applied.unanswered.as_deref().map(|op| {
+                        format!("; sent without an answer (Stripe may have applied it): {op}")
+                    });
+                    let detail = format!("{e}{}", unanswered.unwrap_or_default());
+                    let wrote = !report.operations.is_empty() || applied.unanswered.is_some();
+                    let outcome = if is_final_attempt(&ctx, e.is_retryable()) {
                         self.count_outcome(SyncOutcome::Failed);
+                        Some(SyncOutcome::Failed.as_str())
+                    } else {
+                        wrote.then_some(INTERRUPTED)
+                    };
+                    if let Some(outcome) = outcome {
                         let entry = AuditEntry {
-                            detail: Some(e.to_string()),
+                            outcome: outcome.to_string(),
+                            operations: report.operations.clone(),
+                            request_ids: report.request_ids.clone(),
+                            detail: Some(detail),
                             ..audit_entry(&input.plan, SyncOutcome::Failed)
                         };
                         self.audit(&ctx, entry).await;

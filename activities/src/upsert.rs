@@ -133,6 +133,18 @@ impl Seen {
     }
 }
 
+/// What an upsert did, whether or not it finished.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The writes made (and their answers' request ids), and the requests sent.
+    pub report: UpsertReport,
+    /// What it read and what Stripe answered.
+    pub seen: Seen,
+    /// A write sent whose answer never came, when the upsert failed on it: Stripe may have
+    /// applied it (a retry then finds it done and writes nothing), so the audit names it.
+    pub unanswered: Option<String>,
+}
+
 /// Applies the plan; returns what was written and what Stripe holds now.
 pub async fn apply(
     stripe: &StripeClient,
@@ -140,6 +152,17 @@ pub async fn apply(
     plan: &SyncPlan,
     ownership: &Ownership,
 ) -> Result<(UpsertReport, Seen), SyncError> {
+    let (applied, result) = apply_recorded(stripe, intent, plan, ownership).await;
+    result.map(|()| (applied.report, applied.seen))
+}
+
+/// [`apply`], with what it did also when it failed (for the audit of a failed attempt).
+pub async fn apply_recorded(
+    stripe: &StripeClient,
+    intent: Intent<'_>,
+    plan: &SyncPlan,
+    ownership: &Ownership,
+) -> (Applied, Result<(), SyncError>) {
     let mut w = Writer {
         stripe,
         intent,
@@ -149,12 +172,23 @@ pub async fn apply(
         },
         report: UpsertReport::default(),
         seen: Seen::default(),
+        sending: None,
     };
-    match plan {
-        SyncPlan::Upsert(desired) => upsert(&mut w, desired, ownership).await?,
-        SyncPlan::Archive { catalog_id, .. } => archive(&mut w, catalog_id).await?,
-    }
-    Ok((w.report, w.seen))
+    let result = match plan {
+        SyncPlan::Upsert(desired) => upsert(&mut w, desired, ownership).await,
+        SyncPlan::Archive { catalog_id, .. } => archive(&mut w, catalog_id).await,
+    };
+    // A write refused outright was not applied; one that failed otherwise may have been.
+    let unanswered = match &result {
+        Err(e) if e.is_retryable() => w.sending.take(),
+        _ => None,
+    };
+    let applied = Applied {
+        report: w.report,
+        seen: w.seen,
+        unanswered,
+    };
+    (applied, result)
 }
 
 struct Writer<'a> {
@@ -163,11 +197,26 @@ struct Writer<'a> {
     product_id: &'a str,
     report: UpsertReport,
     seen: Seen,
+    /// The write being sent (set with its key, cleared by its answer).
+    sending: Option<String>,
 }
 
 impl Writer<'_> {
     /// The idempotency key of one write (`target`: the price id or lookup key it is about).
-    fn key(&self, step: Step, target: &str, form: &Form) -> String {
+    fn key(&mut self, step: Step, target: &str, form: &Form) -> String {
+        let op = match step {
+            Step::CreateProduct => "create_product",
+            Step::UpdateProduct => "update_product",
+            Step::ArchiveProduct => "archive_product",
+            Step::CreatePrice => "create_price",
+            Step::UpdatePrice => "update_price",
+            Step::ArchivePrice => "archive_price",
+        };
+        self.sending = Some(if target.is_empty() {
+            op.to_string()
+        } else {
+            format!("{op}:{target}")
+        });
         self.intent.keys.key(
             self.intent.id,
             self.intent.minted,
@@ -184,6 +233,7 @@ impl Writer<'_> {
     }
 
     fn record(&mut self, op: String, request_id: Option<String>) {
+        self.sending = None;
         self.report.stripe_requests += 1;
         tracing::info!(product = self.product_id, op = %op, request_id = request_id.as_deref().unwrap_or("-"), "stripe write");
         self.report.operations.push(op);
@@ -330,9 +380,29 @@ async fn upsert(
         })
         .map(|dp| dp.lookup_key.clone())
         .collect();
+    // Own keys a price of this product holds: a new price may take them over. Any other own key
+    // is created without `transfer_lookup_key`, so that when another product's sync takes it
+    // between this check and the write, Stripe refuses this write (the loser fails, naming the
+    // key) instead of moving the key from one product to the other.
+    let mut transferable: BTreeSet<String> = d
+        .prices
+        .iter()
+        .filter(|dp| {
+            !dp.has_own_lookup_key()
+                || prices
+                    .iter()
+                    .any(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()))
+        })
+        .map(|dp| dp.lookup_key.clone())
+        .collect();
     for keys in unheld.chunks(10) {
         let held = stripe.list_prices_by_lookup_keys(keys).await?;
         w.report.stripe_requests += 1;
+        transferable.extend(
+            held.iter()
+                .filter(|p| p.product == d.stripe_id)
+                .filter_map(|p| p.lookup_key.clone()),
+        );
         if let Some(other) = held.iter().find(|p| p.product != d.stripe_id) {
             return Err(SyncError::Refused(format!(
                 "lookup key {:?} is held by price {} of product {}: lookup keys are unique in a \
@@ -381,7 +451,8 @@ async fn upsert(
             }
             // Missing, or a field Stripe fixes at creation differs: a new price takes the key.
             _ => {
-                let mut form = prices::create_form(&d.stripe_id, dp, &marker);
+                let transfer = transferable.contains(&dp.lookup_key);
+                let mut form = prices::create_form(&d.stripe_id, dp, &marker, transfer);
                 prices::expand_prices(&mut form, "");
                 let key = w.key(Step::CreatePrice, &dp.lookup_key, &form);
                 let r = stripe.create_price(&form, &key).await?;

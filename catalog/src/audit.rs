@@ -129,7 +129,7 @@ impl Catalog {
         let prefix = domain::ids::catalog_prefix(identity);
         let sql = format!(
             "SELECT DISTINCT product_id FROM catalog_sync.audit \
-             WHERE substr(workflow_id, 1, {}) = $1 AND outcome IN ('synced', 'archived') \
+             WHERE substr(workflow_id, 1, {}) = $1 AND outcome IN ('synced', 'archived', 'interrupted') \
              AND product_id IN ({})",
             prefix.len(),
             crate::placeholders_after(1, ids.len())

@@ -281,11 +281,13 @@ fn options_in_place(
         })
 }
 
-/// The form of `POST /v1/prices` for `desired` on `product`, taking the lookup key over.
+/// The form of `POST /v1/prices` for `desired` on `product`, taking the lookup key over from
+/// the price that holds it when `transfer` (without, Stripe refuses a key another price holds).
 pub fn create_form(
     product: &str,
     desired: &DesiredPrice,
     marker: &BTreeMap<String, String>,
+    transfer: bool,
 ) -> Form {
     let mut form = Form::new();
     form.push("product", product)
@@ -293,8 +295,10 @@ pub fn create_form(
     if desired.has_unit_amount() {
         form.push("unit_amount", desired.unit_amount.to_string());
     }
-    form.push("lookup_key", desired.lookup_key.as_str())
-        .push("transfer_lookup_key", "true");
+    form.push("lookup_key", desired.lookup_key.as_str());
+    if transfer {
+        form.push("transfer_lookup_key", "true");
+    }
     if !desired.tiers.is_empty() {
         form.push("billing_scheme", "tiered");
         form.push_opt("tiers_mode", desired.tiers_mode.as_deref());
@@ -938,7 +942,7 @@ mod tests {
                 tax_behavior: None,
             },
         )]);
-        let form = create_form("sku", &d, &marker()).encode();
+        let form = create_form("sku", &d, &marker(), true).encode();
         assert!(!form.contains("&unit_amount="), "{form}");
         for part in [
             "billing_scheme=tiered",
@@ -953,7 +957,7 @@ mod tests {
 
     #[test]
     fn a_new_price_carries_every_field() {
-        let form = create_form("sku", &desired(), &marker());
+        let form = create_form("sku", &desired(), &marker(), true);
         assert_eq!(
             form.encode(),
             "product=sku&currency=usd&unit_amount=1000&lookup_key=cs%3Asku%3Ausd%3Amonthx1\

@@ -699,7 +699,59 @@ async fn a_catalogs_own_lookup_key_is_used_and_never_taken_from_another_product(
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(
-        said.contains(&format!("lookup key {key:?}: no active price of this product holds it")),
+        said.contains(&format!(
+            "lookup key {key:?}: no active price of this product holds it"
+        )),
         "{said}"
     );
+}
+
+/// Two products given the same own lookup key at once: whichever writes first holds it, and the
+/// other's sync fails naming the key (it is never moved from one product to the other), however
+/// their checks and writes interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_products_racing_for_one_lookup_key_leave_one_holder_and_one_failure() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    for round in 0..3 {
+        let key = format!("race-{round}-{}", env.id(0));
+        let products: Vec<CatalogProduct> = (1..=2)
+            .map(|n| CatalogProduct {
+                id: env.id(10 * round + n),
+                name: format!("Racer {n}"),
+                active: true,
+                prices: vec![CatalogPrice {
+                    currency: "usd".into(),
+                    unit_amount: 1000 * n as i64,
+                    lookup_key: Some(key.clone()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect();
+        env.catalog.save_products(&products).await.unwrap();
+        futures::future::join_all(products.iter().map(|p| env.signal(&p.id))).await;
+        let mut outcomes = Vec::new();
+        for p in &products {
+            let result = env.result(&p.id).await;
+            if result.outcome == SyncOutcome::Failed {
+                let error = result.error.clone().unwrap_or_default();
+                assert!(
+                    error.contains("lookup key") || error.contains("lookup_key"),
+                    "{error}"
+                );
+            }
+            outcomes.push(result.outcome);
+        }
+        outcomes.sort_by_key(|o| o.as_str());
+        assert_eq!(
+            outcomes,
+            [SyncOutcome::Failed, SyncOutcome::Synced],
+            "round {round}"
+        );
+        let (_, held) = env
+            .sandbox
+            .get(&format!("/v1/prices?lookup_keys[]={key}"))
+            .await;
+        assert_eq!(held["data"].as_array().unwrap().len(), 1, "{held}");
+    }
 }

@@ -78,3 +78,47 @@ async fn a_minute_of_faults_and_a_two_minute_outage_lose_no_update() {
     assert_verify_clean(&env.catalog_url, &env.sandbox, products.len());
     assert_no_duplicate_prices(&env.sandbox, &products).await;
 }
+
+/// A price Stripe created whose answer was lost: the retry finds it made and does not write it
+/// again, and the ledger still records it, with the attempt that sent it and why it failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_answer_was_lost_is_in_the_audit() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let product = env.sample(1);
+    env.catalog
+        .save_products(std::slice::from_ref(&product))
+        .await
+        .unwrap();
+    env.sandbox
+        .faults(json!({
+            "drop_rate": 1.0, "drop_after_apply": true,
+            "endpoints": ["POST /v1/prices"], "duration_seconds": 2
+        }))
+        .await;
+    let result = env.sync(&product.id).await;
+    assert!(
+        matches!(
+            result.outcome,
+            workflows::SyncOutcome::Synced | workflows::SyncOutcome::Unchanged
+        ),
+        "{result:?}"
+    );
+    let history = env.catalog.audit_history(&product.id, 20).await.unwrap();
+    let interrupted: Vec<_> = history
+        .iter()
+        .filter(|r| r.entry.outcome == "interrupted")
+        .collect();
+    assert!(!interrupted.is_empty(), "{history:#?}");
+    let first = &interrupted[0].entry;
+    assert!(
+        first.operations.iter().any(|op| op == "create_product"),
+        "{first:#?}"
+    );
+    let detail = first.detail.as_deref().unwrap_or_default();
+    assert!(
+        detail.contains("sent without an answer") && detail.contains("create_price"),
+        "{detail}"
+    );
+    assert_no_duplicate_prices(&env.sandbox, std::slice::from_ref(&product)).await;
+    assert_verify_clean(&env.catalog_url, &env.sandbox, 1);
+}
