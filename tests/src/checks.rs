@@ -67,14 +67,19 @@ pub async fn count_workflows(client: &Client, task_queue: &str, status: &str) ->
 /// relay does).
 pub async fn signal_all(
     client: &Client,
-    catalog: &str,
+    catalog: &catalog::Catalog,
     task_queue: &str,
     products: &[workflows::model::CatalogProduct],
     concurrency: usize,
 ) {
     use futures::StreamExt;
-    let signaller =
-        relay::Signaller::new(client.clone(), catalog, task_queue, Duration::from_secs(10));
+    let identity = catalog.identity().await.unwrap();
+    let signaller = relay::Signaller::new(
+        client.clone(),
+        identity,
+        task_queue,
+        Duration::from_secs(10),
+    );
     futures::stream::iter(products)
         .for_each_concurrent(concurrency, |p| {
             let signaller = &signaller;

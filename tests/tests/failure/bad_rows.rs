@@ -263,14 +263,7 @@ async fn a_worker_killed_with_1000_syncs_pending_loses_nothing_and_leaks_no_secr
         catalog.save_products(chunk).await.unwrap();
     }
     let mut worker = start_worker(1);
-    harness::signal_all(
-        &client,
-        &catalog.identity().await.unwrap(),
-        &task_queue,
-        &products,
-        32,
-    )
-    .await;
+    harness::signal_all(&client, &catalog, &task_queue, &products, 32).await;
     // Kill it as soon as it is at work: almost all of the 1,000 syncs are still pending.
     eventually(Duration::from_secs(120), "the first writes", || async {
         let writes = sandbox.stats().await["total_writes"].as_u64().unwrap_or(0);

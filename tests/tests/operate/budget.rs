@@ -61,14 +61,7 @@ async fn three_workers_stay_inside_one_stripe_budget() {
         })
         .collect();
     catalog.save_products(&products).await.unwrap();
-    harness::signal_all(
-        &client,
-        &catalog.identity().await.unwrap(),
-        &task_queue,
-        &products,
-        16,
-    )
-    .await;
+    harness::signal_all(&client, &catalog, &task_queue, &products, 16).await;
 
     // Judged through Temporal, not by reading the sandbox: the test's own reads would count
     // against the budget.

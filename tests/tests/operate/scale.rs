@@ -46,14 +46,7 @@ async fn three_workers_and_one_killed_lose_nothing() {
         })
         .collect();
     catalog.save_products(&products).await.unwrap();
-    harness::signal_all(
-        &client,
-        &catalog.identity().await.unwrap(),
-        &task_queue,
-        &products,
-        16,
-    )
-    .await;
+    harness::signal_all(&client, &catalog, &task_queue, &products, 16).await;
 
     // Kill one worker once the work is well under way.
     eventually(
