@@ -6,12 +6,13 @@
 //! | what | id |
 //! |---|---|
 //! | a product's sync | `{catalog}:product-sync:{product id}` |
-//! | the reconciliation schedule | `{catalog}:reconcile` |
+//! | the reconciliation schedule (`starter schedule`, `--name reconcile`) | `{catalog}:reconcile` |
+//! | another schedule of the catalog (`--name full-scan`) | `{catalog}:full-scan` |
 //! | a scheduled reconciliation | `{catalog}:reconcile-run-{scheduled time}` |
 //! | a reconciliation from `starter reconcile` | `{catalog}:reconcile-{unix ms}` |
 //!
 //! Earlier releases named a sync `product-sync-{product id}` (the *legacy* id) and
-//! the schedule `catalog-sync-reconcile`; a deployment moves over while its legacy runs finish
+//! the schedules `catalog-sync-{name}` (`catalog-sync-reconcile`); a deployment moves over while its legacy runs finish
 //! (see `common::sync_ids`).
 
 /// What follows the catalog's identity in a product sync's id.
@@ -20,8 +21,8 @@ const PRODUCT_SYNC: &str = ":product-sync:";
 /// What a legacy product sync id starts with.
 pub const LEGACY_PRODUCT_SYNC_PREFIX: &str = "product-sync-";
 
-/// The legacy schedule id, shared by every catalog of a namespace.
-pub const LEGACY_SCHEDULE_ID: &str = "catalog-sync-reconcile";
+/// The name of a catalog's reconciliation schedule unless another is given.
+pub const DEFAULT_SCHEDULE_NAME: &str = "reconcile";
 
 /// The workflow id of a product's sync: one per product of a catalog, so writers never overlap.
 pub fn product_sync_id(catalog: &str, product_id: &str) -> String {
@@ -38,9 +39,14 @@ pub fn catalog_prefix(catalog: &str) -> String {
     format!("{catalog}:")
 }
 
-/// The id of `catalog`'s reconciliation schedule.
-pub fn schedule_id(catalog: &str) -> String {
-    format!("{catalog}:reconcile")
+/// The id of `catalog`'s schedule `name` ([`DEFAULT_SCHEDULE_NAME`] for the reconciliation).
+pub fn schedule_id(catalog: &str, name: &str) -> String {
+    format!("{catalog}:{name}")
+}
+
+/// The id earlier releases gave the schedule `name`, one per namespace.
+pub fn legacy_schedule_id(name: &str) -> String {
+    format!("catalog-sync-{name}")
 }
 
 /// A reconciliation started by hand, at `unix_ms`.

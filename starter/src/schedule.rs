@@ -37,9 +37,8 @@ pub(crate) enum ScheduleCommand {
 
 #[derive(Args)]
 pub(crate) struct DescribeArgs {
-    /// Schedule id (default: `{catalog identity}:reconcile`, this catalog's).
-    #[arg(long)]
-    id: Option<String>,
+    #[command(flatten)]
+    id: IdArg,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -47,7 +46,11 @@ pub(crate) struct DescribeArgs {
 
 #[derive(Args)]
 pub(crate) struct IdArg {
-    /// Schedule id (default: `{catalog identity}:reconcile`, this catalog's).
+    /// The schedule's name: its id is `{catalog identity}:{name}`, this catalog's (default
+    /// `reconcile`; e.g. `full-scan` for a second one).
+    #[arg(long, conflicts_with = "id")]
+    name: Option<String>,
+    /// The schedule's exact id instead (one made by hand).
     #[arg(long)]
     id: Option<String>,
 }
@@ -95,7 +98,7 @@ pub(crate) struct ApplyArgs {
     #[arg(long, default_value_t = workflows::reconcile::DEFAULT_ARCHIVE_LIMIT_MIN)]
     archive_limit_min: u64,
     /// How each run reads Stripe (see `starter reconcile --help`): e.g. `events` hourly, with a
-    /// second schedule (`--id …`) running `scan` daily.
+    /// second schedule (`--name full-scan`) running `scan` daily.
     #[arg(long, value_enum, default_value_t = crate::reconcile::Method::Auto)]
     method: crate::reconcile::Method,
     /// Create the schedule paused (an existing schedule keeps its state).
@@ -126,55 +129,50 @@ impl From<Overlap> for ScheduleOverlapPolicy {
     }
 }
 
-/// Runs `cmd` on the schedule of `catalog` (its identity) unless `--id` names another.
+/// Runs `cmd` on the schedule of `catalog` (its identity) that `--name` names (or `--id`).
 pub(crate) async fn run(
     client: &Client,
     catalog: &str,
     task_queue: &str,
     cmd: ScheduleCommand,
 ) -> anyhow::Result<()> {
-    let ours = || domain::ids::schedule_id(catalog);
     match cmd {
         ScheduleCommand::Apply(args) => {
-            let id = args.id.id.clone().unwrap_or_else(ours);
+            let id = args.id.resolve(catalog);
+            let name = args.id.catalog_name().map(str::to_string);
             apply(client, &id, task_queue, args).await?;
-            if id == ours() {
-                replace_legacy(client, &id, task_queue).await?;
+            if let Some(name) = name {
+                replace_legacy(client, &id, &name, task_queue).await?;
             }
             Ok(())
         }
         ScheduleCommand::Describe(args) => {
-            let id = args.id.clone().unwrap_or_else(ours);
-            describe(client, &id, args.json).await
+            describe(client, &args.id.resolve(catalog), args.json).await
         }
         ScheduleCommand::Pause(NoteArgs { id, note }) => {
-            let id = IdArg {
-                id: Some(id.id.unwrap_or_else(ours)),
-            };
+            let id = id.resolve(catalog);
             let note = note.unwrap_or_else(|| "paused with starter".into());
             client
-                .get_schedule_handle(id.name())
+                .get_schedule_handle(&id)
                 .pause(Some(note), PauseScheduleOptions::default())
                 .await
-                .with_context(|| format!("pausing schedule {}", id.name()))?;
-            println!("schedule {} paused", id.name());
+                .with_context(|| format!("pausing schedule {id}"))?;
+            println!("schedule {id} paused");
             Ok(())
         }
         ScheduleCommand::Unpause(NoteArgs { id, note }) => {
-            let id = IdArg {
-                id: Some(id.id.unwrap_or_else(ours)),
-            };
+            let id = id.resolve(catalog);
             let note = note.unwrap_or_else(|| "unpaused with starter".into());
             client
-                .get_schedule_handle(id.name())
+                .get_schedule_handle(&id)
                 .unpause(Some(note), UnpauseScheduleOptions::default())
                 .await
-                .with_context(|| format!("unpausing schedule {}", id.name()))?;
-            println!("schedule {} unpaused", id.name());
+                .with_context(|| format!("unpausing schedule {id}"))?;
+            println!("schedule {id} unpaused");
             Ok(())
         }
-        ScheduleCommand::Trigger(IdArg { id }) => {
-            let id = id.unwrap_or_else(ours);
+        ScheduleCommand::Trigger(id) => {
+            let id = id.resolve(catalog);
             client
                 .get_schedule_handle(&id)
                 .trigger(
@@ -186,8 +184,8 @@ pub(crate) async fn run(
             println!("schedule {id} triggered");
             Ok(())
         }
-        ScheduleCommand::Delete(IdArg { id }) => {
-            let id = id.unwrap_or_else(ours);
+        ScheduleCommand::Delete(id) => {
+            let id = id.resolve(catalog);
             client
                 .get_schedule_handle(&id)
                 .delete(DeleteScheduleOptions::default())
@@ -199,6 +197,30 @@ pub(crate) async fn run(
     }
 }
 
+impl IdArg {
+    /// The schedule's id: `--id` as given, else `{catalog}:{name}`.
+    fn resolve(&self, catalog: &str) -> String {
+        match (&self.id, self.catalog_name()) {
+            (Some(id), _) => id.clone(),
+            (None, name) => domain::ids::schedule_id(
+                catalog,
+                name.unwrap_or(domain::ids::DEFAULT_SCHEDULE_NAME),
+            ),
+        }
+    }
+
+    /// The name of a schedule of the catalog's own (none for an exact `--id`).
+    fn catalog_name(&self) -> Option<&str> {
+        match (&self.id, &self.name) {
+            (Some(_), _) => None,
+            (None, name) => Some(
+                name.as_deref()
+                    .unwrap_or(domain::ids::DEFAULT_SCHEDULE_NAME),
+            ),
+        }
+    }
+}
+
 fn rpc_code(e: &ScheduleError) -> Option<temporalio_client::tonic::Code> {
     match e {
         ScheduleError::Rpc(status) => Some(status.code()),
@@ -206,21 +228,19 @@ fn rpc_code(e: &ScheduleError) -> Option<temporalio_client::tonic::Code> {
     }
 }
 
-impl IdArg {
-    /// The id, once the default has been filled in.
-    fn name(&self) -> &str {
-        self.id.as_deref().unwrap_or_default()
-    }
-}
-
-/// The schedule of earlier releases (`catalog-sync-reconcile`, one per namespace) is deleted once
-/// this catalog's own schedule is in place, when it starts its reconciliations on this catalog's
-/// task queue: two schedules would reconcile the catalog twice. One on another queue is another
-/// catalog's, and stays.
-async fn replace_legacy(client: &Client, id: &str, task_queue: &str) -> anyhow::Result<()> {
+/// The schedule of earlier releases of the same name (`catalog-sync-{name}`, one per namespace)
+/// is deleted once this catalog's own is in place, when it starts its reconciliations on this
+/// catalog's task queue: two schedules would reconcile the catalog twice. One on another queue is
+/// another catalog's, and stays.
+async fn replace_legacy(
+    client: &Client,
+    id: &str,
+    name: &str,
+    task_queue: &str,
+) -> anyhow::Result<()> {
     use temporalio_client::tonic::Code;
     use temporalio_common::protos::temporal::api::schedule::v1::schedule_action::Action;
-    let legacy = domain::ids::LEGACY_SCHEDULE_ID;
+    let legacy = &domain::ids::legacy_schedule_id(name);
     let handle = client.get_schedule_handle(legacy);
     let described = match handle.describe(Default::default()).await {
         Ok(d) => d,
