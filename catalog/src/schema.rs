@@ -288,7 +288,7 @@ impl Catalog {
         if tables == Tables::Builtin && versions.builtin < builtin_needed {
             return Err(CatalogError::Schema(format!(
                 "the built-in catalog tables are at version {}, this build needs {builtin_needed}: \
-                 run `starter migrate` (or map your own tables: README, \"Your own catalog\")",
+                 run `starter migrate` (or map your own tables: docs/own-catalog.md)",
                 versions.builtin
             )));
         }

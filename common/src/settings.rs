@@ -95,7 +95,7 @@ pub struct StripeSettings {
     )]
     pub api_key: Option<Secret>,
     /// Stripe API version sent on every request (`Stripe-Version`). Move to a new one only as the
-    /// README's "Moving to a new Stripe API version" says.
+    /// "Moving to a new Stripe API version" in docs/going-live.md says.
     #[arg(long = "stripe-api-version", env = "STRIPE_API_VERSION", default_value = PINNED_API_VERSION)]
     pub api_version: String,
     /// Stripe Connect: the connected account (`acct_…`) to sync into, with the platform's key

@@ -40,7 +40,7 @@ struct Cli {
     )]
     database_url: Option<String>,
     /// The config file (TOML): its `[catalog]` section maps your own product and price tables
-    /// (README, "Your own catalog"); without one, the built-in tables.
+    /// (docs/own-catalog.md); without one, the built-in tables.
     #[arg(long, global = true, env = "CATALOG_SYNC_CONFIG")]
     config: Option<std::path::PathBuf>,
     /// Task queue of the workers.

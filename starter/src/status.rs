@@ -510,7 +510,7 @@ async fn foreign_syncs(
         format!(
             "syncs of other catalogs run on this catalog's task queue {task_queue}: {}. Two \
              catalogs' workers poll one queue and each hands the other's syncs back, so they wait; \
-             give each catalog its own CATALOG_SYNC_TASK_QUEUE (README, \"Several catalogs\")",
+             give each catalog its own CATALOG_SYNC_TASK_QUEUE (docs/several-catalogs.md)",
             catalogs.join(", ")
         )
     }))

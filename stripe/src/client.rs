@@ -369,7 +369,7 @@ impl StripeClient {
             ))),
             Err(StripeError::Api(e)) if e.status == 403 => Err(AccessRefused::Setting(format!(
                 "STRIPE_API_KEY may not read products (403: {}). A restricted key needs write \
-                 access to Products and Prices (see the README's \"Going live\")",
+                 access to Products and Prices (see docs/going-live.md)",
                 e.message
             ))),
             Err(StripeError::Api(e)) if e.status == 400 && e.message.contains("API version") => {

@@ -6,7 +6,7 @@
 //! the server routes new workflows to the deployment's *current* (or *ramping*) version, which an
 //! operator sets with `temporal worker deployment set-current-version`. Code changes that would
 //! break a running workflow's replay then need no `patched` branch: the runs that started on the
-//! old code finish on the old workers. The rollout runbook is in the README ("Versioned rollout").
+//! old code finish on the old workers. The rollout runbook is in docs/deploying.md ("Versioned rollout").
 //!
 //! Every workflow run is **pinned** (the worker's default behaviour; the Rust SDK sets behaviour
 //! per worker, not per workflow type):

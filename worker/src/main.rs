@@ -74,7 +74,7 @@ struct Args {
     /// Worker Deployment Versioning: the Worker Deployment this worker belongs to (e.g.
     /// `catalog-sync`). When set, the worker runs only workflows of its version, and new workflows
     /// go to the version made current with `temporal worker deployment set-current-version`
-    /// (README: "Versioned rollout"). Unversioned when unset.
+    /// (docs/deploying.md, "Versioned rollout"). Unversioned when unset.
     #[arg(long, env = "CATALOG_SYNC_DEPLOYMENT_NAME")]
     deployment_name: Option<String>,
     /// This build's id in the Worker Deployment (default: the package version and the git commit

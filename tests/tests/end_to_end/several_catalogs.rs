@@ -1,4 +1,4 @@
-//! Several catalogs in one Temporal namespace (README, "Several catalogs"), through the binaries:
+//! Several catalogs in one Temporal namespace (docs/several-catalogs.md), through the binaries:
 //! two catalogs with the same product ids, their own databases, task queues and Connect
 //! accounts, each with its relay and schedule; and a deployment moving from the legacy workflow
 //! ids (`product-sync-{id}`, one per namespace) to catalog-scoped ones with syncs in flight.
@@ -300,13 +300,13 @@ async fn two_catalogs_with_the_same_ids_share_a_namespace() {
 async fn create_legacy_schedule(client: &Client, task_queue: &str) {
     client
         .create_schedule(
-            domain::ids::LEGACY_SCHEDULE_ID,
+            &domain::ids::legacy_schedule_id("reconcile"),
             CreateScheduleOptions::builder()
                 .action(ScheduleAction::start_workflow(
                     ReconcileCatalog::run,
                     ReconcileInput::default(),
                     task_queue,
-                    format!("{}-run", domain::ids::LEGACY_SCHEDULE_ID),
+                    format!("{}-run", domain::ids::legacy_schedule_id("reconcile")),
                 ))
                 .spec(ScheduleSpec::from_interval(Duration::from_secs(3600)))
                 .paused(true)

@@ -1,4 +1,4 @@
-//! Worker Deployment Versioning: the README's rollout runbook ("Versioned rollout"), end to end,
+//! Worker Deployment Versioning: the rollout runbook (docs/deploying.md, "Versioned rollout"), end to end,
 //! with two builds of the worker on one task queue while syncs and a reconciliation run.
 //!
 //! v1 is catalog-sync's worker. v2 is the same worker with a changed `ProductSync` that replay
