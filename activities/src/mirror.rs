@@ -1,24 +1,24 @@
-//! Keeping the mirror of Stripe's state (`catalog::mirror`) current: what an upsert saw, what an
-//! event says, and scans of Stripe's lists.
+//! Keeping the mirror of Stripe's state (`catalog::mirror`) current: what an upsert saw, pages of
+//! Stripe's events (each applied by the `mirror` crate, as the relay applies a webhook's), and
+//! scans of Stripe's lists.
 //!
 //! What is mirrored: every product catalog-sync manages (for any catalog), a product of another
 //! origin whose id is a catalog id (so a reconciliation tells it apart from a missing one), and
 //! every price of a mirrored product.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde_json::Value;
 
 use catalog::{Catalog, MirrorKind};
-use stripe::client::{Price, Product, StripeClient, StripeError};
+use stripe::client::{Price, StripeClient, StripeError};
 use stripe::events::EventMark;
 use stripe::identity::CatalogIdentity;
-use stripe::mirror::{self, EventObject};
+use stripe::mirror;
 use stripe::ownership::Ownership;
 use workflows::activities::{
     EventCursor, EventsPageInput, EventsPageOutput, ScanObject, ScanPageInput, ScanPageOutput,
 };
+
+pub use ::mirror::{apply_event, now_ms};
 
 use crate::error::SyncError;
 use crate::reconcile;
@@ -30,13 +30,6 @@ pub const EVENT_CURSOR: &str = "stripe_events";
 /// A scan keeps the rows written up to this long before it started (by a writer whose clock is a
 /// little behind the workflow's) instead of taking them for gone.
 const CLOCK_SKEW_MS: u64 = 60_000;
-
-/// Now, in milliseconds since the epoch (the mirror's `seen_at`).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Writes what an upsert read and wrote (the newest of each object).
 pub async fn record(catalog: &Catalog, seen: &Seen) -> Result<(), SyncError> {
@@ -58,67 +51,6 @@ pub async fn record(catalog: &Catalog, seen: &Seen) -> Result<(), SyncError> {
     let prices: Vec<_> = prices.into_values().collect();
     catalog.mirror_put(MirrorKind::Prices, &prices, now).await?;
     Ok(())
-}
-
-/// Applies one Stripe event (a webhook's, or one of `GET /v1/events`) to the mirror. Returns the
-/// product it is about, when it is one the mirror keeps.
-pub async fn apply_event(catalog: &Catalog, event: &Value) -> Result<Option<String>, SyncError> {
-    let event_id = event["id"].as_str().unwrap_or("evt_unknown");
-    let now = now_ms();
-    match mirror::event_object(event) {
-        EventObject::Product(product) => {
-            if !keeps_product(catalog, &product).await? {
-                return Ok(None);
-            }
-            let row = mirror::product_row(&product, event_id);
-            catalog
-                .mirror_put(MirrorKind::Products, &[row], now)
-                .await?;
-            Ok(Some(product.id))
-        }
-        EventObject::ProductDeleted(id) => {
-            catalog.mirror_delete(MirrorKind::Products, &id).await?;
-            Ok(Some(id))
-        }
-        EventObject::Price(mut price) => {
-            let product = price.product.clone();
-            if catalog
-                .mirror_known_products(std::slice::from_ref(&product))
-                .await?
-                .is_empty()
-            {
-                return Ok(None);
-            }
-            // Events leave tiers and currency options out: keep what was seen of them.
-            let stored = catalog
-                .mirror_prices(std::slice::from_ref(&price.id))
-                .await?;
-            let last = stored.first().and_then(|row| mirror::price_of(row).ok());
-            mirror::keep_unexpanded(&mut price, last.as_ref());
-            let row = mirror::price_row(&price, event_id);
-            catalog.mirror_put(MirrorKind::Prices, &[row], now).await?;
-            Ok(Some(product))
-        }
-        EventObject::PriceDeleted(id) => {
-            let stored = catalog.mirror_prices(std::slice::from_ref(&id)).await?;
-            catalog.mirror_delete(MirrorKind::Prices, &id).await?;
-            Ok(stored.into_iter().next().map(|row| row.product_id))
-        }
-        EventObject::Other => Ok(None),
-    }
-}
-
-/// Whether the mirror keeps this product: catalog-sync's, or one whose id is a catalog id.
-async fn keeps_product(catalog: &Catalog, product: &Product) -> Result<bool, SyncError> {
-    Ok(stripe::identity::is_managed(&product.metadata)
-        || !catalog
-            .existing_ids(std::slice::from_ref(&product.id))
-            .await?
-            .is_empty()
-        || !catalog
-            .mirror_known_products(std::slice::from_ref(&product.id))
-            .await?
-            .is_empty())
 }
 
 /// `ScanStripePage`: one page of Stripe's products or prices into the mirror; after the last

@@ -281,6 +281,15 @@ pub struct DesiredProduct {
     pub catalog_version: i64,
 }
 
+/// What the transform makes of a catalog product (the output of `TransformProduct`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum TransformOutput {
+    /// What Stripe should look like.
+    Plan(Box<SyncPlan>),
+    /// The product cannot be synced; every reason is listed.
+    Invalid(Vec<ValidationIssue>),
+}
+
 /// What the upsert should do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncPlan {

@@ -7,7 +7,7 @@
 //!   handled once (by id); events of objects catalog-sync does not manage, and the echoes of its own
 //!   writes, cause nothing; other `product.*`/`price.*` events repair the product, with field
 //!   ownership deciding whether a Dashboard edit is reverted or kept. Every event of the account
-//!   (echoes too) also updates the mirror of Stripe's state (`activities::mirror`).
+//!   (echoes too) also updates the mirror of Stripe's state (the `mirror` crate).
 //! - `GET /healthz` (the process answers) and `GET /readyz` (the catalog and Temporal answer; 503
 //!   with the reasons otherwise).
 //!
@@ -477,7 +477,7 @@ async fn stripe_webhook(
     // Every event of this account tells the mirror of Stripe's state what Stripe holds now (a
     // cache: a failure here only leaves the row for the next scan).
     if !matches!(decision, Decision::OtherAccount)
-        && let Err(e) = activities::mirror::apply_event(&app.catalog, &event).await
+        && let Err(e) = mirror::apply_event(&app.catalog, &event).await
     {
         tracing::warn!(event = event_id, error = %e, "mirror of Stripe's state not updated");
     }

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeSet;
 
+use domain::model::{DesiredProduct, ValidationIssue};
 use serde_json::Value;
-use workflows::model::{DesiredProduct, ValidationIssue};
 
 use crate::client::Product;
 use crate::transform::{OwnableFields, check_ownable};

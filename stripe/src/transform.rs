@@ -38,12 +38,11 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-use workflows::activities::TransformOutput;
-use workflows::model::{
+use domain::model::{
     CatalogPrice, CatalogProduct, DERIVED_LOOKUP_KEY_PREFIX, DesiredPrice, DesiredProduct,
-    PriceTier, Recurring, SyncPlan, ValidationIssue,
+    PriceTier, Recurring, SyncPlan, TransformOutput, ValidationIssue,
 };
+use sha2::{Digest, Sha256};
 
 pub use domain::limits::{
     CURRENCIES, MAX_AMOUNT, MAX_DESCRIPTION, MAX_ID, MAX_IMAGES, MAX_LOOKUP_KEY,
@@ -753,7 +752,7 @@ pub fn content_hash(d: &DesiredProduct) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use workflows::model::CatalogPrice;
+    use domain::model::CatalogPrice;
 
     fn product() -> CatalogProduct {
         CatalogProduct {
@@ -831,7 +830,7 @@ mod tests {
     fn shipping_statement_and_tax_fields_are_checked() {
         let mut p = product();
         p.statement_descriptor = Some("1234".into());
-        p.package_dimensions = Some(workflows::model::PackageDimensions {
+        p.package_dimensions = Some(domain::model::PackageDimensions {
             height: 1.0,
             length: 0.0,
             weight: f64::NAN,

@@ -41,14 +41,8 @@ pub struct TransformInput {
     pub product: Option<CatalogProduct>,
 }
 
-/// Output of `TransformProduct`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum TransformOutput {
-    /// What Stripe should look like.
-    Plan(Box<SyncPlan>),
-    /// The product cannot be synced; every reason is listed.
-    Invalid(Vec<ValidationIssue>),
-}
+/// Output of `TransformProduct` (the transform's result, in `domain`).
+pub use crate::model::TransformOutput;
 
 /// Input of `UpsertProduct`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
