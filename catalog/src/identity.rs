@@ -49,9 +49,17 @@ impl Catalog {
     pub async fn identity(&self) -> Result<String, CatalogError> {
         let identity = self.stored_identity().await?;
         let here = self.whereabouts().await?;
-        match self.cursor(BOUND_TO).await? {
-            None => self.set_cursor(BOUND_TO, &here).await?,
-            Some(bound) if bound == here => {}
+        let bound = self
+            .cursor(BOUND_TO)
+            .await?
+            .and_then(|stored| Whereabouts::decode(&stored));
+        match bound {
+            None => self.set_cursor(BOUND_TO, &here.encode()).await?,
+            // Bound by a role that could not read the system identifier: add it now.
+            Some(bound) if here.is(&bound) && here.knows_more_than(&bound) => {
+                self.set_cursor(BOUND_TO, &here.encode()).await?
+            }
+            Some(bound) if here.is(&bound) => {}
             Some(bound) => {
                 return Err(CatalogError::Schema(format!(
                     "this catalog database carries the identity {identity} of the database at \
@@ -87,7 +95,7 @@ impl Catalog {
                     .await?;
             });
         }
-        self.set_cursor(BOUND_TO, &here).await?;
+        self.set_cursor(BOUND_TO, &here.encode()).await?;
         self.stored_identity().await
     }
 
@@ -102,24 +110,166 @@ impl Catalog {
     }
 
     /// Where this database is, in terms a copy does not share.
-    async fn whereabouts(&self) -> Result<String, CatalogError> {
+    async fn whereabouts(&self) -> Result<Whereabouts, CatalogError> {
         Ok(match &self.db {
             crate::Db::Postgres(pool) => {
-                let (system, oid, name): (String, String, String) = sqlx::query_as(
-                    "SELECT (SELECT system_identifier::text FROM pg_control_system()), \
-                     oid::text, datname::text FROM pg_database WHERE datname = current_database()",
+                let (oid, name): (String, String) = sqlx::query_as(
+                    "SELECT oid::text, datname::text FROM pg_database \
+                     WHERE datname = current_database()",
                 )
                 .fetch_one(pool)
                 .await?;
-                format!("PostgreSQL system {system}, database {name} (oid {oid})")
+                // A managed server may refuse `pg_control_system()` to some roles: then the
+                // database's oid and name are compared alone (see `Whereabouts::is`).
+                let system: Option<String> =
+                    sqlx::query_scalar("SELECT system_identifier::text FROM pg_control_system()")
+                        .fetch_one(pool)
+                        .await
+                        .ok();
+                Whereabouts::Postgres { system, oid, name }
             }
             crate::Db::Sqlite(pool) => {
                 let file: String =
                     sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
                         .fetch_one(pool)
                         .await?;
-                format!("SQLite file {file}")
+                Whereabouts::Sqlite { file }
             }
         })
+    }
+}
+
+/// Where a catalog database is: what its identity is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Whereabouts {
+    /// The cluster's system identifier (when the role may read it), the database's oid and name.
+    Postgres {
+        system: Option<String>,
+        oid: String,
+        name: String,
+    },
+    /// The database file.
+    Sqlite { file: String },
+}
+
+impl Whereabouts {
+    /// As stored in the cursor.
+    fn encode(&self) -> String {
+        match self {
+            Self::Postgres { system, oid, name } => {
+                format!("pg|{}|{oid}|{name}", system.as_deref().unwrap_or(""))
+            }
+            Self::Sqlite { file } => format!("sqlite|{file}"),
+        }
+    }
+
+    /// From the cursor; a value of an earlier form is taken as unknown (bound again).
+    fn decode(stored: &str) -> Option<Self> {
+        let mut parts = stored.splitn(4, '|');
+        match parts.next()? {
+            "pg" => {
+                let system = parts.next()?;
+                Some(Self::Postgres {
+                    system: (!system.is_empty()).then(|| system.to_string()),
+                    oid: parts.next()?.to_string(),
+                    name: parts.next()?.to_string(),
+                })
+            }
+            "sqlite" => Some(Self::Sqlite {
+                file: stored.strip_prefix("sqlite|")?.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The system identifier is known here and was not where it was bound.
+    fn knows_more_than(&self, bound: &Self) -> bool {
+        matches!(
+            (self, bound),
+            (
+                Self::Postgres {
+                    system: Some(_),
+                    ..
+                },
+                Self::Postgres { system: None, .. }
+            )
+        )
+    }
+
+    /// The same database: the same oid and name (and system identifier, where both sides could
+    /// read it), or the same file.
+    fn is(&self, bound: &Self) -> bool {
+        match (self, bound) {
+            (
+                Self::Postgres { system, oid, name },
+                Self::Postgres {
+                    system: bound_system,
+                    oid: bound_oid,
+                    name: bound_name,
+                },
+            ) => {
+                oid == bound_oid
+                    && name == bound_name
+                    && match (system, bound_system) {
+                        (Some(a), Some(b)) => a == b,
+                        _ => true,
+                    }
+            }
+            (Self::Sqlite { file }, Self::Sqlite { file: bound }) => file == bound,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Whereabouts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Postgres {
+                system: Some(system),
+                oid,
+                name,
+            } => write!(f, "PostgreSQL system {system}, database {name} (oid {oid})"),
+            Self::Postgres {
+                system: None,
+                oid,
+                name,
+            } => write!(f, "PostgreSQL database {name} (oid {oid})"),
+            Self::Sqlite { file } => write!(f, "SQLite file {file}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_differs_and_an_unreadable_system_identifier_is_not_a_difference() {
+        let pg = |system: Option<&str>, oid: &str| Whereabouts::Postgres {
+            system: system.map(str::to_string),
+            oid: oid.into(),
+            name: "catalog".into(),
+        };
+        let bound = pg(Some("7716"), "16386");
+        for w in [
+            bound.clone(),
+            pg(None, "16386"),
+            Whereabouts::Sqlite {
+                file: "/a|b".into(),
+            },
+        ] {
+            assert_eq!(Whereabouts::decode(&w.encode()), Some(w));
+        }
+        assert!(pg(Some("7716"), "16386").is(&bound));
+        assert!(pg(None, "16386").is(&bound), "a role that cannot read it");
+        assert!(bound.knows_more_than(&pg(None, "16386")));
+        assert!(!pg(None, "16386").knows_more_than(&bound));
+        assert!(!pg(Some("9999"), "16386").is(&bound), "another cluster");
+        assert!(!pg(Some("7716"), "16390").is(&bound), "another database");
+        assert!(
+            !Whereabouts::Sqlite { file: "/x".into() }
+                .is(&Whereabouts::Sqlite { file: "/y".into() })
+        );
+        assert_eq!(Whereabouts::decode("PostgreSQL system 1"), None);
     }
 }

@@ -89,13 +89,27 @@ async fn a_write_whose_answer_was_lost_is_in_the_audit() {
         .save_products(std::slice::from_ref(&product))
         .await
         .unwrap();
+    // Every price create is applied and its answer dropped, until an attempt has failed on one.
     env.sandbox
         .faults(json!({
-            "drop_rate": 1.0, "drop_after_apply": true,
-            "endpoints": ["POST /v1/prices"], "duration_seconds": 2
+            "drop_rate": 1.0, "drop_after_apply": true, "endpoints": ["POST /v1/prices"]
         }))
         .await;
-    let result = env.sync(&product.id).await;
+    env.signal(&product.id).await;
+    eventually(
+        Duration::from_secs(60),
+        "an interrupted attempt",
+        || async {
+            let history = env.catalog.audit_history(&product.id, 20).await.unwrap();
+            history
+                .iter()
+                .any(|r| r.entry.outcome == "interrupted")
+                .then_some(())
+        },
+    )
+    .await;
+    env.sandbox.clear_faults().await;
+    let result = env.result(&product.id).await;
     assert!(
         matches!(
             result.outcome,

@@ -390,3 +390,51 @@ unit_amount = "cents"
         builtin.check_write_back(field).unwrap();
     }
 }
+
+/// A PostgreSQL catalog dumped and restored into another database (as a staging copy is made)
+/// carries the identity, and refuses it until the operator decides; the original is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_restored_elsewhere_is_refused_until_decided() {
+    let (original_url, original) = harness::fresh_catalog(harness::Backend::Postgres).await;
+    let identity = original.identity().await.unwrap();
+    let copy_url = harness::catalog::fresh_database(harness::Backend::Postgres).await;
+    let dumped = tokio::task::block_in_place(|| {
+        let dump = Command::new("pg_dump")
+            .args(["--no-owner", "--dbname", &original_url])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            dump.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        let mut restore = Command::new("psql")
+            .args(["--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", &copy_url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("psql runs");
+        use std::io::Write;
+        restore
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&dump.stdout)
+            .unwrap();
+        restore.wait().unwrap()
+    });
+    assert!(dumped.success());
+    let copy = Catalog::connect(&copy_url).await.unwrap();
+    let refused = copy.identity().await.unwrap_err().to_string();
+    assert!(
+        refused.contains(&identity) && refused.contains("a restored copy or a clone"),
+        "{refused}"
+    );
+    assert_eq!(original.identity().await.unwrap(), identity);
+    let new = copy
+        .decide_identity(catalog::IdentityDecision::New)
+        .await
+        .unwrap();
+    assert_ne!(new, identity);
+    assert_eq!(copy.identity().await.unwrap(), new);
+}
