@@ -6,7 +6,8 @@
 //! A copy of the database (a staging database restored from production's backup) would carry the
 //! same identity, and its workers would rename and archive production's Stripe products. So the
 //! identity is bound to where the database is, which a copy does not share: on PostgreSQL the
-//! cluster's system identifier and the database's oid, on SQLite the file's path. The first
+//! database's oid and name and the cluster's system identifier (where the role may read it), on
+//! SQLite the file's path. The first
 //! process to read the identity binds it; every later read checks it, and a mismatch refuses
 //! until the operator decides with `starter catalog identity --new` (a new catalog: a new
 //! identity, its own write key, and no claim on what the old identity wrote) or `--moved` (the
