@@ -28,8 +28,7 @@ pub use crate::envelope::{Expandable, List, Response};
 pub use crate::error::{ApiFailure, StripeError};
 pub use crate::form::Form;
 use crate::form::encode_component;
-pub use crate::prices::{Price, PriceOfProduct, PriceRecurring};
-pub use crate::products::Product;
+pub use crate::objects::{Price, PriceOfProduct, PriceRecurring, Product};
 pub use common::settings::Secret;
 
 /// Where and how to reach Stripe.

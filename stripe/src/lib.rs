@@ -8,8 +8,10 @@
 //! - [`error`]: Stripe's error answers and their retryability.
 //! - [`form`]: form bodies in Stripe's bracket dialect.
 //! - [`envelope`]: lists, expandable fields and responses, shared by every object.
-//! - One module per Stripe object, each with the fields catalog-sync reads and its requests:
-//!   [`products`], [`prices`], [`meters`] (Billing Meters), [`webhook_endpoints`], [`events`].
+//! - [`objects`]: Stripe's Product and Price objects as catalog-sync reads them (wire types).
+//! - One module per Stripe object, with its requests (and, for the others, the fields
+//!   catalog-sync reads): [`products`], [`prices`] (with the rules of what changes in place),
+//!   [`meters`] (Billing Meters), [`webhook_endpoints`], [`events`].
 //! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
 //!   keys that mark a Stripe product as catalog-sync's. Pure.
 //! - [`identity`]: whose a Stripe product is (re-exported from `domain`, which `starter` shares).
@@ -28,6 +30,7 @@ pub mod form;
 pub use domain::identity;
 pub mod meters;
 pub mod mirror;
+pub mod objects;
 pub mod ownership;
 pub mod prices;
 pub mod products;

@@ -9,8 +9,7 @@ use serde_json::Value;
 use domain::mirror::MirrorRow;
 
 use crate::envelope::Expandable;
-use crate::prices::Price;
-use crate::products::Product;
+use crate::objects::{Price, Product};
 
 /// A product as a row (its default price as an id).
 pub fn product_row(product: &Product, seen_in: &str) -> MirrorRow {

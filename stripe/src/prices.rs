@@ -1,5 +1,5 @@
-//! Stripe's Price object: the fields catalog-sync reads, how each may change, and its requests
-//! (`/v1/prices`).
+//! Stripe's prices: how each field may change, the forms, and the requests (`/v1/prices`). The
+//! object's fields are in `objects`.
 //!
 //! # What can change in place
 //! Stripe fixes most of a price at creation. [`PRICE_FIELDS`] is the rule for every field
@@ -25,13 +25,12 @@
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 
-use domain::model::{CurrencyOption, CustomUnitAmount, DesiredPrice, PriceTier, TransformQuantity};
+use domain::model::{CurrencyOption, DesiredPrice, PriceTier};
 
 use crate::client::{Form, StripeClient, StripeError, path_segment};
-use crate::envelope::{Expandable, List, Response};
-use crate::products::Product;
+use crate::envelope::{List, Response};
+use crate::objects::{PRICE_EXPANSIONS, Price, PriceOfProduct, PriceRecurring, Product};
 
 /// How Stripe lets a price field change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,196 +338,6 @@ pub fn create_form(
     form
 }
 
-/// Recurring settings of a price.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PriceRecurring {
-    /// Interval.
-    pub interval: String,
-    /// Interval count.
-    pub interval_count: i64,
-    /// `licensed` or `metered`.
-    #[serde(default)]
-    pub usage_type: Option<String>,
-    /// The Billing Meter of a metered price.
-    #[serde(default)]
-    pub meter: Option<String>,
-}
-
-/// The price fields catalog-sync reads. `P` is how the owning product comes: its id (the
-/// default), or the product itself when the request expanded it ([`PriceOfProduct`]).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Price<P = String> {
-    /// Id.
-    pub id: String,
-    /// Active.
-    pub active: bool,
-    /// Currency.
-    pub currency: String,
-    /// Amount in minor units.
-    #[serde(default)]
-    pub unit_amount: Option<i64>,
-    /// Recurring settings.
-    #[serde(default)]
-    pub recurring: Option<PriceRecurring>,
-    /// Lookup key.
-    #[serde(default)]
-    pub lookup_key: Option<String>,
-    /// Nickname.
-    #[serde(default)]
-    pub nickname: Option<String>,
-    /// `inclusive`, `exclusive` or `unspecified`.
-    #[serde(default)]
-    pub tax_behavior: Option<String>,
-    /// `per_unit` or `tiered`.
-    #[serde(default)]
-    pub billing_scheme: Option<String>,
-    /// `graduated` or `volume` for tiered prices.
-    #[serde(default)]
-    pub tiers_mode: Option<String>,
-    /// Tiers: only in answers that expand them ([`PRICE_EXPANSIONS`]).
-    #[serde(default)]
-    pub tiers: Option<Vec<StripeTier>>,
-    /// Every currency of the price, its own included: only when expanded.
-    #[serde(default)]
-    pub currency_options: Option<BTreeMap<String, StripeCurrencyOption>>,
-    /// Pay-what-you-want bounds.
-    #[serde(default)]
-    pub custom_unit_amount: Option<CustomUnitAmount>,
-    /// Packaged quantities.
-    #[serde(default)]
-    pub transform_quantity: Option<TransformQuantity>,
-    /// Owning product.
-    pub product: P,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-}
-
-/// A tier as Stripe returns it (`up_to: null` is `inf`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StripeTier {
-    /// Last quantity of the tier.
-    #[serde(default)]
-    pub up_to: Option<i64>,
-    /// Per unit.
-    #[serde(default)]
-    pub unit_amount: Option<i64>,
-    /// For the tier.
-    #[serde(default)]
-    pub flat_amount: Option<i64>,
-}
-
-impl From<&StripeTier> for PriceTier {
-    fn from(t: &StripeTier) -> Self {
-        PriceTier {
-            up_to: t.up_to,
-            unit_amount: t.unit_amount,
-            flat_amount: t.flat_amount,
-        }
-    }
-}
-
-/// A currency option as Stripe returns it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StripeCurrencyOption {
-    /// Per unit.
-    #[serde(default)]
-    pub unit_amount: Option<i64>,
-    /// Tax behavior in this currency.
-    #[serde(default)]
-    pub tax_behavior: Option<String>,
-    /// Tiers in this currency.
-    #[serde(default)]
-    pub tiers: Option<Vec<StripeTier>>,
-}
-
-/// The expansions every price read asks for, so that tiers and currency options (which
-/// Stripe leaves out unless asked) can be compared: for a list, prefix them with `data.`; for a
-/// product's expanded default price, with `data.default_price.`.
-pub const PRICE_EXPANSIONS: &[&str] = &["tiers", "currency_options"];
-
-impl<P> Price<P> {
-    /// The tiers in the catalog's shape (empty when per unit).
-    pub fn catalog_tiers(&self) -> Vec<PriceTier> {
-        self.tiers.iter().flatten().map(PriceTier::from).collect()
-    }
-
-    /// The other currencies than the price's own, in the catalog's shape.
-    pub fn other_currencies(&self) -> BTreeMap<String, CurrencyOption> {
-        self.currency_options
-            .iter()
-            .flatten()
-            .filter(|(code, _)| **code != self.currency)
-            .map(|(code, o)| {
-                (
-                    code.clone(),
-                    CurrencyOption {
-                        unit_amount: o.unit_amount,
-                        tiers: o.tiers.iter().flatten().map(PriceTier::from).collect(),
-                        tax_behavior: o.tax_behavior.clone(),
-                    },
-                )
-            })
-            .collect()
-    }
-}
-
-/// A price listed with its product expanded (`expand[]=data.product`).
-pub type PriceOfProduct = Price<Product>;
-
-impl PriceOfProduct {
-    /// The price with its product's id, and the product.
-    pub fn split_product(self) -> (Price, Product) {
-        let Price {
-            id,
-            active,
-            currency,
-            unit_amount,
-            recurring,
-            lookup_key,
-            nickname,
-            tax_behavior,
-            billing_scheme,
-            tiers_mode,
-            tiers,
-            currency_options,
-            custom_unit_amount,
-            transform_quantity,
-            product,
-            metadata,
-        } = self;
-        let price = Price {
-            id,
-            active,
-            currency,
-            unit_amount,
-            recurring,
-            lookup_key,
-            nickname,
-            tax_behavior,
-            billing_scheme,
-            tiers_mode,
-            tiers,
-            currency_options,
-            custom_unit_amount,
-            transform_quantity,
-            product: product.id.clone(),
-            metadata,
-        };
-        (price, product)
-    }
-}
-
-impl Expandable<Price> {
-    /// The object's id.
-    pub fn id(&self) -> &str {
-        match self {
-            Self::Id(id) => id,
-            Self::Object(p) => &p.id,
-        }
-    }
-}
-
 impl StripeClient {
     /// Every price of a product (all pages) with the product itself, expanded into each price
     /// (`expand[]=data.product`): a sync's read of what it may change, in one request for a
@@ -642,7 +451,8 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::model::Recurring;
+    use crate::objects::{StripeCurrencyOption, StripeTier};
+    use domain::model::{CustomUnitAmount, Recurring, TransformQuantity};
 
     fn marker() -> BTreeMap<String, String> {
         BTreeMap::from([("catalog_sync_managed".to_string(), "true".to_string())])

@@ -1,97 +1,17 @@
-//! Stripe's Product object: the fields catalog-sync reads, the form that makes a product match
-//! what the catalog asks for, and its requests (`/v1/products`). Every product field changes in
-//! place.
+//! Stripe's products: the form that makes a product match what the catalog asks for, and the
+//! requests (`/v1/products`). Every product field changes in place. The object's fields are in
+//! `objects`.
 
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
 
 use domain::metadata::META_VERSION;
-use domain::model::{DesiredProduct, PackageDimensions};
+use domain::model::DesiredProduct;
 
 use crate::client::{Form, StripeClient, StripeError, path_segment};
-use crate::envelope::{Expandable, List, Response};
-use crate::prices::Price;
-
-/// The product fields catalog-sync reads.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Product {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Active.
-    pub active: bool,
-    /// When Stripe last changed it (Unix seconds): orders the mirror's writes
-    /// (`catalog::mirror`).
-    #[serde(default)]
-    pub updated: Option<i64>,
-    /// Images.
-    #[serde(default)]
-    pub images: Vec<String>,
-    /// URL.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// Unit label.
-    #[serde(default)]
-    pub unit_label: Option<String>,
-    /// Tax code id.
-    #[serde(default)]
-    pub tax_code: Option<String>,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Shipped as a physical good.
-    #[serde(default)]
-    pub shippable: Option<bool>,
-    /// Statement descriptor.
-    #[serde(default)]
-    pub statement_descriptor: Option<String>,
-    /// Package dimensions.
-    #[serde(default)]
-    pub package_dimensions: Option<PackageDimensions>,
-    /// Marketing features.
-    #[serde(default)]
-    pub marketing_features: Vec<MarketingFeature>,
-    /// Default price: its id, or the price itself when expanded (`expand[]=data.default_price`).
-    #[serde(default)]
-    pub default_price: Option<Expandable<Price>>,
-}
-
-/// One marketing feature of a product.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MarketingFeature {
-    /// Its name.
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-impl Product {
-    /// The marketing features' names, in order.
-    pub fn marketing_feature_names(&self) -> Vec<String> {
-        self.marketing_features
-            .iter()
-            .filter_map(|f| f.name.clone())
-            .collect()
-    }
-
-    /// The default price's id, expanded or not.
-    pub fn default_price_id(&self) -> Option<&str> {
-        self.default_price.as_ref().map(Expandable::id)
-    }
-
-    /// The default price, when it was expanded.
-    pub fn expanded_default_price(&self) -> Option<&Price> {
-        match &self.default_price {
-            Some(Expandable::Object(p)) => Some(p),
-            _ => None,
-        }
-    }
-}
+use crate::envelope::{List, Response};
+use crate::objects::Product;
 
 /// The product fields to send so that Stripe matches `d`: all of them for a new product, only the
 /// differing ones for an existing one (empty = the product's own fields match).

@@ -302,7 +302,7 @@ mod tests {
             marketing_features: d
                 .marketing_features
                 .iter()
-                .map(|name| stripe::products::MarketingFeature {
+                .map(|name| stripe::objects::MarketingFeature {
                     name: Some(name.clone()),
                 })
                 .collect(),
