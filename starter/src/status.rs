@@ -188,8 +188,10 @@ pub(crate) async fn status(
 
     // Another catalog's syncs on this queue: two catalogs' workers share it, and each worker
     // hands the other's syncs back (they retry with `SyncWaiting`).
+    // (The first running syncs, listed once: this check and the retrying syncs' read them.)
+    let running_ids = running_syncs(client, task_queue).await?;
     let identity = catalog.identity().await?;
-    if let Some(problem) = foreign_syncs(client, &identity, task_queue).await? {
+    if let Some(problem) = foreign_syncs(&running_ids, &identity, task_queue) {
         problems.push(problem);
     }
 
@@ -277,7 +279,7 @@ pub(crate) async fn status(
     }
 
     // Syncs retrying instead of progressing: Stripe or the catalog away, a setting wrong.
-    let retrying = retrying_syncs(client, task_queue, args.max_attempts).await?;
+    let retrying = retrying_syncs(client, running_ids, args.max_attempts).await;
     if let Some(worst) = retrying.first() {
         problems.push(format!(
             "{} running syncs are retrying (at attempt {} or more); the worst, {}, is at attempt \
@@ -423,25 +425,7 @@ const SYNCS_INSPECTED: usize = 100;
 
 /// Running syncs on `task_queue` whose activity has failed at least `min_attempts` attempts in
 /// a row, the highest attempt first: the workflow id, the activity, its attempt and last failure.
-async fn retrying_syncs(
-    client: &Client,
-    task_queue: &str,
-    min_attempts: i32,
-) -> anyhow::Result<Vec<Value>> {
-    let query = format!(
-        "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running' AND TaskQueue = '{}'",
-        task_queue.replace('\'', "")
-    );
-    let ids: Vec<String> = client
-        .list_workflows(
-            query.as_str(),
-            WorkflowListOptions::builder()
-                .limit(SYNCS_INSPECTED)
-                .build(),
-        )
-        .filter_map(|run| async move { run.ok().map(|r| r.id().to_string()) })
-        .collect()
-        .await;
+async fn retrying_syncs(client: &Client, ids: Vec<String>, min_attempts: i32) -> Vec<Value> {
     let mut retrying: Vec<Value> = futures::stream::iter(ids)
         .map(|id| async move {
             let handle = client.get_workflow_handle::<workflows::ProductSync>(id.as_str());
@@ -467,21 +451,16 @@ async fn retrying_syncs(
         .collect()
         .await;
     retrying.sort_by_key(|r| std::cmp::Reverse(r["attempt"].as_i64()));
-    Ok(retrying)
+    retrying
 }
 
-/// Running syncs of other catalogs than `identity` on `task_queue` (among the first
-/// [`SYNCS_INSPECTED`]), as the problem `status` reports.
-async fn foreign_syncs(
-    client: &Client,
-    identity: &str,
-    task_queue: &str,
-) -> anyhow::Result<Option<String>> {
+/// The workflow ids of the first [`SYNCS_INSPECTED`] running syncs on `task_queue`.
+async fn running_syncs(client: &Client, task_queue: &str) -> anyhow::Result<Vec<String>> {
     let query = format!(
         "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running' AND TaskQueue = '{}'",
         task_queue.replace('\'', "")
     );
-    let mut foreign: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut ids = Vec::new();
     let mut runs = client.list_workflows(
         query.as_str(),
         WorkflowListOptions::builder()
@@ -489,20 +468,26 @@ async fn foreign_syncs(
             .build(),
     );
     while let Some(run) = runs.next().await {
-        let run = run.context("listing running syncs")?;
+        ids.push(run.context("listing running syncs")?.id().to_string());
+    }
+    Ok(ids)
+}
+
+/// Of the running syncs `ids` on `task_queue`, those of other catalogs than `identity`, as the
+/// problem `status` reports.
+fn foreign_syncs(ids: &[String], identity: &str, task_queue: &str) -> Option<String> {
+    let mut foreign: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for id in ids {
         if let Some(workflows::SyncId {
             catalog: Some(other),
             ..
-        }) = workflows::SyncId::parse(run.id())
+        }) = workflows::SyncId::parse(id)
             && other != identity
         {
-            foreign
-                .entry(other.to_string())
-                .or_default()
-                .push(run.id().to_string());
+            foreign.entry(other).or_default().push(id);
         }
     }
-    Ok((!foreign.is_empty()).then(|| {
+    (!foreign.is_empty()).then(|| {
         let catalogs: Vec<String> = foreign
             .iter()
             .map(|(catalog, ids)| format!("{} of catalog {catalog} (e.g. {})", ids.len(), ids[0]))
@@ -513,7 +498,7 @@ async fn foreign_syncs(
              give each catalog its own CATALOG_SYNC_TASK_QUEUE (docs/several-catalogs.md)",
             catalogs.join(", ")
         )
-    }))
+    })
 }
 
 /// How far back `status` looks for syncs that ended without an outcome.
