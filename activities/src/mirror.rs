@@ -9,11 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use catalog::{Catalog, MirrorKind};
+use domain::ownership::Ownership;
 use stripe::client::{Price, StripeClient, StripeError};
 use stripe::events::EventMark;
 use stripe::identity::CatalogIdentity;
 use stripe::mirror;
-use stripe::ownership::Ownership;
 use workflows::activities::{
     EventCursor, EventsPageInput, EventsPageOutput, ScanObject, ScanPageInput, ScanPageOutput,
 };

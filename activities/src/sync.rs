@@ -23,10 +23,10 @@ use crate::error::SyncError;
 use crate::{mirror, reconcile, upsert};
 use common::legacy_syncs::LegacySyncs;
 use common::metrics::Metrics;
+use domain::ownership::Ownership;
+use domain::transform;
 use stripe::client::StripeClient;
 use stripe::identity::CatalogIdentity;
-use stripe::ownership::Ownership;
-use stripe::transform;
 use stripe::write_key::WriteKeys;
 
 /// The activity implementations with their dependencies (clones share them).

@@ -27,12 +27,12 @@ use workflows::activities::UpsertReport;
 use workflows::model::{DesiredProduct, SyncPlan};
 
 use catalog::{ArchiveBudget, ArchivePermit, Catalog};
+use domain::metadata::{META_CATALOG, META_MANAGED};
+use domain::ownership::Ownership;
 use stripe::client::{Form, Price, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
-use stripe::ownership::Ownership;
 use stripe::prices;
 use stripe::products::product_form;
-use stripe::transform::{META_CATALOG, META_MANAGED};
 use stripe::write_key::{Step, WriteKeys};
 
 use crate::error::SyncError;
@@ -471,7 +471,7 @@ async fn upsert(
 
     // Product fields and the default price, in one write. Stripe-owned fields are written only
     // when the product is created (above), never over an existing value.
-    let mut form = product_form(&ownership.effective(d, &current), Some(&current));
+    let mut form = product_form(&ownership.effective(d, &current.json()), Some(&current));
     let default = wanted_ids.first().cloned();
     if current.default_price_id() != default.as_deref() {
         form.push("default_price", default.clone().unwrap_or_default());

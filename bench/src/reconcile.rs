@@ -15,12 +15,12 @@ use activities::upsert::Intent;
 use anyhow::Context;
 use catalog::{Catalog, IdRange};
 use clap::Args;
+use domain::ownership::Ownership;
+use domain::transform::transform;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use stripe::client::{StripeClient, StripeConfig};
 use stripe::identity::CatalogIdentity;
-use stripe::ownership::Ownership;
-use stripe::transform::transform;
 use stripe::write_key::{self, WriteKeys};
 use temporalio_client::{
     Client, WorkflowGetResultOptions, WorkflowListOptions, WorkflowStartOptions,

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::fields::{Column, PRODUCT_FIELDS, Stored, product_field};
 use domain::model::{CatalogPrice, CatalogProduct};
 use sqlx::Row;
 use sqlx::postgres::PgPool;
@@ -165,10 +166,18 @@ type SchemeFields = (
     Option<String>,
     Option<String>,
 );
-/// The columns of the products relation ([`mapping`]), whatever tables give them.
-const PRODUCT_COLUMNS: &str = "id, name, description, active, images, url, unit_label, tax_code, \
-     metadata, shippable, statement_descriptor, package_dimensions, marketing_features, version, \
-     updated_at, deleted";
+/// The columns of the products relation ([`mapping`]), whatever tables give them: `id`, every
+/// field of [`PRODUCT_FIELDS`], then `active`, `metadata` and the bookkeeping.
+fn product_columns() -> &'static str {
+    static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        std::iter::once("id")
+            .chain(PRODUCT_FIELDS.iter().map(|f| f.name))
+            .chain(["active", "metadata", "version", "updated_at", "deleted"])
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    &COLUMNS
+}
 const PRICE_COLUMNS: &str = "product_id, currency, unit_amount, recurring_interval, \
      recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
      currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key";
@@ -229,7 +238,7 @@ fn column_error(id: &str, field: &str, e: sqlx::Error) -> CatalogError {
 
 /// `row.try_get(column)`, with a decode failure reported as the row's corruption.
 macro_rules! column {
-    ($row:expr, $id:expr, $name:literal) => {
+    ($row:expr, $id:expr, $name:expr) => {
         $row.try_get($name)
             .map_err(|e| column_error($id, $name, e))?
     };
@@ -295,32 +304,44 @@ macro_rules! bind_range {
     }};
 }
 
-/// Decodes a row of [`PRODUCT_COLUMNS`] on either backend; a value of the wrong type (SQLite
+/// Decodes a row of [`product_columns`] on either backend; a value of the wrong type (SQLite
 /// stores any value in any column) is [`CatalogError::Corrupt`] with the column's name.
 macro_rules! decode_product {
     ($row:expr) => {{
         let row = $row;
         let id: String = row.try_get("id")?;
-        product_from_row(
-            id.clone(),
-            column!(row, &id, "name"),
-            column!(row, &id, "description"),
-            column!(row, &id, "active"),
-            column!(row, &id, "images"),
-            column!(row, &id, "url"),
-            column!(row, &id, "unit_label"),
-            column!(row, &id, "tax_code"),
-            column!(row, &id, "metadata"),
-            Physical {
-                shippable: column!(row, &id, "shippable"),
-                statement_descriptor: column!(row, &id, "statement_descriptor"),
-                package_dimensions: column!(row, &id, "package_dimensions"),
-                marketing_features: column!(row, &id, "marketing_features"),
-            },
-            column!(row, &id, "version"),
-            column!(row, &id, "updated_at"),
-            column!(row, &id, "deleted"),
-        )?
+        let updated_at: DateTime<Utc> = column!(row, &id, "updated_at");
+        let mut product = CatalogProduct {
+            id: id.clone(),
+            active: column!(row, &id, "active"),
+            metadata: json_column(
+                &id,
+                "metadata",
+                column!(row, &id, "metadata"),
+                "a JSON object of strings",
+            )?,
+            version: column!(row, &id, "version"),
+            updated_at: updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            deleted: column!(row, &id, "deleted"),
+            ..CatalogProduct::default()
+        };
+        for field in PRODUCT_FIELDS {
+            let name = field.name;
+            let stored = match field.codec.stored() {
+                Stored::Flag => Column::Flag(column!(row, &id, name)),
+                Stored::Text { required: true } => Column::Text(Some(column!(row, &id, name))),
+                Stored::Text { required: false } => Column::Text(column!(row, &id, name)),
+            };
+            let corrupt = |reason: String| CatalogError::Corrupt {
+                id: id.clone(),
+                field: name.to_string(),
+                reason,
+            };
+            let value = field.codec.from_column(stored).map_err(corrupt)?;
+            (field.set_catalog)(&mut product, value)
+                .map_err(|e| corrupt(format!("is not {}: {e}", field.codec.shape())))?;
+        }
+        product
     }};
 }
 
@@ -390,7 +411,7 @@ macro_rules! decode_price {
     }};
 }
 
-/// A [`CatalogPage`] from product rows of [`PRODUCT_COLUMNS`] (in id order) on `pool`: decodes
+/// A [`CatalogPage`] from product rows of [`product_columns`] (in id order) on `pool`: decodes
 /// each row, then reads the prices of exactly the decoded products in one query. A row or price
 /// that cannot be decoded goes to `corrupt` instead of failing the page.
 macro_rules! page_from_rows {
@@ -562,7 +583,11 @@ impl Catalog {
     /// Reads one product with its prices (default price first); `None` if no such row.
     pub async fn fetch_product(&self, id: &str) -> Result<Option<CatalogProduct>, CatalogError> {
         let q = &self.queries;
-        let product_sql = format!("SELECT {PRODUCT_COLUMNS} FROM {} WHERE id = $1", q.products);
+        let product_sql = format!(
+            "SELECT {} FROM {} WHERE id = $1",
+            product_columns(),
+            q.products
+        );
         let prices_sql = format!(
             "SELECT {PRICE_COLUMNS} FROM {} WHERE product_id = $1 ORDER BY position, tiebreak",
             q.prices
@@ -599,7 +624,8 @@ impl Catalog {
     ) -> Result<CatalogPage, CatalogError> {
         let filter = Self::range_filter(range, 1);
         let product_sql = format!(
-            "SELECT {PRODUCT_COLUMNS} FROM {} WHERE id > $1{filter} ORDER BY id LIMIT {limit}",
+            "SELECT {} FROM {} WHERE id > $1{filter} ORDER BY id LIMIT {limit}",
+            product_columns(),
             self.queries.products
         );
         on_pool!(self, pool => {
@@ -616,7 +642,8 @@ impl Catalog {
             return Ok(CatalogPage::default());
         }
         let product_sql = format!(
-            "SELECT {PRODUCT_COLUMNS} FROM {} WHERE id IN ({}) ORDER BY id",
+            "SELECT {} FROM {} WHERE id IN ({}) ORDER BY id",
+            product_columns(),
             self.queries.products,
             placeholders(ids.len())
         );
@@ -690,28 +717,7 @@ impl Catalog {
     /// it already is keeps its version (no change is captured).
     pub async fn save_products(&self, products: &[CatalogProduct]) -> Result<(), CatalogError> {
         self.builtin_only("writing products")?;
-        let upsert = "INSERT INTO catalog_products (id, name, description, active, images, url, unit_label, tax_code, metadata, \
-             shippable, statement_descriptor, package_dimensions, marketing_features) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, \
-             active = excluded.active, images = excluded.images, url = excluded.url, \
-             unit_label = excluded.unit_label, tax_code = excluded.tax_code, metadata = excluded.metadata, \
-             shippable = excluded.shippable, statement_descriptor = excluded.statement_descriptor, \
-             package_dimensions = excluded.package_dimensions, marketing_features = excluded.marketing_features, \
-             deleted_at = NULL \
-             WHERE catalog_products.name IS DISTINCT FROM excluded.name \
-                OR catalog_products.description IS DISTINCT FROM excluded.description \
-                OR catalog_products.active IS DISTINCT FROM excluded.active \
-                OR catalog_products.images IS DISTINCT FROM excluded.images \
-                OR catalog_products.url IS DISTINCT FROM excluded.url \
-                OR catalog_products.unit_label IS DISTINCT FROM excluded.unit_label \
-                OR catalog_products.tax_code IS DISTINCT FROM excluded.tax_code \
-                OR catalog_products.metadata IS DISTINCT FROM excluded.metadata \
-                OR catalog_products.shippable IS DISTINCT FROM excluded.shippable \
-                OR catalog_products.statement_descriptor IS DISTINCT FROM excluded.statement_descriptor \
-                OR catalog_products.package_dimensions IS DISTINCT FROM excluded.package_dimensions \
-                OR catalog_products.marketing_features IS DISTINCT FROM excluded.marketing_features \
-                OR catalog_products.deleted_at IS NOT NULL";
+        let upsert = builtin_product_upsert();
         let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
              recurring_interval, recurring_interval_count, nickname, tax_behavior, metadata, \
              tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key) \
@@ -726,15 +732,15 @@ impl Catalog {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for p in products {
-                let images = serde_json::to_string(&p.images).expect("strings serialize");
                 let metadata = serde_json::to_string(&p.metadata).expect("strings serialize");
-                let dimensions = p.package_dimensions.map(|d| serde_json::to_string(&d).expect("numbers serialize"));
-                let features = serde_json::to_string(&p.marketing_features).expect("strings serialize");
-                sqlx::query(upsert)
-                    .bind(&p.id).bind(&p.name).bind(&p.description).bind(p.active).bind(&images)
-                    .bind(&p.url).bind(&p.unit_label).bind(&p.tax_code).bind(&metadata)
-                    .bind(p.shippable).bind(&p.statement_descriptor).bind(&dimensions).bind(&features)
-                    .execute(&mut *tx).await?;
+                let mut query = sqlx::query(&upsert).bind(&p.id).bind(p.active).bind(metadata);
+                for field in PRODUCT_FIELDS {
+                    query = match field.codec.column(&(field.catalog)(p)) {
+                        Column::Text(text) => query.bind(text),
+                        Column::Flag(flag) => query.bind(flag),
+                    };
+                }
+                query.execute(&mut *tx).await?;
                 let prices: Vec<PriceFields> = sqlx::query_as(select_prices)
                     .bind(&p.id).fetch_all(&mut *tx).await?;
                 let schemes: Vec<SchemeFields> = sqlx::query_as(select_schemes)
@@ -769,10 +775,10 @@ impl Catalog {
 
     /// Whether write-back of `field` can succeed here, checked at start so that a field it
     /// cannot write is refused then, with the reason, and not on each Dashboard edit (the
-    /// webhook would fail and Stripe retry it for days): built-in tables take every ownable
-    /// field ([`domain::model::OWNABLE_FIELDS`]); a mapping, a text column of a table.
+    /// webhook would fail and Stripe retry it for days): built-in tables take every product
+    /// field ([`domain::fields::PRODUCT_FIELDS`]); a mapping, a text column of a table.
     pub fn check_write_back(&self, field: &str) -> Result<(), CatalogError> {
-        if !domain::model::OWNABLE_FIELDS.contains(&field) {
+        if product_field(field).is_none() {
             return Err(CatalogError::NotWritable(field.to_string()));
         }
         match &self.queries.mapped {
@@ -790,51 +796,24 @@ impl Catalog {
         field: &str,
         value: &serde_json::Value,
     ) -> Result<bool, CatalogError> {
-        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
-        if field == "shippable" {
-            let sql = match &self.queries.mapped {
-                None => "UPDATE catalog_products SET shippable = $2 WHERE id = $1".to_string(),
-                Some(mapped) => mapped.write_back_sql(field)?,
-            };
-            return on_pool!(self, pool => {
-                Ok(sqlx::query(&sql).bind(id).bind(value.as_bool()).execute(pool).await?.rows_affected() > 0)
-            });
-        }
-        let (column, value): (&str, Option<String>) = match field {
-            "name" => ("name", Some(text(value).unwrap_or_default())),
-            "description" | "url" | "unit_label" | "statement_descriptor" => (field, text(value)),
-            // Stripe's `[{"name": …}]`, kept as the catalog's list of names.
-            "marketing_features" => {
-                let names: Vec<&str> = value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|f| f["name"].as_str())
-                    .collect();
-                (
-                    field,
-                    Some(serde_json::to_string(&names).expect("strings serialize")),
-                )
-            }
-            "package_dimensions" => (field, value.is_object().then(|| value.to_string())),
-            // An expanded tax code is an object with its id.
-            "tax_code" => ("tax_code", text(value).or_else(|| text(&value["id"]))),
-            "images" => {
-                let images: Vec<String> = serde_json::from_value(value.clone()).unwrap_or_default();
-                (
-                    "images",
-                    Some(serde_json::to_string(&images).expect("strings serialize")),
-                )
-            }
-            other => return Err(CatalogError::NotWritable(other.to_string())),
-        };
+        let field =
+            product_field(field).ok_or_else(|| CatalogError::NotWritable(field.to_string()))?;
         let sql = match &self.queries.mapped {
-            None => format!("UPDATE catalog_products SET {column} = $2 WHERE id = $1"),
-            Some(mapped) => mapped.write_back_sql(column)?,
+            None => format!(
+                "UPDATE catalog_products SET {} = $2 WHERE id = $1",
+                field.name
+            ),
+            Some(mapped) => mapped.write_back_sql(field.name)?,
         };
-        on_pool!(self, pool => {
-            Ok(sqlx::query(&sql).bind(id).bind(&value).execute(pool).await?.rows_affected() > 0)
-        })
+        // Lists and objects as the JSON text the columns hold (marketing features as names).
+        match field.codec.column(&field.codec.from_stripe(value)) {
+            Column::Flag(flag) => on_pool!(self, pool => {
+                Ok(sqlx::query(&sql).bind(id).bind(flag).execute(pool).await?.rows_affected() > 0)
+            }),
+            Column::Text(text) => on_pool!(self, pool => {
+                Ok(sqlx::query(&sql).bind(id).bind(&text).execute(pool).await?.rows_affected() > 0)
+            }),
+        }
     }
 
     /// Soft-deletes a product (`deleted_at` set; the sync archives it in Stripe).
@@ -905,14 +884,6 @@ fn content_version(product: &CatalogProduct) -> i64 {
     (hash >> 1) as i64
 }
 
-/// The shipping and statement columns of a product row, as stored.
-struct Physical {
-    shippable: Option<bool>,
-    statement_descriptor: Option<String>,
-    package_dimensions: Option<String>,
-    marketing_features: String,
-}
-
 /// A product larger, as JSON, than a sync may carry through Temporal
 /// ([`domain::limits::MAX_PRODUCT_JSON_BYTES`]), as a row that cannot be synced, naming its
 /// largest field: the sync reports it invalid instead of failing its workflow with a payload
@@ -946,6 +917,33 @@ fn check_size(product: &CatalogProduct) -> Result<(), CorruptRow> {
     })
 }
 
+/// The built-in table's upsert of a product: `id`, `active`, `metadata`, then every field of
+/// [`PRODUCT_FIELDS`] in order; a row is written (and its version grows) only when a value
+/// changed or it was deleted.
+fn builtin_product_upsert() -> String {
+    let columns: Vec<&str> = ["id", "active", "metadata"]
+        .into_iter()
+        .chain(PRODUCT_FIELDS.iter().map(|f| f.name))
+        .collect();
+    let set: Vec<String> = columns[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let changed: Vec<String> = columns[1..]
+        .iter()
+        .map(|c| format!("catalog_products.{c} IS DISTINCT FROM excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO catalog_products ({}) VALUES ({}) \
+         ON CONFLICT (id) DO UPDATE SET {}, deleted_at = NULL \
+         WHERE {} OR catalog_products.deleted_at IS NOT NULL",
+        columns.join(", "),
+        placeholders(columns.len()),
+        set.join(", "),
+        changed.join(" OR "),
+    )
+}
+
 /// A JSON column decoded, or [`CatalogError::Corrupt`] naming the field.
 fn json_column<T: serde::de::DeserializeOwned>(
     id: &str,
@@ -969,69 +967,4 @@ fn optional_json<T: serde::de::DeserializeOwned>(
 ) -> Result<Option<T>, CatalogError> {
     raw.map(|raw| json_column(id, field, raw, shape))
         .transpose()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn product_from_row(
-    id: String,
-    name: String,
-    description: Option<String>,
-    active: bool,
-    images: String,
-    url: Option<String>,
-    unit_label: Option<String>,
-    tax_code: Option<String>,
-    metadata: String,
-    physical: Physical,
-    version: i64,
-    updated_at: DateTime<Utc>,
-    deleted: bool,
-) -> Result<CatalogProduct, CatalogError> {
-    let package_dimensions = physical
-        .package_dimensions
-        .map(|raw| {
-            json_column(
-                &id,
-                "package_dimensions",
-                raw,
-                "a JSON object of height, length, weight and width",
-            )
-        })
-        .transpose()?;
-    let marketing_features = json_column(
-        &id,
-        "marketing_features",
-        physical.marketing_features,
-        "a JSON array of strings",
-    )?;
-    let images: Vec<String> = serde_json::from_str(&images).map_err(|e| CatalogError::Corrupt {
-        id: id.clone(),
-        field: "images".into(),
-        reason: format!("is not a JSON array of strings: {e}"),
-    })?;
-    let metadata: BTreeMap<String, String> =
-        serde_json::from_str(&metadata).map_err(|e| CatalogError::Corrupt {
-            id: id.clone(),
-            field: "metadata".into(),
-            reason: format!("is not a JSON object of strings: {e}"),
-        })?;
-    Ok(CatalogProduct {
-        id,
-        name,
-        description,
-        active,
-        images,
-        url,
-        unit_label,
-        tax_code,
-        metadata,
-        shippable: physical.shippable,
-        statement_descriptor: physical.statement_descriptor,
-        package_dimensions,
-        marketing_features,
-        version,
-        updated_at: updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        deleted,
-        prices: Vec::new(),
-    })
 }

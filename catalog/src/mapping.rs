@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use sqlx::{Column, Executor, TypeInfo};
 
+use domain::fields::{Codec, PRODUCT_FIELDS, product_field};
+
 use crate::{CatalogError, Db};
 
 /// The `[catalog]` section of the config file.
@@ -42,7 +44,7 @@ pub struct Mapping {
 
 /// `[catalog.products]`: a column name for each field of a product.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ProductsSection")]
 pub struct ProductsMapping {
     /// A table or view, optionally schema-qualified (`shop.items`).
     pub table: Option<String>,
@@ -50,31 +52,16 @@ pub struct ProductsMapping {
     pub query: Option<String>,
     /// The product's id (text or integer): catalog-sync's id, and Stripe's `metadata.catalog_sync_id`.
     pub id: String,
-    /// Name (text).
-    pub name: String,
-    /// Description (text).
-    pub description: Option<String>,
+    /// The column of each product field Stripe holds, by the field's name
+    /// ([`domain::fields::PRODUCT_FIELDS`]); `name` is required. Its type follows the field's
+    /// kind: text; a boolean (unmapped or NULL leaves Stripe's value); a list as text holding a
+    /// JSON array, `json`/`jsonb` or `text[]` (PostgreSQL); an object as JSON text or
+    /// `json`/`jsonb`.
+    pub fields: BTreeMap<String, String>,
     /// Active (boolean); unmapped: always active.
     pub active: Option<String>,
-    /// Image URLs: text holding a JSON array, `json`/`jsonb`, or `text[]` (PostgreSQL).
-    pub images: Option<String>,
-    /// Product page URL (text).
-    pub url: Option<String>,
-    /// Unit label (text).
-    pub unit_label: Option<String>,
-    /// Stripe tax code (text).
-    pub tax_code: Option<String>,
     /// Metadata: text holding a JSON object of strings, or `json`/`jsonb`.
     pub metadata: Option<String>,
-    /// Shipped as a physical good (boolean); unmapped or NULL leaves Stripe's value.
-    pub shippable: Option<String>,
-    /// Statement descriptor (text).
-    pub statement_descriptor: Option<String>,
-    /// Package dimensions: a JSON object `{"height", "length", "weight", "width"}` (inches,
-    /// ounces) as text or `json`/`jsonb`.
-    pub package_dimensions: Option<String>,
-    /// Marketing feature names: text holding a JSON array, `json`/`jsonb`, or `text[]`.
-    pub marketing_features: Option<String>,
     /// An integer that grows on every change. Unmapped: from `updated_at`, else a hash of the
     /// product's content.
     pub version: Option<String>,
@@ -84,6 +71,54 @@ pub struct ProductsMapping {
     /// Soft delete: a boolean (true = deleted) or a timestamp (set = deleted). Unmapped: rows are
     /// deleted for good, and a row that disappears is a deletion.
     pub deleted: Option<String>,
+}
+
+/// `[catalog.products]` as written: the product fields' columns among the other keys, each
+/// checked against [`domain::fields::PRODUCT_FIELDS`].
+#[derive(Deserialize)]
+struct ProductsSection {
+    table: Option<String>,
+    query: Option<String>,
+    id: String,
+    active: Option<String>,
+    metadata: Option<String>,
+    version: Option<String>,
+    updated_at: Option<String>,
+    deleted: Option<String>,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+impl TryFrom<ProductsSection> for ProductsMapping {
+    type Error = String;
+
+    fn try_from(s: ProductsSection) -> Result<Self, String> {
+        if let Some(unknown) = s.fields.keys().find(|k| product_field(k).is_none()) {
+            return Err(format!(
+                "unknown field `{unknown}`, expected one of `table`, `query`, `id`, {}, \
+                 `active`, `metadata`, `version`, `updated_at`, `deleted`",
+                PRODUCT_FIELDS
+                    .iter()
+                    .map(|f| format!("`{}`", f.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !s.fields.contains_key("name") {
+            return Err("missing field `name`".into());
+        }
+        Ok(Self {
+            table: s.table,
+            query: s.query,
+            id: s.id,
+            fields: s.fields,
+            active: s.active,
+            metadata: s.metadata,
+            version: s.version,
+            updated_at: s.updated_at,
+            deleted: s.deleted,
+        })
+    }
 }
 
 /// `[catalog.prices]`: a column name for each field of a price.
@@ -247,6 +282,16 @@ enum Field {
 }
 
 impl Field {
+    /// What a column of a product field of this kind must hold.
+    fn of(codec: Codec) -> Self {
+        match codec {
+            Codec::Name | Codec::Text => Field::Text,
+            Codec::Flag => Field::Bool,
+            Codec::Texts | Codec::Names => Field::Images,
+            Codec::Numbers(_) => Field::Json,
+        }
+    }
+
     fn accepts(self, kind: Kind) -> bool {
         use Kind as K;
         if kind == K::Untyped {
@@ -295,7 +340,7 @@ pub(crate) struct MappedColumn {
 /// write-back need to know of the team's tables.
 #[derive(Debug, Clone)]
 pub(crate) struct Queries {
-    /// `(SELECT … ) AS products`: rows of [`crate::PRODUCT_COLUMNS`].
+    /// `(SELECT … ) AS products`: rows of [`crate::product_columns`].
     pub products: String,
     /// `(SELECT … ) AS prices`: rows of [`crate::PRICE_COLUMNS`], `position` and `tiebreak`.
     pub prices: String,
@@ -366,11 +411,15 @@ impl Queries {
     /// The built-in tables.
     pub(crate) fn builtin() -> Self {
         Self {
-            products: "(SELECT id, name, description, active, images, url, unit_label, tax_code, \
-                       metadata, shippable, statement_descriptor, package_dimensions, \
-                       marketing_features, version, updated_at, deleted_at IS NOT NULL AS deleted \
-                       FROM catalog_products) AS products"
-                .into(),
+            products: format!(
+                "(SELECT id, {}, active, metadata, version, updated_at, \
+                 deleted_at IS NOT NULL AS deleted FROM catalog_products) AS products",
+                PRODUCT_FIELDS
+                    .iter()
+                    .map(|f| f.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             prices: "(SELECT product_id, currency, unit_amount, recurring_interval, \
                      recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
                      currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key, position, \
@@ -394,36 +443,21 @@ impl Queries {
         let price_types = column_types(db, "catalog.prices", &prices_from).await?;
 
         let mut product_columns = BTreeMap::new();
-        let product_fields: [(&'static str, Option<&String>, Field); 16] = [
-            ("id", Some(&products.id), Field::Id),
-            ("name", Some(&products.name), Field::Text),
-            ("description", products.description.as_ref(), Field::Text),
-            ("active", products.active.as_ref(), Field::Bool),
-            ("images", products.images.as_ref(), Field::Images),
-            ("url", products.url.as_ref(), Field::Text),
-            ("unit_label", products.unit_label.as_ref(), Field::Text),
-            ("tax_code", products.tax_code.as_ref(), Field::Text),
-            ("metadata", products.metadata.as_ref(), Field::Metadata),
-            ("shippable", products.shippable.as_ref(), Field::Bool),
-            (
-                "statement_descriptor",
-                products.statement_descriptor.as_ref(),
-                Field::Text,
-            ),
-            (
-                "package_dimensions",
-                products.package_dimensions.as_ref(),
-                Field::Json,
-            ),
-            (
-                "marketing_features",
-                products.marketing_features.as_ref(),
-                Field::Images,
-            ),
-            ("version", products.version.as_ref(), Field::Integer),
-            ("updated_at", products.updated_at.as_ref(), Field::Time),
-            ("deleted", products.deleted.as_ref(), Field::Deleted),
-        ];
+        let product_fields: Vec<(&'static str, Option<&String>, Field)> =
+            std::iter::once(("id", Some(&products.id), Field::Id))
+                .chain(
+                    PRODUCT_FIELDS
+                        .iter()
+                        .map(|f| (f.name, products.fields.get(f.name), Field::of(f.codec))),
+                )
+                .chain([
+                    ("active", products.active.as_ref(), Field::Bool),
+                    ("metadata", products.metadata.as_ref(), Field::Metadata),
+                    ("version", products.version.as_ref(), Field::Integer),
+                    ("updated_at", products.updated_at.as_ref(), Field::Time),
+                    ("deleted", products.deleted.as_ref(), Field::Deleted),
+                ])
+                .collect();
         for (field, column, wants) in product_fields {
             if let Some(column) = column {
                 let checked = check_column(
@@ -503,27 +537,29 @@ impl Queries {
             (None, Some(_)) => d.epoch_millis(&updated_at),
             (None, None) => "0".into(),
         };
+        let fields: Vec<String> = PRODUCT_FIELDS
+            .iter()
+            .map(|f| {
+                let expression = match (f.codec, p(f.name)) {
+                    (Codec::Name | Codec::Text, Some(c)) => d.text(c),
+                    (Codec::Flag, Some(c)) => d.nullable_bool(c),
+                    (Codec::Texts | Codec::Names, Some(c)) => d.images(c),
+                    (Codec::Numbers(_), Some(c)) => d.json_text(c),
+                    (Codec::Flag, None) => d.null_bool().into(),
+                    (Codec::Texts | Codec::Names, None) => "'[]'".into(),
+                    (Codec::Name | Codec::Text | Codec::Numbers(_), None) => "NULL".into(),
+                };
+                format!("{expression} AS {}", f.name)
+            })
+            .collect();
         let products_sql = format!(
-            "(SELECT {id} AS id, {name} AS name, {description} AS description, {active} AS active, \
-             {images} AS images, {url} AS url, {unit_label} AS unit_label, {tax_code} AS tax_code, \
-             {metadata} AS metadata, {shippable} AS shippable, \
-             {statement_descriptor} AS statement_descriptor, \
-             {package_dimensions} AS package_dimensions, \
-             {marketing_features} AS marketing_features, {version} AS version, \
-             {updated_at} AS updated_at, {deleted} AS deleted FROM {products_from}) AS products",
+            "(SELECT {id} AS id, {fields}, {active} AS active, {metadata} AS metadata, \
+             {version} AS version, {updated_at} AS updated_at, {deleted} AS deleted \
+             FROM {products_from}) AS products",
             id = d.id(&product_columns["id"]),
-            name = d.text(&product_columns["name"]),
-            description = p("description").map_or("NULL".into(), |c| d.text(c)),
+            fields = fields.join(", "),
             active = p("active").map_or(d.bool_const(true).into(), |c| d.bool(c)),
-            images = p("images").map_or("'[]'".into(), |c| d.images(c)),
-            url = p("url").map_or("NULL".into(), |c| d.text(c)),
-            unit_label = p("unit_label").map_or("NULL".into(), |c| d.text(c)),
-            tax_code = p("tax_code").map_or("NULL".into(), |c| d.text(c)),
             metadata = p("metadata").map_or("'{}'".into(), |c| d.metadata(c)),
-            shippable = p("shippable").map_or(d.null_bool().into(), |c| d.nullable_bool(c)),
-            statement_descriptor = p("statement_descriptor").map_or("NULL".into(), |c| d.text(c)),
-            package_dimensions = p("package_dimensions").map_or("NULL".into(), |c| d.json_text(c)),
-            marketing_features = p("marketing_features").map_or("'[]'".into(), |c| d.images(c)),
             deleted = p("deleted").map_or(d.bool_const(false).into(), |c| d.deleted(c)),
         );
         let q = |f: &str| price_columns.get(f);
@@ -586,7 +622,7 @@ impl Queries {
                 "catalog.products",
                 format!(
                     "SELECT {} FROM {} LIMIT 0",
-                    crate::PRODUCT_COLUMNS,
+                    crate::product_columns(),
                     queries.products
                 ),
             ),

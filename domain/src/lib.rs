@@ -8,14 +8,22 @@
 //! - [`identity`]: whose a Stripe product is (this catalog's, another catalog's, nobody's).
 //! - [`limits`]: Stripe's limits on names, amounts and ids.
 //! - [`mirror`]: one Stripe object as catalog-sync last saw it.
+//! - [`fields`]: the product fields, one entry each: Stripe's parameter and catalog column, how
+//!   values compare, are sent and shown, Stripe's rule, what an unset value does.
+//! - [`transform`]: catalog product → the Stripe state it asks for, with Stripe's rules for
+//!   each field. Pure.
+//! - [`ownership`]: which product fields the catalog owns and which Stripe owns.
 //! - [`drift`]: what a reconciliation finds (kinds of drift, one product's difference, an invalid
 //!   product, counts by kind).
 #![deny(missing_docs)]
 
 pub mod drift;
+pub mod fields;
 pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod metadata;
 pub mod mirror;
 pub mod model;
+pub mod ownership;
+pub mod transform;

@@ -221,24 +221,9 @@ impl DesiredPrice {
     }
 }
 
-/// The product fields whose owner can be configured (`CATALOG_SYNC_STRIPE_OWNED_FIELDS`): a
-/// Stripe-owned one is kept when edited in Stripe and may be written back to the catalog. The
-/// ownership rules (`stripe::ownership`) and the catalog's write-back both read this list.
-pub const OWNABLE_FIELDS: &[&str] = &[
-    "name",
-    "description",
-    "images",
-    "url",
-    "unit_label",
-    "tax_code",
-    "shippable",
-    "statement_descriptor",
-    "package_dimensions",
-    "marketing_features",
-];
-
-/// A product as Stripe should have it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A product as Stripe should have it. The fields Stripe holds are read and written through
+/// [`crate::fields::PRODUCT_FIELDS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredProduct {
     /// The Stripe product id, derived from the catalog id.
     pub stripe_id: String,

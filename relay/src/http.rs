@@ -27,13 +27,14 @@ use axum::routing::{get, post};
 use catalog::{AuditEntry, Catalog};
 use common::metrics::Metrics;
 use common::settings::Secret;
+use domain::metadata::{META_CATALOG, META_ID, META_MANAGED};
+use domain::ownership::{Ownership, changed_fields};
+use domain::transform::check_id;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use stripe::client::Product;
 use stripe::identity::CatalogIdentity;
-use stripe::ownership::{Ownership, changed_fields};
-use stripe::transform::{META_CATALOG, META_ID, META_MANAGED, check_id};
 use stripe::write_key::WriteKeys;
 use subtle::ConstantTimeEq;
 use workflows::model::ValidationIssue;
@@ -538,7 +539,7 @@ async fn act(app: &AppState, event: &Value, decision: &Decision) -> Result<(), S
     };
     let object = &event["data"]["object"];
     let refused: Vec<ValidationIssue> = match serde_json::from_value::<Product>(object.clone()) {
-        Ok(product) => app.config.ownership.refused(&product),
+        Ok(product) => app.config.ownership.refused(&product.json()),
         // Not a product (a price event): nothing of it is kept.
         Err(_) => Vec::new(),
     };

@@ -9,10 +9,10 @@ use catalog::Catalog;
 use clap::Parser;
 use common::settings::{PayloadSettings, Secret};
 use common::temporal::WhenUnreachable;
+use domain::ownership::Ownership;
 use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
 use stripe::identity::CatalogIdentity;
-use stripe::ownership::Ownership;
 use stripe::write_key::{self, WriteKeys};
 
 /// How catalog changes reach the outbox.

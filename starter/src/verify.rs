@@ -1,6 +1,8 @@
 //! `starter verify`: compares the whole catalog with Stripe and reports every difference, through
-//! its own reads and its own reading of the mapping table (`stripe/src/transform.rs`), not the
-//! sync's code: a bug in the sync cannot hide itself here. Exit code 1 on any difference.
+//! its own reads and comparisons, not the sync's plan or upsert: a bug in the sync cannot hide
+//! itself here. The product fields are compared by their entries in
+//! `domain::fields::PRODUCT_FIELDS` (the field table the sync also reads: how a catalog value and
+//! Stripe's compare is a fact of the field, not of the sync). Exit code 2 on any difference.
 //!
 //! Per catalog page of 100: one `GET /v1/products?ids[]=…` and, per product, its active prices
 //! (`GET /v1/prices?product=…&active=true`); then every active Stripe product that catalog-sync
@@ -14,6 +16,7 @@ use crate::exit::Exit;
 use catalog::{Catalog, IdRange};
 use clap::Args;
 use common::settings::StripeSettings;
+use domain::fields::{PRODUCT_FIELDS, Unset, is_unset};
 use domain::identity::{CatalogIdentity, Claim};
 use domain::metadata::{META_CATALOG, META_ID, META_MANAGED, RESERVED_PREFIX};
 use serde_json::{Value, json};
@@ -347,11 +350,6 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
     Ok(Exit::Drift)
 }
 
-/// A value as a person reads it: quoted, or `(none)`.
-fn shown(value: Option<&str>) -> String {
-    value.map_or_else(|| "(none)".into(), |v| format!("\"{v}\""))
-}
-
 /// A list as a person reads it: `[a, b]`, or `(none)`.
 fn listed(items: &[String]) -> String {
     if items.is_empty() {
@@ -500,57 +498,24 @@ fn compare(
     if product.deleted {
         return out;
     }
-    let mut field = |name: &str, catalog: Option<String>, stripe: Option<String>| {
-        if !stripe_owned.contains(name) && catalog != stripe {
+    for field in PRODUCT_FIELDS
+        .iter()
+        .filter(|f| !stripe_owned.contains(f.name))
+    {
+        let catalog = field.from_catalog(product);
+        // Unset in the catalog leaves Stripe's value for some fields (Stripe cannot unset it).
+        if field.unset == Unset::LeavesStripe && is_unset(&catalog) {
+            continue;
+        }
+        let stripe = field.from_stripe(s);
+        if catalog != stripe {
             out.push(format!(
-                "{name}: catalog {}, Stripe {}",
-                shown(catalog.as_deref()),
-                shown(stripe.as_deref())
+                "{}: catalog {}, Stripe {}",
+                field.name,
+                field.codec.show(&catalog),
+                field.codec.show(&stripe)
             ));
         }
-    };
-    field(
-        "name",
-        Some(product.name.trim().to_string()),
-        text(&s["name"]),
-    );
-    field(
-        "description",
-        opt(&product.description),
-        text(&s["description"]),
-    );
-    field("url", opt(&product.url), text(&s["url"]));
-    field(
-        "unit_label",
-        opt(&product.unit_label),
-        text(&s["unit_label"]),
-    );
-    field(
-        "tax_code",
-        opt(&product.tax_code),
-        text(&s["tax_code"]).or_else(|| text(&s["tax_code"]["id"])),
-    );
-    // Unset in the catalog leaves Stripe's (Stripe cannot unset it).
-    if product.statement_descriptor.is_some() {
-        field(
-            "statement_descriptor",
-            opt(&product.statement_descriptor),
-            text(&s["statement_descriptor"]),
-        );
-    }
-    let images: Vec<String> = product.images.clone();
-    let stripe_images: Vec<String> = s["images"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.as_str().map(str::to_string))
-        .collect();
-    if !stripe_owned.contains("images") && images != stripe_images {
-        out.push(format!(
-            "images: catalog {}, Stripe {}",
-            listed(&images),
-            listed(&stripe_images)
-        ));
     }
     let stripe_metadata: BTreeMap<String, String> = s["metadata"]
         .as_object()
@@ -571,48 +536,6 @@ fn compare(
             "metadata: catalog {}, Stripe {}",
             pairs(&product.metadata),
             pairs(&stripe_metadata)
-        ));
-    }
-    if let Some(shippable) = product.shippable
-        && !stripe_owned.contains("shippable")
-        && s["shippable"].as_bool() != Some(shippable)
-    {
-        out.push(format!(
-            "shippable: catalog {shippable}, Stripe {}",
-            s["shippable"]
-        ));
-    }
-    let dimensions = |v: &Value| {
-        ["height", "length", "weight", "width"]
-            .iter()
-            .map(|k| v[k].as_f64())
-            .collect::<Option<Vec<f64>>>()
-    };
-    let catalog_dimensions = product
-        .package_dimensions
-        .map(|d| vec![d.height, d.length, d.weight, d.width]);
-    let stripe_dimensions = dimensions(&s["package_dimensions"]);
-    if !stripe_owned.contains("package_dimensions") && catalog_dimensions != stripe_dimensions {
-        out.push(format!(
-            "package_dimensions: catalog {catalog_dimensions:?}, Stripe {stripe_dimensions:?}"
-        ));
-    }
-    let features: Vec<String> = product
-        .marketing_features
-        .iter()
-        .map(|f| f.trim().to_string())
-        .collect();
-    let stripe_features: Vec<String> = s["marketing_features"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["name"].as_str().map(str::to_string))
-        .collect();
-    if !stripe_owned.contains("marketing_features") && features != stripe_features {
-        out.push(format!(
-            "marketing_features: catalog {}, Stripe {}",
-            listed(&features),
-            listed(&stripe_features)
         ));
     }
     if !live {

@@ -12,10 +12,7 @@
 //! - One module per Stripe object, with its requests (and, for the others, the fields
 //!   catalog-sync reads): [`products`], [`prices`] (with the rules of what changes in place),
 //!   [`meters`] (Billing Meters), [`webhook_endpoints`], [`events`].
-//! - [`transform`]: catalog product → desired Stripe state, with validation, and the metadata
-//!   keys that mark a Stripe product as catalog-sync's. Pure.
 //! - [`identity`]: whose a Stripe product is (re-exported from `domain`, which `starter` shares).
-//! - [`ownership`]: which fields the catalog owns and which Stripe owns.
 //!   [`webhook_endpoints`] also names the events catalog-sync consumes.
 //! - [`mirror`]: Stripe's objects as rows of the mirror of Stripe's state, and what an event
 //!   tells it.
@@ -31,9 +28,7 @@ pub use domain::identity;
 pub mod meters;
 pub mod mirror;
 pub mod objects;
-pub mod ownership;
 pub mod prices;
 pub mod products;
-pub mod transform;
 pub mod webhook_endpoints;
 pub mod write_key;

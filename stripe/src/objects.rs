@@ -69,6 +69,12 @@ pub struct MarketingFeature {
 }
 
 impl Product {
+    /// The product as Stripe's JSON, which the field table reads
+    /// ([`domain::fields::ProductField::from_stripe`]).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a product serializes to JSON")
+    }
+
     /// The marketing features' names, in order.
     pub fn marketing_feature_names(&self) -> Vec<String> {
         self.marketing_features

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use reqwest::Method;
 
+use domain::fields::PRODUCT_FIELDS;
 use domain::metadata::META_VERSION;
 use domain::model::DesiredProduct;
 
@@ -14,76 +15,19 @@ use crate::envelope::{List, Response};
 use crate::objects::Product;
 
 /// The product fields to send so that Stripe matches `d`: all of them for a new product, only the
-/// differing ones for an existing one (empty = the product's own fields match).
+/// differing ones for an existing one (empty = the product's own fields match). The fields Stripe
+/// holds follow their entries in [`PRODUCT_FIELDS`]; `active` and the metadata are compared here.
 pub fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
     let mut f = Form::new();
-    let differs = |field: &dyn Fn(&Product) -> bool| current.is_none_or(|c| !field(c));
-    if differs(&|c| c.name == d.name) {
-        f.push("name", d.name.as_str());
+    let current_json = current.map(Product::json);
+    for field in PRODUCT_FIELDS {
+        let have = current_json.as_ref().map(|c| field.from_stripe(c));
+        for (key, value) in field.form(&(field.desired)(d), have.as_ref()) {
+            f.push(key, value);
+        }
     }
-    if differs(&|c| c.description == d.description) {
-        f.push("description", d.description.clone().unwrap_or_default());
-    }
-    if differs(&|c| c.active == d.active) {
+    if current.is_none_or(|c| c.active != d.active) {
         f.push("active", d.active.to_string());
-    }
-    if differs(&|c| c.images == d.images) {
-        if d.images.is_empty() {
-            if current.is_some() {
-                f.push("images", "");
-            }
-        } else {
-            for (i, image) in d.images.iter().enumerate() {
-                f.push(format!("images[{i}]"), image.as_str());
-            }
-        }
-    }
-    if differs(&|c| c.url == d.url) && (current.is_some() || d.url.is_some()) {
-        f.push("url", d.url.clone().unwrap_or_default());
-    }
-    if differs(&|c| c.unit_label == d.unit_label) && (current.is_some() || d.unit_label.is_some()) {
-        f.push("unit_label", d.unit_label.clone().unwrap_or_default());
-    }
-    if differs(&|c| c.tax_code == d.tax_code) && (current.is_some() || d.tax_code.is_some()) {
-        f.push("tax_code", d.tax_code.clone().unwrap_or_default());
-    }
-    // Unset in the catalog leaves Stripe's value (a `false` is sent only when asked for).
-    if let Some(shippable) = d.shippable
-        && current.is_none_or(|c| c.shippable != Some(shippable))
-    {
-        f.push("shippable", shippable.to_string());
-    }
-    // Stripe cannot unset a statement descriptor (an empty value is refused): unset in the
-    // catalog leaves Stripe's, like `shippable`.
-    if let Some(descriptor) = &d.statement_descriptor
-        && current.is_none_or(|c| c.statement_descriptor.as_ref() != Some(descriptor))
-    {
-        f.push("statement_descriptor", descriptor.as_str());
-    }
-    if differs(&|c| c.package_dimensions == d.package_dimensions)
-        && (current.is_some() || d.package_dimensions.is_some())
-    {
-        match &d.package_dimensions {
-            Some(dims) => {
-                f.push("package_dimensions[height]", dims.height.to_string())
-                    .push("package_dimensions[length]", dims.length.to_string())
-                    .push("package_dimensions[weight]", dims.weight.to_string())
-                    .push("package_dimensions[width]", dims.width.to_string());
-            }
-            None => {
-                f.push("package_dimensions", "");
-            }
-        }
-    }
-    if differs(&|c| c.marketing_feature_names() == d.marketing_features)
-        && (current.is_some() || !d.marketing_features.is_empty())
-    {
-        if d.marketing_features.is_empty() {
-            f.push("marketing_features", "");
-        }
-        for (i, name) in d.marketing_features.iter().enumerate() {
-            f.push(format!("marketing_features[{i}][name]"), name.as_str());
-        }
     }
     // Metadata: compared without the version key, so a version bump alone writes nothing.
     let without_version = |m: &BTreeMap<String, String>| {

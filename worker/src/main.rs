@@ -43,8 +43,8 @@ struct Args {
     /// `http://ADDR/metrics`, e.g. `0.0.0.0:9464`. Off when unset.
     #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
-    /// Product fields Stripe owns, comma-separated (`name`, `description`, `images`, `url`,
-    /// `unit_label`, `tax_code`): written when a product is created, never overwritten after.
+    /// Product fields Stripe owns, comma-separated (any of `domain::fields::PRODUCT_FIELDS`, e.g.
+    /// `description,images`): written when a product is created, never overwritten after.
     /// The catalog owns the rest (Dashboard edits are reverted).
     #[arg(long, env = "CATALOG_SYNC_STRIPE_OWNED_FIELDS", default_value = "")]
     stripe_owned_fields: String,
@@ -134,7 +134,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stripe_account: args.stripe.account().map(str::to_string),
         stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
         retry: worker::config::load(args.config.as_deref())?,
-        ownership: stripe::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
+        ownership: domain::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
         workflow_task_pollers: args.workflow_task_pollers,
         archive_budget: {
             anyhow::ensure!(

@@ -64,7 +64,7 @@ pub fn classify(
         );
     }
     // A Stripe-owned field may differ: that is not drift. Writes carry the catalog's identity.
-    let effective = ownership.effective(&identity.stamp(desired), current);
+    let effective = ownership.effective(&identity.stamp(desired), &current.json());
     let desired = &effective;
     let fields = product_form(desired, Some(current));
     if !fields.is_empty() {
@@ -204,7 +204,7 @@ fn price_difference(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stripe::transform::{META_CATALOG, META_MANAGED};
+    use domain::metadata::{META_CATALOG, META_MANAGED};
 
     fn classify_owned_by_catalog(
         plan: &SyncPlan,

@@ -66,13 +66,14 @@ use workflows::reconcile::{Drift, DriftKind, InvalidProduct};
 
 use crate::error::SyncError;
 use crate::upsert::price_marker;
+use domain::metadata::{META_HASH, META_ID, META_VERSION};
+use domain::ownership::Ownership;
+use domain::transform;
 use stripe::client::{Price, PriceOfProduct, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::mirror;
-use stripe::ownership::Ownership;
 use stripe::prices::{self, PriceChanges};
 use stripe::products::product_form;
-use stripe::transform::{self, META_HASH, META_ID, META_VERSION};
 
 mod classify;
 mod compare;

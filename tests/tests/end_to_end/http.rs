@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use catalog::Catalog;
+use domain::ownership::Ownership;
 use harness::{Backend, TestEnv, eventually};
 use relay::http::HttpConfig;
 use relay::signature::header_value;
 use serde_json::{Value, json};
-use stripe::ownership::Ownership;
 use workflows::SyncOutcome;
 use workflows::model::CatalogProduct;
 

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use catalog::IdRange;
+use domain::transform;
 use harness::{Backend, TestEnv, unique};
 use serde_json::{Value, json};
-use stripe::transform;
 use temporalio_client::{
     WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
 };

@@ -386,8 +386,8 @@ unit_amount = "cents"
     let builtin = Catalog::open(&harness::fresh_database(harness::Backend::Sqlite).await)
         .await
         .unwrap();
-    for field in workflows::model::OWNABLE_FIELDS {
-        builtin.check_write_back(field).unwrap();
+    for field in domain::fields::PRODUCT_FIELDS {
+        builtin.check_write_back(field.name).unwrap();
     }
 }
 

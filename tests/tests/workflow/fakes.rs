@@ -161,7 +161,7 @@ mod implementation {
             _ctx: ActivityContext,
             input: TransformInput,
         ) -> Result<TransformOutput, ActivityError> {
-            Ok(stripe::transform::transform(
+            Ok(domain::transform::transform(
                 &input.catalog_id,
                 input.product.as_ref(),
             ))

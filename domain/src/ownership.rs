@@ -8,13 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use domain::model::{DesiredProduct, ValidationIssue};
 use serde_json::Value;
 
-use crate::client::Product;
-use crate::transform::{OwnableFields, check_ownable};
-
-pub use domain::model::OWNABLE_FIELDS;
+use crate::fields::{PRODUCT_FIELDS, ProductField, product_field, product_field_names};
+use crate::model::{DesiredProduct, ValidationIssue};
 
 /// Who owns which field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,7 +23,7 @@ pub struct Ownership {
 
 /// A field that cannot be owned by Stripe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} cannot be owned by Stripe: choose among {fields}", fields = OWNABLE_FIELDS.join(", "))]
+#[error("{0:?} cannot be owned by Stripe: choose among {fields}", fields = product_field_names())]
 pub struct UnknownField(pub String);
 
 impl Ownership {
@@ -38,11 +35,8 @@ impl Ownership {
             .map(str::trim)
             .filter(|f| !f.is_empty())
         {
-            let known = OWNABLE_FIELDS
-                .iter()
-                .find(|k| **k == field)
-                .ok_or_else(|| UnknownField(field.to_string()))?;
-            owned.insert(*known);
+            let known = product_field(field).ok_or_else(|| UnknownField(field.to_string()))?;
+            owned.insert(known.name);
         }
         Ok(Self {
             stripe_owned: owned,
@@ -60,47 +54,34 @@ impl Ownership {
         self.stripe_owned.iter().copied()
     }
 
-    /// The Stripe-owned fields whose value in Stripe breaks a rule the catalog's own value would
-    /// have to pass (say a Dashboard `url` of `javascript:…`), with the reason. Such a value is
-    /// neither kept nor written back: the sync puts the catalog's value back.
-    pub fn refused(&self, current: &Product) -> Vec<ValidationIssue> {
-        check_ownable(&OwnableFields {
-            name: &current.name,
-            description: current.description.as_deref(),
-            images: &current.images,
-            url: current.url.as_deref(),
-            unit_label: current.unit_label.as_deref(),
-            tax_code: current.tax_code.as_deref(),
-        })
-        .into_iter()
-        .filter(|issue| self.stripe_owns(issue.top_field()))
-        .collect()
+    /// The Stripe-owned fields whose value in Stripe (`current`, Stripe's product JSON) breaks a
+    /// rule the catalog's own value would have to pass (say a Dashboard `url` of
+    /// `javascript:…`), with the reason. Such a value is neither kept nor written back: the sync
+    /// puts the catalog's value back.
+    pub fn refused(&self, current: &Value) -> Vec<ValidationIssue> {
+        self.owned_fields()
+            .flat_map(|field| field.issues(&field.from_stripe(current)))
+            .collect()
     }
 
-    /// What to make an existing Stripe product look like: `desired`, with the Stripe-owned fields
-    /// as Stripe has them, except those Stripe holds a [refused](Self::refused) value of.
-    pub fn effective(&self, desired: &DesiredProduct, current: &Product) -> DesiredProduct {
+    /// What to make an existing Stripe product (`current`, Stripe's product JSON) look like:
+    /// `desired`, with the Stripe-owned fields as Stripe has them, except those Stripe holds a
+    /// [refused](Self::refused) value of.
+    pub fn effective(&self, desired: &DesiredProduct, current: &Value) -> DesiredProduct {
         let mut d = desired.clone();
-        let refused = self.refused(current);
-        let is_refused = |field: &str| refused.iter().any(|i| i.top_field() == field);
-        for field in self.stripe_owned.iter().filter(|f| !is_refused(f)) {
-            match *field {
-                "name" => d.name = current.name.clone(),
-                "description" => d.description = current.description.clone(),
-                "images" => d.images = current.images.clone(),
-                "url" => d.url = current.url.clone(),
-                "unit_label" => d.unit_label = current.unit_label.clone(),
-                "tax_code" => d.tax_code = current.tax_code.clone(),
-                "shippable" => d.shippable = current.shippable,
-                "statement_descriptor" => {
-                    d.statement_descriptor = current.statement_descriptor.clone()
-                }
-                "package_dimensions" => d.package_dimensions = current.package_dimensions,
-                "marketing_features" => d.marketing_features = current.marketing_feature_names(),
-                _ => {}
+        for field in self.owned_fields() {
+            let value = field.from_stripe(current);
+            if field.issues(&value).is_empty() {
+                (field.set_desired)(&mut d, value);
             }
         }
         d
+    }
+
+    fn owned_fields(&self) -> impl Iterator<Item = &'static ProductField> + '_ {
+        PRODUCT_FIELDS
+            .iter()
+            .filter(|f| self.stripe_owned.contains(f.name))
     }
 }
 
@@ -109,9 +90,9 @@ pub fn changed_fields(previous_attributes: Option<&Value>) -> Vec<&'static str> 
     let Some(Value::Object(previous)) = previous_attributes else {
         return Vec::new();
     };
-    OWNABLE_FIELDS
+    PRODUCT_FIELDS
         .iter()
-        .copied()
+        .map(|f| f.name)
         .filter(|f| previous.contains_key(*f))
         .collect()
 }
