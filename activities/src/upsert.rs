@@ -10,9 +10,9 @@
 //!    before any write;
 //! 2. create the product with the chosen id if it is missing (all fields at once);
 //! 3. for each desired price: keep the price holding its lookup key when only fields Stripe
-//!    changes in place differ, updating them (re-activation, nickname, metadata, an unspecified
-//!    tax behavior), otherwise create a new price that takes the lookup key over
-//!    (`transfer_lookup_key=true`); the rules are `stripe::prices::PRICE_FIELDS`;
+//!    changes in place differ, updating them (re-activation, metadata, the fields updated in
+//!    place), otherwise create a new price that takes the lookup key over
+//!    (`transfer_lookup_key=true`); the rules are `domain::fields::PRICE_FIELDS`;
 //! 4. update the product: changed fields and `default_price`, in one call;
 //! 5. archive every other active price of the product (after the default moved away): those
 //!    catalog-sync no longer wants, and any made by hand on a product the catalog owns.
@@ -428,7 +428,7 @@ async fn upsert(
     };
 
     // Prices: keep, update in place, or replace the holder of each lookup key (the rules are
-    // `stripe::prices::PRICE_FIELDS`).
+    // `domain::fields::PRICE_FIELDS`).
     let marker = price_marker(intent.catalog);
     let mut wanted_ids = Vec::new();
     for dp in &d.prices {

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::fields::{Column, PRODUCT_FIELDS, Stored, product_field};
+use domain::fields::{Column, PRODUCT_FIELDS, Stored, price_scalars, product_field};
 use domain::model::{CatalogPrice, CatalogProduct};
 use sqlx::Row;
 use sqlx::postgres::PgPool;
@@ -143,29 +143,6 @@ macro_rules! on_pool {
     };
 }
 
-/// A saved price as stored: (currency, unit_amount, recurring_interval,
-/// recurring_interval_count, nickname, tax_behavior, metadata as JSON).
-type PriceFields = (
-    String,
-    i64,
-    Option<String>,
-    Option<i32>,
-    Option<String>,
-    Option<String>,
-    String,
-);
-/// Its scheme as stored: (tiers as JSON, tiers_mode, currency_options, custom_unit_amount and
-/// transform_quantity as JSON, usage_type, meter, lookup_key).
-type SchemeFields = (
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
 /// The columns of the products relation ([`mapping`]), whatever tables give them: `id`, every
 /// field of [`PRODUCT_FIELDS`], then `active`, `metadata` and the bookkeeping.
 fn product_columns() -> &'static str {
@@ -178,9 +155,33 @@ fn product_columns() -> &'static str {
     });
     &COLUMNS
 }
-const PRICE_COLUMNS: &str = "product_id, currency, unit_amount, recurring_interval, \
-     recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
-     currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key";
+/// The columns of the prices relation: the structured ones, then the scalars of
+/// [`domain::fields::PRICE_FIELDS`].
+fn price_columns() -> &'static str {
+    static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        [
+            "product_id",
+            "currency",
+            "unit_amount",
+            "recurring_interval",
+            "recurring_interval_count",
+            "metadata",
+            "tiers",
+            "tiers_mode",
+            "currency_options",
+            "custom_unit_amount",
+            "transform_quantity",
+            "usage_type",
+            "meter",
+            "lookup_key",
+        ]
+        .into_iter()
+        .chain(price_scalars().map(|(name, _)| name))
+        .collect::<Vec<_>>()
+        .join(", ")
+    });
+    &COLUMNS
+}
 
 /// Which products a reconciliation or backfill covers. All bounds are optional; the empty range is
 /// the whole catalog.
@@ -242,7 +243,7 @@ macro_rules! column {
         $row.try_get($name)
             .map_err(|e| column_error($id, $name, e))?
     };
-    ($row:expr, $id:expr, $name:literal, $field:expr) => {
+    ($row:expr, $id:expr, $name:expr, $field:expr) => {
         $row.try_get($name)
             .map_err(|e| column_error($id, &$field, e))?
     };
@@ -345,7 +346,7 @@ macro_rules! decode_product {
     }};
 }
 
-/// Decodes a row of [`PRICE_COLUMNS`]; `index` is the price's place among its product's prices,
+/// Decodes a row of [`price_columns`]; `index` is the price's place among its product's prices,
 /// for the field name of a corrupt one (`prices[1].unit_amount`).
 macro_rules! decode_price {
     ($row:expr, $index:expr) => {{
@@ -358,7 +359,7 @@ macro_rules! decode_price {
             "recurring_interval_count",
             field("recurring_interval_count")
         );
-        (
+        let mut price = (
             id.clone(),
             CatalogPrice {
                 currency: column!(row, &id, "currency", field("currency")),
@@ -370,8 +371,6 @@ macro_rules! decode_price {
                     field("recurring_interval")
                 ),
                 recurring_interval_count: count.map(i64::from),
-                nickname: column!(row, &id, "nickname", field("nickname")),
-                tax_behavior: column!(row, &id, "tax_behavior", field("tax_behavior")),
                 metadata: json_column(
                     &id,
                     &field("metadata"),
@@ -406,8 +405,21 @@ macro_rules! decode_price {
                 usage_type: column!(row, &id, "usage_type", field("usage_type")),
                 meter: column!(row, &id, "meter", field("meter")),
                 lookup_key: column!(row, &id, "lookup_key", field("lookup_key")),
+                ..CatalogPrice::default()
             },
-        )
+        );
+        for (name, scalar) in price_scalars() {
+            let corrupt = |reason: String| CatalogError::Corrupt {
+                id: id.clone(),
+                field: field(name),
+                reason,
+            };
+            let stored = Column::Text(column!(row, &id, name, field(name)));
+            let value = scalar.codec.from_column(stored).map_err(corrupt)?;
+            (scalar.set_catalog)(&mut price.1, value)
+                .map_err(|e| corrupt(format!("is not {}: {e}", scalar.codec.shape())))?;
+        }
+        price
     }};
 }
 
@@ -437,8 +449,9 @@ macro_rules! page_from_rows {
             // The prices of exactly these products (a sparse `since` page must not read the
             // prices of every product between its first and last id).
             let prices_sql = format!(
-                "SELECT {PRICE_COLUMNS} FROM {} WHERE product_id IN ({}) \
+                "SELECT {} FROM {} WHERE product_id IN ({}) \
                  ORDER BY product_id, position, tiebreak",
+                $crate::price_columns(),
                 queries.prices,
                 placeholders(page.products.len())
             );
@@ -589,7 +602,8 @@ impl Catalog {
             q.products
         );
         let prices_sql = format!(
-            "SELECT {PRICE_COLUMNS} FROM {} WHERE product_id = $1 ORDER BY position, tiebreak",
+            "SELECT {} FROM {} WHERE product_id = $1 ORDER BY position, tiebreak",
+            price_columns(),
             q.prices
         );
         on_pool!(self, pool => {
@@ -718,14 +732,19 @@ impl Catalog {
     pub async fn save_products(&self, products: &[CatalogProduct]) -> Result<(), CatalogError> {
         self.builtin_only("writing products")?;
         let upsert = builtin_product_upsert();
-        let insert_price = "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
-             recurring_interval, recurring_interval_count, nickname, tax_behavior, metadata, \
-             tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
-        let select_prices = "SELECT currency, unit_amount, recurring_interval, recurring_interval_count, nickname, \
-             tax_behavior, metadata FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
-        let select_schemes = "SELECT tiers, tiers_mode, currency_options, custom_unit_amount, transform_quantity, \
-             usage_type, meter, lookup_key FROM catalog_prices WHERE product_id = $1 ORDER BY position, id";
+        let scalars: Vec<&str> = price_scalars().map(|(name, _)| name).collect();
+        let insert_price = format!(
+            "INSERT INTO catalog_prices (product_id, position, currency, unit_amount, \
+             recurring_interval, recurring_interval_count, metadata, tiers, tiers_mode, \
+             currency_options, custom_unit_amount, transform_quantity, usage_type, meter, \
+             lookup_key, {}) VALUES ({})",
+            scalars.join(", "),
+            placeholders(15 + scalars.len())
+        );
+        let select_prices = format!(
+            "SELECT {} FROM catalog_prices WHERE product_id = $1 ORDER BY position, id",
+            price_columns()
+        );
         fn json<T: serde::Serialize>(value: &T) -> String {
             serde_json::to_string(value).expect("plain data serializes")
         }
@@ -741,30 +760,29 @@ impl Catalog {
                     };
                 }
                 query.execute(&mut *tx).await?;
-                let prices: Vec<PriceFields> = sqlx::query_as(select_prices)
-                    .bind(&p.id).fetch_all(&mut *tx).await?;
-                let schemes: Vec<SchemeFields> = sqlx::query_as(select_schemes)
-                    .bind(&p.id).fetch_all(&mut *tx).await?;
-                let existing: Vec<(PriceFields, SchemeFields)> = prices.into_iter().zip(schemes).collect();
-                let wanted: Vec<(PriceFields, SchemeFields)> = p.prices.iter().map(|c| ((
-                    c.currency.clone(), c.unit_amount, c.recurring_interval.clone(),
-                    c.recurring_interval_count.map(|n| n as i32), c.nickname.clone(),
-                    c.tax_behavior.clone(), json(&c.metadata),
-                ), (
-                    json(&c.tiers), c.tiers_mode.clone(), json(&c.currency_options),
-                    c.custom_unit_amount.as_ref().map(json), c.transform_quantity.as_ref().map(json),
-                    c.usage_type.clone(), c.meter.clone(), c.lookup_key.clone(),
-                ))).collect();
+                let rows = sqlx::query(&select_prices).bind(&p.id).fetch_all(&mut *tx).await?;
+                let mut existing = Vec::with_capacity(rows.len());
+                for (index, row) in rows.iter().enumerate() {
+                    existing.push(decode_price!(row, index).1);
+                }
                 // Prices are replaced only when they changed, so an edit of the name alone is one version.
-                if existing != wanted {
+                if existing != p.prices {
                     sqlx::query("DELETE FROM catalog_prices WHERE product_id = $1").bind(&p.id).execute(&mut *tx).await?;
-                    for (position, (price, scheme)) in wanted.iter().enumerate() {
-                        sqlx::query(insert_price)
-                            .bind(&p.id).bind(position as i32).bind(&price.0).bind(price.1)
-                            .bind(&price.2).bind(price.3).bind(&price.4).bind(&price.5).bind(&price.6)
-                            .bind(&scheme.0).bind(&scheme.1).bind(&scheme.2).bind(&scheme.3).bind(&scheme.4)
-                            .bind(&scheme.5).bind(&scheme.6).bind(&scheme.7)
-                            .execute(&mut *tx).await?;
+                    for (position, c) in p.prices.iter().enumerate() {
+                        let mut query = sqlx::query(&insert_price)
+                            .bind(&p.id).bind(position as i32).bind(&c.currency).bind(c.unit_amount)
+                            .bind(&c.recurring_interval).bind(c.recurring_interval_count.map(|n| n as i32))
+                            .bind(json(&c.metadata)).bind(json(&c.tiers)).bind(&c.tiers_mode)
+                            .bind(json(&c.currency_options)).bind(c.custom_unit_amount.as_ref().map(json))
+                            .bind(c.transform_quantity.as_ref().map(json)).bind(&c.usage_type)
+                            .bind(&c.meter).bind(&c.lookup_key);
+                        for (_, scalar) in price_scalars() {
+                            query = match scalar.codec.column(&(scalar.catalog)(c)) {
+                                Column::Text(text) => query.bind(text),
+                                Column::Flag(flag) => query.bind(flag),
+                            };
+                        }
+                        query.execute(&mut *tx).await?;
                     }
                 }
             }

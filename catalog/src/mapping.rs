@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use sqlx::{Column, Executor, TypeInfo};
 
-use domain::fields::{Codec, PRODUCT_FIELDS, product_field};
+use domain::fields::{Codec, PRODUCT_FIELDS, price_scalars, product_field};
 
 use crate::{CatalogError, Db};
 
@@ -123,7 +123,7 @@ impl TryFrom<ProductsSection> for ProductsMapping {
 
 /// `[catalog.prices]`: a column name for each field of a price.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "PricesSection")]
 pub struct PricesMapping {
     /// A table or view, optionally schema-qualified.
     pub table: Option<String>,
@@ -139,10 +139,9 @@ pub struct PricesMapping {
     pub recurring_interval: Option<String>,
     /// Intervals between charges (integer).
     pub recurring_interval_count: Option<String>,
-    /// Nickname (text).
-    pub nickname: Option<String>,
-    /// `inclusive`, `exclusive` or `unspecified` (text); unmapped or NULL leaves Stripe's value.
-    pub tax_behavior: Option<String>,
+    /// The column of each price field that is one value, by the field's name
+    /// (the scalars of [`domain::fields::PRICE_FIELDS`]; text).
+    pub fields: BTreeMap<String, String>,
     /// Metadata of the price: text holding a JSON object of strings, or `json`/`jsonb`.
     pub metadata: Option<String>,
     /// Tiers: a JSON array of `{"up_to", "unit_amount", "flat_amount"}` (`up_to` null or absent
@@ -150,7 +149,8 @@ pub struct PricesMapping {
     pub tiers: Option<String>,
     /// `graduated` or `volume` (text).
     pub tiers_mode: Option<String>,
-    /// Other currencies: a JSON object `{"eur": {"unit_amount", "tiers", "tax_behavior"}}`.
+    /// Other currencies: a JSON object of currency options by currency (`{"eur": {"unit_amount":
+    /// 900}}`), each with its amount or tiers and optionally its tax behavior.
     pub currency_options: Option<String>,
     /// Pay what you want: a JSON object `{"minimum", "maximum", "preset"}`.
     pub custom_unit_amount: Option<String>,
@@ -167,6 +167,94 @@ pub struct PricesMapping {
     pub order_by: Option<String>,
     /// When the row last changed: polling capture sees price edits through it.
     pub updated_at: Option<String>,
+}
+
+/// `[catalog.prices]` as written: the scalar fields' columns among the other keys, each checked
+/// against [`domain::fields::PRICE_FIELDS`].
+#[derive(Deserialize)]
+struct PricesSection {
+    table: Option<String>,
+    query: Option<String>,
+    product_id: String,
+    currency: String,
+    unit_amount: String,
+    recurring_interval: Option<String>,
+    recurring_interval_count: Option<String>,
+    metadata: Option<String>,
+    tiers: Option<String>,
+    tiers_mode: Option<String>,
+    currency_options: Option<String>,
+    custom_unit_amount: Option<String>,
+    transform_quantity: Option<String>,
+    usage_type: Option<String>,
+    meter: Option<String>,
+    lookup_key: Option<String>,
+    order_by: Option<String>,
+    updated_at: Option<String>,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+impl TryFrom<PricesSection> for PricesMapping {
+    type Error = String;
+
+    fn try_from(s: PricesSection) -> Result<Self, String> {
+        if let Some(unknown) = s
+            .fields
+            .keys()
+            .find(|k| !price_scalars().any(|(name, _)| name == k.as_str()))
+        {
+            return Err(format!(
+                "unknown field `{unknown}`, expected one of {}",
+                [
+                    "table",
+                    "query",
+                    "product_id",
+                    "currency",
+                    "unit_amount",
+                    "recurring_interval",
+                    "recurring_interval_count",
+                    "metadata",
+                    "tiers",
+                    "tiers_mode",
+                    "currency_options",
+                    "custom_unit_amount",
+                    "transform_quantity",
+                    "usage_type",
+                    "meter",
+                    "lookup_key",
+                    "order_by",
+                    "updated_at"
+                ]
+                .into_iter()
+                .chain(price_scalars().map(|(name, _)| name))
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+            ));
+        }
+        Ok(Self {
+            table: s.table,
+            query: s.query,
+            product_id: s.product_id,
+            currency: s.currency,
+            unit_amount: s.unit_amount,
+            recurring_interval: s.recurring_interval,
+            recurring_interval_count: s.recurring_interval_count,
+            fields: s.fields,
+            metadata: s.metadata,
+            tiers: s.tiers,
+            tiers_mode: s.tiers_mode,
+            currency_options: s.currency_options,
+            custom_unit_amount: s.custom_unit_amount,
+            transform_quantity: s.transform_quantity,
+            usage_type: s.usage_type,
+            meter: s.meter,
+            lookup_key: s.lookup_key,
+            order_by: s.order_by,
+            updated_at: s.updated_at,
+        })
+    }
 }
 
 impl CatalogSection {
@@ -342,7 +430,7 @@ pub(crate) struct MappedColumn {
 pub(crate) struct Queries {
     /// `(SELECT … ) AS products`: rows of [`crate::product_columns`].
     pub products: String,
-    /// `(SELECT … ) AS prices`: rows of [`crate::PRICE_COLUMNS`], `position` and `tiebreak`.
+    /// `(SELECT … ) AS prices`: rows of [`crate::price_columns`], `position` and `tiebreak`.
     pub prices: String,
     /// The product's version is a hash of its content (no version or `updated_at` column).
     pub hash_version: bool,
@@ -420,11 +508,10 @@ impl Queries {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            prices: "(SELECT product_id, currency, unit_amount, recurring_interval, \
-                     recurring_interval_count, nickname, tax_behavior, metadata, tiers, tiers_mode, \
-                     currency_options, custom_unit_amount, transform_quantity, usage_type, meter, lookup_key, position, \
-                     id AS tiebreak FROM catalog_prices) AS prices"
-                .into(),
+            prices: format!(
+                "(SELECT {}, position, id AS tiebreak FROM catalog_prices) AS prices",
+                crate::price_columns()
+            ),
             hash_version: false,
             price_times: None,
             mapped: None,
@@ -472,7 +559,7 @@ impl Queries {
             }
         }
         let mut price_columns = BTreeMap::new();
-        let price_fields: [(&'static str, Option<&String>, Field); 18] = [
+        let mut price_fields: Vec<(&'static str, Option<&String>, Field)> = vec![
             ("product_id", Some(&prices.product_id), Field::Id),
             ("currency", Some(&prices.currency), Field::Text),
             ("unit_amount", Some(&prices.unit_amount), Field::Integer),
@@ -486,8 +573,6 @@ impl Queries {
                 prices.recurring_interval_count.as_ref(),
                 Field::Integer,
             ),
-            ("nickname", prices.nickname.as_ref(), Field::Text),
-            ("tax_behavior", prices.tax_behavior.as_ref(), Field::Text),
             ("metadata", prices.metadata.as_ref(), Field::Metadata),
             ("tiers", prices.tiers.as_ref(), Field::Json),
             ("tiers_mode", prices.tiers_mode.as_ref(), Field::Text),
@@ -512,6 +597,9 @@ impl Queries {
             ("order_by", prices.order_by.as_ref(), Field::Order),
             ("updated_at", prices.updated_at.as_ref(), Field::Time),
         ];
+        price_fields.extend(
+            price_scalars().map(|(name, s)| (name, prices.fields.get(name), Field::of(s.codec))),
+        );
         for (field, column, wants) in price_fields {
             if let Some(column) = column {
                 let checked = check_column(
@@ -539,18 +627,7 @@ impl Queries {
         };
         let fields: Vec<String> = PRODUCT_FIELDS
             .iter()
-            .map(|f| {
-                let expression = match (f.codec, p(f.name)) {
-                    (Codec::Name | Codec::Text, Some(c)) => d.text(c),
-                    (Codec::Flag, Some(c)) => d.nullable_bool(c),
-                    (Codec::Texts | Codec::Names, Some(c)) => d.images(c),
-                    (Codec::Numbers(_), Some(c)) => d.json_text(c),
-                    (Codec::Flag, None) => d.null_bool().into(),
-                    (Codec::Texts | Codec::Names, None) => "'[]'".into(),
-                    (Codec::Name | Codec::Text | Codec::Numbers(_), None) => "NULL".into(),
-                };
-                format!("{expression} AS {}", f.name)
-            })
+            .map(|f| format!("{} AS {}", d.field(f.codec, p(f.name)), f.name))
             .collect();
         let products_sql = format!(
             "(SELECT {id} AS id, {fields}, {active} AS active, {metadata} AS metadata, \
@@ -572,7 +649,7 @@ impl Queries {
         let prices_sql = format!(
             "(SELECT {product_id} AS product_id, {currency} AS currency, {unit_amount} AS unit_amount, \
              {interval} AS recurring_interval, {count} AS recurring_interval_count, \
-             {nickname} AS nickname, {tax_behavior} AS tax_behavior, {metadata} AS metadata, \
+             {scalars}, {metadata} AS metadata, \
              {tiers} AS tiers, {tiers_mode} AS tiers_mode, {currency_options} AS currency_options, \
              {custom_unit_amount} AS custom_unit_amount, {transform_quantity} AS transform_quantity, \
              {usage_type} AS usage_type, {meter} AS meter, {lookup_key} AS lookup_key, \
@@ -582,8 +659,10 @@ impl Queries {
             unit_amount = d.integer(&price_columns["unit_amount"]),
             interval = q("recurring_interval").map_or("NULL".into(), |c| d.text(c)),
             count = q("recurring_interval_count").map_or("NULL".into(), |c| d.integer32(c)),
-            nickname = q("nickname").map_or("NULL".into(), |c| d.text(c)),
-            tax_behavior = q("tax_behavior").map_or("NULL".into(), |c| d.text(c)),
+            scalars = price_scalars()
+                .map(|(name, scalar)| format!("{} AS {name}", d.field(scalar.codec, q(name))))
+                .collect::<Vec<_>>()
+                .join(", "),
             metadata = q("metadata").map_or("'{}'".into(), |c| d.metadata(c)),
             tiers = q("tiers").map_or("'[]'".into(), |c| d.images(c)),
             tiers_mode = q("tiers_mode").map_or("NULL".into(), |c| d.text(c)),
@@ -630,7 +709,7 @@ impl Queries {
                 "catalog.prices",
                 format!(
                     "SELECT {}, position, tiebreak FROM {} LIMIT 0",
-                    crate::PRICE_COLUMNS,
+                    crate::price_columns(),
                     queries.prices
                 ),
             ),
@@ -839,6 +918,20 @@ impl Dialect<'_> {
             "CAST(NULL AS BOOLEAN)"
         } else {
             "NULL"
+        }
+    }
+
+    /// A field of `codec` in the relation: its column read as the field's kind, or the value an
+    /// unmapped field has (unset; an empty list).
+    fn field(&self, codec: Codec, column: Option<&MappedColumn>) -> String {
+        match (codec, column) {
+            (Codec::Name | Codec::Text, Some(c)) => self.text(c),
+            (Codec::Flag, Some(c)) => self.nullable_bool(c),
+            (Codec::Texts | Codec::Names, Some(c)) => self.images(c),
+            (Codec::Numbers(_), Some(c)) => self.json_text(c),
+            (Codec::Flag, None) => self.null_bool().into(),
+            (Codec::Texts | Codec::Names, None) => "'[]'".into(),
+            (Codec::Name | Codec::Text | Codec::Numbers(_), None) => "NULL".into(),
         }
     }
 

@@ -51,7 +51,7 @@ pub const METADATA_MAX_KEYS: usize = 50;
 pub const METADATA_MAX_KEY_LEN: usize = 40;
 /// Longest metadata value.
 pub const METADATA_MAX_VALUE_LEN: usize = 500;
-/// A price's `tax_behavior` values.
+/// The tax behaviors Stripe takes for a price (and for each of its other currencies).
 pub const TAX_BEHAVIORS: &[&str] = &["inclusive", "exclusive", "unspecified"];
 /// Recurring intervals, each with the largest `interval_count` Stripe takes (three years).
 pub const INTERVALS: &[(&str, i64)] = &[("day", 1095), ("week", 156), ("month", 36), ("year", 3)];

@@ -112,6 +112,29 @@ pub struct CurrencyOption {
     pub tax_behavior: Option<String>,
 }
 
+impl CurrencyOption {
+    /// The tax behavior in this currency, trimmed; `None` when unset or empty (Stripe's then
+    /// stays). The price's own and this one follow one entry, `fields::TAX_BEHAVIOR`.
+    pub fn tax(&self) -> Option<&str> {
+        self.tax_behavior
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The option with its tax behavior as [`tax`](Self::tax) reads it.
+    pub fn normalized(mut self) -> Self {
+        self.tax_behavior = self.tax().map(str::to_string);
+        self
+    }
+
+    /// The option with this tax behavior.
+    pub fn with_tax(mut self, tax: Option<String>) -> Self {
+        self.tax_behavior = tax;
+        self
+    }
+}
+
 /// Bounds of a pay-what-you-want price, minor units.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,7 +191,7 @@ pub struct Recurring {
 }
 
 /// A price as Stripe should have it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredPrice {
     /// Stable key for this (product, currency, period): the thing that survives amount changes.
     pub lookup_key: String,

@@ -17,7 +17,7 @@
 //! | `currency` | `currency` | a Stripe-supported ISO 4217 code, lowercased |
 //! | `unit_amount` | `unit_amount` | integer minor units, 0 ..= 99,999,999 |
 //! | `recurring_interval[_count]` | `recurring` | day/week/month/year; count 1..=1095 days, 156 weeks, 36 months, 3 years |
-//! | `tax_behavior` | `tax_behavior` | `inclusive`, `exclusive` or `unspecified`; unset leaves Stripe's value |
+//! | the nickname and the tax behavior | the same | one entry each in [`crate::fields::PRICE_FIELDS`], with its rule (the tax behavior: `inclusive`, `exclusive` or `unspecified`; unset leaves Stripe's value) |
 //! | `tiers`, `tiers_mode` | `billing_scheme=tiered`, `tiers`, `tiers_mode` | `graduated` or `volume`; `up_to` increasing, the last unset (`inf`); each tier a unit or flat amount; `unit_amount` 0 |
 //! | `currency_options` | `currency_options` | other supported currencies than the price's; each a `unit_amount` (or the same tiers' amounts), optional tax behavior |
 //! | `custom_unit_amount` | `custom_unit_amount[enabled]=true` | one-off prices only; minimum ≤ preset ≤ maximum; `unit_amount` 0 |
@@ -35,7 +35,7 @@ use crate::model::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::fields::{Hashed, PRODUCT_FIELDS, is_unset};
+use crate::fields::{Hashed, PRODUCT_FIELDS, TAX_BEHAVIOR, is_unset, price_scalars};
 
 pub use crate::limits::{
     CURRENCIES, MAX_AMOUNT, MAX_DESCRIPTION, MAX_ID, MAX_IMAGES, MAX_LOOKUP_KEY,
@@ -192,16 +192,10 @@ fn check_prices(
             ));
             ok = false;
         }
-        if let Some(behavior) = present(price.tax_behavior.as_deref())
-            && !TAX_BEHAVIORS.contains(&behavior)
-        {
-            issues.push(issue(
-                field("tax_behavior"),
-                format!("must be inclusive, exclusive or unspecified, got {behavior:?}"),
-            ));
-            ok = false;
-        }
         let before = issues.len();
+        for (_, scalar) in price_scalars() {
+            issues.extend(scalar.issues(&field(""), &scalar.from_catalog(price)));
+        }
         check_metadata(&field("metadata"), &price.metadata, issues);
         check_price_scheme(i, price, &currency, issues);
         ok &= issues.len() == before;
@@ -286,28 +280,27 @@ fn check_prices(
             ));
             continue;
         }
-        out.push(DesiredPrice {
+        let mut desired = DesiredPrice {
             lookup_key: key,
             currency,
             unit_amount: price.unit_amount,
             recurring,
-            nickname: non_empty(&price.nickname),
-            tax_behavior: non_empty(&price.tax_behavior),
             metadata: price.metadata.clone(),
             tiers: price.tiers.clone(),
             tiers_mode: non_empty(&price.tiers_mode),
             currency_options: price
                 .currency_options
                 .iter()
-                .map(|(c, o)| {
-                    let mut o = o.clone();
-                    o.tax_behavior = non_empty(&o.tax_behavior);
-                    (c.trim().to_ascii_lowercase(), o)
-                })
+                .map(|(c, o)| (c.trim().to_ascii_lowercase(), o.clone().normalized()))
                 .collect(),
             custom_unit_amount: price.custom_unit_amount.clone(),
             transform_quantity: price.transform_quantity.clone(),
-        });
+            ..DesiredPrice::default()
+        };
+        for (_, scalar) in price_scalars() {
+            (scalar.set_desired)(&mut desired, scalar.from_catalog(price));
+        }
+        out.push(desired);
     }
     out
 }
@@ -528,13 +521,9 @@ fn check_price_scheme(
                 issues.push(issue(at(".tiers"), "only a tiered price has tiers"));
             }
         }
-        if let Some(behavior) = present(option.tax_behavior.as_deref())
-            && !TAX_BEHAVIORS.contains(&behavior)
-        {
-            issues.push(issue(
-                at(".tax_behavior"),
-                format!("must be inclusive, exclusive or unspecified, got {behavior:?}"),
-            ));
+        // The tax behavior in this currency follows the price's own rule.
+        if let Some(scalar) = &TAX_BEHAVIOR.scalar {
+            issues.extend(scalar.issues(&at("."), &serde_json::json!(option.tax())));
         }
     }
 }

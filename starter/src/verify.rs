@@ -16,7 +16,7 @@ use crate::exit::Exit;
 use catalog::{Catalog, IdRange};
 use clap::Args;
 use common::settings::StripeSettings;
-use domain::fields::{PRODUCT_FIELDS, Unset, is_unset};
+use domain::fields::{PRODUCT_FIELDS, TAX_BEHAVIOR, Unset, is_unset, price_scalars};
 use domain::identity::{CatalogIdentity, Claim};
 use domain::metadata::{META_CATALOG, META_ID, META_MANAGED, RESERVED_PREFIX};
 use serde_json::{Value, json};
@@ -359,22 +359,17 @@ fn listed(items: &[String]) -> String {
     }
 }
 
-/// `usd 1200 per 3 months "Launch price" tax exclusive {channel=web}`: a price as the catalog
-/// or Stripe has it.
-fn price_text(
-    (currency, amount, interval, count, nickname, tax_behavior, metadata, scheme): &PriceKey,
-) -> String {
+/// `usd 1200 per 3 months` with its scalar fields (`tax_behavior "exclusive"`) and metadata
+/// (`{channel=web}`): a price as the catalog or Stripe has it.
+fn price_text((currency, amount, interval, count, scalars, metadata, scheme): &PriceKey) -> String {
     let mut text = format!("{currency} {amount}");
     match (interval, count) {
         (Some(interval), 1) => text.push_str(&format!(" per {interval}")),
         (Some(interval), n) => text.push_str(&format!(" per {n} {interval}s")),
         (None, _) => {}
     }
-    if let Some(nickname) = nickname {
-        text.push_str(&format!(" \"{nickname}\""));
-    }
-    if let Some(tax_behavior) = tax_behavior {
-        text.push_str(&format!(" tax {tax_behavior}"));
+    for (name, shown) in scalars {
+        text.push_str(&format!(" {name} {shown}"));
     }
     if !metadata.is_empty() {
         let pairs: Vec<String> = metadata.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -408,16 +403,17 @@ fn opt(s: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// (currency, amount, interval, count, nickname, tax behavior, metadata) of a price, as the
-/// mapping table has it. The tax behavior is compared only where the catalog sets one (unset
-/// leaves Stripe's value); the metadata without catalog-sync's own keys.
+/// (currency, amount, interval, count, scalars, metadata, scheme) of a price, as the mapping
+/// table has it. The scalars are the price fields that are one value each
+/// (`domain::fields::PRICE_FIELDS`), shown, where set; one whose
+/// unset value leaves Stripe's is compared only where the catalog sets it. The metadata without
+/// catalog-sync's own keys.
 type PriceKey = (
     String,
     i64,
     Option<String>,
     i64,
-    Option<String>,
-    Option<String>,
+    Vec<(&'static str, String)>,
     BTreeMap<String, String>,
     String,
 );
@@ -541,10 +537,10 @@ fn compare(
     if !live {
         return out;
     }
-    // Where the catalog sets a tax behavior (the price's own, and its currency options'), by
+    // The scalar fields the catalog sets, and its currency options' tax behaviors, by
     // (currency, interval, count).
-    type Taxes = (Option<String>, BTreeMap<String, Option<String>>);
-    let mut catalog_tax: BTreeMap<(String, Option<String>, i64), Taxes> = BTreeMap::new();
+    type Sets = (BTreeSet<&'static str>, BTreeMap<String, Option<String>>);
+    let mut catalog_sets: BTreeMap<(String, Option<String>, i64), Sets> = BTreeMap::new();
     let wanted: Vec<PriceKey> = product
         .prices
         .iter()
@@ -558,23 +554,27 @@ fn compare(
                 .recurring_interval
                 .as_ref()
                 .map_or(0, |_| p.recurring_interval_count.unwrap_or(1));
-            let tax = opt(&p.tax_behavior);
+            let scalars: Vec<(&'static str, String)> = price_scalars()
+                .filter_map(|(name, scalar)| {
+                    let value = scalar.from_catalog(p);
+                    (!is_unset(&value)).then(|| (name, scalar.codec.show(&value)))
+                })
+                .collect();
             let options: BTreeMap<String, CurrencyOption> = p
                 .currency_options
                 .iter()
-                .map(|(code, o)| {
-                    let mut o = o.clone();
-                    o.tax_behavior = opt(&o.tax_behavior);
-                    (code.trim().to_ascii_lowercase(), o)
-                })
+                .map(|(code, o)| (code.trim().to_ascii_lowercase(), o.clone().normalized()))
                 .collect();
             let option_taxes = options
                 .iter()
-                .map(|(code, o)| (code.clone(), o.tax_behavior.clone()))
+                .map(|(code, o)| (code.clone(), o.tax().map(str::to_string)))
                 .collect();
-            catalog_tax.insert(
+            catalog_sets.insert(
                 (currency.clone(), interval.clone(), count),
-                (tax.clone(), option_taxes),
+                (
+                    scalars.iter().map(|(name, _)| *name).collect(),
+                    option_taxes,
+                ),
             );
             let metered = opt(&p.usage_type).as_deref() == Some("metered");
             let scheme = scheme_text(
@@ -592,8 +592,7 @@ fn compare(
                 p.unit_amount,
                 interval,
                 count,
-                opt(&p.nickname),
-                tax,
+                scalars,
                 p.metadata.clone(),
                 scheme,
             )
@@ -605,11 +604,17 @@ fn compare(
         let count = interval.as_ref().map_or(0, |_| {
             p["recurring"]["interval_count"].as_i64().unwrap_or(1)
         });
-        let (tax, option_taxes) = catalog_tax
+        let (set, option_taxes) = catalog_sets
             .get(&(currency.clone(), interval.clone(), count))
             .cloned()
             .unwrap_or_default();
-        let tax = tax.and_then(|_| text(&p["tax_behavior"]));
+        let scalars: Vec<(&'static str, String)> = price_scalars()
+            .filter(|(name, scalar)| scalar.unset == Unset::Clears || set.contains(name))
+            .filter_map(|(name, scalar)| {
+                let value = scalar.codec.from_stripe(&p[name]);
+                (!is_unset(&value)).then(|| (name, scalar.codec.show(&value)))
+            })
+            .collect();
         let options: BTreeMap<String, CurrencyOption> = p["currency_options"]
             .as_object()
             .into_iter()
@@ -622,8 +627,9 @@ fn compare(
                     CurrencyOption {
                         unit_amount: o["unit_amount"].as_i64(),
                         tiers: stripe_tiers(&o["tiers"]),
-                        tax_behavior: taxed.then(|| text(&o["tax_behavior"])).flatten(),
-                    },
+                        ..CurrencyOption::default()
+                    }
+                    .with_tax(taxed.then(|| text(&o[TAX_BEHAVIOR.name])).flatten()),
                 )
             })
             .collect();
@@ -667,8 +673,7 @@ fn compare(
             p["unit_amount"].as_i64().unwrap_or(0),
             interval,
             count,
-            text(&p["nickname"]),
-            tax,
+            scalars,
             metadata,
             scheme,
         )

@@ -205,6 +205,14 @@ pub struct StripeCurrencyOption {
 /// product's expanded default price, with `data.default_price.`.
 pub const PRICE_EXPANSIONS: &[&str] = &["tiers", "currency_options"];
 
+impl<P: Serialize> Price<P> {
+    /// The price as Stripe's JSON, which the field table reads
+    /// (`domain::fields::PRICE_FIELDS`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a price serializes to JSON")
+    }
+}
+
 impl<P> Price<P> {
     /// The tiers in the catalog's shape (empty when per unit).
     pub fn catalog_tiers(&self) -> Vec<PriceTier> {

@@ -2,64 +2,23 @@
 //! object's fields are in `objects`.
 //!
 //! # What can change in place
-//! Stripe fixes most of a price at creation. [`PRICE_FIELDS`] is the rule for every field
-//! catalog-sync writes, and [`compare`] applies it: a difference in a field updated in place is a
-//! `POST /v1/prices/{id}`; a difference in any other field makes a new price that takes the
-//! lookup key over (`transfer_lookup_key=true`), becomes the default if it replaces the default,
-//! and the old price is archived.
-//!
-//! | field | change |
-//! |---|---|
-//! | `currency` | new price |
-//! | `unit_amount` | new price |
-//! | `recurring` (interval, count, usage type and meter) | new price |
-//! | `tiers`, `tiers_mode` (billing scheme) | new price |
-//! | `custom_unit_amount` | new price |
-//! | `transform_quantity` | new price |
-//! | `currency_options` | in place for a currency added or an amount changed; new price for a currency removed or a set tax behavior changed |
-//! | `tax_behavior` | in place while Stripe has `unspecified` (or none); new price once set |
-//! | `nickname` | in place |
-//! | `metadata` | in place (keys the catalog no longer has are removed) |
-//! | `active` | in place (a kept price is re-activated) |
+//! Stripe fixes most of a price at creation. [`PRICE_FIELDS`] (in `domain::fields`) is the rule
+//! for every field catalog-sync writes, and [`compare`] applies it: a difference in a field updated
+//! in place is a `POST /v1/prices/{id}`; a difference in any other field makes a new price that
+//! takes the lookup key over (`transfer_lookup_key=true`), becomes the default if it replaces the
+//! default, and the old price is archived. The fields that are one value are compared and sent by
+//! their entries; the structured ones here.
 
 use std::collections::BTreeMap;
 
 use reqwest::Method;
 
+use domain::fields::{Mutability, PRICE_FIELDS, TAX_BEHAVIOR, is_unset, price_scalars};
 use domain::model::{CurrencyOption, DesiredPrice, PriceTier};
 
 use crate::client::{Form, StripeClient, StripeError, path_segment};
 use crate::envelope::{List, Response};
 use crate::objects::{PRICE_EXPANSIONS, Price, PriceOfProduct, PriceRecurring, Product};
-
-/// How Stripe lets a price field change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mutability {
-    /// `POST /v1/prices/{id}` changes it.
-    InPlace,
-    /// Changes in place while Stripe holds `unspecified` (or nothing); fixed once set.
-    InPlaceWhileUnspecified,
-    /// Fixed at creation: another value needs a new price.
-    NewPrice,
-    /// Currencies are added and their amounts changed in place; a currency removed, or a tax
-    /// behavior already set changed, needs a new price.
-    InPlaceUnlessRemoved,
-}
-
-/// Every price field catalog-sync writes, with Stripe's rule for changing it (the table above).
-pub const PRICE_FIELDS: &[(&str, Mutability)] = &[
-    ("currency", Mutability::NewPrice),
-    ("unit_amount", Mutability::NewPrice),
-    ("recurring", Mutability::NewPrice),
-    ("tiers", Mutability::NewPrice),
-    ("custom_unit_amount", Mutability::NewPrice),
-    ("transform_quantity", Mutability::NewPrice),
-    ("currency_options", Mutability::InPlaceUnlessRemoved),
-    ("tax_behavior", Mutability::InPlaceWhileUnspecified),
-    ("nickname", Mutability::InPlace),
-    ("metadata", Mutability::InPlace),
-    ("active", Mutability::InPlace),
-];
 
 /// How an existing price differs from the desired one.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -108,22 +67,31 @@ pub fn compare(
 ) -> PriceChanges {
     let mut changes = PriceChanges::default();
     let metadata = desired_metadata(desired, marker);
-    for (field, rule) in PRICE_FIELDS {
-        let differs = match *field {
-            "currency" => current.currency != desired.currency,
-            "unit_amount" if desired.has_unit_amount() => {
+    let current_json = current.json();
+    for field in PRICE_FIELDS {
+        let differs = match (&field.scalar, field.name) {
+            (Some(scalar), name) => {
+                let have = scalar.codec.from_stripe(&current_json[name]);
+                scalar.differs(&(scalar.desired)(desired), &have)
+            }
+            (None, "currency") => current.currency != desired.currency,
+            (None, "unit_amount") if desired.has_unit_amount() => {
                 current.unit_amount != Some(desired.unit_amount)
             }
-            "unit_amount" => current.unit_amount.is_some(),
-            "tiers" => {
+            (None, "unit_amount") => current.unit_amount.is_some(),
+            (None, "tiers") => {
                 current.tiers_mode != desired.tiers_mode || current.catalog_tiers() != desired.tiers
             }
-            "custom_unit_amount" => current.custom_unit_amount != desired.custom_unit_amount,
-            "transform_quantity" => current.transform_quantity != desired.transform_quantity,
-            "currency_options" => {
+            (None, "custom_unit_amount") => {
+                current.custom_unit_amount != desired.custom_unit_amount
+            }
+            (None, "transform_quantity") => {
+                current.transform_quantity != desired.transform_quantity
+            }
+            (None, "currency_options") => {
                 !options_match(&current.other_currencies(), &desired.currency_options)
             }
-            "recurring" => {
+            (None, "recurring") => {
                 fn metered(r: &PriceRecurring) -> Option<Option<&String>> {
                     (r.usage_type.as_deref() == Some("metered")).then_some(r.meter.as_ref())
                 }
@@ -136,23 +104,17 @@ pub fn compare(
                         .as_ref()
                         .map(|r| (&r.interval, r.interval_count, r.meter.as_ref().map(Some)))
             }
-            "tax_behavior" => desired
-                .tax_behavior
-                .as_ref()
-                .is_some_and(|t| current.tax_behavior.as_ref() != Some(t)),
-            "nickname" => current.nickname != desired.nickname,
-            "metadata" => current.metadata != metadata,
-            "active" => !current.active,
-            other => unreachable!("PRICE_FIELDS names {other} without a comparison"),
+            (None, "metadata") => current.metadata != metadata,
+            (None, "active") => !current.active,
+            (None, other) => unreachable!("PRICE_FIELDS names {other} without a comparison"),
         };
         if !differs {
             continue;
         }
-        let in_place = match rule {
+        let in_place = match field.change {
             Mutability::InPlace => true,
-            Mutability::InPlaceWhileUnspecified => current
-                .tax_behavior
-                .as_deref()
+            Mutability::InPlaceWhileUnspecified => current_json[field.name]
+                .as_str()
                 .is_none_or(|t| t == "unspecified"),
             Mutability::NewPrice => false,
             Mutability::InPlaceUnlessRemoved => {
@@ -160,18 +122,17 @@ pub fn compare(
             }
         };
         if !in_place {
-            changes.new_price.push(field);
+            changes.new_price.push(field.name);
             continue;
         }
         let form = &mut changes.update;
-        match *field {
-            "tax_behavior" => {
-                form.push_opt("tax_behavior", desired.tax_behavior.as_deref());
+        match (&field.scalar, field.name) {
+            (Some(scalar), name) => {
+                for (key, value) in scalar.codec.form(name, &(scalar.desired)(desired)) {
+                    form.push(key, value);
+                }
             }
-            "nickname" => {
-                form.push("nickname", desired.nickname.clone().unwrap_or_default());
-            }
-            "metadata" => {
+            (None, "metadata") => {
                 for (k, v) in &metadata {
                     if current.metadata.get(k) != Some(v) {
                         form.push(format!("metadata[{k}]"), v.as_str());
@@ -185,10 +146,10 @@ pub fn compare(
                     form.push(format!("metadata[{k}]"), "");
                 }
             }
-            "active" => {
+            (None, "active") => {
                 form.push("active", "true");
             }
-            "currency_options" => {
+            (None, "currency_options") => {
                 let current = current.other_currencies();
                 for (code, option) in &desired.currency_options {
                     if current.get(code).is_none_or(|c| !option_matches(c, option)) {
@@ -237,8 +198,8 @@ fn push_option(form: &mut Form, code: &str, option: &CurrencyOption) {
         &option.tiers,
     );
     form.push_opt(
-        &format!("currency_options[{code}][tax_behavior]"),
-        option.tax_behavior.as_deref(),
+        &format!("currency_options[{code}][{}]", TAX_BEHAVIOR.name),
+        option.tax(),
     );
 }
 
@@ -246,10 +207,7 @@ fn push_option(form: &mut Form, code: &str, option: &CurrencyOption) {
 fn option_matches(current: &CurrencyOption, desired: &CurrencyOption) -> bool {
     current.unit_amount == desired.unit_amount
         && current.tiers == desired.tiers
-        && desired
-            .tax_behavior
-            .as_ref()
-            .is_none_or(|t| current.tax_behavior.as_ref() == Some(t))
+        && desired.tax().is_none_or(|t| current.tax() == Some(t))
 }
 
 fn options_match(
@@ -271,9 +229,9 @@ fn options_in_place(
         && desired.iter().all(|(code, o)| {
             let fixed = current
                 .get(code)
-                .and_then(|c| c.tax_behavior.as_deref())
+                .and_then(CurrencyOption::tax)
                 .filter(|t| *t != "unspecified");
-            match (fixed, o.tax_behavior.as_deref()) {
+            match (fixed, o.tax()) {
                 (Some(was), Some(wanted)) => was == wanted,
                 _ => true,
             }
@@ -333,8 +291,14 @@ pub fn create_form(
                 .push("recurring[meter]", meter.as_str());
         }
     }
-    form.push_opt("nickname", desired.nickname.as_deref());
-    form.push_opt("tax_behavior", desired.tax_behavior.as_deref());
+    for (name, scalar) in price_scalars() {
+        let value = (scalar.desired)(desired);
+        if !is_unset(&value) {
+            for (key, value) in scalar.codec.form(name, &value) {
+                form.push(key, value);
+            }
+        }
+    }
     form
 }
 
@@ -518,6 +482,10 @@ mod tests {
         assert!(changes(|_| {}).is_empty());
     }
 
+    fn field_rule(name: &str) -> Mutability {
+        PRICE_FIELDS.iter().find(|f| f.name == name).unwrap().change
+    }
+
     #[test]
     fn every_field_of_the_table_is_compared_under_its_rule() {
         let all = changes(|p| {
@@ -543,10 +511,11 @@ mod tests {
                 },
             )]));
         });
-        for (field, rule) in PRICE_FIELDS {
-            let new_price = all.new_price.contains(field);
-            let in_place = all.update.field_names().contains(field);
-            match rule {
+        for field in PRICE_FIELDS {
+            let new_price = all.new_price.contains(&field.name);
+            let in_place = all.update.field_names().contains(&field.name);
+            let field = field.name;
+            match field_rule(field) {
                 Mutability::NewPrice | Mutability::InPlaceWhileUnspecified => {
                     assert!(new_price && !in_place, "{field}: a new price")
                 }

@@ -51,7 +51,7 @@ pub enum Step {
     ArchiveProduct,
     /// `POST /v1/prices`.
     CreatePrice,
-    /// `POST /v1/prices/{id}`: re-activation, nickname.
+    /// `POST /v1/prices/{id}`: re-activation, the fields updated in place.
     UpdatePrice,
     /// `POST /v1/prices/{id}` with `active=false`.
     ArchivePrice,
