@@ -1,0 +1,159 @@
+//! The price fields: Stripe's rule for changing each ([`Mutability`]) and, for a field that is one
+//! value, everything else about it ([`Scalar`]).
+
+use serde_json::Value;
+
+use super::codec::{Codec, Unset, is_unset};
+use super::{issue, text};
+use crate::limits::TAX_BEHAVIORS;
+use crate::model::{CatalogPrice, DesiredPrice, ValidationIssue};
+
+/// How Stripe lets a price field change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutability {
+    /// `POST /v1/prices/{id}` changes it.
+    InPlace,
+    /// Changes in place while Stripe holds `unspecified` (or nothing); fixed once set.
+    InPlaceWhileUnspecified,
+    /// Fixed at creation: another value needs a new price.
+    NewPrice,
+    /// Currencies are added and their amounts changed in place; a currency removed, or a tax
+    /// behavior already set changed, needs a new price.
+    InPlaceUnlessRemoved,
+}
+
+/// One price field catalog-sync writes: Stripe's rule for changing it and, for a field that is
+/// one text value, everything else about it ([`Scalar`]). The others (amounts, the billing period,
+/// tiers, other currencies, metadata) are structured values compared by their own rules in the
+/// price requests (`stripe::prices::compare`).
+#[derive(Debug, Clone, Copy)]
+pub struct PriceField {
+    /// Stripe's parameter (and, for a scalar, the catalog's column and mapping key).
+    pub name: &'static str,
+    /// Stripe's rule for changing it.
+    pub change: Mutability,
+    /// For a field that is one value: how it is read, compared, sent and checked.
+    pub scalar: Option<Scalar>,
+}
+
+/// A price field that is one value, read, compared, sent and checked by its entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Scalar {
+    /// How values are read, compared, sent and shown.
+    pub codec: Codec,
+    /// What an unset value asks of Stripe.
+    pub unset: Unset,
+    /// Stripe's rule for a normalised value; issues name the field relative to the price
+    /// (`tax_behavior`), the caller puts the price's place before it.
+    pub check: fn(&Value, &mut Vec<ValidationIssue>),
+    /// The catalog row's value (as it is).
+    pub catalog: fn(&CatalogPrice) -> Value,
+    /// Sets the catalog row's value (read from a column).
+    pub set_catalog: fn(&mut CatalogPrice, Value) -> Result<(), serde_json::Error>,
+    /// The value a plan asks for.
+    pub desired: fn(&DesiredPrice) -> Value,
+    /// Sets the value a plan asks for.
+    pub set_desired: fn(&mut DesiredPrice, Value),
+}
+
+macro_rules! scalar {
+    ($name:ident, $change:ident, $codec:ident, $unset:ident, $check:expr) => {
+        PriceField {
+            name: stringify!($name),
+            change: Mutability::$change,
+            scalar: Some(Scalar {
+                codec: Codec::$codec,
+                unset: Unset::$unset,
+                check: $check,
+                catalog: |p| $crate::fields::to_value(&p.$name),
+                set_catalog: |p, v| {
+                    p.$name = serde_json::from_value(v)?;
+                    Ok(())
+                },
+                desired: |d| $crate::fields::to_value(&d.$name),
+                set_desired: |d, v| d.$name = serde_json::from_value(v).unwrap_or_default(),
+            }),
+        }
+    };
+}
+
+const fn structured(name: &'static str, change: Mutability) -> PriceField {
+    PriceField {
+        name,
+        change,
+        scalar: None,
+    }
+}
+
+/// Every price field catalog-sync writes, with Stripe's rule for changing it:
+///
+/// | field | change |
+/// |---|---|
+/// | `currency`, `unit_amount`, `recurring` (interval, count, usage type and meter) | new price |
+/// | `tiers`, `tiers_mode` (billing scheme), `custom_unit_amount`, `transform_quantity` | new price |
+/// | `currency_options` | in place for a currency added or an amount changed; new price for a currency removed or a set tax behavior changed |
+/// | the tax behavior | in place while Stripe has `unspecified` (or none); new price once set |
+/// | the nickname, `metadata`, `active` | in place (metadata keys the catalog no longer has are removed; a kept price is re-activated) |
+pub const PRICE_FIELDS: &[PriceField] = &[
+    structured("currency", Mutability::NewPrice),
+    structured("unit_amount", Mutability::NewPrice),
+    structured("recurring", Mutability::NewPrice),
+    structured("tiers", Mutability::NewPrice),
+    structured("custom_unit_amount", Mutability::NewPrice),
+    structured("transform_quantity", Mutability::NewPrice),
+    structured("currency_options", Mutability::InPlaceUnlessRemoved),
+    scalar!(nickname, InPlace, Text, Clears, |_, _| {}),
+    scalar!(
+        tax_behavior,
+        InPlaceWhileUnspecified,
+        Text,
+        LeavesStripe,
+        check_tax_behavior
+    ),
+    structured("metadata", Mutability::InPlace),
+    structured("active", Mutability::InPlace),
+];
+
+/// The price fields that are one value each, with their entries.
+pub fn price_scalars() -> impl Iterator<Item = (&'static str, &'static Scalar)> {
+    PRICE_FIELDS
+        .iter()
+        .filter_map(|f| f.scalar.as_ref().map(|s| (f.name, s)))
+}
+
+/// The tax behavior's entry (its rule also judges each of a price's other currencies).
+pub const TAX_BEHAVIOR: &PriceField = &PRICE_FIELDS[8];
+
+impl Scalar {
+    /// The catalog row's value, normalised as a plan holds it.
+    pub fn from_catalog(&self, price: &CatalogPrice) -> Value {
+        self.codec.normalize((self.catalog)(price))
+    }
+
+    /// The issues of a normalised value, each field put after `prefix` (`prices[1].`).
+    pub fn issues(&self, prefix: &str, value: &Value) -> Vec<ValidationIssue> {
+        let mut issues = Vec::new();
+        (self.check)(value, &mut issues);
+        for issue in &mut issues {
+            issue.field = format!("{prefix}{}", issue.field);
+        }
+        issues
+    }
+
+    /// Whether Stripe's value `current` must change to give `desired`: they differ, and an
+    /// unset desired value does not leave Stripe's.
+    pub fn differs(&self, desired: &Value, current: &Value) -> bool {
+        desired != current && !(is_unset(desired) && self.unset == Unset::LeavesStripe)
+    }
+}
+
+fn check_tax_behavior(value: &Value, issues: &mut Vec<ValidationIssue>) {
+    if let Some(behavior) = text(value)
+        && !TAX_BEHAVIORS.contains(&behavior)
+    {
+        issues.push(issue(
+            "tax_behavior",
+            format!("must be inclusive, exclusive or unspecified, got {behavior:?}"),
+        ));
+    }
+}
