@@ -1,0 +1,359 @@
+//! The catalog mapping: which of a team's own tables (or SQL queries) give products and prices,
+//! and which column gives each field of catalog-sync's model. Declared in the TOML config
+//! (`[catalog.products]`, `[catalog.prices]`); without it, catalog-sync reads its built-in
+//! `catalog_products` / `catalog_prices`.
+//!
+//! A mapping is checked when a process starts ([`crate::Catalog::connect_with`]): every table, query and
+//! column it names must exist and hold a type that can give its field, or the process refuses to
+//! start with the setting's exact name. It is then compiled into two *relations*, SQL that reads
+//! the team's rows as rows of catalog-sync's model (`id, name, …, deleted` and `product_id,
+//! currency, …`), which every read of the catalog selects from. Both backends flatten such a
+//! subquery into the query around it, so the team's indexes still serve `WHERE id > $1 ORDER BY
+//! id` (an id column that is not text is read through `CAST`, which keeps the order consistent
+//! but cannot use the index).
+//!
+//! Nothing here changes a table of the team's: reading needs `SELECT` alone.
+
+use std::collections::BTreeMap;
+
+mod columns;
+mod queries;
+
+use serde::Deserialize;
+
+use domain::fields::{PRODUCT_FIELDS, price_scalars, product_field};
+
+pub(crate) use columns::{MappedColumn, quote_ident};
+pub(crate) use queries::{MappedTables, Queries};
+
+use crate::CatalogError;
+
+/// The `[catalog]` section of the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    /// Where products come from; with `prices`, replaces the built-in tables.
+    pub products: Option<ProductsMapping>,
+    /// Where prices come from.
+    pub prices: Option<PricesMapping>,
+}
+
+/// A team's own catalog: products and prices (both required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// Products.
+    pub products: ProductsMapping,
+    /// Prices.
+    pub prices: PricesMapping,
+}
+
+/// `[catalog.products]`: a column name for each field of a product.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "ProductsSection")]
+pub struct ProductsMapping {
+    /// A table or view, optionally schema-qualified (`shop.items`).
+    pub table: Option<String>,
+    /// A `SELECT` of your own, read as a subquery (capture triggers need `table`).
+    pub query: Option<String>,
+    /// The product's id (text or integer): catalog-sync's id, and Stripe's `metadata.catalog_sync_id`.
+    pub id: String,
+    /// The column of each product field Stripe holds, by the field's name
+    /// ([`domain::fields::PRODUCT_FIELDS`]); `name` is required. Its type follows the field's
+    /// kind: text; a boolean (unmapped or NULL leaves Stripe's value); a list as text holding a
+    /// JSON array, `json`/`jsonb` or `text[]` (PostgreSQL); an object as JSON text or
+    /// `json`/`jsonb`.
+    pub fields: BTreeMap<String, String>,
+    /// Active (boolean); unmapped: always active.
+    pub active: Option<String>,
+    /// Metadata: text holding a JSON object of strings, or `json`/`jsonb`.
+    pub metadata: Option<String>,
+    /// An integer that grows on every change. Unmapped: from `updated_at`, else a hash of the
+    /// product's content.
+    pub version: Option<String>,
+    /// When the row last changed (timestamp; on SQLite text or Unix seconds). Polling capture
+    /// follows it; reconciliations' `--since` filters on it.
+    pub updated_at: Option<String>,
+    /// Soft delete: a boolean (true = deleted) or a timestamp (set = deleted). Unmapped: rows are
+    /// deleted for good, and a row that disappears is a deletion.
+    pub deleted: Option<String>,
+}
+
+/// `[catalog.products]` as written: the product fields' columns among the other keys, each
+/// checked against [`domain::fields::PRODUCT_FIELDS`].
+#[derive(Deserialize)]
+struct ProductsSection {
+    table: Option<String>,
+    query: Option<String>,
+    id: String,
+    active: Option<String>,
+    metadata: Option<String>,
+    version: Option<String>,
+    updated_at: Option<String>,
+    deleted: Option<String>,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+impl TryFrom<ProductsSection> for ProductsMapping {
+    type Error = String;
+
+    fn try_from(s: ProductsSection) -> Result<Self, String> {
+        if let Some(unknown) = s.fields.keys().find(|k| product_field(k).is_none()) {
+            return Err(format!(
+                "unknown field `{unknown}`, expected one of `table`, `query`, `id`, {}, \
+                 `active`, `metadata`, `version`, `updated_at`, `deleted`",
+                PRODUCT_FIELDS
+                    .iter()
+                    .map(|f| format!("`{}`", f.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !s.fields.contains_key("name") {
+            return Err("missing field `name`".into());
+        }
+        Ok(Self {
+            table: s.table,
+            query: s.query,
+            id: s.id,
+            fields: s.fields,
+            active: s.active,
+            metadata: s.metadata,
+            version: s.version,
+            updated_at: s.updated_at,
+            deleted: s.deleted,
+        })
+    }
+}
+
+/// `[catalog.prices]`: a column name for each field of a price.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "PricesSection")]
+pub struct PricesMapping {
+    /// A table or view, optionally schema-qualified.
+    pub table: Option<String>,
+    /// A `SELECT` of your own, read as a subquery (capture triggers need `table`).
+    pub query: Option<String>,
+    /// The id of the product the price belongs to (same type as the product id).
+    pub product_id: String,
+    /// ISO currency code (text).
+    pub currency: String,
+    /// Amount in the currency's minor unit (integer).
+    pub unit_amount: String,
+    /// `day`, `week`, `month` or `year` for a recurring price (text).
+    pub recurring_interval: Option<String>,
+    /// Intervals between charges (integer).
+    pub recurring_interval_count: Option<String>,
+    /// The column of each price field that is one value, by the field's name
+    /// (the scalars of [`domain::fields::PRICE_FIELDS`]; text).
+    pub fields: BTreeMap<String, String>,
+    /// Metadata of the price: text holding a JSON object of strings, or `json`/`jsonb`.
+    pub metadata: Option<String>,
+    /// Tiers: a JSON array of `{"up_to", "unit_amount", "flat_amount"}` (`up_to` null or absent
+    /// in the last), as text or `json`/`jsonb`.
+    pub tiers: Option<String>,
+    /// `graduated` or `volume` (text).
+    pub tiers_mode: Option<String>,
+    /// Other currencies: a JSON object of currency options by currency (`{"eur": {"unit_amount":
+    /// 900}}`), each with its amount or tiers and optionally its tax behavior.
+    pub currency_options: Option<String>,
+    /// Pay what you want: a JSON object `{"minimum", "maximum", "preset"}`.
+    pub custom_unit_amount: Option<String>,
+    /// Packages: a JSON object `{"divide_by", "round"}`.
+    pub transform_quantity: Option<String>,
+    /// `licensed` or `metered` (text).
+    pub usage_type: Option<String>,
+    /// The Billing Meter id (`mtr_…`) of a metered price (text).
+    pub meter: Option<String>,
+    /// The price's own Stripe lookup key (text); unmapped or NULL, catalog-sync derives one.
+    pub lookup_key: Option<String>,
+    /// The order of a product's prices (the first is the default price); unmapped: by currency
+    /// and amount.
+    pub order_by: Option<String>,
+    /// When the row last changed: polling capture sees price edits through it.
+    pub updated_at: Option<String>,
+}
+
+/// `[catalog.prices]` as written: the scalar fields' columns among the other keys, each checked
+/// against [`domain::fields::PRICE_FIELDS`].
+#[derive(Deserialize)]
+struct PricesSection {
+    table: Option<String>,
+    query: Option<String>,
+    product_id: String,
+    currency: String,
+    unit_amount: String,
+    recurring_interval: Option<String>,
+    recurring_interval_count: Option<String>,
+    metadata: Option<String>,
+    tiers: Option<String>,
+    tiers_mode: Option<String>,
+    currency_options: Option<String>,
+    custom_unit_amount: Option<String>,
+    transform_quantity: Option<String>,
+    usage_type: Option<String>,
+    meter: Option<String>,
+    lookup_key: Option<String>,
+    order_by: Option<String>,
+    updated_at: Option<String>,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+impl TryFrom<PricesSection> for PricesMapping {
+    type Error = String;
+
+    fn try_from(s: PricesSection) -> Result<Self, String> {
+        if let Some(unknown) = s
+            .fields
+            .keys()
+            .find(|k| !price_scalars().any(|(name, _)| name == k.as_str()))
+        {
+            return Err(format!(
+                "unknown field `{unknown}`, expected one of {}",
+                [
+                    "table",
+                    "query",
+                    "product_id",
+                    "currency",
+                    "unit_amount",
+                    "recurring_interval",
+                    "recurring_interval_count",
+                    "metadata",
+                    "tiers",
+                    "tiers_mode",
+                    "currency_options",
+                    "custom_unit_amount",
+                    "transform_quantity",
+                    "usage_type",
+                    "meter",
+                    "lookup_key",
+                    "order_by",
+                    "updated_at"
+                ]
+                .into_iter()
+                .chain(price_scalars().map(|(name, _)| name))
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+            ));
+        }
+        Ok(Self {
+            table: s.table,
+            query: s.query,
+            product_id: s.product_id,
+            currency: s.currency,
+            unit_amount: s.unit_amount,
+            recurring_interval: s.recurring_interval,
+            recurring_interval_count: s.recurring_interval_count,
+            fields: s.fields,
+            metadata: s.metadata,
+            tiers: s.tiers,
+            tiers_mode: s.tiers_mode,
+            currency_options: s.currency_options,
+            custom_unit_amount: s.custom_unit_amount,
+            transform_quantity: s.transform_quantity,
+            usage_type: s.usage_type,
+            meter: s.meter,
+            lookup_key: s.lookup_key,
+            order_by: s.order_by,
+            updated_at: s.updated_at,
+        })
+    }
+}
+
+impl CatalogSection {
+    /// The mapping this section declares: `None` for the built-in tables; an error when only one
+    /// of products and prices is given.
+    pub fn mapping(&self) -> Result<Option<Mapping>, CatalogError> {
+        match (&self.products, &self.prices) {
+            (None, None) => Ok(None),
+            (Some(products), Some(prices)) => Ok(Some(Mapping {
+                products: products.clone(),
+                prices: prices.clone(),
+            })),
+            (Some(_), None) => Err(mapping_error(
+                "catalog.prices",
+                "is missing: a mapped catalog names its price table too",
+            )),
+            (None, Some(_)) => Err(mapping_error(
+                "catalog.products",
+                "is missing: a mapped catalog names its product table too",
+            )),
+        }
+    }
+}
+
+/// The mapping in the config file at `path` (`CATALOG_SYNC_CONFIG`), if any: `None` without a
+/// file or without a `[catalog]` section (the built-in tables).
+pub fn load(path: Option<&std::path::Path>) -> Result<Option<Mapping>, CatalogError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CatalogError::Mapping(format!(
+            "reading {} (CATALOG_SYNC_CONFIG): {e}",
+            path.display()
+        ))
+    })?;
+    from_toml(&text)
+}
+
+/// Reads the `[catalog]` section of a TOML config (other sections are left to their readers).
+pub fn from_toml(text: &str) -> Result<Option<Mapping>, CatalogError> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        catalog: CatalogSection,
+    }
+    let file: File = toml::from_str(text)
+        .map_err(|e| mapping_error("catalog", &format!("cannot be read: {e}")))?;
+    file.catalog.mapping()
+}
+
+/// A mapping error: the setting and what is wrong with it.
+pub(crate) fn mapping_error(setting: &str, reason: &str) -> CatalogError {
+    CatalogError::Mapping(format!("{setting} {reason}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::columns::quote_table;
+    use super::*;
+
+    #[test]
+    fn a_section_gives_a_mapping_only_with_both_tables() {
+        assert_eq!(
+            from_toml("[retry.fetch]\nmaximum_attempts = 3\n").unwrap(),
+            None
+        );
+        let both = from_toml(
+            "[catalog.products]\ntable = \"shop.items\"\nid = \"sku\"\nname = \"title\"\n\
+             [catalog.prices]\ntable = \"shop.item_prices\"\nproduct_id = \"item_sku\"\n\
+             currency = \"ccy\"\nunit_amount = \"amount_minor\"\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(both.products.table.as_deref(), Some("shop.items"));
+        assert_eq!(both.prices.unit_amount, "amount_minor");
+        let half = from_toml("[catalog.products]\ntable = \"t\"\nid = \"id\"\nname = \"n\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(half.contains("catalog.prices is missing"), "{half}");
+        let typo = from_toml(
+            "[catalog.products]\ntable = \"t\"\nid = \"id\"\nname = \"n\"\ndescripton = \"d\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(typo.contains("descripton"), "{typo}");
+    }
+
+    #[test]
+    fn table_names_are_quoted_and_checked() {
+        assert_eq!(quote_table("shop.items").unwrap(), "\"shop\".\"items\"");
+        assert_eq!(quote_table("Items").unwrap(), "\"Items\"");
+        assert_eq!(quote_table("we\"ird").unwrap(), "\"we\"\"ird\"");
+        assert!(quote_table("a.b.c").is_none());
+        assert!(quote_table("a.").is_none());
+    }
+}
