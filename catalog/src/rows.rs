@@ -60,7 +60,7 @@ pub struct IdRange {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// One page of [`Catalog::products_page`].
+/// One page of [`crate::Catalog::products_page`].
 #[derive(Debug, Default)]
 pub struct CatalogPage {
     /// Rows read (decoded or not).
