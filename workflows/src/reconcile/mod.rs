@@ -60,16 +60,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
 
-use crate::activities::{
-    CountInput, EventCursor, EventsPageInput, OrphanPageInput, PlanInput, PricePageInput,
-    ReconcilePageInput, ScanObject, ScanPageInput, SyncActivities,
-};
 pub use crate::drift::{Drift, DriftCounts, DriftKind, InvalidProduct};
-use crate::queues;
 use crate::retry::RetryConfig;
 
 mod input;
 pub mod method;
+mod phases;
 mod repair;
 mod totals;
 mod window;
@@ -81,6 +77,7 @@ pub use input::{
 };
 use input::{clamp_in_flight, validate};
 pub use method::ReconcileMethod;
+use phases::Run;
 pub use totals::{
     ReconcileCarry, ReconcilePhase, ReconcileProgress, ReconcileResult, ReconcileTotals,
     RepairFailure,
@@ -140,63 +137,14 @@ impl ReconcileCatalog {
     ) -> WorkflowResult<ReconcileResult> {
         let ctx = &*ctx;
         validate(&input)?;
-        let retry = ctx.state(|s| s.retry.clone());
-        // Scans read Stripe: they run on the Stripe task queue, behind live edits.
-        let stripe_options = || {
-            queues::on_stripe_queue(
-                retry.reconcile_options(),
-                ctx.task_queue(),
-                queues::RECONCILE_PRIORITY,
-            )
+        let run = Run {
+            ctx,
+            input: &input,
+            retry: ctx.state(|s| s.retry.clone()),
         };
         let mut carry = match input.carry.clone() {
             Some(carry) => carry,
-            None => {
-                let scope = CountInput {
-                    from: input.from.clone(),
-                    to: input.to.clone(),
-                    since: input.since.clone(),
-                };
-                let mut carry = ReconcileCarry {
-                    started_at_ms: workflow_millis(ctx.workflow_time()),
-                    ..ReconcileCarry::default()
-                };
-                if ctx.patched(SCAN_METHOD_PATCH) {
-                    let plan = ctx
-                        .execute_activity(
-                            SyncActivities::plan_reconcile,
-                            PlanInput {
-                                scope,
-                                method: input.method,
-                            },
-                            retry.reconcile_options(),
-                        )
-                        .await?;
-                    carry.estimated_total = plan.basis.in_scope;
-                    carry.method = plan.method;
-                    carry.method_reason = plan.reason;
-                    carry.catalog = plan.catalog;
-                    carry.phase = match plan.method {
-                        ReconcileMethod::Scan => ReconcilePhase::ScanProducts,
-                        ReconcileMethod::Events => ReconcilePhase::Events,
-                        _ => ReconcilePhase::Catalog,
-                    };
-                    if let Some(cursor) = plan.cursor {
-                        carry.catalog_since = cursor.catalog_since.clone();
-                        carry.event_cursor = Some(cursor);
-                    }
-                } else {
-                    carry.method = ReconcileMethod::Ids;
-                    carry.estimated_total = ctx
-                        .execute_activity(
-                            SyncActivities::count_catalog,
-                            scope,
-                            retry.reconcile_options(),
-                        )
-                        .await?;
-                }
-                carry
-            }
+            None => run.plan().await?,
         };
         carry.runs += 1;
         let guarded = ctx.patched(ARCHIVE_GUARD_PATCH);
@@ -224,242 +172,8 @@ impl ReconcileCatalog {
             if stop || carry.phase == ReconcilePhase::Done {
                 break;
             }
-            // Compare with the mirror (scan, events) or with Stripe itself (ids).
-            let scanning =
-                carry.method != ReconcileMethod::Ids && carry.method != ReconcileMethod::Auto;
-            let found = match carry.phase {
-                ReconcilePhase::Events => {
-                    let after = carry.event_cursor.as_ref().map(|c| c.event.clone());
-                    let page = repairs
-                        .alongside(ctx.execute_activity(
-                            SyncActivities::reconcile_events_page,
-                            EventsPageInput {
-                                after: after.clone().unwrap_or_default(),
-                                catalog_since: carry.catalog_since.clone(),
-                            },
-                            stripe_options(),
-                        ))
-                        .await?;
-                    let totals = &mut carry.totals;
-                    totals.stripe_requests += u64::from(page.stripe_requests);
-                    totals.events += u64::from(page.events);
-                    totals.scanned += u64::from(page.scanned);
-                    totals.in_sync += u64::from(page.in_sync);
-                    totals.invalid += page.invalid.len() as u64;
-                    let room = input
-                        .sample_size()
-                        .saturating_sub(totals.invalid_samples.len());
-                    totals
-                        .invalid_samples
-                        .extend(page.invalid.into_iter().take(room));
-                    if page.expired {
-                        // Stripe forgot the cursor's event: only a scan can tell what changed.
-                        carry.method = ReconcileMethod::Scan;
-                        carry.method_reason = format!(
-                            "the event cursor {} is no longer among Stripe's events (kept 30 \
-                             days): a full scan",
-                            after.unwrap_or_default()
-                        );
-                        carry.event_cursor = None;
-                        carry.phase = ReconcilePhase::ScanProducts;
-                    } else {
-                        if let Some(last) = page.last {
-                            let since = carry.catalog_since.clone();
-                            carry.event_cursor = Some(EventCursor {
-                                catalog_since: since,
-                                ..last
-                            });
-                        }
-                        if !page.has_more {
-                            carry.phase = ReconcilePhase::Catalog;
-                        }
-                    }
-                    page.drift
-                }
-                ReconcilePhase::ScanProducts | ReconcilePhase::ScanPrices => {
-                    let products = carry.phase == ReconcilePhase::ScanProducts;
-                    let page = repairs
-                        .alongside(ctx.execute_activity(
-                            SyncActivities::scan_stripe_page,
-                            ScanPageInput {
-                                object: if products {
-                                    ScanObject::Products
-                                } else {
-                                    ScanObject::Prices
-                                },
-                                starting_after: carry.scan_cursor.clone(),
-                                scan: format!("scan:{}", carry.started_at_ms),
-                                started_at_ms: carry.started_at_ms,
-                                mark_events: products && carry.scan_cursor.is_none(),
-                            },
-                            stripe_options(),
-                        ))
-                        .await?;
-                    let totals = &mut carry.totals;
-                    totals.stripe_requests += u64::from(page.stripe_requests);
-                    totals.scan_listed += u64::from(page.listed);
-                    totals.scan_mirrored += u64::from(page.mirrored);
-                    totals.scan_pruned += page.pruned;
-                    if page.newest_event.is_some() {
-                        carry.scan_mark = page.newest_event;
-                    }
-                    carry.scan_cursor = page.next;
-                    if carry.scan_cursor.is_none() {
-                        carry.phase = if products {
-                            ReconcilePhase::ScanPrices
-                        } else {
-                            ReconcilePhase::Catalog
-                        };
-                    }
-                    Vec::new()
-                }
-                ReconcilePhase::Catalog => {
-                    let since = match carry.method {
-                        ReconcileMethod::Events => carry.catalog_since.clone(),
-                        _ => input.since.clone(),
-                    };
-                    let page_input = ReconcilePageInput {
-                        after: carry.cursor.clone(),
-                        from: input.from.clone(),
-                        to: input.to.clone(),
-                        since,
-                        limit: input.page_size(),
-                    };
-                    let page = if scanning {
-                        // The mirror is in the catalog database: no Stripe request, any queue.
-                        repairs
-                            .alongside(ctx.execute_activity(
-                                SyncActivities::reconcile_mirror_page,
-                                page_input,
-                                retry.reconcile_options(),
-                            ))
-                            .await?
-                    } else {
-                        repairs
-                            .alongside(ctx.execute_activity(
-                                SyncActivities::reconcile_page,
-                                page_input,
-                                stripe_options(),
-                            ))
-                            .await?
-                    };
-                    let totals = &mut carry.totals;
-                    totals.scanned += u64::from(page.scanned);
-                    totals.in_sync += u64::from(page.in_sync);
-                    totals.unmanaged += u64::from(page.unmanaged);
-                    totals.stripe_requests += u64::from(page.stripe_requests);
-                    totals.invalid += page.invalid.len() as u64;
-                    totals.other_catalog += u64::from(page.other_catalog);
-                    carry.search_attributes = page.search_attributes;
-                    let room = input
-                        .sample_size()
-                        .saturating_sub(totals.invalid_samples.len());
-                    totals
-                        .invalid_samples
-                        .extend(page.invalid.into_iter().take(room));
-                    if let Some(last) = page.last_id {
-                        carry.cursor = last;
-                    }
-                    if page.done {
-                        carry.phase =
-                            if input.sweeps_orphans() && carry.method != ReconcileMethod::Events {
-                                ReconcilePhase::Orphans
-                            } else {
-                                ReconcilePhase::Done
-                            };
-                    }
-                    page.drift
-                }
-                ReconcilePhase::Orphans => {
-                    let orphan_input = OrphanPageInput {
-                        starting_after: carry.orphan_cursor.clone(),
-                        from: input.from.clone(),
-                        to: input.to.clone(),
-                    };
-                    let page = if scanning {
-                        repairs
-                            .alongside(ctx.execute_activity(
-                                SyncActivities::reconcile_mirror_orphan_page,
-                                orphan_input,
-                                retry.reconcile_options(),
-                            ))
-                            .await?
-                    } else {
-                        repairs
-                            .alongside(ctx.execute_activity(
-                                SyncActivities::reconcile_orphan_page,
-                                orphan_input,
-                                stripe_options(),
-                            ))
-                            .await?
-                    };
-                    carry.totals.stripe_requests += u64::from(page.stripe_requests);
-                    carry.totals.other_catalog += u64::from(page.other_catalog);
-                    carry.orphan_cursor = page.next.clone();
-                    if page.next.is_none() {
-                        // A scan's catalog phase found the extra prices already; runs recorded
-                        // before the extra-price phase existed end here on replay.
-                        carry.phase = if !scanning && ctx.patched(EXTRA_PRICES_PATCH) {
-                            ReconcilePhase::ExtraPrices
-                        } else {
-                            ReconcilePhase::Done
-                        };
-                    }
-                    page.orphans
-                }
-                ReconcilePhase::ExtraPrices => {
-                    let page = repairs
-                        .alongside(ctx.execute_activity(
-                            SyncActivities::reconcile_price_page,
-                            PricePageInput {
-                                starting_after: carry.price_cursor.clone(),
-                                from: input.from.clone(),
-                                to: input.to.clone(),
-                            },
-                            stripe_options(),
-                        ))
-                        .await?;
-                    carry.totals.stripe_requests += u64::from(page.stripe_requests);
-                    carry.price_cursor = page.next.clone();
-                    if page.next.is_none() {
-                        carry.phase = ReconcilePhase::Done;
-                    }
-                    page.extra
-                }
-                ReconcilePhase::Done => Vec::new(),
-            };
-            let archives = |d: &Drift| {
-                d.kind.archives()
-                    && (d.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive)
-            };
-            for drift in &found {
-                carry.totals.drift.add(drift.kind);
-                if archives(drift) {
-                    carry.totals.planned_archives += 1;
-                }
-            }
-            let room = input
-                .sample_size()
-                .saturating_sub(carry.totals.samples.len());
-            carry
-                .totals
-                .samples
-                .extend(found.iter().take(room).cloned());
-            let hold = guarded && !input.allow_mass_archive;
-            // All of them while they may still be applied; past the limit, enough to report.
-            let keep = archive_limit.max(input.sample_size() as u64);
-            for drift in found {
-                if hold && archives(&drift) {
-                    // Held until the whole scope is read.
-                    if (carry.deferred_archives.len() as u64) < keep {
-                        carry.deferred_archives.push(drift);
-                    }
-                } else if input.mode == ReconcileMode::Apply
-                    && (drift.kind != DriftKind::Orphan || input.orphans == OrphanPolicy::Archive)
-                {
-                    repairs.queue.push_back(drift);
-                }
-            }
+            let found = run.page(&mut carry, &mut repairs).await?;
+            run.take(&mut carry, &mut repairs, found, guarded, archive_limit);
             pages_this_run += 1;
             // Repairs finished while the page was read; the new ones start with the next await.
             repairs.record(&mut carry.totals, input.sample_size());
@@ -484,66 +198,7 @@ impl ReconcileCatalog {
                     .continue_as_new(next, crate::next_run_options(ctx.state(|s| s.versioned)))? {}
             }
         }
-        repairs.drain().await;
-        repairs.record(&mut carry.totals, input.sample_size());
-        let stopped = ctx.state(|s| s.stop_requested) && carry.phase != ReconcilePhase::Done;
-        let needs_confirmation =
-            guarded && !input.allow_mass_archive && carry.totals.planned_archives > archive_limit;
-        let held = std::mem::take(&mut carry.deferred_archives);
-        let held_archives = if needs_confirmation || input.mode == ReconcileMode::DryRun || stopped
-        {
-            held.into_iter().take(input.sample_size()).collect()
-        } else {
-            // Within the limit: the archives are applied now that the whole scope was read.
-            repairs.queue.extend(held);
-            repairs.drain().await;
-            repairs.record(&mut carry.totals, input.sample_size());
-            Vec::new()
-        };
-        if needs_confirmation && input.mode == ReconcileMode::Apply && carry.search_attributes {
-            ctx.upsert_search_attributes(vec![
-                crate::search::SYNC_OUTCOME.value_set("needs_confirmation".to_string()),
-            ]);
-        }
-        // Every product the run covered was checked and its repairs are done: the next events
-        // run goes on from here. (Not after a stop, a dry run, or archives held back.)
-        let mark = match carry.method {
-            ReconcileMethod::Events => carry.event_cursor.clone(),
-            ReconcileMethod::Scan => carry.scan_mark.clone(),
-            _ => None,
-        };
-        if let Some(mark) = mark
-            && !stopped
-            && !needs_confirmation
-            && input.mode == ReconcileMode::Apply
-        {
-            let since = carry.started_at_ms.saturating_sub(CATALOG_CLOCK_SKEW_MS);
-            ctx.execute_activity(
-                SyncActivities::save_event_cursor,
-                EventCursor {
-                    catalog_since: chrono::DateTime::from_timestamp_millis(since as i64)
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-                    ..mark
-                },
-                retry.reconcile_options(),
-            )
-            .await?;
-        }
-        carry.phase = ReconcilePhase::Done;
-        publish(ctx, &carry, 0);
-        let end_ms = workflow_millis(ctx.workflow_time());
-        Ok(ReconcileResult {
-            mode: input.mode,
-            method: carry.method,
-            method_reason: carry.method_reason,
-            totals: carry.totals,
-            runs: carry.runs,
-            duration_ms: end_ms.saturating_sub(carry.started_at_ms),
-            stopped,
-            archive_limit,
-            needs_confirmation,
-            held_archives,
-        })
+        run.finish(carry, repairs, guarded, archive_limit).await
     }
 
     /// Finish the repairs already found (no new pages), then end early with the totals so far.
