@@ -78,7 +78,7 @@ pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()
     let (mut changed, mut mismatched) = (0, 0);
     let mut after: Option<String> = None;
     // How far through the account's products: most are passed over without a line.
-    let bar = crate::progress_bar(0);
+    let bar = crate::progress::progress_bar(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} {pos} Stripe products ({per_sec})")
             .expect("a valid template"),

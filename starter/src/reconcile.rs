@@ -149,7 +149,7 @@ pub(crate) async fn run(
 
     // No run id: queries and the result follow the newest run of the chain.
     let handle = client.get_workflow_handle::<ReconcileCatalog>(&id);
-    let bar = crate::progress_bar(0);
+    let bar = crate::progress::progress_bar(0);
     let result = handle.get_result(WorkflowGetResultOptions::default());
     tokio::pin!(result);
     let result: ReconcileResult = loop {

@@ -195,7 +195,8 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
     let (mut compared, mut skipped_invalid, mut unreadable) = (0u64, 0u64, 0u64);
     let mut live_ids = BTreeSet::new();
     let mut after = String::new();
-    let bar = crate::progress_bar(u64::try_from(catalog.count_products().await?).unwrap_or(0));
+    let bar =
+        crate::progress::progress_bar(u64::try_from(catalog.count_products().await?).unwrap_or(0));
     bar.set_message("verified");
     loop {
         let page = catalog
