@@ -3,11 +3,13 @@
 //! # Layout
 //! - [`outbox`]: the outbox relay: captured catalog changes → `ProductSync` signals.
 //! - [`http`]: `POST /v1/changes` (change ingest) and `POST /stripe/webhook` (Stripe events).
+//! - [`decide`]: what a Stripe event asks of catalog-sync (pure).
 //! - [`signature`]: `Stripe-Signature` verification.
 //! - [`signal`]: signal-with-start of a product's sync, with the retryable/refused split.
 //! - [`poll`]: polling capture's loop (`CATALOG_SYNC_CAPTURE=polling`).
 #![deny(missing_docs)]
 
+pub mod decide;
 pub mod http;
 pub mod outbox;
 pub mod poll;
