@@ -18,6 +18,8 @@ use crate::form::Params;
 mod endpoints;
 mod events;
 mod meters;
+mod price_params;
+mod price_requests;
 mod prices;
 mod products;
 pub use endpoints::{EVENT_TYPES, Target};

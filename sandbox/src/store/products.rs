@@ -9,7 +9,8 @@ use super::{Account, Change, diff, expand_flags, now, random_id};
 use crate::error::ApiError;
 use crate::form::Params;
 use crate::model::{self, MAX_IMAGES};
-use crate::store::prices::{self, Price};
+use crate::store::price_params;
+use crate::store::prices::Price;
 use domain::limits::{
     MAX_DESCRIPTION, MAX_MARKETING_FEATURE_NAME, MAX_MARKETING_FEATURES, MAX_STATEMENT_DESCRIPTOR,
     MAX_UNIT_LABEL,
@@ -275,10 +276,11 @@ impl Account {
                 let amount = d
                     .integer("unit_amount")?
                     .ok_or_else(|| ApiError::missing("default_price_data[unit_amount]"))?;
-                let unit_amount = prices::unit_amount(amount, "default_price_data[unit_amount]")?;
+                let unit_amount =
+                    price_params::unit_amount(amount, "default_price_data[unit_amount]")?;
                 let recurring = d
                     .hash("recurring")?
-                    .map(|r| prices::recurring(r, "default_price_data[recurring]"))
+                    .map(|r| price_params::recurring(r, "default_price_data[recurring]"))
                     .transpose()?;
                 if recurring.as_ref().is_some_and(|r| r.metered) {
                     return Err(ApiError::invalid(
@@ -289,7 +291,7 @@ impl Account {
                 let recurring = recurring.map(|r| r.period);
                 let tax_behavior = d
                     .string("tax_behavior")?
-                    .map(prices::tax_behavior)
+                    .map(price_params::tax_behavior)
                     .transpose()?;
                 let mut metadata = BTreeMap::new();
                 if let Some(md) = d.string_map("metadata")? {
