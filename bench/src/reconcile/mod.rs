@@ -9,19 +9,17 @@
 //! products in minutes instead of hours of `ProductSync` runs. Drift is then made the way a person
 //! makes it: every k-th product renamed in Stripe, as in the Dashboard (`edited_in_stripe`).
 
+mod stripe_side;
+
 use std::time::{Duration, Instant};
 
-use activities::upsert::Intent;
 use anyhow::Context;
 use catalog::{Catalog, IdRange};
 use clap::Args;
-use domain::ownership::Ownership;
 use domain::transform::transform;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde_json::{Value, json};
 use stripe::client::{StripeClient, StripeConfig};
-use stripe::identity::CatalogIdentity;
-use stripe::write_key::{self, WriteKeys};
 use temporalio_client::{
     Client, WorkflowGetResultOptions, WorkflowListOptions, WorkflowStartOptions,
 };
@@ -31,6 +29,7 @@ use workflows::reconcile::{MAX_PAGE_SIZE, ReconcileMethod, ReconcileMode};
 use workflows::{ReconcileCatalog, ReconcileInput};
 
 use crate::usage::process_usage;
+use stripe_side::{for_each_page, rename_in_stripe, seed_stripe};
 
 /// `bench reconcile`.
 #[derive(Args)]
@@ -87,86 +86,6 @@ pub(crate) enum Method {
     Auto,
     Scan,
     Ids,
-}
-
-/// Catalog products one page at a time, in id order (the reconciliation's order).
-async fn for_each_page(
-    catalog: &Catalog,
-    page_size: i64,
-    mut f: impl AsyncFnMut(Vec<workflows::model::CatalogProduct>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut after = String::new();
-    loop {
-        let page = catalog
-            .products_page(&after, &IdRange::default(), page_size)
-            .await?;
-        let Some(last) = page.last_id.clone() else {
-            return Ok(());
-        };
-        let rows = page.rows;
-        f(page.products).await?;
-        if rows < page_size as usize {
-            return Ok(());
-        }
-        after = last;
-    }
-}
-
-async fn seed_stripe(
-    catalog: &Catalog,
-    stripe: &StripeClient,
-    concurrency: usize,
-) -> anyhow::Result<u64> {
-    let ownership = Ownership::default();
-    // Seeding writes as catalog-sync (signed with the catalog's key) under one intent of its own.
-    let keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
-    let identity = CatalogIdentity::new(catalog.identity().await?);
-    let started_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let intent_id = format!("bench-seed-{}-{started_ns}", std::process::id());
-    let started = Instant::now();
-    let mut seeded = 0u64;
-    for_each_page(catalog, 1000, async |products| {
-        futures::stream::iter(products)
-            .map(|product| {
-                let ownership = &ownership;
-                let intent = Intent {
-                    catalog: &identity,
-                    archives: activities::upsert::ArchiveGate::Open,
-                    keys: &keys,
-                    id: &intent_id,
-                    minted: std::time::SystemTime::now(),
-                    // Seeding makes new products: read each product first.
-                    likely_in_stripe: false,
-                    ledger: None,
-                };
-                async move {
-                    match transform(&product.id, Some(&product)) {
-                        TransformOutput::Plan(plan) => {
-                            activities::upsert::apply(stripe, intent, &plan, ownership)
-                                .await
-                                .map(|_| ())
-                                .with_context(|| format!("seeding {}", product.id))
-                        }
-                        TransformOutput::Invalid(_) => Ok(()),
-                    }
-                }
-            })
-            .buffer_unordered(concurrency.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
-        seeded += 1000;
-        if seeded.is_multiple_of(10_000) {
-            eprintln!(
-                "seeded {seeded} products into Stripe ({:.0}/s)",
-                seeded as f64 / started.elapsed().as_secs_f64()
-            );
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(seeded)
 }
 
 /// The sandbox's request counter.
@@ -475,30 +394,6 @@ async fn run_to_end(
         to_end: started.elapsed(),
         repairs_query,
     })
-}
-
-/// Renames a product in Stripe as the Dashboard would (no idempotency key, no catalog write key).
-async fn rename_in_stripe(
-    http: &reqwest::Client,
-    args: &ReconcileBenchArgs,
-    id: &str,
-    name: &str,
-) -> anyhow::Result<()> {
-    let response = http
-        .post(format!("{}/v1/products/{id}", args.stripe.base()))
-        .basic_auth(
-            args.stripe.api_key().map_err(anyhow::Error::msg)?.expose(),
-            None::<&str>,
-        )
-        .form(&[("name", name)])
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "renaming {id} in Stripe: {}",
-        response.status()
-    );
-    Ok(())
 }
 
 /// `--then-events`: an events run after a scan, with `every`-th other product edited in Stripe.
