@@ -488,8 +488,16 @@ async fn postgres_notifications_wake_the_relay() {
         poll_interval: Duration::from_secs(60),
         ..RelayOptions::default()
     });
-    // Let it make its first (empty) claim and start waiting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // It listens before its first heartbeat: once that is recorded, a notification wakes it.
+    eventually(Duration::from_secs(20), "the relay listening", || async {
+        let live = env
+            .catalog
+            .live_relays(Duration::from_secs(60))
+            .await
+            .unwrap();
+        (live > 0).then_some(())
+    })
+    .await;
     let product = env.sample(1);
     env.catalog.save_product(&product).await.unwrap();
     eventually(Duration::from_secs(20), "woken by NOTIFY", || async {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use catalog::Catalog;
 use domain::ownership::Ownership;
+use harness::sandbox::Sandbox;
 use harness::{Backend, TestEnv, eventually};
 use relay::http::HttpConfig;
 use relay::signature::header_value;
@@ -143,6 +144,27 @@ async fn writing_back(backend: Backend, stripe_owned: &str) -> TestEnv {
         .deliver_webhooks_to(&format!("{base}/stripe/webhook"), "whsec_write_back")
         .await;
     env
+}
+
+/// How many events the sandbox's account has sent (every page of `GET /v1/events`).
+async fn events_sent(sandbox: &Sandbox) -> i64 {
+    let (mut total, mut after) = (0, None::<String>);
+    loop {
+        let path = match &after {
+            Some(id) => format!("/v1/events?limit=100&starting_after={id}"),
+            None => "/v1/events?limit=100".to_string(),
+        };
+        let (_, page) = sandbox.get(&path).await;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        total += data.len() as i64;
+        if page["has_more"] != true {
+            return total;
+        }
+        after = data
+            .last()
+            .and_then(|e| e["id"].as_str())
+            .map(str::to_string);
+    }
 }
 
 async fn count_of(catalog: &Catalog, decision: &str) -> i64 {
@@ -284,8 +306,13 @@ async fn dashboard_edits_are_reverted_or_kept_by_ownership_and_echoes_cost_nothi
                 .starts_with("description: Stripe edit kept")
     }));
 
-    // The repairs' own writes came back as echoes and started nothing more.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The repairs' own writes came back as echoes and started nothing more: once the relay has
+    // decided every event the account has sent, there are still two repairs.
+    eventually(Duration::from_secs(20), "every event decided", || async {
+        let decided: i64 = decisions(&env.catalog).await.iter().map(|(_, n)| n).sum();
+        (decided == events_sent(&env.sandbox).await).then_some(())
+    })
+    .await;
     assert_eq!(
         count_of(&env.catalog, "repair").await,
         2,
