@@ -56,6 +56,8 @@ pub fn merge(
 ) -> anyhow::Result<RetryConfig> {
     let mut config = serde_json::to_value(RetryConfig::default())?;
     let file: toml::Table = toml::from_str(toml_text)?;
+    domain::config_file::check_sections(file.keys().map(String::as_str))
+        .map_err(anyhow::Error::msg)?;
     if let Some(retry) = file.get("retry") {
         let retry = serde_json::to_value(retry)?;
         let tables = retry.as_object().context("[retry] must be a table")?;
@@ -114,6 +116,11 @@ mod tests {
     #[test]
     fn typos_are_errors() {
         assert!(merge("[retry.upsert]\nmax_interval = 1\n", std::iter::empty()).is_err());
+        let section = merge("[rety.upsert]\nmaximum_attempts = 1\n", std::iter::empty());
+        assert!(
+            format!("{:#}", section.unwrap_err()).contains("unknown section [rety]"),
+            "a misspelt section is named"
+        );
         assert!(merge("[retry.uspert]\nmaximum_attempts = 1\n", std::iter::empty()).is_err());
         let env = vec![(
             "CATALOG_SYNC_RETRY_UPSERT_MAXIMUM_ATTEMPTS".to_string(),

@@ -299,13 +299,19 @@ pub fn load(path: Option<&std::path::Path>) -> Result<Option<Mapping>, CatalogEr
     from_toml(&text)
 }
 
-/// Reads the `[catalog]` section of a TOML config (other sections are left to their readers).
+/// Reads the `[catalog]` section of a TOML config (the other known sections are left to their
+/// readers; an unknown one is refused).
 pub fn from_toml(text: &str) -> Result<Option<Mapping>, CatalogError> {
     #[derive(Deserialize)]
     struct File {
         #[serde(default)]
         catalog: CatalogSection,
     }
+    let table: toml::Table = toml::from_str(text)
+        .map_err(|e| CatalogError::Mapping(format!("the config file cannot be read: {e}")))?;
+    domain::config_file::check_sections(table.keys().map(String::as_str)).map_err(|e| {
+        CatalogError::Mapping(format!("the config file (CATALOG_SYNC_CONFIG): {e}"))
+    })?;
     let file: File = toml::from_str(text)
         .map_err(|e| mapping_error("catalog", &format!("cannot be read: {e}")))?;
     file.catalog.mapping()
@@ -320,6 +326,15 @@ pub(crate) fn mapping_error(setting: &str, reason: &str) -> CatalogError {
 mod tests {
     use super::columns::quote_table;
     use super::*;
+
+    #[test]
+    fn a_misspelt_section_is_refused_naming_the_known_ones() {
+        let err = from_toml("[catlog.products]\ntable = \"items\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown section [catlog]"), "{err}");
+        assert!(err.contains("[catalog]"), "{err}");
+    }
 
     #[test]
     fn a_section_gives_a_mapping_only_with_both_tables() {
