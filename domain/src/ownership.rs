@@ -70,9 +70,11 @@ impl Ownership {
     pub fn effective(&self, desired: &DesiredProduct, current: &Value) -> DesiredProduct {
         let mut d = desired.clone();
         for field in self.owned_fields() {
+            // A value Stripe holds that breaks the field's rule, or does not fit the field, is
+            // not kept: the catalog's value stays (setting fails without changing it).
             let value = field.from_stripe(current);
             if field.issues(&value).is_empty() {
-                (field.set_desired)(&mut d, value);
+                (field.set_desired)(&mut d, value).ok();
             }
         }
         d
@@ -112,6 +114,42 @@ mod tests {
             Ownership::parse("name,price", false),
             Err(UnknownField("price".into()))
         );
+    }
+
+    #[test]
+    fn stripe_owned_values_are_kept_unless_refused_or_unfit() {
+        use crate::model::PackageDimensions;
+        let o = Ownership::parse("description,url,package_dimensions", false).unwrap();
+        let catalog_dimensions = PackageDimensions {
+            height: 1.0,
+            length: 2.0,
+            weight: 3.0,
+            width: 4.0,
+        };
+        let desired = DesiredProduct {
+            name: "Mug".into(),
+            description: Some("From the catalog".into()),
+            url: Some("https://shop.example.com/mug".into()),
+            package_dimensions: Some(catalog_dimensions),
+            ..DesiredProduct::default()
+        };
+        let stripe = serde_json::json!({
+            "name": "Edited name", "description": "Written by marketing",
+            "url": "javascript:alert(1)",
+            "package_dimensions": {"height": 5, "length": 5, "width": 5},
+        });
+        let effective = o.effective(&desired, &stripe);
+        // Stripe owns the description: kept. The name is the catalog's: not taken.
+        assert_eq!(
+            effective.description.as_deref(),
+            Some("Written by marketing")
+        );
+        assert_eq!(effective.name, "Mug");
+        // A refused URL and dimensions without a weight are not kept: the catalog's stay.
+        assert_eq!(effective.url, desired.url);
+        assert_eq!(effective.package_dimensions, Some(catalog_dimensions));
+        let refused: Vec<String> = o.refused(&stripe).into_iter().map(|i| i.field).collect();
+        assert_eq!(refused, ["url", "package_dimensions.weight"]);
     }
 
     #[test]

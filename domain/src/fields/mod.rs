@@ -54,8 +54,8 @@ pub struct ProductField {
     pub set_catalog: fn(&mut CatalogProduct, Value) -> Result<(), serde_json::Error>,
     /// The value a plan asks for.
     pub desired: fn(&DesiredProduct) -> Value,
-    /// Sets the value a plan asks for.
-    pub set_desired: fn(&mut DesiredProduct, Value),
+    /// Sets the value a plan asks for; an error (and nothing set) when the value does not fit.
+    pub set_desired: fn(&mut DesiredProduct, Value) -> Result<(), serde_json::Error>,
 }
 
 /// The accessors of a field named the same in `CatalogProduct`, `DesiredProduct` and Stripe.
@@ -73,7 +73,10 @@ macro_rules! field {
                 Ok(())
             },
             desired: |d| $crate::fields::to_value(&d.$name),
-            set_desired: |d, v| d.$name = serde_json::from_value(v).unwrap_or_default(),
+            set_desired: |d, v| {
+                d.$name = serde_json::from_value(v)?;
+                Ok(())
+            },
         }
     };
 }

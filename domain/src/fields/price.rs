@@ -52,8 +52,8 @@ pub struct Scalar {
     pub set_catalog: fn(&mut CatalogPrice, Value) -> Result<(), serde_json::Error>,
     /// The value a plan asks for.
     pub desired: fn(&DesiredPrice) -> Value,
-    /// Sets the value a plan asks for.
-    pub set_desired: fn(&mut DesiredPrice, Value),
+    /// Sets the value a plan asks for; an error (and nothing set) when the value does not fit.
+    pub set_desired: fn(&mut DesiredPrice, Value) -> Result<(), serde_json::Error>,
 }
 
 macro_rules! scalar {
@@ -71,7 +71,10 @@ macro_rules! scalar {
                     Ok(())
                 },
                 desired: |d| $crate::fields::to_value(&d.$name),
-                set_desired: |d, v| d.$name = serde_json::from_value(v).unwrap_or_default(),
+                set_desired: |d, v| {
+                    d.$name = serde_json::from_value(v)?;
+                    Ok(())
+                },
             }),
         }
     };

@@ -104,8 +104,16 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
     let mut issues = Vec::new();
     for field in PRODUCT_FIELDS {
         let value = field.from_catalog(product);
+        let before = issues.len();
         (field.check)(&value, &mut issues);
-        (field.set_desired)(&mut desired, value);
+        if issues.len() == before
+            && let Err(e) = (field.set_desired)(&mut desired, value)
+        {
+            issues.push(issue(
+                field.name,
+                format!("is not {}: {e}", field.codec.shape()),
+            ));
+        }
     }
     check_metadata("metadata", &product.metadata, &mut issues);
     desired.prices = check_prices(catalog_id, product, &mut issues);

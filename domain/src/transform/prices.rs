@@ -144,10 +144,16 @@ pub(super) fn check_prices(
             transform_quantity: price.transform_quantity.clone(),
             ..DesiredPrice::default()
         };
-        for (_, scalar) in price_scalars() {
-            (scalar.set_desired)(&mut desired, scalar.from_catalog(price));
+        let before = issues.len();
+        for (name, scalar) in price_scalars() {
+            if let Err(e) = (scalar.set_desired)(&mut desired, scalar.from_catalog(price)) {
+                let reason = format!("is not {}: {e}", scalar.codec.shape());
+                issues.push(issue(field(name), reason));
+            }
         }
-        out.push(desired);
+        if issues.len() == before {
+            out.push(desired);
+        }
     }
     out
 }
