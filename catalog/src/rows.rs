@@ -24,29 +24,34 @@ pub(crate) fn product_columns() -> &'static str {
 /// [`domain::fields::PRICE_FIELDS`].
 pub(crate) fn price_columns() -> &'static str {
     static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        [
-            "product_id",
-            "currency",
-            "unit_amount",
-            "recurring_interval",
-            "recurring_interval_count",
-            "metadata",
-            "tiers",
-            "tiers_mode",
-            "currency_options",
-            "custom_unit_amount",
-            "transform_quantity",
-            "usage_type",
-            "meter",
-            "lookup_key",
-        ]
-        .into_iter()
-        .chain(price_scalars().map(|(name, _)| name))
-        .collect::<Vec<_>>()
-        .join(", ")
+        STRUCTURED_PRICE_COLUMNS
+            .iter()
+            .copied()
+            .chain(price_scalars().map(|(name, _)| name))
+            .collect::<Vec<_>>()
+            .join(", ")
     });
     &COLUMNS
 }
+
+/// The prices relation's columns other than the scalars: the owning product and the price
+/// fields that are more than one value. `[catalog.prices]` takes each as a key.
+pub(crate) const STRUCTURED_PRICE_COLUMNS: &[&str] = &[
+    "product_id",
+    "currency",
+    "unit_amount",
+    "recurring_interval",
+    "recurring_interval_count",
+    "metadata",
+    "tiers",
+    "tiers_mode",
+    "currency_options",
+    "custom_unit_amount",
+    "transform_quantity",
+    "usage_type",
+    "meter",
+    "lookup_key",
+];
 
 /// Which products a reconciliation or backfill covers. All bounds are optional; the empty range is
 /// the whole catalog.
@@ -207,7 +212,7 @@ macro_rules! decode_product {
                 reason,
             };
             let value = field.codec.from_column(stored).map_err(corrupt)?;
-            (field.set_catalog)(&mut product, value)
+            (field.access.set_catalog)(&mut product, value)
                 .map_err(|e| corrupt(format!("is not {}: {e}", field.codec.shape())))?;
         }
         product
@@ -284,7 +289,7 @@ macro_rules! decode_price {
             };
             let stored = Column::Text(column!(row, &id, name, field(name)));
             let value = scalar.codec.from_column(stored).map_err(corrupt)?;
-            (scalar.set_catalog)(&mut price.1, value)
+            (scalar.access.set_catalog)(&mut price.1, value)
                 .map_err(|e| corrupt(format!("is not {}: {e}", scalar.codec.shape())))?;
         }
         price

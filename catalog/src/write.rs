@@ -41,7 +41,7 @@ impl Catalog {
                 let metadata = serde_json::to_string(&p.metadata).expect("strings serialize");
                 let mut query = sqlx::query(&upsert).bind(&p.id).bind(p.active).bind(metadata);
                 for field in PRODUCT_FIELDS {
-                    query = match field.codec.column(&(field.catalog)(p)) {
+                    query = match field.codec.column(&(field.access.catalog)(p)) {
                         Column::Text(text) => query.bind(text),
                         Column::Flag(flag) => query.bind(flag),
                     };
@@ -64,7 +64,7 @@ impl Catalog {
                             .bind(c.transform_quantity.as_ref().map(json)).bind(&c.usage_type)
                             .bind(&c.meter).bind(&c.lookup_key);
                         for (_, scalar) in price_scalars() {
-                            query = match scalar.codec.column(&(scalar.catalog)(c)) {
+                            query = match scalar.codec.column(&(scalar.access.catalog)(c)) {
                                 Column::Text(text) => query.bind(text),
                                 Column::Flag(flag) => query.bind(flag),
                             };

@@ -74,7 +74,7 @@ impl Ownership {
             // not kept: the catalog's value stays (setting fails without changing it).
             let value = field.from_stripe(current);
             if field.issues(&value).is_empty() {
-                (field.set_desired)(&mut d, value).ok();
+                (field.access.set_desired)(&mut d, value).ok();
             }
         }
         d

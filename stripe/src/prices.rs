@@ -72,7 +72,7 @@ pub fn compare(
         let differs = match (&field.scalar, field.name) {
             (Some(scalar), name) => {
                 let have = scalar.codec.from_stripe(&current_json[name]);
-                scalar.differs(&(scalar.desired)(desired), &have)
+                scalar.differs(&(scalar.access.desired)(desired), &have)
             }
             (None, "currency") => current.currency != desired.currency,
             (None, "unit_amount") if desired.has_unit_amount() => {
@@ -128,7 +128,7 @@ pub fn compare(
         let form = &mut changes.update;
         match (&field.scalar, field.name) {
             (Some(scalar), name) => {
-                for (key, value) in scalar.codec.form(name, &(scalar.desired)(desired)) {
+                for (key, value) in scalar.codec.form(name, &(scalar.access.desired)(desired)) {
                     form.push(key, value);
                 }
             }
@@ -292,7 +292,7 @@ pub fn create_form(
         }
     }
     for (name, scalar) in price_scalars() {
-        let value = (scalar.desired)(desired);
+        let value = (scalar.access.desired)(desired);
         if !is_unset(&value) {
             for (key, value) in scalar.codec.form(name, &value) {
                 form.push(key, value);

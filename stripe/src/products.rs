@@ -22,7 +22,7 @@ pub fn product_form(d: &DesiredProduct, current: Option<&Product>) -> Form {
     let current_json = current.map(Product::json);
     for field in PRODUCT_FIELDS {
         let have = current_json.as_ref().map(|c| field.from_stripe(c));
-        for (key, value) in field.form(&(field.desired)(d), have.as_ref()) {
+        for (key, value) in field.form(&(field.access.desired)(d), have.as_ref()) {
             f.push(key, value);
         }
     }

@@ -211,31 +211,14 @@ impl TryFrom<PricesSection> for PricesMapping {
         {
             return Err(format!(
                 "unknown field `{unknown}`, expected one of {}",
-                [
-                    "table",
-                    "query",
-                    "product_id",
-                    "currency",
-                    "unit_amount",
-                    "recurring_interval",
-                    "recurring_interval_count",
-                    "metadata",
-                    "tiers",
-                    "tiers_mode",
-                    "currency_options",
-                    "custom_unit_amount",
-                    "transform_quantity",
-                    "usage_type",
-                    "meter",
-                    "lookup_key",
-                    "order_by",
-                    "updated_at"
-                ]
-                .into_iter()
-                .chain(price_scalars().map(|(name, _)| name))
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+                ["table", "query"]
+                    .into_iter()
+                    .chain(crate::rows::STRUCTURED_PRICE_COLUMNS.iter().copied())
+                    .chain(["order_by", "updated_at"])
+                    .chain(price_scalars().map(|(name, _)| name))
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         Ok(Self {

@@ -20,6 +20,24 @@
 //! - `codec`: the kinds of value ([`Codec`]) and what an unset value does;
 //! - `price`: [`PRICE_FIELDS`], Stripe's rule for changing each price field;
 
+/// The [`Access`] of a field named the same in the catalog's struct and the plan's.
+macro_rules! access {
+    ($name:ident) => {
+        $crate::fields::Access {
+            catalog: |p| $crate::fields::to_value(&p.$name),
+            set_catalog: |p, v| {
+                p.$name = serde_json::from_value(v)?;
+                Ok(())
+            },
+            desired: |d| $crate::fields::to_value(&d.$name),
+            set_desired: |d, v| {
+                d.$name = serde_json::from_value(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
 mod codec;
 mod price;
 
@@ -48,17 +66,33 @@ pub struct ProductField {
     pub hashed: Hashed,
     /// Stripe's rule for a normalised value: the issues, each naming the field (or a part).
     pub check: fn(&Value, &mut Vec<ValidationIssue>),
-    /// The catalog row's value (as it is, not yet normalised).
-    pub catalog: fn(&CatalogProduct) -> Value,
-    /// Sets the catalog row's value (read from a column); an error when the value does not fit.
-    pub set_catalog: fn(&mut CatalogProduct, Value) -> Result<(), serde_json::Error>,
-    /// The value a plan asks for.
-    pub desired: fn(&DesiredProduct) -> Value,
-    /// Sets the value a plan asks for; an error (and nothing set) when the value does not fit.
-    pub set_desired: fn(&mut DesiredProduct, Value) -> Result<(), serde_json::Error>,
+    /// Its value in a catalog row and in a plan.
+    pub access: Access<CatalogProduct, DesiredProduct>,
 }
 
-/// The accessors of a field named the same in `CatalogProduct`, `DesiredProduct` and Stripe.
+/// How a field's value is read from and written to the typed structs, as JSON: `C` the catalog's
+/// row, `D` the plan.
+#[derive(Debug)]
+pub struct Access<C: 'static, D: 'static> {
+    /// The catalog row's value (as it is, not yet normalised).
+    pub catalog: fn(&C) -> Value,
+    /// Sets the catalog row's value (read from a column); an error when the value does not fit.
+    pub set_catalog: fn(&mut C, Value) -> Result<(), serde_json::Error>,
+    /// The value a plan asks for.
+    pub desired: fn(&D) -> Value,
+    /// Sets the value a plan asks for; an error (and nothing set) when the value does not fit.
+    pub set_desired: fn(&mut D, Value) -> Result<(), serde_json::Error>,
+}
+
+impl<C, D> Clone for Access<C, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C, D> Copy for Access<C, D> {}
+
+/// An entry of a field named the same in `CatalogProduct`, `DesiredProduct` and Stripe.
 macro_rules! field {
     ($name:ident, $codec:ident $(($($arg:tt)*))?, $unset:ident, $hashed:ident, $check:expr) => {
         ProductField {
@@ -67,16 +101,7 @@ macro_rules! field {
             unset: Unset::$unset,
             hashed: Hashed::$hashed,
             check: $check,
-            catalog: |p| $crate::fields::to_value(&p.$name),
-            set_catalog: |p, v| {
-                p.$name = serde_json::from_value(v)?;
-                Ok(())
-            },
-            desired: |d| $crate::fields::to_value(&d.$name),
-            set_desired: |d, v| {
-                d.$name = serde_json::from_value(v)?;
-                Ok(())
-            },
+            access: access!($name),
         }
     };
 }
@@ -130,7 +155,7 @@ pub fn product_field_names() -> String {
 impl ProductField {
     /// The catalog row's value, normalised as a plan holds it.
     pub fn from_catalog(&self, product: &CatalogProduct) -> Value {
-        self.codec.normalize((self.catalog)(product))
+        self.codec.normalize((self.access.catalog)(product))
     }
 
     /// Stripe's value of the field in a product's JSON, normalised to compare with a plan's.

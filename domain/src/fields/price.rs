@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::Access;
 use super::codec::{Codec, Unset, is_unset};
 use super::{issue, text};
 use crate::limits::TAX_BEHAVIORS;
@@ -46,14 +47,8 @@ pub struct Scalar {
     /// Stripe's rule for a normalised value; issues name the field relative to the price
     /// (`tax_behavior`), the caller puts the price's place before it.
     pub check: fn(&Value, &mut Vec<ValidationIssue>),
-    /// The catalog row's value (as it is).
-    pub catalog: fn(&CatalogPrice) -> Value,
-    /// Sets the catalog row's value (read from a column).
-    pub set_catalog: fn(&mut CatalogPrice, Value) -> Result<(), serde_json::Error>,
-    /// The value a plan asks for.
-    pub desired: fn(&DesiredPrice) -> Value,
-    /// Sets the value a plan asks for; an error (and nothing set) when the value does not fit.
-    pub set_desired: fn(&mut DesiredPrice, Value) -> Result<(), serde_json::Error>,
+    /// Its value in a catalog row and in a plan.
+    pub access: Access<CatalogPrice, DesiredPrice>,
 }
 
 macro_rules! scalar {
@@ -65,16 +60,7 @@ macro_rules! scalar {
                 codec: Codec::$codec,
                 unset: Unset::$unset,
                 check: $check,
-                catalog: |p| $crate::fields::to_value(&p.$name),
-                set_catalog: |p, v| {
-                    p.$name = serde_json::from_value(v)?;
-                    Ok(())
-                },
-                desired: |d| $crate::fields::to_value(&d.$name),
-                set_desired: |d, v| {
-                    d.$name = serde_json::from_value(v)?;
-                    Ok(())
-                },
+                access: access!($name),
             }),
         }
     };
@@ -130,7 +116,7 @@ pub const TAX_BEHAVIOR: &PriceField = &PRICE_FIELDS[8];
 impl Scalar {
     /// The catalog row's value, normalised as a plan holds it.
     pub fn from_catalog(&self, price: &CatalogPrice) -> Value {
-        self.codec.normalize((self.catalog)(price))
+        self.codec.normalize((self.access.catalog)(price))
     }
 
     /// The issues of a normalised value, each field put after `prefix` (`prices[1].`).

@@ -99,7 +99,7 @@ fn a_column_gives_back_the_value_it_stores() {
         let value = field.from_catalog(&catalog());
         let stored = field.codec.column(&value);
         let mut product = CatalogProduct::default();
-        (field.set_catalog)(&mut product, field.codec.from_column(stored).unwrap()).unwrap();
+        (field.access.set_catalog)(&mut product, field.codec.from_column(stored).unwrap()).unwrap();
         assert_eq!(field.from_catalog(&product), value, "{}", field.name);
     }
     let images = product_field("images").unwrap();
@@ -107,7 +107,7 @@ fn a_column_gives_back_the_value_it_stores() {
         images
             .codec
             .from_column(Column::Text(Some("{\"a\": 1}".into())))
-            .map(|v| (images.set_catalog)(&mut CatalogProduct::default(), v).is_err()),
+            .map(|v| (images.access.set_catalog)(&mut CatalogProduct::default(), v).is_err()),
         Ok(true)
     );
     assert!(

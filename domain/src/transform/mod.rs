@@ -107,7 +107,7 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
         let before = issues.len();
         (field.check)(&value, &mut issues);
         if issues.len() == before
-            && let Err(e) = (field.set_desired)(&mut desired, value)
+            && let Err(e) = (field.access.set_desired)(&mut desired, value)
         {
             issues.push(issue(
                 field.name,
@@ -181,7 +181,7 @@ pub fn content_hash(d: &DesiredProduct) -> String {
         "active": d.active, "metadata": d.metadata, "prices": d.prices,
     });
     for field in PRODUCT_FIELDS {
-        let value = (field.desired)(d);
+        let value = (field.access.desired)(d);
         if field.hashed == Hashed::Always || !is_unset(&value) {
             canonical[field.name] = value;
         }

@@ -146,7 +146,7 @@ pub(super) fn check_prices(
         };
         let before = issues.len();
         for (name, scalar) in price_scalars() {
-            if let Err(e) = (scalar.set_desired)(&mut desired, scalar.from_catalog(price)) {
+            if let Err(e) = (scalar.access.set_desired)(&mut desired, scalar.from_catalog(price)) {
                 let reason = format!("is not {}: {e}", scalar.codec.shape());
                 issues.push(issue(field(name), reason));
             }
