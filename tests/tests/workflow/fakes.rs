@@ -3,7 +3,7 @@
 //! once. They implement the same definitions (`workflows::activities::definitions`) as the real
 //! ones, so the compiler holds them to the same contracts.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,8 +42,8 @@ pub(super) struct Applied {
 #[derive(Default)]
 struct State {
     catalog: Mutex<BTreeMap<String, CatalogProduct>>,
-    /// Ids the reconciliation pages report as drifted (missing from Stripe).
-    drifted: Mutex<BTreeSet<String>>,
+    /// Ids the reconciliation pages report as drifted, with the kind.
+    drifted: Mutex<BTreeMap<String, DriftKind>>,
     answers: Mutex<VecDeque<Answer>>,
     attempts: AtomicUsize,
     applied: Mutex<Vec<Applied>>,
@@ -66,9 +66,14 @@ impl Fakes {
             .insert(product.id.clone(), product);
     }
 
-    /// Marks `id` as drifted for the reconciliation pages.
+    /// Marks `id` as drifted for the reconciliation pages: missing from Stripe.
     pub(super) fn drift(&self, id: &str) {
-        self.0.drifted.lock().unwrap().insert(id.to_string());
+        self.drift_as(id, DriftKind::Missing);
+    }
+
+    /// Marks `id` as drifted for the reconciliation pages, as `kind`.
+    pub(super) fn drift_as(&self, id: &str, kind: DriftKind) {
+        self.0.drifted.lock().unwrap().insert(id.to_string(), kind);
     }
 
     /// The next upserts' answers, in order; then success.
@@ -245,11 +250,12 @@ mod implementation {
             let drifted = self.0.drifted.lock().unwrap().clone();
             let drift: Vec<Drift> = page
                 .iter()
-                .filter(|id| drifted.contains(*id))
-                .map(|id| Drift {
-                    catalog_id: id.clone(),
-                    kind: DriftKind::Missing,
-                    detail: "not in Stripe".into(),
+                .filter_map(|id| {
+                    drifted.get(id).map(|kind| Drift {
+                        catalog_id: id.clone(),
+                        kind: *kind,
+                        detail: format!("{kind:?} in the fake"),
+                    })
                 })
                 .collect();
             Ok(ReconcilePageOutput {

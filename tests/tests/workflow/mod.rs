@@ -1,6 +1,7 @@
 //! Workflow tier: `ProductSync` and `ReconcileCatalog` run by real SDK workers on the shared dev
 //! server, against fake activities ([`fakes`]): the orchestration alone (coalescing, retries and
-//! final failures, the repair window, continue-as-new), in seconds, with no Stripe and no catalog.
+//! final failures, the repair window, continue-as-new, the archive guard), in seconds, with no Stripe
+//! and no catalog.
 
 mod fakes;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use fakes::{Answer, Applied, FakeWorker, Fakes};
 use harness::{eventually, temporal_client, unique};
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
+use workflows::drift::DriftKind;
 use workflows::model::CatalogProduct;
 use workflows::{
     ProductChanged, ProductSync, ProductSyncInput, ProductSyncResult, ReconcileCatalog,
@@ -232,4 +234,69 @@ async fn reconciliation_keeps_its_repair_window_and_continues_as_new() {
     assert_eq!(dry.totals.drift.missing, 20);
     assert_eq!(dry.totals.repaired, 0);
     assert_eq!(fakes.applied().len(), 20, "a dry run writes nothing");
+}
+
+/// The archive guard as the workflow applies it: archives found are held until the whole scope
+/// is read; beyond the limit the run archives nothing and asks for confirmation, a rerun with
+/// `allow_mass_archive` applies them, and within the limit they are applied at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_guard_holds_archives_until_the_scope_is_read_and_confirmed() {
+    let fakes = Fakes::default();
+    let worker = FakeWorker::start(&fakes).await;
+    let client = temporal_client().await;
+    let prefix = unique("guard");
+    for n in 0..30 {
+        let id = format!("{prefix}-{n:02}");
+        let mut row = product(&id, &format!("Product {n}"));
+        // Twelve rows soft-deleted in the catalog whose products Stripe still sells.
+        if n % 5 < 2 {
+            row.deleted = true;
+            fakes.drift_as(&id, DriftKind::ShouldArchive);
+        }
+        fakes.save(row);
+    }
+    let guarded = |allow_mass_archive| ReconcileInput {
+        page_size: 10,
+        archive_limit_min: Some(5),
+        archive_limit_percent: Some(0.0),
+        allow_mass_archive,
+        ..ReconcileInput::default()
+    };
+
+    let held = reconcile(&client, &worker.task_queue, guarded(false)).await;
+    assert!(held.needs_confirmation, "{held:#?}");
+    assert_eq!(held.archive_limit, 5);
+    assert_eq!(held.totals.planned_archives, 12, "{:#?}", held.totals);
+    assert_eq!(
+        held.held_archives.len(),
+        12,
+        "every held archive is reported"
+    );
+    assert!(
+        fakes.applied().is_empty(),
+        "nothing archived beyond the guard"
+    );
+
+    let confirmed = reconcile(&client, &worker.task_queue, guarded(true)).await;
+    assert!(!confirmed.needs_confirmation, "{confirmed:#?}");
+    let archived: Vec<Applied> = fakes.applied();
+    assert_eq!(archived.len(), 12, "{archived:?}");
+    assert!(archived.iter().all(|a| a.name.is_none()), "archives only");
+
+    // Within the limit: applied once the whole scope was read, no confirmation asked.
+    let few = Fakes::default();
+    let worker = FakeWorker::start(&few).await;
+    for n in 0..30 {
+        let id = format!("{prefix}-few-{n:02}");
+        let mut row = product(&id, &format!("Product {n}"));
+        if n < 3 {
+            row.deleted = true;
+            few.drift_as(&id, DriftKind::ShouldArchive);
+        }
+        few.save(row);
+    }
+    let within = reconcile(&client, &worker.task_queue, guarded(false)).await;
+    assert!(!within.needs_confirmation, "{within:#?}");
+    assert!(within.held_archives.is_empty());
+    assert_eq!(few.applied().len(), 3);
 }
