@@ -39,14 +39,8 @@ use crate::fields::{Hashed, PRODUCT_FIELDS, is_unset};
 mod prices;
 use prices::check_prices;
 
-pub use crate::limits::{
-    CURRENCIES, MAX_AMOUNT, MAX_DESCRIPTION, MAX_ID, MAX_IMAGES, MAX_LOOKUP_KEY,
-    MAX_MARKETING_FEATURE_NAME, MAX_MARKETING_FEATURES, MAX_NAME, MAX_STATEMENT_DESCRIPTOR,
-    MAX_UNIT_LABEL, TAX_BEHAVIORS,
-};
-pub use crate::metadata::{
-    META_CATALOG, META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX,
-};
+use crate::limits::MAX_ID;
+use crate::metadata::{META_HASH, META_ID, META_MANAGED, META_VERSION, RESERVED_PREFIX};
 
 /// The lookup key of a price: stable across amount changes, unique per (product, currency, period).
 pub fn lookup_key(catalog_id: &str, currency: &str, recurring: Option<&Recurring>) -> String {
@@ -193,6 +187,7 @@ pub fn content_hash(d: &DesiredProduct) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::*;
     use crate::model::CatalogPrice;
 
     fn product() -> CatalogProduct {

@@ -529,7 +529,7 @@ async fn the_longest_valid_id_syncs_and_one_more_character_is_invalid() {
     let env = TestEnv::start(Backend::Sqlite).await;
     let prefix = env.id(1);
     let longest = format!("{prefix}{}", "x".repeat(100 - prefix.len()));
-    assert_eq!(longest.len(), domain::transform::MAX_ID);
+    assert_eq!(longest.len(), domain::limits::MAX_ID);
     let product = CatalogProduct {
         id: longest.clone(),
         prices: vec![price("usd", 2500, Some("month")), price("eur", 2300, None)],

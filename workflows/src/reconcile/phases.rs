@@ -208,8 +208,7 @@ impl Run<'_> {
         carry: &mut ReconcileCarry,
         repairs: &mut Repairs<'_>,
     ) -> WorkflowResult<Vec<Drift>> {
-        let scanning =
-            carry.method != ReconcileMethod::Ids && carry.method != ReconcileMethod::Auto;
+        let scanning = reads_the_mirror(carry);
         let since = match carry.method {
             ReconcileMethod::Events => carry.catalog_since.clone(),
             _ => self.input.since.clone(),
@@ -274,8 +273,7 @@ impl Run<'_> {
         carry: &mut ReconcileCarry,
         repairs: &mut Repairs<'_>,
     ) -> WorkflowResult<Vec<Drift>> {
-        let scanning =
-            carry.method != ReconcileMethod::Ids && carry.method != ReconcileMethod::Auto;
+        let scanning = reads_the_mirror(carry);
         let orphan_input = OrphanPageInput {
             starting_after: carry.orphan_cursor.clone(),
             from: self.input.from.clone(),
@@ -456,4 +454,10 @@ impl Run<'_> {
             held_archives,
         })
     }
+}
+
+/// Whether the run compares with the mirror (its scan or events read Stripe into it) rather than
+/// with Stripe itself (ids).
+fn reads_the_mirror(carry: &ReconcileCarry) -> bool {
+    carry.method != ReconcileMethod::Ids && carry.method != ReconcileMethod::Auto
 }
