@@ -49,12 +49,7 @@ pub(crate) async fn faults(catalog: &Catalog, args: FaultsArgs) -> anyhow::Resul
             .timeout(Duration::from_secs(10))
             .build()?,
         base: args.stripe.base(),
-        key: args
-            .stripe
-            .api_key()
-            .map_err(anyhow::Error::msg)?
-            .expose()
-            .to_string(),
+        key: args.stripe.api_key()?.expose().to_string(),
     };
     let ids = catalog.product_ids("", args.updates as i64).await?;
     anyhow::ensure!(

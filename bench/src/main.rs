@@ -18,20 +18,8 @@ use common::temporal::WhenUnreachable;
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Catalog database URL.
-    #[arg(
-        long,
-        global = true,
-        env = "CATALOG_DATABASE_URL",
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
-    /// The config file (TOML): its `[catalog]` section maps your own product and price tables.
-    #[arg(long, global = true, env = "CATALOG_SYNC_CONFIG")]
-    config: Option<std::path::PathBuf>,
-    /// Task queue of the workers.
-    #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
-    task_queue: String,
+    #[command(flatten)]
+    catalog: common::settings::CatalogArgs,
     #[command(flatten)]
     payload: common::settings::PayloadSettings,
     #[command(flatten)]
@@ -57,8 +45,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
     let catalog = Catalog::connect_with(
-        catalog::required_url(cli.database_url.as_deref())?,
-        catalog::mapping::load(cli.config.as_deref())?.as_ref(),
+        catalog::required_url(cli.catalog.database_url.as_deref())?,
+        catalog::mapping::from_config(&cli.catalog.config_file()?)?.as_ref(),
     )
     .await?;
     let connect = || async {
@@ -70,12 +58,12 @@ async fn main() -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Live(args) => {
-            changes::live(&connect().await?, &cli.task_queue, &catalog, args).await
+            changes::live(&connect().await?, &cli.catalog.task_queue, &catalog, args).await
         }
         Command::Burst(args) => changes::burst(&catalog, args).await,
         Command::Faults(args) => faults::faults(&catalog, args).await,
         Command::Reconcile(args) => {
-            reconcile::run(&connect().await?, &cli.task_queue, &catalog, args).await
+            reconcile::run(&connect().await?, &cli.catalog.task_queue, &catalog, args).await
         }
     }
 }

@@ -15,6 +15,10 @@
 //! the schedules `catalog-sync-{name}` (`catalog-sync-reconcile`); a deployment moves over while its legacy runs finish
 //! (see `common::sync_ids`).
 
+/// The default task queue of the workflows and the catalog-side activities
+/// (`CATALOG_SYNC_TASK_QUEUE`); the Stripe activities poll `{task queue}-stripe`.
+pub const TASK_QUEUE: &str = "catalog-sync";
+
 /// What follows the catalog's identity in a product sync's id.
 const PRODUCT_SYNC: &str = ":product-sync:";
 

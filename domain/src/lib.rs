@@ -2,7 +2,7 @@
 //! catalog, the Stripe side, the workflows, the activities) can take it.
 //!
 //! # Layout
-//! - [`config_file`]: the config file's sections and who reads each.
+//! - [`config_file`]: the config file, parsed: its sections and who reads each.
 //! - [`model`]: catalog products and the Stripe state they ask for.
 //! - [`metadata`]: the metadata keys that mark a Stripe object as catalog-sync's.
 //! - [`ids`]: the workflow and schedule ids catalog-sync gives a catalog's runs in Temporal.

@@ -29,15 +29,8 @@ enum Capture {
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Catalog database URL.
-    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// The config file (TOML): its `[catalog]` section maps your own product and price tables.
-    #[arg(long, env = "CATALOG_SYNC_CONFIG")]
-    config: Option<std::path::PathBuf>,
-    /// Task queue of the workers.
-    #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
-    task_queue: String,
+    #[command(flatten)]
+    catalog: common::settings::CatalogArgs,
     /// Do not relay the outbox (serve the HTTP endpoints only).
     #[arg(long)]
     no_outbox: bool,
@@ -124,26 +117,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
     // Checked at start: a secret with a stray space would refuse every request, for days.
     let ingest_tokens =
-        common::settings::checked_secrets(&args.ingest_tokens, "CATALOG_SYNC_INGEST_TOKENS")
-            .map_err(anyhow::Error::msg)?;
+        common::settings::checked_secrets(&args.ingest_tokens, "CATALOG_SYNC_INGEST_TOKENS")?;
     let webhook_secrets =
-        common::settings::checked_secrets(&args.webhook_secret, "STRIPE_WEBHOOK_SECRET")
-            .map_err(anyhow::Error::msg)?;
-    if let Some(account) = args
-        .stripe_account
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        // A typo here would leave every event to "another account": refuse it instead.
-        anyhow::ensure!(
-            account.strip_prefix("acct_").is_some_and(|rest| {
-                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
-            }),
-            "STRIPE_ACCOUNT={account:?} is not a connected account id (acct_…); unset it to take \
-             the events of the key's own account"
-        );
-    }
+        common::settings::checked_secrets(&args.webhook_secret, "STRIPE_WEBHOOK_SECRET")?;
+    // A typo here would leave every event to "another account": refused instead.
+    let account = common::settings::connected_account(args.stripe_account.as_deref())?;
     let metrics = match args.metrics_addr {
         Some(addr) => Some(
             common::metrics::serve_prometheus(addr)
@@ -153,8 +131,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let catalog = Catalog::connect_with(
-        catalog::required_url(args.database_url.as_deref())?,
-        catalog::mapping::load(args.config.as_deref())?.as_ref(),
+        catalog::required_url(args.catalog.database_url.as_deref())?,
+        catalog::mapping::from_config(&args.catalog.config_file()?)?.as_ref(),
     )
     .await?;
     if ownership.write_back {
@@ -230,7 +208,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let signaller = Signaller::new(
         client,
         catalog.identity().await?,
-        args.task_queue.clone(),
+        args.catalog.task_queue.clone(),
         Duration::from_secs(10),
     );
 
@@ -247,12 +225,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         .await
                         .context("reading catalog-sync's write_key secret from the catalog")?,
                 )),
-                account: args
-                    .stripe_account
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_string),
+                account,
                 catalog: Some(CatalogIdentity::new(
                     catalog
                         .identity()
@@ -297,7 +270,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     )
     .with_metrics(metrics);
-    tracing::info!(relay = relay.id(), task_queue = %args.task_queue, "relaying the outbox");
+    tracing::info!(relay = relay.id(), task_queue = %args.catalog.task_queue, "relaying the outbox");
     relay.run(common::shutdown_signal()).await?;
     if let Some(http) = http {
         http.await??;

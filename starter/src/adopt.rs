@@ -47,21 +47,13 @@ pub(crate) struct AdoptArgs {
 }
 
 pub(crate) async fn run(catalog: &Catalog, args: AdoptArgs) -> anyhow::Result<()> {
-    args.stripe.check().map_err(anyhow::Error::msg)?;
+    let config = StripeConfig::from_settings(&args.stripe)?;
     anyhow::ensure!(
         args.requests_per_second > 0,
         "--requests-per-second must be at least 1"
     );
     let identity = CatalogIdentity::new(catalog.identity().await?);
-    let stripe = StripeClient::new(StripeConfig {
-        base_url: args.stripe.base(),
-        api_key: args.stripe.api_key().map_err(anyhow::Error::msg)?,
-        api_version: args.stripe.api_version(),
-        account: args.stripe.account().map(str::to_string),
-        timeout: std::time::Duration::from_secs(30),
-        requests_per_second: args.requests_per_second,
-        metrics: None,
-    })?;
+    let stripe = StripeClient::new(config.paced(args.requests_per_second))?;
     let keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
     let minted = std::time::SystemTime::now();
     let started_ns = minted

@@ -32,21 +32,8 @@ use temporalio_client::Client;
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Catalog database URL (PostgreSQL takes libpq's `sslmode` and `sslrootcert`).
-    #[arg(
-        long,
-        global = true,
-        env = "CATALOG_DATABASE_URL",
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
-    /// The config file (TOML): its `[catalog]` section maps your own product and price tables
-    /// (docs/own-catalog.md); without one, the built-in tables.
-    #[arg(long, global = true, env = "CATALOG_SYNC_CONFIG")]
-    config: Option<std::path::PathBuf>,
-    /// Task queue of the workers.
-    #[arg(long, global = true, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
-    task_queue: String,
+    #[command(flatten)]
+    catalog: common::settings::CatalogArgs,
     #[command(flatten)]
     payload: common::settings::PayloadSettings,
     #[command(flatten)]
@@ -191,15 +178,15 @@ async fn main() -> ExitCode {
 
 /// Runs the command; `Err` is a command that could not do its work ([`Exit::Failed`]).
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let mapping = catalog::mapping::load(cli.config.as_deref())?;
+    let mapping = catalog::mapping::from_config(&cli.catalog.config_file()?)?;
     let open_catalog = || async {
-        let url = catalog::required_url(cli.database_url.as_deref())?;
+        let url = catalog::required_url(cli.catalog.database_url.as_deref())?;
         Ok::<_, anyhow::Error>(Catalog::connect_with(url, mapping.as_ref()).await?)
     };
     match cli.command {
         Command::Migrate | Command::Catalog(CatalogCommand::Migrate) => {
             // A mapping is checked first: a wrong one stops here, before anything is created.
-            let url = catalog::required_url(cli.database_url.as_deref())?;
+            let url = catalog::required_url(cli.catalog.database_url.as_deref())?;
             let catalog = Catalog::open_mapped(url, mapping.as_ref()).await?;
             println!("{}", catalog.migrate(catalog.tables()).await?);
             Ok(Exit::Ok)
@@ -239,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let syncs = Syncs::of(
                 open_catalog().await?,
                 connect(&cli.payload).await?,
-                &cli.task_queue,
+                &cli.catalog.task_queue,
             )
             .await?;
             let signalled = signal(&syncs, ids, concurrency.max(1), json).await?;
@@ -260,11 +247,11 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let syncs = Syncs::of(
                 open_catalog().await?,
                 connect(&cli.payload).await?,
-                &cli.task_queue,
+                &cli.catalog.task_queue,
             )
             .await?;
             // The runs waited for are on the workers' queue: a queue nobody polls would hang.
-            queue::ensure_polled(&syncs.client, &cli.task_queue).await?;
+            queue::ensure_polled(&syncs.client, &cli.catalog.task_queue).await?;
             results(&syncs, ids, concurrency.max(1), json).await
         }
         Command::Reconcile(args) => {
@@ -272,7 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             reconcile::run(
                 &connect(&cli.payload).await?,
                 &catalog,
-                &cli.task_queue,
+                &cli.catalog.task_queue,
                 args,
             )
             .await
@@ -282,7 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             schedule::run(
                 &connect(&cli.payload).await?,
                 &catalog,
-                &cli.task_queue,
+                &cli.catalog.task_queue,
                 cmd,
             )
             .await
@@ -293,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             .map(|()| Exit::Ok),
         Command::Status(args) => {
             let (client, catalog) = (connect(&cli.payload).await?, open_catalog().await?);
-            status::status(&client, &catalog, &cli.task_queue, args).await
+            status::status(&client, &catalog, &cli.catalog.task_queue, args).await
         }
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
         Command::Audit(args) => changes::audit(&open_catalog().await?, args)
@@ -348,7 +335,12 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             if confirmed.is_empty() {
                 return Ok(Exit::Ok);
             }
-            let syncs = Syncs::of(catalog, connect(&cli.payload).await?, &cli.task_queue).await?;
+            let syncs = Syncs::of(
+                catalog,
+                connect(&cli.payload).await?,
+                &cli.catalog.task_queue,
+            )
+            .await?;
             let signalled = signal(&syncs, confirmed, 32, false).await?;
             if !wait {
                 return Ok(signalled.exit());

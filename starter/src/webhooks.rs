@@ -43,16 +43,7 @@ pub(crate) struct EnsureMeterArgs {
 pub(crate) async fn meters(command: MetersCommand) -> anyhow::Result<()> {
     let MetersCommand::Ensure(args) = command;
     let settings = &args.stripe.stripe;
-    settings.check().map_err(anyhow::Error::msg)?;
-    let stripe = StripeClient::new(StripeConfig {
-        base_url: settings.base(),
-        api_key: settings.api_key().map_err(anyhow::Error::msg)?,
-        api_version: settings.api_version(),
-        account: settings.account().map(str::to_string),
-        timeout: std::time::Duration::from_secs(30),
-        requests_per_second: 0,
-        metrics: None,
-    })?;
+    let stripe = StripeClient::new(StripeConfig::from_settings(settings)?)?;
     let found = stripe
         .list_active_meters()
         .await
@@ -163,15 +154,9 @@ pub(crate) async fn run(catalog: &Catalog, command: WebhooksCommand) -> anyhow::
 /// A client of the key's own account (webhook endpoints of Connect live on the platform), and
 /// whether the endpoint is a Connect endpoint.
 fn platform_client(settings: &StripeSettings) -> anyhow::Result<(StripeClient, bool)> {
-    settings.check().map_err(anyhow::Error::msg)?;
     let stripe = StripeClient::new(StripeConfig {
-        base_url: settings.base(),
-        api_key: settings.api_key().map_err(anyhow::Error::msg)?,
-        api_version: settings.api_version(),
         account: None,
-        timeout: std::time::Duration::from_secs(30),
-        requests_per_second: 0,
-        metrics: None,
+        ..StripeConfig::from_settings(settings)?
     })?;
     Ok((stripe, settings.account().is_some()))
 }

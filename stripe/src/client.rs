@@ -52,6 +52,39 @@ pub struct StripeConfig {
     pub metrics: Option<Metrics>,
 }
 
+impl StripeConfig {
+    /// The client configuration [`StripeSettings`](common::settings::StripeSettings) give,
+    /// checked ([`check`](common::settings::StripeSettings::check)): unpaced and without metrics
+    /// until [`paced`](Self::paced) and [`with_metrics`](Self::with_metrics) say otherwise.
+    pub fn from_settings(
+        settings: &common::settings::StripeSettings,
+    ) -> Result<Self, common::settings::SettingsError> {
+        settings.check()?;
+        Ok(Self {
+            base_url: settings.base(),
+            api_key: settings.api_key()?,
+            api_version: settings.api_version(),
+            account: settings.account().map(str::to_string),
+            timeout: settings.timeout(),
+            requests_per_second: 0,
+            metrics: None,
+        })
+    }
+
+    /// At most `requests_per_second` (0: no pacing).
+    pub fn paced(self, requests_per_second: u32) -> Self {
+        Self {
+            requests_per_second,
+            ..self
+        }
+    }
+
+    /// Request counts and latencies recorded in `metrics`, if any.
+    pub fn with_metrics(self, metrics: Option<Metrics>) -> Self {
+        Self { metrics, ..self }
+    }
+}
+
 /// The trace span of one Stripe request (see `common::traces`): a client span under whatever
 /// span is current (an activity's run), named by its endpoint (ids left out), with the status and
 /// Stripe's `Request-Id`. A no-op when traces are off.

@@ -14,6 +14,20 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// A Stripe client's configuration for this sandbox: its key, the pinned API version, a
+    /// 10-second request timeout, no pacing.
+    pub fn stripe_config(&self) -> stripe::client::StripeConfig {
+        stripe::client::StripeConfig {
+            base_url: self.base.clone(),
+            api_key: stripe::client::Secret::new(self.key.clone()),
+            api_version: stripe::client::API_VERSION.into(),
+            account: None,
+            timeout: std::time::Duration::from_secs(10),
+            requests_per_second: 0,
+            metrics: None,
+        }
+    }
+
     /// Starts one with Stripe's test-mode rate limit off (tests control their own load).
     pub async fn start() -> Self {
         Self::start_with(stripe_sandbox::Config {

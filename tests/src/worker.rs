@@ -2,10 +2,8 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use ::catalog::Catalog;
-use stripe::client::Secret;
 use temporalio_common::data_converters::DataConverter;
 use temporalio_sdk::Runtime;
 
@@ -67,15 +65,10 @@ impl RunningWorker {
             task_queue: task_queue.clone(),
             catalog_url: catalog_url.to_string(),
             catalog_mapping: None,
-            stripe_base_url: sandbox.base.clone(),
-            stripe_api_key: Secret::new(sandbox.key.clone()),
-            stripe_timeout: Duration::from_secs(10),
-            stripe_budget: 0,
+            stripe: sandbox.stripe_config(),
             retry: Default::default(),
             ownership: Default::default(),
             archive_budget: Default::default(),
-            stripe_api_version: stripe::client::API_VERSION.into(),
-            stripe_account: None,
             workflow_task_pollers: worker::DEFAULT_WORKFLOW_TASK_POLLERS,
             metrics: None,
             deployment: worker::deployment::Deployment::unversioned(),

@@ -4,7 +4,7 @@
 use activities::SyncActivitiesImpl;
 use harness::{Backend, Sandbox, fresh_catalog};
 use serde_json::json;
-use stripe::client::{Secret, StripeClient, StripeConfig};
+use stripe::client::StripeClient;
 use stripe::identity::CatalogIdentity;
 use stripe::write_key::WriteKeys;
 use temporalio_sdk::activities::ActivityError;
@@ -15,16 +15,7 @@ use workflows::model::{CatalogProduct, SyncPlan};
 async fn environment(backend: Backend) -> (ActivityEnvironment, catalog::Catalog, Sandbox) {
     let (_, catalog) = fresh_catalog(backend).await;
     let sandbox = Sandbox::start().await;
-    let stripe = StripeClient::new(StripeConfig {
-        base_url: sandbox.base.clone(),
-        api_key: Secret::new(sandbox.key.clone()),
-        api_version: stripe::client::API_VERSION.into(),
-        account: None,
-        timeout: std::time::Duration::from_secs(5),
-        requests_per_second: 0,
-        metrics: None,
-    })
-    .unwrap();
+    let stripe = StripeClient::new(sandbox.stripe_config()).unwrap();
     let env = ActivityEnvironment::builder()
         .register_activities(SyncActivitiesImpl::new(
             catalog.clone(),

@@ -1,5 +1,5 @@
-//! Activity settings for the worker: the defaults of [`RetryConfig`], then a TOML file, then
-//! environment variables, each overriding the one before.
+//! Activity settings for the worker: the defaults of [`RetryConfig`], then the config file's
+//! `[retry]` section, then environment variables, each overriding the one before.
 //!
 //! ```toml
 //! # catalog-sync.toml
@@ -12,9 +12,8 @@
 //! Which failures are final is not a setting (see `workflows::retry::failure_types`): a
 //! `non_retryable_error_types` key, which earlier versions read, is refused with that reason.
 
-use std::path::Path;
-
 use anyhow::Context;
+use common::settings::ConfigFile;
 use workflows::retry::RetryConfig;
 
 /// Prefix of the environment overrides.
@@ -34,43 +33,31 @@ fn refuse_retired(field: &str, place: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the settings from `file` (if given) and the process environment.
-pub fn load(file: Option<&Path>) -> anyhow::Result<RetryConfig> {
-    let text = match file {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
-        }
-        None => String::new(),
-    };
+/// The settings of `file`'s `[retry]` section and the process environment.
+pub fn load(file: &ConfigFile) -> anyhow::Result<RetryConfig> {
     let overrides = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX));
-    merge(&text, overrides).with_context(|| match file {
-        Some(path) => format!("activity settings in {} or {ENV_PREFIX}*", path.display()),
-        None => format!("activity settings in {ENV_PREFIX}*"),
+    merge(file, overrides).with_context(|| {
+        format!("activity settings in [retry] (CATALOG_SYNC_CONFIG) or {ENV_PREFIX}*")
     })
 }
 
-/// Defaults ← TOML text (its `[retry.*]` tables) ← `(name, value)` environment overrides.
+/// Defaults ← the file's `[retry.*]` tables ← `(name, value)` environment overrides.
 pub fn merge(
-    toml_text: &str,
+    file: &ConfigFile,
     env: impl Iterator<Item = (String, String)>,
 ) -> anyhow::Result<RetryConfig> {
     let mut config = serde_json::to_value(RetryConfig::default())?;
-    let file: toml::Table = toml::from_str(toml_text)?;
-    domain::config_file::check_sections(file.keys().map(String::as_str))
-        .map_err(anyhow::Error::msg)?;
-    if let Some(retry) = file.get("retry") {
-        let retry = serde_json::to_value(retry)?;
-        let tables = retry.as_object().context("[retry] must be a table")?;
-        for (activity, fields) in tables {
+    if let Some(retry) = &file.retry {
+        for (activity, fields) in retry {
             let target = config.get_mut(activity).with_context(|| {
                 format!("unknown activity [retry.{activity}] (fetch, transform, upsert, reconcile)")
             })?;
-            for (field, value) in fields
-                .as_object()
-                .with_context(|| format!("[retry.{activity}] must be a table"))?
-            {
+            let fields = fields
+                .as_table()
+                .with_context(|| format!("[retry.{activity}] must be a table"))?;
+            for (field, value) in fields {
                 refuse_retired(field, &format!("[retry.{activity}]"))?;
-                target[field] = value.clone();
+                target[field] = serde_json::to_value(value)?;
             }
         }
     }
@@ -92,6 +79,13 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn merge(
+        toml: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<RetryConfig> {
+        super::merge(&ConfigFile::parse(toml)?, env)
+    }
 
     #[test]
     fn file_then_env_override_defaults_field_by_field() {

@@ -18,7 +18,7 @@ use catalog::{ArchiveBudget, Catalog};
 use common::legacy_syncs::LegacySyncs;
 use common::metrics::Metrics;
 use domain::ownership::Ownership;
-use stripe::client::{AccessRefused, Secret, StripeClient, StripeConfig};
+use stripe::client::{AccessRefused, StripeClient, StripeConfig};
 use stripe::identity::CatalogIdentity;
 use stripe::write_key::{self, WriteKeys};
 use temporalio_client::Client;
@@ -41,18 +41,10 @@ pub struct Settings {
     /// The mapping of a team's own catalog tables (`[catalog]` in the config); `None`: the
     /// built-in tables.
     pub catalog_mapping: Option<catalog::Mapping>,
-    /// Stripe API base URL.
-    pub stripe_base_url: String,
-    /// Stripe secret key.
-    pub stripe_api_key: Secret,
-    /// `Stripe-Version` of every request.
-    pub stripe_api_version: String,
-    /// Stripe Connect: the connected account to sync into (`Stripe-Account`), if any.
-    pub stripe_account: Option<String>,
-    /// Per-request timeout for Stripe.
-    pub stripe_timeout: Duration,
-    /// Stripe requests per second for the whole account, all workers together (0 = no limit).
-    pub stripe_budget: u32,
+    /// Where Stripe is, the key, API version, connected account and request timeout; its
+    /// `requests_per_second` is the budget of the whole account, all workers together (0 = no
+    /// limit), which each worker's pacer splits with the others (see [`budget`]).
+    pub stripe: StripeConfig,
     /// Activity timeouts and retry policies.
     pub retry: RetryConfig,
     /// Concurrent workflow-task polls (half on the shared queue, half on this worker's sticky
@@ -124,15 +116,13 @@ pub async fn build_with(
 ) -> anyhow::Result<Workers> {
     let catalog =
         Catalog::connect_with(&settings.catalog_url, settings.catalog_mapping.as_ref()).await?;
-    let stripe = StripeClient::new(StripeConfig {
-        base_url: settings.stripe_base_url.clone(),
-        api_key: settings.stripe_api_key.clone(),
-        api_version: settings.stripe_api_version.clone(),
-        account: settings.stripe_account.clone(),
-        timeout: settings.stripe_timeout,
-        requests_per_second: settings.stripe_budget,
-        metrics: settings.metrics.clone(),
-    })?;
+    let stripe = StripeClient::new(
+        settings
+            .stripe
+            .clone()
+            .with_metrics(settings.metrics.clone()),
+    )?;
+    let stripe_budget = settings.stripe.requests_per_second;
     // A wrong key or API version stops the worker here, with the setting's name, instead of
     // failing every sync; an unreachable Stripe is left to the activities' retries.
     match stripe.check_access().await {
@@ -173,20 +163,19 @@ pub async fn build_with(
     let mut stripe_options = WorkerOptions::new(stripe_queue.as_str())
         .register_activities(activities.clone())
         .client_identity_override(identity.clone())
-        .tuner(stripe_tuner(settings.stripe_budget))
+        .tuner(stripe_tuner(stripe_budget))
         .graceful_shutdown_period(Duration::from_secs(20))
         .deployment_options(settings.deployment.options())
         .build();
-    if settings.stripe_budget > 0 {
-        stripe_options.max_task_queue_activities_per_second =
-            Some(f64::from(settings.stripe_budget));
+    if stripe_budget > 0 {
+        stripe_options.max_task_queue_activities_per_second = Some(f64::from(stripe_budget));
     }
     let share = stripe.pacer().map(|pacer| {
         budget::BudgetShare::new(
             client.clone(),
             stripe_queue.clone(),
             identity,
-            settings.stripe_budget,
+            stripe_budget,
             pacer,
             settings.metrics.clone(),
         )

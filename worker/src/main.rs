@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use common::settings::{PayloadSettings, StripeSettings};
+use common::settings::{CatalogArgs, PayloadSettings, SettingsError, StripeSettings};
 use common::temporal::WhenUnreachable;
 use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::Runtime;
@@ -15,30 +15,19 @@ use worker::Settings;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Catalog database URL.
-    #[arg(long, env = "CATALOG_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
+    #[command(flatten)]
+    catalog: CatalogArgs,
     #[command(flatten)]
     stripe: StripeSettings,
     #[command(flatten)]
     payload: PayloadSettings,
     #[command(flatten)]
     log: common::settings::LogSettings,
-    /// Timeout of one Stripe request, in seconds.
-    #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
-    stripe_timeout_secs: u64,
-    /// The config file (TOML; see catalog-sync.example.toml): activity timeouts and retry
-    /// policies, and the mapping of your own catalog tables.
-    #[arg(long, env = "CATALOG_SYNC_CONFIG")]
-    config: Option<std::path::PathBuf>,
     /// Stripe requests per second for the whole account, all workers together (default: Stripe's
     /// budget for the key, 25 for test keys and 100 for live keys; 0 turns the limit off). Every
     /// worker must be given the same value: they split it among themselves. Empty = the default.
     #[arg(long, env = "CATALOG_SYNC_STRIPE_BUDGET")]
     stripe_budget: Option<String>,
-    /// Task queue.
-    #[arg(long, env = "CATALOG_SYNC_TASK_QUEUE", default_value = workflows::TASK_QUEUE)]
-    task_queue: String,
     /// Serve Prometheus metrics (the SDK's `temporal_*` and catalog-sync's `catalog_sync_*`) at
     /// `http://ADDR/metrics`, e.g. `0.0.0.0:9464`. Off when unset.
     #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
@@ -99,10 +88,73 @@ async fn main() -> anyhow::Result<()> {
 /// The shortest window the live archive guard takes.
 const MIN_ARCHIVE_WINDOW: Duration = Duration::from_secs(60);
 
+impl Args {
+    /// The worker's settings: the config file (read once: `[catalog]` and `[retry]`), then the
+    /// environment and flags clap has read, each checked.
+    fn settings(&self, metrics: Option<common::metrics::Metrics>) -> anyhow::Result<Settings> {
+        let catalog_url = catalog::required_url(self.catalog.database_url.as_deref())?.to_string();
+        let file = self.catalog.config_file()?;
+        let stripe = stripe::client::StripeConfig::from_settings(&self.stripe)?;
+        let budget = match self.stripe_budget.as_deref().map(str::trim) {
+            None | Some("") => stripe::client::default_requests_per_second(&stripe.api_key),
+            Some(n) => n.parse().map_err(|_| {
+                SettingsError::invalid(
+                    "CATALOG_SYNC_STRIPE_BUDGET",
+                    n,
+                    "is not a number of requests per second (0 turns the limit off; unset: \
+                     Stripe's budget for the key)",
+                )
+            })?,
+        };
+        Ok(Settings {
+            task_queue: self.catalog.task_queue.clone(),
+            catalog_url,
+            catalog_mapping: catalog::mapping::from_config(&file)?,
+            stripe: stripe.paced(budget),
+            retry: worker::config::load(&file)?,
+            ownership: domain::ownership::Ownership::parse(&self.stripe_owned_fields, false)?,
+            workflow_task_pollers: self.workflow_task_pollers,
+            archive_budget: self.archive_budget()?,
+            metrics,
+            deployment: worker::deployment::Deployment::from_settings(
+                self.deployment_name.as_deref(),
+                self.build_id.as_deref(),
+            )?,
+        })
+    }
+
+    /// The live archive guard's budget, checked.
+    fn archive_budget(&self) -> Result<catalog::ArchiveBudget, SettingsError> {
+        if !(0.0..=100.0).contains(&self.archive_limit_percent) {
+            return Err(SettingsError::invalid(
+                "CATALOG_SYNC_ARCHIVE_LIMIT_PERCENT",
+                self.archive_limit_percent.to_string(),
+                "is not a percentage between 0 and 100",
+            ));
+        }
+        // A window of seconds would let a `DELETE` through a few archives at a time.
+        if self.archive_window < MIN_ARCHIVE_WINDOW {
+            return Err(SettingsError::invalid(
+                "CATALOG_SYNC_ARCHIVE_WINDOW",
+                humantime::format_duration(self.archive_window).to_string(),
+                format!(
+                    "is too short: the live archive guard counts archives per window, and one \
+                     shorter than {} turns it off; expected e.g. 1h",
+                    humantime::format_duration(MIN_ARCHIVE_WINDOW)
+                ),
+            ));
+        }
+        Ok(catalog::ArchiveBudget {
+            percent: self.archive_limit_percent,
+            min: self.archive_limit_min,
+            window: self.archive_window,
+        })
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
-    let catalog_url = catalog::required_url(args.database_url.as_deref())?.to_string();
-    args.stripe.check().map_err(|e| anyhow::anyhow!(e))?;
-    let api_key = args.stripe.api_key().map_err(anyhow::Error::msg)?;
+    // Settings first, so that a mistake is refused before a metrics port is taken.
+    args.settings(None)?;
     let (telemetry, metrics) = match args.metrics_addr {
         Some(addr) => {
             let (meter, metrics) =
@@ -118,50 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .telemetry_options(telemetry)
         .build()
         .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
-    let settings = Settings {
-        stripe_budget: match args.stripe_budget.as_deref().map(str::trim) {
-            None | Some("") => stripe::client::default_requests_per_second(&api_key),
-            Some(n) => n.parse().map_err(|_| {
-                anyhow::anyhow!("CATALOG_SYNC_STRIPE_BUDGET={n:?}: expected requests per second")
-            })?,
-        },
-        task_queue: args.task_queue,
-        catalog_url,
-        catalog_mapping: catalog::mapping::load(args.config.as_deref())?,
-        stripe_base_url: args.stripe.base(),
-        stripe_api_key: api_key,
-        stripe_api_version: args.stripe.api_version(),
-        stripe_account: args.stripe.account().map(str::to_string),
-        stripe_timeout: Duration::from_secs(args.stripe_timeout_secs),
-        retry: worker::config::load(args.config.as_deref())?,
-        ownership: domain::ownership::Ownership::parse(&args.stripe_owned_fields, false)?,
-        workflow_task_pollers: args.workflow_task_pollers,
-        archive_budget: {
-            anyhow::ensure!(
-                (0.0..=100.0).contains(&args.archive_limit_percent),
-                "CATALOG_SYNC_ARCHIVE_LIMIT_PERCENT={}: expected a percentage between 0 and 100",
-                args.archive_limit_percent
-            );
-            // A window of seconds would let a `DELETE` through a few archives at a time.
-            anyhow::ensure!(
-                args.archive_window >= MIN_ARCHIVE_WINDOW,
-                "CATALOG_SYNC_ARCHIVE_WINDOW={}: the live archive guard counts archives per \
-                 window, and one shorter than {} turns it off; expected e.g. 1h",
-                humantime::format_duration(args.archive_window),
-                humantime::format_duration(MIN_ARCHIVE_WINDOW)
-            );
-            catalog::ArchiveBudget {
-                percent: args.archive_limit_percent,
-                min: args.archive_limit_min,
-                window: args.archive_window,
-            }
-        },
-        metrics,
-        deployment: worker::deployment::Deployment::from_settings(
-            args.deployment_name.as_deref(),
-            args.build_id.as_deref(),
-        )?,
-    };
+    let settings = args.settings(metrics)?;
     let runtime = Runtime::from_current_tokio(runtime_options)?;
     let (client, payload_key) =
         common::temporal::connect(&args.payload, WhenUnreachable::Fail).await?;
@@ -182,10 +191,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(
         task_queue = %settings.task_queue,
         stripe_task_queue = %workflows::queues::stripe_task_queue(&settings.task_queue),
-        stripe_budget = settings.stripe_budget,
-        stripe = %settings.stripe_base_url,
-        stripe_api_version = %settings.stripe_api_version,
-        stripe_account = settings.stripe_account.as_deref().unwrap_or("-"),
+        stripe_budget = settings.stripe.requests_per_second,
+        stripe = %settings.stripe.base_url,
+        stripe_api_version = %settings.stripe.api_version,
+        stripe_account = settings.stripe.account.as_deref().unwrap_or("-"),
         payload_encryption = %payload_key,
         deployment = %settings.deployment,
         "worker started"
@@ -198,4 +207,89 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ));
     }
     worker::run_until(workers, common::shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut all = vec![
+            "worker",
+            "--database-url",
+            "sqlite:unused.db",
+            "--stripe-api-base",
+            "http://127.0.0.1:12111",
+            "--stripe-api-key",
+            "sk_test_x",
+        ];
+        all.extend(extra);
+        Args::try_parse_from(all).unwrap()
+    }
+
+    fn refused(extra: &[&str]) -> SettingsError {
+        let error = args(extra).settings(None).unwrap_err();
+        error
+            .downcast_ref::<SettingsError>()
+            .unwrap_or_else(|| panic!("not a SettingsError: {error:#}"))
+            .clone()
+    }
+
+    #[test]
+    fn flags_and_the_config_file_make_one_settings() {
+        let settings = args(&[]).settings(None).unwrap();
+        assert_eq!(settings.stripe.base_url, "http://127.0.0.1:12111");
+        assert_eq!(
+            settings.stripe.requests_per_second, 25,
+            "a test key's budget"
+        );
+        assert_eq!(settings.task_queue, workflows::TASK_QUEUE);
+        assert!(settings.catalog_mapping.is_none());
+
+        let dir = std::env::temp_dir().join(format!("worker-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("catalog-sync.toml");
+        std::fs::write(&file, "[retry.upsert]\nmaximum_attempts = 7\n").unwrap();
+        let path = file.to_str().unwrap();
+        let settings = args(&["--config", path, "--stripe-budget", "0"])
+            .settings(None)
+            .unwrap();
+        assert_eq!(settings.retry.upsert.maximum_attempts, 7);
+        assert_eq!(settings.stripe.requests_per_second, 0);
+
+        std::fs::write(&file, "[retry.upsert]\nmaximum_attempts = 7\n[catlog]\n").unwrap();
+        let error = refused(&["--config", path]);
+        assert_eq!(error.setting(), Some("CATALOG_SYNC_CONFIG"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_refusal_names_its_setting_and_the_value_given() {
+        for (extra, setting, shown) in [
+            (
+                &["--archive-window", "5s"][..],
+                "CATALOG_SYNC_ARCHIVE_WINDOW",
+                "=5s ",
+            ),
+            (
+                &["--archive-limit-percent", "150"][..],
+                "CATALOG_SYNC_ARCHIVE_LIMIT_PERCENT",
+                "=150 ",
+            ),
+            (
+                &["--stripe-budget", "lots"][..],
+                "CATALOG_SYNC_STRIPE_BUDGET",
+                "=lots ",
+            ),
+            (
+                &["--stripe-account", "acct-1"][..],
+                "STRIPE_ACCOUNT",
+                "=acct-1 ",
+            ),
+        ] {
+            let error = refused(extra);
+            assert_eq!(error.setting(), Some(setting), "{error}");
+            assert!(error.to_string().contains(shown), "{error}");
+        }
+    }
 }

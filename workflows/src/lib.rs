@@ -49,7 +49,4 @@ pub(crate) fn next_run_options(versioned: bool) -> temporalio_sdk::ContinueAsNew
         .build()
 }
 
-/// Task queue of the workflows and the catalog-side activities.
-pub const TASK_QUEUE: &str = "catalog-sync";
-
-pub use domain::ids::{SyncId, legacy_product_sync_id, product_sync_id};
+pub use domain::ids::{SyncId, TASK_QUEUE, legacy_product_sync_id, product_sync_id};

@@ -130,15 +130,7 @@ pub(crate) async fn run(
     );
     let base = args.stripe.base();
     let http = reqwest::Client::new();
-    let stripe = StripeClient::new(StripeConfig {
-        base_url: base.clone(),
-        api_key: args.stripe.api_key().map_err(anyhow::Error::msg)?,
-        api_version: args.stripe.api_version(),
-        account: args.stripe.account().map(str::to_string),
-        timeout: Duration::from_secs(30),
-        requests_per_second: 0,
-        metrics: None,
-    })?;
+    let stripe = StripeClient::new(StripeConfig::from_settings(&args.stripe)?)?;
     let products = catalog.count_in_range(&IdRange::default()).await?.max(0) as u64;
     anyhow::ensure!(products > 0, "the catalog is empty: seed it first");
 

@@ -105,10 +105,7 @@ pub(super) async fn rename_in_stripe(
 ) -> anyhow::Result<()> {
     let response = http
         .post(format!("{}/v1/products/{id}", args.stripe.base()))
-        .basic_auth(
-            args.stripe.api_key().map_err(anyhow::Error::msg)?.expose(),
-            None::<&str>,
-        )
+        .basic_auth(args.stripe.api_key()?.expose(), None::<&str>)
         .form(&[("name", name)])
         .send()
         .await?;

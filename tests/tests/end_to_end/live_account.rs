@@ -152,7 +152,7 @@ async fn an_installed_endpoint_brings_dashboard_edits_back_for_repair() {
 async fn a_connect_sync_lands_in_the_connected_account_only() {
     const SELLER: &str = "acct_seller1";
     let env = TestEnv::start_configured(Backend::Sqlite, |s| {
-        s.stripe_account = Some(SELLER.into());
+        s.stripe.account = Some(SELLER.into());
     })
     .await;
     let products: Vec<_> = (1..=3).map(|n| env.sample(n)).collect();

@@ -360,16 +360,7 @@ async fn drift_made_while_a_scan_runs_is_caught_by_the_next_run() {
     let env = Env::start(Backend::Sqlite).await;
     let products = synced(&env, 3).await;
     reconcile(&env, json!({"method": "scan"})).await;
-    let stripe = stripe::client::StripeClient::new(stripe::client::StripeConfig {
-        base_url: env.sandbox.base.clone(),
-        api_key: stripe::client::Secret::new(env.sandbox.key.clone()),
-        api_version: stripe::client::API_VERSION.into(),
-        account: None,
-        timeout: std::time::Duration::from_secs(5),
-        requests_per_second: 0,
-        metrics: None,
-    })
-    .unwrap();
+    let stripe = stripe::client::StripeClient::new(env.sandbox.stripe_config()).unwrap();
     // A scan, page by page as the workflow runs it: its product page is read…
     let started = mirror::now_ms() as u64;
     let scan = |object| ScanPageInput {

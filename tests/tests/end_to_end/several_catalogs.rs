@@ -106,13 +106,13 @@ fn products(ids: &[String], seller: &str) -> Vec<CatalogProduct> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_catalogs_with_the_same_ids_share_a_namespace() {
     let first = TestEnv::start_configured(Backend::Sqlite, |s| {
-        s.stripe_account = Some("acct_catalogA".into());
+        s.stripe.account = Some("acct_catalogA".into());
     })
     .await;
     let (url, catalog) = harness::fresh_catalog(Backend::Postgres).await;
     let second_worker =
         RunningWorker::start_on(&harness::temporal_address(), &url, &first.sandbox, |s| {
-            s.stripe_account = Some("acct_catalogB".into())
+            s.stripe.account = Some("acct_catalogB".into())
         })
         .await;
     let sellers = [
@@ -247,7 +247,7 @@ async fn two_catalogs_with_the_same_ids_share_a_namespace() {
         &sellers[1].url,
         &first.sandbox,
         |s| {
-            s.stripe_account = Some(sellers[1].account.into());
+            s.stripe.account = Some(sellers[1].account.into());
             s.task_queue = shared.clone();
         },
     )

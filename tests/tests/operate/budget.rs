@@ -127,7 +127,8 @@ async fn three_workers_stay_inside_one_stripe_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_edits_go_ahead_of_reconciliation() {
-    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.stripe_budget = 10).await;
+    let env =
+        TestEnv::start_configured(Backend::Sqlite, |s| s.stripe.requests_per_second = 10).await;
     let n = 150;
     let missing: Vec<_> = (1..=n).map(|i| env.sample(i)).collect();
     env.catalog.save_products(&missing).await.unwrap();

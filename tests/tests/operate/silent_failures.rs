@@ -502,7 +502,8 @@ async fn oversized_rows_are_invalid_naming_the_field_and_sync_once_fixed() {
 /// for it on a pipe prints progress lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_that_drains_at_the_budget_is_healthy() {
-    let env = TestEnv::start_configured(Backend::Sqlite, |s| s.stripe_budget = 4).await;
+    let env =
+        TestEnv::start_configured(Backend::Sqlite, |s| s.stripe.requests_per_second = 4).await;
     let queue = env.worker.task_queue.clone();
     let products: Vec<_> = (1..=24).map(|n| env.sample(n)).collect();
     env.catalog.save_products(&products).await.unwrap();

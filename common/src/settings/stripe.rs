@@ -1,9 +1,7 @@
-//! Settings every binary that talks to Stripe shares, with their defaults in one place, and the
-//! redacting [`Secret`] type that carries keys. Each binary flattens these into its own clap
-//! arguments (flags and environment variables), so `worker` and `starter verify` read Stripe's
-//! settings the same way.
+//! Where Stripe is and the key to it: the one shape of Stripe's settings, flattened by every
+//! binary that talks to Stripe (the worker, `starter verify`, `adopt`, `webhooks`, `meters`).
 
-use std::fmt;
+use super::{Secret, SettingsError};
 
 /// Stripe's API, the default `STRIPE_API_BASE` (as in Stripe's own SDKs); the quickstart and the
 /// tests point it at the sandbox.
@@ -16,64 +14,24 @@ pub const PINNED_API_VERSION: &str = "2026-09-30.endive";
 /// Stripe's own API host: the only place a live key may be sent.
 const STRIPE_HOST: &str = "api.stripe.com";
 
-/// A secret (an API key): never printed, logged or serialized; `Debug` shows `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+/// The connected account `STRIPE_ACCOUNT` names: `None` when unset or blank, refused unless it is
+/// an account id (`acct_…`). A typo would otherwise send every request, or leave every webhook
+/// event, to an account that is not the one meant.
+pub fn connected_account(raw: Option<&str>) -> Result<Option<String>, SettingsError> {
+    let Some(account) = raw.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
+    let valid = account
+        .strip_prefix("acct_")
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+    if !valid {
+        return Err(SettingsError::invalid(
+            "STRIPE_ACCOUNT",
+            account,
+            "is not a connected account id (acct_…); unset it for the key's own account",
+        ));
     }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The secret as a setting gives it, checked: surrounding whitespace dropped (a secret file
-    /// mounted with its trailing newline), `None` when nothing is left, and `Err` naming
-    /// `setting` (never the value) when whitespace or a control character is left inside.
-    pub fn checked(&self, setting: &str) -> Result<Option<Secret>, String> {
-        let value = self.0.trim();
-        if value.is_empty() {
-            return Ok(None);
-        }
-        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "{setting} holds whitespace or a control character inside it (two values pasted \
-                 together, a line break?): set it to the value alone"
-            ));
-        }
-        Ok(Some(Secret(value.to_string())))
-    }
-}
-
-/// A comma-separated list of secrets (`whsec_old, whsec_new`): each checked as
-/// [`Secret::checked`], blanks dropped.
-pub fn checked_secrets(values: &[Secret], setting: &str) -> Result<Vec<Secret>, String> {
-    values
-        .iter()
-        .filter_map(|v| v.checked(setting).transpose())
-        .collect()
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self(value.to_string())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
+    Ok(Some(account.to_string()))
 }
 
 /// Where Stripe is and the key to it: `--stripe-api-base` / `STRIPE_API_BASE` (Stripe's API by
@@ -110,6 +68,13 @@ pub struct StripeSettings {
         default_value_t = false
     )]
     pub expect_live: bool,
+    /// Timeout of one Stripe request, in seconds.
+    #[arg(
+        long = "stripe-timeout-secs",
+        env = "STRIPE_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub timeout_secs: u64,
 }
 
 impl StripeSettings {
@@ -127,7 +92,8 @@ impl StripeSettings {
         }
     }
 
-    /// The connected account, when one is set (empty counts as unset).
+    /// The connected account, when one is set (empty counts as unset; [`check`](Self::check)
+    /// refuses one that is not an `acct_…` id).
     pub fn account(&self) -> Option<&str> {
         self.account
             .as_deref()
@@ -135,22 +101,30 @@ impl StripeSettings {
             .filter(|a| !a.is_empty())
     }
 
+    /// The timeout of one request.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs.max(1))
+    }
+
     /// The key; `Err` naming the setting when none (or a blank one) was given. No key is
     /// assumed: a placeholder sent to Stripe, or a real key sent to the sandbox, fails in ways
     /// that point somewhere else.
-    pub fn api_key(&self) -> Result<Secret, String> {
+    pub fn api_key(&self) -> Result<Secret, SettingsError> {
         let key = match &self.api_key {
             Some(key) => key.checked("STRIPE_API_KEY")?,
             None => None,
         };
         match key {
             Some(key) => Ok(key),
-            None => Err(format!(
-                "STRIPE_API_KEY is not set (nor --stripe-api-key): set it to your Stripe secret \
-                 key (sk_test_… or sk_live_…, or a restricted rk_…) for {}; the sandbox takes \
-                 any sk_test_… (scripts/quickstart uses sk_test_quickstart)",
-                self.base()
-            )),
+            None => Err(SettingsError::Missing {
+                setting: "STRIPE_API_KEY",
+                help: format!(
+                    " (nor --stripe-api-key): set it to your Stripe secret key (sk_test_… or \
+                     sk_live_…, or a restricted rk_…) for {}; the sandbox takes any sk_test_… \
+                     (scripts/quickstart uses sk_test_quickstart)",
+                    self.base()
+                ),
+            }),
         }
     }
 
@@ -183,50 +157,53 @@ impl StripeSettings {
     /// sent anywhere but Stripe (the
     /// key would leak to whatever listens there), and, with `CATALOG_SYNC_EXPECT_LIVE=true`,
     /// anything but a live key against Stripe. Each message names the setting to change.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SettingsError> {
         let base = self.base();
-        if let Some(account) = self.account()
-            && !account.strip_prefix("acct_").is_some_and(|rest| {
-                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
-            })
-        {
-            return Err(format!(
-                "STRIPE_ACCOUNT={account:?} is not a connected account id (acct_…); unset it to \
-                 sync into the key's own account"
-            ));
-        }
+        connected_account(self.account.as_deref())?;
         self.api_key()?;
         let parsed = url::Url::parse(&base).map_err(|e| {
-            format!("STRIPE_API_BASE={base:?} is not a URL ({e}): e.g. https://{STRIPE_HOST}")
+            SettingsError::invalid(
+                "STRIPE_API_BASE",
+                &base,
+                format!("is not a URL ({e}): e.g. https://{STRIPE_HOST}"),
+            )
         })?;
         if !matches!(parsed.scheme(), "https" | "http")
             || parsed.host_str().is_none()
             || !parsed.username().is_empty()
             || parsed.password().is_some()
         {
-            return Err(format!(
-                "STRIPE_API_BASE must be an http(s) URL of a host, with no user or password in \
-                 it; got {}://{}",
-                parsed.scheme(),
-                parsed.host_str().unwrap_or("(no host)")
+            // Not the value itself: it may hold a password.
+            return Err(SettingsError::invalid(
+                "STRIPE_API_BASE",
+                format!(
+                    "{}://{}",
+                    parsed.scheme(),
+                    parsed.host_str().unwrap_or("(no host)")
+                ),
+                "must be an http(s) URL of a host, with no user or password in it",
             ));
         }
         let version = self.api_version.trim();
         if version.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "STRIPE_API_VERSION={version:?} holds whitespace or a control character: set it \
-                 to a version such as {PINNED_API_VERSION}, or unset it for that one"
+            return Err(SettingsError::invalid(
+                "STRIPE_API_VERSION",
+                version,
+                format!(
+                    "holds whitespace or a control character: set it to a version such as \
+                     {PINNED_API_VERSION}, or unset it for that one"
+                ),
             ));
         }
         if self.is_live_key() && !self.is_stripe() {
-            return Err(format!(
+            return Err(SettingsError::Refused(format!(
                 "STRIPE_API_KEY is a live key but STRIPE_API_BASE is {base}, not \
                  https://{STRIPE_HOST}: refusing to send a live key anywhere else. Set \
                  STRIPE_API_BASE=https://{STRIPE_HOST}, or use a test key with the sandbox"
-            ));
+            )));
         }
         if self.expect_live && !(self.is_live_key() && self.is_stripe()) {
-            return Err(format!(
+            return Err(SettingsError::Refused(format!(
                 "CATALOG_SYNC_EXPECT_LIVE=true, but {}: set STRIPE_API_KEY to a live key \
                  (sk_live_… or rk_live_…) and STRIPE_API_BASE=https://{STRIPE_HOST}, or unset \
                  CATALOG_SYNC_EXPECT_LIVE",
@@ -235,89 +212,22 @@ impl StripeSettings {
                 } else {
                     format!("STRIPE_API_BASE is {base}")
                 }
-            ));
+            )));
         }
         Ok(())
     }
 }
 
-/// Payload encryption: `--payload-key` / `CATALOG_SYNC_PAYLOAD_KEY` (an AES-256 key, base64 or hex;
-/// off when unset) and `--payload-old-keys` / `CATALOG_SYNC_PAYLOAD_OLD_KEYS` (comma-separated,
-/// still decrypt). Every binary that talks to Temporal takes them, so all read payloads alike.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct PayloadSettings {
-    /// Encrypt workflow payloads with this AES-256 key (base64 or hex); off when unset.
-    #[arg(
-        long = "payload-key",
-        env = codec::keys::KEY_ENV,
-        hide_env_values = true,
-        global = true
-    )]
-    pub key: Option<Secret>,
-    /// Older payload keys, comma-separated: they still decrypt.
-    #[arg(
-        long = "payload-old-keys",
-        env = codec::keys::OLD_KEYS_ENV,
-        hide_env_values = true,
-        value_delimiter = ',',
-        global = true
-    )]
-    pub old_keys: Vec<Secret>,
-}
-
-impl PayloadSettings {
-    /// The keyring these settings name (empty values are absent).
-    pub fn keyring(&self) -> Result<codec::Keyring, codec::KeyError> {
-        let present = |s: &Secret| !s.expose().trim().is_empty();
-        let current = self.key.as_ref().filter(|k| present(k)).map(Secret::expose);
-        let old: Vec<&str> = self
-            .old_keys
-            .iter()
-            .filter(|k| present(k))
-            .map(|k| k.expose().trim())
-            .collect();
-        codec::Keyring::new(current.map(str::trim), &old)
-    }
-}
-
-/// How log lines are written.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines (coloured on a terminal only).
-    #[default]
-    Text,
-    /// One JSON object a line, with the fields of the event and of its span.
-    Json,
-}
-
-/// Logging: `--log-format` / `CATALOG_SYNC_LOG_FORMAT` (`text` or `json`); what is logged comes
-/// from `RUST_LOG`.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct LogSettings {
-    /// Log format: `text` (coloured on a terminal only) or `json` (one object a line).
-    #[arg(
-        long = "log-format",
-        env = "CATALOG_SYNC_LOG_FORMAT",
-        value_enum,
-        default_value_t = LogFormat::Text,
-        global = true
-    )]
-    pub format: LogFormat,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::checked_secrets;
     use clap::Parser;
 
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         stripe: StripeSettings,
-        #[command(flatten)]
-        payload: PayloadSettings,
-        #[command(flatten)]
-        log: LogSettings,
     }
 
     #[test]
@@ -325,13 +235,19 @@ mod tests {
         // No key is assumed; the base is Stripe's, and the error names both.
         let cli = Cli::try_parse_from(["x"]).unwrap();
         assert_eq!(cli.stripe.base(), STRIPE_API_BASE);
-        let error = cli.stripe.check().unwrap_err();
+        let error = cli.stripe.check().unwrap_err().to_string();
         assert!(
             error.contains("STRIPE_API_KEY is not set") && error.contains(STRIPE_API_BASE),
             "{error}"
         );
         let cli = Cli::try_parse_from(["x", "--stripe-api-key", " "]).unwrap();
-        assert!(cli.stripe.check().unwrap_err().contains("STRIPE_API_KEY"));
+        assert!(
+            cli.stripe
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("STRIPE_API_KEY")
+        );
         let cli = Cli::try_parse_from([
             "x",
             "--stripe-api-base",
@@ -356,7 +272,13 @@ mod tests {
 
         let cli =
             Cli::try_parse_from(["x", "--stripe-api-base", "https://api.stripe.com"]).unwrap();
-        assert!(cli.stripe.check().unwrap_err().contains("STRIPE_API_KEY"));
+        assert!(
+            cli.stripe
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("STRIPE_API_KEY")
+        );
         assert_eq!(cli.stripe.api_version, PINNED_API_VERSION);
     }
 
@@ -365,7 +287,11 @@ mod tests {
         let check = |args: &[&str]| {
             let mut all = vec!["x"];
             all.extend(args);
-            Cli::try_parse_from(all).unwrap().stripe.check()
+            Cli::try_parse_from(all)
+                .unwrap()
+                .stripe
+                .check()
+                .map_err(|e| e.to_string())
         };
         let sandbox = ["--stripe-api-base", "http://127.0.0.1:12111"];
         for key in ["sk_live_abc", "rk_live_abc"] {
@@ -455,7 +381,7 @@ mod tests {
             "--stripe-api-key",
             " sk_live_x",
         ]);
-        assert!(padded.check().unwrap_err().contains("live key"));
+        assert!(padded.check().unwrap_err().to_string().contains("live key"));
         // A secret file's trailing newline is dropped; two values pasted together are refused
         // without printing them.
         let newline = cli(&[
@@ -471,7 +397,7 @@ mod tests {
             "--stripe-api-key",
             "sk_test_a sk_test_b",
         ]);
-        let error = two.check().unwrap_err();
+        let error = two.check().unwrap_err().to_string();
         assert!(
             error.contains("STRIPE_API_KEY") && !error.contains("sk_test_a"),
             "{error}"
@@ -506,31 +432,5 @@ mod tests {
             ["whsec_old", "whsec_new"]
         );
         assert!(checked_secrets(&[Secret::new("a\tb")], "X").is_err());
-    }
-
-    #[test]
-    fn payload_keys_from_flags_redacted() {
-        let key = codec::keys::new_key();
-        let cli = Cli::try_parse_from(["x", "--payload-key", &key]).unwrap();
-        assert!(!format!("{:?}", cli.payload).contains(&key));
-        assert!(cli.payload.keyring().unwrap().encrypts());
-        let cli = Cli::try_parse_from(["x", "--payload-key", ""]).unwrap();
-        assert!(!cli.payload.keyring().unwrap().encrypts(), "empty is off");
-        let cli = Cli::try_parse_from(["x", "--payload-key", "not a key"]).unwrap();
-        assert!(cli.payload.keyring().is_err());
-    }
-
-    #[test]
-    fn log_format_is_text_unless_json_and_refuses_others() {
-        assert_eq!(
-            Cli::try_parse_from(["x"]).unwrap().log.format,
-            LogFormat::Text
-        );
-        let cli = Cli::try_parse_from(["x", "--log-format", "json"]).unwrap();
-        assert_eq!(cli.log.format, LogFormat::Json);
-        let err = Cli::try_parse_from(["x", "--log-format", "yaml"])
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("text, json"), "{err}");
     }
 }
