@@ -18,7 +18,7 @@ use workflows::activities::{
     TransformOutput, UpsertInput, UpsertReport, definitions as sync_activities,
 };
 use workflows::drift::{Drift, DriftKind};
-use workflows::model::{CatalogProduct, SyncPlan};
+use workflows::model::{CatalogProduct, SyncPlan, ValidationIssue};
 use workflows::reconcile::method::{MethodBasis, ReconcileMethod};
 use workflows::retry::{RetryConfig, failure_types};
 use workflows::{ProductSync, ReconcileCatalog};
@@ -30,6 +30,43 @@ pub(super) enum Answer {
     Unavailable,
     /// A 400: final (`StripeRejected`).
     Rejected,
+    /// Stripe already matches: nothing written.
+    Unchanged,
+    /// A Stripe product with this id that catalog-sync did not make: left alone.
+    Unmanaged,
+    /// A product of another catalog: left alone.
+    OtherCatalog,
+    /// The live archive guard holds the archive: nothing written.
+    Held,
+}
+
+impl Answer {
+    /// The report of an answer that is not a failure, `None` for a failure.
+    fn report(self) -> Option<UpsertReport> {
+        let report = match self {
+            Answer::Unavailable | Answer::Rejected => return None,
+            Answer::Unchanged => UpsertReport {
+                unchanged: true,
+                ..UpsertReport::default()
+            },
+            Answer::Unmanaged => UpsertReport {
+                skipped_unmanaged: true,
+                ..UpsertReport::default()
+            },
+            Answer::OtherCatalog => UpsertReport {
+                other_catalog: Some("cat_another's (fake)".into()),
+                ..UpsertReport::default()
+            },
+            Answer::Held => UpsertReport {
+                archive_held: Some("over the live archive budget (fake)".into()),
+                ..UpsertReport::default()
+            },
+        };
+        Some(UpsertReport {
+            stripe_requests: 1,
+            ..report
+        })
+    }
 }
 
 /// One upsert the fake Stripe applied: the catalog id and the name written (none for an archive).
@@ -42,10 +79,13 @@ pub(super) struct Applied {
 #[derive(Default)]
 struct State {
     catalog: Mutex<BTreeMap<String, CatalogProduct>>,
+    /// Rows that exist but cannot be read, with the columns at fault.
+    corrupt: Mutex<BTreeMap<String, Vec<ValidationIssue>>>,
     /// Ids the reconciliation pages report as drifted, with the kind.
     drifted: Mutex<BTreeMap<String, DriftKind>>,
     answers: Mutex<VecDeque<Answer>>,
     attempts: AtomicUsize,
+    transforms: AtomicUsize,
     applied: Mutex<Vec<Applied>>,
     running: AtomicUsize,
     most_at_once: AtomicUsize,
@@ -64,6 +104,22 @@ impl Fakes {
             .lock()
             .unwrap()
             .insert(product.id.clone(), product);
+    }
+
+    /// Makes `id`'s row unreadable: `column` holds a value of the wrong type.
+    pub(super) fn corrupt(&self, id: &str, column: &str) {
+        self.0.corrupt.lock().unwrap().insert(
+            id.to_string(),
+            vec![ValidationIssue {
+                field: column.to_string(),
+                reason: "not a number (fake)".into(),
+            }],
+        );
+    }
+
+    /// Transforms run so far.
+    pub(super) fn transforms(&self) -> usize {
+        self.0.transforms.load(Ordering::SeqCst)
     }
 
     /// Marks `id` as drifted for the reconciliation pages: missing from Stripe.
@@ -122,6 +178,7 @@ fn stripe_failure(answer: Answer) -> ActivityError {
     let (type_name, retryable) = match answer {
         Answer::Unavailable => (failure_types::STRIPE_UNAVAILABLE, true),
         Answer::Rejected => (failure_types::STRIPE_REJECTED, false),
+        other => unreachable!("{other:?} is not a failure"),
     };
     ActivityError::application(
         ApplicationFailure::builder(format!("fake Stripe: {type_name}"))
@@ -146,6 +203,14 @@ mod implementation {
             _ctx: ActivityContext,
             input: FetchInput,
         ) -> Result<FetchOutput, ActivityError> {
+            let corrupt = self
+                .0
+                .corrupt
+                .lock()
+                .unwrap()
+                .get(&input.catalog_id)
+                .cloned()
+                .unwrap_or_default();
             Ok(FetchOutput {
                 product: self
                     .0
@@ -155,7 +220,7 @@ mod implementation {
                     .get(&input.catalog_id)
                     .cloned(),
                 search_attributes: true,
-                corrupt: Vec::new(),
+                corrupt,
             })
         }
 
@@ -166,6 +231,7 @@ mod implementation {
             _ctx: ActivityContext,
             input: TransformInput,
         ) -> Result<TransformOutput, ActivityError> {
+            self.0.transforms.fetch_add(1, Ordering::SeqCst);
             Ok(domain::transform::transform(
                 &input.catalog_id,
                 input.product.as_ref(),
@@ -187,7 +253,7 @@ mod implementation {
             tokio::time::sleep(latency).await;
             state.running.fetch_sub(1, Ordering::SeqCst);
             if let Some(answer) = state.answers.lock().unwrap().pop_front() {
-                return Err(stripe_failure(answer));
+                return answer.report().ok_or_else(|| stripe_failure(answer));
             }
             let (name, archived) = match &input.plan {
                 SyncPlan::Upsert(desired) => (Some(desired.name.clone()), false),

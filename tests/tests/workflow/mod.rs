@@ -1,7 +1,7 @@
 //! Workflow tier: `ProductSync` and `ReconcileCatalog` run by real SDK workers on the shared dev
 //! server, against fake activities ([`fakes`]): the orchestration alone (coalescing, retries and
-//! final failures, the repair window, continue-as-new, the archive guard), in seconds, with no Stripe
-//! and no catalog.
+//! final failures, each outcome's decision, the repair window, continue-as-new, the archive guard),
+//! in seconds, with no Stripe and no catalog.
 
 mod fakes;
 
@@ -299,4 +299,76 @@ async fn the_archive_guard_holds_archives_until_the_scope_is_read_and_confirmed(
     assert!(!within.needs_confirmation, "{within:#?}");
     assert!(within.held_archives.is_empty());
     assert_eq!(few.applied().len(), 3);
+}
+
+/// ProductSync's decision table, one product per row: what the fetch, the transform and the upsert
+/// report decides the outcome, and what is (not) run after. A row that cannot be read or a product
+/// that is invalid never reaches Stripe; each report of Stripe's side ends in its own outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_report_of_the_activities_decides_its_own_outcome() {
+    let fakes = Fakes::default();
+    let worker = FakeWorker::start(&fakes).await;
+    let client = temporal_client().await;
+    let sync = |id: String| {
+        let (client, queue) = (client.clone(), worker.task_queue.clone());
+        async move {
+            changed(&client, &queue, &id).await;
+            sync_result(&client, &id).await
+        }
+    };
+
+    // A row that cannot be read: `invalid` with the column, neither transformed nor written.
+    let corrupt = unique("sku");
+    fakes.save(product(&corrupt, "Garbled"));
+    fakes.corrupt(&corrupt, "price_cents");
+    let result = sync(corrupt).await;
+    assert_eq!(result.outcome, SyncOutcome::Invalid, "{result:?}");
+    assert_eq!(result.issues[0].field, "price_cents");
+    assert_eq!(
+        fakes.transforms(),
+        0,
+        "an unreadable row is not transformed"
+    );
+    assert_eq!(fakes.attempts(), 0, "nor sent to Stripe");
+
+    // A product Stripe would refuse (no name): `invalid` with the field, not sent.
+    let nameless = unique("sku");
+    fakes.save(product(&nameless, ""));
+    let result = sync(nameless).await;
+    assert_eq!(result.outcome, SyncOutcome::Invalid, "{result:?}");
+    assert!(
+        result.issues.iter().any(|i| i.field == "name"),
+        "{:?}",
+        result.issues
+    );
+    assert_eq!(fakes.transforms(), 1);
+    assert_eq!(
+        fakes.attempts(),
+        0,
+        "an invalid product is not sent to Stripe"
+    );
+
+    // Each report of the upsert, in turn: its outcome, nothing recorded as written.
+    for (answer, row, outcome) in [
+        (Answer::Unchanged, true, SyncOutcome::Unchanged),
+        (Answer::Unmanaged, true, SyncOutcome::SkippedUnmanaged),
+        (Answer::OtherCatalog, true, SyncOutcome::SkippedOtherCatalog),
+        (Answer::Held, false, SyncOutcome::ArchiveHeld),
+    ] {
+        let id = unique("sku");
+        if row {
+            fakes.save(product(&id, "Felt hat"));
+        }
+        let attempts = fakes.attempts();
+        fakes.answer(&[answer]);
+        let result = sync(id).await;
+        assert_eq!(result.outcome, outcome, "{answer:?}: {result:?}");
+        assert_eq!(result.passes, 1, "{answer:?}");
+        assert_eq!(
+            fakes.attempts(),
+            attempts + 1,
+            "{answer:?}: one upsert, no retry"
+        );
+    }
+    assert!(fakes.applied().is_empty(), "{:?}", fakes.applied());
 }
