@@ -39,7 +39,7 @@ pub use env::TestEnv;
 pub use sandbox::Sandbox;
 pub use temporal::{
     DevServer, DevServerOptions, RestartableTemporal, connect, temporal_address, temporal_cli,
-    temporal_client, temporal_client_with, temporal_ui_address,
+    temporal_client, temporal_client_with, temporal_ui_address, wait_until_polled,
 };
 pub use worker::{RunningWorker, binary, own_writes, worker_command};
 

@@ -299,3 +299,27 @@ impl RestartableTemporal {
         }
     }
 }
+
+/// Waits until Temporal lists a poller of `task_queue`'s workflow tasks: a worker started on it
+/// is connected and polling.
+pub async fn wait_until_polled(task_queue: &str) {
+    use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
+    let client = temporal_client().await;
+    crate::eventually(
+        Duration::from_secs(60),
+        &format!("a worker polls {task_queue}"),
+        || async {
+            common::temporal::describe_task_queue(
+                &client,
+                task_queue,
+                TaskQueueType::Workflow,
+                false,
+            )
+            .await
+            .ok()
+            .filter(|described| !described.pollers.is_empty())
+            .map(|_| ())
+        },
+    )
+    .await
+}

@@ -688,7 +688,7 @@ async fn misconfigured_processes_fail_fast_naming_the_setting() {
             .spawn()
             .unwrap(),
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    harness::wait_until_polled(&queue).await;
     assert!(
         worker.0.try_wait().unwrap().is_none(),
         "a well-configured worker runs"

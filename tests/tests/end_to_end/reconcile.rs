@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use catalog::IdRange;
 use domain::transform;
-use harness::{Backend, TestEnv, unique};
+use harness::{Backend, TestEnv, eventually, unique};
 use serde_json::{Value, json};
 use temporalio_client::{
     WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
@@ -479,8 +479,20 @@ async fn a_running_live_sync_gets_the_repair_by_signal() {
         p.name = format!("{} v2", p.name);
         env.catalog.save_product(&p).await.unwrap();
     }
+    let requests = || async {
+        env.sandbox.stats().await["total_requests"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = requests().await;
     env.signal(&env.id(1)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The live sync has read Stripe (nothing else runs now): its 3-second update is under way.
+    eventually(
+        Duration::from_secs(30),
+        "the live sync reads Stripe",
+        || async { (requests().await > before).then_some(()) },
+    )
+    .await;
     let id = unique("reconcile-handoff");
     let result = env.reconcile_as(&id, json!({})).await;
     assert_eq!(result.totals.drift.stale, 3, "{result:#?}");
