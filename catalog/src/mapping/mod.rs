@@ -277,7 +277,7 @@ pub fn from_config(file: &ConfigFile) -> Result<Option<Mapping>, CatalogError> {
     let section: CatalogSection = section
         .clone()
         .try_into()
-        .map_err(|e| mapping_error("catalog", &format!("cannot be read: {e}")))?;
+        .map_err(|e| mapping_error("[catalog] (CATALOG_SYNC_CONFIG):", e.message()))?;
     section.mapping()
 }
 
