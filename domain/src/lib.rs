@@ -13,6 +13,9 @@
 //!   values compare, are sent and shown, Stripe's rule, what an unset value does.
 //! - [`transform`]: catalog product → the Stripe state it asks for, with Stripe's rules for
 //!   each field. Pure.
+//! - [`prices`]: how a price as Stripe has it differs from the catalog's (in place or a new
+//!   price), and the forms that create or update it.
+//! - [`form`]: form bodies in Stripe's bracket dialect.
 //! - [`ownership`]: which product fields the catalog owns and which Stripe owns.
 //! - [`drift`]: what a reconciliation finds (kinds of drift, one product's difference, an invalid
 //!   product, counts by kind).
@@ -21,6 +24,7 @@
 pub mod config_file;
 pub mod drift;
 pub mod fields;
+pub mod form;
 pub mod identity;
 pub mod ids;
 pub mod limits;
@@ -28,4 +32,5 @@ pub mod metadata;
 pub mod mirror;
 pub mod model;
 pub mod ownership;
+pub mod prices;
 pub mod transform;

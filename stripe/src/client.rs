@@ -26,10 +26,10 @@ pub const API_VERSION: &str = common::settings::PINNED_API_VERSION;
 
 pub use crate::envelope::{Expandable, List, Response};
 pub use crate::error::{ApiFailure, StripeError};
-pub use crate::form::Form;
-use crate::form::encode_component;
 pub use crate::objects::{Price, PriceOfProduct, PriceRecurring, Product};
 pub use common::settings::Secret;
+pub use domain::form::Form;
+use domain::form::encode_component;
 
 /// Where and how to reach Stripe.
 #[derive(Debug, Clone)]

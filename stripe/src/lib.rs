@@ -23,7 +23,7 @@ pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod events;
-pub mod form;
+pub use domain::form;
 pub use domain::identity;
 pub mod meters;
 pub mod mirror;

@@ -219,6 +219,34 @@ impl<P> Price<P> {
         self.tiers.iter().flatten().map(PriceTier::from).collect()
     }
 
+    /// The price in the shapes `domain::prices::compare` reads.
+    pub fn current(&self) -> domain::prices::CurrentPrice
+    where
+        P: Serialize,
+    {
+        domain::prices::CurrentPrice {
+            json: serde_json::to_value(self).expect("a price serializes to JSON"),
+            currency: self.currency.clone(),
+            unit_amount: self.unit_amount,
+            tiers_mode: self.tiers_mode.clone(),
+            tiers: self.catalog_tiers(),
+            custom_unit_amount: self.custom_unit_amount.clone(),
+            transform_quantity: self.transform_quantity.clone(),
+            currency_options: self.other_currencies(),
+            recurring: self
+                .recurring
+                .as_ref()
+                .map(|r| domain::prices::CurrentRecurring {
+                    interval: r.interval.clone(),
+                    interval_count: r.interval_count,
+                    usage_type: r.usage_type.clone(),
+                    meter: r.meter.clone(),
+                }),
+            metadata: self.metadata.clone(),
+            active: self.active,
+        }
+    }
+
     /// The other currencies than the price's own, in the catalog's shape.
     pub fn other_currencies(&self) -> BTreeMap<String, CurrencyOption> {
         self.currency_options

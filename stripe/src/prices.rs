@@ -1,305 +1,18 @@
-//! Stripe's prices: how each field may change, the forms, and the requests (`/v1/prices`). The
+//! Stripe's prices: the requests (`/v1/prices`) and which expansions they ask for. How a price
+//! compares with the catalog's, and the forms that create or update it, are `domain::prices`; the
 //! object's fields are in `objects`.
-//!
-//! # What can change in place
-//! Stripe fixes most of a price at creation. [`PRICE_FIELDS`] (in `domain::fields`) is the rule
-//! for every field catalog-sync writes, and [`compare`] applies it: a difference in a field updated
-//! in place is a `POST /v1/prices/{id}`; a difference in any other field makes a new price that
-//! takes the lookup key over (`transfer_lookup_key=true`), becomes the default if it replaces the
-//! default, and the old price is archived. The fields that are one value are compared and sent by
-//! their entries; the structured ones here.
-
-use std::collections::BTreeMap;
 
 use reqwest::Method;
 
-use domain::fields::{Mutability, PRICE_FIELDS, TAX_BEHAVIOR, is_unset, price_scalars};
-use domain::model::{CurrencyOption, DesiredPrice, PriceTier};
-
 use crate::client::{Form, StripeClient, StripeError, path_segment};
 use crate::envelope::{List, Response};
-use crate::objects::{PRICE_EXPANSIONS, Price, PriceOfProduct, PriceRecurring, Product};
-
-/// How an existing price differs from the desired one.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PriceChanges {
-    /// Fields that differ and cannot change in place: a new price is needed.
-    pub new_price: Vec<&'static str>,
-    /// The in-place update that makes the price match (empty when nothing else differs).
-    pub update: Form,
-}
-
-impl PriceChanges {
-    /// The price matches.
-    pub fn is_empty(&self) -> bool {
-        self.new_price.is_empty() && self.update.is_empty()
-    }
-
-    /// The fields that differ, for a report.
-    pub fn fields(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.new_price.clone();
-        for name in self.update.field_names() {
-            if !out.contains(&name) {
-                out.push(name);
-            }
-        }
-        out
-    }
-}
-
-/// The metadata a price of this catalog carries: the catalog's keys and catalog-sync's markers.
-pub fn desired_metadata(
-    d: &DesiredPrice,
-    marker: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut out = d.metadata.clone();
-    out.extend(marker.iter().map(|(k, v)| (k.clone(), v.clone())));
-    out
-}
-
-/// Compares `current` (the price holding the lookup key) with `desired`, field by field under
-/// [`PRICE_FIELDS`]. `marker` is catalog-sync's metadata for the price (see
-/// [`desired_metadata`]).
-pub fn compare(
-    current: &Price,
-    desired: &DesiredPrice,
-    marker: &BTreeMap<String, String>,
-) -> PriceChanges {
-    let mut changes = PriceChanges::default();
-    let metadata = desired_metadata(desired, marker);
-    let current_json = current.json();
-    for field in PRICE_FIELDS {
-        let differs = match (&field.scalar, field.name) {
-            (Some(scalar), name) => {
-                let have = scalar.codec.from_stripe(&current_json[name]);
-                scalar.differs(&(scalar.access.desired)(desired), &have)
-            }
-            (None, "currency") => current.currency != desired.currency,
-            (None, "unit_amount") if desired.has_unit_amount() => {
-                current.unit_amount != Some(desired.unit_amount)
-            }
-            (None, "unit_amount") => current.unit_amount.is_some(),
-            (None, "tiers") => {
-                current.tiers_mode != desired.tiers_mode || current.catalog_tiers() != desired.tiers
-            }
-            (None, "custom_unit_amount") => {
-                current.custom_unit_amount != desired.custom_unit_amount
-            }
-            (None, "transform_quantity") => {
-                current.transform_quantity != desired.transform_quantity
-            }
-            (None, "currency_options") => {
-                !options_match(&current.other_currencies(), &desired.currency_options)
-            }
-            (None, "recurring") => {
-                fn metered(r: &PriceRecurring) -> Option<Option<&String>> {
-                    (r.usage_type.as_deref() == Some("metered")).then_some(r.meter.as_ref())
-                }
-                current
-                    .recurring
-                    .as_ref()
-                    .map(|r| (&r.interval, r.interval_count, metered(r)))
-                    != desired
-                        .recurring
-                        .as_ref()
-                        .map(|r| (&r.interval, r.interval_count, r.meter.as_ref().map(Some)))
-            }
-            (None, "metadata") => current.metadata != metadata,
-            (None, "active") => !current.active,
-            (None, other) => unreachable!("PRICE_FIELDS names {other} without a comparison"),
-        };
-        if !differs {
-            continue;
-        }
-        let in_place = match field.change {
-            Mutability::InPlace => true,
-            Mutability::InPlaceWhileUnspecified => current_json[field.name]
-                .as_str()
-                .is_none_or(|t| t == "unspecified"),
-            Mutability::NewPrice => false,
-            Mutability::InPlaceUnlessRemoved => {
-                options_in_place(&current.other_currencies(), &desired.currency_options)
-            }
-        };
-        if !in_place {
-            changes.new_price.push(field.name);
-            continue;
-        }
-        let form = &mut changes.update;
-        match (&field.scalar, field.name) {
-            (Some(scalar), name) => {
-                for (key, value) in scalar.codec.form(name, &(scalar.access.desired)(desired)) {
-                    form.push(key, value);
-                }
-            }
-            (None, "metadata") => {
-                for (k, v) in &metadata {
-                    if current.metadata.get(k) != Some(v) {
-                        form.push(format!("metadata[{k}]"), v.as_str());
-                    }
-                }
-                for k in current
-                    .metadata
-                    .keys()
-                    .filter(|k| !metadata.contains_key(*k))
-                {
-                    form.push(format!("metadata[{k}]"), "");
-                }
-            }
-            (None, "active") => {
-                form.push("active", "true");
-            }
-            (None, "currency_options") => {
-                let current = current.other_currencies();
-                for (code, option) in &desired.currency_options {
-                    if current.get(code).is_none_or(|c| !option_matches(c, option)) {
-                        push_option(form, code, option);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    changes
-}
+use crate::objects::{PRICE_EXPANSIONS, Price, PriceOfProduct, Product};
 
 /// Asks for [`PRICE_EXPANSIONS`] of the prices at `prefix` (`data.`, `data.default_price.`).
 pub fn expand_prices(form: &mut Form, prefix: &str) {
     for field in PRICE_EXPANSIONS {
         form.push("expand[]", format!("{prefix}{field}"));
     }
-}
-
-fn push_tiers(form: &mut Form, prefix: &str, tiers: &[PriceTier]) {
-    for (i, tier) in tiers.iter().enumerate() {
-        let up_to = tier
-            .up_to
-            .map_or_else(|| "inf".to_string(), |n| n.to_string());
-        form.push(format!("{prefix}[{i}][up_to]"), up_to);
-        if let Some(amount) = tier.unit_amount {
-            form.push(format!("{prefix}[{i}][unit_amount]"), amount.to_string());
-        }
-        if let Some(amount) = tier.flat_amount {
-            form.push(format!("{prefix}[{i}][flat_amount]"), amount.to_string());
-        }
-    }
-}
-
-fn push_option(form: &mut Form, code: &str, option: &CurrencyOption) {
-    if let Some(amount) = option.unit_amount {
-        form.push(
-            format!("currency_options[{code}][unit_amount]"),
-            amount.to_string(),
-        );
-    }
-    push_tiers(
-        form,
-        &format!("currency_options[{code}][tiers]"),
-        &option.tiers,
-    );
-    form.push_opt(
-        &format!("currency_options[{code}][{}]", TAX_BEHAVIOR.name),
-        option.tax(),
-    );
-}
-
-/// A currency option as Stripe has it matches the catalog's (an unset tax behavior matches any).
-fn option_matches(current: &CurrencyOption, desired: &CurrencyOption) -> bool {
-    current.unit_amount == desired.unit_amount
-        && current.tiers == desired.tiers
-        && desired.tax().is_none_or(|t| current.tax() == Some(t))
-}
-
-fn options_match(
-    current: &BTreeMap<String, CurrencyOption>,
-    desired: &BTreeMap<String, CurrencyOption>,
-) -> bool {
-    current.len() == desired.len()
-        && desired
-            .iter()
-            .all(|(code, o)| current.get(code).is_some_and(|c| option_matches(c, o)))
-}
-
-/// The difference can be written in place: no currency removed, no set tax behavior changed.
-fn options_in_place(
-    current: &BTreeMap<String, CurrencyOption>,
-    desired: &BTreeMap<String, CurrencyOption>,
-) -> bool {
-    current.keys().all(|code| desired.contains_key(code))
-        && desired.iter().all(|(code, o)| {
-            let fixed = current
-                .get(code)
-                .and_then(CurrencyOption::tax)
-                .filter(|t| *t != "unspecified");
-            match (fixed, o.tax()) {
-                (Some(was), Some(wanted)) => was == wanted,
-                _ => true,
-            }
-        })
-}
-
-/// The form of `POST /v1/prices` for `desired` on `product`, taking the lookup key over from
-/// the price that holds it when `transfer` (without, Stripe refuses a key another price holds).
-pub fn create_form(
-    product: &str,
-    desired: &DesiredPrice,
-    marker: &BTreeMap<String, String>,
-    transfer: bool,
-) -> Form {
-    let mut form = Form::new();
-    form.push("product", product)
-        .push("currency", desired.currency.as_str());
-    if desired.has_unit_amount() {
-        form.push("unit_amount", desired.unit_amount.to_string());
-    }
-    form.push("lookup_key", desired.lookup_key.as_str());
-    if transfer {
-        form.push("transfer_lookup_key", "true");
-    }
-    if !desired.tiers.is_empty() {
-        form.push("billing_scheme", "tiered");
-        form.push_opt("tiers_mode", desired.tiers_mode.as_deref());
-        push_tiers(&mut form, "tiers", &desired.tiers);
-    }
-    if let Some(custom) = &desired.custom_unit_amount {
-        form.push("custom_unit_amount[enabled]", "true");
-        for (name, amount) in [
-            ("minimum", custom.minimum),
-            ("maximum", custom.maximum),
-            ("preset", custom.preset),
-        ] {
-            if let Some(amount) = amount {
-                form.push(format!("custom_unit_amount[{name}]"), amount.to_string());
-            }
-        }
-    }
-    if let Some(t) = &desired.transform_quantity {
-        form.push("transform_quantity[divide_by]", t.divide_by.to_string())
-            .push("transform_quantity[round]", t.round.as_str());
-    }
-    for (code, option) in &desired.currency_options {
-        push_option(&mut form, code, option);
-    }
-    for (k, v) in desired_metadata(desired, marker) {
-        form.push(format!("metadata[{k}]"), v);
-    }
-    if let Some(r) = &desired.recurring {
-        form.push("recurring[interval]", r.interval.as_str())
-            .push("recurring[interval_count]", r.interval_count.to_string());
-        if let Some(meter) = &r.meter {
-            form.push("recurring[usage_type]", "metered")
-                .push("recurring[meter]", meter.as_str());
-        }
-    }
-    for (name, scalar) in price_scalars() {
-        let value = (scalar.access.desired)(desired);
-        if !is_unset(&value) {
-            for (key, value) in scalar.codec.form(name, &value) {
-                form.push(key, value);
-            }
-        }
-    }
-    form
 }
 
 impl StripeClient {
@@ -415,7 +128,21 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::{StripeCurrencyOption, StripeTier};
+    use crate::objects::{PriceRecurring, StripeCurrencyOption, StripeTier};
+    use domain::fields::{Mutability, PRICE_FIELDS};
+    use domain::model::{CurrencyOption, DesiredPrice, PriceTier};
+    use domain::prices::{PriceChanges, create_form, desired_metadata};
+    use std::collections::BTreeMap;
+
+    /// `domain::prices::compare` of a price as the wire gives it: these tests hold the two
+    /// layers to each other (the wire object's fields as `compare` reads them).
+    fn compare(
+        current: &Price,
+        desired: &DesiredPrice,
+        marker: &BTreeMap<String, String>,
+    ) -> PriceChanges {
+        domain::prices::compare(&current.current(), desired, marker)
+    }
     use domain::model::{CustomUnitAmount, Recurring, TransformQuantity};
 
     fn marker() -> BTreeMap<String, String> {

@@ -145,7 +145,7 @@ fn price_verdict(
             ));
         }
         Some(p) => {
-            let changes = prices::compare(p, wanted, marker);
+            let changes = prices::compare(&p.current(), wanted, marker);
             if !changes.is_empty() {
                 return drift(price_difference(
                     &format!("default price {}", p.id),
@@ -175,7 +175,7 @@ fn price_verdict(
                 want.lookup_key, p.product, p.id
             ));
         }
-        let changes = prices::compare(p, want, marker);
+        let changes = prices::compare(&p.current(), want, marker);
         if !changes.is_empty() {
             return drift(price_difference(&want.lookup_key, p, want, &changes));
         }

@@ -68,11 +68,11 @@ use crate::error::SyncError;
 use crate::upsert::price_marker;
 use domain::metadata::{META_HASH, META_ID, META_VERSION};
 use domain::ownership::Ownership;
+use domain::prices::{self, PriceChanges};
 use domain::transform;
 use stripe::client::{Price, PriceOfProduct, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::mirror;
-use stripe::prices::{self, PriceChanges};
 use stripe::products::product_form;
 
 mod classify;

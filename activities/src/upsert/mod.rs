@@ -32,9 +32,9 @@ use workflows::model::{DesiredProduct, SyncPlan};
 use catalog::{ArchiveBudget, ArchivePermit, Catalog};
 use domain::metadata::{META_CATALOG, META_MANAGED};
 use domain::ownership::Ownership;
+use domain::prices;
 use stripe::client::{Form, Price, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
-use stripe::prices;
 use stripe::products::product_form;
 use stripe::write_key::{Step, WriteKeys};
 
@@ -395,13 +395,13 @@ async fn upsert(
         let holder = prices
             .iter()
             .find(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()));
-        let changes = holder.map(|p| prices::compare(p, dp, &marker));
+        let changes = holder.map(|p| prices::compare(&p.current(), dp, &marker));
         match (holder, changes) {
             // Only fields Stripe changes in place differ (or none): keep this price.
             (Some(p), Some(changes)) if changes.new_price.is_empty() => {
                 if !changes.update.is_empty() {
                     let mut form = changes.update;
-                    prices::expand_prices(&mut form, "");
+                    stripe::prices::expand_prices(&mut form, "");
                     let key = w.key(Step::UpdatePrice, &p.id, &form);
                     let r = stripe.update_price(&p.id, &form, &key).await?;
                     w.seen.price(r.value, seen_in(&r.request_id));
@@ -413,7 +413,7 @@ async fn upsert(
             _ => {
                 let transfer = transferable.contains(&dp.lookup_key);
                 let mut form = prices::create_form(&d.stripe_id, dp, &marker, transfer);
-                prices::expand_prices(&mut form, "");
+                stripe::prices::expand_prices(&mut form, "");
                 let key = w.key(Step::CreatePrice, &dp.lookup_key, &form);
                 let r = stripe.create_price(&form, &key).await?;
                 wanted_ids.push(r.value.id.clone());

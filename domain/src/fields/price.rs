@@ -26,7 +26,7 @@ pub enum Mutability {
 /// One price field catalog-sync writes: Stripe's rule for changing it and, for a field that is
 /// one text value, everything else about it ([`Scalar`]). The others (amounts, the billing period,
 /// tiers, other currencies, metadata) are structured values compared by their own rules in the
-/// price requests (`stripe::prices::compare`).
+/// comparison ([`crate::prices::compare`]).
 #[derive(Debug, Clone, Copy)]
 pub struct PriceField {
     /// Stripe's parameter (and, for a scalar, the catalog's column and mapping key).

@@ -58,7 +58,8 @@ impl Form {
     }
 }
 
-pub(crate) fn encode_component(s: &str, keep_brackets: bool) -> String {
+/// One key or value, percent-encoded as Stripe's SDKs send it (`keep_brackets` for keys).
+pub fn encode_component(s: &str, keep_brackets: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
