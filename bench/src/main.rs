@@ -44,6 +44,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
+    common::settings::environment::check(std::env::vars())?;
     let catalog = Catalog::connect_with(
         catalog::required_url(cli.catalog.database_url.as_deref())?,
         catalog::mapping::from_config(&cli.catalog.config_file()?)?.as_ref(),
@@ -64,6 +65,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Faults(args) => faults::faults(&catalog, args).await,
         Command::Reconcile(args) => {
             reconcile::run(&connect().await?, &cli.catalog.task_queue, &catalog, args).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_variable_of_the_flags_is_a_known_setting() {
+        for name in common::settings::environment::variables_of(&Cli::command()) {
+            assert!(
+                common::settings::environment::is_known(&name),
+                "{name} is missing from common::settings::environment::KNOWN"
+            );
         }
     }
 }

@@ -44,6 +44,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     common::telemetry::init_tracing(&args.log, "info", false);
+    common::settings::environment::check(std::env::vars())?;
     if args.new_key {
         println!("{}", codec::keys::new_key());
         return Ok(());
@@ -78,4 +79,20 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_variable_of_the_flags_is_a_known_setting() {
+        for name in common::settings::environment::variables_of(&Args::command()) {
+            assert!(
+                common::settings::environment::is_known(&name),
+                "{name} is missing from common::settings::environment::KNOWN"
+            );
+        }
+    }
 }

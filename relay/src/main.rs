@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    common::settings::environment::check(std::env::vars())?;
     let ownership = Ownership::parse(&args.stripe_owned_fields, args.write_back)?;
     // Checked at start: a secret with a stray space would refuse every request, for days.
     let ingest_tokens =
@@ -276,4 +277,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         http.await??;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_variable_of_the_flags_is_a_known_setting() {
+        for name in common::settings::environment::variables_of(&Args::command()) {
+            assert!(
+                common::settings::environment::is_known(&name),
+                "{name} is missing from common::settings::environment::KNOWN"
+            );
+        }
+    }
 }

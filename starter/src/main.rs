@@ -178,6 +178,7 @@ async fn main() -> ExitCode {
 
 /// Runs the command; `Err` is a command that could not do its work ([`Exit::Failed`]).
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    common::settings::environment::check(std::env::vars())?;
     let mapping = catalog::mapping::from_config(&cli.catalog.config_file()?)?;
     let open_catalog = || async {
         let url = catalog::required_url(cli.catalog.database_url.as_deref())?;
@@ -357,4 +358,20 @@ async fn connect(payload: &common::settings::PayloadSettings) -> anyhow::Result<
     Ok(common::temporal::connect(payload, WhenUnreachable::Fail)
         .await?
         .0)
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_variable_of_the_flags_is_a_known_setting() {
+        for name in common::settings::environment::variables_of(&Cli::command()) {
+            assert!(
+                common::settings::environment::is_known(&name),
+                "{name} is missing from common::settings::environment::KNOWN"
+            );
+        }
+    }
 }

@@ -153,6 +153,7 @@ impl Args {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    common::settings::environment::check(std::env::vars())?;
     // Settings first, so that a mistake is refused before a metrics port is taken.
     args.settings(None)?;
     let (telemetry, metrics) = match args.metrics_addr {
@@ -290,6 +291,22 @@ mod tests {
             let error = refused(extra);
             assert_eq!(error.setting(), Some(setting), "{error}");
             assert!(error.to_string().contains(shown), "{error}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_variable_of_the_flags_is_a_known_setting() {
+        for name in common::settings::environment::variables_of(&Args::command()) {
+            assert!(
+                common::settings::environment::is_known(&name),
+                "{name} is missing from common::settings::environment::KNOWN"
+            );
         }
     }
 }

@@ -28,6 +28,19 @@ pub enum SettingsError {
         /// What is wrong and what to set instead.
         why: String,
     },
+    /// A `CATALOG_SYNC_*` environment variable catalog-sync does not read (a misspelt setting
+    /// would otherwise leave its default in force, unseen).
+    #[error(
+        "{setting} is not a catalog-sync setting{}: unset it or correct its name \
+         (docs/configuration.md lists every setting)",
+        closest.map(|c| format!(" (did you mean {c}?)")).unwrap_or_default()
+    )]
+    Unknown {
+        /// The variable found.
+        setting: String,
+        /// The known one nearest to it, if any is near.
+        closest: Option<&'static str>,
+    },
     /// Settings that are each valid but refused together (a live key sent anywhere but
     /// Stripe); the message names every setting involved.
     #[error("{0}")]
@@ -58,7 +71,7 @@ impl SettingsError {
             | Self::Invalid { setting, .. }
             | Self::Secret { setting, .. } => Some(setting),
             Self::File(_) => Some("CATALOG_SYNC_CONFIG"),
-            Self::Refused(_) => None,
+            Self::Unknown { .. } | Self::Refused(_) => None,
         }
     }
 }

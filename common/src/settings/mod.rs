@@ -6,6 +6,7 @@
 //! [`LogSettings`]. Every check returns a [`SettingsError`] naming the setting and the value used;
 //! secrets travel as the redacting [`Secret`].
 
+pub mod environment;
 mod error;
 mod secret;
 mod stripe;

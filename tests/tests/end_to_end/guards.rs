@@ -642,6 +642,13 @@ async fn misconfigured_processes_fail_fast_naming_the_setting() {
             "CATALOG_SYNC_EXPECT_LIVE=true",
             true,
         ),
+        // A misspelt setting would leave its default in force, unseen.
+        (
+            vec![("CATALOG_SYNC_STRIPE_BUGDET", "10")],
+            "CATALOG_SYNC_STRIPE_BUGDET is not a catalog-sync setting (did you mean \
+             CATALOG_SYNC_STRIPE_BUDGET?)",
+            true,
+        ),
         (
             vec![("CATALOG_SYNC_ARCHIVE_WINDOW", "0s")],
             "CATALOG_SYNC_ARCHIVE_WINDOW=0s",
