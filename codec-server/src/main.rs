@@ -81,18 +81,4 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod environment_tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn every_variable_of_the_flags_is_a_known_setting() {
-        for name in common::settings::environment::variables_of(&Args::command()) {
-            assert!(
-                common::settings::environment::is_known(&name),
-                "{name} is missing from common::settings::environment::KNOWN"
-            );
-        }
-    }
-}
+common::test_flags_read_listed_variables!(super::Args);

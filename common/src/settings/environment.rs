@@ -103,9 +103,37 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The `CATALOG_SYNC_*` variables `command`'s flags read that are not in [`KNOWN`]: a binary's
+/// test asserts there are none, so that the list cannot fall behind the flags.
+pub fn unlisted(command: &clap::Command) -> Vec<String> {
+    let mut names = variables_of(command);
+    names.retain(|name| !is_known(name));
+    names
+}
+
+/// The test every binary carries, given its clap type as seen from a module inside the binary
+/// (`super::Args`): its flags read only listed variables.
+#[macro_export]
+macro_rules! test_flags_read_listed_variables {
+    ($cli:path) => {
+        #[cfg(test)]
+        mod environment_tests {
+            #[test]
+            fn every_variable_of_the_flags_is_a_known_setting() {
+                use clap::CommandFactory;
+                let unlisted = $crate::settings::environment::unlisted(&<$cli>::command());
+                assert!(
+                    unlisted.is_empty(),
+                    "not in environment::KNOWN: {unlisted:?}"
+                );
+            }
+        }
+    };
+}
+
 /// Every `CATALOG_SYNC_*` variable `command`'s arguments (and its subcommands') read from the
-/// environment: a binary's test checks each [`is_known`].
-pub fn variables_of(command: &clap::Command) -> Vec<String> {
+/// environment.
+fn variables_of(command: &clap::Command) -> Vec<String> {
     let mut out: Vec<String> = command
         .get_arguments()
         .filter_map(|a| a.get_env())
@@ -164,6 +192,17 @@ mod tests {
             matches!(far, SettingsError::Unknown { closest: None, .. }),
             "{far:?}"
         );
+    }
+
+    #[test]
+    fn a_flag_whose_variable_is_not_listed_is_found() {
+        let command = clap::Command::new("x")
+            .arg(clap::Arg::new("a").long("a").env("CATALOG_SYNC_CONFIG"))
+            .subcommand(
+                clap::Command::new("sub")
+                    .arg(clap::Arg::new("b").long("b").env("CATALOG_SYNC_NOPE")),
+            );
+        assert_eq!(unlisted(&command), ["CATALOG_SYNC_NOPE"]);
     }
 
     #[test]
