@@ -1,7 +1,11 @@
 //! The Temporal client every binary uses: connection settings from the SDK's envconfig
 //! (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_PROFILE`,
-//! `temporal.toml`), payloads encrypted as the binary's [`PayloadSettings`] say.
+//! `temporal.toml`), payloads encrypted as the binary's [`PayloadSettings`] say. A `TEMPORAL_*`
+//! variable set to an empty value counts as unset (a Kubernetes Secret or an env file with
+//! `TEMPORAL_API_KEY=` for a self-hosted, plaintext Temporal), and values lose surrounding
+//! whitespace (a secret file's trailing newline): to the SDK, an empty API key would turn TLS on.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,6 +15,7 @@ use temporalio_client::envconfig::LoadClientConfigProfileOptions;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, NamespacedClient, tonic,
 };
+use temporalio_common::envconfig::load_client_config_profile;
 use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_common::protos::temporal::api::enums::v1::TaskQueueType;
 use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
@@ -35,9 +40,7 @@ pub async fn connect(
     payload: &PayloadSettings,
     when_unreachable: WhenUnreachable,
 ) -> anyhow::Result<(Client, Option<String>)> {
-    let (connection_options, mut client_options) =
-        ClientOptions::load_from_config(LoadClientConfigProfileOptions::default())
-            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    let (connection_options, mut client_options) = connection_settings(std::env::vars())?;
     // Inputs, results, signals and failures carry product data: encrypted when a key is set.
     let keyring = payload.keyring()?;
     let key_id = keyring.current_key_id().map(str::to_string);
@@ -65,6 +68,33 @@ pub async fn connect(
             WhenUnreachable::Wait => connect_waiting(connection_options).await,
         };
     Ok((Client::new(connection, client_options)?, key_id))
+}
+
+/// The connection and client options the environment `vars` (and a `temporal.toml` profile) give,
+/// with empty `TEMPORAL_*` values taken as unset and the others trimmed.
+pub fn connection_settings(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<(ConnectionOptions, ClientOptions)> {
+    let vars: HashMap<String, String> = vars
+        .into_iter()
+        .filter_map(|(name, value)| {
+            if !name.starts_with("TEMPORAL_") {
+                return Some((name, value));
+            }
+            let value = value.trim();
+            (!value.is_empty()).then(|| (name, value.to_string()))
+        })
+        .collect();
+    let profile =
+        load_client_config_profile(LoadClientConfigProfileOptions::default(), Some(&vars))
+            .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    let namespace = profile
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let connection = ConnectionOptions::try_from(profile)
+        .map_err(|e| anyhow::anyhow!("Temporal connection settings: {e}"))?;
+    Ok((connection, ClientOptions::new(namespace).build()))
 }
 
 async fn connect_waiting(options: ConnectionOptions) -> Connection {
@@ -179,4 +209,45 @@ pub async fn workflow_pollers(client: &Client, task_queue: &str) -> Result<usize
             .pollers
             .len(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_api_key_is_unset_and_leaves_a_plaintext_server_plaintext() {
+        let (connection, client) = connection_settings(vars(&[
+            ("TEMPORAL_ADDRESS", "temporal:7233"),
+            ("TEMPORAL_API_KEY", ""),
+            ("TEMPORAL_NAMESPACE", " "),
+        ]))
+        .unwrap();
+        assert_eq!(
+            connection.target.scheme(),
+            "http",
+            "{:?}",
+            connection.target
+        );
+        assert!(connection.tls_options.is_none() && connection.api_key.is_none());
+        assert_eq!(client.namespace, "default");
+
+        let (connection, client) = connection_settings(vars(&[
+            ("TEMPORAL_ADDRESS", "ns.acct.tmprl.cloud:7233"),
+            ("TEMPORAL_API_KEY", "key-from-a-file\n"),
+            ("TEMPORAL_NAMESPACE", "ns.acct"),
+        ]))
+        .unwrap();
+        assert_eq!(connection.target.scheme(), "https");
+        assert!(connection.tls_options.is_some(), "an API key means TLS");
+        assert_eq!(connection.api_key.as_deref(), Some("key-from-a-file"));
+        assert_eq!(client.namespace, "ns.acct");
+    }
 }

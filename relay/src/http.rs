@@ -8,13 +8,13 @@
 //!   writes, cause nothing; other `product.*`/`price.*` events repair the product, with field
 //!   ownership deciding whether a Dashboard edit is reverted or kept. Every event of the account
 //!   (echoes too) also updates the mirror of Stripe's state (the `mirror` crate).
-//! - `GET /healthz` (the process answers) and `GET /readyz` (the catalog and Temporal answer; 503
-//!   with the reasons otherwise).
+//! - `GET /healthz` (the process answers, from before Temporal does: [`starting_router`]) and
+//!   `GET /readyz` (the catalog and Temporal answer; 503 with the reasons otherwise).
 //!
 //! What an event calls for is decided in `decide`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
@@ -114,6 +114,33 @@ pub fn router(
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// The router a relay serves while it waits for Temporal: `GET /healthz` answers at once, and
+/// every other request goes to the router `full` holds once it is set, or gets a 503 saying
+/// what the relay waits for.
+pub fn starting_router(full: Arc<OnceLock<axum::Router>>) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(move |request: axum::extract::Request| {
+            let full = full.clone();
+            async move {
+                match full.get() {
+                    Some(router) => {
+                        use tower::ServiceExt;
+                        match router.clone().oneshot(request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        }
+                    }
+                    None => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "starting: waiting for Temporal (TEMPORAL_ADDRESS)\n",
+                    )
+                        .into_response(),
+                }
+            }
+        })
 }
 
 /// `/readyz`: the catalog and Temporal answer (ingest and webhooks would fail otherwise, with 503).

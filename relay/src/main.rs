@@ -2,6 +2,7 @@
 //! and Stripe webhooks. Run one or several next to the workers; ctrl-c finishes the batch in hand.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -204,6 +205,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Capture::Polling => "polling",
         })
         .await?;
+    // The HTTP server starts now, not once Temporal answers: `/healthz` says the process lives
+    // (an orchestrator would otherwise restart a relay that is only waiting), and the rest
+    // answers 503 until the full router is in place.
+    let http = match args.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            let full = Arc::new(OnceLock::new());
+            let router = relay::http::starting_router(full.clone());
+            let server = tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(common::shutdown_signal())
+                    .await
+            });
+            tracing::info!(%addr, "serving /healthz; the rest once Temporal answers");
+            Some((server, full))
+        }
+        None => None,
+    };
     // Changes wait in the outbox while Temporal is away.
     let (client, _) = common::temporal::connect(&args.payload, WhenUnreachable::Wait).await?;
     let signaller = Signaller::new(
@@ -213,8 +234,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Duration::from_secs(10),
     );
 
-    let http = match args.listen {
-        Some(addr) => {
+    let http = match http {
+        Some((server, full)) => {
             let config = HttpConfig {
                 ingest_tokens,
                 webhook_secrets,
@@ -235,22 +256,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 )),
                 ..HttpConfig::default()
             };
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening on {addr}"))?;
             tracing::info!(
-                %addr,
                 ingest = !config.ingest_tokens.is_empty(),
                 webhooks = !config.webhook_secrets.is_empty(),
                 "serving HTTP"
             );
             let router =
                 relay::http::router(catalog.clone(), signaller.clone(), config, metrics.clone());
-            Some(tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(common::shutdown_signal())
-                    .await
-            }))
+            let _ = full.set(router);
+            Some(server)
         }
         None => None,
     };

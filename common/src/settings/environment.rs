@@ -41,6 +41,7 @@ pub const KNOWN: &[&str] = &[
     "CATALOG_SYNC_CODEC_LISTEN",
     "CATALOG_SYNC_CODEC_CORS_ORIGINS",
     "CATALOG_SYNC_CODEC_AUTH_TOKEN",
+    "CATALOG_SYNC_CODEC_NO_AUTH",
     // Read when the worker is built (its build id), not when it runs.
     "CATALOG_SYNC_GIT_HASH",
     // The tests' recorders.

@@ -253,19 +253,26 @@ fn documents(path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The objects of the base and the encryption overlay's own files (its codec server): every
+/// process catalog-sync runs on Kubernetes.
 fn kubernetes_base() -> Vec<Value> {
-    let kustomization = yaml("deploy/kubernetes/base/kustomization.yaml");
-    kustomization["resources"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .flat_map(|file| {
-            documents(&format!(
-                "deploy/kubernetes/base/{}",
-                file.as_str().unwrap()
-            ))
-        })
-        .collect()
+    [
+        "deploy/kubernetes/base",
+        "deploy/kubernetes/overlays/encryption",
+    ]
+    .iter()
+    .flat_map(|dir| {
+        let kustomization = yaml(&format!("{dir}/kustomization.yaml"));
+        kustomization["resources"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|file| file.as_str().unwrap().to_string())
+            .filter(|file| !file.starts_with(".."))
+            .flat_map(|file| documents(&format!("{dir}/{file}")))
+            .collect::<Vec<_>>()
+    })
+    .collect()
 }
 
 /// `KEY=value` lines of the settings the base's ConfigMap is generated from.
@@ -305,6 +312,13 @@ fn kubernetes_probes_the_health_endpoints_and_keeps_keys_in_the_secret() {
             "catalog-sync-relay",
             "catalog-sync-codec-server"
         ]
+    );
+    // The relay is live while it waits for Temporal; its start (the catalog connection) has a
+    // probe of its own, so that liveness never restarts a relay that is only starting.
+    let relay = &deployments[1]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        relay["startupProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
     );
     let settings = kubernetes_settings();
     for deployment in &deployments {

@@ -1,7 +1,9 @@
 //! `/healthz` and `/readyz` of the worker (`CATALOG_SYNC_HEALTH_ADDR`), the relay (on
 //! `CATALOG_SYNC_LISTEN`) and the codec server, as an orchestrator probes them: live at once, ready
-//! once their dependencies answer (the worker: once Temporal lists its pollers), not ready (503,
-//! with the reason) when the catalog database goes away, while still live.
+//! once their dependencies answer (the worker: once Temporal lists its pollers; an empty
+//! `TEMPORAL_API_KEY` is no key, so a plaintext Temporal is reached), not ready (503, with the
+//! reason) when the catalog database goes away, while still live; the relay live while Temporal
+//! is away.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,6 +26,8 @@ async fn processes_are_live_then_ready_and_not_ready_without_their_catalog() {
     let _worker = Running(
         worker_command(&url, &sandbox, &unique("health"))
             .env("CATALOG_SYNC_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+            // As a Secret with an empty key leaves it for a self-hosted, plaintext Temporal.
+            .env("TEMPORAL_API_KEY", "")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -33,6 +37,7 @@ async fn processes_are_live_then_ready_and_not_ready_without_their_catalog() {
     let _relay = Running(
         Command::new(harness::binary("relay"))
             .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("TEMPORAL_API_KEY", "")
             .env("CATALOG_DATABASE_URL", &url)
             .env("CATALOG_SYNC_TASK_QUEUE", unique("health-relay"))
             .env("CATALOG_SYNC_LISTEN", format!("127.0.0.1:{relay_port}"))
@@ -109,5 +114,63 @@ async fn processes_are_live_then_ready_and_not_ready_without_their_catalog() {
         get(&format!("{base}/healthz")).await.unwrap().0,
         200,
         "still live"
+    );
+}
+
+/// A relay whose Temporal is away is live from its first seconds (an orchestrator must not
+/// restart it: it is built to wait, its changes safe in the outbox) and answers the rest with 503
+/// saying what it waits for. A codec server on a pod's address without a token refuses to start,
+/// naming the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_waiting_for_temporal_is_live_and_a_codec_server_without_a_token_refuses() {
+    let (url, _catalog) = fresh_catalog(Backend::Sqlite).await;
+    let nobody = free_port();
+    let relay_port = free_port();
+    let _relay = Running(
+        Command::new(harness::binary("relay"))
+            .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{nobody}"))
+            .env("TEMPORAL_API_KEY", "")
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("CATALOG_SYNC_LISTEN", format!("127.0.0.1:{relay_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{relay_port}");
+    let live = eventually(
+        Duration::from_secs(20),
+        "/healthz while Temporal is away",
+        || async { get(&format!("{base}/healthz")).await },
+    )
+    .await;
+    assert_eq!(live.0, 200, "{live:?}");
+    let (status, body) = get(&format!("{base}/readyz")).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("waiting for Temporal"), "{body}");
+    let ingest = reqwest::Client::new()
+        .post(format!("{base}/v1/changes"))
+        .json(&serde_json::json!({"product_ids": ["sku-1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ingest.status().as_u16(),
+        503,
+        "nothing taken while Temporal is away"
+    );
+
+    let out = Command::new(harness::binary("codec-server"))
+        .env(codec::keys::KEY_ENV, codec::keys::new_key())
+        .env("CATALOG_SYNC_CODEC_AUTH_TOKEN", "")
+        .args(["--listen", &format!("0.0.0.0:{}", free_port())])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("CATALOG_SYNC_CODEC_AUTH_TOKEN is not set")
+            && said.contains("CATALOG_SYNC_CODEC_NO_AUTH"),
+        "{said}"
     );
 }
