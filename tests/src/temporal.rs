@@ -35,6 +35,8 @@ pub fn temporal_cli() -> PathBuf {
 pub struct DevServerOptions {
     /// The Web UI's codec endpoint (`--ui-codec-endpoint`), for a test that serves a codec there.
     pub ui_codec_endpoint: Option<String>,
+    /// Serve the server's Prometheus metrics (`--metrics-port`): see [`DevServer::metrics_url`].
+    pub metrics: bool,
 }
 
 /// A `temporal server start-dev` (in memory) with its Web UI, stopped when dropped (or when the
@@ -42,6 +44,7 @@ pub struct DevServerOptions {
 pub struct DevServer {
     address: String,
     ui_address: String,
+    metrics_url: Option<String>,
     _server: Option<Tied>,
 }
 
@@ -63,9 +66,13 @@ impl DevServer {
         // between and the server exits: try again on new ports before giving up.
         for attempt in 1..=3 {
             let (port, ui_port) = (free_port(), free_port());
+            let metrics_port = options.metrics.then(free_port);
+            let metrics = metrics_port
+                .map(|p| format!(" --metrics-port {p}"))
+                .unwrap_or_default();
             let script = format!(
                 "exec '{}' server start-dev --ui-port {ui_port} --ip 127.0.0.1 --port {port} \
-                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true{search_attributes}{codec}",
+                 --log-level error --dynamic-config-value frontend.enableUpdateWorkflowExecution=true{search_attributes}{codec}{metrics}",
                 cli.display()
             );
             let child = spawn_tied(&script, "true");
@@ -73,6 +80,7 @@ impl DevServer {
                 return Self {
                     address: format!("127.0.0.1:{port}"),
                     ui_address: format!("127.0.0.1:{ui_port}"),
+                    metrics_url: metrics_port.map(|p| format!("http://127.0.0.1:{p}/metrics")),
                     _server: Some(Tied(child)),
                 };
             }
@@ -98,6 +106,11 @@ impl DevServer {
         &self.ui_address
     }
 
+    /// Its Prometheus endpoint, when started with [`DevServerOptions::metrics`].
+    pub fn metrics_url(&self) -> Option<&str> {
+        self.metrics_url.as_deref()
+    }
+
     /// A client (namespace `default`) whose payloads go through `data_converter`.
     pub async fn client_with(&self, data_converter: DataConverter) -> Client {
         connect(&self.address, data_converter).await
@@ -112,6 +125,7 @@ fn shared() -> &'static DevServer {
         Ok(address) => DevServer {
             address,
             ui_address: std::env::var("CATALOG_SYNC_TEST_TEMPORAL_UI").unwrap_or_default(),
+            metrics_url: None,
             _server: None,
         },
         Err(_) => DevServer::start(&DevServerOptions::default()),

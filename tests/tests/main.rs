@@ -16,7 +16,7 @@
 #![allow(missing_docs)]
 
 mod activities;
-mod contract;
+pub(crate) mod contract;
 mod end_to_end;
 mod failure;
 mod operate;

@@ -21,7 +21,7 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn yaml(path: &str) -> Value {
+pub(crate) fn yaml(path: &str) -> Value {
     serde_yaml_ng::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -276,7 +276,7 @@ fn kubernetes_base() -> Vec<Value> {
 }
 
 /// `KEY=value` lines of the settings the base's ConfigMap is generated from.
-fn kubernetes_settings() -> BTreeMap<String, String> {
+pub(crate) fn kubernetes_settings() -> BTreeMap<String, String> {
     read("deploy/kubernetes/base/settings.env")
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -402,8 +402,18 @@ fn kubernetes_probes_the_health_endpoints_and_keeps_keys_in_the_secret() {
     }
 }
 
+/// The label value the Temporal server gives a task queue in its metrics: its dashes (and any
+/// other character Prometheus does not take) as underscores, as `operate::autoscaling` reads from
+/// a real server.
+pub(crate) fn metric_label(queue: &str) -> String {
+    queue
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 #[test]
-fn the_autoscaler_suggestion_follows_the_task_queue_backlog() {
+fn the_autoscaler_follows_the_workflow_queue_alone() {
     let hpa = yaml("deploy/kubernetes/overlays/autoscaling/worker-hpa.yaml");
     assert_eq!(hpa["apiVersion"].as_str(), Some("autoscaling/v2"));
     assert_eq!(
@@ -412,11 +422,20 @@ fn the_autoscaler_suggestion_follows_the_task_queue_backlog() {
     );
     let metric = &hpa["spec"]["metrics"][0]["external"]["metric"];
     let queue = &kubernetes_settings()["CATALOG_SYNC_TASK_QUEUE"];
+    // The workflow queue, as the server labels it; not the Stripe queue, held to Stripe's budget.
     assert_eq!(
         metric["selector"]["matchLabels"]["taskqueue"].as_str(),
-        Some(queue.as_str())
+        Some(metric_label(queue).as_str())
     );
-    // The adapter rule serves that metric from the Temporal server's backlog gauge.
+    assert_eq!(
+        metric["selector"]["matchLabels"]
+            .as_mapping()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The adapter rule serves that metric from the Temporal server's backlog gauge, summed over
+    // partitions, priorities and task types.
     let adapter = yaml("deploy/kubernetes/overlays/autoscaling/prometheus-adapter-values.yaml");
     let rule = &adapter["rules"]["external"][0];
     assert_eq!(rule["name"]["as"], metric["name"]);
@@ -425,5 +444,25 @@ fn the_autoscaler_suggestion_follows_the_task_queue_backlog() {
             .as_str()
             .unwrap()
             .starts_with("approximate_backlog_count")
+    );
+    assert!(
+        rule["metricsQuery"]
+            .as_str()
+            .unwrap()
+            .ends_with("by (taskqueue)")
+    );
+    // No fixed replica count fights it: the overlay removes the Deployment's.
+    let overlay = yaml("deploy/kubernetes/overlays/autoscaling/kustomization.yaml");
+    let patch = &overlay["patches"][0];
+    assert_eq!(
+        patch["target"]["name"].as_str(),
+        Some("catalog-sync-worker")
+    );
+    assert!(
+        patch["patch"]
+            .as_str()
+            .unwrap()
+            .contains("path: /spec/replicas"),
+        "{patch:?}"
     );
 }

@@ -1,6 +1,6 @@
 //! Contract tier: no Temporal server; files and outside clients.
 
 mod dashboard;
-mod deploy;
+pub(crate) mod deploy;
 mod official_sdks;
 mod replay;

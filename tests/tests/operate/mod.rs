@@ -1,5 +1,6 @@
 //! Operating tier: the binaries as a user runs them.
 
+mod autoscaling;
 mod binaries;
 mod budget;
 mod catalog_db;

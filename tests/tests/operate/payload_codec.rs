@@ -194,6 +194,7 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
     let codec_endpoint = format!("http://127.0.0.1:{}", harness::free_port());
     let server = DevServer::start(&DevServerOptions {
         ui_codec_endpoint: Some(codec_endpoint.clone()),
+        ..DevServerOptions::default()
     });
     let address = server.address().to_string();
     let ui = server.ui_address().to_string();
