@@ -3,17 +3,22 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | `catalog_sync_stripe_requests` | counter | `endpoint` (`GET /v1/products/{id}`), `status` (`200`, `429`, …, `transport_error`) |
+//! | `catalog_sync_stripe_requests_total` | counter | `endpoint` (`GET /v1/products/{id}`), `status` (`200`, `429`, …, `transport_error`) |
 //! | `catalog_sync_stripe_request_latency` | histogram (ms) | `endpoint`, `status` |
 //! | `catalog_sync_stripe_pacing_wait` | histogram (ms) | — : time a request waited for the process's Stripe budget |
 //! | `catalog_sync_stripe_share` | gauge (requests/s) | — : this worker's share of the account's Stripe budget |
 //! | `catalog_sync_stripe_workers` | gauge | — : workers polling the Stripe task queue, as this worker last counted them |
-//! | `catalog_sync_sync_outcomes` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `skipped_other_catalog`, `invalid`, `failed`) |
-//! | `catalog_sync_drift` | counter | `kind` (`missing`, `stale`, `edited_in_stripe`, `price_drift`, `should_archive`, `orphan`) |
+//! | `catalog_sync_sync_outcomes_total` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `skipped_other_catalog`, `invalid`, `failed`) |
+//! | `catalog_sync_drift_total` | counter | `kind` (`missing`, `stale`, `edited_in_stripe`, `price_drift`, `should_archive`, `orphan`) |
 //! | `catalog_sync_relay_lag` | gauge (s) | — : age of the oldest catalog change not yet relayed to Temporal |
 //! | `catalog_sync_relay_pending` | gauge | — : catalog changes waiting in the outbox |
-//! | `catalog_sync_relay_changes` | counter | `result` (`relayed`, `released`, `rejected`) |
-//! | `catalog_sync_webhook_events` | counter | `decision` (`repair`, `echo`, `unmanaged`, `ignored`, `duplicate`, `invalid_signature`, …) |
+//! | `catalog_sync_relay_changes_total` | counter | `result` (`relayed`, `released`, `rejected`) |
+//! | `catalog_sync_webhook_events_total` | counter | `decision` (`repair`, `echo`, `unmanaged`, `ignored`, `duplicate`, `invalid_signature`, …) |
+//! | `catalog_sync_build_info` | gauge (always 1) | `binary` (`worker`, `relay`), `version`, `build_id` (the worker's Worker Deployment build) |
+//!
+//! The counters with a fixed set of label values start at 0 for each ([`Metrics::start_at_zero`]):
+//! a series that first appears at its first event has no earlier sample, so `increase()` and
+//! `rate()` would not see that first failure, drift or rejected change.
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,18 +31,32 @@ use temporalio_common::telemetry::metrics::{
 
 /// Every metric this module exports (without the `_bucket`/`_sum`/`_count` of histograms).
 pub const METRIC_NAMES: &[&str] = &[
-    "catalog_sync_stripe_requests",
+    "catalog_sync_stripe_requests_total",
     "catalog_sync_stripe_request_latency",
     "catalog_sync_stripe_pacing_wait",
     "catalog_sync_stripe_share",
     "catalog_sync_stripe_workers",
-    "catalog_sync_sync_outcomes",
-    "catalog_sync_drift",
+    "catalog_sync_sync_outcomes_total",
+    "catalog_sync_drift_total",
     "catalog_sync_relay_lag",
     "catalog_sync_relay_pending",
-    "catalog_sync_relay_changes",
-    "catalog_sync_webhook_events",
+    "catalog_sync_relay_changes_total",
+    "catalog_sync_webhook_events_total",
+    "catalog_sync_build_info",
 ];
+
+/// The counters whose label values are known in advance (see [`Metrics::start_at_zero`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// `catalog_sync_sync_outcomes_total`, by `outcome`.
+    Outcomes,
+    /// `catalog_sync_drift_total`, by `kind`.
+    Drift,
+    /// `catalog_sync_relay_changes_total`, by `result`.
+    RelayChanges,
+    /// `catalog_sync_webhook_events_total`, by `decision`.
+    WebhookEvents,
+}
 
 /// catalog-sync's instruments, shared by the Stripe client and the activities.
 #[derive(Clone)]
@@ -54,6 +73,7 @@ pub struct Metrics {
     relay_pending: Gauge,
     relay_changes: Counter,
     webhook_events: Counter,
+    build_info: Gauge,
 }
 
 impl fmt::Debug for Metrics {
@@ -67,7 +87,7 @@ impl Metrics {
     pub fn new(meter: Arc<dyn CoreMeter>) -> Self {
         let requests = meter.counter(
             MetricParameters::builder()
-                .name("catalog_sync_stripe_requests")
+                .name("catalog_sync_stripe_requests_total")
                 .description("Requests sent to Stripe, by endpoint and response status")
                 .build(),
         );
@@ -87,13 +107,13 @@ impl Metrics {
         );
         let outcomes = meter.counter(
             MetricParameters::builder()
-                .name("catalog_sync_sync_outcomes")
+                .name("catalog_sync_sync_outcomes_total")
                 .description("Product sync passes by outcome")
                 .build(),
         );
         let drift = meter.counter(
             MetricParameters::builder()
-                .name("catalog_sync_drift")
+                .name("catalog_sync_drift_total")
                 .description("Differences reconciliation found, by kind")
                 .build(),
         );
@@ -125,18 +145,25 @@ impl Metrics {
         );
         let relay_changes = meter.counter(
             MetricParameters::builder()
-                .name("catalog_sync_relay_changes")
+                .name("catalog_sync_relay_changes_total")
                 .description("Outbox changes handled by the relay, by result")
                 .build(),
         );
         let webhook_events = meter.counter(
             MetricParameters::builder()
-                .name("catalog_sync_webhook_events")
+                .name("catalog_sync_webhook_events_total")
                 .description("Stripe webhook events received, by decision")
+                .build(),
+        );
+        let build_info = meter.gauge(
+            MetricParameters::builder()
+                .name("catalog_sync_build_info")
+                .description("Always 1: the binary, its version and its build id")
                 .build(),
         );
         Self {
             meter,
+            build_info,
             requests,
             latency,
             pacing_wait,
@@ -157,6 +184,29 @@ impl Metrics {
                 key.to_string(),
                 value.to_string(),
             )]))
+    }
+
+    /// Puts `counter`'s series for each of `values` at 0 (adding 0 makes the series exist).
+    pub fn start_at_zero(&self, counter: Counted, values: &[&str]) {
+        let (instrument, key) = match counter {
+            Counted::Outcomes => (&self.outcomes, "outcome"),
+            Counted::Drift => (&self.drift, "kind"),
+            Counted::RelayChanges => (&self.relay_changes, "result"),
+            Counted::WebhookEvents => (&self.webhook_events, "decision"),
+        };
+        for value in values {
+            instrument.add(0, &self.labelled(key, value));
+        }
+    }
+
+    /// Publishes `catalog_sync_build_info{binary, version, build_id} 1`.
+    pub fn build_info(&self, binary: &str, build_id: &str) {
+        let attributes = self.meter.new_attributes(NewAttributes::from(vec![
+            MetricKeyValue::new("binary", binary.to_string()),
+            MetricKeyValue::new("version", env!("CARGO_PKG_VERSION").to_string()),
+            MetricKeyValue::new("build_id", build_id.to_string()),
+        ]));
+        self.build_info.record(1, &attributes);
     }
 
     /// Counts the outcome of a sync pass.

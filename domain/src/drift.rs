@@ -28,6 +28,17 @@ pub enum DriftKind {
 }
 
 impl DriftKind {
+    /// Every kind (the metrics start each at 0).
+    pub const ALL: [DriftKind; 7] = [
+        Self::Missing,
+        Self::Stale,
+        Self::EditedInStripe,
+        Self::PriceDrift,
+        Self::ShouldArchive,
+        Self::Orphan,
+        Self::Detached,
+    ];
+
     /// The value used in logs and reports.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -51,6 +51,21 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Every label a webhook event is counted under: the decisions', and the events refused
+    /// before one (`invalid_signature`, `duplicate`). The metrics start each at 0.
+    pub const LABELS: [&'static str; 10] = [
+        "ignored",
+        "unmanaged",
+        "other_catalog",
+        "other_account",
+        "echo",
+        "kept",
+        "id_mismatch",
+        "repair",
+        "invalid_signature",
+        "duplicate",
+    ];
+
     /// The label in metrics and in `stripe_webhook_events.decision`.
     pub fn label(&self) -> &'static str {
         match self {

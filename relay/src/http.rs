@@ -100,6 +100,12 @@ pub fn router(
     config: HttpConfig,
     metrics: Option<Metrics>,
 ) -> axum::Router {
+    if let Some(m) = &metrics {
+        m.start_at_zero(
+            common::metrics::Counted::WebhookEvents,
+            &crate::decide::Decision::LABELS,
+        );
+    }
     let limit = config.max_body_bytes;
     let state = Arc::new(AppState {
         catalog,

@@ -132,6 +132,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    if let Some(m) = &metrics {
+        m.build_info("relay", env!("CARGO_PKG_VERSION"));
+    }
     let catalog = Catalog::connect_with(
         catalog::required_url(args.catalog.database_url.as_deref())?,
         catalog::mapping::from_config(&args.catalog.config_file()?)?.as_ref(),

@@ -26,6 +26,15 @@ use futures::StreamExt;
 
 use crate::signal::{SignalError, Signaller};
 
+/// What `catalog_sync_relay_changes_total` counts a change as: handed to Temporal, given back
+/// (Temporal away), stranded (its run's queue has no worker) or rejected (Temporal refused it).
+const RELAYED: &str = "relayed";
+const RELEASED: &str = "released";
+const STRANDED: &str = "stranded";
+const REJECTED: &str = "rejected";
+/// Every result counted (the metrics start each at 0).
+pub const RESULTS: [&str; 4] = [RELAYED, RELEASED, STRANDED, REJECTED];
+
 /// How a relay claims and waits.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
@@ -206,6 +215,9 @@ impl Relay {
 
     /// Publishes lag and counts in `metrics`.
     pub fn with_metrics(mut self, metrics: Option<Metrics>) -> Self {
+        if let Some(m) = &metrics {
+            m.start_at_zero(common::metrics::Counted::RelayChanges, &RESULTS);
+        }
         self.metrics = metrics;
         self
     }
@@ -284,11 +296,11 @@ impl Relay {
         report.relayed = accepted;
         report.released = unavailable.len();
         if let Some(m) = &self.metrics {
-            m.relay_changes("relayed", report.relayed.len() as u64);
-            m.relay_changes("released", report.released as u64);
-            m.relay_changes("stranded", report.stranded as u64);
+            m.relay_changes(RELAYED, report.relayed.len() as u64);
+            m.relay_changes(RELEASED, report.released as u64);
+            m.relay_changes(STRANDED, report.stranded as u64);
             m.relay_changes(
-                "rejected",
+                REJECTED,
                 rejected.values().map(Vec::len).sum::<usize>() as u64,
             );
         }

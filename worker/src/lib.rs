@@ -123,6 +123,14 @@ pub async fn build_with(
             .with_metrics(settings.metrics.clone()),
     )?;
     let stripe_budget = settings.stripe.requests_per_second;
+    if let Some(m) = &settings.metrics {
+        use common::metrics::Counted;
+        m.build_info("worker", &settings.deployment.build_id);
+        let outcomes = workflows::SyncOutcome::ALL.map(|o| o.as_str());
+        m.start_at_zero(Counted::Outcomes, &outcomes);
+        let kinds = domain::drift::DriftKind::ALL.map(|k| k.as_str());
+        m.start_at_zero(Counted::Drift, &kinds);
+    }
     // A wrong key or API version stops the worker here, with the setting's name, instead of
     // failing every sync; an unreachable Stripe is left to the activities' retries.
     match stripe.check_access().await {

@@ -167,6 +167,18 @@ pub enum SyncOutcome {
 }
 
 impl SyncOutcome {
+    /// Every outcome (the metrics start each at 0).
+    pub const ALL: [SyncOutcome; 8] = [
+        Self::Synced,
+        Self::Unchanged,
+        Self::Invalid,
+        Self::Archived,
+        Self::SkippedUnmanaged,
+        Self::SkippedOtherCatalog,
+        Self::ArchiveHeld,
+        Self::Failed,
+    ];
+
     /// The value used in logs and search attributes.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -451,7 +451,7 @@ async fn a_killed_relay_loses_nothing() {
     })
     .await;
     assert!(
-        metrics.contains("catalog_sync_relay_changes{result=\"relayed\""),
+        metrics.contains("catalog_sync_relay_changes_total{result=\"relayed\""),
         "{metrics}"
     );
     let ingest = reqwest::Client::new()

@@ -100,7 +100,7 @@ async fn decisions(catalog: &Catalog) -> Vec<(String, i64)> {
     let sql = "SELECT decision, COUNT(*) FROM {events} GROUP BY decision ORDER BY decision";
     match catalog.db() {
         catalog::Db::Sqlite(pool) => {
-            sqlx::query_as(&sql.replace("{events}", "catalog_sync_webhook_events"))
+            sqlx::query_as(&sql.replace("{events}", "catalog_sync_webhook_events_total"))
                 .fetch_all(pool)
                 .await
                 .unwrap()

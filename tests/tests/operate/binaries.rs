@@ -147,7 +147,7 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     let created = metrics
         .lines()
         .find(|l| {
-            l.starts_with("catalog_sync_stripe_requests{")
+            l.starts_with("catalog_sync_stripe_requests_total{")
                 && l.contains(r#"endpoint="POST /v1/products""#)
                 && l.contains(r#"status="200""#)
         })
@@ -161,7 +161,23 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     assert!(
         metrics
             .lines()
-            .any(|l| l == r#"catalog_sync_sync_outcomes{outcome="synced"} 4"#),
+            .any(|l| l == r#"catalog_sync_sync_outcomes_total{outcome="synced"} 4"#),
+        "{metrics}"
+    );
+    // Counters with known labels exist at 0 before their first event, so that `increase()` sees
+    // the first failure or drift; the build is on record.
+    for zero in [
+        r#"catalog_sync_sync_outcomes_total{outcome="failed"} 0"#,
+        r#"catalog_sync_drift_total{kind="missing"} 0"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == zero), "{zero}:\n{metrics}");
+    }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("catalog_sync_build_info{")
+                && l.contains(r#"binary="worker""#)
+                && l.ends_with(" 1")),
         "{metrics}"
     );
 
