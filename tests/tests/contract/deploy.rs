@@ -169,6 +169,51 @@ fn every_service_is_health_checked_and_every_dependency_waits_for_it() {
     assert!(runtime.contains(" curl"), "the runtime image installs curl");
 }
 
+/// Compose is safe as shipped: nothing is published beyond this host unless `.env` asks
+/// (`PUBLISH_ADDR`, `RELAY_PUBLISH_ADDR`), and the codec server never; every service restarts
+/// (the jobs on failure) and rotates its logs; catalog-sync's processes have memory limits.
+#[test]
+fn compose_is_safe_by_default() {
+    for (name, service) in services() {
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            assert!(
+                [
+                    "${PUBLISH_ADDR:-127.0.0.1}:",
+                    "${RELAY_PUBLISH_ADDR:-127.0.0.1}:"
+                ]
+                .iter()
+                .any(|p| port.starts_with(p))
+                    || (name == "codec-server" && port.starts_with("127.0.0.1:")),
+                "{name} publishes {port} beyond this host by default"
+            );
+        }
+        assert!(
+            service["restart"]
+                .as_str()
+                .is_some_and(|r| r == "unless-stopped" || r.starts_with("on-failure")),
+            "{name} has no restart policy"
+        );
+        assert_eq!(
+            service["logging"]["driver"].as_str(),
+            Some("json-file"),
+            "{name}"
+        );
+        assert!(
+            service["logging"]["options"]["max-size"].as_str().is_some(),
+            "{name}'s logs do not rotate"
+        );
+        if ["worker", "relay", "codec-server", "stripe-sandbox"].contains(&name.as_str()) {
+            assert!(
+                service["deploy"]["resources"]["limits"]["memory"]
+                    .as_str()
+                    .is_some(),
+                "{name} has no memory limit"
+            );
+        }
+    }
+}
+
 #[test]
 fn prometheus_finds_every_worker_replica() {
     let services = services();
