@@ -174,3 +174,85 @@ async fn a_relay_waiting_for_temporal_is_live_and_a_codec_server_without_a_token
         "{said}"
     );
 }
+
+/// `KEY=value` lines of an env file of the repository (comments and blank lines skipped).
+fn env_file(path: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(harness::workspace_root().join(path))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').expect("KEY=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// The Kubernetes example as shipped (the base's settings, the example's, its Secret with every
+/// optional key empty) starts the worker and the relay against a plaintext, self-hosted Temporal:
+/// only the addresses of Temporal, the catalog and Stripe are this machine's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubernetes_example_settings_start_the_worker_and_the_relay() {
+    let sandbox = Sandbox::start().await;
+    let (url, _catalog) = fresh_catalog(Backend::Postgres).await;
+    let mut settings = env_file("deploy/kubernetes/base/settings.env");
+    let example = yaml_literals("deploy/kubernetes/overlays/example/kustomization.yaml");
+    settings.extend(example);
+    settings.extend(env_file(
+        "deploy/kubernetes/overlays/example/secrets.example.env",
+    ));
+    for (key, _) in &settings {
+        assert!(
+            !key.starts_with("CATALOG_SYNC_") || common::settings::environment::is_known(key),
+            "{key}"
+        );
+    }
+    let queue = unique("k8s-example");
+    let here = [
+        ("TEMPORAL_ADDRESS", harness::temporal_address()),
+        ("CATALOG_DATABASE_URL", url.clone()),
+        ("STRIPE_API_BASE", sandbox.base.clone()),
+        ("CATALOG_SYNC_TASK_QUEUE", queue),
+    ];
+    let start = |binary: &str, port: u16, addr_setting: &str| {
+        let mut command = Command::new(harness::binary(binary));
+        command
+            .envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(here.iter().map(|(k, v)| (*k, v.as_str())))
+            .env(addr_setting, format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Running(command.spawn().unwrap())
+    };
+    let (worker_port, relay_port) = (free_port(), free_port());
+    let _worker = start("worker", worker_port, "CATALOG_SYNC_HEALTH_ADDR");
+    let _relay = start("relay", relay_port, "CATALOG_SYNC_LISTEN");
+    for port in [worker_port, relay_port] {
+        let base = format!("http://127.0.0.1:{port}");
+        eventually(
+            Duration::from_secs(60),
+            &format!("{base}/readyz"),
+            || async {
+                get(&format!("{base}/readyz"))
+                    .await
+                    .filter(|(s, _)| *s == 200)
+            },
+        )
+        .await;
+    }
+}
+
+/// The `literals` of a kustomization's `configMapGenerator`, as `KEY=value` pairs.
+fn yaml_literals(path: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(harness::workspace_root().join(path)).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    doc["configMapGenerator"][0]["literals"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            let (k, v) = l.as_str().unwrap().split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
