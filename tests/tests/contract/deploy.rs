@@ -320,9 +320,9 @@ fn kubernetes_base() -> Vec<Value> {
     .collect()
 }
 
-/// `KEY=value` lines of the settings the base's ConfigMap is generated from.
-pub(crate) fn kubernetes_settings() -> BTreeMap<String, String> {
-    read("deploy/kubernetes/base/settings.env")
+/// `KEY=value` lines of an env file of the repository (comments and blank lines skipped).
+pub(crate) fn env_file(path: &str) -> BTreeMap<String, String> {
+    read(path)
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(|l| {
@@ -330,6 +330,11 @@ pub(crate) fn kubernetes_settings() -> BTreeMap<String, String> {
             (k.to_string(), v.to_string())
         })
         .collect()
+}
+
+/// The settings the base's ConfigMap is generated from.
+pub(crate) fn kubernetes_settings() -> BTreeMap<String, String> {
+    env_file("deploy/kubernetes/base/settings.env")
 }
 
 fn container_env<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {

@@ -8,6 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::contract::deploy::env_file;
 use harness::{
     Backend, Running, Sandbox, eventually, free_port, fresh_catalog, unique, worker_command,
 };
@@ -16,6 +17,16 @@ async fn get(url: &str) -> Option<(u16, String)> {
     let response = reqwest::get(url).await.ok()?;
     let status = response.status().as_u16();
     Some((status, response.text().await.unwrap_or_default()))
+}
+
+/// Waits until `{base}/readyz` answers 200; its body.
+async fn ready(base: &str, within: Duration) -> String {
+    let url = format!("{base}/readyz");
+    let (_, body) = eventually(within, &url, || async {
+        get(&url).await.filter(|(s, _)| *s == 200)
+    })
+    .await;
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,17 +70,8 @@ async fn processes_are_live_then_ready_and_not_ready_without_their_catalog() {
     let relay = format!("http://127.0.0.1:{relay_port}");
     let codec = format!("http://127.0.0.1:{codec_port}");
     for base in [&relay, &codec] {
-        let ready = eventually(
-            Duration::from_secs(30),
-            &format!("{base}/readyz"),
-            || async {
-                get(&format!("{base}/readyz"))
-                    .await
-                    .filter(|(s, _)| *s == 200)
-            },
-        )
-        .await;
-        assert!(ready.1.starts_with("ready"), "{base}: {ready:?}");
+        let body = ready(base, Duration::from_secs(30)).await;
+        assert!(body.starts_with("ready"), "{base}: {body}");
         assert_eq!(get(&format!("{base}/healthz")).await.unwrap().0, 200);
     }
     let base = format!("http://127.0.0.1:{port}");
@@ -175,19 +177,6 @@ async fn a_relay_waiting_for_temporal_is_live_and_a_codec_server_without_a_token
     );
 }
 
-/// `KEY=value` lines of an env file of the repository (comments and blank lines skipped).
-fn env_file(path: &str) -> Vec<(String, String)> {
-    std::fs::read_to_string(harness::workspace_root().join(path))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (k, v) = l.split_once('=').expect("KEY=value");
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 /// The Kubernetes example as shipped (the base's settings, the example's, its Secret with every
 /// optional key empty) starts the worker and the relay against a plaintext, self-hosted Temporal:
 /// only the addresses of Temporal, the catalog and Stripe are this machine's.
@@ -195,7 +184,9 @@ fn env_file(path: &str) -> Vec<(String, String)> {
 async fn the_kubernetes_example_settings_start_the_worker_and_the_relay() {
     let sandbox = Sandbox::start().await;
     let (url, _catalog) = fresh_catalog(Backend::Postgres).await;
-    let mut settings = env_file("deploy/kubernetes/base/settings.env");
+    let mut settings: Vec<(String, String)> = env_file("deploy/kubernetes/base/settings.env")
+        .into_iter()
+        .collect();
     let example = yaml_literals("deploy/kubernetes/overlays/example/kustomization.yaml");
     settings.extend(example);
     settings.extend(env_file(
@@ -228,17 +219,7 @@ async fn the_kubernetes_example_settings_start_the_worker_and_the_relay() {
     let _worker = start("worker", worker_port, "CATALOG_SYNC_HEALTH_ADDR");
     let _relay = start("relay", relay_port, "CATALOG_SYNC_LISTEN");
     for port in [worker_port, relay_port] {
-        let base = format!("http://127.0.0.1:{port}");
-        eventually(
-            Duration::from_secs(60),
-            &format!("{base}/readyz"),
-            || async {
-                get(&format!("{base}/readyz"))
-                    .await
-                    .filter(|(s, _)| *s == 200)
-            },
-        )
-        .await;
+        ready(&format!("http://127.0.0.1:{port}"), Duration::from_secs(60)).await;
     }
 }
 
