@@ -169,6 +169,101 @@ fn every_service_is_health_checked_and_every_dependency_waits_for_it() {
     assert!(runtime.contains(" curl"), "the runtime image installs curl");
 }
 
+/// Every `starter` job but `setup` reads the catalog (a schedule's id carries the catalog's
+/// identity): it is given the database and waits for `migrate`, or it fails as shipped.
+#[test]
+fn compose_jobs_that_read_the_catalog_get_it_migrated() {
+    let services = services();
+    let mut checked = 0;
+    for (name, service) in &services {
+        let entrypoint: Vec<&str> = service["entrypoint"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if entrypoint.first() != Some(&"starter") || entrypoint.get(1) == Some(&"setup") {
+            continue;
+        }
+        assert!(
+            service["environment"]["CATALOG_DATABASE_URL"]
+                .as_str()
+                .is_some(),
+            "{name} runs {entrypoint:?} without CATALOG_DATABASE_URL"
+        );
+        if entrypoint.get(1) != Some(&"migrate") {
+            assert_eq!(
+                service["depends_on"]["migrate"]["condition"].as_str(),
+                Some("service_completed_successfully"),
+                "{name} does not wait for migrate"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "the schedule jobs are checked");
+}
+
+/// The Kubernetes set-up Job runs the compose stack's one-shot `starter` steps, in the same
+/// order, each with the catalog's database and Temporal's key from the Secret.
+#[test]
+fn the_kubernetes_setup_job_runs_the_compose_steps() {
+    let job = kubernetes_base()
+        .into_iter()
+        .find(|o| o["kind"].as_str() == Some("Job"))
+        .expect("a set-up Job in the base");
+    let pod = &job["spec"]["template"]["spec"];
+    let containers: Vec<&Value> = pod["initContainers"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .chain(pod["containers"].as_sequence().unwrap())
+        .collect();
+    let command = |c: &Value| -> Vec<String> {
+        c["command"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    // A compose argument `${VAR:-default}` is its default.
+    let plain = |arg: &str| -> String {
+        match arg.strip_prefix("${").and_then(|a| a.strip_suffix('}')) {
+            Some(var) => var.split_once(":-").map_or("", |(_, d)| d).to_string(),
+            None => arg.to_string(),
+        }
+    };
+    let services = services();
+    let steps: Vec<Vec<String>> = [
+        "migrate",
+        "search-attributes",
+        "reconcile-schedule",
+        "full-scan-schedule",
+    ]
+    .iter()
+    .map(|name| {
+        services[*name]["entrypoint"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| plain(a.as_str().unwrap()))
+            .collect()
+    })
+    .collect();
+    assert_eq!(
+        containers.iter().map(|c| command(c)).collect::<Vec<_>>(),
+        steps
+    );
+    for container in containers {
+        let url = container_env(container, "CATALOG_DATABASE_URL").expect("the database");
+        assert_eq!(
+            url["valueFrom"]["secretKeyRef"]["name"].as_str(),
+            Some("catalog-sync")
+        );
+        assert!(container_env(container, "TEMPORAL_API_KEY").is_some());
+    }
+}
+
 /// Compose is safe as shipped: nothing is published beyond this host unless `.env` asks
 /// (`PUBLISH_ADDR`, `RELAY_PUBLISH_ADDR`), and the codec server never; every service restarts
 /// (the jobs on failure) and rotates its logs; catalog-sync's processes have memory limits.
