@@ -154,8 +154,9 @@ impl Args {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     common::settings::environment::check(std::env::vars())?;
-    // Settings first, so that a mistake is refused before a metrics port is taken.
-    args.settings(None)?;
+    // Settings first (the config file read once), so that a mistake is refused before a metrics
+    // port is taken.
+    let mut settings = args.settings(None)?;
     let (telemetry, metrics) = match args.metrics_addr {
         Some(addr) => {
             let (meter, metrics) =
@@ -171,7 +172,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .telemetry_options(telemetry)
         .build()
         .map_err(|e| anyhow::anyhow!("runtime options: {e}"))?;
-    let settings = args.settings(metrics)?;
+    settings.metrics = metrics;
     let runtime = Runtime::from_current_tokio(runtime_options)?;
     let (client, payload_key) =
         common::temporal::connect(&args.payload, WhenUnreachable::Fail).await?;

@@ -197,27 +197,19 @@ pub(super) async fn column_types(
 /// Column names and type names of a statement, prepared but not run.
 pub(super) async fn describe(db: &Db, sql: &str) -> Result<Vec<(String, String)>, String> {
     match db {
-        Db::Postgres(pool) => pool
-            .describe(sql)
-            .await
-            .map(|d| {
-                d.columns()
-                    .iter()
-                    .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
-                    .collect()
-            })
-            .map_err(|e| e.to_string()),
-        Db::Sqlite(pool) => pool
-            .describe(sql)
-            .await
-            .map(|d| {
-                d.columns()
-                    .iter()
-                    .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
-                    .collect()
-            })
-            .map_err(|e| e.to_string()),
+        Db::Postgres(pool) => pool.describe(sql).await.map(named),
+        Db::Sqlite(pool) => pool.describe(sql).await.map(named),
     }
+    .map_err(|e| e.to_string())
+}
+
+/// The name and type name of each column a statement returns.
+fn named<DB: sqlx::Database>(described: sqlx::Describe<DB>) -> Vec<(String, String)> {
+    described
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
+        .collect()
 }
 
 pub(super) fn check_column(
