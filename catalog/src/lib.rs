@@ -175,7 +175,7 @@ use rows::{
     price_columns, product_columns,
 };
 pub(crate) use rows::{placeholders_after, since_value};
-pub use schema::{MigrationReport, SCHEMA_VERSION, Tables};
+pub use schema::{MigrationReport, RecordedStep, SCHEMA_VERSION, SchemaCheck, Tables};
 
 impl Catalog {
     /// Opens the catalog at `url` ([`Catalog::open`]) and checks that catalog-sync's schema is
@@ -190,7 +190,18 @@ impl Catalog {
     /// it names that is missing or of the wrong type stops here with the setting's name.
     pub async fn connect_with(url: &str, mapping: Option<&Mapping>) -> Result<Self, CatalogError> {
         let catalog = Self::open_mapped(url, mapping).await?;
-        catalog.check_schema(catalog.tables()).await?;
+        if let SchemaCheck::NewerCompatible { last } =
+            catalog.check_schema(catalog.tables()).await?
+        {
+            tracing::info!(
+                schema = last.version,
+                this_build = SCHEMA_VERSION,
+                "catalog-sync's schema was migrated by a newer build ({}: {}); its steps keep this \
+                 build running (expand), as during a rollout",
+                last.version,
+                last.name
+            );
+        }
         Ok(catalog)
     }
 

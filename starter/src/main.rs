@@ -42,12 +42,25 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args, Default)]
+struct MigrateArgs {
+    /// Change nothing: check that this build can run on the database (what the worker and relay
+    /// check at start) and exit 0 if it can, 1 saying what is missing if not. Needs no right to
+    /// create tables: an init container that waits for the migration Job.
+    #[arg(long)]
+    check: bool,
+    /// With `--check`: wait up to this many seconds for the database and the migration, checking
+    /// every 2 seconds.
+    #[arg(long, value_name = "SECONDS", requires = "check", default_value_t = 0)]
+    wait: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create or upgrade catalog-sync's own tables (and the built-in catalog tables); idempotent,
     /// prints what it did. The other commands, the worker and the relay refuse a database that
     /// needs it.
-    Migrate,
+    Migrate(MigrateArgs),
     /// Manage the catalog database.
     #[command(subcommand)]
     Catalog(CatalogCommand),
@@ -185,7 +198,32 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Ok::<_, anyhow::Error>(Catalog::connect_with(url, mapping.as_ref()).await?)
     };
     match cli.command {
-        Command::Migrate | Command::Catalog(CatalogCommand::Migrate) => {
+        Command::Migrate(MigrateArgs { check: true, wait }) => {
+            let url = catalog::required_url(cli.catalog.database_url.as_deref())?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+            let mut said = None;
+            loop {
+                match Catalog::connect_with(url, mapping.as_ref()).await {
+                    Ok(_) => {
+                        println!(
+                            "schema ready for this build (version {})",
+                            catalog::SCHEMA_VERSION
+                        );
+                        return Ok(Exit::Ok);
+                    }
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        let now = e.to_string();
+                        if said.as_ref() != Some(&now) {
+                            eprintln!("waiting up to {wait} s: {now}");
+                            said = Some(now);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Command::Migrate(_) | Command::Catalog(CatalogCommand::Migrate) => {
             // A mapping is checked first: a wrong one stops here, before anything is created.
             let url = catalog::required_url(cli.catalog.database_url.as_deref())?;
             let catalog = Catalog::open_mapped(url, mapping.as_ref()).await?;

@@ -438,3 +438,124 @@ async fn a_dump_restored_elsewhere_is_refused_until_decided() {
     assert_ne!(new, identity);
     assert_eq!(copy.identity().await.unwrap(), new);
 }
+
+/// Expand, then contract, as a rollout meets it: the new build's `starter migrate` runs while the
+/// previous build's workers still run and restart. This build plays the previous one against a
+/// database a newer build migrated (its steps written as that build's `migrate` writes them): an
+/// expand step (a new table, a nullable column) leaves it starting and syncing; a contract step
+/// stops it at start, naming the step and the oldest build it allows. Its own `migrate` has
+/// nothing to do beside the expand step and refuses the contract step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_build_starts_and_syncs_on_a_schema_the_next_one_expanded() {
+    let sandbox = harness::sandbox::Sandbox::start().await;
+    let url = harness::catalog::fresh_database(harness::catalog::Backend::Postgres).await;
+    let task_queue = harness::unique("expand");
+    let run = |program: &str, args: &[&str]| {
+        let mut command = Command::new(harness::binary(program));
+        command
+            .args(args)
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_SYNC_TASK_QUEUE", &task_queue)
+            .env("STRIPE_API_BASE", &sandbox.base)
+            .env("STRIPE_API_KEY", &sandbox.key)
+            .env("RUST_BACKTRACE", "0");
+        command
+    };
+    let ok = |program: &str, args: &[&str]| {
+        let out = run(program, args).output().unwrap();
+        assert!(out.status.success(), "{program} {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A worker's init container waits for the migration Job, with no right to create tables.
+    let mut waiting = run("starter", &["migrate", "--check", "--wait", "120"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut first, mut stderr) = (
+        String::new(),
+        std::io::BufReader::new(waiting.stderr.take().unwrap()),
+    );
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(
+        first.contains("waiting up to 120 s") && first.contains("run `starter migrate`"),
+        "{first}"
+    );
+    ok("starter", &["migrate"]);
+    let waited = waiting.wait_with_output().unwrap();
+    drop(stderr);
+    assert!(waited.status.success(), "{waited:?}");
+    let stdout = String::from_utf8_lossy(&waited.stdout);
+    assert!(stdout.contains("schema ready for this build"), "{stdout}");
+    ok(
+        "starter",
+        &["catalog", "seed", "--products", "3", "--seed", "36"],
+    );
+
+    // The next build's expand step, as its `migrate` records it.
+    let next = catalog::SCHEMA_VERSION + 1;
+    let catalog = Catalog::open(&url).await.unwrap();
+    execute(
+        &catalog,
+        &format!(
+            "CREATE TABLE catalog_sync.next_build_notes (id TEXT PRIMARY KEY); \
+             ALTER TABLE catalog_sync.changes ADD COLUMN next_build_origin TEXT; \
+             INSERT INTO catalog_sync.migrations (track, version, name, compatible_from) \
+             VALUES ('own', {next}, 'notes of the next build', {})",
+            catalog::SCHEMA_VERSION
+        ),
+    )
+    .await;
+    let worker = harness::Running(
+        run("worker", &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let synced = ok("starter", &["sync", "--all", "--wait"]);
+    assert!(synced.contains("done: 3 synced"), "{synced}");
+    ok(
+        "starter",
+        &["catalog", "edit", "sku-000001", "--amount", "1999"],
+    );
+    let synced = ok("starter", &["sync", "sku-000001", "--wait"]);
+    assert!(synced.contains("synced    sku-000001"), "{synced}");
+    drop(worker);
+
+    // Its `migrate` (a pod of the previous build that migrates at start) has nothing to do.
+    let said = ok("starter", &["migrate"]);
+    assert!(
+        said.contains(&format!(
+            "schema at version {next} (notes of the next build), migrated by a newer build: \
+             nothing to do"
+        )),
+        "{said}"
+    );
+
+    // The step that contracts (drops what the previous build used) stops it at start.
+    let after = next + 1;
+    execute(
+        &catalog,
+        &format!(
+            "INSERT INTO catalog_sync.migrations (track, version, name, compatible_from) \
+             VALUES ('own', {after}, 'drop the old origin column', {next})"
+        ),
+    )
+    .await;
+    for args in [&[][..], &["migrate"][..], &["migrate", "--check"][..]] {
+        let program = if args.is_empty() { "worker" } else { "starter" };
+        let out = run(program, args).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{program} {args:?}: {said}");
+        assert!(
+            said.contains(&format!(
+                "schema is at version {after} (drop the old origin column), which builds before \
+                 schema version {next} cannot use; this build knows {}",
+                catalog::SCHEMA_VERSION
+            )),
+            "{program} {args:?}: {said}"
+        );
+    }
+}
