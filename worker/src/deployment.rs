@@ -80,6 +80,28 @@ impl Deployment {
         })
     }
 
+    /// [`Deployment::from_settings`] on a pod the Temporal Worker Controller manages: it injects
+    /// the deployment's name (`TEMPORAL_DEPLOYMENT_NAME`, its Kubernetes namespace and resource
+    /// name) and the build it registered (`TEMPORAL_WORKER_BUILD_ID`), which the worker must use
+    /// for the controller to see its version poll. catalog-sync's own settings apply where the
+    /// controller set nothing, and one that disagrees with it is refused, naming both.
+    pub fn from_settings_or_controller(
+        name: Option<&str>,
+        build_id: Option<&str>,
+        controller_name: Option<&str>,
+        controller_build_id: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let name = agree(
+            ("CATALOG_SYNC_DEPLOYMENT_NAME", name),
+            ("TEMPORAL_DEPLOYMENT_NAME", controller_name),
+        )?;
+        let build_id = agree(
+            ("CATALOG_SYNC_BUILD_ID", build_id),
+            ("TEMPORAL_WORKER_BUILD_ID", controller_build_id),
+        )?;
+        Self::from_settings(name, build_id)
+    }
+
     /// Whether this worker opts in to versioning.
     pub fn is_versioned(&self) -> bool {
         self.name.is_some()
@@ -110,6 +132,24 @@ impl std::fmt::Display for Deployment {
             Some(name) => write!(f, "{name}:{}", self.build_id),
             None => write!(f, "unversioned (build {})", self.build_id),
         }
+    }
+}
+
+/// One value of two settings that must agree when both are set (empty counts as unset).
+fn agree<'a>(
+    ours: (&str, Option<&'a str>),
+    controller: (&str, Option<&'a str>),
+) -> anyhow::Result<Option<&'a str>> {
+    let set = |v: Option<&'a str>| v.map(str::trim).filter(|v| !v.is_empty());
+    match (set(ours.1), set(controller.1)) {
+        (Some(a), Some(b)) if a != b => anyhow::bail!(
+            "{}={a:?} disagrees with {}={b:?}, which the Temporal Worker Controller set for this \
+             pod: remove {} from the pod template (the controller names the deployment and build)",
+            ours.0,
+            controller.0,
+            ours.0
+        ),
+        (a, b) => Ok(b.or(a)),
     }
 }
 
@@ -277,6 +317,34 @@ mod tests {
         assert_eq!(options.version.deployment_name, "catalog-sync");
         assert_eq!(options.version.build_id, "v2");
         assert_eq!(d.to_string(), "catalog-sync:v2");
+    }
+
+    #[test]
+    fn the_worker_controllers_variables_name_the_version() {
+        let d = Deployment::from_settings_or_controller(
+            None,
+            None,
+            Some("catalog-sync/catalog-sync-worker"),
+            Some("0.2.0-5f8d9c6b"),
+        )
+        .unwrap();
+        assert_eq!(
+            d.to_string(),
+            "catalog-sync/catalog-sync-worker:0.2.0-5f8d9c6b"
+        );
+        // Agreeing values, or ours where the controller set none, are fine.
+        let d = Deployment::from_settings_or_controller(Some("d"), Some("b"), Some("d"), Some(""))
+            .unwrap();
+        assert_eq!(d.to_string(), "d:b");
+        let e = Deployment::from_settings_or_controller(Some("mine"), None, Some("d"), Some("b"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                r#"CATALOG_SYNC_DEPLOYMENT_NAME="mine" disagrees with TEMPORAL_DEPLOYMENT_NAME="d""#
+            ),
+            "{e}"
+        );
     }
 
     #[test]

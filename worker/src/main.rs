@@ -70,6 +70,14 @@ struct Args {
     /// it was built from, e.g. `0.1.0+3f9c2a1b7d0e`).
     #[arg(long, env = "CATALOG_SYNC_BUILD_ID")]
     build_id: Option<String>,
+    /// The Worker Deployment the Temporal Worker Controller registered this pod under (it sets
+    /// the variable); wins over `CATALOG_SYNC_DEPLOYMENT_NAME`, which must agree if set.
+    #[arg(long, env = "TEMPORAL_DEPLOYMENT_NAME")]
+    controller_deployment_name: Option<String>,
+    /// The build the Temporal Worker Controller registered this pod as (it sets the variable);
+    /// wins over `CATALOG_SYNC_BUILD_ID`, which must agree if set.
+    #[arg(long, env = "TEMPORAL_WORKER_BUILD_ID")]
+    controller_build_id: Option<String>,
 }
 
 #[tokio::main]
@@ -116,9 +124,11 @@ impl Args {
             workflow_task_pollers: self.workflow_task_pollers,
             archive_budget: self.archive_budget()?,
             metrics,
-            deployment: worker::deployment::Deployment::from_settings(
+            deployment: worker::deployment::Deployment::from_settings_or_controller(
                 self.deployment_name.as_deref(),
                 self.build_id.as_deref(),
+                self.controller_deployment_name.as_deref(),
+                self.controller_build_id.as_deref(),
             )?,
         })
     }

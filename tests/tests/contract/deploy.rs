@@ -203,21 +203,32 @@ fn compose_jobs_that_read_the_catalog_get_it_migrated() {
     assert!(checked >= 2, "the schedule jobs are checked");
 }
 
-/// The Kubernetes set-up Job runs the compose stack's one-shot `starter` steps, in the same
-/// order, each with the catalog's database and Temporal's key from the Secret.
+/// On Kubernetes, the migration Job (beside the worker: one per build in a versioned rollout)
+/// and the set-up Job run the compose stack's one-shot `starter` steps, in the same order, each
+/// with the catalog's database from the Secret (and Temporal's key where it talks to Temporal).
+/// Nothing else migrates: the set-up Job and the worker wait for the schema (`migrate --check`),
+/// with no right to change it.
 #[test]
-fn the_kubernetes_setup_job_runs_the_compose_steps() {
-    let job = kubernetes_base()
-        .into_iter()
-        .find(|o| o["kind"].as_str() == Some("Job"))
-        .expect("a set-up Job in the base");
-    let pod = &job["spec"]["template"]["spec"];
-    let containers: Vec<&Value> = pod["initContainers"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .chain(pod["containers"].as_sequence().unwrap())
-        .collect();
+fn the_kubernetes_jobs_run_the_compose_steps_and_only_the_migration_job_migrates() {
+    let objects = kubernetes_base();
+    let job = |name: &str| -> &Value {
+        objects
+            .iter()
+            .find(|o| {
+                o["kind"].as_str() == Some("Job") && o["metadata"]["name"].as_str() == Some(name)
+            })
+            .unwrap_or_else(|| panic!("no Job {name}"))
+    };
+    let containers = |object: &Value| -> Vec<Value> {
+        let pod = &object["spec"]["template"]["spec"];
+        pod["initContainers"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .chain(pod["containers"].as_sequence().into_iter().flatten())
+            .cloned()
+            .collect()
+    };
     let command = |c: &Value| -> Vec<String> {
         c["command"]
             .as_sequence()
@@ -226,6 +237,7 @@ fn the_kubernetes_setup_job_runs_the_compose_steps() {
             .map(|a| a.as_str().unwrap().to_string())
             .collect()
     };
+    let waits = |c: &Value| command(c) == ["starter", "migrate", "--check", "--wait", "600"];
     // A compose argument `${VAR:-default}` is its default.
     let plain = |arg: &str| -> String {
         match arg.strip_prefix("${").and_then(|a| a.strip_suffix('}')) {
@@ -250,18 +262,50 @@ fn the_kubernetes_setup_job_runs_the_compose_steps() {
             .collect()
     })
     .collect();
-    assert_eq!(
-        containers.iter().map(|c| command(c)).collect::<Vec<_>>(),
-        steps
+    let setup = containers(job("catalog-sync-setup"));
+    assert!(
+        waits(&setup[0]),
+        "the set-up Job waits for the schema first"
     );
-    for container in containers {
+    let run: Vec<Value> = containers(job("catalog-sync-migrate"))
+        .into_iter()
+        .chain(setup.into_iter().skip(1))
+        .collect();
+    assert_eq!(run.iter().map(command).collect::<Vec<_>>(), steps);
+    for (i, container) in run.iter().enumerate() {
         let url = container_env(container, "CATALOG_DATABASE_URL").expect("the database");
         assert_eq!(
             url["valueFrom"]["secretKeyRef"]["name"].as_str(),
             Some("catalog-sync")
         );
-        assert!(container_env(container, "TEMPORAL_API_KEY").is_some());
+        // The migration talks to the database alone.
+        assert_eq!(
+            container_env(container, "TEMPORAL_API_KEY").is_some(),
+            i > 0,
+            "{:?}",
+            command(container)
+        );
     }
+    // The worker's pods wait for the schema; no container but the migration Job's migrates.
+    let worker = objects
+        .iter()
+        .find(|o| {
+            o["metadata"]["name"].as_str() == Some("catalog-sync-worker")
+                && o["kind"].as_str() == Some("Deployment")
+        })
+        .unwrap();
+    assert!(containers(worker).iter().any(waits));
+    let migrating: Vec<String> = objects
+        .iter()
+        .flat_map(|o| {
+            containers(o)
+                .into_iter()
+                .filter(|c| c.get("command").is_some() && command(c) == ["starter", "migrate"])
+                .map(|_| o["metadata"]["name"].as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(migrating, ["catalog-sync-migrate"]);
 }
 
 /// Compose is safe as shipped: nothing is published beyond this host unless `.env` asks
@@ -393,10 +437,11 @@ fn documents(path: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The objects of the base and the encryption overlay's own files (its codec server): every
-/// process catalog-sync runs on Kubernetes.
+/// The objects of the base, the worker's directory and the encryption overlay's own files (its
+/// codec server): every process catalog-sync runs on Kubernetes.
 fn kubernetes_base() -> Vec<Value> {
     [
+        "deploy/kubernetes/worker",
         "deploy/kubernetes/base",
         "deploy/kubernetes/overlays/encryption",
     ]
