@@ -37,6 +37,10 @@ struct Args {
     /// 127.0.0.1).
     #[arg(long, env = "CATALOG_SYNC_CODEC_NO_AUTH", default_value_t = false)]
     no_auth: bool,
+    /// Serve Prometheus metrics (requests by route and status, their latency) at
+    /// `http://ADDR/metrics`.
+    #[arg(long, env = "CATALOG_SYNC_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// Print a new random key (base64) for CATALOG_SYNC_PAYLOAD_KEY and exit.
     #[arg(long)]
     new_key: bool,
@@ -64,6 +68,17 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let auth_token = auth_token(&args)?;
+    let metrics = match args.metrics_addr {
+        Some(addr) => Some(
+            common::metrics::serve_prometheus(addr)
+                .map_err(|e| anyhow::anyhow!(e))?
+                .1,
+        ),
+        None => None,
+    };
+    if let Some(m) = &metrics {
+        m.build_info("codec-server", env!("CARGO_PKG_VERSION"));
+    }
     let app = router(
         keyring.clone(),
         ServerOptions {
@@ -71,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             auth_token: auth_token.as_ref().map(|t| t.expose().to_string()),
         },
     )?;
+    let app = common::metrics::track_http(app, metrics.as_ref(), "codec-server");
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("listening on {}: {e}", args.listen))?;

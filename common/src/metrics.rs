@@ -14,7 +14,11 @@
 //! | `catalog_sync_relay_pending` | gauge | — : catalog changes waiting in the outbox |
 //! | `catalog_sync_relay_changes_total` | counter | `result` (`relayed`, `released`, `rejected`) |
 //! | `catalog_sync_webhook_events_total` | counter | `decision` (`repair`, `echo`, `unmanaged`, `ignored`, `duplicate`, `invalid_signature`, …) |
-//! | `catalog_sync_build_info` | gauge (always 1) | `binary` (`worker`, `relay`), `version`, `build_id` (the worker's Worker Deployment build) |
+//! | `catalog_sync_capture_last_pass_timestamp_seconds` | gauge (Unix s) | — : the end of polling capture's last successful pass (relay, polling capture only) |
+//! | `catalog_sync_capture_missing_triggers` | gauge | — : catalog tables without catalog-sync's capture triggers (relay, trigger capture only) |
+//! | `catalog_sync_http_requests_total` | counter | `server` (`relay`, `codec-server`), `route` (`/stripe/webhook`, …, `unmatched`), `status` (`200`, …) |
+//! | `catalog_sync_http_request_latency` | histogram (ms) | `server`, `route` |
+//! | `catalog_sync_build_info` | gauge (always 1) | `binary` (`worker`, `relay`, `codec-server`), `version`, `build_id` (the worker's Worker Deployment build) |
 //!
 //! The counters with a fixed set of label values start at 0 for each ([`Metrics::start_at_zero`]):
 //! a series that first appears at its first event has no earlier sample, so `increase()` and
@@ -42,6 +46,10 @@ pub const METRIC_NAMES: &[&str] = &[
     "catalog_sync_relay_pending",
     "catalog_sync_relay_changes_total",
     "catalog_sync_webhook_events_total",
+    "catalog_sync_capture_last_pass_timestamp_seconds",
+    "catalog_sync_capture_missing_triggers",
+    "catalog_sync_http_requests_total",
+    "catalog_sync_http_request_latency",
     "catalog_sync_build_info",
 ];
 
@@ -73,6 +81,10 @@ pub struct Metrics {
     relay_pending: Gauge,
     relay_changes: Counter,
     webhook_events: Counter,
+    capture_last_pass: GaugeF64,
+    capture_missing_triggers: Gauge,
+    http_requests: Counter,
+    http_latency: HistogramDuration,
     build_info: Gauge,
 }
 
@@ -155,6 +167,32 @@ impl Metrics {
                 .description("Stripe webhook events received, by decision")
                 .build(),
         );
+        let capture_last_pass = meter.gauge_f64(
+            MetricParameters::builder()
+                .name("catalog_sync_capture_last_pass_timestamp_seconds")
+                .description("When polling capture last finished a pass over the catalog")
+                .unit("s")
+                .build(),
+        );
+        let capture_missing_triggers = meter.gauge(
+            MetricParameters::builder()
+                .name("catalog_sync_capture_missing_triggers")
+                .description("Catalog tables without catalog-sync's capture triggers")
+                .build(),
+        );
+        let http_requests = meter.counter(
+            MetricParameters::builder()
+                .name("catalog_sync_http_requests_total")
+                .description("HTTP requests answered, by server, route and status")
+                .build(),
+        );
+        let http_latency = meter.histogram_duration(
+            MetricParameters::builder()
+                .name("catalog_sync_http_request_latency")
+                .description("Time to answer HTTP requests, by server and route")
+                .unit("ms")
+                .build(),
+        );
         let build_info = meter.gauge(
             MetricParameters::builder()
                 .name("catalog_sync_build_info")
@@ -175,6 +213,10 @@ impl Metrics {
             relay_pending,
             relay_changes,
             webhook_events,
+            capture_last_pass,
+            capture_missing_triggers,
+            http_requests,
+            http_latency,
         }
     }
 
@@ -226,6 +268,41 @@ impl Metrics {
         let none = self.meter.new_attributes(NewAttributes::from(vec![]));
         self.relay_pending.record(pending, &none);
         self.relay_lag.record(lag.as_secs_f64(), &none);
+    }
+
+    /// Records the end of a successful polling pass, now.
+    pub fn capture_pass(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let none = self.meter.new_attributes(NewAttributes::from(vec![]));
+        self.capture_last_pass.record(now.as_secs_f64(), &none);
+    }
+
+    /// Records how many catalog tables lack the capture triggers.
+    pub fn capture_missing_triggers(&self, tables: u64) {
+        let none = self.meter.new_attributes(NewAttributes::from(vec![]));
+        self.capture_missing_triggers.record(tables, &none);
+    }
+
+    /// Records one HTTP request a server answered.
+    pub fn http_request(&self, server: &str, route: &str, status: u16, took: Duration) {
+        let route = [
+            MetricKeyValue::new("server", server.to_string()),
+            MetricKeyValue::new("route", route.to_string()),
+        ];
+        let mut with_status = route.to_vec();
+        with_status.push(MetricKeyValue::new("status", status.to_string()));
+        self.http_requests.add(
+            1,
+            &self.meter.new_attributes(NewAttributes::from(with_status)),
+        );
+        self.http_latency.record(
+            took,
+            &self
+                .meter
+                .new_attributes(NewAttributes::from(route.to_vec())),
+        );
     }
 
     /// Counts `n` outbox changes handled with `result`.
@@ -295,6 +372,46 @@ pub fn endpoint_label(method: &str, path: &str) -> String {
         .map(|(i, segment)| if i >= 2 { "{id}" } else { segment })
         .collect();
     format!("{method} /{}", pattern.join("/"))
+}
+
+/// Counts and times every request `router` answers (`catalog_sync_http_requests_total`,
+/// `catalog_sync_http_request_latency`), by the route's pattern (`/v1/changes`; `unmatched` for
+/// a path no route takes), labelled `server`. Without metrics, `router` as it is.
+pub fn track_http<S>(
+    router: axum::Router<S>,
+    metrics: Option<&Metrics>,
+    server: &'static str,
+) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    match metrics {
+        Some(metrics) => router.layer(axum::middleware::from_fn_with_state(
+            (metrics.clone(), server),
+            record_http,
+        )),
+        None => router,
+    }
+}
+
+async fn record_http(
+    axum::extract::State((metrics, server)): axum::extract::State<(Metrics, &'static str)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics.http_request(
+        server,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -107,29 +107,34 @@ pub fn router(
         );
     }
     let limit = config.max_body_bytes;
+    let tracked = metrics.clone();
     let state = Arc::new(AppState {
         catalog,
         signaller,
         config,
         metrics,
     });
-    axum::Router::new()
+    let router = axum::Router::new()
         .route("/v1/changes", post(ingest))
         .route("/stripe/webhook", post(stripe_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit));
+    common::metrics::track_http(router, tracked.as_ref(), "relay").with_state(state)
 }
 
 /// The router a relay serves while it waits for Temporal: `GET /healthz` answers at once, and
 /// every other request goes to the router `full` holds once it is set, or gets a 503 saying
-/// what the relay waits for.
-pub fn starting_router(full: Arc<OnceLock<axum::Router>>) -> axum::Router {
+/// what the relay waits for (counted in `metrics` as route `starting`; the full router counts
+/// its own).
+pub fn starting_router(
+    full: Arc<OnceLock<axum::Router>>,
+    metrics: Option<Metrics>,
+) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .fallback(move |request: axum::extract::Request| {
-            let full = full.clone();
+            let (full, metrics) = (full.clone(), metrics.clone());
             async move {
                 match full.get() {
                     Some(router) => {
@@ -139,11 +144,17 @@ pub fn starting_router(full: Arc<OnceLock<axum::Router>>) -> axum::Router {
                             Err(never) => match never {},
                         }
                     }
-                    None => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "starting: waiting for Temporal (TEMPORAL_ADDRESS)\n",
-                    )
-                        .into_response(),
+                    None => {
+                        if let Some(m) = &metrics {
+                            let status = StatusCode::SERVICE_UNAVAILABLE.as_u16();
+                            m.http_request("relay", "starting", status, Duration::ZERO);
+                        }
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "starting: waiting for Temporal (TEMPORAL_ADDRESS)\n",
+                        )
+                            .into_response()
+                    }
                 }
             }
         })

@@ -198,6 +198,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(relay::poll::poll_until(
             catalog.clone(),
             options,
+            metrics.clone(),
+            common::shutdown_signal(),
+        ));
+    }
+    if let Some(m) = &metrics {
+        tokio::spawn(relay::gauges::publish_until(
+            catalog.clone(),
+            m.clone(),
+            args.capture == Capture::Triggers,
+            Duration::from_secs(5),
             common::shutdown_signal(),
         ));
     }
@@ -217,7 +227,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
             let full = Arc::new(OnceLock::new());
-            let router = relay::http::starting_router(full.clone());
+            let router = relay::http::starting_router(full.clone(), metrics.clone());
             let server = tokio::spawn(async move {
                 axum::serve(listener, router)
                     .with_graceful_shutdown(common::shutdown_signal())

@@ -52,8 +52,6 @@ pub struct RelayOptions {
     pub concurrency: usize,
     /// Longest pause after Temporal was unavailable.
     pub max_backoff: Duration,
-    /// How often the lag metric is refreshed.
-    pub stats_interval: Duration,
     /// A product signalled this recently is hot: its next changes are held until quiet.
     pub hot: Duration,
     /// A held product is signalled once no new change of it arrived for this long…
@@ -71,7 +69,6 @@ impl Default for RelayOptions {
             poll_interval: Duration::from_millis(250),
             concurrency: 32,
             max_backoff: Duration::from_secs(10),
-            stats_interval: Duration::from_secs(5),
             hot: Duration::from_secs(1),
             quiet: Duration::from_millis(300),
             max_hold: Duration::from_secs(5),
@@ -339,13 +336,8 @@ impl Relay {
             "relay started"
         );
         let mut backoff = Backoff::new(self.options.max_backoff);
-        let mut last_stats = tokio::time::Instant::now() - self.options.stats_interval;
         let mut last_heartbeat = tokio::time::Instant::now() - RELAY_HEARTBEAT_INTERVAL;
         loop {
-            if last_stats.elapsed() >= self.options.stats_interval {
-                self.publish_stats().await;
-                last_stats = tokio::time::Instant::now();
-            }
             if last_heartbeat.elapsed() >= RELAY_HEARTBEAT_INTERVAL {
                 // `starter status` tells a stalled outbox from a busy one by this.
                 if let Err(e) = self.catalog.relay_heartbeat(&self.options.id).await {
@@ -405,14 +397,6 @@ impl Relay {
             if futures::poll!(&mut shutdown).is_ready() {
                 return Ok(());
             }
-        }
-    }
-
-    async fn publish_stats(&self) {
-        let Some(m) = &self.metrics else { return };
-        match self.catalog.outbox_stats().await {
-            Ok(stats) => m.relay_state(stats.pending.max(0) as u64, stats.lag()),
-            Err(e) => tracing::debug!(error = %e, "outbox stats unavailable"),
         }
     }
 }

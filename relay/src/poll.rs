@@ -30,9 +30,12 @@ impl Default for PollOptions {
 
 /// Polls until `shutdown` resolves. A failed pass is logged and the next one tries again (a
 /// pass is one transaction: nothing of a failed one is kept).
+/// Each successful pass is recorded in `metrics` (`catalog_sync_capture_last_pass_timestamp_seconds`:
+/// a pass that stops succeeding shows as its age growing).
 pub async fn poll_until(
     catalog: Catalog,
     options: PollOptions,
+    metrics: Option<common::metrics::Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -41,6 +44,9 @@ pub async fn poll_until(
         let diff = last_diff.is_none_or(|at| at.elapsed() >= options.diff_every);
         match catalog.poll_changes(options.lookback, diff).await {
             Ok(pass) => {
+                if let Some(m) = &metrics {
+                    m.capture_pass();
+                }
                 if diff && !pass.skipped {
                     last_diff = Some(Instant::now());
                 }

@@ -656,3 +656,92 @@ fn the_autoscaler_follows_the_workflow_queue_alone() {
         "{patch:?}"
     );
 }
+
+/// The Prometheus Operator's rules are the alert rules that promtool tests, not a copy that
+/// drifts (`scripts/render-prometheus-rule` writes them).
+#[test]
+fn the_prometheus_rule_is_the_tested_alert_rules() {
+    let rule = yaml("deploy/kubernetes/overlays/monitoring/prometheus-rule.yaml");
+    let alerts = yaml("deploy/prometheus/alerts.yml");
+    assert_eq!(
+        rule["spec"]["groups"], alerts["groups"],
+        "run scripts/render-prometheus-rule"
+    );
+    // The PodMonitor's job label is the pods' name, as the rules' `up{job=…}` expect.
+    let monitor = yaml("deploy/kubernetes/overlays/monitoring/pod-monitor.yaml");
+    assert_eq!(
+        monitor["spec"]["jobLabel"].as_str(),
+        Some("app.kubernetes.io/name")
+    );
+    let scraped = &monitor["spec"]["selector"]["matchExpressions"][0]["values"];
+    for job in ["catalog-sync-worker", "catalog-sync-relay"] {
+        assert!(
+            read("deploy/prometheus/alerts.yml").contains(&format!("up{{job=\"{job}\"}}")),
+            "{job}"
+        );
+        assert!(
+            scraped
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|v| v.as_str() == Some(job)),
+            "{job}"
+        );
+    }
+}
+
+/// Every catalog-sync pod is closed to ingress but for ports it serves: each NetworkPolicy's
+/// ports are named ports of the pods it selects, and every pod is under the closing policy.
+#[test]
+fn network_policies_open_only_the_ports_each_pod_serves() {
+    let objects = kubernetes_base();
+    let pods: Vec<(&str, Vec<&str>)> = objects
+        .iter()
+        .filter(|o| matches!(o["kind"].as_str(), Some("Deployment" | "Job")))
+        .map(|o| {
+            let template = &o["spec"]["template"];
+            let name = template["metadata"]["labels"]["app.kubernetes.io/name"]
+                .as_str()
+                .unwrap();
+            let ports = template["spec"]["containers"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .flat_map(|c| c["ports"].as_sequence().into_iter().flatten())
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            (name, ports)
+        })
+        .collect();
+    let policies: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"].as_str() == Some("NetworkPolicy"))
+        .collect();
+    let closing = policies
+        .iter()
+        .find(|p| p["spec"]["ingress"].is_null())
+        .expect("a policy that closes ingress");
+    let closed = &closing["spec"]["podSelector"]["matchExpressions"][0]["values"];
+    for (name, _) in &pods {
+        assert!(
+            closed
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|v| v.as_str() == Some(name)),
+            "{name} is not under the closing policy"
+        );
+    }
+    for policy in policies.iter().filter(|p| !p["spec"]["ingress"].is_null()) {
+        let target = policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+            .as_str()
+            .unwrap();
+        let (_, served) = pods.iter().find(|(n, _)| *n == target).unwrap();
+        for rule in policy["spec"]["ingress"].as_sequence().unwrap() {
+            for port in rule["ports"].as_sequence().unwrap() {
+                let port = port["port"].as_str().unwrap();
+                assert!(served.contains(&port), "{target} does not serve {port}");
+            }
+        }
+    }
+}

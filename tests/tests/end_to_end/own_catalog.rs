@@ -371,11 +371,18 @@ async fn adopt_a_foreign_catalog(
             .spawn()
             .unwrap(),
     );
+    let relay_metrics = format!("http://127.0.0.1:{}/metrics", harness::free_port());
     let relay = Running(
         Command::new(harness::binary("relay"))
             .env("TEMPORAL_ADDRESS", harness::temporal_address())
             .env("CATALOG_DATABASE_URL", &url)
             .env("CATALOG_SYNC_CONFIG", &shop.config)
+            .env(
+                "CATALOG_SYNC_METRICS_ADDR",
+                relay_metrics
+                    .trim_start_matches("http://")
+                    .trim_end_matches("/metrics"),
+            )
             .env("CATALOG_SYNC_TASK_QUEUE", &queue)
             .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
             .env(
@@ -573,8 +580,32 @@ async fn adopt_a_foreign_catalog(
         "{report:#}"
     );
 
+    // The relay's gauge of its capture, for alerts: polling's last pass is seconds old.
+    let gauge = |name: &'static str| {
+        let relay_metrics = relay_metrics.clone();
+        async move {
+            let text = reqwest::get(&relay_metrics).await.ok()?.text().await.ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        }
+    };
+    if capture == Capture::Polling {
+        let last_pass = eventually(Duration::from_secs(20), "polling's last pass", || {
+            gauge("catalog_sync_capture_last_pass_timestamp_seconds")
+        })
+        .await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            (now - last_pass).abs() < 30.0,
+            "last pass {last_pass}, now {now}"
+        );
+    }
+
     // uninstall leaves the shop's schema as it was; polling never touched it. A relay still
-    // capturing with triggers then captures nothing: status says so.
+    // capturing with triggers then captures nothing: status says so, and so does its gauge.
     if capture == Capture::Triggers {
         ok(
             starter(&shop, &sandbox, &queue, &["capture", "uninstall"]),
@@ -588,6 +619,14 @@ async fn adopt_a_foreign_catalog(
                 && problems.contains("starter capture install"),
             "{report:#}"
         );
+        eventually(
+            Duration::from_secs(20),
+            "the relay sees the triggers gone",
+            || async {
+                (gauge("catalog_sync_capture_missing_triggers").await? == 2.0).then_some(())
+            },
+        )
+        .await;
     }
     assert_eq!(shop.ddl(&db).await, original, "the shop's schema changed");
     // A relay that stopped captures nothing: status says so once its heartbeat is stale, even

@@ -125,15 +125,25 @@ async fn processes_are_live_then_ready_and_not_ready_without_their_catalog() {
 /// naming the setting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_waiting_for_temporal_is_live_and_a_codec_server_without_a_token_refuses() {
-    let (url, _catalog) = fresh_catalog(Backend::Sqlite).await;
+    let (url, catalog) = fresh_catalog(Backend::Sqlite).await;
+    // Changes wait in the outbox (the built-in tables' triggers write them).
+    catalog
+        .save_product(&catalog::seed::sample_product(1, 36))
+        .await
+        .unwrap();
     let nobody = free_port();
     let relay_port = free_port();
+    let metrics_port = free_port();
     let _relay = Running(
         Command::new(harness::binary("relay"))
             .env("TEMPORAL_ADDRESS", format!("127.0.0.1:{nobody}"))
             .env("TEMPORAL_API_KEY", "")
             .env("CATALOG_DATABASE_URL", &url)
             .env("CATALOG_SYNC_LISTEN", format!("127.0.0.1:{relay_port}"))
+            .env(
+                "CATALOG_SYNC_METRICS_ADDR",
+                format!("127.0.0.1:{metrics_port}"),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -160,6 +170,34 @@ async fn a_relay_waiting_for_temporal_is_live_and_a_codec_server_without_a_token
         ingest.status().as_u16(),
         503,
         "nothing taken while Temporal is away"
+    );
+    // Its metrics tell the outage meanwhile: the changes waiting, the refused requests.
+    let metrics = eventually(
+        Duration::from_secs(20),
+        "the outbox's state while Temporal is away",
+        || async {
+            let (_, text) = get(&format!("http://127.0.0.1:{metrics_port}/metrics")).await?;
+            text.lines()
+                .filter_map(|l| l.strip_prefix("catalog_sync_relay_pending "))
+                .any(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+                .then_some(text)
+        },
+    )
+    .await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("catalog_sync_http_requests_total{")
+                && l.contains(r#"route="starting""#)
+                && l.contains(r#"status="503""#)
+                && l.ends_with(" 2")),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "catalog_sync_capture_missing_triggers 0"),
+        "{metrics}"
     );
 
     let out = Command::new(harness::binary("codec-server"))

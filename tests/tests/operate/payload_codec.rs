@@ -200,9 +200,11 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
     let ui = server.ui_address().to_string();
     let key = codec::keys::new_key();
     let codec_listen = codec_endpoint.trim_start_matches("http://").to_string();
+    let codec_metrics = format!("127.0.0.1:{}", harness::free_port());
     let codec_server = Running(
         Command::new(binary("codec-server"))
             .env(codec::keys::KEY_ENV, &key)
+            .env("CATALOG_SYNC_METRICS_ADDR", &codec_metrics)
             .args(["--listen", &codec_listen])
             .args(["--cors-origin", &format!("http://{ui}")])
             .stdout(Stdio::null())
@@ -383,6 +385,23 @@ async fn product_data_is_encrypted_in_history_and_readable_through_the_codec_ser
     };
     let decoded = show(&["--codec-endpoint", &codec_endpoint]);
     assert!(decoded.contains(&product.name), "{decoded}");
+    // The codec server counts what it answered, by route.
+    let metrics = reqwest::get(format!("http://{codec_metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("catalog_sync_http_requests_total{")
+                && l.contains(r#"route="/decode""#)
+                && l.contains(r#"server="codec-server""#)
+                && l.contains(r#"status="200""#)),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"binary="codec-server""#), "{metrics}");
     assert!(
         decoded.contains("\"outcome\":\"synced\""),
         "the result: {decoded}"

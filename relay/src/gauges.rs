@@ -1,0 +1,48 @@
+//! The relay's gauges, refreshed on a timer from the catalog alone, so that they tell the truth
+//! from the relay's first seconds and all through a Temporal outage (when the outbox's lag is
+//! what grows): the outbox's depth and lag, and, under trigger capture, how many catalog tables
+//! have lost their triggers (a `DROP TRIGGER` or a restored dump without them stops capture
+//! without an error anywhere else).
+
+use std::future::Future;
+use std::time::Duration;
+
+use catalog::Catalog;
+use common::metrics::Metrics;
+
+/// Refreshes the gauges every `interval` until `shutdown` resolves; `triggers` when changes are
+/// captured by triggers (polling capture records its passes itself, see [`crate::poll`]).
+pub async fn publish_until(
+    catalog: Catalog,
+    metrics: Metrics,
+    triggers: bool,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        match catalog.outbox_stats().await {
+            Ok(stats) => metrics.relay_state(stats.pending.max(0) as u64, stats.lag()),
+            Err(e) => tracing::debug!(error = %e, "outbox stats unavailable"),
+        }
+        if triggers {
+            match catalog.capture_state().await {
+                Ok(state) => {
+                    if !state.missing.is_empty() {
+                        tracing::warn!(
+                            tables = ?state.missing,
+                            "capture triggers are missing: changes to these tables no longer \
+                             reach Stripe. Run `starter capture install`"
+                        );
+                    }
+                    metrics.capture_missing_triggers(state.missing.len() as u64);
+                }
+                Err(e) => tracing::debug!(error = %e, "capture state unavailable"),
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
