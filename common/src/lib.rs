@@ -7,9 +7,12 @@
 //! - [`shutdown`]: Ctrl-C or SIGTERM.
 //! - [`settings`]: the Stripe settings binaries share, and the redacting `Secret`.
 //! - [`metrics`]: catalog-sync's Prometheus instruments and exporter.
+//! - [`deployment`]: Worker Deployment Versioning's routing, as the server and each task queue
+//!   hold it.
 //! - [`legacy_syncs`]: the move from legacy product sync ids to catalog-scoped ones.
 #![deny(missing_docs)]
 
+pub mod deployment;
 pub mod legacy_syncs;
 pub mod metrics;
 pub mod settings;

@@ -11,6 +11,7 @@ mod exit;
 mod progress;
 mod queue;
 mod reconcile;
+mod rollout;
 mod schedule;
 mod status;
 mod sync;
@@ -108,6 +109,9 @@ enum Command {
     /// Register catalog-sync's search attributes (CatalogProductId, SyncOutcome, DriftKind) in the
     /// namespace; idempotent.
     Setup,
+    /// Where a versioned rollout stands: the Worker Deployment's routing, whether each task queue
+    /// has it yet (`--wait` waits), and each version: current, ramping, draining or drained.
+    Rollout(rollout::RolloutArgs),
     /// Is catalog-sync keeping up? Backlog, running syncs, failed and invalid products, the last
     /// reconciliation, relay lag. Exits non-zero when unhealthy.
     Status(status::StatusArgs),
@@ -320,6 +324,9 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Status(args) => {
             let (client, catalog) = (connect(&cli.payload).await?, open_catalog().await?);
             status::status(&client, &catalog, &cli.catalog.task_queue, args).await
+        }
+        Command::Rollout(args) => {
+            rollout::run(&connect(&cli.payload).await?, &cli.catalog.task_queue, args).await
         }
         Command::Verify(args) => verify::run(&open_catalog().await?, args).await,
         Command::Audit(args) => changes::audit(&open_catalog().await?, args)

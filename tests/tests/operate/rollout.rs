@@ -1,13 +1,17 @@
-//! Worker Deployment Versioning: the rollout runbook (docs/deploying.md, "Versioned rollout"), end to end,
-//! with two builds of the worker on one task queue while syncs and a reconciliation run.
+//! Worker Deployment Versioning: the rollout runbook of docs/deploying.md ("The runbook"), every
+//! command of it as written (read from the document, run by `sh` with the `temporal` CLI and
+//! `starter` on the PATH), with two builds of the worker on one task queue while syncs and a
+//! reconciliation run.
 //!
 //! v1 is catalog-sync's worker. v2 is the same worker with a changed `ProductSync` that replay
 //! could not accept: it schedules an activity v1 never did (a regular `FetchProduct` before the
 //! pass), so a v1 history run on v2 code would fail its workflow task with a nondeterminism error.
 //! The runbook: v1 current; syncs and a reconciliation in flight on v1 (Stripe slowed down); v2
-//! started beside v1; v2 ramping at 50 %; v2 current; v1 drained; rolled back to v1. Checked:
-//! runs that started on v1 finish on v1, new ones run on v2, the reconciliation moves to v2 at its
-//! next continue-as-new, no workflow task fails anywhere, and `verify` finds 0 differences.
+//! started beside v1; v2 ramping at 10 %; v2 current; v1 drained (and marked so); rolled back to
+//! v1; versioning turned off with an unversioned worker. Checked: runs that started on v1 finish
+//! on v1, new ones run on v2, the reconciliation moves to v2 at its next continue-as-new, syncs
+//! after versioning is off run unversioned, no workflow task fails anywhere, and `verify` finds 0
+//! differences.
 
 use std::time::{Duration, SystemTime};
 
@@ -20,7 +24,7 @@ use temporalio_client::{Client, NamespacedClient, WorkflowGetResultOptions, Work
 use temporalio_common::error::ActivityExecutionError;
 use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_common::protos::temporal::api::enums::v1::{
-    TaskQueueType, VersioningBehavior, WorkflowTaskFailedCause,
+    VersioningBehavior, WorkflowTaskFailedCause,
 };
 use temporalio_common::protos::temporal::api::history::v1::{HistoryEvent, history_event};
 use temporalio_common::protos::temporal::api::workflowservice::v1::{
@@ -143,94 +147,110 @@ fn register_v2(options: &mut WorkerOptions, settings: &worker::Settings) -> anyh
     Ok(())
 }
 
-/// A routing change: a build made current, or ramping at a percentage.
-#[derive(Clone, Copy)]
-enum Route<'a> {
-    Current(&'a str),
-    Ramping(&'a str, u8),
-}
-
-/// A routing change with the `temporal` CLI, retried while the server does not know the version
-/// yet (it registers a version once its workers have polled), then waited on until both of the
-/// deployment's task queues route by it (as the runbook does). The test's server has one
-/// partition per queue, so the queue's view is every partition's.
-async fn route(client: &Client, address: &str, deployment: &str, task_queue: &str, to: Route<'_>) {
-    let percentage;
-    let args: Vec<&str> = match to {
-        Route::Current(build) => vec![
-            "set-current-version",
-            "--deployment-name",
-            deployment,
-            "--build-id",
-            build,
-        ],
-        Route::Ramping(build, percent) => {
-            percentage = percent.to_string();
-            vec![
-                "set-ramping-version",
-                "--deployment-name",
-                deployment,
-                "--build-id",
-                build,
-                "--percentage",
-                &percentage,
-            ]
-        }
-    };
-    deployment_command(address, &args).await;
-    let stripe_queue = queues::stripe_task_queue(task_queue);
-    let queues = [
-        (task_queue, TaskQueueType::Workflow),
-        (stripe_queue.as_str(), TaskQueueType::Activity),
-    ];
-    let what = format!("{} reached both task queues", args.join(" "));
-    eventually(Duration::from_secs(120), &what, || async {
-        for (queue, kind) in queues {
-            let routing = worker::deployment::queue_routing(client, queue, kind)
-                .await
-                .unwrap();
-            let routed = match to {
-                Route::Current(build) => {
-                    routing.current.as_deref() == Some(build) && routing.ramping.is_none()
-                }
-                Route::Ramping(build, percent) => routing
-                    .ramping
-                    .as_ref()
-                    .is_some_and(|(b, p)| b == build && *p == f32::from(percent)),
-            };
-            if !routed {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                return None;
+/// The runbook of docs/deploying.md ("The runbook"), as written: its steps in order, each a label
+/// (`0`, `1`, …, `Roll back`, `Versioning off`) and its commands (continued lines joined).
+fn runbook() -> Vec<(String, Vec<String>)> {
+    let doc = std::fs::read_to_string(harness::workspace_root().join("docs/deploying.md")).unwrap();
+    let section = &doc[doc.find("### The runbook").expect("the runbook section")..];
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the runbook's sh block");
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    // Its first line names the deployment and builds, which the test sets itself.
+    assert!(block.starts_with("D=catalog-sync V1="), "{block}");
+    let mut command = String::new();
+    for line in block.lines().skip(1) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            // A step starts with its label; its comment's next lines are indented.
+            if !comment.starts_with(' ') {
+                let end = comment.find(['.', ':', '(']).unwrap();
+                steps.push((comment[..end].trim().to_string(), Vec::new()));
+            }
+        } else if !line.is_empty() && !steps.is_empty() {
+            command.push_str(line.trim_end_matches('\\'));
+            if !line.ends_with('\\') {
+                steps
+                    .last_mut()
+                    .unwrap()
+                    .1
+                    .push(std::mem::take(&mut command));
             }
         }
-        Some(())
-    })
-    .await;
+    }
+    let labels: Vec<&str> = steps.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["0", "1", "2", "3", "4", "Roll back", "Versioning off"],
+        "the runbook's steps"
+    );
+    steps
 }
 
-/// `temporal worker deployment …`, retried while the server does not know the version yet.
-async fn deployment_command(address: &str, args: &[&str]) {
-    let what = args.join(" ");
-    eventually(Duration::from_secs(60), &what, || async {
-        let out = tokio::process::Command::new(temporal_cli())
-            .args(["worker", "deployment"])
-            .args(args)
-            .args(["--address", address, "--yes"])
-            .output()
-            .await
-            .unwrap();
-        if out.status.success() {
-            Some(())
-        } else {
-            eprintln!("{what}: {}", String::from_utf8_lossy(&out.stderr));
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            None
+/// Where the runbook's commands run: the test's server, deployment, builds and task queue, the
+/// `temporal` CLI and `starter` on the PATH, as an operator has them.
+struct Operator {
+    steps: Vec<(String, Vec<String>)>,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Operator {
+    fn new(address: &str, deployment: &str, task_queue: &str) -> Self {
+        let dirs = [temporal_cli(), harness::binary("starter")]
+            .map(|p| p.parent().unwrap().display().to_string());
+        let path = format!("{}:{}:{}", dirs[0], dirs[1], std::env::var("PATH").unwrap());
+        Self {
+            steps: runbook(),
+            env: vec![
+                ("PATH", path),
+                ("TEMPORAL_ADDRESS", address.to_string()),
+                ("CATALOG_SYNC_TASK_QUEUE", task_queue.to_string()),
+                ("D", deployment.to_string()),
+                ("V1", "v1".to_string()),
+                ("V2", "v2".to_string()),
+                ("RUST_BACKTRACE", "0".to_string()),
+            ],
         }
-    })
-    .await;
+    }
+
+    /// Runs step `label`'s commands in order, each retried until it succeeds (the server knows a
+    /// version only once its workers have polled); returns what each printed.
+    async fn step(&self, label: &str) -> Vec<String> {
+        let (_, commands) = self
+            .steps
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no step {label:?} in the runbook: {:?}", self.steps));
+        let mut printed = Vec::new();
+        for command in commands {
+            let out = eventually(Duration::from_secs(120), command, || async {
+                let out = tokio::process::Command::new("sh")
+                    .args(["-c", command])
+                    .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+                    .output()
+                    .await
+                    .unwrap();
+                if out.status.success() {
+                    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+                } else {
+                    eprintln!(
+                        "{command}: {}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    None
+                }
+            })
+            .await;
+            printed.push(out);
+        }
+        printed
+    }
 }
 
-/// The build a run is pinned to, and its versioning behaviour.
+/// The build a run is pinned to, and its versioning behaviour (none for an unversioned run).
 async fn pinned_build(client: &Client, workflow_id: &str, run_id: &str) -> (String, i32) {
     let response = client
         .connection()
@@ -245,10 +265,12 @@ async fn pinned_build(client: &Client, workflow_id: &str, run_id: &str) -> (Stri
         .await
         .unwrap()
         .into_inner();
-    let info = response
+    let Some(info) = response
         .workflow_execution_info
         .and_then(|i| i.versioning_info)
-        .unwrap_or_else(|| panic!("{workflow_id} {run_id} has no versioning info"));
+    else {
+        return (String::new(), VersioningBehavior::Unspecified as i32);
+    };
     let build = info
         .deployment_version
         .map(|v| v.build_id)
@@ -333,9 +355,12 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     // A server of the test's own, one partition per task queue: routing changes propagate
     // through every queue of the server (on the shared one, under the whole suite's load, that
     // took minutes), and with one partition the queue's own view is the whole of it.
+    // Versions are marked drained seconds after their last run, not minutes (the runbook's step 4).
     let temporal = RestartableTemporal::start_new_with(&[
         "matching.numTaskqueueReadPartitions=1",
         "matching.numTaskqueueWritePartitions=1",
+        "matching.wv.VersionDrainageStatusVisibilityGracePeriod=\"2s\"",
+        "matching.wv.VersionDrainageStatusRefreshInterval=\"1s\"",
     ]);
     let address = temporal.address();
     let env = TestEnv::start_on(&address, Backend::Sqlite, |s| s.deployment = v1).await;
@@ -343,14 +368,8 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     let n = 24;
     let products: Vec<_> = (1..=n).map(|i| env.sample(i)).collect();
     env.catalog.save_products(&products).await.unwrap();
-    route(
-        &env.client,
-        &address,
-        &deployment,
-        &task_queue,
-        Route::Current("v1"),
-    )
-    .await;
+    let operator = Operator::new(&address, &deployment, &task_queue);
+    operator.step("0").await;
 
     // In flight on v1: Stripe writes take a second, four live syncs, and a reconciliation of
     // every product in pages of two, one page a run.
@@ -385,25 +404,26 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
         register_v2,
     )
     .await;
-    route(
-        &env.client,
-        &address,
-        &deployment,
-        &task_queue,
-        Route::Ramping("v2", 50),
-    )
-    .await;
+    let stripe_queue = queues::stripe_task_queue(&task_queue);
+    let described = operator.step("1").await.remove(0);
+    for queue in [&task_queue, &stripe_queue] {
+        assert!(described.contains(queue.as_str()), "{described}");
+    }
+    let ramped = operator.step("2").await.pop().unwrap();
+    assert!(
+        ramped.contains("current v1, ramping v2 at 10%  routed"),
+        "{ramped}"
+    );
     for i in 5..=8 {
         env.signal(&env.id(i)).await;
     }
-    route(
-        &env.client,
-        &address,
-        &deployment,
-        &task_queue,
-        Route::Current("v2"),
-    )
-    .await;
+    let current = operator.step("3").await.pop().unwrap();
+    assert!(
+        current.contains(&format!(
+            "task queue {stripe_queue} (activity): current v2  routed"
+        )),
+        "{current}"
+    );
     let v2_current = SystemTime::now();
     for i in 9..=12 {
         env.signal(&env.id(i)).await;
@@ -423,6 +443,15 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
         (count == 0).then_some(())
     })
     .await;
+    // The runbook's drain check: nothing open on v1, and (seconds later on this server) drained.
+    eventually(Duration::from_secs(60), "v1 marked drained", || async {
+        let said = operator.step("4").await;
+        assert!(said[0].contains("Total: 0"), "{said:?}");
+        said[1]
+            .contains("version v1: drained (no open run is pinned to it")
+            .then_some(())
+    })
+    .await;
     let result: ReconcileResult = tokio::time::timeout(
         Duration::from_secs(180),
         env.client
@@ -435,14 +464,7 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     assert_eq!(result.totals.failed, 0, "{result:#?}");
 
     // Rolled back: v1 current again; new syncs run on v1 while v2's runs finish on v2.
-    route(
-        &env.client,
-        &address,
-        &deployment,
-        &task_queue,
-        Route::Current("v1"),
-    )
-    .await;
+    operator.step("Roll back").await;
     let rolled_back = SystemTime::now();
     env.sandbox.clear_faults().await;
     for i in 13..=16 {
@@ -451,6 +473,25 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     env.assert_all_finished_none_failed(Duration::from_secs(120))
         .await;
     v2_worker.stop().await;
+
+    // Versioning off: an unversioned worker takes the new syncs.
+    let unversioned = RunningWorker::start_build(
+        &address,
+        &env.catalog_url,
+        &env.sandbox,
+        |s| s.task_queue = task_queue.clone(),
+        worker::register_workflows,
+    )
+    .await;
+    let off = operator.step("Versioning off").await.pop().unwrap();
+    assert!(off.contains("current unversioned workers  routed"), "{off}");
+    let versioning_off = SystemTime::now();
+    for i in 17..=20 {
+        env.signal(&env.id(i)).await;
+    }
+    env.assert_all_finished_none_failed(Duration::from_secs(120))
+        .await;
+    unversioned.stop().await;
 
     // Where each run ran, and that none of its workflow tasks failed.
     let mut reconcile_runs = Vec::new();
@@ -473,6 +514,11 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
             .collect();
         assert!(failed.is_empty(), "{id} {run_id}: {failed:#?}");
         let (build, behavior) = pinned_build(&env.client, id, run_id).await;
+        if run.started > versioning_off {
+            assert_eq!(build, "", "{id} {run_id}: started with versioning off");
+            assert!(!ran_v2_code(&events), "{id} {run_id}");
+            continue;
+        }
         assert_eq!(behavior, VersioningBehavior::Pinned as i32, "{id} {run_id}");
         if *id != reconcile_id {
             assert_eq!(
