@@ -9,6 +9,7 @@
 //! | `catalog_sync_stripe_share` | gauge (requests/s) | — : this worker's share of the account's Stripe budget |
 //! | `catalog_sync_stripe_workers` | gauge | — : workers polling the Stripe task queue, as this worker last counted them |
 //! | `catalog_sync_sync_outcomes_total` | counter | `outcome` (`synced`, `unchanged`, `archived`, `skipped_unmanaged`, `skipped_other_catalog`, `invalid`, `failed`) |
+//! | `catalog_sync_sync_lag` | histogram (ms) | — : from a catalog row's change (`updated_at`) to the Stripe write that carries it (passes that wrote because the catalog changed; not repairs of edits made in Stripe) |
 //! | `catalog_sync_drift_total` | counter | `kind` (`missing`, `stale`, `edited_in_stripe`, `price_drift`, `should_archive`, `orphan`) |
 //! | `catalog_sync_relay_lag` | gauge (s) | — : age of the oldest catalog change not yet relayed to Temporal |
 //! | `catalog_sync_relay_pending` | gauge | — : catalog changes waiting in the outbox |
@@ -33,6 +34,24 @@ use temporalio_common::telemetry::metrics::{
     MetricParameters, NewAttributes,
 };
 
+/// The sync-lag histogram's name.
+const SYNC_LAG: &str = "catalog_sync_sync_lag";
+
+/// Its buckets (ms), from a second to four hours: the SDK's default ones end at 10 s, and a sync
+/// lag SLO is minutes (the alert rules read the 300 000 ms bucket).
+pub const SYNC_LAG_BUCKETS_MS: [f64; 10] = [
+    1_000.,
+    5_000.,
+    15_000.,
+    30_000.,
+    60_000.,
+    120_000.,
+    300_000.,
+    900_000.,
+    3_600_000.,
+    14_400_000.,
+];
+
 /// Every metric this module exports (without the `_bucket`/`_sum`/`_count` of histograms).
 pub const METRIC_NAMES: &[&str] = &[
     "catalog_sync_stripe_requests_total",
@@ -41,6 +60,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "catalog_sync_stripe_share",
     "catalog_sync_stripe_workers",
     "catalog_sync_sync_outcomes_total",
+    "catalog_sync_sync_lag",
     "catalog_sync_drift_total",
     "catalog_sync_relay_lag",
     "catalog_sync_relay_pending",
@@ -74,6 +94,7 @@ pub struct Metrics {
     latency: HistogramDuration,
     pacing_wait: HistogramDuration,
     outcomes: Counter,
+    sync_lag: HistogramDuration,
     drift: Counter,
     relay_lag: GaugeF64,
     stripe_share: GaugeF64,
@@ -121,6 +142,15 @@ impl Metrics {
             MetricParameters::builder()
                 .name("catalog_sync_sync_outcomes_total")
                 .description("Product sync passes by outcome")
+                .build(),
+        );
+        let sync_lag = meter.histogram_duration(
+            MetricParameters::builder()
+                .name(SYNC_LAG)
+                .description(
+                    "From a catalog change to the Stripe write that carries it (change-driven passes)",
+                )
+                .unit("ms")
                 .build(),
         );
         let drift = meter.counter(
@@ -206,6 +236,7 @@ impl Metrics {
             latency,
             pacing_wait,
             outcomes,
+            sync_lag,
             drift,
             relay_lag,
             stripe_share,
@@ -254,6 +285,12 @@ impl Metrics {
     /// Counts the outcome of a sync pass.
     pub fn sync_outcome(&self, outcome: &str) {
         self.outcomes.add(1, &self.labelled("outcome", outcome));
+    }
+
+    /// Records how long after the catalog change its Stripe write happened.
+    pub fn sync_lag(&self, lag: Duration) {
+        let none = self.meter.new_attributes(NewAttributes::from(vec![]));
+        self.sync_lag.record(lag, &none);
     }
 
     /// Counts `n` differences of one kind.
@@ -354,6 +391,9 @@ pub fn serve_prometheus(
     let exporter = start_prometheus_metric_exporter(
         PrometheusExporterOptions::builder()
             .socket_addr(addr)
+            .histogram_bucket_overrides(temporalio_common::telemetry::HistogramBucketOverrides {
+                overrides: [(SYNC_LAG.to_string(), SYNC_LAG_BUCKETS_MS.to_vec())].into(),
+            })
             .build(),
     )
     .map_err(|e| format!("serving metrics on {addr}: {e}"))?;

@@ -193,6 +193,7 @@ mod tests {
             prices: Vec::new(),
             content_hash: String::new(),
             catalog_version: 1,
+            changed_at: None,
         };
         let stamped = ours.stamp(&desired);
         assert!(ours.owns(&stamped.metadata));

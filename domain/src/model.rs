@@ -287,6 +287,11 @@ pub struct DesiredProduct {
     pub content_hash: String,
     /// Catalog version this was built from.
     pub catalog_version: i64,
+    /// When the catalog row last changed (its `updated_at`, RFC 3339), for the sync-lag metric:
+    /// not content, so not in `content_hash` and never sent to Stripe. Absent from histories
+    /// recorded before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
 }
 
 /// What the transform makes of a catalog product (the output of `TransformProduct`).

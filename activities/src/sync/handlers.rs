@@ -137,6 +137,9 @@ impl SyncActivitiesImpl {
                 upsert::apply_recorded(&self.stripe, intent, &input.plan, &self.ownership).await;
             match result {
                 Ok(()) => {
+                    if let (SyncPlan::Upsert(desired), true) = (&input.plan, applied.catalog_changed) {
+                        self.observe_lag(desired, &applied.report);
+                    }
                     let (report, seen) = (applied.report, applied.seen);
                     // A cache: a sync never fails for it (the next scan rewrites it).
                     if let Err(e) = mirror::record(&self.catalog, &seen).await {

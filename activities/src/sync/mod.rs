@@ -141,6 +141,25 @@ impl SyncActivitiesImpl {
         self
     }
 
+    /// Records the sync lag of a pass that wrote a catalog change to Stripe: from the row's
+    /// `updated_at` to now (a clock behind the database's counts as no lag).
+    fn observe_lag(
+        &self,
+        desired: &domain::model::DesiredProduct,
+        report: &workflows::activities::UpsertReport,
+    ) {
+        let (Some(m), Some(changed)) = (&self.metrics, &desired.changed_at) else {
+            return;
+        };
+        if report.operations.is_empty() {
+            return;
+        }
+        if let Ok(changed) = chrono::DateTime::parse_from_rfc3339(changed) {
+            let lag = chrono::Utc::now().signed_duration_since(changed);
+            m.sync_lag(lag.to_std().unwrap_or_default());
+        }
+    }
+
     fn count_outcome(&self, outcome: SyncOutcome) {
         if let Some(m) = &self.metrics {
             m.sync_outcome(outcome.as_str());

@@ -30,7 +30,7 @@ use workflows::activities::UpsertReport;
 use workflows::model::{DesiredProduct, SyncPlan};
 
 use catalog::{ArchiveBudget, ArchivePermit, Catalog};
-use domain::metadata::{META_CATALOG, META_MANAGED};
+use domain::metadata::{META_CATALOG, META_HASH, META_MANAGED};
 use domain::ownership::Ownership;
 use domain::prices;
 use stripe::client::{Form, Price, Product, StripeClient};
@@ -146,6 +146,10 @@ pub struct Applied {
     /// A write sent whose answer never came, when the upsert failed on it: Stripe may have
     /// applied it (a retry then finds it done and writes nothing), so the audit names it.
     pub unanswered: Option<String>,
+    /// The catalog's content differed from what Stripe last got from catalog-sync (its content
+    /// hash in the product's metadata), or Stripe had no product: the pass carried a catalog
+    /// change, not only a repair of an edit made in Stripe.
+    pub catalog_changed: bool,
 }
 
 /// Applies the plan; returns what was written and what Stripe holds now.
@@ -176,6 +180,7 @@ pub async fn apply_recorded(
         report: UpsertReport::default(),
         seen: Seen::default(),
         sending: None,
+        catalog_changed: false,
     };
     let result = match plan {
         SyncPlan::Upsert(desired) => upsert(&mut w, desired, ownership).await,
@@ -190,6 +195,7 @@ pub async fn apply_recorded(
         report: w.report,
         seen: w.seen,
         unanswered,
+        catalog_changed: w.catalog_changed,
     };
     (applied, result)
 }
@@ -202,6 +208,8 @@ struct Writer<'a> {
     seen: Seen,
     /// The write being sent (set with its key, cleared by its answer).
     sending: Option<String>,
+    /// See [`Applied::catalog_changed`].
+    catalog_changed: bool,
 }
 
 impl Writer<'_> {
@@ -293,6 +301,9 @@ async fn upsert(
 ) -> Result<(), SyncError> {
     let (stripe, intent) = (w.stripe, w.intent);
     let (current, prices) = read_current(w, &d.stripe_id).await?;
+    w.catalog_changed = current
+        .as_ref()
+        .is_none_or(|c| c.metadata.get(META_HASH) != Some(&d.content_hash));
     if let Some(p) = &current {
         w.seen.product(p, w.read_here());
     }

@@ -93,6 +93,7 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
         active: product.active,
         metadata: product.metadata.clone(),
         catalog_version: product.version,
+        changed_at: Some(product.updated_at.clone()).filter(|t| !t.is_empty()),
         ..DesiredProduct::default()
     };
     let mut issues = Vec::new();

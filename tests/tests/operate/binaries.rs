@@ -290,6 +290,22 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     assert!(text.contains("2 differences"), "{text}");
     setup.run(bin("starter"), &["sync", "sku-000003", "--wait"]);
     setup.run(bin("starter"), &["verify"]);
+    // The sync lag: the 4 creations and the 2 edits of the sale, each from its catalog row's
+    // change to its Stripe write; not the repair of the Dashboard edit (the catalog did not
+    // change). Its buckets reach the SLO's 5 minutes.
+    let metrics = reqwest::blocking_text(&format!("http://{metrics_addr}/metrics"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "catalog_sync_sync_lag_count 6"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with(r#"catalog_sync_sync_lag_bucket{le="300000"} "#)),
+        "{metrics}"
+    );
 
     // The temporal CLI starts the same workflow with JSON input.
     let wid = unique("cli-sync");
