@@ -405,10 +405,19 @@ async fn a_versioned_rollout_and_its_rollback_keep_every_run_on_the_code_it_star
     )
     .await;
     let stripe_queue = queues::stripe_task_queue(&task_queue);
-    let described = operator.step("1").await.remove(0);
-    for queue in [&task_queue, &stripe_queue] {
-        assert!(described.contains(queue.as_str()), "{described}");
-    }
+    // Both queues are listed once v2's pollers of each have reached the server.
+    eventually(
+        Duration::from_secs(60),
+        "v2 polling both queues",
+        || async {
+            let described = operator.step("1").await.remove(0);
+            [&task_queue, &stripe_queue]
+                .iter()
+                .all(|queue| described.contains(queue.as_str()))
+                .then_some(())
+        },
+    )
+    .await;
     let ramped = operator.step("2").await.pop().unwrap();
     assert!(
         ramped.contains("current v1, ramping v2 at 10%  routed"),
