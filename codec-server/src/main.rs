@@ -68,17 +68,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let auth_token = auth_token(&args)?;
-    let metrics = match args.metrics_addr {
-        Some(addr) => Some(
-            common::metrics::serve_prometheus(addr)
-                .map_err(|e| anyhow::anyhow!(e))?
-                .1,
-        ),
-        None => None,
-    };
-    if let Some(m) = &metrics {
-        m.build_info("codec-server", env!("CARGO_PKG_VERSION"));
-    }
+    let metrics = common::metrics::serve_for(args.metrics_addr, "codec-server")?;
     let app = router(
         keyring.clone(),
         ServerOptions {

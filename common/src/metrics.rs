@@ -402,6 +402,18 @@ pub fn serve_prometheus(
     Ok((meter.clone(), Metrics::new(meter)))
 }
 
+/// [`serve_prometheus`] at `addr` when set (`CATALOG_SYNC_METRICS_ADDR`), with the process's
+/// `catalog_sync_build_info{binary}`: what the relay and the codec server serve.
+pub fn serve_for(
+    addr: Option<std::net::SocketAddr>,
+    binary: &str,
+) -> anyhow::Result<Option<Metrics>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let (_, metrics) = serve_prometheus(addr).map_err(|e| anyhow::anyhow!(e))?;
+    metrics.build_info(binary, env!("CARGO_PKG_VERSION"));
+    Ok(Some(metrics))
+}
+
 /// `GET /v1/products/{id}`: the method and the path with object ids replaced, so that the label's
 /// values stay few.
 pub fn endpoint_label(method: &str, path: &str) -> String {

@@ -124,17 +124,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         common::settings::checked_secrets(&args.webhook_secret, "STRIPE_WEBHOOK_SECRET")?;
     // A typo here would leave every event to "another account": refused instead.
     let account = common::settings::connected_account(args.stripe_account.as_deref())?;
-    let metrics = match args.metrics_addr {
-        Some(addr) => Some(
-            common::metrics::serve_prometheus(addr)
-                .map_err(|e| anyhow::anyhow!(e))?
-                .1,
-        ),
-        None => None,
-    };
-    if let Some(m) = &metrics {
-        m.build_info("relay", env!("CARGO_PKG_VERSION"));
-    }
+    let metrics = common::metrics::serve_for(args.metrics_addr, "relay")?;
     let catalog = Catalog::connect_with(
         catalog::required_url(args.catalog.database_url.as_deref())?,
         catalog::mapping::from_config(&args.catalog.config_file()?)?.as_ref(),
