@@ -17,6 +17,9 @@ pub struct ApiError {
     pub message: String,
     /// The parameter at fault.
     pub param: Option<String>,
+    /// A 429's `Stripe-Rate-Limited-Reason`: which limiter refused (`global-rate`,
+    /// `endpoint-rate`).
+    pub rate_limited_reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -28,6 +31,7 @@ impl ApiError {
             code: None,
             message: message.into(),
             param,
+            rate_limited_reason: None,
         }
     }
 
@@ -76,10 +80,11 @@ impl ApiError {
         }
     }
 
-    /// 429 `rate_limit`.
-    pub fn rate_limited() -> Self {
+    /// 429 `rate_limit`, refused by the limiter `reason` names (`Stripe-Rate-Limited-Reason`).
+    pub fn rate_limited(reason: &'static str) -> Self {
         Self {
             status: StatusCode::TOO_MANY_REQUESTS,
+            rate_limited_reason: Some(reason),
             ..Self::invalid(
                 "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.",
                 None,
@@ -97,6 +102,7 @@ impl ApiError {
             message: "An error occurred with our connection to Stripe. (sandbox fault injection)"
                 .into(),
             param: None,
+            rate_limited_reason: None,
         }
     }
 

@@ -16,6 +16,7 @@
 pub mod error;
 pub mod faults;
 pub mod form;
+pub mod limits;
 pub mod model;
 pub mod server;
 pub mod store;

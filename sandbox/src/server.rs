@@ -22,14 +22,16 @@ use crate::DEFAULT_API_VERSION;
 use crate::error::ApiError;
 use crate::faults::{Fault, FaultConfig, Faults};
 use crate::form::{self, Params};
+use crate::limits::{Limiter, Limits};
 use crate::store::{Account, Change, Target};
 use crate::webhooks::{WebhookConfig, Webhooks};
 
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Requests per second per API key (0 = unlimited). Stripe test mode allows 25.
-    pub rate_limit: u32,
+    /// Stripe's rate limiters (`crate::limits`): as a Stripe sandbox by default (25/s per
+    /// account, 25/s per endpoint).
+    pub limits: Limits,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Where to persist state between restarts.
@@ -41,7 +43,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            rate_limit: 25,
+            limits: Limits::sandbox(),
             max_body_bytes: 1 << 20,
             state_file: None,
             webhook: None,
@@ -57,14 +59,11 @@ struct IdempotentResponse {
     body: Box<str>,
 }
 
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 #[derive(Default)]
 struct Stats {
     by_endpoint: BTreeMap<(String, u16), u64>,
+    /// 429s by endpoint and `Stripe-Rate-Limited-Reason`.
+    refused: BTreeMap<(String, &'static str), u64>,
     writes: HashMap<String, u64>,
     total: u64,
     current_second: u64,
@@ -74,7 +73,13 @@ struct Stats {
 }
 
 impl Stats {
-    fn record(&mut self, endpoint: &str, status: u16) {
+    fn record(&mut self, endpoint: &str, status: u16, refused: Option<&'static str>) {
+        if let Some(reason) = refused {
+            *self
+                .refused
+                .entry((endpoint.to_string(), reason))
+                .or_default() += 1;
+        }
         let started = *self.started.get_or_insert_with(Instant::now);
         let second = started.elapsed().as_secs();
         if second != self.current_second {
@@ -97,8 +102,14 @@ impl Stats {
             .map(|((endpoint, status), count)| json!({"endpoint": endpoint, "status": status, "count": count}))
             .collect();
         let writes: BTreeMap<&String, &u64> = self.writes.iter().collect();
+        let rate_limited: Vec<Value> = self
+            .refused
+            .iter()
+            .map(|((endpoint, reason), count)| json!({"endpoint": endpoint, "reason": reason, "count": count}))
+            .collect();
         json!({
             "total_requests": self.total,
+            "rate_limited": rate_limited,
             "peak_requests_per_second": self.peak_rps,
             "requests": requests,
             "writes": writes,
@@ -112,7 +123,7 @@ pub struct Sandbox {
     config: Mutex<Config>,
     accounts: Mutex<HashMap<String, Account>>,
     idempotency: Mutex<HashMap<(String, String), IdempotentResponse>>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    limiter: Mutex<Limiter>,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
     webhooks: Webhooks,
@@ -152,7 +163,7 @@ impl Sandbox {
             config: Mutex::new(config),
             accounts: Mutex::new(accounts),
             idempotency: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(HashMap::new()),
+            limiter: Mutex::new(Limiter::default()),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(Stats::default()),
             webhooks,
@@ -176,28 +187,6 @@ impl Sandbox {
         std::fs::write(&tmp, raw)?;
         std::fs::rename(&tmp, &path)?;
         Ok(())
-    }
-
-    fn rate_limited(&self, key: &str) -> bool {
-        let rate = lock(&self.config).rate_limit;
-        if rate == 0 {
-            return false;
-        }
-        let mut buckets = lock(&self.buckets);
-        let now = Instant::now();
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: rate as f64,
-            last: now,
-        });
-        let refill = now.duration_since(bucket.last).as_secs_f64() * rate as f64;
-        bucket.tokens = (bucket.tokens + refill).min(rate as f64);
-        bucket.last = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            false
-        } else {
-            true
-        }
     }
 }
 
@@ -236,7 +225,7 @@ fn error_response(err: &ApiError, request_id: &str, api_version: &str) -> Respon
     if err.status == StatusCode::TOO_MANY_REQUESTS {
         h.insert(
             "stripe-rate-limited-reason",
-            HeaderValue::from_static("global-rate"),
+            HeaderValue::from_static(err.rate_limited_reason.unwrap_or("global-rate")),
         );
         h.insert("stripe-should-retry", HeaderValue::from_static("true"));
     } else if err.status.is_server_error()
@@ -414,6 +403,10 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
     }
     let endpoint = endpoint_label(&parts.method, &path);
     let outcome = api(&sb, &incoming, &endpoint).await;
+    let refused = match &outcome {
+        Outcome::Error(e) => e.rate_limited_reason,
+        _ => None,
+    };
     let (resp, status) = match outcome {
         Outcome::Json(status, value, replayed) => {
             let mut r = respond(status, &value, &request_id, &api_version);
@@ -429,7 +422,7 @@ async fn handle(State(sb): State<Arc<Sandbox>>, req: Request) -> Response {
         ),
         Outcome::Drop => (dropped_connection(), 0),
     };
-    lock(&sb.stats).record(&endpoint, status);
+    lock(&sb.stats).record(&endpoint, status, refused);
     resp
 }
 
@@ -479,8 +472,9 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
             None,
         ));
     }
-    if sb.rate_limited(&key) {
-        return Outcome::Error(ApiError::rate_limited());
+    let limits = lock(&sb.config).limits.clone();
+    if let Err(refusal) = lock(&sb.limiter).admit(&limits, &key, endpoint) {
+        return Outcome::Error(ApiError::rate_limited(refusal.reason()));
     }
     let (fault, latency) = lock(&sb.faults).decide(endpoint);
     if !latency.is_zero() {
@@ -491,7 +485,7 @@ async fn api(sb: &Arc<Sandbox>, req: &Incoming<'_>, endpoint: &str) -> Outcome {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return Outcome::Error(ApiError::server(status));
         }
-        Fault::RateLimit => return Outcome::Error(ApiError::rate_limited()),
+        Fault::RateLimit => return Outcome::Error(ApiError::rate_limited("global-rate")),
         Fault::DropBefore => return Outcome::Drop,
         Fault::None | Fault::DropAfter => {}
     }
@@ -707,12 +701,24 @@ async fn control(sb: &Arc<Sandbox>, rest: &str, req: &Incoming<'_>) -> Response 
                 let v = json_body()?;
                 let mut config = lock(&sb.config);
                 if let Some(rate) = v["rate_limit"].as_u64() {
-                    config.rate_limit = rate as u32;
-                    lock(&sb.buckets).clear();
+                    config.limits.global = rate as u32;
                 }
-                Ok(
-                    json!({ "rate_limit": config.rate_limit, "max_body_bytes": config.max_body_bytes }),
-                )
+                if let Some(rate) = v["endpoint_rate_limit"].as_u64() {
+                    config.limits.per_endpoint = rate as u32;
+                }
+                if let Some(endpoints) = v.get("endpoint_limits") {
+                    config.limits.endpoints =
+                        serde_json::from_value(endpoints.clone()).map_err(|e| {
+                            ApiError::invalid(format!("Invalid endpoint_limits: {e}"), None)
+                        })?;
+                }
+                lock(&sb.limiter).reset();
+                Ok(json!({
+                    "rate_limit": config.limits.global,
+                    "endpoint_rate_limit": config.limits.per_endpoint,
+                    "endpoint_limits": config.limits.endpoints,
+                    "max_body_bytes": config.max_body_bytes,
+                }))
             }
             ("POST", ["webhooks"]) => {
                 let config: WebhookConfig = serde_json::from_value(json_body()?).map_err(|e| {

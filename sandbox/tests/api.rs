@@ -1,6 +1,7 @@
 //! The sandbox against Stripe's documented behaviour, over real HTTP.
 
 use serde_json::{Value, json};
+use stripe_sandbox::limits::Limits;
 use stripe_sandbox::{Config, spawn};
 
 struct Api {
@@ -20,7 +21,7 @@ impl Api {
     }
     async fn new() -> Self {
         Self::start(Config {
-            rate_limit: 0,
+            limits: Limits::off(),
             ..Config::default()
         })
         .await
@@ -411,30 +412,93 @@ async fn lists_paginate_newest_first() {
     assert_eq!(s, 400);
 }
 
+/// Stripe's two limiters, each refusing with a 429 that names it and Stripe's error body, and the
+/// refusals counted by endpoint and reason. (The exact budgets: `limits`' unit tests.)
 #[tokio::test]
-async fn rate_limit_answers_429_with_reason() {
+async fn rate_limits_answer_429_naming_the_limiter() {
     let api = Api::start(Config {
-        rate_limit: 5,
+        // The endpoint limiter alone first: 2 a second per endpoint.
+        limits: Limits {
+            global: 0,
+            per_endpoint: 2,
+            endpoints: Default::default(),
+        },
         ..Config::default()
     })
     .await;
-    let mut limited = 0;
-    for _ in 0..20 {
-        let r = api
-            .http
-            .get(format!("{}/v1/products", api.base))
-            .bearer_auth(&api.key)
-            .send()
-            .await
-            .unwrap();
-        if r.status() == 429 {
-            limited += 1;
-            assert_eq!(r.headers()["stripe-rate-limited-reason"], "global-rate");
-            let body: Value = r.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "rate_limit");
+    let burst = |path: &'static str| {
+        let api = &api;
+        async move {
+            let mut answers = Vec::new();
+            for _ in 0..6 {
+                let r = api
+                    .http
+                    .get(format!("{}{path}", api.base))
+                    .bearer_auth(&api.key)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let reason = r
+                    .headers()
+                    .get("stripe-rate-limited-reason")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let body: Value = r.json().await.unwrap();
+                if status == 429 {
+                    assert_eq!(body["error"]["code"], "rate_limit", "{body}");
+                    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+                    answers.push(reason.expect("a reason"));
+                }
+            }
+            answers
         }
-    }
-    assert!(limited >= 10, "only {limited} of 20 limited at 5/s");
+    };
+    let configure = |limits: Value| {
+        let api = &api;
+        async move {
+            let r = api
+                .http
+                .post(format!("{}/_sandbox/config", api.base))
+                .json(&limits)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    let by_endpoint = burst("/v1/products").await;
+    assert!(!by_endpoint.is_empty(), "6 requests at once, 2 a second");
+    assert!(
+        by_endpoint.iter().all(|r| r == "endpoint-rate"),
+        "{by_endpoint:?}"
+    );
+    // The account's limiter alone: 2 a second over all endpoints.
+    configure(json!({"rate_limit": 2, "endpoint_rate_limit": 0})).await;
+    let global = burst("/v1/prices").await;
+    assert!(!global.is_empty());
+    assert!(global.iter().all(|r| r == "global-rate"), "{global:?}");
+    let (_, stats) = api.get("/_sandbox/stats").await;
+    let refused = |endpoint: &str, reason: &str| {
+        stats["rate_limited"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["endpoint"] == endpoint && r["reason"] == reason)
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    assert_eq!(
+        refused("GET /v1/products", "endpoint-rate"),
+        by_endpoint.len() as u64,
+        "{stats}"
+    );
+    assert_eq!(
+        refused("GET /v1/prices", "global-rate"),
+        global.len() as u64,
+        "{stats}"
+    );
+    // 0 turns both off.
+    configure(json!({"rate_limit": 0})).await;
+    assert!(burst("/v1/products").await.is_empty());
 }
 
 #[tokio::test]
@@ -567,7 +631,7 @@ async fn state_survives_restart() {
     let _ = std::fs::remove_file(&file);
     let sandbox = stripe_sandbox::Sandbox::new(Config {
         state_file: Some(file.clone()),
-        rate_limit: 0,
+        limits: Limits::off(),
         ..Config::default()
     })
     .unwrap();
@@ -592,7 +656,7 @@ async fn state_survives_restart() {
         "127.0.0.1:0",
         Config {
             state_file: Some(file),
-            rate_limit: 0,
+            limits: Limits::off(),
             ..Config::default()
         },
     )

@@ -31,7 +31,7 @@ impl Sandbox {
     /// Starts one with Stripe's test-mode rate limit off (tests control their own load).
     pub async fn start() -> Self {
         Self::start_with(stripe_sandbox::Config {
-            rate_limit: 0,
+            limits: stripe_sandbox::limits::Limits::off(),
             ..Default::default()
         })
         .await
@@ -126,7 +126,7 @@ impl Sandbox {
             .unwrap();
     }
 
-    /// Sets the requests per second the sandbox allows a key (0 = unlimited).
+    /// Sets the requests per second the sandbox allows a key over all endpoints (0 = unlimited).
     pub async fn set_rate_limit(&self, rate_limit: u32) {
         self.http
             .post(format!("{}/_sandbox/config", self.base))

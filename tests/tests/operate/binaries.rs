@@ -68,7 +68,14 @@ fn the_binaries_sync_a_catalog_end_to_end() {
     let dir = std::env::temp_dir().join(unique("catalog-sync-e2e"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut sandbox = Command::new(bin("stripe-sandbox"))
-        .args(["--addr", "127.0.0.1:0", "--rate-limit", "0"])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+            "--endpoint-rate-limit",
+            "0",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -34,7 +34,10 @@ async fn three_workers_stay_inside_one_stripe_budget() {
     let client = temporal_client().await;
     let (catalog_url, catalog) = fresh_catalog(Backend::Postgres).await;
     let sandbox = Sandbox::start_with(stripe_sandbox::Config {
-        rate_limit: BUDGET,
+        limits: stripe_sandbox::limits::Limits {
+            global: BUDGET,
+            ..stripe_sandbox::limits::Limits::off()
+        },
         ..Default::default()
     })
     .await;
