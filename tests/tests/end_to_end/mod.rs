@@ -9,5 +9,6 @@ mod mirror;
 mod own_catalog;
 mod product_sync;
 mod reconcile;
+mod requests;
 mod several_catalogs;
 mod stripe_fields;
