@@ -10,6 +10,7 @@
 //!
 //! There are no hidden retries here: Temporal owns retrying.
 //!
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -157,16 +158,27 @@ pub fn default_requests_per_second(api_key: &Secret) -> u32 {
     }
 }
 
+/// Stripe's limit per API endpoint, on top of the account's budget: "API endpoints have a default
+/// limit of 25 requests per second", each named operation its own endpoint (`POST /v1/prices` and
+/// `POST /v1/prices/{id}` are two; requests for different ids share one).
+pub const ENDPOINT_REQUESTS_PER_SECOND: u32 = 25;
+
 /// Spaces requests evenly so one process stays inside its share of the budget instead of
-/// collecting 429s. (Pacing, not retrying: a request that fails still fails, and Temporal retries
-/// the activity.) The rate can change while requests wait: the worker sets it to its share of the
-/// account's budget as workers come and go.
+/// collecting 429s: its share of the account's rate over all requests, and of each endpoint's
+/// rate per endpoint ([`ENDPOINT_REQUESTS_PER_SECOND`]), since a backfill sends most of its
+/// requests to one or two endpoints. (Pacing, not retrying: a request that fails still fails, and
+/// Temporal retries the activity.) The rates can change while requests wait: the worker sets them
+/// to its shares as workers come and go.
 #[derive(Debug)]
 pub struct Pacer {
     /// Nanoseconds between two requests.
     interval_nanos: AtomicU64,
     /// When the next request may go.
     next: tokio::sync::Mutex<tokio::time::Instant>,
+    /// Nanoseconds between two requests to one endpoint (0: no pacing per endpoint).
+    endpoint_interval_nanos: AtomicU64,
+    /// When the next request to each endpoint may go.
+    endpoints: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<tokio::time::Instant>>>>,
 }
 
 impl Pacer {
@@ -175,9 +187,56 @@ impl Pacer {
         let pacer = Self {
             interval_nanos: AtomicU64::new(0),
             next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            endpoint_interval_nanos: AtomicU64::new(0),
+            endpoints: std::sync::Mutex::new(HashMap::new()),
         };
         pacer.set_requests_per_second(requests_per_second);
+        pacer.set_endpoint_requests_per_second(
+            ENDPOINT_REQUESTS_PER_SECOND.min(requests_per_second),
+        );
         pacer
+    }
+
+    /// Changes the rate per endpoint for the requests from now on (0: no pacing per endpoint).
+    pub fn set_endpoint_requests_per_second(&self, requests_per_second: u32) {
+        let interval = match requests_per_second {
+            0 => 0,
+            n => 1_000_000_000 / u64::from(n),
+        };
+        self.endpoint_interval_nanos
+            .store(interval, Ordering::Relaxed);
+    }
+
+    /// The current rate per endpoint (0: not paced per endpoint).
+    pub fn endpoint_requests_per_second(&self) -> f64 {
+        match self.endpoint_interval_nanos.load(Ordering::Relaxed) {
+            0 => 0.0,
+            n => 1e9 / n as f64,
+        }
+    }
+
+    /// Waits for a slot of the budget, then for one of `endpoint` (`POST /v1/prices`): the
+    /// endpoint's spacing holds when the request goes, also after a hold or behind a queue for
+    /// the budget. Returns how long that took.
+    pub async fn wait_for(&self, endpoint: &str) -> Duration {
+        let started = tokio::time::Instant::now();
+        self.wait().await;
+        let interval = self.endpoint_interval_nanos.load(Ordering::Relaxed);
+        if interval > 0 {
+            let slot = self
+                .endpoints
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(endpoint.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now())))
+                .clone();
+            let mut next = slot.lock().await;
+            if *next > tokio::time::Instant::now() {
+                tokio::time::sleep_until(*next).await;
+            }
+            *next = tokio::time::Instant::now() + Duration::from_nanos(interval);
+        }
+        started.elapsed()
     }
 
     /// Changes the rate for the requests from now on.
@@ -252,8 +311,9 @@ impl StripeClient {
         form: &Form,
         idempotency_key: Option<&str>,
     ) -> Result<Response<T>, StripeError> {
+        let endpoint = endpoint_label(method.as_str(), path);
         if let Some(pacer) = &self.pacer {
-            let waited = pacer.wait().await;
+            let waited = pacer.wait_for(&endpoint).await;
             if let Some(metrics) = &self.config.metrics {
                 metrics.pacing_wait(waited);
             }
@@ -264,7 +324,6 @@ impl StripeClient {
             span.end(&result);
             return result;
         };
-        let endpoint = endpoint_label(method.as_str(), path);
         let started = std::time::Instant::now();
         let result = self.send(method, path, form, idempotency_key).await;
         span.end(&result);
@@ -516,6 +575,38 @@ mod tests {
             start.elapsed() >= Duration::from_millis(250),
             "a 150 ms hold, then 3 requests at 20/s"
         );
+    }
+
+    #[tokio::test]
+    async fn pacing_per_endpoint_leaves_other_endpoints_free() {
+        let pacer = Pacer::new(1000);
+        pacer.set_endpoint_requests_per_second(20);
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            pacer.wait_for("POST /v1/prices").await;
+        }
+        let one_endpoint = start.elapsed();
+        assert!(
+            one_endpoint >= Duration::from_millis(100),
+            "3 requests to one endpoint at 20/s span 100 ms: {one_endpoint:?}"
+        );
+        let start = std::time::Instant::now();
+        for endpoint in [
+            "POST /v1/products",
+            "POST /v1/products/{id}",
+            "GET /v1/prices",
+        ] {
+            pacer.wait_for(endpoint).await;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(40),
+            "three endpoints' first requests go at the budget's pace: {:?}",
+            start.elapsed()
+        );
+        // Never more per endpoint than the budget itself; 0 turns it off.
+        assert_eq!(Pacer::new(10).endpoint_requests_per_second(), 10.0);
+        pacer.set_endpoint_requests_per_second(0);
+        assert_eq!(pacer.endpoint_requests_per_second(), 0.0);
     }
 
     #[test]

@@ -16,6 +16,11 @@
 //!    others have had time to see it and shrink their shares; a worker that dies keeps counting
 //!    for up to [`ACTIVE_POLLER`], which only makes the others slower meanwhile.
 //!
+//! Both shares are per endpoint too: Stripe also limits each API endpoint
+//! ([`stripe::client::ENDPOINT_REQUESTS_PER_SECOND`]), and a backfill sends most of its requests to
+//! `POST /v1/prices` and `POST /v1/products`, so each worker paces each endpoint at its share of
+//! that limit ([`share_of_endpoint`]).
+//!
 //! Stripe's 429s are still honoured: they fail the attempt as retryable and Temporal retries it
 //! with backoff.
 
@@ -41,6 +46,15 @@ pub const ACTIVE_POLLER: Duration = Duration::from_secs(90);
 /// The requests per second each of `workers` workers may send (at least 1).
 pub fn share(budget: u32, workers: u32) -> u32 {
     (budget / workers.max(1)).max(1)
+}
+
+/// The requests per second to one endpoint each of `workers` workers may send: their share of
+/// Stripe's limit per endpoint, never more than their share of the budget (at least 1).
+pub fn share_of_endpoint(budget: u32, workers: u32) -> u32 {
+    share(
+        stripe::client::ENDPOINT_REQUESTS_PER_SECOND.min(budget),
+        workers,
+    )
 }
 
 /// Keeps this worker's pacer at its share of the budget.
@@ -96,10 +110,18 @@ impl BudgetShare {
 
     fn apply(&self, workers: u32) {
         let share = share(self.budget, workers);
+        let per_endpoint = share_of_endpoint(self.budget, workers);
         if self.pacer.requests_per_second().round() as u32 != share {
-            tracing::info!(workers, budget = self.budget, share, "Stripe budget shared");
+            tracing::info!(
+                workers,
+                budget = self.budget,
+                share,
+                per_endpoint,
+                "Stripe budget shared"
+            );
         }
         self.pacer.set_requests_per_second(share);
+        self.pacer.set_endpoint_requests_per_second(per_endpoint);
         if let Some(metrics) = &self.metrics {
             metrics.stripe_share(f64::from(share), u64::from(workers));
         }

@@ -196,3 +196,88 @@ async fn live_edits_go_ahead_of_reconciliation() {
     );
     eprintln!("the live edit reached Stripe after {repaired} of {n} repairs");
 }
+
+/// Stripe's live-mode limiters (100 requests/s per account, 25/s per endpoint) and two `worker`
+/// processes with the live budget: a backfill sends most of its requests to `POST /v1/prices`,
+/// which the account's budget alone would let each worker send at 50/s. Each paces every
+/// endpoint at its share of Stripe's endpoint limit, so the sandbox refuses at most 1 % of the
+/// requests (issue 37's bound), and every product is synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_stay_inside_stripes_endpoint_limits() {
+    let client = temporal_client().await;
+    let (catalog_url, catalog) = fresh_catalog(Backend::Postgres).await;
+    let sandbox = Sandbox::start_with(stripe_sandbox::Config {
+        limits: stripe_sandbox::limits::Limits {
+            global: 100,
+            per_endpoint: 25,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let task_queue = unique("tq-endpoints");
+    let _workers: Vec<Worker> = (0..2)
+        .map(|_| {
+            Worker(
+                worker_command(&catalog_url, &sandbox, &task_queue)
+                    .env("CATALOG_SYNC_STRIPE_BUDGET", "100")
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let prefix = unique("endpoints");
+    let products: Vec<_> = (1..=120)
+        .map(|n| workflows::model::CatalogProduct {
+            id: format!("{prefix}-{n:04}"),
+            ..catalog::seed::per_unit_sample(n, 9)
+        })
+        .collect();
+    catalog.save_products(&products).await.unwrap();
+    harness::signal_all(&client, &catalog, &task_queue, &products, 16).await;
+    let count = |status: &'static str| harness::count_workflows(&client, &task_queue, status);
+    eventually(Duration::from_secs(300), "every sync finished", || async {
+        (count("Completed").await >= products.len() && count("Running").await == 0).then_some(())
+    })
+    .await;
+    let stats = sandbox.stats().await;
+    let total = stats["total_requests"].as_u64().unwrap();
+    let refused: u64 = stats["rate_limited"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    let prices: u64 = stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["endpoint"] == "POST /v1/prices")
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "two workers, live limits: {total} requests, {prices} to POST /v1/prices, {refused} refused"
+    );
+    assert!(
+        prices > products.len() as u64,
+        "the backfill leans on one endpoint: {stats}"
+    );
+    assert!(
+        refused * 100 <= total,
+        "{refused} of {total} requests refused (at most 1 %): {stats}"
+    );
+    let limits_off = serde_json::json!({"rate_limit": 0, "endpoint_rate_limit": 0});
+    reqwest::Client::new()
+        .post(format!("{}/_sandbox/config", sandbox.base))
+        .json(&limits_off)
+        .send()
+        .await
+        .unwrap();
+    for p in &products {
+        let stripe = sandbox.product(&p.id).await.expect("in Stripe");
+        assert_eq!(stripe["name"], json!(p.name));
+    }
+}
