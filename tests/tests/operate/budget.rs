@@ -31,9 +31,57 @@ impl Drop for Worker {
 
 const BUDGET: u32 = 20;
 
+/// A backfill through `workers` worker processes with one Stripe `budget`: `products` new
+/// products saved and signalled at once, until every sync finished (judged through Temporal, not
+/// by reading the sandbox: the test's own reads would count against its limits). Returns the
+/// workers (still running) and the task queue.
+async fn backfill(
+    catalog_url: &str,
+    catalog: &catalog::Catalog,
+    sandbox: &Sandbox,
+    workers: usize,
+    budget: u32,
+    products: &[workflows::model::CatalogProduct],
+) -> (Vec<Worker>, String) {
+    let client = temporal_client().await;
+    let task_queue = unique("tq-budget");
+    let running: Vec<Worker> = (0..workers)
+        .map(|_| {
+            Worker(
+                worker_command(catalog_url, sandbox, &task_queue)
+                    .env("CATALOG_SYNC_STRIPE_BUDGET", budget.to_string())
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    catalog.save_products(products).await.unwrap();
+    harness::signal_all(&client, catalog, &task_queue, products, 16).await;
+    let count = |status: &'static str| harness::count_workflows(&client, &task_queue, status);
+    eventually(Duration::from_secs(300), "every sync finished", || async {
+        (count("Completed").await >= products.len() && count("Running").await == 0).then_some(())
+    })
+    .await;
+    (running, task_queue)
+}
+
+/// The requests the sandbox refused with 429, and all it answered.
+fn refused_of(stats: &Value) -> (u64, u64) {
+    let refused = stats["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == 429)
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    (refused, stats["total_requests"].as_u64().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_stay_inside_one_stripe_budget() {
-    let client = temporal_client().await;
     let (catalog_url, catalog) = fresh_catalog(Backend::Postgres).await;
     let sandbox = Sandbox::start_with(stripe_sandbox::Config {
         limits: stripe_sandbox::limits::Limits {
@@ -43,21 +91,6 @@ async fn three_workers_stay_inside_one_stripe_budget() {
         ..Default::default()
     })
     .await;
-    let task_queue = unique("tq-budget");
-    let _workers: Vec<Worker> = (0..3)
-        .map(|_| {
-            Worker(
-                worker_command(&catalog_url, &sandbox, &task_queue)
-                    .env("CATALOG_SYNC_STRIPE_BUDGET", BUDGET.to_string())
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            )
-        })
-        .collect();
-
     let prefix = unique("budget");
     let products: Vec<_> = (1..=150)
         .map(|n| workflows::model::CatalogProduct {
@@ -65,24 +98,10 @@ async fn three_workers_stay_inside_one_stripe_budget() {
             ..catalog::seed::sample_product(n, 5)
         })
         .collect();
-    catalog.save_products(&products).await.unwrap();
-    harness::signal_all(&client, &catalog, &task_queue, &products, 16).await;
-
-    // Judged through Temporal, not by reading the sandbox: the test's own reads would count
-    // against the budget.
-    let count = |status: &'static str| harness::count_workflows(&client, &task_queue, status);
-    eventually(Duration::from_secs(300), "every sync finished", || async {
-        (count("Completed").await >= products.len() && count("Running").await == 0).then_some(())
-    })
-    .await;
+    let (_workers, task_queue) =
+        backfill(&catalog_url, &catalog, &sandbox, 3, BUDGET, &products).await;
     let stats = sandbox.stats().await;
-    let rate_limited: u64 = stats["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["status"] == 429)
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
+    let (rate_limited, _) = refused_of(&stats);
     let peak = stats["peak_requests_per_second"].as_u64().unwrap();
     assert!(
         stats["total_requests"].as_u64().unwrap() >= 4 * products.len() as u64,
@@ -206,7 +225,6 @@ async fn live_edits_go_ahead_of_reconciliation() {
 /// requests (issue 37's bound), and every product is synced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_stay_inside_stripes_endpoint_limits() {
-    let client = temporal_client().await;
     let (catalog_url, catalog) = fresh_catalog(Backend::Postgres).await;
     let sandbox = Sandbox::start_with(stripe_sandbox::Config {
         limits: stripe_sandbox::limits::Limits {
@@ -217,20 +235,6 @@ async fn two_workers_stay_inside_stripes_endpoint_limits() {
         ..Default::default()
     })
     .await;
-    let task_queue = unique("tq-endpoints");
-    let _workers: Vec<Worker> = (0..2)
-        .map(|_| {
-            Worker(
-                worker_command(&catalog_url, &sandbox, &task_queue)
-                    .env("CATALOG_SYNC_STRIPE_BUDGET", "100")
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            )
-        })
-        .collect();
     let prefix = unique("endpoints");
     let products: Vec<_> = (1..=120)
         .map(|n| workflows::model::CatalogProduct {
@@ -238,21 +242,9 @@ async fn two_workers_stay_inside_stripes_endpoint_limits() {
             ..catalog::seed::per_unit_sample(n, 9)
         })
         .collect();
-    catalog.save_products(&products).await.unwrap();
-    harness::signal_all(&client, &catalog, &task_queue, &products, 16).await;
-    let count = |status: &'static str| harness::count_workflows(&client, &task_queue, status);
-    eventually(Duration::from_secs(300), "every sync finished", || async {
-        (count("Completed").await >= products.len() && count("Running").await == 0).then_some(())
-    })
-    .await;
+    let _workers = backfill(&catalog_url, &catalog, &sandbox, 2, 100, &products).await;
     let stats = sandbox.stats().await;
-    let total = stats["total_requests"].as_u64().unwrap();
-    let refused: u64 = stats["rate_limited"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["count"].as_u64().unwrap())
-        .sum();
+    let (refused, total) = refused_of(&stats);
     let prices: u64 = stats["requests"]
         .as_array()
         .unwrap()
