@@ -53,6 +53,10 @@ pub enum CatalogError {
     /// message says what to run.
     #[error("{0}")]
     Schema(String),
+    /// A newer catalog-sync migrated the schema with a step that removed what this build uses
+    /// (a contract step): no wait or migration of this build makes it usable.
+    #[error("{0}")]
+    SchemaTooNew(String),
     /// A row holds data that cannot be read (e.g. `images` is not a JSON array, or SQLite holds
     /// `'yes'` in `active`). Final: a retry reads the same bytes.
     #[error("catalog product {id} is corrupt: {field} {reason}")]

@@ -344,7 +344,7 @@ impl Catalog {
         if tables == Tables::Builtin && versions.builtin > builtin_needed {
             let last = self.last_step("builtin").await?;
             if last.compatible_from > builtin_needed {
-                return Err(CatalogError::Schema(format!(
+                return Err(CatalogError::SchemaTooNew(format!(
                     "the built-in catalog tables are at version {} ({}), which builds before \
                      version {} cannot read; this build knows {builtin_needed}: run a catalog-sync \
                      at least as new as the one that migrated it",
@@ -477,7 +477,7 @@ fn newer_step(
 
 /// The refusal to run beside a newer schema whose last step removed what this build uses.
 fn newer(last: &RecordedStep) -> CatalogError {
-    CatalogError::Schema(format!(
+    CatalogError::SchemaTooNew(format!(
         "catalog-sync's schema is at version {} ({}), which builds before schema version {} \
          cannot use; this build knows {SCHEMA_VERSION}: run a catalog-sync at least as new as the \
          one that migrated it",

@@ -215,7 +215,13 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                         );
                         return Ok(Exit::Ok);
                     }
-                    Err(e) if std::time::Instant::now() < deadline => {
+                    // A database coming up or a migration on its way clears by waiting; a wrong
+                    // setting or a schema a newer build contracted does not.
+                    Err(
+                        e @ (catalog::CatalogError::Unavailable(_)
+                        | catalog::CatalogError::Unreachable { .. }
+                        | catalog::CatalogError::Schema(_)),
+                    ) if std::time::Instant::now() < deadline => {
                         let now = e.to_string();
                         if said.as_ref() != Some(&now) {
                             eprintln!("waiting up to {wait} s: {now}");

@@ -544,9 +544,20 @@ async fn the_previous_build_starts_and_syncs_on_a_schema_the_next_one_expanded()
         ),
     )
     .await;
-    for args in [&[][..], &["migrate"][..], &["migrate", "--check"][..]] {
+    // An init container waiting for the schema stops at once: waiting cannot clear it.
+    for args in [
+        &[][..],
+        &["migrate"][..],
+        &["migrate", "--check"][..],
+        &["migrate", "--check", "--wait", "120"][..],
+    ] {
         let program = if args.is_empty() { "worker" } else { "starter" };
+        let started = Instant::now();
         let out = run(program, args).output().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{program} {args:?} waited"
+        );
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{program} {args:?}: {said}");
         assert!(
