@@ -20,6 +20,8 @@ pub async fn publish_until(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    // Logged when it changes, not every pass: the gauge says it all the time.
+    let mut missing_before = 0;
     loop {
         match catalog.outbox_stats().await {
             Ok(stats) => metrics.relay_state(stats.pending.max(0) as u64, stats.lag()),
@@ -28,14 +30,15 @@ pub async fn publish_until(
         if triggers {
             match catalog.capture_state().await {
                 Ok(state) => {
-                    if !state.missing.is_empty() {
+                    if state.missing.len() != missing_before && !state.missing.is_empty() {
                         tracing::warn!(
                             tables = ?state.missing,
                             "capture triggers are missing: changes to these tables no longer \
                              reach Stripe. Run `starter capture install`"
                         );
                     }
-                    metrics.capture_missing_triggers(state.missing.len() as u64);
+                    missing_before = state.missing.len();
+                    metrics.capture_missing_triggers(missing_before as u64);
                 }
                 Err(e) => tracing::debug!(error = %e, "capture state unavailable"),
             }
