@@ -26,6 +26,17 @@ impl Form {
         self.0.is_empty()
     }
 
+    /// Every parameter and its value as sent, in order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Adds every field of `other`, after these.
+    pub fn extend(&mut self, other: &Form) -> &mut Self {
+        self.0.extend(other.0.iter().cloned());
+        self
+    }
+
     /// Every parameter name as sent, in order (`metadata[a]`, `images[0]`, …).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())

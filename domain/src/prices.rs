@@ -330,3 +330,128 @@ pub fn create_form(
     }
     form
 }
+
+/// A new product's first price as `default_price_data[…]` of `POST /v1/products`: created with
+/// the product and made its default in that one request, instead of a `POST /v1/prices` and a
+/// `POST /v1/products/{id}`. `None` when a field Stripe fixes at creation cannot travel that way
+/// (tiers, packaging, a metered period: see [`PRICE_FIELDS`]'s `with_product`); that price is
+/// created on its own. What it does not carry but Stripe changes in place, the lookup key and the
+/// nickname, is set after, by `POST /v1/prices/{id}` (the update [`compare`] gives for the price
+/// created, and the lookup key).
+pub fn default_price_data(
+    desired: &DesiredPrice,
+    marker: &BTreeMap<String, String>,
+) -> Option<Form> {
+    let mut data = Form::new();
+    for (key, value) in create_form("", desired, marker, false).entries() {
+        let (param, rest) = key.split_at(key.find('[').unwrap_or(key.len()));
+        let field = match param {
+            // Identity, set after (or implied by the product).
+            "product" | "lookup_key" | "transfer_lookup_key" => continue,
+            "billing_scheme" | "tiers_mode" => "tiers",
+            other => other,
+        };
+        let Some(entry) = PRICE_FIELDS.iter().find(|f| f.name == field) else {
+            unreachable!("create_form sends {key}, which PRICE_FIELDS does not name");
+        };
+        // Its recurring takes the interval and count only.
+        let metered = param == "recurring" && matches!(rest, "[usage_type]" | "[meter]");
+        if entry.with_product && !metered {
+            data.push(format!("default_price_data[{param}]{rest}"), value);
+        } else if entry.change == Mutability::NewPrice || metered {
+            return None;
+        }
+    }
+    Some(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{PriceTier, Recurring, TransformQuantity};
+
+    fn price() -> DesiredPrice {
+        DesiredPrice {
+            lookup_key: "cs:mug:usd:month".into(),
+            currency: "usd".into(),
+            unit_amount: 1200,
+            recurring: Some(Recurring {
+                interval: "month".into(),
+                interval_count: 1,
+                meter: None,
+            }),
+            nickname: Some("Monthly".into()),
+            tax_behavior: Some("exclusive".into()),
+            metadata: BTreeMap::from([("tier".into(), "gold".into())]),
+            currency_options: BTreeMap::from([(
+                "eur".into(),
+                CurrencyOption {
+                    unit_amount: Some(1100),
+                    ..CurrencyOption::default()
+                },
+            )]),
+            ..DesiredPrice::default()
+        }
+    }
+
+    #[test]
+    fn default_price_data_carries_what_stripe_takes_with_the_product() {
+        let marker = BTreeMap::from([("catalog_sync_managed".into(), "true".into())]);
+        let data = default_price_data(&price(), &marker).expect("a per-unit price travels");
+        let keys: Vec<&str> = data.keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "default_price_data[currency]",
+                "default_price_data[unit_amount]",
+                "default_price_data[currency_options][eur][unit_amount]",
+                "default_price_data[metadata][catalog_sync_managed]",
+                "default_price_data[metadata][tier]",
+                "default_price_data[recurring][interval]",
+                "default_price_data[recurring][interval_count]",
+                "default_price_data[tax_behavior]",
+            ]
+        );
+        // The nickname and the lookup key are set after, in place.
+        assert!(
+            !data
+                .keys()
+                .any(|k| k.contains("nickname") || k.contains("lookup_key"))
+        );
+    }
+
+    #[test]
+    fn a_price_default_price_data_cannot_carry_is_created_on_its_own() {
+        let marker = BTreeMap::new();
+        let tiered = DesiredPrice {
+            tiers: vec![PriceTier {
+                up_to: None,
+                unit_amount: Some(100),
+                flat_amount: None,
+            }],
+            tiers_mode: Some("volume".into()),
+            ..price()
+        };
+        let packaged = DesiredPrice {
+            transform_quantity: Some(TransformQuantity {
+                divide_by: 10,
+                round: "up".into(),
+            }),
+            ..price()
+        };
+        let metered = DesiredPrice {
+            recurring: Some(Recurring {
+                meter: Some("mtr_1".into()),
+                ..price().recurring.unwrap()
+            }),
+            ..price()
+        };
+        for (what, p) in [
+            ("tiered", tiered),
+            ("packaged", packaged),
+            ("metered", metered),
+        ] {
+            assert_eq!(default_price_data(&p, &marker), None, "{what}");
+        }
+    }
+}

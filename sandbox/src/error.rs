@@ -112,6 +112,16 @@ impl ApiError {
         self
     }
 
+    /// The error of a nested hash's parameter, named from the top (`unit_amount` within
+    /// `default_price_data` is `default_price_data[unit_amount]`).
+    pub fn within(mut self, hash: &str) -> Self {
+        if let Some(param) = self.param.take() {
+            let (head, rest) = param.split_at(param.find('[').unwrap_or(param.len()));
+            self.param = Some(format!("{hash}[{head}]{rest}"));
+        }
+        self
+    }
+
     /// The JSON body.
     pub fn body(&self) -> Value {
         let mut error = json!({ "type": self.kind, "message": self.message });

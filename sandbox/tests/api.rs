@@ -372,6 +372,50 @@ async fn prices_lookup_keys_transfer_and_immutability() {
     let price_id = created["default_price"].as_str().unwrap();
     let (_, price) = api.get(&format!("/v1/prices/{price_id}")).await;
     assert_eq!(price["currency"], "jpy");
+    // What Stripe's `default_price_data` takes besides (other currencies, metadata, tax
+    // behavior), expanded in the answer; the lookup key and the nickname are set after.
+    let (s, created) = api
+        .post(
+            "/v1/products",
+            "id=r&name=R&default_price_data[currency]=usd&default_price_data[unit_amount]=900\
+             &default_price_data[currency_options][eur][unit_amount]=800\
+             &default_price_data[metadata][k]=v&default_price_data[tax_behavior]=exclusive\
+             &expand[]=default_price&expand[]=default_price.currency_options",
+        )
+        .await;
+    assert_eq!(s, 200, "{created}");
+    let price = &created["default_price"];
+    assert_eq!(price["currency_options"]["eur"]["unit_amount"], 800);
+    assert_eq!(
+        (
+            &price["metadata"]["k"],
+            &price["tax_behavior"],
+            &price["lookup_key"]
+        ),
+        (&json!("v"), &json!("exclusive"), &Value::Null)
+    );
+    for unknown in ["nickname=N", "lookup_key=k", "billing_scheme=tiered"] {
+        let (s, e) = api
+            .post(
+                "/v1/products",
+                &format!(
+                    "name=S&default_price_data[currency]=usd&default_price_data[unit_amount]=1\
+                     &default_price_data[{}",
+                    unknown.replacen('=', "]=", 1)
+                ),
+            )
+            .await;
+        assert_eq!(s, 400, "{unknown}: {e}");
+        assert_eq!(e["error"]["code"], "parameter_unknown", "{unknown}");
+    }
+    let (s, e) = api
+        .post("/v1/products", "name=S&default_price_data[currency]=usd")
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        e["error"]["param"], "default_price_data[unit_amount]",
+        "{e}"
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,10 @@
 //! `Stripe-Should-Retry`, `Stripe-Rate-Limited-Reason`, `Retry-After`). A few hundred lines give
 //! exact control of the wire format, idempotency keys, and one error type with a retryable flag.
 //!
-//! There are no hidden retries here: Temporal owns retrying.
+//! Temporal owns retrying, with one exception: a request Stripe's rate limiter refused (429) is
+//! sent again here, after the time the limiter needs ([`RATE_LIMITED_RETRIES`]), so that a
+//! refusal costs a short wait instead of the activity's next attempt re-reading what this one
+//! read. The same idempotency key goes with it: Stripe applied nothing.
 //!
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -163,6 +166,19 @@ pub fn default_requests_per_second(api_key: &Secret) -> u32 {
 /// `POST /v1/prices/{id}` are two; requests for different ids share one).
 pub const ENDPOINT_REQUESTS_PER_SECOND: u32 = 25;
 
+/// How often a request a rate limiter refused (429) is sent again before the refusal is the
+/// activity's error: after 50 ms, then twice as long each time (1.55 s in all), or after
+/// `Retry-After` when Stripe sends one.
+pub const RATE_LIMITED_RETRIES: u32 = 5;
+
+/// The wait before resending a request refused for the `n`th time (from 0): 50 ms doubling, each
+/// between half and all of that (jitter: workers refused together do not come back together).
+fn rate_limited_backoff(n: u32) -> Duration {
+    let full = Duration::from_millis(50) * 2u32.pow(n.min(5));
+    use rand::Rng;
+    full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+}
+
 /// Spaces requests evenly so one process stays inside its share of the budget instead of
 /// collecting 429s: its share of the account's rate over all requests, and of each endpoint's
 /// rate per endpoint ([`ENDPOINT_REQUESTS_PER_SECOND`]), since a backfill sends most of its
@@ -223,13 +239,7 @@ impl Pacer {
         self.wait().await;
         let interval = self.endpoint_interval_nanos.load(Ordering::Relaxed);
         if interval > 0 {
-            let slot = self
-                .endpoints
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(endpoint.to_string())
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now())))
-                .clone();
+            let slot = self.endpoint_slot(endpoint);
             let mut next = slot.lock().await;
             if *next > tokio::time::Instant::now() {
                 tokio::time::sleep_until(*next).await;
@@ -237,6 +247,24 @@ impl Pacer {
             *next = tokio::time::Instant::now() + Duration::from_nanos(interval);
         }
         started.elapsed()
+    }
+
+    /// Sends nothing to `endpoint` for `duration` from now (its limiter refused a request).
+    pub fn hold_endpoint(&self, endpoint: &str, duration: Duration) {
+        let slot = self.endpoint_slot(endpoint);
+        // Taken without waiting when free; a request holding it is about to go anyway.
+        if let Ok(mut next) = slot.try_lock() {
+            *next = (*next).max(tokio::time::Instant::now() + duration);
+        }
+    }
+
+    fn endpoint_slot(&self, endpoint: &str) -> Arc<tokio::sync::Mutex<tokio::time::Instant>> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(endpoint.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(tokio::time::Instant::now())))
+            .clone()
     }
 
     /// Changes the rate for the requests from now on.
@@ -303,7 +331,8 @@ impl StripeClient {
         self.pacer.clone()
     }
 
-    /// One request, paced to the budget and recorded in the metrics.
+    /// One request, paced to the budget and recorded in the metrics; sent again after a rate
+    /// limiter's refusal (see [`RATE_LIMITED_RETRIES`]).
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -312,20 +341,61 @@ impl StripeClient {
         idempotency_key: Option<&str>,
     ) -> Result<Response<T>, StripeError> {
         let endpoint = endpoint_label(method.as_str(), path);
+        let mut refused = 0;
+        loop {
+            let result = self
+                .call_once(&method, path, &endpoint, form, idempotency_key)
+                .await;
+            let Err(StripeError::Api(e)) = &result else {
+                return result;
+            };
+            if e.status != 429 || refused == RATE_LIMITED_RETRIES {
+                return result;
+            }
+            let wait = e
+                .retry_after
+                .unwrap_or_else(|| rate_limited_backoff(refused));
+            refused += 1;
+            tracing::debug!(
+                endpoint = %endpoint,
+                reason = e.rate_limited_reason.as_deref().unwrap_or("-"),
+                refused,
+                wait_ms = wait.as_millis() as u64,
+                "Stripe's rate limiter refused the request: sending it again"
+            );
+            match &self.pacer {
+                // Only the endpoint's limiter refused: the account's other endpoints go on.
+                Some(pacer) if e.rate_limited_reason.as_deref() == Some("endpoint-rate") => {
+                    pacer.hold_endpoint(&endpoint, wait);
+                }
+                Some(pacer) => pacer.hold_for(wait).await,
+                None => tokio::time::sleep(wait).await,
+            }
+        }
+    }
+
+    async fn call_once<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        path: &str,
+        endpoint: &str,
+        form: &Form,
+        idempotency_key: Option<&str>,
+    ) -> Result<Response<T>, StripeError> {
         if let Some(pacer) = &self.pacer {
-            let waited = pacer.wait_for(&endpoint).await;
+            let waited = pacer.wait_for(endpoint).await;
             if let Some(metrics) = &self.config.metrics {
                 metrics.pacing_wait(waited);
             }
         }
         let span = RequestSpan::start(method.as_str(), path, idempotency_key);
         let Some(metrics) = &self.config.metrics else {
-            let result = self.send(method, path, form, idempotency_key).await;
+            let result = self.send(method.clone(), path, form, idempotency_key).await;
             span.end(&result);
             return result;
         };
         let started = std::time::Instant::now();
-        let result = self.send(method, path, form, idempotency_key).await;
+        let result = self.send(method.clone(), path, form, idempotency_key).await;
         span.end(&result);
         let status = match &result {
             Ok(_) => "200".to_string(),
@@ -334,7 +404,7 @@ impl StripeClient {
                 .status()
                 .map_or_else(|| "unknown".into(), |s| s.to_string()),
         };
-        metrics.request(&endpoint, &status, started.elapsed());
+        metrics.request(endpoint, &status, started.elapsed());
         result
     }
 
@@ -607,6 +677,19 @@ mod tests {
         assert_eq!(Pacer::new(10).endpoint_requests_per_second(), 10.0);
         pacer.set_endpoint_requests_per_second(0);
         assert_eq!(pacer.endpoint_requests_per_second(), 0.0);
+    }
+
+    #[test]
+    fn a_refused_request_waits_longer_each_time_but_never_long() {
+        for n in 0..RATE_LIMITED_RETRIES {
+            let full = Duration::from_millis(50 * 2u64.pow(n));
+            let wait = rate_limited_backoff(n);
+            assert!(wait >= full / 2 && wait <= full, "{n}: {wait:?}");
+        }
+        let all: Duration = (0..RATE_LIMITED_RETRIES)
+            .map(|n| Duration::from_millis(50 * 2u64.pow(n)))
+            .sum();
+        assert_eq!(all, Duration::from_millis(1550), "the doc's total");
     }
 
     #[test]

@@ -86,6 +86,12 @@ impl StripeError {
         }
     }
 
+    /// Stripe refused to create an object with an id one already has
+    /// (`resource_already_exists`): nothing was created.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, StripeError::Api(e) if e.code.as_deref() == Some("resource_already_exists"))
+    }
+
     /// The HTTP status, if a response arrived.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -1,21 +1,30 @@
-//! Make Stripe match a [`SyncPlan`], writing only what differs.
+//! Make Stripe match a [`SyncPlan`], writing only what differs, in as few requests as Stripe's
+//! API allows: on a live account its per-endpoint rate limits set a backfill's speed.
 //!
 //! Steps, each with an idempotency key unique to (this activity execution, product, step,
 //! parameters), so a retried attempt replays instead of writing twice and a new sync never replays
 //! an old one (see [`stripe::write_key`]):
-//! 1. read the product and its prices: one request for a product with prices that the mirror of
-//!    Stripe's state knows (the prices, the product expanded in each) and for a new one (the
-//!    product, 404); a lookup key of the catalog's own that none of them holds
-//!    is looked up (10 a request), and one a price of another product holds refuses the sync
-//!    before any write;
-//! 2. create the product with the chosen id if it is missing (all fields at once);
+//! 1. read the product and its prices, in one request (the prices, the product expanded in each);
+//!    a product the mirror of Stripe's state does not know is not read: it is created (step 2),
+//!    and only when Stripe refuses its id (`resource_already_exists`, nothing written) read, and
+//!    the sync goes on as for any product. A lookup key of the catalog's own that none of its
+//!    prices holds is looked up (10 a request), and one a price of another product holds refuses
+//!    the sync before any write;
+//! 2. create the product with the chosen id if it is missing (all fields at once), with its first
+//!    price as `default_price_data` where that can carry it (`domain::prices::default_price_data`):
+//!    the product, its first price and its default in one request;
 //! 3. for each desired price: keep the price holding its lookup key when only fields Stripe
 //!    changes in place differ, updating them (re-activation, metadata, the fields updated in
 //!    place), otherwise create a new price that takes the lookup key over
-//!    (`transfer_lookup_key=true`); the rules are `domain::fields::PRICE_FIELDS`;
+//!    (`transfer_lookup_key=true`); the rules are `domain::fields::PRICE_FIELDS`. The price made
+//!    with the product has no lookup key yet: it is kept and given its key (and nickname) in place,
+//!    also by a later sync when an attempt stopped before that;
 //! 4. update the product: changed fields and `default_price`, in one call;
 //! 5. archive every other active price of the product (after the default moved away): those
 //!    catalog-sync no longer wants, and any made by hand on a product the catalog owns.
+//!
+//! A new product with P prices costs 1 `POST /v1/products`, 1 `POST /v1/prices/{id}` and P−1
+//! `POST /v1/prices`; the table of every kind of sync is in BENCHMARKS.md.
 //!
 //! What it read and what Stripe answered to its writes is the product's newest state: the caller
 //! writes it to the mirror of Stripe's state ([`Seen`], `catalog::mirror`). Price writes expand
@@ -33,7 +42,7 @@ use catalog::{ArchiveBudget, ArchivePermit, Catalog};
 use domain::metadata::{META_CATALOG, META_HASH, META_MANAGED};
 use domain::ownership::Ownership;
 use domain::prices;
-use stripe::client::{Form, Price, Product, StripeClient};
+use stripe::client::{Expandable, Form, Price, Product, StripeClient};
 use stripe::identity::{CatalogIdentity, Claim};
 use stripe::products::product_form;
 use stripe::write_key::{Step, WriteKeys};
@@ -55,9 +64,9 @@ pub struct Intent<'a> {
     pub id: &'a str,
     /// When the intent began (the activity's first scheduling): its keys' minting time.
     pub minted: std::time::SystemTime,
-    /// The mirror of Stripe's state has the product: its prices are read first, with the product
-    /// expanded in them (one request); otherwise the product is read first (one request when it
-    /// is new). Only the order of the reads depends on it.
+    /// The mirror of Stripe's state has the product: it is read first (its prices, with the
+    /// product expanded in them). Otherwise it is created without a read, and read only when
+    /// Stripe refuses its id because it exists after all.
     pub likely_in_stripe: bool,
     /// The catalog's ledger: a product it records writing stays its own when its identity
     /// metadata is edited in Stripe (drift, restored). `None`: no ledger (benchmark seeding).
@@ -254,22 +263,13 @@ impl Writer<'_> {
     }
 }
 
-/// The product and its prices as Stripe has them now, in one request where the guess of
-/// `likely_in_stripe` is right (two where it is wrong).
+/// The product and its prices as Stripe has them now: one request for a product with prices (the
+/// prices, the product expanded in each), two for one without.
 async fn read_current(
     w: &mut Writer<'_>,
     id: &str,
 ) -> Result<(Option<Product>, Vec<Price>), SyncError> {
     let stripe = w.stripe;
-    if !w.intent.likely_in_stripe {
-        w.report.stripe_requests += 1;
-        let Some(product) = stripe.get_product(id).await? else {
-            return Ok((None, Vec::new()));
-        };
-        let (_, prices, requests) = stripe.list_prices_with_product(id).await?;
-        w.report.stripe_requests += requests;
-        return Ok((Some(product), prices));
-    }
     let (listed, prices, requests) = stripe.list_prices_with_product(id).await?;
     w.report.stripe_requests += requests;
     match listed {
@@ -299,8 +299,36 @@ async fn upsert(
     d: &DesiredProduct,
     ownership: &Ownership,
 ) -> Result<(), SyncError> {
-    let (stripe, intent) = (w.stripe, w.intent);
+    if !w.intent.likely_in_stripe {
+        match upsert_from(w, d, ownership, None, Vec::new()).await? {
+            Pass::Done => return Ok(()),
+            Pass::ExistsAfterAll => {}
+        }
+    }
     let (current, prices) = read_current(w, &d.stripe_id).await?;
+    upsert_from(w, d, ownership, current, prices).await?;
+    Ok(())
+}
+
+/// How one pass over a product ended.
+enum Pass {
+    /// Stripe matches the plan (or the sync was refused, as the report says).
+    Done,
+    /// The product, created without a read, was in Stripe after all (`resource_already_exists`):
+    /// nothing was written; read it and pass again.
+    ExistsAfterAll,
+}
+
+/// One pass, from what Stripe holds: the product and prices read, or none when not read (then
+/// the product is created, and [`Pass::ExistsAfterAll`] when Stripe has it already).
+async fn upsert_from(
+    w: &mut Writer<'_>,
+    d: &DesiredProduct,
+    ownership: &Ownership,
+    current: Option<Product>,
+    mut prices: Vec<Price>,
+) -> Result<Pass, SyncError> {
+    let (stripe, intent) = (w.stripe, w.intent);
     w.catalog_changed = current
         .as_ref()
         .is_none_or(|c| c.metadata.get(META_HASH) != Some(&d.content_hash));
@@ -317,12 +345,12 @@ async fn upsert(
         None | Some(Claim::Ours | Claim::Detached) => {}
         Some(Claim::Unmanaged) => {
             w.report.skipped_unmanaged = true;
-            return Ok(());
+            return Ok(Pass::Done);
         }
         Some(claim @ (Claim::OtherCatalog(_) | Claim::Unadopted)) => {
             if !intent.relabelled(&claim, &d.catalog_id).await? {
                 w.report.other_catalog = claim.refusal(intent.catalog);
-                return Ok(());
+                return Ok(Pass::Done);
             }
         }
     }
@@ -333,7 +361,7 @@ async fn upsert(
     {
         tracing::warn!(reason = %why, "archive held for confirmation");
         w.report.archive_held = Some(why);
-        return Ok(());
+        return Ok(Pass::Done);
     }
     // Every write carries the catalog's identity.
     let stamped = intent.catalog.stamp(d);
@@ -385,31 +413,74 @@ async fn upsert(
             )));
         }
     }
+    let marker = price_marker(intent.catalog);
     let current = match current {
         Some(c) => c,
         None => {
+            let first = d
+                .prices
+                .first()
+                .and_then(|dp| prices::default_price_data(dp, &marker));
             let mut form = product_form(d, None);
             form.push("id", d.stripe_id.as_str());
+            if let Some(data) = &first {
+                form.extend(data).push("expand[]", "default_price");
+                stripe::prices::expand_prices(&mut form, "default_price.");
+            }
             let key = w.key(Step::CreateProduct, "", &form);
-            let r = stripe.create_product(&form, &key).await?;
-            w.seen.product(&r.value, seen_in(&r.request_id));
-            w.record("create_product".into(), r.request_id);
-            r.value
+            let r = match stripe.create_product(&form, &key).await {
+                Err(e) if e.is_already_exists() => {
+                    w.sending = None;
+                    w.report.stripe_requests += 1;
+                    return Ok(Pass::ExistsAfterAll);
+                }
+                r => r?,
+            };
+            let mut product = r.value;
+            // The price made with it: seen, and one of the product's prices from here on.
+            if let Some(Expandable::Object(price)) = product.default_price.take() {
+                product.default_price = Some(Expandable::Id(price.id.clone()));
+                w.seen.price((*price).clone(), seen_in(&r.request_id));
+                prices.push(*price);
+            }
+            w.seen.product(&product, seen_in(&r.request_id));
+            w.record("create_product".into(), r.request_id.clone());
+            // The price it made is a write of that request, listed as such (no request more).
+            if let (Some(dp), Some(_)) = (d.prices.first(), &first) {
+                w.report
+                    .operations
+                    .push(format!("create_price:{} (with the product)", dp.lookup_key));
+                w.report.request_ids.extend(r.request_id);
+            }
+            product
         }
     };
+    // The price `default_price_data` made has no lookup key until step 3 gives it one (an attempt
+    // may have stopped before): the default price, without a key, with this catalog's marker.
+    let unkeyed_default = prices.iter().find(|p| {
+        p.lookup_key.is_none()
+            && current.default_price_id() == Some(p.id.as_str())
+            && marker.iter().all(|(k, v)| p.metadata.get(k) == Some(v))
+    });
 
     // Prices: keep, update in place, or replace the holder of each lookup key (the rules are
     // `domain::fields::PRICE_FIELDS`).
-    let marker = price_marker(intent.catalog);
     let mut wanted_ids = Vec::new();
-    for dp in &d.prices {
-        let holder = prices
+    for (i, dp) in d.prices.iter().enumerate() {
+        let keyed = prices
             .iter()
             .find(|p| p.lookup_key.as_deref() == Some(dp.lookup_key.as_str()));
+        let holder = keyed.or(unkeyed_default.filter(|_| i == 0));
         let changes = holder.map(|p| prices::compare(&p.current(), dp, &marker));
         match (holder, changes) {
             // Only fields Stripe changes in place differ (or none): keep this price.
-            (Some(p), Some(changes)) if changes.new_price.is_empty() => {
+            (Some(p), Some(mut changes)) if changes.new_price.is_empty() => {
+                if keyed.is_none() {
+                    changes.update.push("lookup_key", dp.lookup_key.as_str());
+                    if transferable.contains(&dp.lookup_key) {
+                        changes.update.push("transfer_lookup_key", "true");
+                    }
+                }
                 if !changes.update.is_empty() {
                     let mut form = changes.update;
                     stripe::prices::expand_prices(&mut form, "");
@@ -471,5 +542,5 @@ async fn upsert(
     }
     w.report.unchanged = w.report.operations.is_empty();
     w.report.archived = !d.active;
-    Ok(())
+    Ok(Pass::Done)
 }

@@ -35,6 +35,9 @@ pub struct PriceField {
     pub change: Mutability,
     /// For a field that is one value: how it is read, compared, sent and checked.
     pub scalar: Option<Scalar>,
+    /// `default_price_data` of `POST /v1/products` carries it, so that a new product's first
+    /// price is created with the product (see [`crate::prices::default_price_data`]).
+    pub with_product: bool,
 }
 
 /// A price field that is one value, read, compared, sent and checked by its entry.
@@ -52,10 +55,11 @@ pub struct Scalar {
 }
 
 macro_rules! scalar {
-    ($name:ident, $change:ident, $codec:ident, $unset:ident, $check:expr) => {
+    ($name:ident, $change:ident, $with_product:expr, $codec:ident, $unset:ident, $check:expr) => {
         PriceField {
             name: stringify!($name),
             change: Mutability::$change,
+            with_product: $with_product,
             scalar: Some(Scalar {
                 codec: Codec::$codec,
                 unset: Unset::$unset,
@@ -66,11 +70,12 @@ macro_rules! scalar {
     };
 }
 
-const fn structured(name: &'static str, change: Mutability) -> PriceField {
+const fn structured(name: &'static str, change: Mutability, with_product: bool) -> PriceField {
     PriceField {
         name,
         change,
         scalar: None,
+        with_product,
     }
 }
 
@@ -83,24 +88,28 @@ const fn structured(name: &'static str, change: Mutability) -> PriceField {
 /// | `currency_options` | in place for a currency added or an amount changed; new price for a currency removed or a set tax behavior changed |
 /// | the tax behavior | in place while Stripe has `unspecified` (or none); new price once set |
 /// | the nickname, `metadata`, `active` | in place (metadata keys the catalog no longer has are removed; a kept price is re-activated) |
+///
+/// A product's `default_price_data` carries all of them but tiers, packaging, a metered period
+/// and the nickname (Stripe's API, 2026-09-30); nor does it carry the lookup key.
 pub const PRICE_FIELDS: &[PriceField] = &[
-    structured("currency", Mutability::NewPrice),
-    structured("unit_amount", Mutability::NewPrice),
-    structured("recurring", Mutability::NewPrice),
-    structured("tiers", Mutability::NewPrice),
-    structured("custom_unit_amount", Mutability::NewPrice),
-    structured("transform_quantity", Mutability::NewPrice),
-    structured("currency_options", Mutability::InPlaceUnlessRemoved),
-    scalar!(nickname, InPlace, Text, Clears, |_, _| {}),
+    structured("currency", Mutability::NewPrice, true),
+    structured("unit_amount", Mutability::NewPrice, true),
+    structured("recurring", Mutability::NewPrice, true),
+    structured("tiers", Mutability::NewPrice, false),
+    structured("custom_unit_amount", Mutability::NewPrice, true),
+    structured("transform_quantity", Mutability::NewPrice, false),
+    structured("currency_options", Mutability::InPlaceUnlessRemoved, true),
+    scalar!(nickname, InPlace, false, Text, Clears, |_, _| {}),
     scalar!(
         tax_behavior,
         InPlaceWhileUnspecified,
+        true,
         Text,
         LeavesStripe,
         check_tax_behavior
     ),
-    structured("metadata", Mutability::InPlace),
-    structured("active", Mutability::InPlace),
+    structured("metadata", Mutability::InPlace, true),
+    structured("active", Mutability::InPlace, true),
 ];
 
 /// The price fields that are one value each, with their entries.

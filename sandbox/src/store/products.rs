@@ -268,56 +268,7 @@ impl Account {
         };
         apply_product_fields(&mut product, &mut p)?;
         let price = match p.hash("default_price_data")? {
-            Some(mut d) => {
-                let currency = model::currency(
-                    d.required_string("currency")?,
-                    "default_price_data[currency]",
-                )?;
-                let amount = d
-                    .integer("unit_amount")?
-                    .ok_or_else(|| ApiError::missing("default_price_data[unit_amount]"))?;
-                let unit_amount =
-                    price_params::unit_amount(amount, "default_price_data[unit_amount]")?;
-                let recurring = d
-                    .hash("recurring")?
-                    .map(|r| price_params::recurring(r, "default_price_data[recurring]"))
-                    .transpose()?;
-                if recurring.as_ref().is_some_and(|r| r.metered) {
-                    return Err(ApiError::invalid(
-                        "default_price_data cannot make a metered price: create it with POST /v1/prices.",
-                        Some("default_price_data[recurring][usage_type]".into()),
-                    ));
-                }
-                let recurring = recurring.map(|r| r.period);
-                let tax_behavior = d
-                    .string("tax_behavior")?
-                    .map(price_params::tax_behavior)
-                    .transpose()?;
-                let mut metadata = BTreeMap::new();
-                if let Some(md) = d.string_map("metadata")? {
-                    model::apply_metadata(&mut metadata, md, "default_price_data[metadata]")?;
-                }
-                d.finish()?;
-                Some(Price {
-                    id: random_id("price"),
-                    active: true,
-                    created: t,
-                    currency,
-                    lookup_key: None,
-                    metadata,
-                    nickname: None,
-                    product: id.clone(),
-                    recurring,
-                    tax_behavior: tax_behavior.unwrap_or_else(|| "unspecified".into()),
-                    unit_amount: Some(unit_amount),
-                    tiers: Vec::new(),
-                    tiers_mode: None,
-                    currency_options: BTreeMap::new(),
-                    custom_unit_amount: None,
-                    transform_quantity: None,
-                    meter: None,
-                })
-            }
+            Some(d) => Some(default_price_data(d, &id, t)?),
             None => None,
         };
         if p.has("default_price") {
@@ -491,4 +442,72 @@ impl Account {
             .collect();
         Ok(Self::list_json("/v1/products", data, has_more))
     }
+}
+
+/// A product's `default_price_data[…]`: a price as `POST /v1/prices` makes it, less what Stripe's
+/// `default_price_data` does not take (tiers, packaging, a metered period, the nickname and the
+/// lookup key: set them after with `POST /v1/prices/{id}`, or create the price on its own).
+fn default_price_data(mut d: Params, product: &str, t: i64) -> Result<Price, ApiError> {
+    for unknown in [
+        "billing_scheme",
+        "tiers",
+        "tiers_mode",
+        "transform_quantity",
+        "nickname",
+        "lookup_key",
+        "transfer_lookup_key",
+        "product",
+    ] {
+        if d.has(unknown) {
+            return Err(ApiError::invalid(
+                format!("Received unknown parameter: default_price_data[{unknown}]"),
+                Some(format!("default_price_data[{unknown}]")),
+            )
+            .with_code("parameter_unknown"));
+        }
+    }
+    let currency = model::currency(
+        d.required_string("currency")?,
+        "default_price_data[currency]",
+    )?;
+    let recurring = d
+        .hash("recurring")?
+        .map(|r| price_params::recurring(r, "default_price_data[recurring]"))
+        .transpose()?;
+    if recurring.as_ref().is_some_and(|r| r.metered) {
+        return Err(ApiError::invalid(
+            "default_price_data cannot make a metered price: create it with POST /v1/prices.",
+            Some("default_price_data[recurring][usage_type]".into()),
+        ));
+    }
+    let scheme = price_params::Scheme::parse(&mut d, &currency, recurring.is_some())
+        .map_err(|e| e.within("default_price_data"))?;
+    let tax_behavior = d
+        .string("tax_behavior")?
+        .map(price_params::tax_behavior)
+        .transpose()?;
+    let mut metadata = BTreeMap::new();
+    if let Some(md) = d.string_map("metadata")? {
+        model::apply_metadata(&mut metadata, md, "default_price_data[metadata]")?;
+    }
+    d.finish()?;
+    Ok(Price {
+        id: random_id("price"),
+        active: true,
+        created: t,
+        currency,
+        lookup_key: None,
+        metadata,
+        nickname: None,
+        product: product.to_string(),
+        recurring: recurring.map(|r| r.period),
+        tax_behavior: tax_behavior.unwrap_or_else(|| "unspecified".into()),
+        unit_amount: scheme.unit_amount,
+        tiers: Vec::new(),
+        tiers_mode: None,
+        currency_options: scheme.currency_options,
+        custom_unit_amount: scheme.custom_unit_amount,
+        transform_quantity: None,
+        meter: None,
+    })
 }

@@ -2,7 +2,7 @@
 //! new product with 1, 2 or 3 prices, a name edit, an amount edit, no change, an archive. On a
 //! live account Stripe's per-endpoint limiters (25/s for each named operation) set the speed of a
 //! backfill, so a change that adds a request is a regression this test names. The same table is
-//! in BENCHMARKS.md ("Stripe requests per sync"); issue 37 lowers the new product's.
+//! in BENCHMARKS.md ("Stripe requests per sync").
 
 use std::collections::BTreeMap;
 
@@ -61,15 +61,16 @@ async fn each_kind_of_sync_costs_the_requests_recorded_here() {
     let products: Vec<_> = (1..=3).map(|n| with_prices(n, n)).collect();
     env.catalog.save_products(&products).await.unwrap();
 
-    // A new product: read it (absent), create it, each price, then set its default price.
+    // A new product, which the mirror of Stripe's state does not know: no read; created with its
+    // first price (`default_price_data`, which also makes it the default), that price given its
+    // lookup key (which `default_price_data` cannot carry), and each other price created.
     // (Own lookup keys from the catalog add a check that no other product holds them.)
     let new = |prices: u64| {
-        mix(&[
-            ("GET /v1/products/{id}", 1),
-            ("POST /v1/products", 1),
-            ("POST /v1/prices", prices),
-            ("POST /v1/products/{id}", 1),
-        ])
+        let mut m = mix(&[("POST /v1/products", 1), ("POST /v1/prices/{id}", 1)]);
+        if prices > 1 {
+            m.insert("POST /v1/prices".into(), prices - 1);
+        }
+        m
     };
     for (n, product) in products.iter().enumerate() {
         let prices = n as u64 + 1;
@@ -117,5 +118,83 @@ async fn each_kind_of_sync_costs_the_requests_recorded_here() {
         cost(&env, &products[2].id, SyncOutcome::Archived).await,
         mix(&[("GET /v1/products/{id}", 1), ("POST /v1/products/{id}", 1)]),
         "an archive"
+    );
+}
+
+/// The sandbox's requests by endpoint that Stripe's limiters refused, and their reasons.
+async fn refused(env: &TestEnv) -> (BTreeMap<String, u64>, Vec<String>) {
+    let stats = env.sandbox.stats().await;
+    let mut by_endpoint = BTreeMap::new();
+    let mut reasons = Vec::new();
+    for r in stats["rate_limited"].as_array().unwrap() {
+        *by_endpoint
+            .entry(r["endpoint"].as_str().unwrap().to_string())
+            .or_default() += r["count"].as_u64().unwrap();
+        reasons.push(r["reason"].as_str().unwrap().to_string());
+    }
+    (by_endpoint, reasons)
+}
+
+/// A request Stripe's rate limiter refuses (429) is sent again once the limiter has room, inside
+/// the same attempt: the sync answers with what it read, never reading again, and writes once.
+/// An account allowing 2 requests/s refuses the third request of a new product with 2 prices and
+/// of an amount edit; each sync still costs, in answered requests, what it costs unrefused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_is_sent_again_without_reading_again() {
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let mut product = env.sample(1);
+    product.prices.truncate(1);
+    product.prices.push(domain::model::CatalogPrice {
+        currency: "gbp".into(),
+        ..product.prices[0].clone()
+    });
+    env.catalog.save_product(&product).await.unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/_sandbox/config", env.sandbox.base))
+        .json(&serde_json::json!({"rate_limit": 2}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+
+    let mut scenarios = vec![(
+        "a new product with 2 prices",
+        mix(&[
+            ("POST /v1/products", 1),
+            ("POST /v1/prices/{id}", 1),
+            ("POST /v1/prices", 1),
+        ]),
+    )];
+    scenarios.push((
+        "an amount edit",
+        mix(&[
+            ("GET /v1/prices", 1),
+            ("POST /v1/prices", 1),
+            ("POST /v1/products/{id}", 1),
+            ("POST /v1/prices/{id}", 1),
+        ]),
+    ));
+    for (i, (what, unrefused)) in scenarios.into_iter().enumerate() {
+        if i == 1 {
+            product.prices[0].unit_amount += 100;
+            env.catalog.save_product(&product).await.unwrap();
+            // The limiter's bucket full again.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        let sent = cost(&env, &product.id, SyncOutcome::Synced).await;
+        let (refused, reasons) = refused(&env).await;
+        assert!(!refused.is_empty(), "{what}: nothing was refused: {sent:?}");
+        assert!(reasons.iter().all(|r| r == "global-rate"), "{reasons:?}");
+        let answered: BTreeMap<String, u64> = sent
+            .iter()
+            .map(|(e, n)| (e.clone(), n - refused.get(e).copied().unwrap_or(0)))
+            .collect();
+        assert_eq!(answered, unrefused, "{what} ({refused:?} refused)");
+    }
+    let audit = env.catalog.audit_history(&product.id, 10).await.unwrap();
+    assert!(
+        audit.iter().all(|r| r.entry.outcome == "synced"),
+        "one attempt each: {audit:#?}"
     );
 }

@@ -148,7 +148,7 @@ async fn one_catalog_change_is_one_trace_from_the_relay_to_stripe() {
             .collect();
         let has = |name: &str| trace.iter().any(|s| s.name() == name);
         has("RunWorkflow:ProductSync")
-            && has("stripe POST /v1/prices")
+            && has("stripe POST /v1/prices/{id}")
             && trace.iter().all(|s| {
                 s.span.parent_span_id.is_empty()
                     || trace
@@ -203,6 +203,7 @@ async fn one_catalog_change_is_one_trace_from_the_relay_to_stripe() {
         .copied()
         .filter(|s| s.name().starts_with("stripe "))
         .collect();
+    // The product with its first price, and that price's lookup key.
     assert!(stripe.len() >= 2, "a product and its price: {trace:#?}");
     let events = sandbox.get("/_sandbox/events").await.1;
     for request in &stripe {
@@ -217,7 +218,7 @@ async fn one_catalog_change_is_one_trace_from_the_relay_to_stripe() {
         assert!(request_id.starts_with("req_"), "{request_id}");
         let status = request.attribute("http.response.status_code");
         if request.name().starts_with("stripe GET") {
-            // The read before the first write finds no product yet.
+            // A new product is not read (the mirror does not know it): any read is another's.
             assert!(
                 matches!(status.as_deref(), Some("200" | "404")),
                 "{status:?}"
