@@ -231,20 +231,27 @@ impl Pacer {
         }
     }
 
-    /// Waits for a slot of the budget, then for one of `endpoint` (`POST /v1/prices`): the
-    /// endpoint's spacing holds when the request goes, also after a hold or behind a queue for
-    /// the budget. Returns how long that took.
+    /// Waits for a slot of the budget, then for one of `endpoint` (`POST /v1/prices`), and
+    /// returns how long that took.
+    ///
+    /// Each endpoint keeps a schedule (the generic cell rate algorithm): slots one interval
+    /// apart, each request taking the next, and a request may go up to one interval before its
+    /// slot. So the endpoint's rate holds over any stretch of time, give or take one request,
+    /// and neither a late wake-up nor a request that arrives a little after its slot (the
+    /// previous step of the same sync still answering) costs the endpoint a slot: a backfill
+    /// keeps two or three endpoints at their limit at once, each fed by the one before.
     pub async fn wait_for(&self, endpoint: &str) -> Duration {
         let started = tokio::time::Instant::now();
         self.wait().await;
-        let interval = self.endpoint_interval_nanos.load(Ordering::Relaxed);
-        if interval > 0 {
+        let interval = Duration::from_nanos(self.endpoint_interval_nanos.load(Ordering::Relaxed));
+        if !interval.is_zero() {
             let slot = self.endpoint_slot(endpoint);
             let mut next = slot.lock().await;
-            if *next > tokio::time::Instant::now() {
-                tokio::time::sleep_until(*next).await;
+            let early = next.checked_sub(interval).unwrap_or(*next);
+            if early > tokio::time::Instant::now() {
+                tokio::time::sleep_until(early).await;
             }
-            *next = tokio::time::Instant::now() + Duration::from_nanos(interval);
+            *next = (*next).max(tokio::time::Instant::now()) + interval;
         }
         started.elapsed()
     }
@@ -252,9 +259,11 @@ impl Pacer {
     /// Sends nothing to `endpoint` for `duration` from now (its limiter refused a request).
     pub fn hold_endpoint(&self, endpoint: &str, duration: Duration) {
         let slot = self.endpoint_slot(endpoint);
-        // Taken without waiting when free; a request holding it is about to go anyway.
+        let interval = Duration::from_nanos(self.endpoint_interval_nanos.load(Ordering::Relaxed));
+        // Taken without waiting when free; a request holding it is about to go anyway. (A
+        // request may go one interval before its slot: the hold counts it.)
         if let Ok(mut next) = slot.try_lock() {
-            *next = (*next).max(tokio::time::Instant::now() + duration);
+            *next = (*next).max(tokio::time::Instant::now() + duration + interval);
         }
     }
 
@@ -652,13 +661,14 @@ mod tests {
         let pacer = Pacer::new(1000);
         pacer.set_endpoint_requests_per_second(20);
         let start = std::time::Instant::now();
-        for _ in 0..3 {
+        for _ in 0..12 {
             pacer.wait_for("POST /v1/prices").await;
         }
+        // One interval early at most: the first two go at once, then one per 50 ms.
         let one_endpoint = start.elapsed();
         assert!(
-            one_endpoint >= Duration::from_millis(100),
-            "3 requests to one endpoint at 20/s span 100 ms: {one_endpoint:?}"
+            one_endpoint >= Duration::from_millis(500),
+            "12 requests to one endpoint at 20/s span 500 ms: {one_endpoint:?}"
         );
         let start = std::time::Instant::now();
         for endpoint in [

@@ -21,8 +21,9 @@
 //! `POST /v1/prices` and `POST /v1/products`, so each worker paces each endpoint at its share of
 //! that limit ([`share_of_endpoint`]).
 //!
-//! Stripe's 429s are still honoured: they fail the attempt as retryable and Temporal retries it
-//! with backoff.
+//! A 429 that gets through anyway is sent again by the Stripe client after the limiter's time
+//! (`stripe::client::RATE_LIMITED_RETRIES`); only repeated refusals fail the attempt, as
+//! retryable, and Temporal retries it with backoff.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
