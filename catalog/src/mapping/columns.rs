@@ -391,6 +391,20 @@ impl Dialect<'_> {
         }
     }
 
+    /// The later of two [`Dialect::time`] expressions, either of which may be NULL.
+    pub(super) fn latest(&self, a: &str, b: &str) -> String {
+        if self.pg() {
+            format!("GREATEST({a}, {b})")
+        } else {
+            format!("MAX(COALESCE({a}, {b}), COALESCE({b}, {a}))")
+        }
+    }
+
+    /// A soft-delete column holds a time (set = deleted), not a flag.
+    pub(super) fn is_time(&self, c: &MappedColumn) -> bool {
+        !matches!(c.kind, Kind::Bool | Kind::Integer)
+    }
+
     pub(super) fn deleted(&self, c: &MappedColumn) -> String {
         match c.kind {
             Kind::Bool | Kind::Integer => self.bool(c),

@@ -173,6 +173,10 @@ pub struct PricesMapping {
     pub order_by: Option<String>,
     /// When the row last changed: polling capture sees price edits through it.
     pub updated_at: Option<String>,
+    /// Soft delete: a boolean (true = deleted) or a timestamp (set = deleted). A deleted price is
+    /// not the catalog's: its Stripe price is archived. A timestamp also tells polling capture
+    /// when (a boolean flipped alone is seen by triggers, or the next full scan).
+    pub deleted: Option<String>,
 }
 
 /// `[catalog.prices]` as written: the scalar fields' columns among the other keys, each checked
@@ -197,6 +201,7 @@ struct PricesSection {
     lookup_key: Option<String>,
     order_by: Option<String>,
     updated_at: Option<String>,
+    deleted: Option<String>,
     #[serde(flatten)]
     fields: BTreeMap<String, String>,
 }
@@ -215,7 +220,7 @@ impl TryFrom<PricesSection> for PricesMapping {
                 ["table", "query"]
                     .into_iter()
                     .chain(crate::rows::STRUCTURED_PRICE_COLUMNS.iter().copied())
-                    .chain(["order_by", "updated_at"])
+                    .chain(["order_by", "updated_at", "deleted"])
                     .chain(price_scalars().map(|(name, _)| name))
                     .map(|k| format!("`{k}`"))
                     .collect::<Vec<_>>()
@@ -242,6 +247,7 @@ impl TryFrom<PricesSection> for PricesMapping {
             lookup_key: s.lookup_key,
             order_by: s.order_by,
             updated_at: s.updated_at,
+            deleted: s.deleted,
         })
     }
 }

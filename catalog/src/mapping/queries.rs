@@ -183,6 +183,7 @@ impl Queries {
             ("lookup_key", prices.lookup_key.as_ref(), Field::Text),
             ("order_by", prices.order_by.as_ref(), Field::Order),
             ("updated_at", prices.updated_at.as_ref(), Field::Time),
+            ("deleted", prices.deleted.as_ref(), Field::Deleted),
         ];
         price_fields.extend(
             price_scalars().map(|(name, s)| (name, prices.fields.get(name), Field::of(s.codec))),
@@ -240,7 +241,7 @@ impl Queries {
              {tiers} AS tiers, {tiers_mode} AS tiers_mode, {currency_options} AS currency_options, \
              {custom_unit_amount} AS custom_unit_amount, {transform_quantity} AS transform_quantity, \
              {usage_type} AS usage_type, {meter} AS meter, {lookup_key} AS lookup_key, \
-             {position} AS position, {tiebreak} AS tiebreak FROM {prices_from}) AS prices",
+             {position} AS position, {tiebreak} AS tiebreak FROM {prices_from}{live}) AS prices",
             product_id = d.id(&price_columns["product_id"]),
             currency = d.text(&price_columns["currency"]),
             unit_amount = d.integer(&price_columns["unit_amount"]),
@@ -260,14 +261,22 @@ impl Queries {
             meter = q("meter").map_or("NULL".into(), |c| d.text(c)),
             lookup_key = q("lookup_key").map_or("NULL".into(), |c| d.text(c)),
             position = q("order_by").map_or("0".into(), |c| c.quoted.clone()),
+            // A soft-deleted price is not the catalog's (its Stripe price is archived).
+            live = q("deleted").map_or(String::new(), |c| format!(" WHERE NOT {}", d.deleted(c))),
         );
+        // When a price row last changed, for polling: its `updated_at`, and the time it was
+        // soft-deleted when that is a timestamp (set alone, it changes nothing else).
+        let deleted_at = q("deleted").filter(|c| d.is_time(c)).map(|c| d.time(c));
+        let price_time = match (q("updated_at").map(|c| d.time(c)), deleted_at) {
+            (Some(updated), Some(deleted)) => Some(d.latest(&updated, &deleted)),
+            (updated, deleted) => updated.or(deleted),
+        };
         let queries = Self {
             products: products_sql,
             prices: prices_sql,
             hash_version: p("version").is_none() && p("updated_at").is_none(),
-            price_times: q("updated_at").map(|c| {
+            price_times: price_time.map(|time| {
                 let product_id = d.id(&price_columns["product_id"]);
-                let time = d.time(c);
                 format!(
                     "SELECT {product_id} AS product_id, MAX({time}) AS updated_at FROM {prices_from} \
                      WHERE {time} >= $1 GROUP BY {product_id}"

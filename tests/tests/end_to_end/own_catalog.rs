@@ -1,6 +1,6 @@
 //! A team's own catalog, through the binaries: a "foreign" schema (other table and column names, a
 //! price table keyed differently, no version column, a soft-delete flag on PostgreSQL and hard
-//! deletes on SQLite) mapped in the config file, `starter migrate` (catalog-sync's own tables
+//! deletes on SQLite, and prices soft-deleted one by one by a timestamp on both) mapped in the config file, `starter migrate` (catalog-sync's own tables
 //! only), `starter capture install`, then the worker and the relay: sync, a sale and its end
 //! (A→B→A), a deletion, a reconciliation and `verify` with 0 differences. The team's tables gain
 //! nothing but the capture triggers, and lose them again at `capture uninstall` (the test reads
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 /// The PostgreSQL shop: its own schema, `varchar` ids, image URLs as `text[]`, attributes as
 /// `jsonb`, a `timestamp` (no time zone) of the last change, a soft-delete flag, and prices keyed
-/// by a serial id with their own order column; shipping fields (a nullable flag, dimensions as
+/// by a serial id with their own order column, currencies in upper case; shipping fields (a nullable flag, dimensions as
 /// `jsonb`, features as `text[]`) and prices' tax behavior and `jsonb` attributes.
 const POSTGRES_SHOP: &str = "
 CREATE SCHEMA shop;
@@ -42,7 +42,8 @@ CREATE TABLE shop.item_prices (
     label        TEXT,
     rank         INTEGER NOT NULL DEFAULT 0,
     tax          TEXT,
-    price_attrs  JSONB NOT NULL DEFAULT '{}'
+    price_attrs  JSONB NOT NULL DEFAULT '{}',
+    archived_at  TIMESTAMPTZ
 );";
 
 const POSTGRES_MAPPING: &str = r#"
@@ -71,6 +72,7 @@ nickname = "label"
 order_by = "rank"
 tax_behavior = "tax"
 metadata = "price_attrs"
+deleted = "archived_at"
 "#;
 
 /// The SQLite shop: integer ids, no version column, hard deletes, prices keyed by (product,
@@ -89,6 +91,7 @@ CREATE TABLE product_prices (
     currency   TEXT NOT NULL,
     cents      INTEGER NOT NULL,
     every      TEXT,
+    removed_at TEXT,
     PRIMARY KEY (product_no, currency)
 );";
 
@@ -106,6 +109,7 @@ product_id = "product_no"
 currency = "currency"
 unit_amount = "cents"
 recurring_interval = "every"
+deleted = "removed_at"
 "#;
 
 /// How changes reach the outbox in a run of the test.
@@ -136,7 +140,7 @@ impl Shop {
                  '{{\"origin\": \"pt\"}}', TRUE, 'SHOP POTTERY', \
                  '{{\"height\": 4, \"length\": 3.5, \"weight\": 12.25, \"width\": 3}}', ARRAY['Glazed', 'Hand made']); \
                  INSERT INTO shop.item_prices (item_sku, ccy, amount_minor, label, tax, price_attrs) \
-                 VALUES ('{id}', 'usd', {amount}, 'standard', 'exclusive', '{{\"channel\": \"web\"}}')"
+                 VALUES ('{id}', 'USD', {amount}, 'standard', 'exclusive', '{{\"channel\": \"web\"}}')"
             ),
             Backend::Sqlite => format!(
                 "INSERT INTO products (product_no, label, details) VALUES ({id}, '{name}', 'Hand made'); \
@@ -155,6 +159,37 @@ impl Shop {
                 "UPDATE products SET label = '{name}', changed_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
                  WHERE product_no = {id}; \
                  UPDATE product_prices SET cents = {amount} WHERE product_no = {id}"
+            ),
+        }
+    }
+
+    /// Another price for a product, as the shop's application adds one (touching its product).
+    fn add_price(&self, id: &str, currency: &str, amount: i64) -> String {
+        match self.backend {
+            Backend::Postgres => format!(
+                "INSERT INTO shop.item_prices (item_sku, ccy, amount_minor, rank) \
+                 VALUES ('{id}', '{currency}', {amount}, 1); \
+                 UPDATE shop.items SET modified_at = now() WHERE sku = '{id}'"
+            ),
+            Backend::Sqlite => format!(
+                "INSERT INTO product_prices (product_no, currency, cents) \
+                 VALUES ({id}, '{currency}', {amount}); \
+                 UPDATE products SET changed_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+                 WHERE product_no = {id}"
+            ),
+        }
+    }
+
+    /// One price soft-deleted alone, its product untouched (issue 34: `SET archived_at = now()`).
+    fn archive_price(&self, id: &str, currency: &str) -> String {
+        match self.backend {
+            Backend::Postgres => format!(
+                "UPDATE shop.item_prices SET archived_at = now() \
+                 WHERE item_sku = '{id}' AND ccy = '{currency}'"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE product_prices SET removed_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
+                 WHERE product_no = {id} AND currency = '{currency}'"
             ),
         }
     }
@@ -279,6 +314,27 @@ async fn until_stripe_shows(sandbox: &Sandbox, id: &str, want: (&str, bool, Opti
         || {
             let want = want.clone();
             async move { (in_stripe(sandbox, id).await.as_ref() == Some(&want)).then_some(()) }
+        },
+    )
+    .await;
+}
+
+/// Waits until the product's active prices in Stripe are in exactly these currencies.
+async fn until_active_prices(sandbox: &Sandbox, id: &str, currencies: &[&str]) {
+    eventually(
+        Duration::from_secs(60),
+        &format!("{id}'s active prices in {currencies:?}"),
+        || async {
+            let (_, list) = sandbox
+                .get(&format!("/v1/prices?product={id}&active=true&limit=100"))
+                .await;
+            let mut have: Vec<String> = list["data"]
+                .as_array()?
+                .iter()
+                .filter_map(|p| p["currency"].as_str().map(str::to_string))
+                .collect();
+            have.sort();
+            (have == currencies).then_some(())
         },
     )
     .await;
@@ -472,6 +528,14 @@ async fn adopt_a_foreign_catalog(
         execute(&db, &shop.edit(ids[0], "Mug", 1200)).await;
         until_stripe_shows(&sandbox, ids[0], ("Mug", true, Some(1200))).await;
     }
+    // A second price, then soft-deleted alone (the price table's own `deleted` key): its Stripe
+    // price is archived, the product and its other price stay.
+    execute(&db, &shop.add_price(ids[0], "eur", 1100)).await;
+    until_active_prices(&sandbox, ids[0], &["eur", "usd"]).await;
+    execute(&db, &shop.archive_price(ids[0], "eur")).await;
+    until_active_prices(&sandbox, ids[0], &["usd"]).await;
+    until_stripe_shows(&sandbox, ids[0], ("Mug", true, Some(1200))).await;
+
     execute(&db, &shop.delete(ids[1])).await;
     eventually(
         Duration::from_secs(60),
