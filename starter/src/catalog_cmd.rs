@@ -1,6 +1,8 @@
 //! `starter catalog …`: seeding and editing the built-in catalog, and its identity.
 
 use anyhow::Context;
+
+use crate::exit::Exit;
 use catalog::Catalog;
 use clap::Subcommand;
 
@@ -39,7 +41,8 @@ pub(crate) enum CatalogCommand {
         #[arg(long)]
         moved: bool,
     },
-    /// Print one product as JSON.
+    /// Print one product as JSON, as catalog-sync reads it (after the mapping), and on stderr
+    /// whether it would sync: each reason it is invalid (exit 4), or what it would send.
     Show {
         /// Catalog id.
         id: String,
@@ -78,7 +81,10 @@ pub(crate) fn mean_prices(arg: &str) -> Result<f64, String> {
     }
 }
 
-pub(crate) async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> anyhow::Result<()> {
+pub(crate) async fn catalog_command(
+    catalog: &Catalog,
+    cmd: CatalogCommand,
+) -> anyhow::Result<Exit> {
     match cmd {
         CatalogCommand::Migrate => unreachable!("handled before the catalog is opened"),
         CatalogCommand::Seed {
@@ -131,10 +137,14 @@ pub(crate) async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> a
                 }
             }
         }
-        CatalogCommand::Show { id } => match catalog.fetch_product(&id).await? {
-            Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
-            None => anyhow::bail!("no product {id} in the catalog"),
-        },
+        CatalogCommand::Show { id } => {
+            let p = catalog
+                .fetch_product(&id)
+                .await?
+                .with_context(|| format!("no product {id} in the catalog"))?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            return Ok(judge(&id, &p));
+        }
         CatalogCommand::Edit {
             id,
             name,
@@ -182,5 +192,56 @@ pub(crate) async fn catalog_command(catalog: &Catalog, cmd: CatalogCommand) -> a
             println!("{id} soft-deleted");
         }
     }
-    Ok(())
+    Ok(Exit::Ok)
+}
+
+/// Whether `p` would sync, said on stderr: every reason it is invalid (a sync would end
+/// `invalid` and send nothing), or what a sync would make Stripe hold.
+fn judge(id: &str, p: &workflows::model::CatalogProduct) -> Exit {
+    use workflows::model::{SyncPlan, TransformOutput};
+    match domain::transform::transform(id, Some(p)) {
+        TransformOutput::Invalid(issues) => {
+            for issue in &issues {
+                eprintln!("invalid: {issue}");
+            }
+            eprintln!("{id} would not sync: a sync ends invalid and sends nothing to Stripe");
+            Exit::NotSynced
+        }
+        TransformOutput::Plan(plan) => {
+            match *plan {
+                SyncPlan::Upsert(d) => eprintln!(
+                    "{id} would sync: Stripe product {} ({}) with {} price(s), default {}",
+                    d.stripe_id,
+                    if d.active { "active" } else { "archived" },
+                    d.prices.len(),
+                    d.prices.first().map_or("none", |p| p.lookup_key.as_str())
+                ),
+                SyncPlan::Archive { stripe_id, .. } => {
+                    eprintln!("{id} is deleted: a sync archives Stripe product {stripe_id}")
+                }
+            }
+            Exit::Ok
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_judges_a_row_as_a_sync_would() {
+        let valid = catalog::seed::sample_product(1, 1);
+        assert_eq!(judge(&valid.id, &valid), Exit::Ok);
+        let nameless = workflows::model::CatalogProduct {
+            name: String::new(),
+            ..valid.clone()
+        };
+        assert_eq!(judge(&valid.id, &nameless), Exit::NotSynced);
+        let deleted = workflows::model::CatalogProduct {
+            deleted: true,
+            ..valid.clone()
+        };
+        assert_eq!(judge(&valid.id, &deleted), Exit::Ok);
+    }
 }

@@ -261,9 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             Ok(Exit::Ok)
         }
-        Command::Catalog(cmd) => catalog_command(&open_catalog().await?, cmd)
-            .await
-            .map(|()| Exit::Ok),
+        Command::Catalog(cmd) => catalog_command(&open_catalog().await?, cmd).await,
         Command::Sync {
             ids,
             all,

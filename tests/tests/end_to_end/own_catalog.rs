@@ -535,6 +535,18 @@ async fn adopt_a_foreign_catalog(
     execute(&db, &shop.archive_price(ids[0], "eur")).await;
     until_active_prices(&sandbox, ids[0], &["usd"]).await;
     until_stripe_shows(&sandbox, ids[0], ("Mug", true, Some(1200))).await;
+    // `catalog show`: the row as catalog-sync reads it, after the mapping (the soft-deleted
+    // price left out), and whether it would sync.
+    let shown = starter(&shop, &sandbox, &queue, &["catalog", "show", ids[0]]);
+    let said = String::from_utf8_lossy(&shown.stderr);
+    assert_eq!(shown.status.code(), Some(0), "{said}");
+    let row: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(row["name"], "Mug", "{row}");
+    assert_eq!(row["prices"].as_array().map(Vec::len), Some(1), "{row}");
+    assert!(
+        said.contains("would sync") && said.contains("1 price(s)"),
+        "{said}"
+    );
 
     execute(&db, &shop.delete(ids[1])).await;
     eventually(
