@@ -354,6 +354,25 @@ impl Dialect<'_> {
         }
     }
 
+    /// A JSON array of image objects as the JSON array of their `key` values, in order (a
+    /// missing key or an element that is no object gives `null`, which the row's reading reports;
+    /// on SQLite, text that is not JSON is passed on as it is, to be reported the same way).
+    pub(super) fn image_urls(&self, c: &MappedColumn, key: &str) -> String {
+        let col = &c.quoted;
+        if self.pg() {
+            format!(
+                "COALESCE((SELECT CAST(jsonb_agg(e.v -> '{key}' ORDER BY e.i) AS TEXT) \
+                 FROM jsonb_array_elements(CAST({col} AS JSONB)) WITH ORDINALITY AS e(v, i)), '[]')"
+            )
+        } else {
+            format!(
+                "(CASE WHEN {col} IS NULL THEN '[]' WHEN json_valid({col}) AND json_type({col}) = 'array' \
+                 THEN (SELECT json_group_array(CASE WHEN json_type(value) = 'object' \
+                 THEN json_extract(value, '$.{key}') END) FROM json_each({col})) ELSE {col} END)"
+            )
+        }
+    }
+
     pub(super) fn metadata(&self, c: &MappedColumn) -> String {
         match c.kind {
             Kind::Json => format!("COALESCE(CAST({} AS TEXT), '{{}}')", c.quoted),

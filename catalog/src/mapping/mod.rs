@@ -77,6 +77,9 @@ pub struct ProductsMapping {
     /// Soft delete: a boolean (true = deleted) or a timestamp (set = deleted). Unmapped: rows are
     /// deleted for good, and a row that disappears is a deletion.
     pub deleted: Option<String>,
+    /// The images column holds JSON objects (`[{"url": …, "alt": …}]`), not URLs: the key of each
+    /// that holds its URL. Needs `json`/`jsonb` on PostgreSQL (JSON text on SQLite).
+    pub image_url: Option<String>,
 }
 
 /// `[catalog.products]` as written: the product fields' columns among the other keys, each
@@ -91,6 +94,7 @@ struct ProductsSection {
     version: Option<String>,
     updated_at: Option<String>,
     deleted: Option<String>,
+    image_url: Option<String>,
     #[serde(flatten)]
     fields: BTreeMap<String, String>,
 }
@@ -102,7 +106,7 @@ impl TryFrom<ProductsSection> for ProductsMapping {
         if let Some(unknown) = s.fields.keys().find(|k| product_field(k).is_none()) {
             return Err(format!(
                 "unknown field `{unknown}`, expected one of `table`, `query`, `id`, {}, \
-                 `active`, `metadata`, `version`, `updated_at`, `deleted`",
+                 `active`, `metadata`, `version`, `updated_at`, `deleted`, `image_url`",
                 PRODUCT_FIELDS
                     .iter()
                     .map(|f| format!("`{}`", f.name))
@@ -112,6 +116,19 @@ impl TryFrom<ProductsSection> for ProductsMapping {
         }
         if !s.fields.contains_key("name") {
             return Err("missing field `name`".into());
+        }
+        if let Some(key) = &s.image_url {
+            if !s.fields.contains_key("images") {
+                return Err(format!(
+                    "image_url = {key:?} names the URL's key in each image object, but no \
+                     `images` column is mapped"
+                ));
+            }
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "image_url = {key:?}: a JSON key of letters, digits and underscores"
+                ));
+            }
         }
         Ok(Self {
             table: s.table,
@@ -123,6 +140,7 @@ impl TryFrom<ProductsSection> for ProductsMapping {
             version: s.version,
             updated_at: s.updated_at,
             deleted: s.deleted,
+            image_url: s.image_url,
         })
     }
 }

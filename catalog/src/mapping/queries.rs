@@ -145,6 +145,19 @@ impl Queries {
                 product_columns.insert(field, checked);
             }
         }
+        if let (Some(_), Some(images)) = (&products.image_url, product_columns.get("images"))
+            && Dialect(db).pg()
+            && images.kind != Kind::Json
+        {
+            return Err(mapping_error(
+                "catalog.products.images",
+                &format!(
+                    "= {:?}: with image_url, the column must be json or jsonb (its JSON is read \
+                     by the database)",
+                    products.fields["images"]
+                ),
+            ));
+        }
         let mut price_columns = BTreeMap::new();
         let mut price_fields: Vec<(&'static str, Option<&String>, Field)> = vec![
             ("product_id", Some(&prices.product_id), Field::Id),
@@ -211,11 +224,20 @@ impl Queries {
         let version = match (p("version"), p("updated_at")) {
             (Some(c), _) => d.integer(c),
             (None, Some(_)) => d.epoch_millis(&updated_at),
+            // Replaced by a hash of the content when read; typed as the other versions are
+            // (a bare 0 is an INT4 on PostgreSQL, which a version does not decode from).
+            (None, None) if d.pg() => "CAST(0 AS BIGINT)".into(),
             (None, None) => "0".into(),
         };
         let fields: Vec<String> = PRODUCT_FIELDS
             .iter()
-            .map(|f| format!("{} AS {}", d.field(f.codec, p(f.name)), f.name))
+            .map(|f| match (f.name, &products.image_url) {
+                ("images", Some(key)) => format!(
+                    "{} AS images",
+                    d.image_urls(&product_columns["images"], key)
+                ),
+                _ => format!("{} AS {}", d.field(f.codec, p(f.name)), f.name),
+            })
             .collect();
         let products_sql = format!(
             "(SELECT {id} AS id, {fields}, {active} AS active, {metadata} AS metadata, \

@@ -391,6 +391,92 @@ unit_amount = "cents"
     }
 }
 
+/// Images kept as JSON objects (`[{"url": …, "alt": …}]`, issue 34) are read through the
+/// mapping's `image_url`: their URLs, in order, on both backends; a row with an image that has
+/// no URL is that row's error, naming the field, and the other rows read.
+async fn images_as_objects(backend: harness::Backend) {
+    let url = harness::fresh_database(backend).await;
+    let db = Catalog::open(&url).await.unwrap();
+    let photos = if backend == harness::Backend::Postgres {
+        "JSONB"
+    } else {
+        "TEXT"
+    };
+    execute(
+        &db,
+        &format!(
+            "CREATE TABLE items (sku TEXT PRIMARY KEY, title TEXT NOT NULL, photos {photos}, note TEXT); \
+             CREATE TABLE item_prices (sku TEXT NOT NULL, ccy TEXT NOT NULL, cents INTEGER NOT NULL); \
+             INSERT INTO items VALUES ('a', 'Two photos', \
+               '[{{\"url\": \"https://img.example/a1.png\", \"alt\": \"front\"}}, {{\"alt\": \"back\", \"url\": \"https://img.example/a2.png\"}}]', ''), \
+             ('b', 'No URL', '[{{\"alt\": \"lost\"}}]', ''), ('c', 'None', NULL, ''); \
+             INSERT INTO item_prices VALUES ('a', 'usd', 500), ('b', 'usd', 500), ('c', 'usd', 500);"
+        ),
+    )
+    .await;
+    let toml = |images: &str| {
+        format!(
+            "[catalog.products]\ntable = \"items\"\nid = \"sku\"\nname = \"title\"\n\
+             images = \"{images}\"\nimage_url = \"url\"\n\
+             [catalog.prices]\ntable = \"item_prices\"\nproduct_id = \"sku\"\ncurrency = \"ccy\"\nunit_amount = \"cents\"\n"
+        )
+    };
+    let mapping = catalog::mapping::from_toml(&toml("photos"))
+        .unwrap()
+        .unwrap();
+    Catalog::open_mapped(&url, Some(&mapping))
+        .await
+        .unwrap()
+        .migrate(Tables::Mapped)
+        .await
+        .unwrap();
+    let catalog = Catalog::connect_with(&url, Some(&mapping)).await.unwrap();
+    let a = catalog.fetch_product("a").await.unwrap().unwrap();
+    assert_eq!(
+        a.images,
+        ["https://img.example/a1.png", "https://img.example/a2.png"]
+    );
+    assert!(
+        catalog
+            .fetch_product("c")
+            .await
+            .unwrap()
+            .unwrap()
+            .images
+            .is_empty()
+    );
+    let b = catalog.fetch_product("b").await.unwrap_err().to_string();
+    assert!(b.contains("images"), "{b}");
+    let page = catalog
+        .products_page("", &catalog::IdRange::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.products.len(), 2, "a and c read beside b");
+    assert_eq!(page.corrupt.len(), 1);
+    if backend == harness::Backend::Postgres {
+        // A text column's JSON would be read by the database, where one bad row fails them all.
+        let text = catalog::mapping::from_toml(&toml("note")).unwrap().unwrap();
+        let refused = Catalog::connect_with(&url, Some(&text))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("catalog.products.images") && refused.contains("json or jsonb"),
+            "{refused}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_as_json_objects_are_read_by_their_url_key_postgres() {
+    images_as_objects(harness::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_as_json_objects_are_read_by_their_url_key_sqlite() {
+    images_as_objects(harness::Backend::Sqlite).await;
+}
+
 /// A PostgreSQL catalog dumped and restored into another database (as a staging copy is made)
 /// carries the identity, and refuses it until the operator decides; the original is unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
