@@ -351,9 +351,13 @@ pub fn default_price_data(
             "billing_scheme" | "tiers_mode" => "tiers",
             other => other,
         };
-        let Some(entry) = PRICE_FIELDS.iter().find(|f| f.name == field) else {
-            unreachable!("create_form sends {key}, which PRICE_FIELDS does not name");
-        };
+        let entry = PRICE_FIELDS.iter().find(|f| f.name == field);
+        debug_assert!(
+            entry.is_some(),
+            "create_form sends {key}, which PRICE_FIELDS does not name"
+        );
+        // A parameter no entry names: the price is created on its own, as `POST /v1/prices` takes it.
+        let entry = entry?;
         // Its recurring takes the interval and count only.
         let metered = param == "recurring" && matches!(rest, "[usage_type]" | "[meter]");
         if entry.with_product && !metered {

@@ -358,7 +358,8 @@ impl StripeClient {
             let Err(StripeError::Api(e)) = &result else {
                 return result;
             };
-            if e.status != 429 || refused == RATE_LIMITED_RETRIES {
+            // `Stripe-Should-Retry: false` overrides the status here too.
+            if e.status != 429 || e.should_retry == Some(false) || refused == RATE_LIMITED_RETRIES {
                 return result;
             }
             let wait = e
