@@ -12,8 +12,9 @@
 //! 2. **Requests paced to a share.** A task can make several requests (read, then write), so each
 //!    worker also spaces its own requests at `budget / workers`, where `workers` is the number of
 //!    processes the server reports polling the Stripe queue ([`count_workers`], every
-//!    [`SHARE_REFRESH`]). A worker that joins holds its first request ([`JOIN_HOLD`]) until the
-//!    others have had time to see it and shrink their shares; a worker that dies keeps counting
+//!    [`SHARE_REFRESH`]). A worker that joins holds its first request until the others have had
+//!    time to see it and shrink their shares ([`JOIN_HOLD`], and one refresh past the moment the
+//!    server first lists it, however late that is); a worker that dies keeps counting
 //!    for up to [`ACTIVE_POLLER`], which only makes the others slower meanwhile.
 //!
 //! Both shares are per endpoint too: Stripe also limits each API endpoint
@@ -98,15 +99,41 @@ impl BudgetShare {
 
     /// Keeps this worker's share current, for good (spawn it).
     pub async fn run(self) {
+        self.hold_until_seen().await;
         loop {
             match count_workers(&self.client, &self.stripe_queue, &self.identity).await {
-                Ok(others) => self.apply(others + 1),
+                Ok(Pollers { others, .. }) => self.apply(others + 1),
                 Err(status) => {
                     tracing::warn!(error = %status.message(), "cannot count the workers sharing the Stripe budget; keeping the share");
                 }
             }
             tokio::time::sleep(SHARE_REFRESH).await;
         }
+    }
+
+    /// [`JOIN_HOLD`] assumes this worker's polls reach the server within a second of starting;
+    /// on a loaded machine or server they may not, and peers that cannot see it keep their larger
+    /// shares. So the hold also lasts until the server lists this worker's poller and a full
+    /// [`SHARE_REFRESH`] (plus a second) after that, for every peer to recount (looked at every
+    /// 250 ms, for at most a minute: past that the fixed hold alone applies, as before).
+    async fn hold_until_seen(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Pollers { this: true, .. }) =
+                count_workers(&self.client, &self.stripe_queue, &self.identity).await
+            {
+                self.pacer
+                    .hold_for(SHARE_REFRESH + Duration::from_secs(1))
+                    .await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        tracing::warn!(
+            queue = %self.stripe_queue,
+            "the server does not list this worker as polling the Stripe queue after a minute: \
+             peers may not count it yet"
+        );
     }
 
     fn apply(&self, workers: u32) {
@@ -129,21 +156,29 @@ impl BudgetShare {
     }
 }
 
-/// Workers other than `identity` the server saw polling `stripe_queue` for activities within
-/// [`ACTIVE_POLLER`].
+/// The recent pollers of the Stripe queue, as the server lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pollers {
+    /// Other workers (distinct identities seen within [`ACTIVE_POLLER`]).
+    pub others: u32,
+    /// This worker (`identity`) is among them.
+    pub this: bool,
+}
+
+/// The workers the server saw polling `stripe_queue` for activities within [`ACTIVE_POLLER`]:
+/// those other than `identity`, and whether `identity` is among them.
 pub async fn count_workers(
     client: &Client,
     stripe_queue: &str,
     identity: &str,
-) -> Result<u32, tonic::Status> {
+) -> Result<Pollers, tonic::Status> {
     let response =
         common::temporal::describe_task_queue(client, stripe_queue, TaskQueueType::Activity, false)
             .await?;
     let now = SystemTime::now();
-    let mut others: Vec<&str> = response
+    let mut recent: Vec<&str> = response
         .pollers
         .iter()
-        .filter(|p| p.identity != identity)
         .filter(|p| {
             p.last_access_time
                 .and_then(|t| SystemTime::try_from(t).ok())
@@ -151,9 +186,13 @@ pub async fn count_workers(
         })
         .map(|p| p.identity.as_str())
         .collect();
-    others.sort_unstable();
-    others.dedup();
-    Ok(others.len() as u32)
+    recent.sort_unstable();
+    recent.dedup();
+    let this = recent.contains(&identity);
+    Ok(Pollers {
+        others: recent.len() as u32 - u32::from(this),
+        this,
+    })
 }
 
 /// A worker identity unique to this process and Stripe worker: `pid@host/stripe-XXXXXXXX`, so two
