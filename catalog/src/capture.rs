@@ -9,7 +9,7 @@
 //! deletion of its product, any change of a price row as an update of its product. SQLite: three
 //! triggers per table (`catalog_sync_capture_<table>_insert|update|delete`) doing the same.
 
-use crate::mapping::{MappedColumn, MappedTables, quote_ident};
+use crate::mapping::{Captured, MappedColumn, MappedTables, quote_ident};
 use crate::{Catalog, CatalogError, Db};
 
 /// The PostgreSQL trigger's name on each table.
@@ -125,31 +125,38 @@ struct CaptureTable<'a> {
 }
 
 fn capture_tables(mapped: &MappedTables) -> Result<Vec<CaptureTable<'_>>, CatalogError> {
-    let query = |what: &str| {
+    Ok(vec![
+        capture_table("products", &mapped.products_capture, false)?,
+        capture_table("prices", &mapped.prices_capture, true)?,
+    ])
+}
+
+/// The table of one section (`what`), or why triggers cannot follow it.
+fn capture_table<'a>(
+    what: &str,
+    captured: &'a Option<Captured>,
+    is_price: bool,
+) -> Result<CaptureTable<'a>, CatalogError> {
+    let captured = captured.as_ref().ok_or_else(|| {
         CatalogError::Capture(format!(
-            "catalog.{what} reads a query, and triggers need a table: map the table, or use \
-             polling capture (CATALOG_SYNC_CAPTURE=polling)"
+            "catalog.{what} reads a query, and triggers need a table: name the table whose \
+             changes the query follows (catalog.{what}.capture_table, with capture_key its \
+             product id column), map the table itself, or use polling capture \
+             (CATALOG_SYNC_CAPTURE=polling)"
         ))
-    };
-    let bare = |name: &str| name.rsplit('.').next().unwrap_or(name).to_string();
-    let products = CaptureTable {
-        quoted: mapped
-            .products_table
-            .clone()
-            .ok_or_else(|| query("products"))?,
-        bare: bare(mapped.products_name.as_deref().unwrap_or_default()),
-        id: &mapped.product_columns["id"],
-        version: mapped.product_columns.get("version"),
-        is_price: false,
-    };
-    let prices = CaptureTable {
-        quoted: mapped.prices_table.clone().ok_or_else(|| query("prices"))?,
-        bare: bare(mapped.prices_name.as_deref().unwrap_or_default()),
-        id: &mapped.price_columns["product_id"],
-        version: None,
-        is_price: true,
-    };
-    Ok(vec![products, prices])
+    })?;
+    Ok(CaptureTable {
+        quoted: captured.quoted.clone(),
+        bare: captured
+            .name
+            .rsplit('.')
+            .next()
+            .unwrap_or(&captured.name)
+            .to_string(),
+        id: &captured.key,
+        version: captured.version.as_ref(),
+        is_price,
+    })
 }
 
 /// A SQL string literal.

@@ -20,9 +20,18 @@ pub(crate) fn product_columns() -> &'static str {
     });
     &COLUMNS
 }
-/// The columns of the prices relation: the structured ones, then the scalars of
-/// [`domain::fields::PRICE_FIELDS`].
+/// The columns of the prices relation: those of the built-in table ([`stored_price_columns`]),
+/// then `unit_amount_major`: the amount as text in the currency's major unit when a mapping
+/// reads amounts so (`amount_unit = "major"`, `unit_amount` then NULL), else NULL.
 pub(crate) fn price_columns() -> &'static str {
+    static COLUMNS: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{}, unit_amount_major", stored_price_columns()));
+    &COLUMNS
+}
+
+/// The columns of the built-in price table: the structured ones, then the scalars of
+/// [`domain::fields::PRICE_FIELDS`].
+pub(crate) fn stored_price_columns() -> &'static str {
     static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         STRUCTURED_PRICE_COLUMNS
             .iter()
@@ -33,6 +42,9 @@ pub(crate) fn price_columns() -> &'static str {
     });
     &COLUMNS
 }
+
+/// `unit_amount_major` where a relation has no such amount (typed, so that PostgreSQL decodes it).
+pub(crate) const NO_MAJOR_AMOUNT: &str = "CAST(NULL AS TEXT) AS unit_amount_major";
 
 /// The prices relation's columns other than the scalars: the owning product and the price
 /// fields that are more than one value. `[catalog.prices]` takes each as a key.
@@ -281,6 +293,21 @@ macro_rules! decode_price {
                 ..CatalogPrice::default()
             },
         );
+        // A mapping that reads amounts in the currency's major unit (`amount_unit = "major"`).
+        let major: Option<String> = column!(row, &id, "unit_amount_major", field("unit_amount"));
+        if let Some(major) = major {
+            let minor =
+                domain::limits::minor_units(&major, &price.1.currency).map_err(|reason| {
+                    CatalogError::Corrupt {
+                        id: id.clone(),
+                        field: field("unit_amount"),
+                        reason: format!(
+                            "{reason} (read in the major unit: amount_unit = \"major\")"
+                        ),
+                    }
+                })?;
+            price.1.unit_amount = minor;
+        }
         for (name, scalar) in price_scalars() {
             let corrupt = |reason: String| CatalogError::Corrupt {
                 id: id.clone(),

@@ -5,7 +5,9 @@ use domain::fields::{Column, PRODUCT_FIELDS, price_scalars, product_field};
 use domain::model::{CatalogPrice, CatalogProduct};
 use sqlx::Row;
 
-use crate::rows::{column_error, json_column, optional_json, placeholders, price_columns};
+use crate::rows::{
+    NO_MAJOR_AMOUNT, column_error, json_column, optional_json, placeholders, stored_price_columns,
+};
 use crate::{Catalog, CatalogError, Db};
 
 impl Catalog {
@@ -29,8 +31,9 @@ impl Catalog {
             placeholders(15 + scalars.len())
         );
         let select_prices = format!(
-            "SELECT {} FROM catalog_prices WHERE product_id = $1 ORDER BY position, id",
-            price_columns()
+            "SELECT {}, {NO_MAJOR_AMOUNT} FROM catalog_prices WHERE product_id = $1 \
+             ORDER BY position, id",
+            stored_price_columns()
         );
         fn json<T: serde::Serialize>(value: &T) -> String {
             serde_json::to_string(value).expect("plain data serializes")

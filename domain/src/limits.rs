@@ -17,6 +17,57 @@ pub const CURRENCIES: &[&str] = &[
     "vuv", "wst", "xaf", "xcd", "xof", "xpf", "yer", "zar", "zmw",
 ];
 
+/// Currencies whose amounts have no minor unit: `unit_amount=500` is ¥500.
+pub const ZERO_DECIMAL_CURRENCIES: &[&str] = &[
+    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+    "xaf", "xof", "xpf",
+];
+/// Currencies with three decimal places: `unit_amount=5000` is 5.000 KWD.
+pub const THREE_DECIMAL_CURRENCIES: &[&str] = &["bhd", "jod", "kwd", "omr", "tnd"];
+
+/// How many decimal places a currency's amounts have in Stripe's minor unit (0, 2 or 3), any case.
+pub fn currency_decimals(currency: &str) -> u32 {
+    let currency = currency.to_ascii_lowercase();
+    if ZERO_DECIMAL_CURRENCIES.contains(&currency.as_str()) {
+        0
+    } else if THREE_DECIMAL_CURRENCIES.contains(&currency.as_str()) {
+        3
+    } else {
+        2
+    }
+}
+
+/// An amount written in the currency's major unit (`19.99` USD, `500` JPY, `1.250` KWD: how
+/// shops often store prices) in Stripe's minor unit (`1999`, `500`, `1250`). Exact: an amount
+/// with more decimal places than the currency has is refused, never rounded.
+pub fn minor_units(major: &str, currency: &str) -> Result<i64, String> {
+    let decimals = currency_decimals(currency);
+    let text = major.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !all_digits(whole) || !all_digits(fraction) {
+        return Err(format!("{text:?} is not a decimal amount"));
+    }
+    let significant = fraction.trim_end_matches('0');
+    if significant.len() > decimals as usize {
+        return Err(format!(
+            "{text} has {} decimal places, and {} amounts have {decimals}: catalog-sync does not \
+             round a price",
+            significant.len(),
+            currency.to_ascii_uppercase()
+        ));
+    }
+    let scaled = format!("{whole}{significant:0<width$}", width = decimals as usize);
+    let value: i64 = scaled
+        .parse()
+        .map_err(|_| format!("{text} is too large an amount"))?;
+    Ok(if negative { -value } else { value })
+}
+
 /// Longest product name.
 pub const MAX_NAME: usize = 250;
 /// Longest product description (the `maxLength` of Stripe's API for it).
@@ -62,4 +113,37 @@ pub fn max_interval_count(interval: &str) -> Option<i64> {
         .iter()
         .find(|(name, _)| *name == interval)
         .map(|(_, max)| *max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn major_units_become_minor_units_by_the_currency() {
+        assert_eq!(minor_units("19.99", "usd"), Ok(1999));
+        assert_eq!(minor_units("19.9", "USD"), Ok(1990));
+        assert_eq!(minor_units("20", "eur"), Ok(2000));
+        assert_eq!(
+            minor_units("19.990", "usd"),
+            Ok(1999),
+            "trailing zeros are no decimals"
+        );
+        assert_eq!(minor_units("500", "jpy"), Ok(500));
+        assert_eq!(minor_units("500.0", "JPY"), Ok(500));
+        assert_eq!(minor_units("1.25", "kwd"), Ok(1250));
+        assert_eq!(minor_units("0.00", "usd"), Ok(0));
+        assert_eq!(minor_units(".5", "usd"), Ok(50));
+        assert_eq!(minor_units("-1.5", "usd"), Ok(-150));
+        let refused = minor_units("19.999", "usd").unwrap_err();
+        assert!(
+            refused.contains("3 decimal places") && refused.contains("USD"),
+            "{refused}"
+        );
+        assert!(minor_units("500.5", "jpy").is_err());
+        assert!(minor_units("1e3", "usd").is_err());
+        assert!(minor_units("", "usd").is_err());
+        assert!(minor_units(".", "usd").is_err());
+        assert!(minor_units("99999999999999999999", "usd").is_err());
+    }
 }

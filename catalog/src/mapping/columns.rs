@@ -16,6 +16,8 @@ use crate::{CatalogError, Db};
 pub(crate) enum Kind {
     Text,
     Integer,
+    /// Numbers with a fraction: `numeric`/`decimal`, `real`, `double precision`.
+    Decimal,
     Bool,
     Time,
     Json,
@@ -32,6 +34,7 @@ pub(super) fn kind_of(db: &Db, type_name: &str) -> Kind {
         Db::Postgres(_) => match upper.as_str() {
             "TEXT" | "VARCHAR" | "BPCHAR" | "CHAR" | "NAME" | "CITEXT" => Kind::Text,
             "INT2" | "INT4" | "INT8" => Kind::Integer,
+            "NUMERIC" | "FLOAT4" | "FLOAT8" => Kind::Decimal,
             "BOOL" => Kind::Bool,
             "TIMESTAMPTZ" | "TIMESTAMP" | "DATE" => Kind::Time,
             "JSON" | "JSONB" => Kind::Json,
@@ -42,6 +45,7 @@ pub(super) fn kind_of(db: &Db, type_name: &str) -> Kind {
         Db::Sqlite(_) => match upper.as_str() {
             "TEXT" => Kind::Text,
             "INTEGER" | "INT4" | "INT8" => Kind::Integer,
+            "REAL" | "NUMERIC" => Kind::Decimal,
             "BOOLEAN" => Kind::Bool,
             "DATETIME" | "DATE" | "TIME" => Kind::Time,
             "NULL" => Kind::Untyped,
@@ -57,6 +61,10 @@ pub(super) enum Field {
     Id,
     Text,
     Integer,
+    /// An amount in the currency's minor unit: an integer.
+    MinorAmount,
+    /// An amount in the currency's major unit: any number, or text.
+    MajorAmount,
     Bool,
     Time,
     Images,
@@ -89,6 +97,8 @@ impl Field {
             Field::Id => matches!(kind, K::Text | K::Integer | K::Uuid),
             Field::Text => kind == K::Text,
             Field::Integer => kind == K::Integer,
+            Field::MinorAmount => kind == K::Integer,
+            Field::MajorAmount => matches!(kind, K::Integer | K::Decimal | K::Text),
             Field::Bool => matches!(kind, K::Bool | K::Integer),
             Field::Time => matches!(kind, K::Time | K::Text | K::Integer),
             Field::Images => matches!(kind, K::Text | K::Json | K::TextArray),
@@ -103,6 +113,11 @@ impl Field {
             Field::Id => "text, integer or uuid",
             Field::Text => "text",
             Field::Integer => "an integer",
+            Field::MinorAmount => {
+                "an integer in the currency's minor unit, 1999 for $19.99 (a column holding \
+                 19.99 needs amount_unit = \"major\")"
+            }
+            Field::MajorAmount => "a number (numeric, decimal, real or integer) or text",
             Field::Bool => "a boolean",
             Field::Time => "a timestamp",
             Field::Images => "text holding a JSON array, json/jsonb or text[]",

@@ -25,7 +25,7 @@ use domain::config_file::ConfigFile;
 use domain::fields::{PRODUCT_FIELDS, price_scalars, product_field};
 
 pub(crate) use columns::{MappedColumn, quote_ident};
-pub(crate) use queries::{MappedTables, Queries};
+pub(crate) use queries::{Captured, MappedTables, Queries};
 
 use crate::CatalogError;
 
@@ -54,7 +54,8 @@ pub struct Mapping {
 pub struct ProductsMapping {
     /// A table or view, optionally schema-qualified (`shop.items`).
     pub table: Option<String>,
-    /// A `SELECT` of your own, read as a subquery (capture triggers need `table`).
+    /// A `SELECT` of your own, read as a subquery (capture triggers need `table`, or
+    /// `capture_table`).
     pub query: Option<String>,
     /// The product's id (text or integer): catalog-sync's id, and Stripe's `metadata.catalog_sync_id`.
     pub id: String,
@@ -80,6 +81,47 @@ pub struct ProductsMapping {
     /// The images column holds JSON objects (`[{"url": …, "alt": …}]`), not URLs: the key of each
     /// that holds its URL. Needs `json`/`jsonb` on PostgreSQL (JSON text on SQLite).
     pub image_url: Option<String>,
+    /// With `query`: the table whose changes capture triggers follow ([`CaptureSource`]).
+    pub capture: Option<CaptureSource>,
+}
+
+/// For a query mapping, the table capture triggers go on (`capture_table`), and its column
+/// holding the product's id (`capture_key`; unset: the column the mapping names for the id).
+/// A change of any row of that table is captured as a change of that product, which the sync
+/// then reads through the query (a row the query now leaves out is gone from the product).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureSource {
+    /// A table, optionally schema-qualified.
+    pub table: String,
+    /// Its column holding the product's id.
+    pub key: String,
+}
+
+/// `capture_table` and `capture_key` as written, checked against `table` and `query`.
+fn capture_source(
+    table: &Option<String>,
+    query: &Option<String>,
+    capture_table: Option<String>,
+    capture_key: Option<String>,
+    id: &str,
+) -> Result<Option<CaptureSource>, String> {
+    match (capture_table, capture_key) {
+        (None, None) => Ok(None),
+        (None, Some(key)) => Err(format!(
+            "capture_key = {key:?} names a column of capture_table, and no capture_table is given"
+        )),
+        (Some(capture), _) if table.is_some() => Err(format!(
+            "capture_table = {capture:?} is for a query mapping: a mapped table's own triggers \
+             capture its changes"
+        )),
+        (Some(capture), _) if query.is_none() => Err(format!(
+            "capture_table = {capture:?} is for a query mapping, and no query is given"
+        )),
+        (Some(table), key) => Ok(Some(CaptureSource {
+            table,
+            key: key.unwrap_or_else(|| id.to_string()),
+        })),
+    }
 }
 
 /// `[catalog.products]` as written: the product fields' columns among the other keys, each
@@ -95,6 +137,8 @@ struct ProductsSection {
     updated_at: Option<String>,
     deleted: Option<String>,
     image_url: Option<String>,
+    capture_table: Option<String>,
+    capture_key: Option<String>,
     #[serde(flatten)]
     fields: BTreeMap<String, String>,
 }
@@ -106,7 +150,8 @@ impl TryFrom<ProductsSection> for ProductsMapping {
         if let Some(unknown) = s.fields.keys().find(|k| product_field(k).is_none()) {
             return Err(format!(
                 "unknown field `{unknown}`, expected one of `table`, `query`, `id`, {}, \
-                 `active`, `metadata`, `version`, `updated_at`, `deleted`, `image_url`",
+                 `active`, `metadata`, `version`, `updated_at`, `deleted`, `image_url`, \
+                 `capture_table`, `capture_key`",
                 PRODUCT_FIELDS
                     .iter()
                     .map(|f| format!("`{}`", f.name))
@@ -130,7 +175,9 @@ impl TryFrom<ProductsSection> for ProductsMapping {
                 ));
             }
         }
+        let capture = capture_source(&s.table, &s.query, s.capture_table, s.capture_key, &s.id)?;
         Ok(Self {
+            capture,
             table: s.table,
             query: s.query,
             id: s.id,
@@ -151,14 +198,22 @@ impl TryFrom<ProductsSection> for ProductsMapping {
 pub struct PricesMapping {
     /// A table or view, optionally schema-qualified.
     pub table: Option<String>,
-    /// A `SELECT` of your own, read as a subquery (capture triggers need `table`).
+    /// A `SELECT` of your own, read as a subquery (capture triggers need `table`, or
+    /// `capture_table`).
     pub query: Option<String>,
     /// The id of the product the price belongs to (same type as the product id).
     pub product_id: String,
     /// ISO currency code (text).
     pub currency: String,
-    /// Amount in the currency's minor unit (integer).
+    /// The amount: in the currency's minor unit (an integer: `1999` for $19.99), unless
+    /// [`Self::amount_unit`] says the major unit.
     pub unit_amount: String,
+    /// What unit `unit_amount` holds: `minor` (the default, as Stripe's API) or `major` (`19.99`
+    /// USD, `500` JPY, `1.250` KWD: a numeric, decimal, real, integer or text column), converted
+    /// by each currency's decimal places (`domain::limits::currency_decimals`); an amount with
+    /// more decimal places than its currency has is that row's error, never rounded. Tiers,
+    /// currency options and pay-what-you-want amounts stay in the minor unit, as Stripe writes them.
+    pub amount_unit: AmountUnit,
     /// `day`, `week`, `month` or `year` for a recurring price (text).
     pub recurring_interval: Option<String>,
     /// Intervals between charges (integer).
@@ -195,6 +250,34 @@ pub struct PricesMapping {
     /// not the catalog's: its Stripe price is archived. A timestamp also tells polling capture
     /// when (a boolean flipped alone is seen by triggers, or the next full scan).
     pub deleted: Option<String>,
+    /// With `query`: the table whose changes capture triggers follow ([`CaptureSource`]; its key
+    /// defaults to the `product_id` column's name).
+    pub capture: Option<CaptureSource>,
+}
+
+/// The unit of `[catalog.prices] unit_amount`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AmountUnit {
+    /// Stripe's: cents for USD, yen for JPY.
+    #[default]
+    Minor,
+    /// The currency's major unit: dollars for USD, yen for JPY, dinars for KWD.
+    Major,
+}
+
+impl std::str::FromStr for AmountUnit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "minor" => Ok(Self::Minor),
+            "major" => Ok(Self::Major),
+            other => Err(format!(
+                "amount_unit = {other:?}: expected \"minor\" (Stripe's unit: 1999 for $19.99) \
+                 or \"major\" (19.99)"
+            )),
+        }
+    }
 }
 
 /// `[catalog.prices]` as written: the scalar fields' columns among the other keys, each checked
@@ -206,6 +289,7 @@ struct PricesSection {
     product_id: String,
     currency: String,
     unit_amount: String,
+    amount_unit: Option<String>,
     recurring_interval: Option<String>,
     recurring_interval_count: Option<String>,
     metadata: Option<String>,
@@ -220,6 +304,8 @@ struct PricesSection {
     order_by: Option<String>,
     updated_at: Option<String>,
     deleted: Option<String>,
+    capture_table: Option<String>,
+    capture_key: Option<String>,
     #[serde(flatten)]
     fields: BTreeMap<String, String>,
 }
@@ -238,19 +324,40 @@ impl TryFrom<PricesSection> for PricesMapping {
                 ["table", "query"]
                     .into_iter()
                     .chain(crate::rows::STRUCTURED_PRICE_COLUMNS.iter().copied())
-                    .chain(["order_by", "updated_at", "deleted"])
+                    .chain([
+                        "amount_unit",
+                        "order_by",
+                        "updated_at",
+                        "deleted",
+                        "capture_table",
+                        "capture_key",
+                    ])
                     .chain(price_scalars().map(|(name, _)| name))
                     .map(|k| format!("`{k}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
         }
+        let capture = capture_source(
+            &s.table,
+            &s.query,
+            s.capture_table,
+            s.capture_key,
+            &s.product_id,
+        )?;
         Ok(Self {
+            capture,
             table: s.table,
             query: s.query,
             product_id: s.product_id,
             currency: s.currency,
             unit_amount: s.unit_amount,
+            amount_unit: s
+                .amount_unit
+                .as_deref()
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or_default(),
             recurring_interval: s.recurring_interval,
             recurring_interval_count: s.recurring_interval_count,
             fields: s.fields,
@@ -355,6 +462,35 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(typo.contains("descripton"), "{typo}");
+    }
+
+    #[test]
+    fn a_capture_table_is_for_a_query_and_its_key_defaults_to_the_id() {
+        let mapping = |products: &str| {
+            from_toml(&format!(
+                "[catalog.products]\nid = \"sku\"\nname = \"title\"\n{products}\n\
+                 [catalog.prices]\ntable = \"p\"\nproduct_id = \"item\"\ncurrency = \"c\"\n\
+                 unit_amount = \"a\"\n"
+            ))
+        };
+        let query = mapping("query = \"SELECT * FROM items\"\ncapture_table = \"shop.items\"")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            query.products.capture,
+            Some(CaptureSource {
+                table: "shop.items".into(),
+                key: "sku".into()
+            })
+        );
+        let table = mapping("table = \"items\"\ncapture_table = \"items\"")
+            .unwrap_err()
+            .to_string();
+        assert!(table.contains("is for a query mapping"), "{table}");
+        let key_alone = mapping("query = \"SELECT 1\"\ncapture_key = \"sku\"")
+            .unwrap_err()
+            .to_string();
+        assert!(key_alone.contains("no capture_table"), "{key_alone}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use domain::fields::{PRODUCT_FIELDS, price_scalars};
 use super::columns::{
     Dialect, Field, Kind, MappedColumn, check_column, column_types, describe, source_sql,
 };
-use super::{Mapping, mapping_error};
+use super::{AmountUnit, CaptureSource, Mapping, mapping_error};
 use crate::{CatalogError, Db};
 
 /// What catalog-sync reads: the compiled relations, and for a mapped catalog what capture and
@@ -31,17 +31,71 @@ pub(crate) struct Queries {
 /// The team's tables behind a mapping (for capture triggers, polling and write-back).
 #[derive(Debug, Clone)]
 pub(crate) struct MappedTables {
-    /// The product table, quoted (`None` when products come from a query).
+    /// The product table, quoted (`None` when products come from a query): write-back's.
     pub products_table: Option<String>,
-    /// The same, as configured (for messages and trigger names).
-    pub products_name: Option<String>,
-    /// The price table, quoted (`None` for a query).
-    pub prices_table: Option<String>,
-    pub prices_name: Option<String>,
     /// Product columns by field name.
     pub product_columns: BTreeMap<&'static str, MappedColumn>,
-    /// Price columns by field name.
-    pub price_columns: BTreeMap<&'static str, MappedColumn>,
+    /// Where capture triggers go for products: the product table, or a query's `capture_table`
+    /// (`None`: a query without one, which triggers cannot follow).
+    pub products_capture: Option<Captured>,
+    /// The same for prices.
+    pub prices_capture: Option<Captured>,
+}
+
+/// A table capture triggers go on, and how its rows name their product.
+#[derive(Debug, Clone)]
+pub(crate) struct Captured {
+    /// Quoted, possibly schema-qualified.
+    pub quoted: String,
+    /// As configured.
+    pub name: String,
+    /// Its column holding the product's id.
+    pub key: MappedColumn,
+    /// Its version column, for a product table with one.
+    pub version: Option<MappedColumn>,
+}
+
+/// Where a section's changes are captured: its table, or its query's `capture_table` (checked:
+/// the table exists and has the key column).
+async fn captured(
+    db: &Db,
+    setting: &str,
+    table: (&Option<String>, &Option<String>),
+    key: &MappedColumn,
+    version: Option<&MappedColumn>,
+    capture: &Option<CaptureSource>,
+) -> Result<Option<Captured>, CatalogError> {
+    if let (Some(quoted), Some(name)) = table {
+        return Ok(Some(Captured {
+            quoted: quoted.clone(),
+            name: name.clone(),
+            key: key.clone(),
+            version: version.cloned(),
+        }));
+    }
+    let Some(capture) = capture else {
+        return Ok(None);
+    };
+    let (from, quoted, name) = source_sql(
+        &format!("{setting}.capture_table"),
+        &Some(capture.table.clone()),
+        &None,
+    )?;
+    let types = column_types(db, &format!("{setting}.capture_table"), &from).await?;
+    let key = check_column(
+        setting,
+        "capture_key",
+        &capture.key,
+        Field::Id,
+        &types,
+        name.as_deref(),
+    )?;
+    Ok(Some(Captured {
+        quoted: quoted.unwrap_or(from),
+        name: name.unwrap_or_else(|| capture.table.clone()),
+        key,
+        version: None,
+    }))
 }
 
 impl MappedTables {
@@ -96,8 +150,9 @@ impl Queries {
                     .join(", ")
             ),
             prices: format!(
-                "(SELECT {}, position, id AS tiebreak FROM catalog_prices) AS prices",
-                crate::price_columns()
+                "(SELECT {}, {}, position, id AS tiebreak FROM catalog_prices) AS prices",
+                crate::rows::stored_price_columns(),
+                crate::rows::NO_MAJOR_AMOUNT
             ),
             hash_version: false,
             price_times: None,
@@ -162,7 +217,14 @@ impl Queries {
         let mut price_fields: Vec<(&'static str, Option<&String>, Field)> = vec![
             ("product_id", Some(&prices.product_id), Field::Id),
             ("currency", Some(&prices.currency), Field::Text),
-            ("unit_amount", Some(&prices.unit_amount), Field::Integer),
+            (
+                "unit_amount",
+                Some(&prices.unit_amount),
+                match prices.amount_unit {
+                    AmountUnit::Minor => Field::MinorAmount,
+                    AmountUnit::Major => Field::MajorAmount,
+                },
+            ),
             (
                 "recurring_interval",
                 prices.recurring_interval.as_ref(),
@@ -258,7 +320,7 @@ impl Queries {
         );
         let prices_sql = format!(
             "(SELECT {product_id} AS product_id, {currency} AS currency, {unit_amount} AS unit_amount, \
-             {interval} AS recurring_interval, {count} AS recurring_interval_count, \
+             {unit_amount_major} AS unit_amount_major, {interval} AS recurring_interval, {count} AS recurring_interval_count, \
              {scalars}, {metadata} AS metadata, \
              {tiers} AS tiers, {tiers_mode} AS tiers_mode, {currency_options} AS currency_options, \
              {custom_unit_amount} AS custom_unit_amount, {transform_quantity} AS transform_quantity, \
@@ -266,7 +328,17 @@ impl Queries {
              {position} AS position, {tiebreak} AS tiebreak FROM {prices_from}{live}) AS prices",
             product_id = d.id(&price_columns["product_id"]),
             currency = d.text(&price_columns["currency"]),
-            unit_amount = d.integer(&price_columns["unit_amount"]),
+            unit_amount = match prices.amount_unit {
+                AmountUnit::Minor => d.integer(&price_columns["unit_amount"]),
+                AmountUnit::Major if d.pg() => "CAST(0 AS BIGINT)".into(),
+                AmountUnit::Major => "0".into(),
+            },
+            // Converted by the currency's decimals when read (`domain::limits::minor_units`).
+            unit_amount_major = match prices.amount_unit {
+                AmountUnit::Minor => "CAST(NULL AS TEXT)".into(),
+                AmountUnit::Major =>
+                    format!("CAST({} AS TEXT)", price_columns["unit_amount"].quoted),
+            },
             interval = q("recurring_interval").map_or("NULL".into(), |c| d.text(c)),
             count = q("recurring_interval_count").map_or("NULL".into(), |c| d.integer32(c)),
             scalars = price_scalars()
@@ -293,6 +365,24 @@ impl Queries {
             (Some(updated), Some(deleted)) => Some(d.latest(&updated, &deleted)),
             (updated, deleted) => updated.or(deleted),
         };
+        let products_capture = captured(
+            db,
+            "catalog.products",
+            (&products_table, &products_name),
+            &product_columns["id"],
+            product_columns.get("version"),
+            &products.capture,
+        )
+        .await?;
+        let prices_capture = captured(
+            db,
+            "catalog.prices",
+            (&prices_table, &prices_name),
+            &price_columns["product_id"],
+            None,
+            &prices.capture,
+        )
+        .await?;
         let queries = Self {
             products: products_sql,
             prices: prices_sql,
@@ -306,11 +396,9 @@ impl Queries {
             }),
             mapped: Some(MappedTables {
                 products_table,
-                products_name,
-                prices_table,
-                prices_name,
                 product_columns,
-                price_columns,
+                products_capture,
+                prices_capture,
             }),
         };
         // The compiled SQL is prepared once here, so an error in it stops the start, not a sync.

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 /// The PostgreSQL shop: its own schema, `varchar` ids, image URLs as `text[]`, attributes as
 /// `jsonb`, a `timestamp` (no time zone) of the last change, a soft-delete flag, and prices keyed
-/// by a serial id with their own order column, currencies in upper case; shipping fields (a nullable flag, dimensions as
+/// by a serial id with their own order column, amounts in dollars (`numeric`), currencies in upper
+/// case; shipping fields (a nullable flag, dimensions as
 /// `jsonb`, features as `text[]`) and prices' tax behavior and `jsonb` attributes.
 const POSTGRES_SHOP: &str = "
 CREATE SCHEMA shop;
@@ -37,7 +38,7 @@ CREATE TABLE shop.item_prices (
     price_id     SERIAL PRIMARY KEY,
     item_sku     VARCHAR(100) NOT NULL REFERENCES shop.items(sku) ON DELETE CASCADE,
     ccy          CHAR(3) NOT NULL,
-    amount_minor INTEGER NOT NULL,
+    amount       NUMERIC(10, 2) NOT NULL,
     period       TEXT,
     label        TEXT,
     rank         INTEGER NOT NULL DEFAULT 0,
@@ -66,7 +67,8 @@ marketing_features = "features"
 table = "shop.item_prices"
 product_id = "item_sku"
 currency = "ccy"
-unit_amount = "amount_minor"
+unit_amount = "amount"
+amount_unit = "major"
 recurring_interval = "period"
 nickname = "label"
 order_by = "rank"
@@ -139,8 +141,9 @@ impl Shop {
                  VALUES ('{id}', '{name}', 'Hand made', ARRAY['https://img.example/{id}.png'], \
                  '{{\"origin\": \"pt\"}}', TRUE, 'SHOP POTTERY', \
                  '{{\"height\": 4, \"length\": 3.5, \"weight\": 12.25, \"width\": 3}}', ARRAY['Glazed', 'Hand made']); \
-                 INSERT INTO shop.item_prices (item_sku, ccy, amount_minor, label, tax, price_attrs) \
-                 VALUES ('{id}', 'USD', {amount}, 'standard', 'exclusive', '{{\"channel\": \"web\"}}')"
+                 INSERT INTO shop.item_prices (item_sku, ccy, amount, label, tax, price_attrs) \
+                 VALUES ('{id}', 'USD', {major}, 'standard', 'exclusive', '{{\"channel\": \"web\"}}')",
+                major = major(amount)
             ),
             Backend::Sqlite => format!(
                 "INSERT INTO products (product_no, label, details) VALUES ({id}, '{name}', 'Hand made'); \
@@ -153,7 +156,8 @@ impl Shop {
         match self.backend {
             Backend::Postgres => format!(
                 "UPDATE shop.items SET title = '{name}', modified_at = now() WHERE sku = '{id}'; \
-                 UPDATE shop.item_prices SET amount_minor = {amount} WHERE item_sku = '{id}'"
+                 UPDATE shop.item_prices SET amount = {major} WHERE item_sku = '{id}'",
+                major = major(amount)
             ),
             Backend::Sqlite => format!(
                 "UPDATE products SET label = '{name}', changed_at = strftime('%Y-%m-%d %H:%M:%f', 'now') \
@@ -167,9 +171,10 @@ impl Shop {
     fn add_price(&self, id: &str, currency: &str, amount: i64) -> String {
         match self.backend {
             Backend::Postgres => format!(
-                "INSERT INTO shop.item_prices (item_sku, ccy, amount_minor, rank) \
-                 VALUES ('{id}', '{currency}', {amount}, 1); \
-                 UPDATE shop.items SET modified_at = now() WHERE sku = '{id}'"
+                "INSERT INTO shop.item_prices (item_sku, ccy, amount, rank) \
+                 VALUES ('{id}', '{currency}', {major}, 1); \
+                 UPDATE shop.items SET modified_at = now() WHERE sku = '{id}'",
+                major = major(amount)
             ),
             Backend::Sqlite => format!(
                 "INSERT INTO product_prices (product_no, currency, cents) \
@@ -237,7 +242,8 @@ impl Shop {
             .unwrap(),
             catalog::Db::Sqlite(pool) => sqlx::query_scalar(
                 "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_master \
-                 WHERE tbl_name IN ('products', 'product_prices') ORDER BY 1",
+                 WHERE tbl_name IN ('products', 'product_prices', 'listings', 'listing_prices') \
+                 ORDER BY 1",
             )
             .fetch_all(pool)
             .await
@@ -263,6 +269,11 @@ impl Shop {
         };
         found > 0
     }
+}
+
+/// An amount in cents as the PostgreSQL shop stores it: in dollars (`amount_unit = "major"`).
+fn major(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 async fn execute(catalog: &catalog::Catalog, sql: &str) {
@@ -802,10 +813,10 @@ async fn a_wrong_mapping_is_refused_at_start_with_the_setting_named() {
             vec!["catalog.products.active = \"title\"", "it needs a boolean"],
         ),
         (
-            ("unit_amount = \"amount_minor\"", "unit_amount = \"label\""),
+            ("amount_unit = \"major\"", "amount_unit = \"minor\""),
             vec![
-                "catalog.prices.unit_amount = \"label\"",
-                "it needs an integer",
+                "catalog.prices.unit_amount = \"amount\"",
+                "needs amount_unit = \"major\"",
             ],
         ),
         (("[catalog.prices]", "[catalog.pricez]"), vec!["pricez"]),
@@ -849,4 +860,160 @@ async fn a_wrong_mapping_is_refused_at_start_with_the_setting_named() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A shop whose mapping needs queries (hidden listings and archived prices filtered out, the id
+/// renamed) keeps trigger capture: `capture_table` names the table each query follows and
+/// `capture_key` its product id column. Edits made by raw SQL on those tables (a price archived
+/// alone, a rename, a listing hidden) reach Stripe through the triggers, and `capture uninstall`
+/// leaves the tables as they were.
+async fn query_mapping_with_capture_tables(backend: Backend, ids: [&str; 2]) {
+    let url = harness::fresh_database(backend).await;
+    let dir = std::env::temp_dir().join(unique("query-capture"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("catalog-sync.toml");
+    // PostgreSQL's tables in the shop's schema (where `Shop::ddl` looks).
+    let schema = if backend == Backend::Postgres {
+        "shop."
+    } else {
+        ""
+    };
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[catalog.products]
+query = "SELECT sku AS id, title FROM {schema}listings WHERE NOT hidden"
+id = "id"
+name = "title"
+capture_table = "{schema}listings"
+capture_key = "sku"
+
+[catalog.prices]
+query = "SELECT listing_sku, currency, cents FROM {schema}listing_prices WHERE archived_at IS NULL"
+product_id = "listing_sku"
+currency = "currency"
+unit_amount = "cents"
+capture_table = "{schema}listing_prices"
+"#
+        ),
+    )
+    .unwrap();
+    let shop = Shop {
+        backend,
+        url: url.clone(),
+        config,
+    };
+    let db = catalog::Catalog::open(&url).await.unwrap();
+    let [a, b] = ids;
+    execute(
+        &db,
+        &format!(
+            "{create_schema}CREATE TABLE {schema}listings (sku TEXT PRIMARY KEY, title TEXT NOT NULL, \
+               hidden BOOLEAN NOT NULL DEFAULT FALSE); \
+             CREATE TABLE {schema}listing_prices (listing_sku TEXT NOT NULL, currency TEXT NOT NULL, \
+               cents INTEGER NOT NULL, archived_at TEXT); \
+             INSERT INTO {schema}listings (sku, title) VALUES ('{a}', 'Lamp'), ('{b}', 'Shade'); \
+             INSERT INTO {schema}listing_prices (listing_sku, currency, cents) \
+               VALUES ('{a}', 'usd', 4000), ('{a}', 'eur', 3800), ('{b}', 'usd', 1500);",
+            create_schema = if schema.is_empty() { "" } else { "CREATE SCHEMA shop; " }
+        ),
+    )
+    .await;
+    let original = shop.ddl(&db).await;
+    let sandbox = Sandbox::start().await;
+    let queue = unique("query-capture");
+    ok(starter(&shop, &sandbox, &queue, &["migrate"]), "migrate");
+    let printed = ok(
+        starter(&shop, &sandbox, &queue, &["capture", "install", "--print"]),
+        "capture install --print",
+    );
+    assert!(
+        printed.contains("listing_prices") && printed.contains("sku"),
+        "{printed}"
+    );
+    ok(
+        starter(&shop, &sandbox, &queue, &["capture", "install"]),
+        "capture install",
+    );
+    let installed = shop.ddl(&db).await;
+    let added: Vec<&String> = installed.iter().filter(|l| !original.contains(l)).collect();
+    assert!(
+        added.len() >= 2
+            && added
+                .iter()
+                .all(|l| l.starts_with("trigger") && l.contains("catalog_sync_capture")),
+        "capture install added {added:?}"
+    );
+    let _worker = Running(
+        worker_command(&url, &sandbox, &queue)
+            .env("CATALOG_SYNC_CONFIG", &shop.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _relay = Running(
+        Command::new(harness::binary("relay"))
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("CATALOG_SYNC_CONFIG", &shop.config)
+            .env("CATALOG_SYNC_TASK_QUEUE", &queue)
+            .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
+            .env("CATALOG_SYNC_CAPTURE", "triggers")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let synced = ok(
+        starter(&shop, &sandbox, &queue, &["sync", "--all", "--wait"]),
+        "sync --all",
+    );
+    assert!(synced.contains("done: 2 synced"), "{synced}");
+    until_active_prices(&sandbox, a, &["eur", "usd"]).await;
+
+    // Each edit by raw SQL on one table, nothing else touched.
+    execute(
+        &db,
+        &format!(
+            "UPDATE {schema}listing_prices SET archived_at = 'now' \
+             WHERE listing_sku = '{a}' AND currency = 'eur'"
+        ),
+    )
+    .await;
+    until_active_prices(&sandbox, a, &["usd"]).await;
+    execute(
+        &db,
+        &format!("UPDATE {schema}listings SET title = 'Desk lamp' WHERE sku = '{a}'"),
+    )
+    .await;
+    until_stripe_shows(&sandbox, a, ("Desk lamp", true, Some(4000))).await;
+    execute(
+        &db,
+        &format!("UPDATE {schema}listings SET hidden = TRUE WHERE sku = '{b}'"),
+    )
+    .await;
+    until_stripe_shows(&sandbox, b, ("Shade", false, Some(1500))).await;
+
+    ok(
+        starter(&shop, &sandbox, &queue, &["capture", "uninstall"]),
+        "capture uninstall",
+    );
+    assert_eq!(
+        shop.ddl(&db).await,
+        original,
+        "uninstall left the tables as they were"
+    );
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_mapping_keeps_trigger_capture_through_its_capture_tables_postgres() {
+    query_mapping_with_capture_tables(Backend::Postgres, ["qc-pg-1", "qc-pg-2"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_mapping_keeps_trigger_capture_through_its_capture_tables_sqlite() {
+    query_mapping_with_capture_tables(Backend::Sqlite, ["qc-sq-1", "qc-sq-2"]).await;
 }

@@ -477,6 +477,97 @@ async fn images_as_json_objects_are_read_by_their_url_key_sqlite() {
     images_as_objects(harness::Backend::Sqlite).await;
 }
 
+/// Prices stored in the currency's major unit (`amount_unit = "major"`): a decimal column
+/// (PostgreSQL `numeric`, SQLite `REAL`), converted by each currency's decimal places; an amount
+/// with more decimals than its currency has is that product's error, naming the column, and the
+/// other products read; an amount column of another type is refused at start.
+async fn amounts_in_major_units(backend: harness::Backend) {
+    let url = harness::fresh_database(backend).await;
+    let db = Catalog::open(&url).await.unwrap();
+    let amount = if backend == harness::Backend::Postgres {
+        "NUMERIC(12, 3)"
+    } else {
+        "REAL"
+    };
+    execute(
+        &db,
+        &format!(
+            "CREATE TABLE items (sku TEXT PRIMARY KEY, title TEXT NOT NULL); \
+             CREATE TABLE item_prices (sku TEXT NOT NULL, ccy TEXT NOT NULL, price {amount}, \
+               pos INTEGER NOT NULL, sold_out BOOLEAN); \
+             INSERT INTO items VALUES ('a', 'Three currencies'), ('b', 'A fraction of a cent'); \
+             INSERT INTO item_prices VALUES ('a', 'USD', 19.99, 0, NULL), ('a', 'JPY', 500, 1, NULL), \
+               ('a', 'KWD', 1.25, 2, NULL), ('b', 'usd', 19.995, 0, NULL);"
+        ),
+    )
+    .await;
+    let toml = |column: &str| {
+        format!(
+            "[catalog.products]\ntable = \"items\"\nid = \"sku\"\nname = \"title\"\n\
+             [catalog.prices]\ntable = \"item_prices\"\nproduct_id = \"sku\"\ncurrency = \"ccy\"\n\
+             unit_amount = \"{column}\"\namount_unit = \"major\"\norder_by = \"pos\"\n"
+        )
+    };
+    let mapping = catalog::mapping::from_toml(&toml("price"))
+        .unwrap()
+        .unwrap();
+    Catalog::open_mapped(&url, Some(&mapping))
+        .await
+        .unwrap()
+        .migrate(Tables::Mapped)
+        .await
+        .unwrap();
+    let catalog = Catalog::connect_with(&url, Some(&mapping)).await.unwrap();
+    let a = catalog.fetch_product("a").await.unwrap().unwrap();
+    let amounts: Vec<(&str, i64)> = a
+        .prices
+        .iter()
+        .map(|p| (p.currency.as_str(), p.unit_amount))
+        .collect();
+    assert_eq!(amounts, [("USD", 1999), ("JPY", 500), ("KWD", 1250)]);
+    let b = catalog.fetch_product("b").await.unwrap_err().to_string();
+    assert!(
+        b.contains("prices[0].unit_amount") && b.contains("19.995") && b.contains("amount_unit"),
+        "{b}"
+    );
+    let page = catalog
+        .products_page("", &catalog::IdRange::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.products.len(), 1, "a read beside b");
+    assert_eq!(page.corrupt.len(), 1);
+    // A boolean is no amount, in either unit.
+    let refused = Catalog::connect_with(
+        &url,
+        Some(
+            &catalog::mapping::from_toml(&toml("sold_out"))
+                .unwrap()
+                .unwrap(),
+        ),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("catalog.prices.unit_amount") && refused.contains("a number"),
+        "{refused}"
+    );
+    let unknown = catalog::mapping::from_toml(&toml("price").replace("\"major\"", "\"cents\""))
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("expected \"minor\""), "{unknown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_in_major_units_are_read_by_the_currency_postgres() {
+    amounts_in_major_units(harness::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_in_major_units_are_read_by_the_currency_sqlite() {
+    amounts_in_major_units(harness::Backend::Sqlite).await;
+}
+
 /// A PostgreSQL catalog dumped and restored into another database (as a staging copy is made)
 /// carries the identity, and refuses it until the operator decides; the original is unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
