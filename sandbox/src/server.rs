@@ -70,6 +70,20 @@ struct Stats {
     current_count: u64,
     peak_rps: u64,
     started: Option<Instant>,
+    /// Requests in each second from the first one (the first hour's), for a benchmark's timeline.
+    per_second: Vec<u64>,
+    /// Wall-clock times of the first and the latest request (Unix milliseconds).
+    first_unix_ms: Option<u64>,
+    last_unix_ms: Option<u64>,
+}
+
+/// How many seconds of [`Stats`]' timeline are kept.
+const TIMELINE_SECONDS: usize = 3600;
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Stats {
@@ -82,6 +96,17 @@ impl Stats {
         }
         let started = *self.started.get_or_insert_with(Instant::now);
         let second = started.elapsed().as_secs();
+        let now = unix_ms();
+        self.first_unix_ms.get_or_insert(now);
+        self.last_unix_ms = Some(now);
+        if let Ok(i) = usize::try_from(second)
+            && i < TIMELINE_SECONDS
+        {
+            if self.per_second.len() <= i {
+                self.per_second.resize(i + 1, 0);
+            }
+            self.per_second[i] += 1;
+        }
         if second != self.current_second {
             self.current_second = second;
             self.current_count = 0;
@@ -111,6 +136,9 @@ impl Stats {
             "total_requests": self.total,
             "rate_limited": rate_limited,
             "peak_requests_per_second": self.peak_rps,
+            "requests_each_second": self.per_second,
+            "first_request_unix_ms": self.first_unix_ms,
+            "last_request_unix_ms": self.last_unix_ms,
             "requests": requests,
             "writes": writes,
             "total_writes": self.writes.values().sum::<u64>(),

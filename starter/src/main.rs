@@ -25,7 +25,7 @@ use catalog_cmd::{CatalogCommand, catalog_command};
 use clap::{Parser, Subcommand};
 use common::temporal::WhenUnreachable;
 use exit::Exit;
-use sync::{Syncs, chosen_ids, results, signal};
+use sync::{Products, Syncs, chosen_ids, results, signal};
 use temporalio_client::Client;
 
 /// catalog-sync CLI. Temporal connection settings come from `TEMPORAL_ADDRESS`,
@@ -281,7 +281,13 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(&syncs, signalled.started, concurrency.max(1), json).await?;
+            let exit = results(
+                &syncs,
+                Products::Signalled(signalled.started),
+                concurrency.max(1),
+                json,
+            )
+            .await?;
             Ok(exit.worst(stranded))
         }
         Command::Results {
@@ -299,7 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
             .await?;
             // The runs waited for are on the workers' queue: a queue nobody polls would hang.
             queue::ensure_polled(&syncs.client, &cli.catalog.task_queue).await?;
-            results(&syncs, ids, concurrency.max(1), json).await
+            results(&syncs, Products::Named(ids), concurrency.max(1), json).await
         }
         Command::Reconcile(args) => {
             let catalog = open_catalog().await?.identity().await?;
@@ -396,7 +402,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
                 return Ok(signalled.exit());
             }
             let stranded = signalled.exit();
-            let exit = results(&syncs, signalled.started, 32, false).await?;
+            let exit = results(&syncs, Products::Signalled(signalled.started), 32, false).await?;
             Ok(exit.worst(stranded))
         }
     }

@@ -119,15 +119,27 @@ pub(crate) async fn signal(
     let (client, task_queue) = (&syncs.client, syncs.task_queue.as_str());
     queue::ensure_polled(client, task_queue).await?;
     let total = ids.len();
+    // A sync already running on another queue would get the signal, and this queue's workers
+    // would never see it: such a product is reported, not signalled. A few products are
+    // described one by one; a backfill lists this catalog's syncs running on other queues in
+    // one visibility query instead (half the requests per product, while the workers sync
+    // against the same server; the gap: a run started elsewhere in the second before, which
+    // visibility does not list yet).
+    let elsewhere = match total > DESCRIBED_ONE_BY_ONE {
+        true => Some(running_elsewhere(syncs).await?),
+        false => None,
+    };
+    let elsewhere = &elsewhere;
     let bar = &progress(total, "signalled");
     let signalled: Vec<(String, String)> = futures::stream::iter(ids)
         .map(|id| async move {
             let workflow_id = syncs.id(&id);
-            // A sync already running on another queue would get the signal, and this queue's
-            // workers would never see it: say so instead of signalling it.
-            let running = common::temporal::running_task_queue(client, &workflow_id)
-                .await
-                .with_context(|| format!("describing the sync of {id}"))?;
+            let running = match elsewhere {
+                Some(listed) => listed.get(&workflow_id).cloned(),
+                None => common::temporal::running_task_queue(client, &workflow_id)
+                    .await
+                    .with_context(|| format!("describing the sync of {id}"))?,
+            };
             if let Some(run_queue) = running.filter(|q| q != task_queue) {
                 bar.inc(1);
                 return anyhow::Ok((id, run_queue));
@@ -196,18 +208,55 @@ pub(crate) async fn signal(
     })
 }
 
+/// Up to this many products, `signal` describes each product's sync; beyond, it lists the
+/// catalog's syncs running on other queues once.
+const DESCRIBED_ONE_BY_ONE: usize = 100;
+
+/// This catalog's syncs running on a task queue other than `syncs`' own: workflow id → queue.
+async fn running_elsewhere(syncs: &Syncs) -> anyhow::Result<BTreeMap<String, String>> {
+    let query = format!(
+        "WorkflowType = 'ProductSync' AND ExecutionStatus = 'Running' AND TaskQueue != '{}' \
+         AND WorkflowId STARTS_WITH '{}'",
+        syncs.task_queue.replace('\'', ""),
+        domain::ids::catalog_prefix(&syncs.catalog).replace('\'', "")
+    );
+    let mut runs = syncs.client.list_workflows(
+        query.as_str(),
+        temporalio_client::WorkflowListOptions::default(),
+    );
+    let mut elsewhere = BTreeMap::new();
+    while let Some(run) = runs.next().await {
+        let run = run.context("listing this catalog's syncs running on other task queues")?;
+        elsewhere.insert(run.id().to_string(), run.task_queue().to_string());
+    }
+    Ok(elsewhere)
+}
+
 /// Width of the outcome column: `unchanged` fits, longer outcomes keep one space before the id.
 pub(crate) const OUTCOME_WIDTH: usize = 9;
+
+/// Whose syncs [`results`] waits for.
+pub(crate) enum Products {
+    /// Signalled by this starter a moment ago: their runs have the catalog's own sync ids.
+    Signalled(Vec<String>),
+    /// Named by the user: each product's latest sync, under a legacy id too
+    /// ([`Syncs::latest_id`], one more request per product).
+    Named(Vec<String>),
+}
 
 /// Waits for the latest sync of each product and prints the outcomes; the exit code is the
 /// worst of them ([`Exit::of_outcome`]).
 pub(crate) async fn results(
     syncs: &Syncs,
-    started: Vec<String>,
+    products: Products,
     concurrency: usize,
     json: bool,
 ) -> anyhow::Result<Exit> {
     let (client, task_queue) = (&syncs.client, syncs.task_queue.as_str());
+    let (started, signalled) = match products {
+        Products::Signalled(ids) => (ids, true),
+        Products::Named(ids) => (ids, false),
+    };
     let total = started.len();
     let bar = &progress(total, "finished");
     // The results are fetched a few at a time, in id order, while syncs finish in any order: the
@@ -217,7 +266,12 @@ pub(crate) async fn results(
     let fetched = &std::sync::atomic::AtomicU64::new(0);
     let results: Vec<(String, anyhow::Result<ProductSyncResult>)> = futures::stream::iter(started)
         .map(|id| async move {
-            let result = match syncs.latest_id(&id).await {
+            let workflow_id = if signalled {
+                Ok(syncs.id(&id))
+            } else {
+                syncs.latest_id(&id).await
+            };
+            let result = match workflow_id {
                 Ok(workflow_id) => client
                     .get_workflow_handle::<ProductSync>(workflow_id)
                     .get_result(WorkflowGetResultOptions::default())

@@ -150,6 +150,22 @@ async fn a_queue_nobody_polls_is_refused_and_a_stranded_run_never_swallows_a_cha
         "{said}"
     );
 
+    // A backfill (over 100 products) finds it in one visibility query instead of describing
+    // each product's sync; the others are signalled (products the catalog does not hold: their
+    // syncs end at once, writing nothing).
+    let mut many = vec!["sync".to_string(), id.clone()];
+    many.extend((0..100).map(|n| env.id(1000 + n)));
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let out = starter(&env, &queue, &many);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains(&format!(
+            "stranded  {id}: its sync {workflow_id} runs on task queue {typo}"
+        )) && said.contains("signalled 100 product syncs"),
+        "{said}"
+    );
+
     let (code, report) = status(&env, &queue, &[]);
     assert_eq!(code, Some(1), "{report:#}");
     assert_eq!(
