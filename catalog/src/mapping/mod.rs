@@ -250,6 +250,10 @@ pub struct PricesMapping {
     /// not the catalog's: its Stripe price is archived. A timestamp also tells polling capture
     /// when (a boolean flipped alone is seen by triggers, or the next full scan).
     pub deleted: Option<String>,
+    /// Active (boolean; false or NULL = not the catalog's, as a deleted price): the other way
+    /// round from `deleted`, for a schema that keeps an active flag. Flipped alone, it is seen by
+    /// triggers (polling sees it with `updated_at`, or at the next full scan).
+    pub active: Option<String>,
     /// With `query`: the table whose changes capture triggers follow ([`CaptureSource`]; its key
     /// defaults to the `product_id` column's name).
     pub capture: Option<CaptureSource>,
@@ -304,6 +308,7 @@ struct PricesSection {
     order_by: Option<String>,
     updated_at: Option<String>,
     deleted: Option<String>,
+    active: Option<String>,
     capture_table: Option<String>,
     capture_key: Option<String>,
     #[serde(flatten)]
@@ -329,6 +334,7 @@ impl TryFrom<PricesSection> for PricesMapping {
                         "order_by",
                         "updated_at",
                         "deleted",
+                        "active",
                         "capture_table",
                         "capture_key",
                     ])
@@ -373,6 +379,7 @@ impl TryFrom<PricesSection> for PricesMapping {
             order_by: s.order_by,
             updated_at: s.updated_at,
             deleted: s.deleted,
+            active: s.active,
         })
     }
 }

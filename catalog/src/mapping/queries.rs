@@ -259,6 +259,7 @@ impl Queries {
             ("order_by", prices.order_by.as_ref(), Field::Order),
             ("updated_at", prices.updated_at.as_ref(), Field::Time),
             ("deleted", prices.deleted.as_ref(), Field::Deleted),
+            ("active", prices.active.as_ref(), Field::Bool),
         ];
         price_fields.extend(
             price_scalars().map(|(name, s)| (name, prices.fields.get(name), Field::of(s.codec))),
@@ -355,8 +356,18 @@ impl Queries {
             meter = q("meter").map_or("NULL".into(), |c| d.text(c)),
             lookup_key = q("lookup_key").map_or("NULL".into(), |c| d.text(c)),
             position = q("order_by").map_or("0".into(), |c| c.quoted.clone()),
-            // A soft-deleted price is not the catalog's (its Stripe price is archived).
-            live = q("deleted").map_or(String::new(), |c| format!(" WHERE NOT {}", d.deleted(c))),
+            // A soft-deleted or inactive price is not the catalog's (its Stripe price is archived).
+            live = {
+                let conditions: Vec<String> = q("deleted")
+                    .map(|c| format!("NOT {}", d.deleted(c)))
+                    .into_iter()
+                    .chain(q("active").map(|c| d.bool(c)))
+                    .collect();
+                match conditions.is_empty() {
+                    true => String::new(),
+                    false => format!(" WHERE {}", conditions.join(" AND ")),
+                }
+            },
         );
         // When a price row last changed, for polling: its `updated_at`, and the time it was
         // soft-deleted when that is a timestamp (set alone, it changes nothing else).

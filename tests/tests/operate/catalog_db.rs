@@ -477,7 +477,8 @@ async fn images_as_json_objects_are_read_by_their_url_key_sqlite() {
     images_as_objects(harness::Backend::Sqlite).await;
 }
 
-/// Prices stored in the currency's major unit (`amount_unit = "major"`): a decimal column
+/// Prices stored in the currency's major unit (`amount_unit = "major"`), with an active flag of
+/// their own (`active`: an inactive price is not the product's): a decimal column
 /// (PostgreSQL `numeric`, SQLite `REAL`), converted by each currency's decimal places; an amount
 /// with more decimals than its currency has is that product's error, naming the column, and the
 /// other products read; an amount column of another type is refused at start.
@@ -494,10 +495,11 @@ async fn amounts_in_major_units(backend: harness::Backend) {
         &format!(
             "CREATE TABLE items (sku TEXT PRIMARY KEY, title TEXT NOT NULL); \
              CREATE TABLE item_prices (sku TEXT NOT NULL, ccy TEXT NOT NULL, price {amount}, \
-               pos INTEGER NOT NULL, sold_out BOOLEAN); \
+               pos INTEGER NOT NULL, sold_out BOOLEAN, live BOOLEAN NOT NULL); \
              INSERT INTO items VALUES ('a', 'Three currencies'), ('b', 'A fraction of a cent'); \
-             INSERT INTO item_prices VALUES ('a', 'USD', 19.99, 0, NULL), ('a', 'JPY', 500, 1, NULL), \
-               ('a', 'KWD', 1.25, 2, NULL), ('b', 'usd', 19.995, 0, NULL);"
+             INSERT INTO item_prices VALUES ('a', 'USD', 19.99, 0, NULL, TRUE), \
+               ('a', 'JPY', 500, 1, NULL, TRUE), ('a', 'KWD', 1.25, 2, NULL, TRUE), \
+               ('a', 'GBP', 15.5, 3, NULL, FALSE), ('b', 'usd', 19.995, 0, NULL, TRUE);"
         ),
     )
     .await;
@@ -505,7 +507,8 @@ async fn amounts_in_major_units(backend: harness::Backend) {
         format!(
             "[catalog.products]\ntable = \"items\"\nid = \"sku\"\nname = \"title\"\n\
              [catalog.prices]\ntable = \"item_prices\"\nproduct_id = \"sku\"\ncurrency = \"ccy\"\n\
-             unit_amount = \"{column}\"\namount_unit = \"major\"\norder_by = \"pos\"\n"
+             unit_amount = \"{column}\"\namount_unit = \"major\"\norder_by = \"pos\"\n\
+             active = \"live\"\n"
         )
     };
     let mapping = catalog::mapping::from_toml(&toml("price"))
@@ -524,6 +527,7 @@ async fn amounts_in_major_units(backend: harness::Backend) {
         .iter()
         .map(|p| (p.currency.as_str(), p.unit_amount))
         .collect();
+    // The inactive GBP price is not the product's (`[catalog.prices] active`).
     assert_eq!(amounts, [("USD", 1999), ("JPY", 500), ("KWD", 1250)]);
     let b = catalog.fetch_product("b").await.unwrap_err().to_string();
     assert!(
