@@ -79,8 +79,11 @@ enum Command {
         /// Wait for the syncs and print their outcomes.
         #[arg(long)]
         wait: bool,
-        /// Requests to Temporal in flight at once.
-        #[arg(long, default_value_t = 32)]
+        /// Requests to Temporal in flight at once. The syncs go at Stripe's pace whatever this
+        /// is (8 starts some hundred syncs a second), and more starts at once slow the server the
+        /// workers need: a backfill under Stripe's live limits measured 0.99 of Stripe's pace at
+        /// 8, 0.93 at 32 and 0.89 at 64 on a 2-core dev server (BENCHMARKS.md, issue 37).
+        #[arg(long, default_value_t = 8)]
         concurrency: usize,
         /// With `--wait`: one JSON object per product (id, outcome, version, writes, reason).
         #[arg(long, requires = "wait")]
