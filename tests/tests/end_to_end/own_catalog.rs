@@ -297,6 +297,39 @@ fn starter(shop: &Shop, sandbox: &Sandbox, queue: &str, args: &[&str]) -> Output
         .expect("starter runs")
 }
 
+/// The worker on the shop's catalog and mapping.
+fn start_worker(shop: &Shop, sandbox: &Sandbox, queue: &str) -> Running {
+    Running(
+        worker_command(&shop.url, sandbox, queue)
+            .env("CATALOG_SYNC_CONFIG", &shop.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The relay on the shop's catalog and mapping, capturing as `capture` says.
+fn relay_command(shop: &Shop, queue: &str, capture: Capture) -> Command {
+    let mut relay = Command::new(harness::binary("relay"));
+    relay
+        .env("TEMPORAL_ADDRESS", harness::temporal_address())
+        .env("CATALOG_DATABASE_URL", &shop.url)
+        .env("CATALOG_SYNC_CONFIG", &shop.config)
+        .env("CATALOG_SYNC_TASK_QUEUE", queue)
+        .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
+        .env(
+            "CATALOG_SYNC_CAPTURE",
+            match capture {
+                Capture::Polling => "polling",
+                Capture::Triggers => "triggers",
+            },
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    relay
+}
+
 fn ok(out: Output, what: &str) -> String {
     let text = format!(
         "{}{}",
@@ -430,43 +463,19 @@ async fn adopt_a_foreign_catalog(
         assert!(original.iter().all(|l| installed.contains(l)));
     }
 
-    let worker = Running(
-        worker_command(&url, &sandbox, &queue)
-            .env("CATALOG_SYNC_CONFIG", &shop.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let worker = start_worker(&shop, &sandbox, &queue);
     let relay_metrics = format!("http://127.0.0.1:{}/metrics", harness::free_port());
-    let relay = Running(
-        Command::new(harness::binary("relay"))
-            .env("TEMPORAL_ADDRESS", harness::temporal_address())
-            .env("CATALOG_DATABASE_URL", &url)
-            .env("CATALOG_SYNC_CONFIG", &shop.config)
-            .env(
-                "CATALOG_SYNC_METRICS_ADDR",
-                relay_metrics
-                    .trim_start_matches("http://")
-                    .trim_end_matches("/metrics"),
-            )
-            .env("CATALOG_SYNC_TASK_QUEUE", &queue)
-            .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
-            .env(
-                "CATALOG_SYNC_CAPTURE",
-                if capture == Capture::Polling {
-                    "polling"
-                } else {
-                    "triggers"
-                },
-            )
-            .env("CATALOG_SYNC_POLL_INTERVAL_MS", "200")
-            .env("CATALOG_SYNC_POLL_DIFF_SECS", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut relay = relay_command(&shop, &queue, capture);
+    relay
+        .env(
+            "CATALOG_SYNC_METRICS_ADDR",
+            relay_metrics
+                .trim_start_matches("http://")
+                .trim_end_matches("/metrics"),
+        )
+        .env("CATALOG_SYNC_POLL_INTERVAL_MS", "200")
+        .env("CATALOG_SYNC_POLL_DIFF_SECS", "1");
+    let relay = Running(relay.spawn().unwrap());
 
     if capture == Capture::Polling {
         // The poller's first pass records the catalog as it is; the backfill comes after it.
@@ -945,24 +954,9 @@ capture_table = "{schema}listing_prices"
                 .all(|l| l.starts_with("trigger") && l.contains("catalog_sync_capture")),
         "capture install added {added:?}"
     );
-    let _worker = Running(
-        worker_command(&url, &sandbox, &queue)
-            .env("CATALOG_SYNC_CONFIG", &shop.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _worker = start_worker(&shop, &sandbox, &queue);
     let _relay = Running(
-        Command::new(harness::binary("relay"))
-            .env("TEMPORAL_ADDRESS", harness::temporal_address())
-            .env("CATALOG_DATABASE_URL", &url)
-            .env("CATALOG_SYNC_CONFIG", &shop.config)
-            .env("CATALOG_SYNC_TASK_QUEUE", &queue)
-            .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
-            .env("CATALOG_SYNC_CAPTURE", "triggers")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        relay_command(&shop, &queue, Capture::Triggers)
             .spawn()
             .unwrap(),
     );

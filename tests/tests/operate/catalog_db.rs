@@ -391,6 +391,18 @@ unit_amount = "cents"
     }
 }
 
+/// The catalog at `url` read through the mapping `toml`, catalog-sync's own tables migrated.
+async fn mapped_catalog(url: &str, toml: &str) -> Catalog {
+    let mapping = catalog::mapping::from_toml(toml).unwrap().unwrap();
+    Catalog::open_mapped(url, Some(&mapping))
+        .await
+        .unwrap()
+        .migrate(Tables::Mapped)
+        .await
+        .unwrap();
+    Catalog::connect_with(url, Some(&mapping)).await.unwrap()
+}
+
 /// Images kept as JSON objects (`[{"url": …, "alt": …}]`, issue 34) are read through the
 /// mapping's `image_url`: their URLs, in order, on both backends; a row with an image that has
 /// no URL is that row's error, naming the field, and the other rows read.
@@ -421,16 +433,7 @@ async fn images_as_objects(backend: harness::Backend) {
              [catalog.prices]\ntable = \"item_prices\"\nproduct_id = \"sku\"\ncurrency = \"ccy\"\nunit_amount = \"cents\"\n"
         )
     };
-    let mapping = catalog::mapping::from_toml(&toml("photos"))
-        .unwrap()
-        .unwrap();
-    Catalog::open_mapped(&url, Some(&mapping))
-        .await
-        .unwrap()
-        .migrate(Tables::Mapped)
-        .await
-        .unwrap();
-    let catalog = Catalog::connect_with(&url, Some(&mapping)).await.unwrap();
+    let catalog = mapped_catalog(&url, &toml("photos")).await;
     let a = catalog.fetch_product("a").await.unwrap().unwrap();
     assert_eq!(
         a.images,
@@ -511,16 +514,7 @@ async fn amounts_in_major_units(backend: harness::Backend) {
              active = \"live\"\n"
         )
     };
-    let mapping = catalog::mapping::from_toml(&toml("price"))
-        .unwrap()
-        .unwrap();
-    Catalog::open_mapped(&url, Some(&mapping))
-        .await
-        .unwrap()
-        .migrate(Tables::Mapped)
-        .await
-        .unwrap();
-    let catalog = Catalog::connect_with(&url, Some(&mapping)).await.unwrap();
+    let catalog = mapped_catalog(&url, &toml("price")).await;
     let a = catalog.fetch_product("a").await.unwrap().unwrap();
     let amounts: Vec<(&str, i64)> = a
         .prices
