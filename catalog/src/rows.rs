@@ -22,7 +22,7 @@ pub(crate) fn product_columns() -> &'static str {
 }
 /// The columns of the prices relation: those of the built-in table ([`stored_price_columns`]),
 /// then `unit_amount_major`: the amount as text in the currency's major unit when a mapping
-/// reads amounts so (`amount_unit = "major"`, `unit_amount` then NULL), else NULL.
+/// reads amounts so (`amount_unit = "major"`, `unit_amount` then 0), else NULL.
 pub(crate) fn price_columns() -> &'static str {
     static COLUMNS: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(|| format!("{}, unit_amount_major", stored_price_columns()));
