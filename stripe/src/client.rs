@@ -207,17 +207,18 @@ impl Pacer {
             endpoints: std::sync::Mutex::new(HashMap::new()),
         };
         pacer.set_requests_per_second(requests_per_second);
-        pacer.set_endpoint_requests_per_second(
+        pacer.set_endpoint_requests_per_second(f64::from(
             ENDPOINT_REQUESTS_PER_SECOND.min(requests_per_second),
-        );
+        ));
         pacer
     }
 
-    /// Changes the rate per endpoint for the requests from now on (0: no pacing per endpoint).
-    pub fn set_endpoint_requests_per_second(&self, requests_per_second: u32) {
+    /// Changes the rate per endpoint for the requests from now on (0: no pacing per endpoint). A
+    /// fraction is kept: two workers at 12.5 each use all of Stripe's 25.
+    pub fn set_endpoint_requests_per_second(&self, requests_per_second: f64) {
         let interval = match requests_per_second {
-            0 => 0,
-            n => 1_000_000_000 / u64::from(n),
+            n if n > 0.0 => (1e9 / n) as u64,
+            _ => 0,
         };
         self.endpoint_interval_nanos
             .store(interval, Ordering::Relaxed);
@@ -667,7 +668,7 @@ mod tests {
     #[tokio::test]
     async fn pacing_per_endpoint_leaves_other_endpoints_free() {
         let pacer = Pacer::new(1000);
-        pacer.set_endpoint_requests_per_second(20);
+        pacer.set_endpoint_requests_per_second(20.0);
         let start = std::time::Instant::now();
         for _ in 0..12 {
             pacer.wait_for("POST /v1/prices").await;
@@ -693,7 +694,7 @@ mod tests {
         );
         // Never more per endpoint than the budget itself; 0 turns it off.
         assert_eq!(Pacer::new(10).endpoint_requests_per_second(), 10.0);
-        pacer.set_endpoint_requests_per_second(0);
+        pacer.set_endpoint_requests_per_second(0.0);
         assert_eq!(pacer.endpoint_requests_per_second(), 0.0);
     }
 
