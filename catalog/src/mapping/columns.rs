@@ -303,10 +303,19 @@ impl Dialect<'_> {
     }
 
     pub(super) fn bool(&self, c: &MappedColumn) -> String {
+        self.bool_or(c, false)
+    }
+
+    /// A boolean, `default` where the row has NULL.
+    pub(super) fn bool_or(&self, c: &MappedColumn, default: bool) -> String {
         if self.pg() {
-            format!("COALESCE({}, FALSE)", c.quoted)
+            format!("COALESCE({}, {})", c.quoted, self.bool_const(default))
         } else {
-            format!("(COALESCE({}, 0) <> 0)", c.quoted)
+            format!(
+                "(COALESCE({}, {}) <> 0)",
+                c.quoted,
+                self.bool_const(default)
+            )
         }
     }
 

@@ -250,8 +250,9 @@ pub struct PricesMapping {
     /// not the catalog's: its Stripe price is archived. A timestamp also tells polling capture
     /// when (a boolean flipped alone is seen by triggers, or the next full scan).
     pub deleted: Option<String>,
-    /// Active (boolean; false or NULL = not the catalog's, as a deleted price): the other way
-    /// round from `deleted`, for a schema that keeps an active flag. Flipped alone, it is seen by
+    /// Active (boolean; false = not the catalog's, as a deleted price; NULL counts as active, so
+    /// a nullable flag left unset archives nothing): the other way round from `deleted`, for a
+    /// schema that keeps an active flag. Flipped alone, it is seen by
     /// triggers (polling sees it with `updated_at`, or at the next full scan).
     pub active: Option<String>,
     /// With `query`: the table whose changes capture triggers follow ([`CaptureSource`]; its key

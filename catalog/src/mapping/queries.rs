@@ -361,7 +361,8 @@ impl Queries {
                 let conditions: Vec<String> = q("deleted")
                     .map(|c| format!("NOT {}", d.deleted(c)))
                     .into_iter()
-                    .chain(q("active").map(|c| d.bool(c)))
+                    // Only an explicit false: a nullable flag left NULL archives nothing.
+                    .chain(q("active").map(|c| d.bool_or(c, true)))
                     .collect();
                 match conditions.is_empty() {
                     true => String::new(),

@@ -498,11 +498,12 @@ async fn amounts_in_major_units(backend: harness::Backend) {
         &format!(
             "CREATE TABLE items (sku TEXT PRIMARY KEY, title TEXT NOT NULL); \
              CREATE TABLE item_prices (sku TEXT NOT NULL, ccy TEXT NOT NULL, price {amount}, \
-               pos INTEGER NOT NULL, sold_out BOOLEAN, live BOOLEAN NOT NULL); \
+               pos INTEGER NOT NULL, sold_out BOOLEAN, live BOOLEAN); \
              INSERT INTO items VALUES ('a', 'Three currencies'), ('b', 'A fraction of a cent'); \
              INSERT INTO item_prices VALUES ('a', 'USD', 19.99, 0, NULL, TRUE), \
                ('a', 'JPY', 500, 1, NULL, TRUE), ('a', 'KWD', 1.25, 2, NULL, TRUE), \
-               ('a', 'GBP', 15.5, 3, NULL, FALSE), ('b', 'usd', 19.995, 0, NULL, TRUE);"
+               ('a', 'GBP', 15.5, 3, NULL, FALSE), ('a', 'EUR', 9.5, 4, NULL, NULL), \
+               ('b', 'usd', 19.995, 0, NULL, TRUE);"
         ),
     )
     .await;
@@ -521,8 +522,12 @@ async fn amounts_in_major_units(backend: harness::Backend) {
         .iter()
         .map(|p| (p.currency.as_str(), p.unit_amount))
         .collect();
-    // The inactive GBP price is not the product's (`[catalog.prices] active`).
-    assert_eq!(amounts, [("USD", 1999), ("JPY", 500), ("KWD", 1250)]);
+    // The inactive GBP price is not the product's (`[catalog.prices] active`); the EUR price
+    // with no flag at all is.
+    assert_eq!(
+        amounts,
+        [("USD", 1999), ("JPY", 500), ("KWD", 1250), ("EUR", 950)]
+    );
     let b = catalog.fetch_product("b").await.unwrap_err().to_string();
     assert!(
         b.contains("prices[0].unit_amount") && b.contains("19.995") && b.contains("amount_unit"),
