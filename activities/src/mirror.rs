@@ -197,7 +197,9 @@ pub async fn events_page(
             touched.insert(product);
         }
     }
-    let ids: Vec<String> = touched.into_iter().collect();
+    // The products' rows: a product bound by `starter import` is its binding's row.
+    let products: Vec<String> = touched.into_iter().collect();
+    let ids = catalog.rows_of_products(&products).await?;
     let since = input
         .catalog_since
         .as_deref()

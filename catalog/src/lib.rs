@@ -99,6 +99,10 @@ pub enum CatalogError {
         setting = connect::DATABASE_URL_SETTING
     )]
     NoUrl,
+    /// A binding to an existing Stripe product that cannot be recorded: the row or the product
+    /// is bound otherwise already (see [`Catalog::bind`]).
+    #[error("{0}")]
+    Binding(String),
 }
 
 impl CatalogError {
@@ -151,6 +155,7 @@ macro_rules! on_pool {
 mod rows;
 
 mod audit;
+mod bindings;
 mod capture;
 mod connect;
 mod guard;
@@ -163,6 +168,7 @@ mod schema;
 mod write;
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use bindings::Bound;
 pub use capture::{CaptureAction, CaptureState};
 pub use connect::{CONNECT_TIMEOUT, DATABASE_URL_SETTING, redact_url, required_url};
 pub use guard::{ArchiveBudget, ArchivePermit, HeldArchive};
@@ -254,12 +260,29 @@ impl Catalog {
         }
     }
 
-    /// Reads one product with its prices (default price first); `None` if no such row.
+    /// Reads one product with its prices (default price first); `None` if no such row. A row
+    /// deleted for good that was bound to an existing Stripe product comes back deleted, with
+    /// its binding, so that its sync archives that product.
     pub async fn fetch_product(&self, id: &str) -> Result<Option<CatalogProduct>, CatalogError> {
+        let product = self.fetch_row(id).await?;
+        if product.is_some() {
+            return Ok(product);
+        }
+        let bound = self.stripe_ids_of(&[id.to_string()]).await?;
+        Ok(bound.into_values().next().map(|stripe_id| CatalogProduct {
+            id: id.to_string(),
+            deleted: true,
+            bound_stripe_id: Some(stripe_id),
+            ..CatalogProduct::default()
+        }))
+    }
+
+    /// [`Self::fetch_product`]'s read of the row.
+    async fn fetch_row(&self, id: &str) -> Result<Option<CatalogProduct>, CatalogError> {
         let q = &self.queries;
         let product_sql = format!(
             "SELECT {} FROM {} WHERE id = $1",
-            product_columns(),
+            self.product_select(),
             q.products
         );
         let prices_sql = format!(
@@ -300,7 +323,7 @@ impl Catalog {
         let filter = Self::range_filter(range, 1);
         let product_sql = format!(
             "SELECT {} FROM {} WHERE id > $1{filter} ORDER BY id LIMIT {limit}",
-            product_columns(),
+            self.product_select(),
             self.queries.products
         );
         on_pool!(self, pool => {
@@ -318,7 +341,7 @@ impl Catalog {
         }
         let product_sql = format!(
             "SELECT {} FROM {} WHERE id IN ({}) ORDER BY id",
-            product_columns(),
+            self.product_select(),
             self.queries.products,
             placeholders(ids.len())
         );

@@ -9,12 +9,20 @@ use domain::model::CatalogProduct;
 use crate::CatalogError;
 
 /// The columns of the products relation ([`mapping`]), whatever tables give them: `id`, every
-/// field of [`PRODUCT_FIELDS`], then `active`, `metadata` and the bookkeeping.
+/// field of [`PRODUCT_FIELDS`], then `active`, `metadata`, the bookkeeping and `stripe_id` (the
+/// existing Stripe product the row names, or NULL).
 pub(crate) fn product_columns() -> &'static str {
     static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         std::iter::once("id")
             .chain(PRODUCT_FIELDS.iter().map(|f| f.name))
-            .chain(["active", "metadata", "version", "updated_at", "deleted"])
+            .chain([
+                "active",
+                "metadata",
+                "version",
+                "updated_at",
+                "deleted",
+                "stripe_id",
+            ])
             .collect::<Vec<_>>()
             .join(", ")
     });
@@ -209,6 +217,8 @@ macro_rules! decode_product {
             version: column!(row, &id, "version"),
             updated_at: updated_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             deleted: column!(row, &id, "deleted"),
+            stripe_id: column!(row, &id, "stripe_id"),
+            bound_stripe_id: column!(row, &id, "bound_stripe_id"),
             ..CatalogProduct::default()
         };
         for field in PRODUCT_FIELDS {

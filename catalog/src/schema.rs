@@ -6,7 +6,7 @@
 //! Two tracks of migrations, each a list of steps numbered from 1 and recorded in
 //! `catalog_sync.migrations` (SQLite: `catalog_sync_migrations`):
 //! - `own`: catalog-sync's tables (outbox, audit ledger, webhook events, secrets, identity, archive
-//!   guard, relay heartbeats, the mirror of Stripe's state): on PostgreSQL in the `catalog_sync` schema, on SQLite prefixed
+//!   guard, relay heartbeats, the mirror of Stripe's state, bindings to existing Stripe products): on PostgreSQL in the `catalog_sync` schema, on SQLite prefixed
 //!   `catalog_sync_` in the one file (a capture trigger can write only to its own file);
 //! - `builtin`: the built-in catalog tables (`catalog_products`, `catalog_prices`), applied only
 //!   when the catalog uses them (the default). A mapped catalog's tables are the team's: no step
@@ -64,6 +64,13 @@ const OWN: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/own_0003.sql"),
         sqlite: include_str!("../migrations/sqlite/own_0003.sql"),
     },
+    Migration {
+        version: 4,
+        name: "bindings of catalog rows to existing Stripe products",
+        compatible_from: 3,
+        postgres: include_str!("../migrations/postgres/own_0004.sql"),
+        sqlite: include_str!("../migrations/sqlite/own_0004.sql"),
+    },
 ];
 
 /// The built-in catalog tables.
@@ -88,6 +95,13 @@ const BUILTIN: &[Migration] = &[
         compatible_from: 3,
         postgres: include_str!("../migrations/postgres/builtin_0003.sql"),
         sqlite: include_str!("../migrations/sqlite/builtin_0003.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "the Stripe product a row takes over (stripe_id)",
+        compatible_from: 3,
+        postgres: include_str!("../migrations/postgres/builtin_0004.sql"),
+        sqlite: include_str!("../migrations/sqlite/builtin_0004.sql"),
     },
 ];
 

@@ -44,6 +44,16 @@ pub struct CatalogProduct {
     pub deleted: bool,
     /// Prices, default first.
     pub prices: Vec<CatalogPrice>,
+    /// The existing Stripe product the row names (a mapped `stripe_id` column, for a shop that
+    /// sold on Stripe before catalog-sync): the sync writes to it only once `starter import`
+    /// has bound the row to it ([`Self::bound_stripe_id`]), and refuses the row until then.
+    /// Absent from histories recorded before it existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe_id: Option<String>,
+    /// The Stripe product `starter import` bound this row to (catalog-sync's own record, kept
+    /// when the row is deleted, so that its archive finds the product): the sync's Stripe id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bound_stripe_id: Option<String>,
 }
 
 /// A price of a catalog product.
@@ -248,7 +258,8 @@ impl DesiredPrice {
 /// [`crate::fields::PRODUCT_FIELDS`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredProduct {
-    /// The Stripe product id, derived from the catalog id.
+    /// The Stripe product id: the catalog id, or the existing product `starter import` bound
+    /// the row to.
     pub stripe_id: String,
     /// The catalog id it came from.
     pub catalog_id: String,
@@ -323,6 +334,15 @@ impl SyncPlan {
         match self {
             SyncPlan::Upsert(d) => &d.catalog_id,
             SyncPlan::Archive { catalog_id, .. } => catalog_id,
+        }
+    }
+
+    /// The Stripe product the plan writes to: the catalog id, or the product the row was bound
+    /// to by `starter import`.
+    pub fn stripe_id(&self) -> &str {
+        match self {
+            SyncPlan::Upsert(d) => &d.stripe_id,
+            SyncPlan::Archive { stripe_id, .. } => stripe_id,
         }
     }
 }

@@ -81,12 +81,31 @@ impl Decision {
     }
 }
 
+/// The Stripe product a product or price event is about: the product's id, or the price's
+/// product.
+pub fn event_product(event: &Value) -> Option<&str> {
+    let object = &event["data"]["object"];
+    let event_type = event["type"].as_str().unwrap_or_default();
+    if event_type.starts_with("product.") {
+        object["id"].as_str()
+    } else if event_type.starts_with("price.") {
+        object["product"]
+            .as_str()
+            .or_else(|| object["product"]["id"].as_str())
+    } else {
+        None
+    }
+}
+
 /// Decides what a (verified) event calls for, under the relay's `config`. Pure. An event of
 /// another Stripe account (Connect) is another relay's. Only a key that `own_writes` verifies makes
 /// an event an echo: anybody can send an idempotency key that looks like catalog-sync's. With the
 /// relay's `catalog`, a managed object that carries another catalog's identity (or a product that
 /// carries none) is that catalog's business, not this one's.
-pub fn decide(event: &Value, config: &HttpConfig) -> Decision {
+///
+/// `bound_row` is the catalog row `starter import` bound the event's product to (see
+/// [`event_product`]), if any: a product is its row by its own id or by that binding.
+pub fn decide(event: &Value, config: &HttpConfig, bound_row: Option<&str>) -> Decision {
     let HttpConfig {
         ownership,
         own_writes,
@@ -104,19 +123,15 @@ pub fn decide(event: &Value, config: &HttpConfig) -> Decision {
     let was_managed =
         event["data"]["previous_attributes"]["metadata"][META_MANAGED].as_str() == Some("true");
     let managed = object["metadata"][META_MANAGED].as_str() == Some("true") || was_managed;
-    // A product is its catalog row by its own id, never by metadata a Dashboard user can edit.
-    let catalog_id = if event_type.starts_with("product.") {
-        object["id"].as_str()
-    } else if event_type.starts_with("price.") {
-        object["product"]
-            .as_str()
-            .or_else(|| object["product"]["id"].as_str())
-    } else {
+    // A product is its catalog row by its own id (or its binding), never by metadata a
+    // Dashboard user can edit.
+    if !event_type.starts_with("product.") && !event_type.starts_with("price.") {
         return Decision::Ignored;
-    };
-    let Some(catalog_id) = catalog_id.filter(|_| managed) else {
+    }
+    let Some(product_id) = event_product(event).filter(|_| managed) else {
         return Decision::Unmanaged;
     };
+    let catalog_id = bound_row.unwrap_or(product_id);
     if let Some(ours) = catalog {
         let stamped = object["metadata"][META_CATALOG]
             .as_str()
@@ -144,7 +159,7 @@ pub fn decide(event: &Value, config: &HttpConfig) -> Decision {
     ) {
         // Ours only as a write to this product, applied within the key's window.
         (Some(key), Some(keys)) => {
-            keys.is_own(key, catalog_id, event["created"].as_i64().unwrap_or(0))
+            keys.is_own(key, product_id, event["created"].as_i64().unwrap_or(0))
         }
         _ => false,
     };
@@ -229,7 +244,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&name_edit, &rules(&owned, None, None)),
+            decide(&name_edit, &rules(&owned, None, None), None),
             Decision::Repair {
                 catalog_id: "sku-1".into(),
                 reverted: vec!["name"],
@@ -243,7 +258,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&description_edit, &rules(&owned, None, None)),
+            decide(&description_edit, &rules(&owned, None, None), None),
             Decision::Kept {
                 catalog_id: "sku-1".into(),
                 kept: vec!["description"]
@@ -251,7 +266,12 @@ mod tests {
         );
         // Under default ownership the catalog owns the description too.
         assert_eq!(
-            decide(&description_edit, &rules(&Ownership::default(), None, None)).label(),
+            decide(
+                &description_edit,
+                &rules(&Ownership::default(), None, None),
+                None
+            )
+            .label(),
             "repair"
         );
         let metadata_edit = event(
@@ -261,7 +281,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&metadata_edit, &rules(&owned, None, None)).label(),
+            decide(&metadata_edit, &rules(&owned, None, None), None).label(),
             "repair"
         );
     }
@@ -280,7 +300,7 @@ mod tests {
             None,
         );
         assert_eq!(
-            decide(&edit, &rules(&owned, None, None)),
+            decide(&edit, &rules(&owned, None, None), None),
             Decision::IdMismatch {
                 catalog_id: "sku-1".into(),
                 claimed: "sku-2".into()
@@ -294,7 +314,7 @@ mod tests {
             .remove("catalog_sync_id");
         let edit = event("product.updated", bare, Some(json!({"name": "Old"})), None);
         assert_eq!(
-            decide(&edit, &rules(&owned, None, None)),
+            decide(&edit, &rules(&owned, None, None), None),
             Decision::Repair {
                 catalog_id: "sku-1".into(),
                 reverted: vec!["name"],
@@ -323,7 +343,10 @@ mod tests {
             Some(json!({"name": "Old"})),
             Some(&own_key),
         );
-        assert_eq!(decide(&echo, &rules(&o, Some(&keys), None)), Decision::Echo);
+        assert_eq!(
+            decide(&echo, &rules(&o, Some(&keys), None), None),
+            Decision::Echo
+        );
         // Our key on another product's event, or minted two days before the event: an edit.
         let mut elsewhere = managed_product();
         elsewhere["id"] = json!("sku-2");
@@ -335,7 +358,7 @@ mod tests {
             Some(&own_key),
         );
         assert_eq!(
-            decide(&moved, &rules(&o, Some(&keys), None)).label(),
+            decide(&moved, &rules(&o, Some(&keys), None), None).label(),
             "repair"
         );
         let two_days_ago =
@@ -355,11 +378,14 @@ mod tests {
             Some(&stale_key),
         );
         assert_eq!(
-            decide(&stale, &rules(&o, Some(&keys), None)).label(),
+            decide(&stale, &rules(&o, Some(&keys), None), None).label(),
             "repair"
         );
         // Without the secret nothing is an echo; a key that only looks like ours is an edit.
-        assert_eq!(decide(&echo, &rules(&o, None, None)).label(), "repair");
+        assert_eq!(
+            decide(&echo, &rules(&o, None, None), None).label(),
+            "repair"
+        );
         for spoof in [
             "cs-x",
             "cs-sku-1-abcdef-update-product-123456",
@@ -372,7 +398,7 @@ mod tests {
                 Some(spoof),
             );
             assert_eq!(
-                decide(&spoofed, &rules(&o, Some(&keys), None)).label(),
+                decide(&spoofed, &rules(&o, Some(&keys), None), None).label(),
                 "repair",
                 "{spoof}"
             );
@@ -381,7 +407,8 @@ mod tests {
         assert_eq!(
             decide(
                 &event("product.updated", foreign, None, None),
-                &rules(&o, None, None)
+                &rules(&o, None, None),
+                None
             ),
             Decision::Unmanaged
         );
@@ -389,7 +416,8 @@ mod tests {
         assert_eq!(
             decide(
                 &event("customer.created", customer, None, None),
-                &rules(&o, None, None)
+                &rules(&o, None, None),
+                None
             ),
             Decision::Ignored
         );
@@ -398,7 +426,8 @@ mod tests {
         assert_eq!(
             decide(
                 &event("price.updated", price, Some(json!({"active": true})), None),
-                &rules(&o, None, None)
+                &rules(&o, None, None),
+                None
             ),
             Decision::Repair {
                 catalog_id: "sku-1".into(),
@@ -406,6 +435,34 @@ mod tests {
                 kept: vec![]
             }
         );
+    }
+
+    #[test]
+    fn an_imported_product_is_its_bound_row() {
+        let o = Ownership::default();
+        let mut product = managed_product();
+        product["id"] = json!("prod_Shop1");
+        product["metadata"]["catalog_sync_id"] = json!("sku-1");
+        let edit = event(
+            "product.updated",
+            product,
+            Some(json!({"name": "Old"})),
+            None,
+        );
+        assert_eq!(
+            decide(&edit, &rules(&o, None, None), Some("sku-1")),
+            Decision::Repair {
+                catalog_id: "sku-1".into(),
+                reverted: vec!["name"],
+                kept: vec![]
+            }
+        );
+        // Unbound, its metadata names another row than its own id: refused, as ever.
+        assert_eq!(
+            decide(&edit, &rules(&o, None, None), None).label(),
+            "id_mismatch"
+        );
+        assert_eq!(event_product(&edit), Some("prod_Shop1"));
     }
 
     #[test]
@@ -419,7 +476,7 @@ mod tests {
             }
             event("product.updated", p, Some(json!({"name": "Old"})), None)
         };
-        let decide_ours = |e: &Value| decide(e, &rules(&o, None, Some(&ours))).label();
+        let decide_ours = |e: &Value| decide(e, &rules(&o, None, Some(&ours)), None).label();
         assert_eq!(decide_ours(&with_catalog(Some("cat_ours"))), "repair");
         assert_eq!(
             decide_ours(&with_catalog(Some("cat_theirs"))),

@@ -38,7 +38,7 @@ use stripe::write_key::WriteKeys;
 use subtle::ConstantTimeEq;
 use workflows::model::ValidationIssue;
 
-use crate::decide::{Decision, decide};
+use crate::decide::{Decision, decide, event_product};
 use crate::signal::{SignalError, Signaller};
 use crate::signature;
 
@@ -345,7 +345,15 @@ async fn stripe_webhook(
     let (Some(event_id), Some(event_type)) = (event["id"].as_str(), event["type"].as_str()) else {
         return error(StatusCode::BAD_REQUEST, "an event has an `id` and a `type`");
     };
-    let decision = decide(&event, &app.config);
+    // The row of a product `starter import` bound (a product is otherwise its row by its id).
+    let bound_row = match event_product(&event) {
+        Some(product) => match app.catalog.catalog_ids_of(&[product.to_string()]).await {
+            Ok(rows) => rows.into_values().next(),
+            Err(e) => return unavailable(json!({ "error": format!("catalog unavailable: {e}") })),
+        },
+        None => None,
+    };
+    let decision = decide(&event, &app.config, bound_row.as_deref());
     let object_id = event["data"]["object"]["id"].as_str();
     match app
         .catalog

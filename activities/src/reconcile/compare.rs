@@ -82,7 +82,7 @@ async fn compare_with_mirror(
     Ok(verdicts)
 }
 
-/// The products of `ids` (catalog ids the events touched) against the mirror: a product whose
+/// The products of `ids` (the catalog ids of the products the events touched) against the mirror: a product whose
 /// row is gone is compared as deleted; one updated at or after `skip_since` is left out (the
 /// run's catalog phase checks it).
 pub async fn compare_ids_with_mirror(
@@ -119,7 +119,7 @@ pub async fn compare_ids_with_mirror(
             }),
         }
     }
-    let ids: Vec<String> = plans.iter().map(|p| p.catalog_id().to_string()).collect();
+    let ids: Vec<String> = plans.iter().map(|p| p.stripe_id().to_string()).collect();
     let verdicts = compare_with_mirror(catalog, &plans, &ids, identity, ownership).await?;
     tally(&mut out, &plans, verdicts);
     Ok(out)

@@ -163,13 +163,7 @@ async fn plan_page(
             }
         }
     }
-    let ids = plans
-        .iter()
-        .map(|p| match p {
-            SyncPlan::Upsert(d) => d.stripe_id.clone(),
-            SyncPlan::Archive { stripe_id, .. } => stripe_id.clone(),
-        })
-        .collect();
+    let ids = plans.iter().map(|p| p.stripe_id().to_string()).collect();
     Ok(PlannedPage { out, plans, ids })
 }
 

@@ -31,6 +31,9 @@ pub async fn mirror_orphan_page(
     Ok(out)
 }
 
+/// Stripe products, each with its catalog row's id.
+type WithRows<'a> = Vec<(&'a Product, String)>;
+
 /// Of `products`, this catalog's managed ones without a catalog row (orphans), and how many are
 /// another catalog's.
 async fn orphans_among(
@@ -40,26 +43,35 @@ async fn orphans_among(
 ) -> Result<OrphanPageOutput, SyncError> {
     // Only this catalog's products can be its orphans: another catalog's (or one not adopted yet)
     // is counted and left alone, whatever this catalog holds.
-    let (mut managed, claimed): (Vec<&Product>, Vec<&Product>) = products
+    let (owned, claimed): (Vec<&Product>, Vec<&Product>) = products
         .iter()
         .filter(|p| stripe::identity::is_managed(&p.metadata))
         .partition(|p| identity.owns(&p.metadata));
+    // A product is its catalog row by its own id, or by the binding `starter import` made.
+    let rows_of = |products: &[&Product]| {
+        let ids: Vec<String> = products.iter().map(|p| p.id.clone()).collect();
+        async move { catalog.rows_of_products(&ids).await }
+    };
     // Except what this catalog's ledger records writing: its identity metadata was edited by
     // hand, and it is still this catalog's (see `relabelled`).
-    let claimed_ids: Vec<String> = claimed.iter().map(|p| p.id.clone()).collect();
+    let claimed_rows = rows_of(&claimed).await?;
     let written = catalog
-        .written_products(identity.as_str(), &claimed_ids)
+        .written_products(identity.as_str(), &claimed_rows)
         .await?;
-    let (relabelled, other): (Vec<&Product>, Vec<&Product>) =
-        claimed.into_iter().partition(|p| written.contains(&p.id));
+    let (relabelled, other): (WithRows, WithRows) = claimed
+        .into_iter()
+        .zip(claimed_rows)
+        .partition(|(_, row)| written.contains(row));
+    let owned_rows = rows_of(&owned).await?;
+    let mut managed: WithRows = owned.into_iter().zip(owned_rows).collect();
     managed.extend(relabelled);
-    let ids: Vec<String> = managed.iter().map(|p| p.id.clone()).collect();
+    let ids: Vec<String> = managed.iter().map(|(_, row)| row.clone()).collect();
     let existing = catalog.existing_ids(&ids).await?;
     let orphans = managed
         .into_iter()
-        .filter(|p| !existing.contains(&p.id))
-        .map(|p| Drift {
-            catalog_id: p.id.clone(),
+        .filter(|(_, row)| !existing.contains(row))
+        .map(|(p, row)| Drift {
+            catalog_id: row,
             kind: DriftKind::Orphan,
             detail: format!(
                 "managed by catalog-sync (catalog id {}), no catalog row",
@@ -129,12 +141,15 @@ pub async fn price_page(
     {
         by_product.entry(&price.product.id).or_default().push(price);
     }
-    // The catalog rows of the managed products on this page, in one read.
-    let ids: Vec<String> = by_product.keys().map(|id| id.to_string()).collect();
+    // The catalog rows of the managed products on this page, in one read (a product bound by
+    // `starter import` is its binding's row).
+    let products: Vec<String> = by_product.keys().map(|id| id.to_string()).collect();
+    let ids = catalog.rows_of_products(&products).await?;
     let rows = catalog.products_by_ids(&ids).await?;
     let mut extra = Vec::new();
     for product in &rows.products {
-        let Some(prices) = by_product.get(product.id.as_str()) else {
+        let stripe_id = product.bound_stripe_id.as_deref().unwrap_or(&product.id);
+        let Some(prices) = by_product.get(stripe_id) else {
             continue;
         };
         let product_id = product.id.as_str();

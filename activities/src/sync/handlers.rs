@@ -117,7 +117,7 @@ impl SyncActivitiesImpl {
             // Only the order of the upsert's reads depends on the mirror.
             let likely_in_stripe = self
                 .catalog
-                .mirror_known_products(std::slice::from_ref(&input.plan.catalog_id().to_string()))
+                .mirror_known_products(std::slice::from_ref(&input.plan.stripe_id().to_string()))
                 .await
                 .is_ok_and(|known| !known.is_empty());
             let intent = upsert::Intent {

@@ -83,6 +83,10 @@ pub struct ProductsMapping {
     pub image_url: Option<String>,
     /// With `query`: the table whose changes capture triggers follow ([`CaptureSource`]).
     pub capture: Option<CaptureSource>,
+    /// The existing Stripe product (`prod_…`) each row takes over (text; NULL: catalog-sync
+    /// creates one under the row's id). Read by `starter import`, which binds the row to it;
+    /// until then the sync refuses a row naming one.
+    pub stripe_id: Option<String>,
 }
 
 /// For a query mapping, the table capture triggers go on (`capture_table`), and its column
@@ -139,6 +143,7 @@ struct ProductsSection {
     image_url: Option<String>,
     capture_table: Option<String>,
     capture_key: Option<String>,
+    stripe_id: Option<String>,
     #[serde(flatten)]
     fields: BTreeMap<String, String>,
 }
@@ -151,7 +156,7 @@ impl TryFrom<ProductsSection> for ProductsMapping {
             return Err(format!(
                 "unknown field `{unknown}`, expected one of `table`, `query`, `id`, {}, \
                  `active`, `metadata`, `version`, `updated_at`, `deleted`, `image_url`, \
-                 `capture_table`, `capture_key`",
+                 `capture_table`, `capture_key`, `stripe_id`",
                 PRODUCT_FIELDS
                     .iter()
                     .map(|f| format!("`{}`", f.name))
@@ -188,6 +193,7 @@ impl TryFrom<ProductsSection> for ProductsMapping {
             updated_at: s.updated_at,
             deleted: s.deleted,
             image_url: s.image_url,
+            stripe_id: s.stripe_id,
         })
     }
 }

@@ -142,7 +142,7 @@ impl Queries {
         Self {
             products: format!(
                 "(SELECT id, {}, active, metadata, version, updated_at, \
-                 deleted_at IS NOT NULL AS deleted FROM catalog_products) AS products",
+                 deleted_at IS NOT NULL AS deleted, stripe_id FROM catalog_products) AS products",
                 PRODUCT_FIELDS
                     .iter()
                     .map(|f| f.name)
@@ -185,6 +185,7 @@ impl Queries {
                     ("version", products.version.as_ref(), Field::Integer),
                     ("updated_at", products.updated_at.as_ref(), Field::Time),
                     ("deleted", products.deleted.as_ref(), Field::Deleted),
+                    ("stripe_id", products.stripe_id.as_ref(), Field::Text),
                 ])
                 .collect();
         for (field, column, wants) in product_fields {
@@ -304,9 +305,10 @@ impl Queries {
             .collect();
         let products_sql = format!(
             "(SELECT {id} AS id, {fields}, {active} AS active, {metadata} AS metadata, \
-             {version} AS version, {updated_at} AS updated_at, {deleted} AS deleted \
-             FROM {products_from}) AS products",
+             {version} AS version, {updated_at} AS updated_at, {deleted} AS deleted, \
+             {stripe_id} AS stripe_id FROM {products_from}) AS products",
             id = d.id(&product_columns["id"]),
+            stripe_id = p("stripe_id").map_or("CAST(NULL AS TEXT)".into(), |c| d.text(c)),
             fields = fields.join(", "),
             active = p("active").map_or(d.bool_const(true).into(), |c| d.bool(c)),
             metadata = p("metadata").map_or("'{}'".into(), |c| d.metadata(c)),

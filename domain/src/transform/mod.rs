@@ -81,14 +81,19 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
     let product = match product {
         Some(p) if !p.deleted => p,
         _ => {
+            let bound = product.and_then(|p| p.bound_stripe_id.as_deref());
             return TransformOutput::Plan(Box::new(SyncPlan::Archive {
-                stripe_id: catalog_id.to_string(),
+                stripe_id: bound.unwrap_or(catalog_id).to_string(),
                 catalog_id: catalog_id.to_string(),
             }));
         }
     };
+    let stripe_id = match stripe_product(catalog_id, product) {
+        Ok(id) => id,
+        Err(problem) => return TransformOutput::Invalid(vec![problem]),
+    };
     let mut desired = DesiredProduct {
-        stripe_id: catalog_id.to_string(),
+        stripe_id,
         catalog_id: catalog_id.to_string(),
         active: product.active,
         metadata: product.metadata.clone(),
@@ -125,6 +130,33 @@ pub fn transform(catalog_id: &str, product: Option<&CatalogProduct>) -> Transfor
         .metadata
         .insert(META_HASH.into(), desired.content_hash.clone());
     TransformOutput::Plan(Box::new(SyncPlan::Upsert(Box::new(desired))))
+}
+
+/// The Stripe product a live row writes to: the one `starter import` bound it to, else its
+/// own id. A row naming another product (`stripe_id`) that is not bound to it is refused: the
+/// sync would otherwise make a second product beside the shop's, or write to one nobody handed
+/// over.
+fn stripe_product(catalog_id: &str, product: &CatalogProduct) -> Result<String, ValidationIssue> {
+    let named = present(product.stripe_id.as_deref());
+    match (named, product.bound_stripe_id.as_deref()) {
+        (Some(named), Some(bound)) if named != bound => Err(issue(
+            "stripe_id",
+            format!(
+                "names Stripe product {named:?}, but `starter import` bound this row to \
+                 {bound:?}: put {bound:?} back, or archive the row and add a new one for {named:?}"
+            ),
+        )),
+        (_, Some(bound)) => Ok(bound.to_string()),
+        (Some(named), None) if named != catalog_id => Err(issue(
+            "stripe_id",
+            format!(
+                "names Stripe product {named:?}, which this catalog has not taken over: run \
+                 `starter import --dry-run`, then `starter import` (until then nothing is \
+                 written for this row)"
+            ),
+        )),
+        _ => Ok(catalog_id.to_string()),
+    }
 }
 
 /// The trimmed text, unless there is none: empty and absent are the same to Stripe.
@@ -235,6 +267,51 @@ mod tests {
         assert_eq!(d.metadata[META_MANAGED], "true");
         assert_eq!(d.metadata[META_VERSION], "3");
         assert_eq!(d.metadata[META_HASH], d.content_hash);
+    }
+
+    #[test]
+    fn a_row_writes_to_the_product_it_was_bound_to_and_never_to_one_only_named() {
+        let named = |stripe_id: Option<&str>, bound: Option<&str>| CatalogProduct {
+            stripe_id: stripe_id.map(str::to_string),
+            bound_stripe_id: bound.map(str::to_string),
+            ..product()
+        };
+        assert_eq!(plan(&named(None, None)).stripe_id, "sku-1");
+        assert_eq!(plan(&named(Some(" "), None)).stripe_id, "sku-1");
+        assert_eq!(plan(&named(Some("sku-1"), None)).stripe_id, "sku-1");
+        assert_eq!(
+            plan(&named(Some("prod_A"), Some("prod_A"))).stripe_id,
+            "prod_A"
+        );
+        // A binding outlives a cleared column; the lookup keys stay the catalog id's.
+        let d = plan(&named(None, Some("prod_A")));
+        assert_eq!(
+            (d.stripe_id.as_str(), d.catalog_id.as_str()),
+            ("prod_A", "sku-1")
+        );
+        assert_eq!(d.prices[0].lookup_key, "cs:sku-1:usd:one_time");
+        for (row, says) in [
+            (named(Some("prod_A"), None), "starter import"),
+            (
+                named(Some("prod_B"), Some("prod_A")),
+                "bound this row to \"prod_A\"",
+            ),
+        ] {
+            let TransformOutput::Invalid(issues) = transform("sku-1", Some(&row)) else {
+                panic!("{row:?} must be refused");
+            };
+            assert_eq!(issues[0].field, "stripe_id");
+            assert!(issues[0].reason.contains(says), "{}", issues[0].reason);
+        }
+        // A deleted row archives the product it was bound to.
+        let gone = CatalogProduct {
+            deleted: true,
+            ..named(Some("prod_A"), Some("prod_A"))
+        };
+        let TransformOutput::Plan(archive) = transform("sku-1", Some(&gone)) else {
+            panic!("a deleted row is archived");
+        };
+        assert_eq!(archive.stripe_id(), "prod_A");
     }
 
     #[test]

@@ -21,6 +21,7 @@ use common::settings::StripeSettings;
 use compare::{compare, metadata};
 use domain::identity::{CatalogIdentity, Claim};
 use domain::metadata::META_CATALOG;
+use domain::model::CatalogProduct;
 use serde_json::{Value, json};
 
 /// `starter verify`.
@@ -212,10 +213,12 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
                 ),
             });
         }
+        // A row `starter import` bound is compared with the product it was bound to.
+        let stripe_id = |p: &CatalogProduct| p.bound_stripe_id.clone().unwrap_or(p.id.clone());
         let mut query: Vec<(String, String)> = page
             .products
             .iter()
-            .map(|p| ("ids[]".to_string(), p.id.clone()))
+            .map(|p| ("ids[]".to_string(), stripe_id(p)))
             .collect();
         query.push(("expand[]".into(), "data.default_price".into()));
         query.push(("expand[]".into(), "data.default_price.tiers".into()));
@@ -242,10 +245,25 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
                 continue;
             }
             compared += 1;
-            let prices = match found.get(&product.id) {
+            if let Some(named) = product.stripe_id.as_deref().map(str::trim)
+                && !named.is_empty()
+                && named != stripe_id(product)
+            {
+                differences.push(Difference {
+                    product: product.id.clone(),
+                    what: format!(
+                        "the row names Stripe product {named}, and is bound to {}: run `starter \
+                         import --dry-run`",
+                        product.bound_stripe_id.as_deref().unwrap_or("none")
+                    ),
+                });
+                continue;
+            }
+            let stripe_id = stripe_id(product);
+            let prices = match found.get(&stripe_id) {
                 Some(_) if product.active && !product.deleted => {
                     let query = vec![
-                        ("product".to_string(), product.id.clone()),
+                        ("product".to_string(), stripe_id.clone()),
                         ("active".to_string(), "true".to_string()),
                         ("expand[]".to_string(), "data.tiers".to_string()),
                         ("expand[]".to_string(), "data.currency_options".to_string()),
@@ -254,7 +272,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
                 }
                 _ => Vec::new(),
             };
-            let stripe_product = found.get(&product.id);
+            let stripe_product = found.get(&stripe_id);
             let claim = stripe_product.map(|s| identity.claim(&metadata(s), &product.id));
             if let Some(why) = claim.as_ref().and_then(|c| c.refusal(&identity)) {
                 // A product this catalog wrote whose identity metadata was edited by hand: the
@@ -297,8 +315,17 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
         .list("/v1/products", vec![("active".into(), "true".into())])
         .await?;
     let mut other_catalogs = 0u64;
+    let rows_of_bound: BTreeMap<String, String> = catalog
+        .bindings()
+        .await?
+        .into_iter()
+        .map(|(row, product)| (product, row))
+        .collect();
     for p in active {
-        let id = p["id"].as_str().unwrap_or_default();
+        let product_id = p["id"].as_str().unwrap_or_default();
+        let id = rows_of_bound
+            .get(product_id)
+            .map_or(product_id, String::as_str);
         let claim = identity.claim(&metadata(&p), id);
         if matches!(claim, Claim::OtherCatalog(_) | Claim::Unadopted) {
             other_catalogs += 1;
@@ -306,7 +333,7 @@ pub(crate) async fn run(catalog: &Catalog, args: VerifyArgs) -> anyhow::Result<E
         }
         if claim == Claim::Ours && !live_ids.contains(id) && !invalid.contains(id) {
             differences.push(Difference {
-                product: id.to_string(),
+                product: product_id.to_string(),
                 what: "active in Stripe, not live in the catalog".into(),
             });
         }
