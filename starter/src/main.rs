@@ -8,6 +8,7 @@ mod adopt;
 mod catalog_cmd;
 mod changes;
 mod exit;
+mod import;
 mod progress;
 mod queue;
 mod reconcile;
@@ -128,6 +129,10 @@ enum Command {
     /// Claim for this catalog the Stripe products catalog-sync made before catalog identities
     /// (only those this catalog has a row for); until then nothing touches them.
     Adopt(adopt::AdoptArgs),
+    /// Hand the shop's existing Stripe products over to catalog-sync: bind each row naming one
+    /// (the mapping's `stripe_id`), keep its matching prices, then sync the bound products.
+    /// `--dry-run` prints the plan.
+    Import(import::ImportArgs),
     /// The Stripe webhook endpoint the relay receives Dashboard edits at.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
@@ -351,6 +356,23 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Adopt(args) => adopt::run(&open_catalog().await?, args)
             .await
             .map(|()| Exit::Ok),
+        Command::Import(args) => {
+            let imported = import::run(&open_catalog().await?, args).await?;
+            if imported.bound.is_empty() {
+                return Ok(imported.exit);
+            }
+            // The syncs finish the hand-over: fields, new prices, the other prices archived.
+            let syncs = Syncs::of(
+                open_catalog().await?,
+                connect(&cli.payload).await?,
+                &cli.catalog.task_queue,
+            )
+            .await?;
+            let signalled = signal(&syncs, imported.bound, 8, false).await?;
+            let stranded = signalled.exit();
+            let exit = results(&syncs, Products::Signalled(signalled.started), 8, false).await?;
+            Ok(exit.worst(stranded).worst(imported.exit))
+        }
         Command::Webhooks(cmd) => webhooks::run(&open_catalog().await?, cmd)
             .await
             .map(|()| Exit::Ok),

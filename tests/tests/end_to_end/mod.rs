@@ -4,6 +4,7 @@
 mod changes;
 mod guards;
 mod http;
+mod import;
 mod live_account;
 mod mirror;
 mod own_catalog;

@@ -127,10 +127,10 @@ enum Capture {
 // test shares one Temporal server.
 
 /// One shop on one backend, and how the test edits it as the shop's application would.
-struct Shop {
-    backend: Backend,
-    url: String,
-    config: std::path::PathBuf,
+pub(super) struct Shop {
+    pub(super) backend: Backend,
+    pub(super) url: String,
+    pub(super) config: std::path::PathBuf,
 }
 
 impl Shop {
@@ -276,7 +276,7 @@ fn major(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
-async fn execute(catalog: &catalog::Catalog, sql: &str) {
+pub(super) async fn execute(catalog: &catalog::Catalog, sql: &str) {
     match catalog.db() {
         catalog::Db::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
         catalog::Db::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
@@ -284,7 +284,7 @@ async fn execute(catalog: &catalog::Catalog, sql: &str) {
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-fn starter(shop: &Shop, sandbox: &Sandbox, queue: &str, args: &[&str]) -> Output {
+pub(super) fn starter(shop: &Shop, sandbox: &Sandbox, queue: &str, args: &[&str]) -> Output {
     Command::new(harness::binary("starter"))
         .args(args)
         .env("TEMPORAL_ADDRESS", harness::temporal_address())
@@ -298,7 +298,7 @@ fn starter(shop: &Shop, sandbox: &Sandbox, queue: &str, args: &[&str]) -> Output
 }
 
 /// The worker on the shop's catalog and mapping.
-fn start_worker(shop: &Shop, sandbox: &Sandbox, queue: &str) -> Running {
+pub(super) fn start_worker(shop: &Shop, sandbox: &Sandbox, queue: &str) -> Running {
     Running(
         worker_command(&shop.url, sandbox, queue)
             .env("CATALOG_SYNC_CONFIG", &shop.config)
@@ -330,7 +330,7 @@ fn relay_command(shop: &Shop, queue: &str, capture: Capture) -> Command {
     relay
 }
 
-fn ok(out: Output, what: &str) -> String {
+pub(super) fn ok(out: Output, what: &str) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
