@@ -750,3 +750,95 @@ async fn the_previous_build_starts_and_syncs_on_a_schema_the_next_one_expanded()
         );
     }
 }
+
+/// A binding to an existing Stripe product (`starter import`) is read with its row, in pages as
+/// one by one, is one product per row and one row per product, and outlives a row deleted for
+/// good, whose sync then archives the product it was bound to. On the built-in tables, which
+/// take the product's Stripe id in `catalog_products.stripe_id`.
+async fn bindings(backend: harness::Backend) {
+    use domain::model::{CatalogPrice, CatalogProduct, TransformOutput};
+    let (_url, catalog) = harness::fresh_catalog(backend).await;
+    let mug = CatalogProduct {
+        id: "sku-1".into(),
+        name: "Mug".into(),
+        active: true,
+        prices: vec![CatalogPrice {
+            currency: "usd".into(),
+            unit_amount: 1200,
+            ..CatalogPrice::default()
+        }],
+        ..CatalogProduct::default()
+    };
+    catalog.save_product(&mug).await.unwrap();
+    execute(
+        &catalog,
+        "UPDATE catalog_products SET stripe_id = 'prod_Shop1' WHERE id = 'sku-1'",
+    )
+    .await;
+    let row = catalog.fetch_product("sku-1").await.unwrap().unwrap();
+    assert_eq!(row.stripe_id.as_deref(), Some("prod_Shop1"));
+    assert_eq!(row.bound_stripe_id, None);
+
+    assert_eq!(
+        catalog.bind("sku-1", "prod_Shop1").await.unwrap(),
+        catalog::Bound::New
+    );
+    assert_eq!(
+        catalog.bind("sku-1", "prod_Shop1").await.unwrap(),
+        catalog::Bound::Already
+    );
+    let other_product = catalog.bind("sku-1", "prod_Other").await.unwrap_err();
+    assert!(
+        other_product
+            .to_string()
+            .contains("sku-1 is bound to Stripe product prod_Shop1 already"),
+        "{other_product}"
+    );
+    let other_row = catalog.bind("sku-2", "prod_Shop1").await.unwrap_err();
+    assert!(
+        other_row
+            .to_string()
+            .contains("prod_Shop1 is bound to catalog row sku-1 already"),
+        "{other_row}"
+    );
+
+    let page = catalog
+        .products_page("", &catalog::IdRange::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.products[0].bound_stripe_id.as_deref(),
+        Some("prod_Shop1")
+    );
+    let by_id = catalog.products_by_ids(&["sku-1".into()]).await.unwrap();
+    assert_eq!(
+        by_id.products[0].bound_stripe_id.as_deref(),
+        Some("prod_Shop1")
+    );
+    assert_eq!(
+        catalog
+            .rows_of_products(&["prod_Shop1".into(), "sku-9".into()])
+            .await
+            .unwrap(),
+        ["sku-1", "sku-9"]
+    );
+
+    assert!(catalog.hard_delete("sku-1").await.unwrap());
+    let gone = catalog.fetch_product("sku-1").await.unwrap().unwrap();
+    assert!(gone.deleted);
+    let TransformOutput::Plan(plan) = domain::transform::transform("sku-1", Some(&gone)) else {
+        panic!("a deleted row archives");
+    };
+    assert_eq!(plan.stripe_id(), "prod_Shop1");
+    assert!(catalog.fetch_product("sku-2").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_are_read_with_their_rows_and_outlive_them_postgres() {
+    bindings(harness::Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_are_read_with_their_rows_and_outlive_them_sqlite() {
+    bindings(harness::Backend::Sqlite).await;
+}
