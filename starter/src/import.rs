@@ -13,7 +13,10 @@
 //! - **create** the row's prices no existing price matches, and **archive** the product's other
 //!   active prices: both done by the product's sync, which `import` starts once the bindings
 //!   are recorded (as `starter sync --wait`), so the archive of the product itself, for a row
-//!   inactive or deleted, passes the archive guard as every archive does.
+//!   inactive or deleted, passes the archive guard as every archive does;
+//! - **archive** the product catalog-sync made under the row's own id, if a sync ran before the
+//!   row named the shop's product (the duplicate that leaves two products per row): only when
+//!   it is this catalog's, made for this row, and active.
 //!
 //! Refused, with the reason and exit code 4, and never written to: a product Stripe does not
 //! have in this account (a Connect account's object is not this account's), one that is another
@@ -23,8 +26,9 @@
 //! changes nothing.
 //!
 //! Requests: per row one price list (its product expanded; one more read for a product without
-//! prices), one list page per 100 active Stripe products; applying, one write per kept price and
-//! one per product.
+//! prices, one more for a row the mirror of Stripe's state knows a product of), one list page
+//! per 100 active Stripe products; applying, one write per kept price and one per product (two
+//! with an earlier product to archive).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -75,6 +79,10 @@ struct Plan {
     created: Vec<usize>,
     /// Active prices matching none of the row's: archived by the sync.
     archived: Vec<Price>,
+    /// The product catalog-sync made under the row's own id before the row named the shop's
+    /// (a sync run before the mapping had `stripe_id`): archived by the import, as the
+    /// duplicate it is.
+    earlier: Option<Product>,
     already_bound: bool,
 }
 
@@ -158,16 +166,15 @@ pub(crate) async fn run(catalog: &Catalog, args: ImportArgs) -> anyhow::Result<I
             refused += 1;
             continue;
         }
-        match plan_row(
+        let plan = plan_row(
             &stripe,
+            catalog,
             &identity,
             &marker,
-            row,
-            product_id,
+            (row, product_id),
             account.as_deref(),
-        )
-        .await?
-        {
+        );
+        match plan.await? {
             Ok(plan) => plans.push(plan),
             Err(why) => {
                 refuse(why);
@@ -261,10 +268,10 @@ fn crate_marker(identity: &CatalogIdentity) -> BTreeMap<String, String> {
 /// product and its prices.
 async fn plan_row(
     stripe: &StripeClient,
+    catalog: &Catalog,
     identity: &CatalogIdentity,
     marker: &BTreeMap<String, String>,
-    row: &CatalogProduct,
-    product_id: &str,
+    (row, product_id): (&CatalogProduct, &str),
     account: Option<&str>,
 ) -> anyhow::Result<Result<Plan, String>> {
     // What the sync will make of the row, once bound.
@@ -330,6 +337,21 @@ async fn plan_row(
     } else {
         match_prices(&desired.prices, &prices, marker)
     };
+    // A product catalog-sync made under the row's id (the mirror of Stripe's state knows every
+    // product a sync wrote; Stripe is read to be sure): this catalog's, for this row, active.
+    let earlier = if catalog
+        .mirror_known_products(std::slice::from_ref(&row.id))
+        .await?
+        .is_empty()
+    {
+        None
+    } else {
+        stripe.get_product(&row.id).await?.filter(|p| {
+            p.active
+                && identity.claim(&p.metadata, &row.id) == Claim::Ours
+                && p.metadata.get(META_ID) == Some(&row.id)
+        })
+    };
     Ok(Ok(Plan {
         row: row.id.clone(),
         product,
@@ -337,6 +359,7 @@ async fn plan_row(
         kept,
         created,
         archived,
+        earlier,
         already_bound,
     }))
 }
@@ -388,10 +411,13 @@ fn match_prices(
                 let mut form = prices::compare(&p.current(), dp, marker).update;
                 if p.lookup_key.as_deref() != Some(dp.lookup_key.as_str()) {
                     form.push("lookup_key", dp.lookup_key.as_str());
-                    // Another price of the product holding the key gives it up.
-                    if existing
-                        .iter()
-                        .any(|o| o.lookup_key.as_deref() == Some(dp.lookup_key.as_str()))
+                    // As the sync does: catalog-sync's own keys are taken from whichever price
+                    // holds them (one of its earlier product for this row); the catalog's own
+                    // only from a price of this product.
+                    if !dp.has_own_lookup_key()
+                        || existing
+                            .iter()
+                            .any(|o| o.lookup_key.as_deref() == Some(dp.lookup_key.as_str()))
                     {
                         form.push("transfer_lookup_key", "true");
                     }
@@ -474,6 +500,22 @@ async fn apply(
             .with_context(|| format!("binding product {product_id}"))?;
     }
     catalog.bind(&plan.row, product_id).await?;
+    if let Some(earlier) = &plan.earlier {
+        let mut form = Form::new();
+        form.push("active", "false");
+        let key = keys.key(
+            &intent,
+            minted,
+            &earlier.id,
+            Step::ArchiveProduct,
+            "",
+            &form,
+        );
+        stripe
+            .update_product(&earlier.id, &form, &key)
+            .await
+            .with_context(|| format!("archiving {}, made before the import", earlier.id))?;
+    }
     Ok(())
 }
 
@@ -500,6 +542,12 @@ fn describe(plan: &Plan, dry_run: bool) -> String {
     if !plan.archived.is_empty() {
         let archived: Vec<String> = plan.archived.iter().map(price_text).collect();
         parts.push(format!("archive {}", archived.join(", ")));
+    }
+    if let Some(earlier) = &plan.earlier {
+        parts.push(format!(
+            "archive {} (catalog-sync's earlier product for this row)",
+            earlier.id
+        ));
     }
     if plan.product.active && !plan.desired.active {
         parts
@@ -612,7 +660,8 @@ mod tests {
         assert_eq!(kept[1].0, 1);
         assert_eq!(kept[1].1, "price_monthly");
         assert!(kept[1].2.contains(&"lookup_key"), "{:?}", kept[1].2);
-        assert!(!kept[1].2.contains(&"transfer_lookup_key"));
+        // catalog-sync's own key is taken from whichever price holds it (its earlier product's).
+        assert!(kept[1].2.contains(&"transfer_lookup_key"));
         assert_eq!(created, vec![2]);
         let archived: Vec<&str> = archived.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(archived, ["price_old", "price_one_off"]);

@@ -158,16 +158,21 @@ async fn a_shop_already_selling_on_stripe_hands_its_products_over() {
 
     // The shop's rows, each naming its Stripe product: the one-off prices as in Stripe; the
     // monthly prices of products 5-9 raised by 100 (replaced); product 0 sold in EUR as well
-    // (created).
+    // (created). Row 19 names none yet: it is synced first, as a shop trying catalog-sync before
+    // it mapped the ids would, and catalog-sync makes a product of its own for it.
     let id = |i: usize| format!("listing-{i:02}");
     for (i, m) in made.iter().enumerate() {
         let mut sql = format!(
             "INSERT INTO storefront.listings (id, title, stripe_product_id) \
-             VALUES ('{}', 'Art print {i}', '{}'); \
+             VALUES ('{}', 'Art print {i}', {}); \
              INSERT INTO storefront.listing_prices (listing_id, currency, amount_cents) \
              VALUES ('{}', 'USD', {});",
             id(i),
-            m.product,
+            if i == 19 {
+                "NULL".to_string()
+            } else {
+                format!("'{}'", m.product)
+            },
             id(i),
             one_off_amount(i)
         );
@@ -191,6 +196,20 @@ async fn a_shop_already_selling_on_stripe_hands_its_products_over() {
 
     ok(starter(&shop, &sandbox, &queue, &["migrate"]), "migrate");
     let _worker = start_worker(&shop, &sandbox, &queue);
+    ok(
+        starter(&shop, &sandbox, &queue, &["sync", &id(19), "--wait"]),
+        "sync before the mapping named the product",
+    );
+    assert_eq!(sandbox.product(&id(19)).await.unwrap()["active"], true);
+    execute(
+        &db,
+        &format!(
+            "UPDATE storefront.listings SET stripe_product_id = '{}' WHERE id = '{}'",
+            made[19].product,
+            id(19)
+        ),
+    )
+    .await;
 
     // Before the import, the sync refuses a row naming a product it was not handed, and makes
     // no second product under the row's id.
@@ -238,6 +257,16 @@ async fn a_shop_already_selling_on_stripe_hands_its_products_over() {
         )),
         "{}",
         line_of(7)
+    );
+    // The product catalog-sync made for row 19 before is the duplicate: archived.
+    assert!(
+        line_of(19).ends_with(&format!(
+            "keep {} (2900 usd one-off); archive {} (catalog-sync's earlier product for this row)",
+            made[19].one_off,
+            id(19)
+        )),
+        "{}",
+        line_of(19)
     );
     assert!(
         plan.contains(&format!(
@@ -292,8 +321,11 @@ async fn a_shop_already_selling_on_stripe_hands_its_products_over() {
                 .unwrap();
             assert_eq!(old["active"], false, "replaced monthly price of {}", id(i));
         }
-        // No second product under the row's id.
-        assert!(sandbox.product(&id(i)).await.is_none());
+        // No second product under the row's id (row 19's, made before, archived).
+        match sandbox.product(&id(i)).await {
+            None => assert_ne!(i, 19),
+            Some(earlier) => assert_eq!((i, &earlier["active"]), (19, &Value::Bool(false))),
+        }
     }
     for price in &subscribed {
         let (_, p) = sandbox.get(&format!("/v1/prices/{price}")).await;
