@@ -160,6 +160,7 @@ mod capture;
 mod connect;
 mod guard;
 mod identity;
+pub mod logical;
 pub mod mapping;
 mod mirror;
 mod outbox;

@@ -311,3 +311,18 @@ pub fn tls_postgres() -> TlsPostgres {
         _server: server,
     }
 }
+
+/// A throwaway PostgreSQL with `wal_level=logical` (log-based capture needs it; the test server
+/// may run without), started once per test process: its admin URL.
+pub fn logical_postgres() -> String {
+    static LOGICAL: OnceLock<(String, Mutex<Tied>)> = OnceLock::new();
+    LOGICAL
+        .get_or_init(|| {
+            let (url, server) = throwaway_postgres_with(|_, _| {
+                "-c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20".into()
+            });
+            (url, Mutex::new(server))
+        })
+        .0
+        .clone()
+}

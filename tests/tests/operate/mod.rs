@@ -5,6 +5,7 @@ mod binaries;
 mod budget;
 mod catalog_db;
 mod health;
+mod logical;
 mod logs;
 mod payload_codec;
 mod rollout;

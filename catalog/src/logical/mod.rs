@@ -1,0 +1,229 @@
+//! Log-based change capture (issue 35), its first part: from the `pgoutput` messages of a
+//! logical replication slot to the products each committed transaction changed. The tables
+//! followed are those triggers would follow (`mapping::Captured`: a mapped table, or a
+//! query's `capture_table`), each with the column naming its product; the tracer reads that
+//! column from every inserted, updated and deleted row.
+//!
+//! A delete (or an update that moves a row to another product) carries only the row's replica
+//! identity: the primary key by default. Where the product column is not part of it (a price
+//! table keyed by its own serial id), the row's product cannot be known from the log, so such a
+//! table needs `REPLICA IDENTITY FULL`; a change that still cannot be traced is reported as such
+//! ([`Committed::untraceable`]), never dropped, so that its reader can answer with a full
+//! reconciliation.
+
+pub mod pgoutput;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pgoutput::{Message, Relation, Tuple, Value};
+
+pub use pgoutput::DecodeError;
+
+/// A table whose changes are changes of products: its oid, its name (for messages) and the
+/// column holding the product's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracedTable {
+    /// The table's oid (`'schema.table'::regclass`).
+    pub oid: u32,
+    /// Its name, as configured.
+    pub name: String,
+    /// Its column holding the product's id.
+    pub key: String,
+}
+
+/// What one committed transaction changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Where a reader that has handed these changes over resumes (the slot's position to
+    /// confirm).
+    pub end_lsn: u64,
+    /// The products whose rows it inserted, updated or deleted (both ids of a re-keyed one).
+    pub products: BTreeSet<String>,
+    /// Followed tables it changed in a way the log does not trace to a product: a truncate, or
+    /// a delete whose old row lacks the product column (the table's replica identity does not
+    /// hold it). Each calls for a full reconciliation.
+    pub untraceable: BTreeSet<String>,
+}
+
+/// Follows a slot's messages, one transaction at a time.
+#[derive(Debug, Clone)]
+pub struct Tracer {
+    tables: BTreeMap<u32, TracedTable>,
+    /// The shapes of the followed tables, as the stream last described them.
+    relations: BTreeMap<u32, Relation>,
+    current: Committed,
+}
+
+impl Tracer {
+    /// A tracer of `tables`' changes.
+    pub fn new(tables: Vec<TracedTable>) -> Self {
+        Self {
+            tables: tables.into_iter().map(|t| (t.oid, t)).collect(),
+            relations: BTreeMap::new(),
+            current: Committed::default(),
+        }
+    }
+
+    /// Feeds one message (the bytes of one `XLogData`); at a commit, returns what the
+    /// transaction changed (also when it changed no followed table: its position is still
+    /// to be confirmed).
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<Committed>, DecodeError> {
+        match pgoutput::decode(bytes)? {
+            Message::Begin { .. } => self.current = Committed::default(),
+            Message::Commit { end_lsn, .. } => {
+                let mut done = std::mem::take(&mut self.current);
+                done.end_lsn = end_lsn;
+                return Ok(Some(done));
+            }
+            Message::Relation(relation) => {
+                self.relations.insert(relation.oid, relation);
+            }
+            Message::Insert { relation, new } => self.row(relation, Some(&new), true),
+            Message::Update { relation, old, new } => {
+                self.row(relation, Some(&new), true);
+                // The old key is sent when it changed: the row left that product.
+                if let Some(old) = old {
+                    self.row(relation, Some(&old), false);
+                }
+            }
+            Message::Delete { relation, old } => self.row(relation, Some(&old), false),
+            Message::Truncate { relations } => {
+                for oid in relations {
+                    if let Some(table) = self.tables.get(&oid) {
+                        self.current.untraceable.insert(table.name.clone());
+                    }
+                }
+            }
+            Message::Other(_) => {}
+        }
+        Ok(None)
+    }
+
+    /// Records the product of `row` of table `oid`; `complete`: a new row, which holds every
+    /// column (an old one holds the replica identity's).
+    fn row(&mut self, oid: u32, row: Option<&Tuple>, complete: bool) {
+        let Some(table) = self.tables.get(&oid) else {
+            return;
+        };
+        let product = self.relations.get(&oid).and_then(|relation| {
+            let at = relation.columns.iter().position(|c| c.name == table.key)?;
+            match row?.get(at)? {
+                Value::Text(id) => Some(id.clone()),
+                Value::Null | Value::Unchanged => None,
+            }
+        });
+        match product {
+            Some(id) => {
+                self.current.products.insert(id);
+            }
+            // A new row without a product is no product's; an old one is untraceable.
+            None if complete => {}
+            None => {
+                self.current.untraceable.insert(table.name.clone());
+            }
+        }
+    }
+}
+
+impl crate::Catalog {
+    /// The tables log-based capture follows, with their oids (PostgreSQL only): the built-in
+    /// tables, or the mapped ones triggers would follow (a query's `capture_table`).
+    pub async fn logical_tables(&self) -> Result<Vec<TracedTable>, crate::CatalogError> {
+        let crate::Db::Postgres(pool) = &self.db else {
+            return Err(crate::CatalogError::Capture(
+                "log-based capture reads PostgreSQL's write-ahead log: SQLite has none (use \
+                 triggers or polling)"
+                    .into(),
+            ));
+        };
+        let followed: Vec<(String, String, String)> = match &self.queries.mapped {
+            None => vec![
+                (
+                    "catalog_products".into(),
+                    "catalog_products".into(),
+                    "id".into(),
+                ),
+                (
+                    "catalog_prices".into(),
+                    "catalog_prices".into(),
+                    "product_id".into(),
+                ),
+            ],
+            Some(mapped) => [
+                ("products", &mapped.products_capture),
+                ("prices", &mapped.prices_capture),
+            ]
+            .into_iter()
+            .map(|(what, captured)| {
+                let c = captured.as_ref().ok_or_else(|| {
+                    crate::CatalogError::Capture(format!(
+                        "catalog.{what} reads a query, and the log names tables: name the table \
+                         whose changes the query follows (catalog.{what}.capture_table, with \
+                         capture_key its product id column)"
+                    ))
+                })?;
+                Ok((c.quoted.clone(), c.name.clone(), c.key.name.clone()))
+            })
+            .collect::<Result<_, crate::CatalogError>>()?,
+        };
+        let mut tables = Vec::new();
+        for (quoted, name, key) in followed {
+            let oid: Option<i64> = sqlx::query_scalar("SELECT to_regclass($1)::oid::bigint")
+                .bind(&quoted)
+                .fetch_one(pool)
+                .await?;
+            let oid =
+                oid.ok_or_else(|| crate::CatalogError::Capture(format!("table {name} not found")))?;
+            tables.push(TracedTable {
+                oid: u32::try_from(oid).expect("an oid is 32 bits"),
+                name,
+                key,
+            });
+        }
+        Ok(tables)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_names_the_products_of_its_rows() {
+        let mut tracer = Tracer::new(vec![TracedTable {
+            oid: 7,
+            name: "shop.item_prices".into(),
+            key: "item_sku".into(),
+        }]);
+        tracer.relations.insert(
+            7,
+            Relation {
+                oid: 7,
+                namespace: "shop".into(),
+                name: "item_prices".into(),
+                replica_identity: b'd',
+                columns: vec![
+                    pgoutput::Column {
+                        name: "price_id".into(),
+                        key: true,
+                    },
+                    pgoutput::Column {
+                        name: "item_sku".into(),
+                        key: false,
+                    },
+                ],
+            },
+        );
+        let text = |s: &str| Value::Text(s.into());
+        tracer.row(7, Some(&vec![text("1"), text("mug")]), true);
+        tracer.row(8, Some(&vec![text("1"), text("elsewhere")]), true);
+        // A delete with the default identity carries the price id alone.
+        tracer.row(7, Some(&vec![text("2"), Value::Null]), false);
+        let done = std::mem::take(&mut tracer.current);
+        assert_eq!(done.products, BTreeSet::from(["mug".to_string()]));
+        assert_eq!(
+            done.untraceable,
+            BTreeSet::from(["shop.item_prices".to_string()])
+        );
+    }
+}
