@@ -7,12 +7,14 @@
 //! - [`signature`]: `Stripe-Signature` verification.
 //! - [`signal`]: signal-with-start of a product's sync, with the retryable/refused split.
 //! - [`poll`]: polling capture's loop (`CATALOG_SYNC_CAPTURE=polling`).
+//! - [`logical`]: log-based capture's loop (`CATALOG_SYNC_CAPTURE=logical`).
 //! - [`gauges`]: the outbox's lag and depth and the capture's state, as metrics.
 #![deny(missing_docs)]
 
 pub mod decide;
 pub mod gauges;
 pub mod http;
+pub mod logical;
 pub mod outbox;
 pub mod poll;
 pub mod signal;

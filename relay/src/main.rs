@@ -8,22 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 use catalog::Catalog;
 use clap::Parser;
-use common::settings::{PayloadSettings, Secret};
+use common::settings::{CaptureMode as Capture, PayloadSettings, Secret};
 use common::temporal::WhenUnreachable;
 use domain::ownership::Ownership;
 use relay::http::HttpConfig;
 use relay::{Relay, RelayOptions, Signaller};
 use stripe::identity::CatalogIdentity;
 use stripe::write_key::{self, WriteKeys};
-
-/// How catalog changes reach the outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Capture {
-    /// Capture triggers write the outbox; the relay reads it.
-    Triggers,
-    /// The relay polls the catalog's tables into the outbox, and reads it.
-    Polling,
-}
 
 /// catalog-sync relay. Temporal connection settings come from `TEMPORAL_ADDRESS`,
 /// `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile.
@@ -46,8 +37,10 @@ struct Args {
     #[arg(long, env = "CATALOG_SYNC_RELAY_POLL_MS", default_value_t = 250)]
     poll_ms: u64,
     /// How catalog changes reach the outbox: `triggers` (the built-in tables' own, or those of
-    /// `starter capture install` on your tables), or `polling`: this relay follows the mapped
-    /// `updated_at` columns and diffs ids for hard deletes, with no trigger on your tables.
+    /// `starter capture install` on your tables), `polling`: this relay follows the mapped
+    /// `updated_at` columns and diffs ids for hard deletes, with no trigger on your tables, or
+    /// `logical`: this relay reads PostgreSQL's write-ahead log through the replication slot
+    /// `starter capture install` made, every committed change, no trigger.
     #[arg(long, env = "CATALOG_SYNC_CAPTURE", value_enum, default_value_t = Capture::Triggers)]
     capture: Capture,
     /// Polling capture: milliseconds between passes.
@@ -192,6 +185,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
             common::shutdown_signal(),
         ));
     }
+    if args.capture == Capture::Logical {
+        catalog
+            .check_logical()
+            .await
+            .map_err(|e| anyhow::anyhow!("CATALOG_SYNC_CAPTURE=logical, but {e}"))?;
+        tracing::info!(slot = %catalog.logical_slot().await?, "logical capture on");
+        tokio::spawn(relay::logical::follow_until(
+            catalog.clone(),
+            catalog::required_url(args.catalog.database_url.as_deref())?.to_string(),
+            metrics.clone(),
+            common::shutdown_signal(),
+        ));
+    }
     if let Some(m) = &metrics {
         tokio::spawn(relay::gauges::publish_until(
             catalog.clone(),
@@ -202,12 +208,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ));
     }
     // `starter status` shows how changes are captured.
-    catalog
-        .record_capture_mode(match args.capture {
-            Capture::Triggers => "triggers",
-            Capture::Polling => "polling",
-        })
-        .await?;
+    catalog.record_capture_mode(args.capture.as_str()).await?;
     // The HTTP server starts now, not once Temporal answers: `/healthz` says the process lives
     // (an orchestrator would otherwise restart a relay that is only waiting), and the rest
     // answers 503 until the full router is in place.

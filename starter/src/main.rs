@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use catalog::Catalog;
 use catalog_cmd::{CatalogCommand, catalog_command};
 use clap::{Parser, Subcommand};
+use common::settings::CaptureMode;
 use common::temporal::WhenUnreachable;
 use exit::Exit;
 use sync::{Products, Syncs, chosen_ids, results, signal};
@@ -147,17 +148,25 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CaptureCommand {
-    /// Add the capture triggers to the mapped product and price tables.
+    /// Set capture up: the capture triggers on the mapped product and price tables, or with
+    /// CATALOG_SYNC_CAPTURE=logical the publication, the replication slot and the replica
+    /// identities the log needs.
     Install {
         /// Print the SQL for review instead of running it.
         #[arg(long)]
         print: bool,
+        /// How the relay captures (its CATALOG_SYNC_CAPTURE).
+        #[arg(long, env = "CATALOG_SYNC_CAPTURE", value_enum, default_value_t = CaptureMode::Triggers)]
+        capture: CaptureMode,
     },
-    /// Remove them.
+    /// Remove it.
     Uninstall {
         /// Print the SQL instead of running it.
         #[arg(long)]
         print: bool,
+        /// How the relay captures (its CATALOG_SYNC_CAPTURE).
+        #[arg(long, env = "CATALOG_SYNC_CAPTURE", value_enum, default_value_t = CaptureMode::Triggers)]
+        capture: CaptureMode,
     },
 }
 
@@ -250,14 +259,31 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Capture(command) => {
             let catalog = open_catalog().await?;
-            let (action, print) = match command {
-                CaptureCommand::Install { print } => (catalog::CaptureAction::Install, print),
-                CaptureCommand::Uninstall { print } => (catalog::CaptureAction::Uninstall, print),
+            let (action, print, capture) = match command {
+                CaptureCommand::Install { print, capture } => {
+                    (catalog::CaptureAction::Install, print, capture)
+                }
+                CaptureCommand::Uninstall { print, capture } => {
+                    (catalog::CaptureAction::Uninstall, print, capture)
+                }
             };
-            if print {
+            anyhow::ensure!(
+                !(capture == CaptureMode::Polling && action == catalog::CaptureAction::Install),
+                "CATALOG_SYNC_CAPTURE=polling: polling capture needs nothing installed (the relay \
+                 reads the mapped updated_at columns); `capture install` is for triggers or \
+                 CATALOG_SYNC_CAPTURE=logical"
+            );
+            let logical = capture == CaptureMode::Logical;
+            if print && logical {
+                println!("{}", catalog.logical_sql(action).await?.join("\n"));
+            } else if print {
                 print!("{}", catalog.capture_sql(action)?);
             } else {
-                let sql = catalog.capture(action).await?;
+                let sql = if logical {
+                    catalog.logical_capture(action).await?
+                } else {
+                    catalog.capture(action).await?
+                };
                 print!("{sql}");
                 println!(
                     "capture {}: done",

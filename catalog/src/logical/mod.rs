@@ -12,12 +12,14 @@
 //! reconciliation.
 
 pub mod pgoutput;
+mod slot;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use pgoutput::{Message, Relation, Tuple, Value};
 
 pub use pgoutput::DecodeError;
+pub use slot::{PUBLICATION, SlotState};
 
 /// A table whose changes are changes of products: its oid, its name (for messages) and the
 /// column holding the product's id.
@@ -69,12 +71,8 @@ impl Tracer {
     /// to be confirmed).
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Option<Committed>, DecodeError> {
         match pgoutput::decode(bytes)? {
-            Message::Begin { .. } => self.current = Committed::default(),
-            Message::Commit { end_lsn, .. } => {
-                let mut done = std::mem::take(&mut self.current);
-                done.end_lsn = end_lsn;
-                return Ok(Some(done));
-            }
+            Message::Begin { .. } => self.begin(),
+            Message::Commit { end_lsn, .. } => return Ok(Some(self.commit(end_lsn))),
             Message::Relation(relation) => {
                 self.relations.insert(relation.oid, relation);
             }
@@ -97,6 +95,18 @@ impl Tracer {
             Message::Other(_) => {}
         }
         Ok(None)
+    }
+
+    /// A transaction begins (a reader whose client decodes `Begin` itself calls this).
+    pub fn begin(&mut self) {
+        self.current = Committed::default();
+    }
+
+    /// The transaction committed, ending at `end_lsn`: what it changed.
+    pub fn commit(&mut self, end_lsn: u64) -> Committed {
+        let mut done = std::mem::take(&mut self.current);
+        done.end_lsn = end_lsn;
+        done
     }
 
     /// Records the product of `row` of table `oid`; `complete`: a new row, which holds every

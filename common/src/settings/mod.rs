@@ -41,6 +41,31 @@ pub struct CatalogArgs {
     pub task_queue: String,
 }
 
+/// How catalog changes reach the outbox (`CATALOG_SYNC_CAPTURE`): read by the relay, which
+/// captures, and by `starter capture`, which sets capture up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaptureMode {
+    /// Capture triggers write the outbox (the built-in tables' own, or those of
+    /// `starter capture install` on your tables); the relay reads it.
+    Triggers,
+    /// The relay polls the catalog's tables into the outbox, and reads it.
+    Polling,
+    /// The relay reads PostgreSQL's write-ahead log through a logical replication slot (set up
+    /// by `starter capture install`) into the outbox, and reads it.
+    Logical,
+}
+
+impl CaptureMode {
+    /// Its name, as the setting takes it and `status` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Triggers => "triggers",
+            Self::Polling => "polling",
+            Self::Logical => "logical",
+        }
+    }
+}
+
 impl CatalogArgs {
     /// The config file, read and its sections checked; empty without `--config`.
     pub fn config_file(&self) -> Result<ConfigFile, SettingsError> {

@@ -6,6 +6,7 @@ mod guards;
 mod http;
 mod import;
 mod live_account;
+mod logical_capture;
 mod mirror;
 mod own_catalog;
 mod product_sync;

@@ -1,0 +1,276 @@
+//! What log-based capture needs of the database, and the outbox it writes to: the publication
+//! (`catalog_sync`, on the followed tables), the slot (`catalog_sync_<identity>`: slots are the
+//! cluster's, so each catalog has its own), `REPLICA IDENTITY FULL` on a followed table whose
+//! product column its replica identity does not hold, and the slot's lag.
+
+use std::collections::BTreeSet;
+
+use super::TracedTable;
+use crate::{Catalog, CatalogError, Db};
+
+/// The publication's name (publications are the database's).
+pub const PUBLICATION: &str = "catalog_sync";
+
+/// The cursor recording the tables `install` gave `REPLICA IDENTITY FULL`, for `uninstall`.
+const IDENTITY_SET: &str = "logical_replica_identity_full";
+
+/// A followed table, as the database has it now.
+#[derive(Debug, Clone)]
+struct Followed {
+    table: TracedTable,
+    quoted: String,
+    /// Its replica identity does not hold the product column: a delete cannot be traced.
+    needs_full: bool,
+}
+
+/// The replication slot, as `pg_replication_slots` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotState {
+    /// Its name.
+    pub name: String,
+    /// A reader holds it now.
+    pub active: bool,
+    /// WAL held for it: the distance from its confirmed position to the server's current one.
+    pub lag_bytes: i64,
+    /// `reserved`, `extended`, `unreserved` or `lost` (PostgreSQL 13+); `lost`: the WAL it needed
+    /// was removed (`max_slot_wal_keep_size`), and changes were missed.
+    pub wal_status: Option<String>,
+}
+
+impl Catalog {
+    /// The slot's name: `catalog_sync_` and the catalog identity's digits.
+    pub async fn logical_slot(&self) -> Result<String, CatalogError> {
+        let identity = self.identity().await?;
+        Ok(format!(
+            "catalog_sync_{}",
+            identity.trim_start_matches("cat_").to_ascii_lowercase()
+        ))
+    }
+
+    async fn followed(&self) -> Result<Vec<Followed>, CatalogError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Err(not_postgres());
+        };
+        let mut out = Vec::new();
+        for table in self.logical_tables().await? {
+            let quoted: String = sqlx::query_scalar("SELECT CAST($1::oid AS regclass)::text")
+                .bind(i64::from(table.oid))
+                .fetch_one(pool)
+                .await?;
+            // The columns an old row carries: every one under FULL, else the identity index's.
+            let (identity, held): (String, Vec<String>) = sqlx::query_as(
+                "SELECT c.relreplident::text, COALESCE(ARRAY(SELECT a.attname::text \
+                   FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
+                    AND a.attnum = ANY(i.indkey) \
+                  WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) \
+                     OR (c.relreplident = 'i' AND i.indisreplident))), '{}') \
+                 FROM pg_class c WHERE c.oid = $1::oid",
+            )
+            .bind(i64::from(table.oid))
+            .fetch_one(pool)
+            .await?;
+            let needs_full = identity != "f" && !held.contains(&table.key);
+            out.push(Followed {
+                table,
+                quoted,
+                needs_full,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The SQL that sets log-based capture up (`install`) or removes it: the publication, the
+    /// replica identities and the slot, as `starter capture install --print` shows them. The
+    /// slot is made apart from the rest (PostgreSQL makes it outside a transaction that wrote).
+    pub async fn logical_sql(
+        &self,
+        action: crate::CaptureAction,
+    ) -> Result<Vec<String>, CatalogError> {
+        let followed = self.followed().await?;
+        let slot = self.logical_slot().await?;
+        let tables: Vec<&str> = followed.iter().map(|f| f.quoted.as_str()).collect();
+        Ok(match action {
+            crate::CaptureAction::Install => {
+                let mut sql = vec![format!(
+                    "CREATE PUBLICATION {PUBLICATION} FOR TABLE {};",
+                    tables.join(", ")
+                )];
+                for f in followed.iter().filter(|f| f.needs_full) {
+                    sql.push(format!(
+                        "-- {}'s deletes carry only its key, not {}: the whole old row is needed\n\
+                         ALTER TABLE {} REPLICA IDENTITY FULL;",
+                        f.table.name, f.table.key, f.quoted
+                    ));
+                }
+                sql.push(format!(
+                    "SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput');"
+                ));
+                sql
+            }
+            crate::CaptureAction::Uninstall => {
+                let mut sql = vec![format!(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                     WHERE slot_name = '{slot}';"
+                )];
+                sql.push(format!("DROP PUBLICATION IF EXISTS {PUBLICATION};"));
+                let set = self.cursor(IDENTITY_SET).await?.unwrap_or_default();
+                let set: BTreeSet<&str> = set.split(',').filter(|t| !t.is_empty()).collect();
+                for f in followed.iter().filter(|f| set.contains(f.quoted.as_str())) {
+                    sql.push(format!(
+                        "ALTER TABLE {} REPLICA IDENTITY DEFAULT;",
+                        f.quoted
+                    ));
+                }
+                sql
+            }
+        })
+    }
+
+    /// Runs [`Catalog::logical_sql`], recording the replica identities it set (for
+    /// `uninstall`); returns the SQL it ran.
+    pub async fn logical_capture(
+        &self,
+        action: crate::CaptureAction,
+    ) -> Result<String, CatalogError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Err(not_postgres());
+        };
+        let statements = self.logical_sql(action).await?;
+        let set: Vec<String> = match action {
+            crate::CaptureAction::Install => self
+                .followed()
+                .await?
+                .into_iter()
+                .filter(|f| f.needs_full)
+                .map(|f| f.quoted)
+                .collect(),
+            crate::CaptureAction::Uninstall => Vec::new(),
+        };
+        for statement in &statements {
+            sqlx::raw_sql(statement).execute(pool).await.map_err(|e| {
+                CatalogError::Capture(format!(
+                    "{e}, running: {statement} (logical capture needs wal_level=logical, and \
+                         a role with REPLICATION, or rds_replication on RDS; or run the SQL of \
+                         `starter capture install --print` as one that has them)"
+                ))
+            })?;
+        }
+        self.set_cursor(IDENTITY_SET, &set.join(",")).await?;
+        Ok(statements.join("\n") + "\n")
+    }
+
+    /// The slot, if it exists.
+    pub async fn slot_state(&self) -> Result<Option<SlotState>, CatalogError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Err(not_postgres());
+        };
+        let slot = self.logical_slot().await?;
+        let row: Option<(bool, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT active, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, \
+             wal_status::text FROM pg_replication_slots WHERE slot_name = $1",
+        )
+        .bind(&slot)
+        .fetch_optional(pool)
+        .await?;
+        Ok(row.map(|(active, lag, wal_status)| SlotState {
+            name: slot,
+            active,
+            lag_bytes: lag.unwrap_or(0),
+            wal_status,
+        }))
+    }
+
+    /// Refuses to follow the log unless the database is set up for it, saying what to run.
+    pub async fn check_logical(&self) -> Result<(), CatalogError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Err(not_postgres());
+        };
+        let level: String = sqlx::query_scalar("SHOW wal_level").fetch_one(pool).await?;
+        if level != "logical" {
+            return Err(CatalogError::Capture(format!(
+                "wal_level is {level}: log-based capture needs wal_level=logical (postgresql.conf, \
+                 then a restart; on RDS the parameter rds.logical_replication=1)"
+            )));
+        }
+        let untraceable: Vec<String> = self
+            .followed()
+            .await?
+            .into_iter()
+            .filter(|f| f.needs_full)
+            .map(|f| {
+                format!(
+                    "{} (its deletes carry its key, not {}: ALTER TABLE {} REPLICA IDENTITY FULL)",
+                    f.table.name, f.table.key, f.quoted
+                )
+            })
+            .collect();
+        if !untraceable.is_empty() {
+            return Err(CatalogError::Capture(format!(
+                "the log cannot trace the changes of {} to products: run `starter capture \
+                 install` (`--print` shows the SQL)",
+                untraceable.join(", ")
+            )));
+        }
+        let publication: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_publication WHERE pubname = $1")
+                .bind(PUBLICATION)
+                .fetch_one(pool)
+                .await?;
+        let slot = self.slot_state().await?;
+        if publication == 0 || slot.is_none() {
+            return Err(CatalogError::Capture(format!(
+                "no {} here: run `starter capture install` with CATALOG_SYNC_CAPTURE=logical \
+                 (`--print` shows the SQL)",
+                if publication == 0 {
+                    format!("publication {PUBLICATION}")
+                } else {
+                    format!("replication slot {}", self.logical_slot().await?)
+                }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends a change of each of `products` to the outbox, in one transaction; `everything`
+    /// appends one of every product of the catalog (a change the log could not trace).
+    pub async fn enqueue_changes(
+        &self,
+        products: &BTreeSet<String>,
+        everything: bool,
+    ) -> Result<(), CatalogError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Err(not_postgres());
+        };
+        let mut tx = pool.begin().await?;
+        if everything {
+            let sql = format!(
+                "INSERT INTO catalog_sync.changes (product_id, op) SELECT id, 'update' FROM {}",
+                self.queries.products
+            );
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+        let ids: Vec<&String> = products.iter().collect();
+        for chunk in ids.chunks(500) {
+            let values = (1..=chunk.len())
+                .map(|i| format!("(${i}, 'update')"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("INSERT INTO catalog_sync.changes (product_id, op) VALUES {values}");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn not_postgres() -> CatalogError {
+    CatalogError::Capture(
+        "log-based capture reads PostgreSQL's write-ahead log: SQLite has none (use triggers or \
+         polling)"
+            .into(),
+    )
+}
