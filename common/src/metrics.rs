@@ -17,6 +17,7 @@
 //! | `catalog_sync_webhook_events_total` | counter | `decision` (`repair`, `echo`, `unmanaged`, `ignored`, `duplicate`, `invalid_signature`, …) |
 //! | `catalog_sync_capture_last_pass_timestamp_seconds` | gauge (Unix s) | — : the end of polling capture's last successful pass (relay, polling capture only) |
 //! | `catalog_sync_capture_missing_triggers` | gauge | — : catalog tables without catalog-sync's capture triggers (relay, trigger capture only) |
+//! | `catalog_sync_capture_slot_lag_bytes` | gauge (bytes) | — : WAL the replication slot holds for the relay, from its confirmed position to the server's (relay, logical capture only; -1: the slot is gone or its WAL was removed) |
 //! | `catalog_sync_http_requests_total` | counter | `server` (`relay`, `codec-server`), `route` (`/stripe/webhook`, …, `unmatched`), `status` (`200`, …) |
 //! | `catalog_sync_http_request_latency` | histogram (ms) | `server`, `route` |
 //! | `catalog_sync_build_info` | gauge (always 1) | `binary` (`worker`, `relay`, `codec-server`), `version`, `build_id` (the worker's Worker Deployment build) |
@@ -68,6 +69,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "catalog_sync_webhook_events_total",
     "catalog_sync_capture_last_pass_timestamp_seconds",
     "catalog_sync_capture_missing_triggers",
+    "catalog_sync_capture_slot_lag_bytes",
     "catalog_sync_http_requests_total",
     "catalog_sync_http_request_latency",
     "catalog_sync_build_info",
@@ -103,6 +105,7 @@ pub struct Metrics {
     relay_changes: Counter,
     webhook_events: Counter,
     capture_last_pass: GaugeF64,
+    capture_slot_lag: GaugeF64,
     capture_missing_triggers: Gauge,
     http_requests: Counter,
     http_latency: HistogramDuration,
@@ -204,6 +207,15 @@ impl Metrics {
                 .unit("s")
                 .build(),
         );
+        let capture_slot_lag = meter.gauge_f64(
+            MetricParameters::builder()
+                .name("catalog_sync_capture_slot_lag_bytes")
+                .description(
+                    "WAL the replication slot holds for logical capture (-1: the slot is gone)",
+                )
+                .unit("By")
+                .build(),
+        );
         let capture_missing_triggers = meter.gauge(
             MetricParameters::builder()
                 .name("catalog_sync_capture_missing_triggers")
@@ -245,6 +257,7 @@ impl Metrics {
             relay_changes,
             webhook_events,
             capture_last_pass,
+            capture_slot_lag,
             capture_missing_triggers,
             http_requests,
             http_latency,
@@ -314,6 +327,13 @@ impl Metrics {
             .unwrap_or_default();
         let none = self.meter.new_attributes(NewAttributes::from(vec![]));
         self.capture_last_pass.record(now.as_secs_f64(), &none);
+    }
+
+    /// Records the WAL the replication slot holds (`None`: the slot is gone or lost).
+    pub fn capture_slot_lag(&self, bytes: Option<i64>) {
+        let none = self.meter.new_attributes(NewAttributes::from(vec![]));
+        self.capture_slot_lag
+            .record(bytes.map_or(-1.0, |b| b as f64), &none);
     }
 
     /// Records how many catalog tables lack the capture triggers.

@@ -2,23 +2,27 @@
 //! from the relay's first seconds and all through a Temporal outage (when the outbox's lag is
 //! what grows): the outbox's depth and lag, and, under trigger capture, how many catalog tables
 //! have lost their triggers (a `DROP TRIGGER` or a restored dump without them stops capture
-//! without an error anywhere else).
+//! without an error anywhere else); under logical capture, the WAL the slot holds (a slot whose
+//! reader stopped keeps WAL until the disk fills).
 
 use std::future::Future;
 use std::time::Duration;
 
 use catalog::Catalog;
 use common::metrics::Metrics;
+use common::settings::CaptureMode;
 
-/// Refreshes the gauges every `interval` until `shutdown` resolves; `triggers` when changes are
-/// captured by triggers (polling capture records its passes itself, see [`crate::poll`]).
+/// Refreshes the gauges every `interval` until `shutdown` resolves, with those of the `capture`
+/// mode: the tables without triggers, or the replication slot's lag (polling capture records its
+/// passes itself, see [`crate::poll`]).
 pub async fn publish_until(
     catalog: Catalog,
     metrics: Metrics,
-    triggers: bool,
+    capture: CaptureMode,
     interval: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
+    let triggers = capture == CaptureMode::Triggers;
     tokio::pin!(shutdown);
     // Logged when it changes, not every pass: the gauge says it all the time.
     let mut missing_before = 0;
@@ -41,6 +45,23 @@ pub async fn publish_until(
                     metrics.capture_missing_triggers(missing_before as u64);
                 }
                 Err(e) => tracing::debug!(error = %e, "capture state unavailable"),
+            }
+        }
+        if capture == CaptureMode::Logical {
+            match catalog.slot_state().await {
+                Ok(slot) => {
+                    let lost = slot
+                        .as_ref()
+                        .is_none_or(|s| s.wal_status.as_deref() == Some("lost"));
+                    if lost {
+                        tracing::error!(
+                            "the replication slot is gone or lost its WAL: changes were missed. \
+                             Run `starter capture install` and a reconciliation"
+                        );
+                    }
+                    metrics.capture_slot_lag(slot.filter(|_| !lost).map(|s| s.lag_bytes));
+                }
+                Err(e) => tracing::debug!(error = %e, "replication slot unavailable"),
             }
         }
         tokio::select! {

@@ -202,7 +202,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(relay::gauges::publish_until(
             catalog.clone(),
             m.clone(),
-            args.capture == Capture::Triggers,
+            args.capture,
             Duration::from_secs(5),
             common::shutdown_signal(),
         ));

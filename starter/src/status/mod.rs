@@ -105,6 +105,10 @@ pub(crate) struct StatusArgs {
     /// or the catalog unreachable, a setting wrong): it is retrying, not progressing.
     #[arg(long, default_value_t = 5)]
     max_attempts: i32,
+    /// Logical capture: unhealthy when the replication slot holds more WAL than this (bytes; a
+    /// relay that stopped reading lets it grow until the disk fills).
+    #[arg(long, default_value_t = 1 << 30)]
+    max_slot_lag_bytes: i64,
     /// Count invalid products as unhealthy (by default only failed syncs are).
     #[arg(long)]
     fail_on_invalid: bool,
@@ -246,6 +250,33 @@ pub(crate) async fn status(
             if missing.len() == 1 { "it" } else { "them" },
         ));
     }
+    // Logical capture: the slot must be there, keep its WAL, and be read.
+    let slot = if capture_mode.as_deref() == Some("logical") {
+        let slot = catalog.slot_state().await.ok().flatten();
+        match &slot {
+            None => problems.push(
+                "the relay captures from the write-ahead log, but the replication slot is gone: \
+                 changes since are not captured. Run `starter capture install` \
+                 (CATALOG_SYNC_CAPTURE=logical), then `starter reconcile`"
+                    .to_string(),
+            ),
+            Some(s) if s.wal_status.as_deref() == Some("lost") => problems.push(format!(
+                "replication slot {} lost WAL it had not read (max_slot_wal_keep_size): changes \
+                 were missed. Run `starter capture uninstall` and `install` \
+                 (CATALOG_SYNC_CAPTURE=logical), then `starter reconcile`",
+                s.name
+            )),
+            Some(s) if s.lag_bytes > args.max_slot_lag_bytes => problems.push(format!(
+                "replication slot {} holds {} bytes of WAL (over {}): is the logical relay \
+                 running? The server keeps it until the slot is read",
+                s.name, s.lag_bytes, args.max_slot_lag_bytes
+            )),
+            Some(_) => {}
+        }
+        slot
+    } else {
+        None
+    };
     match (&capture_mode, relays, outbox.pending) {
         (None, 0, _) => problems.push(
             "no relay has ever run against this catalog: catalog changes reach Temporal only \
@@ -380,6 +411,12 @@ pub(crate) async fn status(
             "tables_without_triggers": capture_tables.as_ref().map(|t| &t.missing),
             "last_relayed": last_relayed.map(|at| at.to_rfc3339()),
             "last_relayed_age_seconds": last_relayed_age,
+            "slot": slot.map(|s| json!({
+                "name": s.name,
+                "active": s.active,
+                "lag_bytes": s.lag_bytes,
+                "wal_status": s.wal_status,
+            })),
         },
         "outbox": {
             "relays": relays,

@@ -265,6 +265,34 @@ async fn every_committed_edit_reaches_stripe_through_the_log() {
          UPDATE shop.items SET title = 'Bowl, large' WHERE sku = 'bowl'",
     )
     .await;
+    // Unread, the slot holds the WAL: `status` shows it, and past the threshold says so.
+    let out = starter(
+        &shop,
+        &sandbox,
+        &queue,
+        &[
+            "status",
+            "--json",
+            "--max-relay-lag",
+            "1000d",
+            "--max-slot-lag-bytes",
+            "1",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let slot = &report["capture"]["slot"];
+    assert_eq!(report["capture"]["mode"], "logical", "{report:#}");
+    assert!(slot["lag_bytes"].as_i64().unwrap() > 1, "{report:#}");
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert!(
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("bytes of WAL")),
+        "{report:#}"
+    );
     let _relay_again = relay(&shop, &queue);
     until_stripe(&sandbox, "vase", Some(("Vase", &[("usd", 2500)]))).await;
     until_stripe(&sandbox, "bowl", Some(("Bowl, large", &[("usd", 1800)]))).await;
