@@ -21,11 +21,11 @@ use catalog::logical::{PUBLICATION, Tracer};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
 
 /// Follows the slot until `shutdown` resolves; a failure (the database away, the slot busy) is
-/// logged and the slot read again after a pause, from its confirmed position.
+/// logged and the slot read again after a pause, from its confirmed position. (Its progress is
+/// the slot's lag, which the relay's gauges publish: `crate::gauges`.)
 pub async fn follow_until(
     catalog: Catalog,
     database_url: String,
-    metrics: Option<common::metrics::Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -33,7 +33,7 @@ pub async fn follow_until(
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            result = follow(&catalog, &database_url, metrics.as_ref()) => {
+            result = follow(&catalog, &database_url) => {
                 if let Err(e) = result {
                     tracing::warn!(error = %format!("{e:#}"), "logical capture: reading the slot failed; reading it again");
                 }
@@ -48,11 +48,7 @@ pub async fn follow_until(
 }
 
 /// Reads the slot from its confirmed position until the stream fails.
-async fn follow(
-    catalog: &Catalog,
-    database_url: &str,
-    metrics: Option<&common::metrics::Metrics>,
-) -> anyhow::Result<()> {
+async fn follow(catalog: &Catalog, database_url: &str) -> anyhow::Result<()> {
     let mut tracer = Tracer::new(catalog.logical_tables().await?);
     let slot = catalog.logical_slot().await?;
     let config = replication_config(database_url, &slot)?;
@@ -89,9 +85,6 @@ async fn follow(
                 }
                 // In the outbox now: the slot may let the WAL go.
                 client.update_applied_lsn(end_lsn);
-                if let Some(m) = metrics {
-                    m.capture_pass();
-                }
             }
             ReplicationEvent::KeepAlive { .. } | ReplicationEvent::Message { .. } => {}
             ReplicationEvent::StoppedAt { .. } => anyhow::bail!("the replication stream stopped"),
