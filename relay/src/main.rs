@@ -190,6 +190,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .check_logical()
             .await
             .map_err(|e| anyhow::anyhow!("CATALOG_SYNC_CAPTURE=logical, but {e}"))?;
+        if catalog
+            .capture_state()
+            .await
+            .is_ok_and(|state| !state.captured.is_empty())
+        {
+            tracing::warn!(
+                "capture triggers are on the catalog's tables (the built-in tables always have \
+                 them) and logical capture is on: each change is enqueued twice (harmless, but \
+                 use one: starter capture uninstall, or CATALOG_SYNC_CAPTURE=triggers)"
+            );
+        }
         tracing::info!(slot = %catalog.logical_slot().await?, "logical capture on");
         tokio::spawn(relay::logical::follow_until(
             catalog.clone(),
