@@ -42,6 +42,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    common::tls::install_ring();
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
     common::settings::environment::check(std::env::vars())?;

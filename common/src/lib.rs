@@ -19,6 +19,7 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod temporal;
+pub mod tls;
 pub mod traces;
 
 pub use shutdown::shutdown_signal;

@@ -96,6 +96,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    common::tls::install_ring();
     let args = Args::parse();
     common::telemetry::init_tracing(&args.log, "info", false);
     let traces = common::traces::init("catalog-sync-relay")?;

@@ -199,6 +199,7 @@ async fn main() -> ExitCode {
     // `starter … | head` ends quietly, as other command-line tools do, instead of panicking on
     // the closed pipe.
     sigpipe::reset();
+    common::tls::install_ring();
     let cli = Cli::parse();
     common::telemetry::init_tracing(&cli.log, "warn", true);
     match run(cli).await {

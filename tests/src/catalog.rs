@@ -208,6 +208,8 @@ impl TlsPostgres {
 
 /// Starts a [`TlsPostgres`]; certificates come from the `openssl` command.
 pub fn tls_postgres() -> TlsPostgres {
+    // As each binary does (common::tls): the test's own TLS connections use ring.
+    common::tls::install_ring();
     let certs = std::env::temp_dir().join(unique("catalog-sync-certs"));
     std::fs::create_dir_all(&certs).unwrap();
     let openssl = |args: &[&str]| {
