@@ -252,28 +252,41 @@ pub(crate) async fn status(
     }
     // Logical capture: the slot must be there, keep its WAL, and be read.
     let slot = if capture_mode.as_deref() == Some("logical") {
-        let slot = catalog.slot_state().await.ok().flatten();
-        match &slot {
-            None => problems.push(
-                "the relay captures from the write-ahead log, but the replication slot is gone: \
-                 changes since are not captured. Run `starter capture install` \
-                 (CATALOG_SYNC_CAPTURE=logical), then `starter reconcile`"
-                    .to_string(),
-            ),
-            Some(s) if s.wal_status.as_deref() == Some("lost") => problems.push(format!(
-                "replication slot {} lost WAL it had not read (max_slot_wal_keep_size): changes \
-                 were missed. Run `starter capture uninstall` and `install` \
-                 (CATALOG_SYNC_CAPTURE=logical), then `starter reconcile`",
-                s.name
-            )),
-            Some(s) if s.lag_bytes > args.max_slot_lag_bytes => problems.push(format!(
-                "replication slot {} holds {} bytes of WAL (over {}): is the logical relay \
-                 running? The server keeps it until the slot is read",
-                s.name, s.lag_bytes, args.max_slot_lag_bytes
-            )),
-            Some(_) => {}
+        match catalog.slot_state().await {
+            Err(e) => {
+                problems.push(format!(
+                    "the relay captures from the write-ahead log, but its replication slot \
+                     cannot be read: {e}"
+                ));
+                None
+            }
+            Ok(None) => {
+                problems.push(
+                    "the relay captures from the write-ahead log, but the replication slot is \
+                     gone: changes since are not captured. Run `starter capture install` \
+                     (CATALOG_SYNC_CAPTURE=logical), then `starter reconcile`"
+                        .to_string(),
+                );
+                None
+            }
+            Ok(Some(s)) => {
+                if s.wal_status.as_deref() == Some("lost") {
+                    problems.push(format!(
+                        "replication slot {} lost WAL it had not read (max_slot_wal_keep_size): \
+                         changes were missed. Run `starter capture uninstall` and `install` \
+                         (CATALOG_SYNC_CAPTURE=logical), then `starter reconcile`",
+                        s.name
+                    ));
+                } else if s.lag_bytes > args.max_slot_lag_bytes {
+                    problems.push(format!(
+                        "replication slot {} holds {} bytes of WAL (over {}): is the logical \
+                         relay running? The server keeps it until the slot is read",
+                        s.name, s.lag_bytes, args.max_slot_lag_bytes
+                    ));
+                }
+                Some(s)
+            }
         }
-        slot
     } else {
         None
     };

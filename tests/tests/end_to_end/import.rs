@@ -92,15 +92,7 @@ async fn everything(sandbox: &Sandbox) -> BTreeMap<String, Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shop_already_selling_on_stripe_hands_its_products_over() {
     let url = harness::fresh_database(Backend::Postgres).await;
-    let dir = std::env::temp_dir().join(unique("import"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("catalog-sync.toml");
-    std::fs::write(&config, MAPPING).unwrap();
-    let shop = Shop {
-        backend: Backend::Postgres,
-        url: url.clone(),
-        config,
-    };
+    let shop = Shop::new(Backend::Postgres, &url, MAPPING);
     let db = catalog::Catalog::open(&url).await.unwrap();
     execute(&db, STOREFRONT).await;
     let sandbox = Sandbox::start().await;

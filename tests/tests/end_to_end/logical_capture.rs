@@ -15,28 +15,8 @@ use harness::{Backend, Running, Sandbox, eventually, unique};
 
 use super::own_catalog::{Shop, execute, ok, start_worker, starter};
 
-const SHOP: &str = "
-CREATE SCHEMA shop;
-CREATE TABLE shop.items (sku TEXT PRIMARY KEY, title TEXT NOT NULL);
-CREATE TABLE shop.item_prices (
-    price_id SERIAL PRIMARY KEY,
-    item_sku TEXT NOT NULL,
-    ccy      TEXT NOT NULL,
-    cents    INTEGER NOT NULL
-);";
-
-const MAPPING: &str = r#"
-[catalog.products]
-table = "shop.items"
-id = "sku"
-name = "title"
-
-[catalog.prices]
-table = "shop.item_prices"
-product_id = "item_sku"
-currency = "ccy"
-unit_amount = "cents"
-"#;
+// The shop of the tracer's test (`operate::logical`): prices keyed by their own serial id.
+use crate::operate::logical::{MAPPING, SHOP};
 
 /// The shop's schema, as `pg_dump` prints it.
 fn schema(url: &str) -> String {
@@ -139,15 +119,7 @@ async fn every_committed_edit_reaches_stripe_through_the_log() {
         .unwrap();
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));
-    let dir = std::env::temp_dir().join(unique("logical"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("catalog-sync.toml");
-    std::fs::write(&config, MAPPING).unwrap();
-    let shop = Shop {
-        backend: Backend::Postgres,
-        url: url.to_string(),
-        config,
-    };
+    let shop = Shop::new(Backend::Postgres, url.as_str(), MAPPING);
     let db = catalog::Catalog::open(&shop.url).await.unwrap();
     execute(&db, SHOP).await;
     execute(

@@ -134,6 +134,20 @@ pub(super) struct Shop {
 }
 
 impl Shop {
+    /// A shop on `backend` at `url`, whose config file (in a directory of its own) holds
+    /// `mapping`.
+    pub(super) fn new(backend: Backend, url: &str, mapping: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique("own-catalog"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("catalog-sync.toml");
+        std::fs::write(&config, mapping).unwrap();
+        Self {
+            backend,
+            url: url.to_string(),
+            config,
+        }
+    }
+
     fn add(&self, id: &str, name: &str, amount: i64) -> String {
         match self.backend {
             Backend::Postgres => format!(
@@ -392,15 +406,7 @@ async fn adopt_a_foreign_catalog(
     ids: [&str; 3],
 ) {
     let url = harness::fresh_database(backend).await;
-    let dir = std::env::temp_dir().join(unique("own-catalog"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("catalog-sync.toml");
-    std::fs::write(&config, mapping).unwrap();
-    let shop = Shop {
-        backend,
-        url: url.clone(),
-        config,
-    };
+    let shop = Shop::new(backend, &url, mapping);
     let db = catalog::Catalog::open(&url).await.unwrap();
     execute(&db, shop_sql).await;
     execute(&db, &shop.add(ids[0], "Mug", 1200)).await;
@@ -737,7 +743,9 @@ async fn adopt_a_foreign_catalog(
         .await;
     }
     drop(worker);
-    let _ = std::fs::remove_dir_all(Path::new(&dir));
+    if let Some(dir) = shop.config.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use catalog::logical::{Committed, Tracer};
 use catalog::{Catalog, Tables};
 
-const SHOP: &str = "
+/// A shop whose prices are keyed by their own serial id, with no `updated_at` anywhere.
+pub(crate) const SHOP: &str = "
 CREATE SCHEMA shop;
 CREATE TABLE shop.items (sku TEXT PRIMARY KEY, title TEXT NOT NULL);
 CREATE TABLE shop.item_prices (
@@ -20,7 +21,8 @@ CREATE TABLE shop.item_prices (
     cents    INTEGER NOT NULL
 );";
 
-const MAPPING: &str = r#"
+/// Its mapping.
+pub(crate) const MAPPING: &str = r#"
 [catalog.products]
 table = "shop.items"
 id = "sku"

@@ -5,7 +5,7 @@ mod binaries;
 mod budget;
 mod catalog_db;
 mod health;
-mod logical;
+pub(crate) mod logical;
 mod logs;
 mod payload_codec;
 mod rollout;
