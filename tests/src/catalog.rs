@@ -188,7 +188,7 @@ fn throwaway_postgres_with(
 
 /// A throwaway PostgreSQL that takes TLS connections only: `ssl = on` with a server certificate
 /// (for `localhost` and 127.0.0.1) signed by a CA made for the test, and `pg_hba.conf` with
-/// `hostssl` lines alone, so a plaintext client is refused.
+/// `hostssl` lines alone, so a plaintext client is refused; `wal_level=logical`.
 pub struct TlsPostgres {
     /// Its port on 127.0.0.1.
     pub port: u16,
@@ -303,7 +303,9 @@ pub fn tls_postgres() -> TlsPostgres {
             "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
         )
         .unwrap();
-        "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".to_string()
+        // Logical decoding too: log-based capture's reader connects over the same TLS.
+        "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c wal_level=logical"
+            .to_string()
     });
     let port = url::Url::parse(&url).unwrap().port().unwrap();
     TlsPostgres {

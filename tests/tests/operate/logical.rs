@@ -136,3 +136,85 @@ async fn a_slots_transactions_are_traced_to_their_products() {
     drop(pool);
     run(&admin_pool, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
 }
+
+/// The relay reads the slot over TLS as it reads the catalog: `sslmode=verify-full` against the
+/// test's CA, on a server that takes TLS connections only. Its walsender's connection is
+/// encrypted, and the slot's confirmed position passes a transaction committed after it started
+/// (read, appended to the outbox, confirmed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_reads_the_slot_over_verified_tls() {
+    let server = harness::catalog::tls_postgres();
+    let url = server.url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", server.ca.display()),
+    );
+    Catalog::open(&url)
+        .await
+        .unwrap()
+        .migrate(Tables::Builtin)
+        .await
+        .unwrap();
+    let catalog = Catalog::connect(&url).await.unwrap();
+    catalog
+        .logical_capture(catalog::CaptureAction::Install)
+        .await
+        .unwrap();
+    let _relay = harness::Running(
+        std::process::Command::new(harness::binary("relay"))
+            .env("TEMPORAL_ADDRESS", harness::temporal_address())
+            .env("CATALOG_DATABASE_URL", &url)
+            .env("CATALOG_SYNC_TASK_QUEUE", harness::unique("logical-tls"))
+            .env("CATALOG_SYNC_CAPTURE", "logical")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let catalog::Db::Postgres(pool) = catalog.db() else {
+        unreachable!()
+    };
+    harness::eventually(
+        std::time::Duration::from_secs(30),
+        "the relay's walsender, over TLS",
+        || async {
+            let ssl: Option<bool> = sqlx::query_scalar(
+                "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s ON s.pid = r.pid \
+                 WHERE r.application_name = 'catalog-sync-relay'",
+            )
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+            ssl.filter(|on| *on).map(|_| ())
+        },
+    )
+    .await;
+    catalog
+        .save_product(&domain::model::CatalogProduct {
+            id: "mug".into(),
+            name: "Mug".into(),
+            active: true,
+            ..domain::model::CatalogProduct::default()
+        })
+        .await
+        .unwrap();
+    let written: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    harness::eventually(
+        std::time::Duration::from_secs(30),
+        "the slot confirmed past the insert",
+        || async {
+            let past: bool = sqlx::query_scalar(
+                "SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots \
+                 WHERE slot_type = 'logical'",
+            )
+            .bind(&written)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            past.then_some(())
+        },
+    )
+    .await;
+}
