@@ -56,16 +56,22 @@ async fn follow(catalog: &Catalog, database_url: &str) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("starting replication from slot {slot}"))?;
     tracing::info!(%slot, publication = PUBLICATION, "logical capture: following the slot");
+    // Between a transaction's Begin and its Commit.
+    let mut in_transaction = false;
     loop {
         let Some(event) = client.recv().await.context("reading the slot")? else {
             anyhow::bail!("the replication stream ended");
         };
         match event {
-            ReplicationEvent::Begin { .. } => tracer.begin(),
+            ReplicationEvent::Begin { .. } => {
+                in_transaction = true;
+                tracer.begin();
+            }
             ReplicationEvent::XLogData { data, .. } => {
                 tracer.feed(&data)?;
             }
             ReplicationEvent::Commit { end_lsn, .. } => {
+                in_transaction = false;
                 let done = tracer.commit(end_lsn.as_u64());
                 let everything = !done.untraceable.is_empty();
                 if everything {
@@ -85,6 +91,14 @@ async fn follow(catalog: &Catalog, database_url: &str) -> anyhow::Result<()> {
                 }
                 // In the outbox now: the slot may let the WAL go.
                 client.update_applied_lsn(end_lsn);
+            }
+            // Everything the server decoded up to `wal_end` was sent before this, and every
+            // transaction sent is in the outbox: the WAL up to it is no longer needed (it holds
+            // only other tables' changes, or none). Without this, a catalog with no edits would
+            // keep its slot's position still while the rest of the server writes, and its lag
+            // would grow.
+            ReplicationEvent::KeepAlive { wal_end, .. } if !in_transaction => {
+                client.update_applied_lsn(wal_end);
             }
             ReplicationEvent::KeepAlive { .. } | ReplicationEvent::Message { .. } => {}
             ReplicationEvent::StoppedAt { .. } => anyhow::bail!("the replication stream stopped"),
