@@ -91,10 +91,18 @@ impl Catalog {
         let tables: Vec<&str> = followed.iter().map(|f| f.quoted.as_str()).collect();
         Ok(match action {
             crate::CaptureAction::Install => {
-                let mut sql = vec![format!(
-                    "CREATE PUBLICATION {PUBLICATION} FOR TABLE {};",
-                    tables.join(", ")
-                )];
+                // Again on a set-up database: the publication follows the mapping as it is now.
+                let mut sql = vec![if self.publication_exists().await? {
+                    format!(
+                        "ALTER PUBLICATION {PUBLICATION} SET TABLE {};",
+                        tables.join(", ")
+                    )
+                } else {
+                    format!(
+                        "CREATE PUBLICATION {PUBLICATION} FOR TABLE {};",
+                        tables.join(", ")
+                    )
+                }];
                 for f in followed.iter().filter(|f| f.needs_full) {
                     sql.push(format!(
                         "-- {}'s deletes carry only its key, not {}: the whole old row is needed\n\
@@ -102,9 +110,11 @@ impl Catalog {
                         f.table.name, f.table.key, f.quoted
                     ));
                 }
-                sql.push(format!(
-                    "SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput');"
-                ));
+                if self.slot_state().await?.is_none() {
+                    sql.push(format!(
+                        "SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput');"
+                    ));
+                }
                 sql
             }
             crate::CaptureAction::Uninstall => {
@@ -136,15 +146,24 @@ impl Catalog {
             return Err(not_postgres());
         };
         let statements = self.logical_sql(action).await?;
-        let set: Vec<String> = match action {
-            crate::CaptureAction::Install => self
-                .followed()
-                .await?
-                .into_iter()
-                .filter(|f| f.needs_full)
-                .map(|f| f.quoted)
-                .collect(),
-            crate::CaptureAction::Uninstall => Vec::new(),
+        // The identities set now, with those an earlier install set (uninstall puts them back).
+        let set: BTreeSet<String> = match action {
+            crate::CaptureAction::Install => {
+                let earlier = self.cursor(IDENTITY_SET).await?.unwrap_or_default();
+                self.followed()
+                    .await?
+                    .into_iter()
+                    .filter(|f| f.needs_full)
+                    .map(|f| f.quoted)
+                    .chain(
+                        earlier
+                            .split(',')
+                            .filter(|t| !t.is_empty())
+                            .map(String::from),
+                    )
+                    .collect()
+            }
+            crate::CaptureAction::Uninstall => BTreeSet::new(),
         };
         for statement in &statements {
             sqlx::raw_sql(statement).execute(pool).await.map_err(|e| {
@@ -155,8 +174,21 @@ impl Catalog {
                 ))
             })?;
         }
+        let set: Vec<String> = set.into_iter().collect();
         self.set_cursor(IDENTITY_SET, &set.join(",")).await?;
         Ok(statements.join("\n") + "\n")
+    }
+
+    async fn publication_exists(&self) -> Result<bool, CatalogError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Err(not_postgres());
+        };
+        let found: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_publication WHERE pubname = $1")
+                .bind(PUBLICATION)
+                .fetch_one(pool)
+                .await?;
+        Ok(found > 0)
     }
 
     /// The slot, if it exists.
@@ -211,17 +243,13 @@ impl Catalog {
                 untraceable.join(", ")
             )));
         }
-        let publication: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM pg_publication WHERE pubname = $1")
-                .bind(PUBLICATION)
-                .fetch_one(pool)
-                .await?;
+        let publication = self.publication_exists().await?;
         let slot = self.slot_state().await?;
-        if publication == 0 || slot.is_none() {
+        if !publication || slot.is_none() {
             return Err(CatalogError::Capture(format!(
                 "no {} here: run `starter capture install` with CATALOG_SYNC_CAPTURE=logical \
                  (`--print` shows the SQL)",
-                if publication == 0 {
+                if !publication {
                     format!("publication {PUBLICATION}")
                 } else {
                     format!("replication slot {}", self.logical_slot().await?)

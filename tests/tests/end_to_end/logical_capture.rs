@@ -173,6 +173,14 @@ async fn every_committed_edit_reaches_stripe_through_the_log() {
     assert_eq!(slots_and_publications(&db).await, (0, 0), "--print changed");
     logical(&["capture", "install"]);
     assert_eq!(slots_and_publications(&db).await, (1, 1));
+    // Again: the publication follows the mapping, the slot stays.
+    let again = logical(&["capture", "install"]);
+    assert!(
+        again.contains("ALTER PUBLICATION catalog_sync SET TABLE")
+            && !again.contains("pg_create_logical_replication_slot"),
+        "{again}"
+    );
+    assert_eq!(slots_and_publications(&db).await, (1, 1));
 
     let _worker = start_worker(&shop, &sandbox, &queue);
     let mut relay_process = relay(&shop, &queue);
