@@ -95,6 +95,14 @@ impl CatalogIdentity {
             && metadata.get(META_CATALOG).map(String::as_str) == Some(self.as_str())
     }
 
+    /// catalog-sync's metadata on every price it writes or keeps for this catalog.
+    pub fn price_marker(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (META_MANAGED.to_string(), "true".to_string()),
+            (META_CATALOG.to_string(), self.0.clone()),
+        ])
+    }
+
     /// `desired` with this catalog's identity in its metadata, as every write carries it.
     pub fn stamp(&self, desired: &DesiredProduct) -> DesiredProduct {
         let mut d = desired.clone();

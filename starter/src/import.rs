@@ -96,7 +96,7 @@ pub(crate) async fn run(catalog: &Catalog, args: ImportArgs) -> anyhow::Result<I
     let identity = CatalogIdentity::new(catalog.identity().await?);
     let stripe = StripeClient::new(config.paced(args.requests_per_second))?;
     let keys = WriteKeys::new(&catalog.sync_secret(write_key::SECRET_NAME).await?);
-    let marker = crate_marker(&identity);
+    let marker = identity.price_marker();
 
     // Every row naming a Stripe product other than its own id.
     let bindings = catalog.bindings().await?;
@@ -254,14 +254,6 @@ pub(crate) async fn run(catalog: &Catalog, args: ImportArgs) -> anyhow::Result<I
         },
         bound: if args.dry_run { Vec::new() } else { bound },
     })
-}
-
-/// catalog-sync's metadata on every price it keeps or writes for `identity`.
-fn crate_marker(identity: &CatalogIdentity) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (META_MANAGED.to_string(), "true".to_string()),
-        (META_CATALOG.to_string(), identity.as_str().to_string()),
-    ])
 }
 
 /// The plan for `row`, naming `product_id`; `Err` with the reason it is refused. Reads the
@@ -631,7 +623,7 @@ mod tests {
 
     #[test]
     fn matching_prices_are_kept_the_others_created_or_archived() {
-        let marker = crate_marker(&CatalogIdentity::new("cat_a"));
+        let marker = CatalogIdentity::new("cat_a").price_marker();
         let existing = [
             price("price_monthly", 500, Some("month"), None),
             price("price_old", 900, None, None),

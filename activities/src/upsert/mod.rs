@@ -39,7 +39,7 @@ use workflows::activities::UpsertReport;
 use workflows::model::{DesiredProduct, SyncPlan};
 
 use catalog::{ArchiveBudget, ArchivePermit, Catalog};
-use domain::metadata::{META_CATALOG, META_HASH, META_MANAGED};
+use domain::metadata::META_HASH;
 use domain::ownership::Ownership;
 use domain::prices;
 use stripe::client::{Expandable, Form, Price, Product, StripeClient};
@@ -288,10 +288,7 @@ fn seen_in(request_id: &Option<String>) -> String {
 
 /// catalog-sync's metadata on every price it writes for `catalog`.
 pub(crate) fn price_marker(catalog: &CatalogIdentity) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (META_MANAGED.to_string(), "true".to_string()),
-        (META_CATALOG.to_string(), catalog.as_str().to_string()),
-    ])
+    catalog.price_marker()
 }
 
 async fn upsert(
