@@ -18,6 +18,8 @@
 //! | `catalog_sync_capture_last_pass_timestamp_seconds` | gauge (Unix s) | — : the end of polling capture's last successful pass (relay, polling capture only) |
 //! | `catalog_sync_capture_missing_triggers` | gauge | — : catalog tables without catalog-sync's capture triggers (relay, trigger capture only) |
 //! | `catalog_sync_capture_slot_lag_bytes` | gauge (bytes) | — : WAL the replication slot holds for the relay, from its confirmed position to the server's (relay, logical capture only; -1: the slot is gone or its WAL was removed) |
+//! | `catalog_sync_capture_slot_lag_seconds` | gauge (s) | — : how far behind the server's WAL the relay confirms the slot (0 when caught up; relay, logical capture only) |
+//! | `catalog_sync_capture_resyncs_total` | counter | `reason` (`untraceable`: a truncate, or a delete whose old row does not name its product; `slot_lost`: the slot lost WAL it had not read, and was made anew): every product enqueued because the log could not say which changed (relay, logical capture only) |
 //! | `catalog_sync_http_requests_total` | counter | `server` (`relay`, `codec-server`), `route` (`/stripe/webhook`, …, `unmatched`), `status` (`200`, …) |
 //! | `catalog_sync_http_request_latency` | histogram (ms) | `server`, `route` |
 //! | `catalog_sync_build_info` | gauge (always 1) | `binary` (`worker`, `relay`, `codec-server`), `version`, `build_id` (the worker's Worker Deployment build) |
@@ -70,6 +72,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "catalog_sync_capture_last_pass_timestamp_seconds",
     "catalog_sync_capture_missing_triggers",
     "catalog_sync_capture_slot_lag_bytes",
+    "catalog_sync_capture_slot_lag_seconds",
+    "catalog_sync_capture_resyncs_total",
     "catalog_sync_http_requests_total",
     "catalog_sync_http_request_latency",
     "catalog_sync_build_info",
@@ -86,6 +90,8 @@ pub enum Counted {
     RelayChanges,
     /// `catalog_sync_webhook_events_total`, by `decision`.
     WebhookEvents,
+    /// `catalog_sync_capture_resyncs_total`, by `reason`.
+    CaptureResyncs,
 }
 
 /// catalog-sync's instruments, shared by the Stripe client and the activities.
@@ -106,6 +112,8 @@ pub struct Metrics {
     webhook_events: Counter,
     capture_last_pass: GaugeF64,
     capture_slot_lag: GaugeF64,
+    capture_slot_age: GaugeF64,
+    capture_resyncs: Counter,
     capture_missing_triggers: Gauge,
     http_requests: Counter,
     http_latency: HistogramDuration,
@@ -216,6 +224,21 @@ impl Metrics {
                 .unit("By")
                 .build(),
         );
+        let capture_slot_age = meter.gauge_f64(
+            MetricParameters::builder()
+                .name("catalog_sync_capture_slot_lag_seconds")
+                .description("How far behind the server's WAL the relay confirms the slot")
+                .unit("s")
+                .build(),
+        );
+        let capture_resyncs = meter.counter(
+            MetricParameters::builder()
+                .name("catalog_sync_capture_resyncs_total")
+                .description(
+                    "Every product enqueued because the log could not say which changed, by reason",
+                )
+                .build(),
+        );
         let capture_missing_triggers = meter.gauge(
             MetricParameters::builder()
                 .name("catalog_sync_capture_missing_triggers")
@@ -258,6 +281,8 @@ impl Metrics {
             webhook_events,
             capture_last_pass,
             capture_slot_lag,
+            capture_slot_age,
+            capture_resyncs,
             capture_missing_triggers,
             http_requests,
             http_latency,
@@ -279,6 +304,7 @@ impl Metrics {
             Counted::Drift => (&self.drift, "kind"),
             Counted::RelayChanges => (&self.relay_changes, "result"),
             Counted::WebhookEvents => (&self.webhook_events, "decision"),
+            Counted::CaptureResyncs => (&self.capture_resyncs, "reason"),
         };
         for value in values {
             instrument.add(0, &self.labelled(key, value));
@@ -334,6 +360,20 @@ impl Metrics {
         let none = self.meter.new_attributes(NewAttributes::from(vec![]));
         self.capture_slot_lag
             .record(bytes.map_or(-1.0, |b| b as f64), &none);
+    }
+
+    /// Records how far behind the relay confirms the slot (`None`: unknown, not recorded).
+    pub fn capture_slot_age(&self, seconds: Option<f64>) {
+        if let Some(seconds) = seconds {
+            let none = self.meter.new_attributes(NewAttributes::from(vec![]));
+            self.capture_slot_age.record(seconds, &none);
+        }
+    }
+
+    /// Counts one resync of every product, for `reason` (`untraceable`, `slot_lost`).
+    pub fn capture_resync(&self, reason: &str) {
+        self.capture_resyncs
+            .add(1, &self.labelled("reason", reason));
     }
 
     /// Records how many catalog tables lack the capture triggers.

@@ -50,15 +50,16 @@ pub async fn publish_until(
         if capture == CaptureMode::Logical {
             match catalog.slot_state().await {
                 Ok(slot) => {
-                    let lost = slot
-                        .as_ref()
-                        .is_none_or(|s| s.wal_status.as_deref() == Some("lost"));
-                    if lost {
+                    // A lost slot is the follow loop's to replace (`crate::logical`); it says so.
+                    let lost = slot.as_ref().is_none_or(|s| s.lost);
+                    if slot.is_none() {
                         tracing::error!(
-                            "the replication slot is gone or lost its WAL: changes were missed. \
-                             Run `starter capture install` and a reconciliation"
+                            "the replication slot is gone: changes are not captured. Run \
+                             `starter capture install` (CATALOG_SYNC_CAPTURE=logical), then \
+                             `starter reconcile`"
                         );
                     }
+                    metrics.capture_slot_age(slot.as_ref().and_then(|s| s.age_seconds));
                     metrics.capture_slot_lag(slot.filter(|_| !lost).map(|s| s.lag_bytes));
                 }
                 Err(e) => tracing::debug!(error = %e, "replication slot unavailable"),

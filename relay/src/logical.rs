@@ -8,9 +8,12 @@
 //! loses nothing: a restart reads the unconfirmed tail again, and at most enqueues its changes
 //! twice (a sync of an unchanged product writes nothing).
 //!
-//! A change the log cannot trace to a product (a truncate; a delete whose old row lacks the
-//! product column) enqueues every product of the catalog: a reconciliation through the outbox,
-//! not a silent gap.
+//! A row that names its product through another table (`[[catalog.follow]]` with `through`: a
+//! Spree price's variant) is looked up once its transaction is read. A change the log cannot
+//! trace to a product (a truncate; a delete whose old row lacks the product column) enqueues
+//! every product of the catalog: a reconciliation through the outbox, not a silent gap; so
+//! does a slot that lost WAL it had not read, which is made anew first
+//! (`catalog_sync_capture_resyncs_total` counts both).
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use catalog::Catalog;
 use catalog::logical::{PUBLICATION, Tracer};
+use common::metrics::{Counted, Metrics};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
 
 /// Follows the slot until `shutdown` resolves; a failure (the database away, the slot busy) is
@@ -26,14 +30,18 @@ use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationE
 pub async fn follow_until(
     catalog: Catalog,
     database_url: String,
+    metrics: Option<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
+    if let Some(m) = &metrics {
+        m.start_at_zero(Counted::CaptureResyncs, &["untraceable", "slot_lost"]);
+    }
     tokio::pin!(shutdown);
     let mut pause = Duration::from_millis(500);
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            result = follow(&catalog, &database_url) => {
+            result = follow(&catalog, &database_url, metrics.as_ref()) => {
                 if let Err(e) = result {
                     tracing::warn!(error = %format!("{e:#}"), "logical capture: reading the slot failed; reading it again");
                 }
@@ -48,7 +56,26 @@ pub async fn follow_until(
 }
 
 /// Reads the slot from its confirmed position until the stream fails.
-async fn follow(catalog: &Catalog, database_url: &str) -> anyhow::Result<()> {
+async fn follow(
+    catalog: &Catalog,
+    database_url: &str,
+    metrics: Option<&Metrics>,
+) -> anyhow::Result<()> {
+    // A slot that lost WAL it had not read can no longer be read: made anew, and every product
+    // enqueued (what the lost WAL held is in the catalog the syncs read).
+    if catalog
+        .replace_lost_slot()
+        .await
+        .context("replacing the lost replication slot")?
+    {
+        tracing::error!(
+            "the replication slot lost WAL it had not read (max_slot_wal_keep_size), so \
+             changes were missed: the slot is made anew and every product enqueued"
+        );
+        if let Some(m) = metrics {
+            m.capture_resync("slot_lost");
+        }
+    }
     let mut tracer = Tracer::new(catalog.logical_tables().await?);
     let slot = catalog.logical_slot().await?;
     let config = replication_config(database_url, &slot)?;
@@ -75,6 +102,9 @@ async fn follow(catalog: &Catalog, database_url: &str) -> anyhow::Result<()> {
                 let done = tracer.commit(end_lsn.as_u64());
                 let everything = !done.untraceable.is_empty();
                 if everything {
+                    if let Some(m) = metrics {
+                        m.capture_resync("untraceable");
+                    }
                     tracing::warn!(
                         tables = ?done.untraceable,
                         "logical capture: a change the log does not trace to a product \
@@ -82,12 +112,16 @@ async fn follow(catalog: &Catalog, database_url: &str) -> anyhow::Result<()> {
                          every product enqueued"
                     );
                 }
-                if everything || !done.products.is_empty() {
+                let products = catalog
+                    .products_through(&done)
+                    .await
+                    .context("finding the products of rows named through another table")?;
+                if everything || !products.is_empty() {
                     catalog
-                        .enqueue_changes(&done.products, everything)
+                        .enqueue_changes(&products, everything)
                         .await
                         .context("appending to the outbox")?;
-                    tracing::debug!(products = done.products.len(), lsn = %end_lsn, "logical capture: transaction enqueued");
+                    tracing::debug!(products = products.len(), lsn = %end_lsn, "logical capture: transaction enqueued");
                 }
                 // In the outbox now: the slot may let the WAL go.
                 client.update_applied_lsn(end_lsn);

@@ -206,6 +206,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(relay::logical::follow_until(
             catalog.clone(),
             catalog::required_url(args.catalog.database_url.as_deref())?.to_string(),
+            metrics.clone(),
             common::shutdown_signal(),
         ));
     }

@@ -316,6 +316,25 @@ pub fn tls_postgres() -> TlsPostgres {
     }
 }
 
+/// A PostgreSQL cluster of one test's own, stopped and removed when dropped.
+pub struct OwnPostgres {
+    /// Its admin URL.
+    pub url: String,
+    _server: Tied,
+}
+
+/// A throwaway PostgreSQL with `wal_level=logical` and the server `options` (`-c name=value …`)
+/// for one test alone (one that changes what the whole cluster does).
+pub fn own_logical_postgres(options: &str) -> OwnPostgres {
+    let (url, server) = throwaway_postgres_with(|_, _| {
+        format!("-c wal_level=logical -c max_replication_slots=4 -c max_wal_senders=4 {options}")
+    });
+    OwnPostgres {
+        url,
+        _server: server,
+    }
+}
+
 /// A throwaway PostgreSQL with `wal_level=logical` (log-based capture needs it; the test server
 /// may run without), started once per test process: its admin URL.
 pub fn logical_postgres() -> String {

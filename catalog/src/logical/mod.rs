@@ -29,8 +29,11 @@ pub struct TracedTable {
     pub oid: u32,
     /// Its name, as configured.
     pub name: String,
-    /// Its column holding the product's id.
+    /// Its column holding the product's id, or (`through`) the key of a row naming it.
     pub key: String,
+    /// The column holds the key of another table's row, which names the product
+    /// (`[[catalog.follow]]` with `through`): [`Committed::through`] collects it.
+    pub through: bool,
 }
 
 /// What one committed transaction changed.
@@ -41,6 +44,9 @@ pub struct Committed {
     pub end_lsn: u64,
     /// The products whose rows it inserted, updated or deleted (both ids of a re-keyed one).
     pub products: BTreeSet<String>,
+    /// By table, the keys of rows naming products through another table (a Spree price's
+    /// variant ids), which [`crate::Catalog::products_through`] turns into products.
+    pub through: BTreeMap<String, BTreeSet<String>>,
     /// Followed tables it changed in a way the log does not trace to a product: a truncate, or
     /// a delete whose old row lacks the product column (the table's replica identity does not
     /// hold it). Each calls for a full reconciliation.
@@ -123,6 +129,13 @@ impl Tracer {
             }
         });
         match product {
+            Some(key) if table.through => {
+                self.current
+                    .through
+                    .entry(table.name.clone())
+                    .or_default()
+                    .insert(key);
+            }
             Some(id) => {
                 self.current.products.insert(id);
             }
@@ -137,7 +150,9 @@ impl Tracer {
 
 impl crate::Catalog {
     /// The tables log-based capture follows, with their oids (PostgreSQL only): the built-in
-    /// tables, or the mapped ones triggers would follow (a query's `capture_table`).
+    /// tables, or the mapped ones (a query's `capture_table`) and the `[[catalog.follow]]`
+    /// ones. Refused, naming it, while the mapping reads a table none of them is: its changes
+    /// would reach no product.
     pub async fn logical_tables(&self) -> Result<Vec<TracedTable>, crate::CatalogError> {
         let crate::Db::Postgres(pool) = &self.db else {
             return Err(crate::CatalogError::Capture(
@@ -146,17 +161,20 @@ impl crate::Catalog {
                     .into(),
             ));
         };
-        let followed: Vec<(String, String, String)> = match &self.queries.mapped {
+        // (quoted, name, key column, through)
+        let followed: Vec<(String, String, String, bool)> = match &self.queries.mapped {
             None => vec![
                 (
                     "catalog_products".into(),
                     "catalog_products".into(),
                     "id".into(),
+                    false,
                 ),
                 (
                     "catalog_prices".into(),
                     "catalog_prices".into(),
                     "product_id".into(),
+                    false,
                 ),
             ],
             Some(mapped) => [
@@ -164,33 +182,148 @@ impl crate::Catalog {
                 ("prices", &mapped.prices_capture),
             ]
             .into_iter()
-            .map(|(what, captured)| {
-                let c = captured.as_ref().ok_or_else(|| {
-                    crate::CatalogError::Capture(format!(
-                        "catalog.{what} reads a query, and the log names tables: name the table \
-                         whose changes the query follows (catalog.{what}.capture_table, with \
-                         capture_key its product id column)"
-                    ))
-                })?;
-                Ok((c.quoted.clone(), c.name.clone(), c.key.name.clone()))
+            .filter_map(|(what, captured)| match captured {
+                Some(c) => Some(Ok((
+                    c.quoted.clone(),
+                    c.name.clone(),
+                    c.key.name.clone(),
+                    false,
+                ))),
+                // A query without a capture table is fine when `follow` covers what it reads.
+                None if !mapped.follow.is_empty() => None,
+                None => Some(Err(crate::CatalogError::Capture(format!(
+                    "catalog.{what} reads a query, and the log names tables: name the table \
+                     whose changes the query follows (catalog.{what}.capture_table, with \
+                     capture_key its product id column), or list the tables it reads as \
+                     [[catalog.follow]]"
+                )))),
             })
+            .chain(mapped.follow.iter().map(|f| {
+                Ok((
+                    f.quoted.clone(),
+                    f.name.clone(),
+                    f.key.clone(),
+                    f.lookup.is_some(),
+                ))
+            }))
             .collect::<Result<_, crate::CatalogError>>()?,
         };
-        let mut tables = Vec::new();
-        for (quoted, name, key) in followed {
+        let mut tables: Vec<TracedTable> = Vec::new();
+        for (quoted, name, key, through) in followed {
             let oid: Option<i64> = sqlx::query_scalar("SELECT to_regclass($1)::oid::bigint")
                 .bind(&quoted)
                 .fetch_one(pool)
                 .await?;
             let oid =
                 oid.ok_or_else(|| crate::CatalogError::Capture(format!("table {name} not found")))?;
-            tables.push(TracedTable {
-                oid: u32::try_from(oid).expect("an oid is 32 bits"),
-                name,
-                key,
-            });
+            let oid = u32::try_from(oid).expect("an oid is 32 bits");
+            if !tables.iter().any(|t| t.oid == oid) {
+                tables.push(TracedTable {
+                    oid,
+                    name,
+                    key,
+                    through,
+                });
+            }
+        }
+        let unfollowed: Vec<String> = self
+            .tables_read()
+            .await?
+            .into_iter()
+            .filter(|(oid, _)| !tables.iter().any(|t| t.oid == *oid))
+            .map(|(_, name)| name)
+            .collect();
+        if !unfollowed.is_empty() {
+            return Err(crate::CatalogError::Capture(format!(
+                "the mapping's queries read {}, whose changes the log would trace to no product: \
+                 follow each as [[catalog.follow]] with table and product (its column holding \
+                 the product's id), or key and through (its column naming a row of the table \
+                 whose product column that is)",
+                unfollowed.join(", ")
+            )));
         }
         Ok(tables)
+    }
+
+    /// Every table the products and prices relations read, as the planner reads them (oid and
+    /// `schema.table`): a view or a join is seen through.
+    async fn tables_read(&self) -> Result<Vec<(u32, String)>, crate::CatalogError> {
+        let crate::Db::Postgres(pool) = &self.db else {
+            return Ok(Vec::new());
+        };
+        let mut read = BTreeMap::new();
+        for relation in [&self.queries.products, &self.queries.prices] {
+            let plan: serde_json::Value = sqlx::query_scalar(&format!(
+                "EXPLAIN (VERBOSE, FORMAT JSON) SELECT * FROM {relation}"
+            ))
+            .fetch_one(pool)
+            .await?;
+            let mut found = Vec::new();
+            relations_in(&plan, &mut found);
+            for (schema, table) in found {
+                let oid: Option<i64> = sqlx::query_scalar(
+                    "SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2))::oid::bigint",
+                )
+                .bind(&schema)
+                .bind(&table)
+                .fetch_one(pool)
+                .await?;
+                if let Some(oid) = oid {
+                    read.insert(
+                        u32::try_from(oid).expect("an oid is 32 bits"),
+                        format!("{schema}.{table}"),
+                    );
+                }
+            }
+        }
+        Ok(read.into_iter().collect())
+    }
+
+    /// The products `committed` changed: its own, and those its rows name through another
+    /// table (`[[catalog.follow]]` with `through`), looked up now. A row whose key names no
+    /// row any more (deleted since) was left by its product, whose own change is in the log.
+    pub async fn products_through(
+        &self,
+        committed: &Committed,
+    ) -> Result<BTreeSet<String>, crate::CatalogError> {
+        let mut products = committed.products.clone();
+        let (crate::Db::Postgres(pool), Some(mapped)) = (&self.db, &self.queries.mapped) else {
+            return Ok(products);
+        };
+        for (table, keys) in &committed.through {
+            let Some(lookup) = mapped
+                .follow
+                .iter()
+                .find(|f| &f.name == table)
+                .and_then(|f| f.lookup.as_ref())
+            else {
+                continue;
+            };
+            let keys: Vec<String> = keys.iter().cloned().collect();
+            let found: Vec<String> = sqlx::query_scalar(lookup)
+                .bind(keys)
+                .fetch_all(pool)
+                .await?;
+            products.extend(found);
+        }
+        Ok(products)
+    }
+}
+
+/// The `(Schema, Relation Name)` of every scan in an `EXPLAIN (VERBOSE, FORMAT JSON)` plan.
+fn relations_in(plan: &serde_json::Value, found: &mut Vec<(String, String)>) {
+    match plan {
+        serde_json::Value::Array(items) => items.iter().for_each(|i| relations_in(i, found)),
+        serde_json::Value::Object(fields) => {
+            if let (Some(schema), Some(table)) = (
+                fields.get("Schema").and_then(|v| v.as_str()),
+                fields.get("Relation Name").and_then(|v| v.as_str()),
+            ) {
+                found.push((schema.to_string(), table.to_string()));
+            }
+            fields.values().for_each(|v| relations_in(v, found));
+        }
+        _ => {}
     }
 }
 
@@ -204,6 +337,7 @@ mod tests {
             oid: 7,
             name: "shop.item_prices".into(),
             key: "item_sku".into(),
+            through: false,
         }]);
         tracer.relations.insert(
             7,
@@ -234,6 +368,28 @@ mod tests {
         assert_eq!(
             done.untraceable,
             BTreeSet::from(["shop.item_prices".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_plan_names_every_table_it_scans() {
+        let plan = serde_json::json!([{"Plan": {
+            "Node Type": "Hash Join",
+            "Plans": [
+                {"Node Type": "Seq Scan", "Relation Name": "prices", "Schema": "spree"},
+                {"Node Type": "Hash", "Plans": [
+                    {"Node Type": "Index Scan", "Relation Name": "variants", "Schema": "spree"}
+                ]}
+            ]
+        }}]);
+        let mut found = Vec::new();
+        relations_in(&plan, &mut found);
+        assert_eq!(
+            found,
+            [
+                ("spree".to_string(), "prices".to_string()),
+                ("spree".to_string(), "variants".to_string())
+            ]
         );
     }
 }

@@ -5,6 +5,17 @@
 
 use std::fmt;
 
+/// Seconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const POSTGRES_EPOCH: i64 = 946_684_800;
+
+/// Now, in the microseconds since PostgreSQL's epoch that a [`Message::Begin`] holds.
+pub fn now_micros() -> i64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    unix.as_micros() as i64 - POSTGRES_EPOCH * 1_000_000
+}
+
 /// One `pgoutput` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -12,6 +23,9 @@ pub enum Message {
     Begin {
         /// The LSN of its commit record.
         final_lsn: u64,
+        /// When it committed: microseconds since 2000-01-01 UTC (PostgreSQL's epoch; see
+        /// [`now_micros`]).
+        commit_time: i64,
         /// Its transaction id.
         xid: u32,
     },
@@ -116,9 +130,10 @@ pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
     let message = match tag {
         b'B' => {
             let final_lsn = r.u64()?;
-            let _commit_time = r.u64()?;
+            let commit_time = r.u64()? as i64;
             Message::Begin {
                 final_lsn,
+                commit_time,
                 xid: r.u32()?,
             }
         }

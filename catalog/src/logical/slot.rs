@@ -23,6 +23,10 @@ struct Followed {
     needs_full: bool,
 }
 
+/// A row of `pg_replication_slots` as [`Catalog::slot_state`] reads it: active, WAL held, WAL
+/// status, lost, and the reader's lag (seconds) from `pg_stat_replication`.
+type SlotRow = (bool, Option<i64>, Option<String>, bool, Option<f64>);
+
 /// The replication slot, as `pg_replication_slots` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotState {
@@ -32,9 +36,16 @@ pub struct SlotState {
     pub active: bool,
     /// WAL held for it: the distance from its confirmed position to the server's current one.
     pub lag_bytes: i64,
-    /// `reserved`, `extended`, `unreserved` or `lost` (PostgreSQL 13+); `lost`: the WAL it needed
-    /// was removed (`max_slot_wal_keep_size`), and changes were missed.
+    /// `reserved`, `extended`, `unreserved` or `lost` (PostgreSQL 13+).
     pub wal_status: Option<String>,
+    /// The WAL it needed was removed (`max_slot_wal_keep_size`), or the server invalidated it
+    /// otherwise: changes were missed, and the slot can no longer be read.
+    pub lost: bool,
+    /// How old the oldest change it holds for the relay is, in seconds (0: none waits): while
+    /// the relay reads it, the server's measure of how far behind the relay confirms
+    /// (`pg_stat_replication`); while nobody does, the commit time of the first transaction
+    /// waiting in it. `None`: unknown (the slot could not be peeked in time).
+    pub age_seconds: Option<f64>,
 }
 
 impl Catalog {
@@ -197,19 +208,104 @@ impl Catalog {
             return Err(not_postgres());
         };
         let slot = self.logical_slot().await?;
-        let row: Option<(bool, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT active, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, \
-             wal_status::text FROM pg_replication_slots WHERE slot_name = $1",
+        // `invalidation_reason` (PostgreSQL 17) and `conflicting` (16) read through JSON, so
+        // that older servers, which have neither, answer too.
+        let row: Option<SlotRow> = sqlx::query_as(
+            "SELECT s.active, (pg_current_wal_lsn() - s.confirmed_flush_lsn)::bigint, \
+                    s.wal_status::text, \
+                    COALESCE(s.wal_status = 'lost', FALSE) \
+                      OR to_jsonb(s) ->> 'invalidation_reason' IS NOT NULL \
+                      OR COALESCE((to_jsonb(s) ->> 'conflicting')::boolean, FALSE), \
+                    (SELECT EXTRACT(EPOCH FROM GREATEST(r.flush_lag, r.replay_lag))::float8 \
+                       FROM pg_stat_replication r WHERE r.pid = s.active_pid) \
+             FROM pg_replication_slots s WHERE s.slot_name = $1",
         )
         .bind(&slot)
         .fetch_optional(pool)
         .await?;
-        Ok(row.map(|(active, lag, wal_status)| SlotState {
+        let Some((active, lag, wal_status, lost, reader_lag)) = row else {
+            return Ok(None);
+        };
+        let lag_bytes = lag.unwrap_or(0);
+        let age_seconds = if lost {
+            None
+        } else if active {
+            // NULL once the reader has caught up and the server has nothing more to send.
+            Some(reader_lag.unwrap_or(0.0))
+        } else if lag_bytes <= 0 {
+            Some(0.0)
+        } else {
+            self.oldest_waiting(&slot).await
+        };
+        Ok(Some(SlotState {
             name: slot,
             active,
-            lag_bytes: lag.unwrap_or(0),
+            lag_bytes,
             wal_status,
+            lost,
+            age_seconds,
         }))
+    }
+
+    /// The age of the first transaction waiting in the unread slot `slot`, peeked (not
+    /// consumed); `Some(0.0)` when none touches a followed table, `None` when the peek fails
+    /// or takes over 5 s (a slot holding much WAL of other tables).
+    async fn oldest_waiting(&self, slot: &str) -> Option<f64> {
+        let Db::Postgres(pool) = &self.db else {
+            return None;
+        };
+        let peek = async {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL statement_timeout = '5s'")
+                .execute(&mut *tx)
+                .await?;
+            let first: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, 1, \
+                 'proto_version', '1', 'publication_names', $2) LIMIT 1",
+            )
+            .bind(slot)
+            .bind(PUBLICATION)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            Ok::<_, sqlx::Error>(first)
+        };
+        match peek.await {
+            Ok(None) => Some(0.0),
+            Ok(Some(data)) => match super::pgoutput::decode(&data) {
+                Ok(super::pgoutput::Message::Begin { commit_time, .. }) => {
+                    Some((super::pgoutput::now_micros() - commit_time).max(0) as f64 / 1e6)
+                }
+                _ => None,
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, %slot, "peeking the replication slot failed");
+                None
+            }
+        }
+    }
+
+    /// Answers a lost slot: makes it anew (capture resumes from now), then enqueues every
+    /// product, whose syncs read the catalog as it is and so carry every change the lost WAL
+    /// held. Does nothing to a slot that is not lost; returns whether it did.
+    pub async fn replace_lost_slot(&self) -> Result<bool, CatalogError> {
+        let Db::Postgres(pool) = &self.db else {
+            return Err(not_postgres());
+        };
+        if !self.slot_state().await?.is_some_and(|s| s.lost) {
+            return Ok(false);
+        }
+        let slot = self.logical_slot().await?;
+        sqlx::query("SELECT pg_drop_replication_slot($1)")
+            .bind(&slot)
+            .execute(pool)
+            .await?;
+        sqlx::query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')")
+            .bind(&slot)
+            .execute(pool)
+            .await?;
+        self.enqueue_changes(&BTreeSet::new(), true).await?;
+        Ok(true)
     }
 
     /// Refuses to follow the log unless the database is set up for it, saying what to run.

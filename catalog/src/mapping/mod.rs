@@ -37,6 +37,54 @@ pub struct CatalogSection {
     pub products: Option<ProductsMapping>,
     /// Where prices come from.
     pub prices: Option<PricesMapping>,
+    /// `[[catalog.follow]]`: the further tables a query mapping reads, for log-based capture.
+    #[serde(default)]
+    pub follow: Vec<Follow>,
+}
+
+/// `[[catalog.follow]]`: a table a query mapping reads beyond its `capture_table`s, and how a
+/// row of it names its product, for log-based capture (`CATALOG_SYNC_CAPTURE=logical`), which
+/// follows every table the mapping's queries read and refuses to start while one is not
+/// followed. A row names its product directly (`product`: its column holding the product's
+/// id), or through one row of another table (`key`: its column matching `through`'s
+/// `through_key`, whose `product` column holds the product's id: a Spree price's `variant_id`
+/// names a variant, whose `product_id` names the product).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Follow {
+    /// The table, optionally schema-qualified.
+    pub table: String,
+    /// The column holding the product's id: of `table`, or with `through` of that table.
+    pub product: String,
+    /// With `through`: `table`'s column naming a row of `through`.
+    pub key: Option<String>,
+    /// The table whose row `key` names, optionally schema-qualified.
+    pub through: Option<String>,
+    /// `through`'s column that `key` matches (default `id`).
+    pub through_key: Option<String>,
+}
+
+impl Follow {
+    /// Refuses `key` without `through` and the reverse.
+    fn check(&self) -> Result<(), String> {
+        match (&self.key, &self.through, &self.through_key) {
+            (None, None, None) | (Some(_), Some(_), _) => Ok(()),
+            (Some(key), None, _) => Err(format!(
+                "[[catalog.follow]] table = {:?}: key = {key:?} names a row of `through`, and no \
+                 through is given",
+                self.table
+            )),
+            (None, Some(through), _) => Err(format!(
+                "[[catalog.follow]] table = {:?}: through = {through:?} needs `key`, the column \
+                 of {:?} naming a row of it",
+                self.table, self.table
+            )),
+            (None, None, Some(_)) => Err(format!(
+                "[[catalog.follow]] table = {:?}: through_key is for `through`, and none is given",
+                self.table
+            )),
+        }
+    }
 }
 
 /// A team's own catalog: products and prices (both required).
@@ -46,6 +94,8 @@ pub struct Mapping {
     pub products: ProductsMapping,
     /// Prices.
     pub prices: PricesMapping,
+    /// The further tables log-based capture follows.
+    pub follow: Vec<Follow>,
 }
 
 /// `[catalog.products]`: a column name for each field of a product.
@@ -396,11 +446,23 @@ impl CatalogSection {
     /// of products and prices is given.
     pub fn mapping(&self) -> Result<Option<Mapping>, CatalogError> {
         match (&self.products, &self.prices) {
-            (None, None) => Ok(None),
-            (Some(products), Some(prices)) => Ok(Some(Mapping {
-                products: products.clone(),
-                prices: prices.clone(),
-            })),
+            (None, None) if self.follow.is_empty() => Ok(None),
+            (None, None) => Err(mapping_error(
+                "[[catalog.follow]]",
+                "is for a mapped catalog: the built-in tables are followed already",
+            )),
+            (Some(products), Some(prices)) => {
+                for follow in &self.follow {
+                    follow
+                        .check()
+                        .map_err(|e| CatalogError::Mapping(e.to_string()))?;
+                }
+                Ok(Some(Mapping {
+                    products: products.clone(),
+                    prices: prices.clone(),
+                    follow: self.follow.clone(),
+                }))
+            }
             (Some(_), None) => Err(mapping_error(
                 "catalog.prices",
                 "is missing: a mapped catalog names its price table too",
@@ -505,6 +567,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(key_alone.contains("no capture_table"), "{key_alone}");
+    }
+
+    #[test]
+    fn follow_tables_name_their_product_directly_or_through_another() {
+        let base = "[catalog.products]\nquery = \"SELECT 1\"\nid = \"id\"\nname = \"n\"\n\
+                    [catalog.prices]\nquery = \"SELECT 1\"\nproduct_id = \"p\"\n\
+                    currency = \"c\"\nunit_amount = \"a\"\n";
+        let mapping = from_toml(&format!(
+            "{base}[[catalog.follow]]\ntable = \"spree.variants\"\nproduct = \"product_id\"\n\
+             [[catalog.follow]]\ntable = \"spree.prices\"\nkey = \"variant_id\"\n\
+             through = \"spree.variants\"\nproduct = \"product_id\"\n"
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(mapping.follow.len(), 2);
+        assert_eq!(mapping.follow[1].through.as_deref(), Some("spree.variants"));
+        assert_eq!(mapping.follow[1].through_key, None);
+        let refused = |follow: &str| {
+            from_toml(&format!("{base}[[catalog.follow]]\n{follow}"))
+                .unwrap_err()
+                .to_string()
+        };
+        let key_alone = refused("table = \"t\"\nproduct = \"p\"\nkey = \"k\"\n");
+        assert!(key_alone.contains("no through is given"), "{key_alone}");
+        let through_alone = refused("table = \"t\"\nproduct = \"p\"\nthrough = \"v\"\n");
+        assert!(through_alone.contains("needs `key`"), "{through_alone}");
+        let misspelt = refused("table = \"t\"\nprodcut = \"p\"\n");
+        assert!(misspelt.contains("prodcut"), "{misspelt}");
+        let builtin = from_toml("[[catalog.follow]]\ntable = \"t\"\nproduct = \"p\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(builtin.contains("is for a mapped catalog"), "{builtin}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use domain::fields::{PRODUCT_FIELDS, price_scalars};
 use super::columns::{
     Dialect, Field, Kind, MappedColumn, check_column, column_types, describe, source_sql,
 };
-use super::{AmountUnit, CaptureSource, Mapping, mapping_error};
+use super::{AmountUnit, CaptureSource, Mapping, mapping_error, quote_ident};
 use crate::{CatalogError, Db};
 
 /// What catalog-sync reads: the compiled relations, and for a mapped catalog what capture and
@@ -40,6 +40,107 @@ pub(crate) struct MappedTables {
     pub products_capture: Option<Captured>,
     /// The same for prices.
     pub prices_capture: Option<Captured>,
+    /// The further tables log-based capture follows (`[[catalog.follow]]`).
+    pub follow: Vec<FollowedTable>,
+}
+
+/// A `[[catalog.follow]]` table, checked against the database.
+#[derive(Debug, Clone)]
+pub(crate) struct FollowedTable {
+    /// Quoted, possibly schema-qualified.
+    pub quoted: String,
+    /// As configured.
+    pub name: String,
+    /// Its column the log is read for: the product's id, or with `lookup` the key of a row of
+    /// another table.
+    pub key: String,
+    /// With `through`: the SQL from those keys (`$1`, a text array) to product ids.
+    pub lookup: Option<String>,
+}
+
+/// Checks the `[[catalog.follow]]` tables (each exists with the columns named; PostgreSQL
+/// only: the log is PostgreSQL's) and compiles their lookups.
+async fn followed_tables(
+    db: &Db,
+    follow: &[super::Follow],
+) -> Result<Vec<FollowedTable>, CatalogError> {
+    let Db::Postgres(pool) = db else {
+        return match follow.first() {
+            None => Ok(Vec::new()),
+            Some(f) => Err(mapping_error(
+                "[[catalog.follow]]",
+                &format!(
+                    "table = {:?}: following tables is log-based capture's, which reads                      PostgreSQL's write-ahead log (SQLite has none)",
+                    f.table
+                ),
+            )),
+        };
+    };
+    // A column's type as SQL names it (to cast the keys to), or why the column is not there.
+    let column = |table: String, column: String| async move {
+        let setting = format!("[[catalog.follow]] table = {table:?}");
+        let quoted = quote_table_or(&setting, &table)?;
+        let found: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a \
+              WHERE a.attrelid = c.oid AND a.attname = $2 AND a.attnum > 0 \
+                AND NOT a.attisdropped) \
+             FROM pg_class c WHERE c.oid = to_regclass($1)",
+        )
+        .bind(&quoted)
+        .bind(&column)
+        .fetch_optional(pool)
+        .await?;
+        match found {
+            None => Err(mapping_error(
+                &setting,
+                &format!("names {table}, which is not a table here"),
+            )),
+            Some(None) => Err(mapping_error(
+                &setting,
+                &format!("names column {column:?} of {table}, which has no such column"),
+            )),
+            Some(Some(type_name)) => Ok::<_, CatalogError>((quoted, type_name)),
+        }
+    };
+    let mut out = Vec::new();
+    for f in follow {
+        let (quoted, key, lookup) = match (&f.key, &f.through) {
+            (Some(key), Some(through)) => {
+                let (quoted, _) = column(f.table.clone(), key.clone()).await?;
+                let through_key = f.through_key.clone().unwrap_or_else(|| "id".into());
+                let (through_quoted, key_type) =
+                    column(through.clone(), through_key.clone()).await?;
+                column(through.clone(), f.product.clone()).await?;
+                let lookup = format!(
+                    "SELECT DISTINCT CAST({product} AS TEXT) FROM {through_quoted} \
+                     WHERE {through_key} = ANY(CAST($1 AS {key_type}[])) AND {product} IS NOT NULL",
+                    product = quote_ident(&f.product),
+                    through_key = quote_ident(&through_key),
+                );
+                (quoted, key.clone(), Some(lookup))
+            }
+            _ => {
+                let (quoted, _) = column(f.table.clone(), f.product.clone()).await?;
+                (quoted, f.product.clone(), None)
+            }
+        };
+        out.push(FollowedTable {
+            quoted,
+            name: f.table.clone(),
+            key,
+            lookup,
+        });
+    }
+    Ok(out)
+}
+
+fn quote_table_or(setting: &str, table: &str) -> Result<String, CatalogError> {
+    super::columns::quote_table(table).ok_or_else(|| {
+        mapping_error(
+            setting,
+            &format!("{table:?} is not a table name (name or schema.name)"),
+        )
+    })
 }
 
 /// A table capture triggers go on, and how its rows name their product.
@@ -413,6 +514,7 @@ impl Queries {
                 product_columns,
                 products_capture,
                 prices_capture,
+                follow: followed_tables(db, &mapping.follow).await?,
             }),
         };
         // The compiled SQL is prepared once here, so an error in it stops the start, not a sync.

@@ -109,6 +109,10 @@ pub(crate) struct StatusArgs {
     /// relay that stopped reading lets it grow until the disk fills).
     #[arg(long, default_value_t = 1 << 30)]
     max_slot_lag_bytes: i64,
+    /// Logical capture: unhealthy when the oldest change the replication slot holds for the
+    /// relay is older than this.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    max_slot_lag: Duration,
     /// Count invalid products as unhealthy (by default only failed syncs are).
     #[arg(long)]
     fail_on_invalid: bool,
@@ -270,12 +274,23 @@ pub(crate) async fn status(
                 None
             }
             Ok(Some(s)) => {
-                if s.wal_status.as_deref() == Some("lost") {
+                if s.lost {
                     problems.push(format!(
                         "replication slot {} lost WAL it had not read (max_slot_wal_keep_size): \
-                         changes were missed. Run `starter capture uninstall` and `install` \
-                         (CATALOG_SYNC_CAPTURE=logical), then `starter reconcile`",
+                         changes were missed. A logical relay replaces the slot and enqueues \
+                         every product when it next reads it: is one running?",
                         s.name
+                    ));
+                } else if let Some(age) = s
+                    .age_seconds
+                    .filter(|age| *age > args.max_slot_lag.as_secs_f64())
+                {
+                    problems.push(format!(
+                        "replication slot {}'s oldest change waits for {} (over --max-slot-lag \
+                         {}): is the logical relay running, and keeping up?",
+                        s.name,
+                        humantime::format_duration(Duration::from_secs(age as u64)),
+                        humantime::format_duration(args.max_slot_lag)
                     ));
                 } else if s.lag_bytes > args.max_slot_lag_bytes {
                     problems.push(format!(
@@ -429,6 +444,8 @@ pub(crate) async fn status(
                 "active": s.active,
                 "lag_bytes": s.lag_bytes,
                 "wal_status": s.wal_status,
+                "lost": s.lost,
+                "age_seconds": s.age_seconds,
             })),
         },
         "outbox": {

@@ -18,10 +18,10 @@ use super::own_catalog::{Shop, execute, ok, start_worker, starter};
 // The shop of the tracer's test (`operate::logical`): prices keyed by their own serial id.
 use crate::operate::logical::{MAPPING, SHOP};
 
-/// The shop's schema, as `pg_dump` prints it.
-fn schema(url: &str) -> String {
+/// A shop's schema `name`, as `pg_dump` prints it.
+fn schema(url: &str, name: &str) -> String {
     let out = Command::new("pg_dump")
-        .args(["--schema-only", "--schema", "shop", url])
+        .args(["--schema-only", "--schema", name, url])
         .output()
         .expect("pg_dump runs (Debian: postgresql-client)");
     assert!(out.status.success(), "{out:?}");
@@ -91,6 +91,36 @@ async fn until_stripe(sandbox: &Sandbox, id: &str, want: Option<(&str, &[(&str, 
     .await;
 }
 
+/// A database of its own on the `wal_level=logical` cluster: the admin pool (to drop it), its
+/// name and URL.
+async fn logical_database() -> (sqlx::PgPool, String, String) {
+    let admin = harness::catalog::logical_postgres();
+    let name = unique("logical").replace('-', "_");
+    let admin_pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&admin_pool)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    (admin_pool, name, url.to_string())
+}
+
+/// `starter` with logical capture; its output, which must be a success.
+fn logical(shop: &Shop, args: &[&str]) -> String {
+    ok(logical_output(shop, args), &args.join(" "))
+}
+
+fn logical_output(shop: &Shop, args: &[&str]) -> std::process::Output {
+    Command::new(harness::binary("starter"))
+        .args(args)
+        .env("CATALOG_DATABASE_URL", &shop.url)
+        .env("CATALOG_SYNC_CONFIG", &shop.config)
+        .env("CATALOG_SYNC_CAPTURE", "logical")
+        .output()
+        .unwrap()
+}
+
 async fn slots_and_publications(db: &catalog::Catalog) -> (i64, i64) {
     let catalog::Db::Postgres(pool) = db.db() else {
         unreachable!()
@@ -110,16 +140,8 @@ async fn slots_and_publications(db: &catalog::Catalog) -> (i64, i64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_committed_edit_reaches_stripe_through_the_log() {
-    let admin = harness::catalog::logical_postgres();
-    let name = unique("logical").replace('-', "_");
-    let admin_pool = sqlx::PgPool::connect(&admin).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&admin_pool)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    let shop = Shop::new(Backend::Postgres, url.as_str(), MAPPING);
+    let (admin_pool, name, url) = logical_database().await;
+    let shop = Shop::new(Backend::Postgres, &url, MAPPING);
     let db = catalog::Catalog::open(&shop.url).await.unwrap();
     execute(&db, SHOP).await;
     execute(
@@ -130,7 +152,7 @@ async fn every_committed_edit_reaches_stripe_through_the_log() {
     .await;
     let sandbox = Sandbox::start().await;
     let queue = unique("logical");
-    let original = schema(&shop.url);
+    let original = schema(&shop.url, "shop");
 
     ok(starter(&shop, &sandbox, &queue, &["migrate"]), "migrate");
     // Before install, a logical relay refuses to start, saying what to run.
@@ -153,15 +175,7 @@ async fn every_committed_edit_reaches_stripe_through_the_log() {
     );
 
     // The SQL for the DBA, then install.
-    let logical = |args: &[&str]| {
-        let mut command = Command::new(harness::binary("starter"));
-        command
-            .args(args)
-            .env("CATALOG_DATABASE_URL", &shop.url)
-            .env("CATALOG_SYNC_CONFIG", &shop.config)
-            .env("CATALOG_SYNC_CAPTURE", "logical");
-        ok(command.output().unwrap(), &args.join(" "))
-    };
+    let logical = |args: &[&str]| logical(&shop, args);
     let printed = logical(&["capture", "install", "--print"]);
     assert!(
         printed.contains("CREATE PUBLICATION catalog_sync FOR TABLE shop.items, shop.item_prices;")
@@ -287,9 +301,321 @@ async fn every_committed_edit_reaches_stripe_through_the_log() {
     .await;
     logical(&["capture", "uninstall"]);
     assert_eq!(slots_and_publications(&db).await, (0, 0));
-    assert_eq!(schema(&shop.url), original, "the shop's schema changed");
+    assert_eq!(
+        schema(&shop.url, "shop"),
+        original,
+        "the shop's schema changed"
+    );
     sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .execute(&admin_pool)
         .await
         .unwrap();
+}
+
+/// A Spree-shaped shop: prices belong to variants, variants to products; ids are serials (the
+/// product's is catalog-sync's id, kept clear of other tests' ids), soft deletes by
+/// `deleted_at`, amounts in dollars, no `updated_at` read by anyone.
+const SPREE: &str = "
+CREATE SCHEMA spree;
+CREATE TABLE spree.products (
+    id          BIGINT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    deleted_at  TIMESTAMPTZ
+);
+CREATE TABLE spree.variants (
+    id          BIGINT PRIMARY KEY,
+    product_id  BIGINT NOT NULL REFERENCES spree.products (id) ON UPDATE CASCADE,
+    sku         TEXT NOT NULL,
+    is_master   BOOLEAN NOT NULL DEFAULT FALSE,
+    deleted_at  TIMESTAMPTZ
+);
+CREATE TABLE spree.prices (
+    id          BIGSERIAL PRIMARY KEY,
+    variant_id  BIGINT NOT NULL REFERENCES spree.variants (id),
+    currency    TEXT NOT NULL,
+    amount      NUMERIC(10, 2) NOT NULL,
+    deleted_at  TIMESTAMPTZ
+);
+INSERT INTO spree.products VALUES (35001, 'Tote', NULL), (35002, 'Cap', NULL);
+INSERT INTO spree.variants VALUES (3510, 35001, 'TOTE', TRUE, NULL),
+    (3520, 35002, 'CAP', TRUE, NULL), (3521, 35002, 'CAP-RED', FALSE, NULL),
+    (3522, 35002, 'CAP-BLUE', FALSE, NULL);
+INSERT INTO spree.prices (variant_id, currency, amount) VALUES
+    (3510, 'USD', 25.00), (3510, 'EUR', 23.00), (3520, 'USD', 15.00),
+    (3521, 'EUR', 17.00), (3522, 'GBP', 19.00);";
+
+/// Its mapping: two queries, and the three tables they read followed, a price through its
+/// variant. Each variant's price is a price of the product (one per currency, so that
+/// catalog-sync's own lookup keys tell them apart).
+const SPREE_MAPPING: &str = r#"
+[catalog.products]
+query = "SELECT id, name, deleted_at FROM spree.products"
+id = "id"
+name = "name"
+deleted = "deleted_at"
+
+[catalog.prices]
+query = """
+SELECT v.product_id, p.currency, p.amount
+  FROM spree.prices p JOIN spree.variants v ON v.id = p.variant_id
+ WHERE p.deleted_at IS NULL AND v.deleted_at IS NULL
+"""
+product_id = "product_id"
+currency = "currency"
+unit_amount = "amount"
+amount_unit = "major"
+
+[[catalog.follow]]
+table = "spree.products"
+product = "id"
+
+[[catalog.follow]]
+table = "spree.variants"
+product = "product_id"
+
+[[catalog.follow]]
+table = "spree.prices"
+key = "variant_id"
+through = "spree.variants"
+product = "product_id"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_mapping_over_three_tables_is_traced_through_the_log() {
+    let (admin_pool, name, url) = logical_database().await;
+    let shop = Shop::new(Backend::Postgres, &url, SPREE_MAPPING);
+    let db = catalog::Catalog::open(&shop.url).await.unwrap();
+    execute(&db, SPREE).await;
+    let original = schema(&shop.url, "spree");
+    let sandbox = Sandbox::start().await;
+    let queue = unique("spree");
+    ok(starter(&shop, &sandbox, &queue, &["migrate"]), "migrate");
+
+    // A mapping that reads a table it does not follow is refused, naming the table.
+    let unfollowed = Shop::new(
+        Backend::Postgres,
+        &url,
+        &SPREE_MAPPING.replace(
+            "[[catalog.follow]]\ntable = \"spree.variants\"\nproduct = \"product_id\"\n",
+            "",
+        ),
+    );
+    let refused = logical_output(&unfollowed, &["capture", "install", "--print"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("spree.variants") && said.contains("[[catalog.follow]]"),
+        "{said}"
+    );
+
+    // Install: the three tables published; prices and variants name their product (or its
+    // variant) outside their primary key, so their deletes need the whole old row.
+    let printed = logical(&shop, &["capture", "install"]);
+    assert!(
+        printed.contains(
+            "CREATE PUBLICATION catalog_sync FOR TABLE spree.products, spree.variants, spree.prices;"
+        ) && printed.contains("ALTER TABLE spree.variants REPLICA IDENTITY FULL;")
+            && printed.contains("ALTER TABLE spree.prices REPLICA IDENTITY FULL;")
+            && !printed.contains("ALTER TABLE spree.products "),
+        "{printed}"
+    );
+    let _worker = start_worker(&shop, &sandbox, &queue);
+    let _relay = relay(&shop, &queue);
+    ok(
+        starter(&shop, &sandbox, &queue, &["sync", "--all", "--wait"]),
+        "first sync",
+    );
+    until_stripe(
+        &sandbox,
+        "35001",
+        Some(("Tote", &[("eur", 2300), ("usd", 2500)])),
+    )
+    .await;
+    until_stripe(
+        &sandbox,
+        "35002",
+        Some(("Cap", &[("eur", 1700), ("gbp", 1900), ("usd", 1500)])),
+    )
+    .await;
+
+    // A master price changed by raw SQL: traced through its variant.
+    execute(
+        &db,
+        "UPDATE spree.prices SET amount = 27.00 WHERE variant_id = 3510 AND currency = 'USD'",
+    )
+    .await;
+    until_stripe(
+        &sandbox,
+        "35001",
+        Some(("Tote", &[("eur", 2300), ("usd", 2700)])),
+    )
+    .await;
+    // The EUR price soft-deleted alone (it leaves the query), a price hard-deleted.
+    execute(
+        &db,
+        "UPDATE spree.prices SET deleted_at = now() WHERE variant_id = 3510 AND currency = 'EUR'",
+    )
+    .await;
+    until_stripe(&sandbox, "35001", Some(("Tote", &[("usd", 2700)]))).await;
+    execute(&db, "DELETE FROM spree.prices WHERE variant_id = 3521").await;
+    until_stripe(
+        &sandbox,
+        "35002",
+        Some(("Cap", &[("gbp", 1900), ("usd", 1500)])),
+    )
+    .await;
+    // A variant soft-deleted takes its price out; one transaction over two tables.
+    execute(
+        &db,
+        "UPDATE spree.variants SET deleted_at = now() WHERE id = 3522",
+    )
+    .await;
+    until_stripe(&sandbox, "35002", Some(("Cap", &[("usd", 1500)]))).await;
+    execute(
+        &db,
+        "BEGIN; UPDATE spree.products SET name = 'Sun cap' WHERE id = 35002; \
+         UPDATE spree.prices SET amount = 16.00 WHERE variant_id = 3520; COMMIT;",
+    )
+    .await;
+    until_stripe(&sandbox, "35002", Some(("Sun cap", &[("usd", 1600)]))).await;
+    // A product re-keyed, its variants following by the foreign key's cascade.
+    execute(&db, "UPDATE spree.products SET id = 35100 WHERE id = 35001").await;
+    until_stripe(&sandbox, "35100", Some(("Tote", &[("usd", 2700)]))).await;
+    until_stripe(&sandbox, "35001", None).await;
+
+    // Uninstall: no slot, no publication, the shop's schema as it was.
+    drop(_relay);
+    eventually(Duration::from_secs(30), "the slot let go", || async {
+        let state = db.slot_state().await.unwrap().unwrap();
+        (!state.active).then_some(())
+    })
+    .await;
+    logical(&shop, &["capture", "uninstall"]);
+    assert_eq!(slots_and_publications(&db).await, (0, 0));
+    assert_eq!(
+        schema(&shop.url, "spree"),
+        original,
+        "the shop's schema changed"
+    );
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin_pool)
+        .await
+        .unwrap();
+}
+
+/// A slot that lost WAL it had not read (`max_slot_wal_keep_size`, on a cluster of the test's
+/// own) is reported by `status`, and answered by the relay: the slot made anew, every product
+/// enqueued, so the edit the lost WAL held reaches Stripe, and capture goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_that_lost_its_wal_is_answered_with_every_product() {
+    let server = harness::catalog::own_logical_postgres("-c max_slot_wal_keep_size=1MB");
+    let shop = Shop::new(Backend::Postgres, &server.url, MAPPING);
+    let db = catalog::Catalog::open(&shop.url).await.unwrap();
+    execute(&db, SHOP).await;
+    execute(
+        &db,
+        "INSERT INTO shop.items VALUES ('jug', 'Jug'), ('cup', 'Cup'); \
+         INSERT INTO shop.item_prices (item_sku, ccy, cents) VALUES ('jug', 'usd', 900), \
+         ('cup', 'usd', 500)",
+    )
+    .await;
+    let sandbox = Sandbox::start().await;
+    let queue = unique("lost-slot");
+    ok(starter(&shop, &sandbox, &queue, &["migrate"]), "migrate");
+    logical(&shop, &["capture", "install"]);
+    let _worker = start_worker(&shop, &sandbox, &queue);
+    let metrics_port = harness::free_port();
+    let relay_with_metrics = || {
+        Running(
+            Command::new(harness::binary("relay"))
+                .env("TEMPORAL_ADDRESS", harness::temporal_address())
+                .env("CATALOG_DATABASE_URL", &shop.url)
+                .env("CATALOG_SYNC_CONFIG", &shop.config)
+                .env("CATALOG_SYNC_TASK_QUEUE", &queue)
+                .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
+                .env("CATALOG_SYNC_CAPTURE", "logical")
+                .env(
+                    "CATALOG_SYNC_METRICS_ADDR",
+                    format!("127.0.0.1:{metrics_port}"),
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let relay_process = relay_with_metrics();
+    ok(
+        starter(&shop, &sandbox, &queue, &["sync", "--all", "--wait"]),
+        "first sync",
+    );
+    until_stripe(&sandbox, "jug", Some(("Jug", &[("usd", 900)]))).await;
+
+    // The relay down, an edit, then WAL past what the server keeps for the slot.
+    drop(relay_process);
+    execute(
+        &db,
+        "UPDATE shop.items SET title = 'Blue jug' WHERE sku = 'jug'",
+    )
+    .await;
+    eventually(Duration::from_secs(60), "the slot lost its WAL", || async {
+        execute(
+            &db,
+            "CREATE TABLE IF NOT EXISTS public.filler (n BIGINT); \
+             INSERT INTO public.filler SELECT generate_series(1, 20000); \
+             SELECT pg_switch_wal(); CHECKPOINT;",
+        )
+        .await;
+        db.slot_state()
+            .await
+            .unwrap()
+            .filter(|s| s.lost)
+            .map(|_| ())
+    })
+    .await;
+    let out = starter(
+        &shop,
+        &sandbox,
+        &queue,
+        &["status", "--json", "--max-relay-lag", "1000d"],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["capture"]["slot"]["lost"], true, "{report:#}");
+    assert!(
+        report["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("lost WAL")),
+        "{report:#}"
+    );
+
+    // The relay back: a new slot, every product enqueued, the lost edit in Stripe.
+    let _relay = relay_with_metrics();
+    until_stripe(&sandbox, "jug", Some(("Blue jug", &[("usd", 900)]))).await;
+    let state = db.slot_state().await.unwrap().unwrap();
+    assert!(!state.lost, "{state:?}");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("catalog_sync_capture_resyncs_total{")
+                && l.contains("reason=\"slot_lost\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    // Capture goes on from the new slot.
+    execute(
+        &db,
+        "UPDATE shop.item_prices SET cents = 550 WHERE item_sku = 'cup'",
+    )
+    .await;
+    until_stripe(&sandbox, "cup", Some(("Cup", &[("usd", 550)]))).await;
 }
