@@ -356,7 +356,8 @@ impl Catalog {
     }
 
     /// Appends a change of each of `products` to the outbox, in one transaction; `everything`
-    /// appends one of every product of the catalog (a change the log could not trace).
+    /// appends one of every product of the catalog and of every product the mirror holds active
+    /// in Stripe (the log could not say which changed, or which went).
     pub async fn enqueue_changes(
         &self,
         products: &BTreeSet<String>,
@@ -367,8 +368,15 @@ impl Catalog {
         };
         let mut tx = pool.begin().await?;
         if everything {
+            // The catalog's rows, and the products Stripe still holds active as far as the
+            // mirror knows (through their bindings): one whose row went while the log could not
+            // say so is archived by its sync, within the live archive guard (`crate::guard`).
             let sql = format!(
-                "INSERT INTO catalog_sync.changes (product_id, op) SELECT id, 'update' FROM {}",
+                "INSERT INTO catalog_sync.changes (product_id, op) \
+                 SELECT id, 'update' FROM {} \
+                 UNION SELECT COALESCE(b.catalog_id, m.id), 'update' \
+                   FROM catalog_sync.stripe_products m \
+                   LEFT JOIN catalog_sync.bindings b ON b.stripe_id = m.id WHERE m.active",
                 self.queries.products
             );
             sqlx::query(&sql).execute(&mut *tx).await?;
@@ -386,6 +394,11 @@ impl Catalog {
             }
             query.execute(&mut *tx).await?;
         }
+        // The outbox loop LISTENs: woken at the commit, not at its next poll.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::outbox::CHANNEL)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

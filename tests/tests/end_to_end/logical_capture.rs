@@ -505,7 +505,8 @@ async fn a_query_mapping_over_three_tables_is_traced_through_the_log() {
 
 /// A slot that lost WAL it had not read (`max_slot_wal_keep_size`, on a cluster of the test's
 /// own) is reported by `status`, and answered by the relay: the slot made anew, every product
-/// enqueued, so the edit the lost WAL held reaches Stripe, and capture goes on.
+/// enqueued (the catalog's, and those Stripe still holds), so the rename and the deletion the
+/// lost WAL held reach Stripe, and capture goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slot_that_lost_its_wal_is_answered_with_every_product() {
     let server = harness::catalog::own_logical_postgres("-c max_slot_wal_keep_size=1MB");
@@ -555,7 +556,9 @@ async fn a_slot_that_lost_its_wal_is_answered_with_every_product() {
     drop(relay_process);
     execute(
         &db,
-        "UPDATE shop.items SET title = 'Blue jug' WHERE sku = 'jug'",
+        "UPDATE shop.items SET title = 'Blue jug' WHERE sku = 'jug'; \
+         DELETE FROM shop.item_prices WHERE item_sku = 'cup'; \
+         DELETE FROM shop.items WHERE sku = 'cup'",
     )
     .await;
     eventually(Duration::from_secs(60), "the slot lost its WAL", || async {
@@ -592,9 +595,10 @@ async fn a_slot_that_lost_its_wal_is_answered_with_every_product() {
         "{report:#}"
     );
 
-    // The relay back: a new slot, every product enqueued, the lost edit in Stripe.
+    // The relay back: a new slot, every product enqueued, the lost edits in Stripe.
     let _relay = relay_with_metrics();
     until_stripe(&sandbox, "jug", Some(("Blue jug", &[("usd", 900)]))).await;
+    until_stripe(&sandbox, "cup", None).await;
     let state = db.slot_state().await.unwrap().unwrap();
     assert!(!state.lost, "{state:?}");
     let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
@@ -614,8 +618,9 @@ async fn a_slot_that_lost_its_wal_is_answered_with_every_product() {
     // Capture goes on from the new slot.
     execute(
         &db,
-        "UPDATE shop.item_prices SET cents = 550 WHERE item_sku = 'cup'",
+        "INSERT INTO shop.items VALUES ('pot', 'Pot'); \
+         INSERT INTO shop.item_prices (item_sku, ccy, cents) VALUES ('pot', 'usd', 3100)",
     )
     .await;
-    until_stripe(&sandbox, "cup", Some(("Cup", &[("usd", 550)]))).await;
+    until_stripe(&sandbox, "pot", Some(("Pot", &[("usd", 3100)]))).await;
 }
