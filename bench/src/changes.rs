@@ -156,7 +156,7 @@ async fn history_events(
     Ok((lengths.len(), mean, max))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -5,6 +5,7 @@
 //! are in BENCHMARKS.md. Temporal connection settings come from `TEMPORAL_ADDRESS`,
 //! `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY` or a `temporal.toml` profile, as for `starter`.
 
+mod capture;
 mod changes;
 mod faults;
 mod reconcile;
@@ -32,6 +33,8 @@ struct Cli {
 enum Command {
     /// Edits at a steady rate; commit-to-Stripe latency percentiles.
     Live(changes::LiveArgs),
+    /// Raw-SQL edits of a team's own tables at a steady rate; commit-to-Stripe latency.
+    Capture(capture::CaptureArgs),
     /// A burst of edits of one product; the Stripe writes it costs.
     Burst(changes::BurstArgs),
     /// The naive inline handler beside catalog-sync under the sandbox's faults; updates lost.
@@ -62,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Live(args) => {
             changes::live(&connect().await?, &cli.catalog.task_queue, &catalog, args).await
         }
+        Command::Capture(args) => capture::run(&catalog, args).await,
         Command::Burst(args) => changes::burst(&catalog, args).await,
         Command::Faults(args) => faults::faults(&catalog, args).await,
         Command::Reconcile(args) => {
