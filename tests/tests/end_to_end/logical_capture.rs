@@ -34,20 +34,23 @@ fn schema(url: &str, name: &str) -> String {
         .join("\n")
 }
 
+/// The relay on the shop with logical capture, its output dropped.
+fn relay_command(shop: &Shop, queue: &str) -> Command {
+    let mut command = Command::new(harness::binary("relay"));
+    command
+        .env("TEMPORAL_ADDRESS", harness::temporal_address())
+        .env("CATALOG_DATABASE_URL", &shop.url)
+        .env("CATALOG_SYNC_CONFIG", &shop.config)
+        .env("CATALOG_SYNC_TASK_QUEUE", queue)
+        .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
+        .env("CATALOG_SYNC_CAPTURE", "logical")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
 fn relay(shop: &Shop, queue: &str) -> Running {
-    Running(
-        Command::new(harness::binary("relay"))
-            .env("TEMPORAL_ADDRESS", harness::temporal_address())
-            .env("CATALOG_DATABASE_URL", &shop.url)
-            .env("CATALOG_SYNC_CONFIG", &shop.config)
-            .env("CATALOG_SYNC_TASK_QUEUE", queue)
-            .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
-            .env("CATALOG_SYNC_CAPTURE", "logical")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    Running(relay_command(shop, queue).spawn().unwrap())
 }
 
 /// The product's name and its active prices' (currency, amount), once Stripe shows `want`.
@@ -528,19 +531,11 @@ async fn a_slot_that_lost_its_wal_is_answered_with_every_product() {
     let metrics_port = harness::free_port();
     let relay_with_metrics = || {
         Running(
-            Command::new(harness::binary("relay"))
-                .env("TEMPORAL_ADDRESS", harness::temporal_address())
-                .env("CATALOG_DATABASE_URL", &shop.url)
-                .env("CATALOG_SYNC_CONFIG", &shop.config)
-                .env("CATALOG_SYNC_TASK_QUEUE", &queue)
-                .env("CATALOG_SYNC_RELAY_POLL_MS", "200")
-                .env("CATALOG_SYNC_CAPTURE", "logical")
+            relay_command(&shop, &queue)
                 .env(
                     "CATALOG_SYNC_METRICS_ADDR",
                     format!("127.0.0.1:{metrics_port}"),
                 )
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
                 .spawn()
                 .unwrap(),
         )
