@@ -281,6 +281,11 @@ async fn every_committed_edit_reaches_stripe_through_the_log() {
     let slot = &report["capture"]["slot"];
     assert_eq!(report["capture"]["mode"], "logical", "{report:#}");
     assert!(slot["lag_bytes"].as_i64().unwrap() > 1, "{report:#}");
+    // The oldest change waiting, peeked from the unread slot: committed before now.
+    assert!(
+        slot["age_seconds"].as_f64().is_some_and(|age| age > 0.0),
+        "{report:#}"
+    );
     assert_eq!(out.status.code(), Some(1), "{report:#}");
     assert!(
         report["problems"]
