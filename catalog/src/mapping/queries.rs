@@ -70,7 +70,8 @@ async fn followed_tables(
             Some(f) => Err(mapping_error(
                 "[[catalog.follow]]",
                 &format!(
-                    "table = {:?}: following tables is log-based capture's, which reads                      PostgreSQL's write-ahead log (SQLite has none)",
+                    "table = {:?}: following tables is log-based capture's, which reads \
+                     PostgreSQL's write-ahead log (SQLite has none)",
                     f.table
                 ),
             )),
