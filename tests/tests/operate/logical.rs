@@ -218,3 +218,37 @@ async fn the_relay_reads_the_slot_over_verified_tls() {
     )
     .await;
 }
+
+/// `[[catalog.follow]]` is log-based capture's: a SQLite catalog naming one is refused at start,
+/// saying why.
+#[tokio::test]
+async fn following_tables_is_refused_on_sqlite() {
+    let dir = std::env::temp_dir().join(harness::unique("follow-sqlite"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}?mode=rwc", dir.join("shop.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE items (sku TEXT PRIMARY KEY, title TEXT NOT NULL); \
+         CREATE TABLE item_prices (price_id INTEGER PRIMARY KEY, item_sku TEXT NOT NULL, \
+         ccy TEXT NOT NULL, cents INTEGER NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mapping = catalog::mapping::from_toml(&format!(
+        "{}\n[[catalog.follow]]\ntable = \"item_prices\"\nproduct = \"item_sku\"\n",
+        MAPPING.replace("shop.", "")
+    ))
+    .unwrap()
+    .unwrap();
+    let refused = Catalog::connect_with(&url, Some(&mapping))
+        .await
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("[[catalog.follow]]") && refused.contains("SQLite has none"),
+        "{refused}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
