@@ -368,18 +368,24 @@ impl Catalog {
         };
         let mut tx = pool.begin().await?;
         if everything {
-            // The catalog's rows, and the products Stripe still holds active as far as the
-            // mirror knows (through their bindings): one whose row went while the log could not
-            // say so is archived by its sync, within the live archive guard (`crate::guard`).
+            // The catalog's rows, and this catalog's products Stripe still holds active as far
+            // as the mirror knows (through their bindings; the mirror holds every catalog's):
+            // one whose row went while the log could not say so is archived by its sync, within
+            // the live archive guard (`crate::guard`).
             let sql = format!(
                 "INSERT INTO catalog_sync.changes (product_id, op) \
                  SELECT id, 'update' FROM {} \
                  UNION SELECT COALESCE(b.catalog_id, m.id), 'update' \
                    FROM catalog_sync.stripe_products m \
-                   LEFT JOIN catalog_sync.bindings b ON b.stripe_id = m.id WHERE m.active",
+                   LEFT JOIN catalog_sync.bindings b ON b.stripe_id = m.id \
+                  WHERE m.active AND m.object::jsonb -> 'metadata' ->> $1 = $2",
                 self.queries.products
             );
-            sqlx::query(&sql).execute(&mut *tx).await?;
+            sqlx::query(&sql)
+                .bind(domain::metadata::META_CATALOG)
+                .bind(self.identity().await?)
+                .execute(&mut *tx)
+                .await?;
         }
         let ids: Vec<&String> = products.iter().collect();
         for chunk in ids.chunks(500) {
