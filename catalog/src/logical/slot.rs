@@ -44,7 +44,8 @@ pub struct SlotState {
     /// How old the oldest change it holds for the relay is, in seconds (0: none waits): while
     /// the relay reads it, the server's measure of how far behind the relay confirms
     /// (`pg_stat_replication`); while nobody does, the commit time of the first transaction
-    /// waiting in it. `None`: unknown (the slot could not be peeked in time).
+    /// waiting in it ([`Catalog::slot_state_peeked`]). `None`: unknown (not peeked, or the
+    /// peek failed or took over 5 s).
     pub age_seconds: Option<f64>,
 }
 
@@ -235,7 +236,8 @@ impl Catalog {
         } else if lag_bytes <= 0 {
             Some(0.0)
         } else {
-            self.oldest_waiting(&slot).await
+            // Dated by peeking (`slot_state_peeked`): a peek holds the slot for its while.
+            None
         };
         Ok(Some(SlotState {
             name: slot,
@@ -245,6 +247,20 @@ impl Catalog {
             lost,
             age_seconds,
         }))
+    }
+
+    /// [`Catalog::slot_state`], and while nobody reads the slot, the age of the oldest change
+    /// waiting in it, peeked (for `starter status`; not for a relay, whose own reading a peek
+    /// would keep waiting while it holds the slot).
+    pub async fn slot_state_peeked(&self) -> Result<Option<SlotState>, CatalogError> {
+        let mut state = self.slot_state().await?;
+        if let Some(s) = state
+            .as_mut()
+            .filter(|s| s.age_seconds.is_none() && !s.lost && !s.active)
+        {
+            s.age_seconds = self.oldest_waiting(&s.name).await;
+        }
+        Ok(state)
     }
 
     /// The age of the first transaction waiting in the unread slot `slot`, peeked (not

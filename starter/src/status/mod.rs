@@ -256,7 +256,7 @@ pub(crate) async fn status(
     }
     // Logical capture: the slot must be there, keep its WAL, and be read.
     let slot = if capture_mode.as_deref() == Some("logical") {
-        match catalog.slot_state().await {
+        match catalog.slot_state_peeked().await {
             Err(e) => {
                 problems.push(format!(
                     "the relay captures from the write-ahead log, but its replication slot \
